@@ -1,0 +1,41 @@
+# mlmkit — quick start: `make demo` and `make test` on a fresh machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+DB ?= data/demo.duckdb
+
+.PHONY: install demo test lint typecheck pytest bench docs clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/mlmkit demo --db $(DB) --out reports/demo_report.html
+
+lint: $(STAMP)
+	$(BIN)/ruff check mlmkit tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy mlmkit
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -n 2 mlmkit tests
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+clean:
+	rm -rf $(VENV) site reports .pytest_cache .mypy_cache .ruff_cache
