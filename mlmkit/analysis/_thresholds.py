@@ -1,0 +1,182 @@
+"""Private kernels of :mod:`mlmkit.analysis.thresholds` (input checks, sorting, metric columns)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from mlmkit._validation import check_probability, check_real, invalid
+
+COUNT_COLUMNS = ("tp", "fp", "tn", "fn")
+CURVE_COLUMNS = ("threshold", *COUNT_COLUMNS, "precision", "recall", "f1_score", "specificity",
+                 "accuracy")
+CONSTRAINT_KEYS = ("precision_at_least", "recall_at_least")
+MAX_GRID_POINTS = 10_000_000
+TIE_TOLERANCE = 1e-12
+
+
+def as_1d(name: str, values: Any) -> np.ndarray:
+    """Return ``values`` (list, numpy array, polars Series) as a non-empty 1-D numpy array."""
+    if isinstance(values, pl.Series):
+        values = values.to_numpy()
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as err:
+        raise invalid(name, "a 1-D array-like of numbers", values) from err
+    if array.ndim != 1 or array.size == 0:
+        raise invalid(name, "a non-empty 1-D array-like", values)
+    return array
+
+
+def as_labels(name: str, values: Any) -> np.ndarray:
+    """Return binary labels (bool, or numbers equal to 0 / 1) as a bool array."""
+    array = as_1d(name, values)
+    if array.dtype == np.bool_:
+        return array
+    if array.dtype.kind not in "iuf":
+        raise invalid(name, "binary labels (bool or 0 / 1)", values)
+    positive = array == 1
+    if not np.all(positive | (array == 0)):
+        raise invalid(name, "binary labels (bool or 0 / 1)", values)
+    return positive
+
+
+def as_scores(name: str, values: Any, size: int) -> np.ndarray:
+    """Return finite real scores of length ``size`` as a float array (float32 kept)."""
+    array = as_1d(name, values)
+    if array.dtype.kind in "iub" or array.dtype == np.float16:
+        array = array.astype(np.float64)
+    elif array.dtype.kind != "f":
+        raise invalid(name, "an array of finite real numbers", values)
+    if array.size != size:
+        raise invalid(name, f"an array of the same length as actual ({size})", f"length {array.size}")
+    if not np.isfinite(array).all():
+        raise invalid(name, "an array of finite real numbers (no NaN / inf)", values)
+    return array
+
+
+def sorted_counts(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                     np.ndarray]:
+    """Distinct thresholds (ascending) with the positives and negatives scoring ``>=`` each.
+
+    Positive and negative scores are sorted separately (``np.sort`` is SIMD-accelerated and much
+    faster than ``argsort``); a stable argsort of the two concatenated sorted runs is then a
+    single O(n) timsort merge that tells which sorted value came from a positive.
+    """
+    pos = np.sort(score[positive])
+    neg = np.sort(score[~positive])
+    n_pos, n = pos.size, score.size
+    merged = np.concatenate([pos, neg])
+    del pos, neg
+    order = np.argsort(merged, kind="stable")
+    values = merged[order]
+    del merged
+    pos_below = np.empty(n + 1, dtype=np.int64)
+    pos_below[0] = 0
+    np.cumsum((order < n_pos).view(np.int8), dtype=np.int64, out=pos_below[1:])
+    del order
+    starts = np.flatnonzero(values[1:] != values[:-1])
+    if starts.size == n - 1:  # all scores distinct: no gathers needed
+        index = np.arange(n, dtype=np.int64)
+        tp = n_pos - pos_below[:-1]
+        thresholds = values
+    else:
+        starts += 1
+        index = np.concatenate([np.zeros(1, dtype=np.int64), starts])
+        tp = n_pos - pos_below[index]
+        thresholds = values[index]
+    fp = np.subtract(n, index, out=index)
+    fp -= tp
+    return thresholds.astype(np.float64, copy=False), tp, fp
+
+
+def metric_columns(tp: np.ndarray, fp: np.ndarray, n_pos: int, n_neg: int) -> dict[str, Any]:
+    """Counts and rate columns of a threshold curve (NaN where a rate is 0 / 0)."""
+    n = n_pos + n_neg
+    tpf = tp.astype(np.float64)
+    tnf = np.subtract(n_neg, fp, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scratch = np.subtract(n_neg, tnf)
+        scratch += tpf
+        precision = np.divide(tpf, scratch)
+        scratch += n_pos
+        f1 = np.multiply(tpf, 2.0)
+        f1 /= scratch
+        recall = tpf * (1.0 / n_pos) if n_pos else np.full(tp.size, math.nan)
+        specificity = tnf * (1.0 / n_neg) if n_neg else np.full(tp.size, math.nan)
+        accuracy = np.add(tpf, tnf, out=scratch)
+        accuracy /= n
+    return {"tp": tp, "fp": fp, "tn": n_neg - fp, "fn": n_pos - tp, "precision": precision,
+            "recall": recall, "f1_score": f1, "specificity": specificity, "accuracy": accuracy}
+
+
+def extra_metric(metric: str, counts: Mapping[str, np.ndarray], cost_fp: float,
+                 cost_fn: float) -> np.ndarray:
+    """Values of ``metric`` for rows of counts (metrics not stored in the curve)."""
+    tp, fp, tn, fn = (counts[c].astype(np.float64) for c in COUNT_COLUMNS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "balanced_accuracy":
+            return 0.5 * (tp / (tp + fn) + tn / (tn + fp))
+        if metric == "mcc":
+            denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+            return (tp * tn - fp * fn) / denominator
+        return (cost_fp * fp + cost_fn * fn) / (tp + fp + tn + fn)
+
+
+def check_constraint(constraint: Any) -> dict[str, float]:
+    """Validate ``constraint`` (None or a mapping of constraint name to a probability)."""
+    if constraint is None:
+        return {}
+    expectation = ("None or a mapping with keys 'precision_at_least' and / or "
+                   "'recall_at_least'")
+    if not isinstance(constraint, Mapping) or not constraint:
+        raise invalid("constraint", expectation, constraint)
+    result = {}
+    for key, value in constraint.items():
+        if key not in CONSTRAINT_KEYS:
+            raise invalid("constraint", expectation, constraint)
+        result[key] = check_probability(f"constraint[{key!r}]", value)
+    return result
+
+
+def check_range(threshold_range: Any) -> tuple[float, float] | None:
+    """Validate ``threshold_range`` (None or an increasing pair of finite numbers)."""
+    if threshold_range is None:
+        return None
+    expectation = "None or a (low, high) pair of finite numbers with low <= high"
+    if isinstance(threshold_range, (str, bytes)):
+        raise invalid("threshold_range", expectation, threshold_range)
+    try:
+        low, high = threshold_range
+        low = check_real("threshold_range", low)
+        high = check_real("threshold_range", high)
+    except (TypeError, ValueError) as err:
+        raise invalid("threshold_range", expectation, threshold_range) from err
+    if low > high:
+        raise invalid("threshold_range", expectation, threshold_range)
+    return low, high
+
+
+def grid(low: float, high: float, step: float) -> np.ndarray:
+    """Inclusive grid ``low, low + step, ..., <= high``, robust to float steps.
+
+    The number of points is computed with a 1e-9 relative slack and every point is rounded to
+    12 decimals, so ``grid(0, 1, 0.1)`` holds exactly ``0.3`` (not ``0.30000000000000004``)
+    and ends at ``1.0``.
+    """
+    count = math.floor((high - low) / step * (1.0 + 1e-9) + 1e-9) + 1
+    if count > MAX_GRID_POINTS:
+        raise invalid("step", f"large enough for at most {MAX_GRID_POINTS} grid points", step)
+    points = np.round(low + step * np.arange(count, dtype=np.float64), 12)
+    return np.minimum(points, high) if points[-1] > high else points
+
+
+def html_table(title: str, rows: Mapping[str, Any]) -> str:
+    """A small two-column HTML table for ``_repr_html_``."""
+    cells = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>"
+                    for k, v in rows.items())
+    return f"<table><caption>{title}</caption>{cells}</table>"

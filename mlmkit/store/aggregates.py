@@ -1,0 +1,122 @@
+"""Aggregations pushed down into DuckDB: only small frames come back to Python.
+
+Every function takes the model, optional versions and a :class:`~mlmkit.values.TimeRange`, and
+returns a polars frame with one row per group. These are the sufficient statistics the analysis
+layer turns into metrics (confusion counts, score histograms, sorted score counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import polars as pl
+
+from mlmkit.store.database import Database
+from mlmkit.store.predictions import where_clause
+from mlmkit.values import TimeRange
+
+__all__ = ["confusion_counts", "query", "score_counts", "score_histogram"]
+
+_CONFUSION = """
+    count(*) AS n,
+    count(actual) AS labelled,
+    count(*) FILTER (WHERE actual AND prediction) AS tp,
+    count(*) FILTER (WHERE NOT actual AND prediction) AS fp,
+    count(*) FILTER (WHERE NOT actual AND NOT prediction) AS tn,
+    count(*) FILTER (WHERE actual AND NOT prediction) AS fn,
+    count(score) FILTER (WHERE actual IS NOT NULL) AS scored,
+    sum(CASE WHEN actual THEN (1 - score) * (1 - score) ELSE score * score END)
+        FILTER (WHERE actual IS NOT NULL) AS brier_sum,
+    sum(-ln(greatest(least(CASE WHEN actual THEN score ELSE 1 - score END, 1 - 1e-15), 1e-15)))
+        FILTER (WHERE actual IS NOT NULL) AS log_loss_sum,
+    count(*) FILTER (WHERE prediction) AS predicted_positive,
+    avg(score) AS mean_score,
+    median(epoch(labelled_at) - epoch(ts)) FILTER (WHERE actual IS NOT NULL)
+        AS median_label_latency_s,
+    min(ts) AS first_ts,
+    max(ts) AS last_ts
+"""
+
+
+def query(db: Database, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+    """Run a read-only query and return polars (via Arrow)."""
+    with db.connection() as conn:
+        arrow = conn.sql(sql, params=list(params or [])).to_arrow_table()
+    return pl.DataFrame(pl.from_arrow(arrow))
+
+
+def confusion_counts(db: Database, model_name: str, *, versions: Sequence[str] | None = None,
+                     time_range: TimeRange | None = None, by_version: bool = True,
+                     interval: timedelta | None = None, role: str | None = "served"
+                     ) -> pl.DataFrame:
+    """Confusion counts, Brier / log-loss sums and label coverage per group.
+
+    Groups are ``version`` (if ``by_version``) and ``bucket`` (if ``interval``; the bucket's
+    start, aligned to ``time_range.start``). Columns: ``n, labelled, tp, fp, tn, fn, scored,
+    brier_sum, log_loss_sum, predicted_positive, mean_score, median_label_latency_s,
+    first_ts, last_ts``. Empty buckets are not returned (callers fill them).
+    """
+    where, params = where_clause(model_name, versions, time_range)
+    if role is not None:
+        where += " AND role = ?"
+        params.append(role)
+    groups = []
+    select = []
+    if by_version:
+        groups.append("version")
+        select.append("version")
+    if interval is not None:
+        origin = time_range.start if time_range is not None else None
+        seconds = interval.total_seconds()
+        bucket = (f"to_timestamp(floor((epoch(ts) - epoch(?::TIMESTAMPTZ)) / {seconds}) * "
+                  f"{seconds} + epoch(?::TIMESTAMPTZ))")
+        select.append(f"{bucket} AS bucket")
+        params = [origin, origin, *params] if origin is not None else params
+        groups.append("bucket")
+    head = ", ".join(select + [_CONFUSION])
+    sql = f"SELECT {head} FROM predictions WHERE {where}"
+    if groups:
+        sql += f" GROUP BY {', '.join(groups)} ORDER BY {', '.join(groups)}"
+    return query(db, sql, params)
+
+
+def score_histogram(db: Database, model_name: str, *, versions: Sequence[str] | None = None,
+                    time_range: TimeRange | None = None, bins: int = 10_000,
+                    labelled_only: bool = True, role: str | None = "served") -> pl.DataFrame:
+    """Counts of positives and negatives per score bin (``bin`` = floor(score * bins)).
+
+    Columns ``version, bin, pos, neg, n`` (``pos``/``neg`` are label counts; ``n`` counts every
+    scored row, labelled or not).
+    """
+    where, params = where_clause(model_name, versions, time_range)
+    where += " AND score IS NOT NULL"
+    if labelled_only:
+        where += " AND actual IS NOT NULL"
+    if role is not None:
+        where += " AND role = ?"
+        params.append(role)
+    sql = (f"SELECT version, least(floor(score * {int(bins)}), {int(bins) - 1})::BIGINT AS bin, "
+           "count(*) FILTER (WHERE actual) AS pos, count(*) FILTER (WHERE NOT actual) AS neg, "
+           f"count(*) AS n FROM predictions WHERE {where} GROUP BY version, bin "
+           "ORDER BY version, bin")
+    return query(db, sql, params)
+
+
+def score_counts(db: Database, model_name: str, *, versions: Sequence[str] | None = None,
+                 time_range: TimeRange | None = None, role: str | None = "served"
+                 ) -> pl.DataFrame:
+    """Positives and negatives per distinct score, ascending (exact threshold curves).
+
+    Columns ``score, pos, neg``; labelled, scored rows only.
+    """
+    where, params = where_clause(model_name, versions, time_range)
+    where += " AND score IS NOT NULL AND actual IS NOT NULL"
+    if role is not None:
+        where += " AND role = ?"
+        params.append(role)
+    sql = ("SELECT score, count(*) FILTER (WHERE actual) AS pos, "
+           "count(*) FILTER (WHERE NOT actual) AS neg "
+           f"FROM predictions WHERE {where} GROUP BY score ORDER BY score")
+    return query(db, sql, params)

@@ -1,0 +1,99 @@
+"""The workspace: one DuckDB file (or memory) wired to the registry, log and services.
+
+This is the seed's "initializer": it builds every service on one store. Services are created
+on first access, so opening a workspace imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from mlmkit.store.database import Database
+from mlmkit.store.predictions import PredictionStore
+from mlmkit.store.registry import DuckDBModelRegistry
+
+if TYPE_CHECKING:
+    from mlmkit.services.log import PredictionLog
+
+__all__ = ["Workspace", "open_workspace"]
+
+
+class Workspace:
+    """Registry, prediction log, monitor, A/B tests, tuning and alerts over one store.
+
+    Use :func:`mlmkit.open` to create one. Closing releases the file; a closed workspace
+    refuses further use.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.registry = DuckDBModelRegistry(db)
+        self.predictions_store = PredictionStore(db)
+
+    @functools.cached_property
+    def log(self) -> PredictionLog:
+        """The prediction log (:class:`~mlmkit.services.log.PredictionLog`)."""
+        from mlmkit.services.log import PredictionLog
+
+        return PredictionLog(self.predictions_store)
+
+    def _service(self, module: str, cls: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(f"mlmkit.services.{module}"), cls)(self)
+
+    @functools.cached_property
+    def monitor(self) -> Any:
+        """Performance and drift monitoring (``mlmkit.services.monitor.PerformanceMonitor``)."""
+        return self._service("monitor", "PerformanceMonitor")
+
+    @functools.cached_property
+    def alerts(self) -> Any:
+        """Alert rules, sinks and the alert table (``mlmkit.services.alerts.AlertingService``)."""
+        return self._service("alerts", "AlertingService")
+
+    @functools.cached_property
+    def ab(self) -> Any:
+        """A/B tests, routing and rollouts (``mlmkit.services.ab_test.ABTestingService``)."""
+        return self._service("ab_test", "ABTestingService")
+
+    @functools.cached_property
+    def tuning(self) -> Any:
+        """Threshold and hyper-parameter tuning (``mlmkit.services.tuning.AutoTuningEngine``)."""
+        return self._service("tuning", "AutoTuningEngine")
+
+    @property
+    def path(self) -> str | None:
+        """The database file, or ``None`` for an in-memory workspace."""
+        return None if self.db.path is None else str(self.db.path)
+
+    def close(self) -> None:
+        """Release the database file. Idempotent."""
+        self.db.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.path or ':memory:'})"
+
+
+def open_workspace(path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0
+                   ) -> Workspace:
+    """Open (creating or migrating) a workspace file, or an in-memory one with ``path=None``.
+
+    Examples
+    --------
+    >>> import mlmkit
+    >>> with mlmkit.open() as ws:
+    ...     ws.registry.get_all_model_names()
+    []
+    """
+    return Workspace(Database(path, lock_timeout=lock_timeout))
