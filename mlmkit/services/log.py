@@ -121,8 +121,7 @@ class PredictionLog:
         ids = to_polars({"prediction_id": list(prediction_ids)
                          if not isinstance(prediction_ids, (pl.Series, np.ndarray, pa.Array))
                          else prediction_ids}, "prediction_ids").get_column("prediction_id")
-        values = pl.Series("actual", actuals if not isinstance(actuals, pl.Series)
-                           else actuals, strict=False)
+        values = pl.Series("actual", actuals, strict=False)
         if len(ids) != len(values):
             raise invalid("actuals", f"as many values as prediction_ids ({len(ids)})",
                           f"{len(values)} values")

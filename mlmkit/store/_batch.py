@@ -49,7 +49,7 @@ def feature_column(feature: str, kind: str) -> str:
     >>> feature_column("query_count", "numeric")
     'f_query_count'
     >>> feature_column("Query Count", "categorical")
-    's_query_count_9e5be8ba'
+    's_query_count_ccf1603c'
     """
     prefix = "f_" if kind == "numeric" else "s_"
     if _IDENT.fullmatch(feature):
@@ -170,6 +170,21 @@ def _timestamps(frame: pl.DataFrame) -> pl.Expr:
     return col.dt.cast_time_unit("us")
 
 
+def _scores(df: pl.DataFrame) -> list[pl.Expr]:
+    """``score`` (derived from ``confidence`` where missing) and ``confidence`` columns."""
+    exprs = []
+    score = _unit_interval(df, "score") if "score" in df.columns else None
+    if "confidence" in df.columns:
+        confidence = _unit_interval(df, "confidence")
+        exprs.append(confidence.alias("confidence"))
+        derived = pl.when(pl.col("prediction").cast(pl.Boolean)).then(confidence) \
+            .otherwise(1.0 - confidence)
+        score = derived if score is None else pl.coalesce(score, derived)
+    if score is not None:
+        exprs.append(score.alias("score"))
+    return exprs
+
+
 def _feature_exprs(frame: pl.DataFrame, columns: list[str]
                    ) -> tuple[list[pl.Expr], dict[str, tuple[str, str]]]:
     exprs: list[pl.Expr] = []
@@ -213,15 +228,7 @@ def normalize(frame: Any) -> Batch:
              _boolean(df, "prediction", nullable=False).alias("prediction")]
     if "actual" in df.columns:
         exprs.append(_boolean(df, "actual", nullable=True).alias("actual"))
-    score = _unit_interval(df, "score") if "score" in df.columns else None
-    if "confidence" in df.columns:
-        confidence = _unit_interval(df, "confidence")
-        exprs.append(confidence.alias("confidence"))
-        derived = pl.when(pl.col("prediction").cast(pl.Boolean)).then(confidence) \
-            .otherwise(1.0 - confidence)
-        score = derived if score is None else pl.coalesce(score, derived)
-    if score is not None:
-        exprs.append(score.alias("score"))
+    exprs.extend(_scores(df))
     if "prediction_id" in df.columns:
         exprs.append(_ids(df).alias("prediction_id"))
     if "timestamp" in df.columns:

@@ -75,7 +75,7 @@ def confusion_counts(db: Database, model_name: str, *, versions: Sequence[str] |
         select.append(f"{bucket} AS bucket")
         params = [origin, origin, *params] if origin is not None else params
         groups.append("bucket")
-    head = ", ".join(select + [_CONFUSION])
+    head = ", ".join([*select, _CONFUSION])
     sql = f"SELECT {head} FROM predictions WHERE {where}"
     if groups:
         sql += f" GROUP BY {', '.join(groups)} ORDER BY {', '.join(groups)}"
