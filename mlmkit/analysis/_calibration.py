@@ -134,18 +134,18 @@ def calibration_from_histograms(
 
 
 def _ece(frame: pl.DataFrame) -> float:
-    total = frame["count"].sum()
+    total = int(frame["count"].sum())
     if total == 0:
         warn_undefined(["expected_calibration_error"], "no rows", stacklevel=4)
         return float("nan")
     gap = (frame["observed_rate"] - frame["mean_score"]).abs()
-    return float((gap * frame["count"]).sum() / total)
+    return float((gap * frame["count"]).sum()) / total
 
 
 def expected_calibration_error(
     actual: Any, score: Any, *, bins: int = 10, strategy: str = "uniform"
 ) -> float:
-    """Expected calibration error: count-weighted mean ``|observed_rate - mean_score|``.
+    """Compute the expected calibration error: mean ``|observed_rate - mean_score|`` by count.
 
     Parameters
     ----------
@@ -174,7 +174,7 @@ def expected_calibration_error(
 def expected_calibration_error_from_histograms(
     counts: Any, positives: Any, score_sums: Any
 ) -> float:
-    """Expected calibration error from per-bin counts, positives and score sums.
+    """Compute the expected calibration error from per-bin counts, positives and score sums.
 
     Parameters
     ----------
@@ -188,7 +188,7 @@ def expected_calibration_error_from_histograms(
 
     Examples
     --------
-    >>> expected_calibration_error_from_histograms([2, 2], [0, 2], [0.4, 1.6])
+    >>> round(expected_calibration_error_from_histograms([2, 2], [0, 2], [0.4, 1.6]), 6)
     0.2
     """
     return _ece(calibration_from_histograms(counts, positives, score_sums))

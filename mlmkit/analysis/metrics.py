@@ -51,7 +51,15 @@ from mlmkit.analysis._histograms import (
     brier_score_from_sums,
     log_loss_from_sums,
 )
-from mlmkit.analysis._inputs import as_binary, as_score, check_length, warn_undefined
+from mlmkit.analysis._inputs import as_score, check_length, warn_undefined
+from mlmkit.analysis._scores import (
+    average_precision,
+    brier_score,
+    log_loss,
+    roc_auc,
+    rows,
+    score_values,
+)
 
 __all__ = [
     "Interval",
@@ -76,7 +84,6 @@ __all__ = [
     "wilson_interval",
 ]
 
-_EPS = float(np.finfo(np.float64).eps)
 _WILSON = {
     "accuracy": lambda tp, fp, tn, fn: (tp + tn, tp + fp + tn + fn),
     "precision": lambda tp, fp, tn, fn: (tp, tp + fp),
@@ -151,7 +158,8 @@ class Metrics:
         >>> round(m.confidence_intervals["precision"].low, 4)
         0.6696
         """
-        counts = tuple(check_int(n, v, low=0) for n, v in zip(["tp", "fp", "tn", "fn"], (tp, fp, tn, fn), strict=True))
+        counts = (check_int("tp", tp, low=0), check_int("fp", fp, low=0),
+                  check_int("tn", tn, low=0), check_int("fn", fn, low=0))
         confidence = check_probability("confidence", confidence, open_interval=True)
         values = {k: float(v) for k, v in _kernels.count_metrics(*counts).items()}
         undefined = [k for k, v in values.items() if math.isnan(v)]
@@ -201,7 +209,7 @@ class Metrics:
 
 
 def _count_intervals(
-    counts: tuple[int, ...], values: Mapping[str, float], confidence: float,
+    counts: tuple[int, int, int, int], values: Mapping[str, float], confidence: float,
     n_resamples: int, seed: int,
 ) -> dict[str, Interval]:
     n_resamples = check_int("n_resamples", n_resamples, low=1)
@@ -210,7 +218,7 @@ def _count_intervals(
     for name, cells in _WILSON.items():
         low, high = wilson_bounds(*cells(*counts), confidence)
         out[name] = Interval(float(low), float(high), values[name], confidence, "wilson")
-    draws = bootstrap_counts(counts, n_resamples, np.random.default_rng(seed))  # type: ignore[arg-type]
+    draws = bootstrap_counts(counts, n_resamples, np.random.default_rng(seed))
     for name in ("f1_score", "balanced_accuracy", "mcc"):
         if math.isnan(values[name]):
             out[name] = Interval(math.nan, math.nan, math.nan, confidence, "bootstrap")
@@ -241,27 +249,6 @@ def metrics_from_counts(tp: int, fp: int, tn: int, fn: int) -> dict[str, Any]:
     (0.8888888888888888, 0.8421, 0.7035)
     """
     return Metrics.from_counts(tp, fp, tn, fn).to_dict()
-
-
-def _rows(actual: Any, other: Any, other_name: str, *, binary: bool) -> tuple[Any, Any]:
-    y = as_binary("actual", actual)
-    x = as_binary(other_name, other) if binary else as_score(other_name, other)
-    check_length(other_name, x, "actual", y.shape[0])
-    return y, x
-
-
-def _score_values(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
-    _, pos, neg = _kernels.score_groups(y, s)
-    n = y.shape[0]
-    clipped = np.clip(s, _EPS, 1.0 - _EPS)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return {
-            "roc_auc": float(_kernels.hist_auc(pos, neg)),
-            "pr_auc": float(_kernels.hist_average_precision(pos, neg)),
-            "brier_score": float(np.mean((s - y) ** 2)) if n else math.nan,
-            "log_loss": float(-np.mean(np.where(y, np.log(clipped), np.log1p(-clipped))))
-            if n else math.nan,
-        }
 
 
 def binary_classification_metrics(
@@ -313,14 +300,14 @@ def binary_classification_metrics(
     >>> m["accuracy"], m["tp"], round(m["roc_auc"], 4), round(m["brier_score"], 4)
     (0.6, 2, 0.8333, 0.162)
     """
-    y, p = _rows(actual, predicted, "predicted", binary=True)
+    y, p = rows(actual, predicted, "predicted", binary=True)
     s = None
     if score is not None:
         s = as_score("score", score)
         check_length("score", s, "actual", y.shape[0])
     confidence = check_probability("confidence", confidence, open_interval=True)
     counts = _kernels.confusion_counts(y, p)
-    extra = _score_values(y, s) if s is not None else {}
+    extra: dict[str, Any] = score_values(y, s) if s is not None else {}
     undefined = [k for k, v in extra.items() if math.isnan(v)]
     if undefined:
         warn_undefined(undefined, "needs rows of both classes")
@@ -335,123 +322,3 @@ def binary_classification_metrics(
                             "confidence_intervals": intervals})
     return result.to_dict()
 
-
-def roc_auc(actual: Any, score: Any) -> float:
-    """Exact ROC AUC (Mann-Whitney; tied scores count 1/2), equal to ``roc_auc_score``.
-
-    One sort of the scores; ≈ 10x faster than scikit-learn at 1e7 rows.
-
-    Parameters
-    ----------
-    actual : array-like of bool or 0/1
-        True labels.
-    score : array-like of float in [0, 1]
-        Positive-class scores.
-
-    Returns
-    -------
-    float
-        AUC in [0, 1]; NaN with an UndefinedMetricWarning when one class is absent.
-
-    Examples
-    --------
-    >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
-    0.75
-    """
-    y, s = _rows(actual, score, "score", binary=False)
-    _, pos, neg = _kernels.score_groups(y, s)
-    value = float(_kernels.hist_auc(pos, neg))
-    if math.isnan(value):
-        warn_undefined(["roc_auc"], "needs rows of both classes")
-    return value
-
-
-def average_precision(actual: Any, score: Any) -> float:
-    """Average precision (PR AUC), equal to scikit-learn's ``average_precision_score``.
-
-    Parameters
-    ----------
-    actual : array-like of bool or 0/1
-        True labels.
-    score : array-like of float in [0, 1]
-        Positive-class scores.
-
-    Returns
-    -------
-    float
-        Average precision; NaN with an UndefinedMetricWarning when there are no positives.
-
-    Examples
-    --------
-    >>> round(average_precision([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 4)
-    0.8333
-    """
-    y, s = _rows(actual, score, "score", binary=False)
-    _, pos, neg = _kernels.score_groups(y, s)
-    value = float(_kernels.hist_average_precision(pos, neg))
-    if math.isnan(value):
-        warn_undefined(["pr_auc"], "no positives")
-    return value
-
-
-def brier_score(actual: Any, score: Any) -> float:
-    """Mean squared difference between score and label (``brier_score_loss``).
-
-    Parameters
-    ----------
-    actual : array-like of bool or 0/1
-        True labels.
-    score : array-like of float in [0, 1]
-        Positive-class scores.
-
-    Returns
-    -------
-    float
-        Brier score; NaN with an UndefinedMetricWarning for empty input.
-
-    Examples
-    --------
-    >>> brier_score([0, 1], [0.25, 0.5])
-    0.15625
-    """
-    y, s = _rows(actual, score, "score", binary=False)
-    value = _score_values(y, s)["brier_score"] if y.size else math.nan
-    if math.isnan(value):
-        warn_undefined(["brier_score"], "no rows")
-    return value
-
-
-def log_loss(actual: Any, score: Any) -> float:
-    """Mean negative log-likelihood, scores clipped to ``[eps, 1 - eps]`` as scikit-learn does.
-
-    Parameters
-    ----------
-    actual : array-like of bool or 0/1
-        True labels.
-    score : array-like of float in [0, 1]
-        Positive-class scores.
-
-    Returns
-    -------
-    float
-        Log loss; NaN with an UndefinedMetricWarning for empty input.
-
-    Examples
-    --------
-    >>> round(log_loss([1, 0], [0.8, 0.4]), 6)
-    0.366985
-    """
-    y, s = _rows(actual, score, "score", binary=False)
-    if not y.size:
-        warn_undefined(["log_loss"], "no rows")
-        return math.nan
-    clipped = np.clip(s, _EPS, 1.0 - _EPS)
-    return float(-np.mean(np.where(y, np.log(clipped), np.log1p(-clipped))))
-
-
-_REEXPORTED = (
-    auc_from_histograms, auc_histogram_error_bound, average_precision_from_histograms,
-    brier_score_from_sums, log_loss_from_sums, calibration, calibration_from_histograms,
-    expected_calibration_error, expected_calibration_error_from_histograms,
-    bootstrap_interval, wilson_interval,
-)
