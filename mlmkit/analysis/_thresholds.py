@@ -53,7 +53,8 @@ def as_scores(name: str, values: Any, size: int) -> np.ndarray:
     elif array.dtype.kind != "f":
         raise invalid(name, "an array of finite real numbers", values)
     if array.size != size:
-        raise invalid(name, f"an array of the same length as actual ({size})", f"length {array.size}")
+        raise invalid(name, f"an array of the same length as actual ({size})",
+                      f"length {array.size}")
     if not np.isfinite(array).all():
         raise invalid(name, "an array of finite real numbers (no NaN / inf)", values)
     return array
@@ -63,55 +64,62 @@ def sorted_counts(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, 
                                                                      np.ndarray]:
     """Distinct thresholds (ascending) with the positives and negatives scoring ``>=`` each.
 
-    Positive and negative scores are sorted separately (``np.sort`` is SIMD-accelerated and much
-    faster than ``argsort``); a stable argsort of the two concatenated sorted runs is then a
-    single O(n) timsort merge that tells which sorted value came from a positive.
+    Positive and negative scores are sorted separately in place (``np.sort`` is SIMD-accelerated
+    and much faster than ``argsort``); a stable argsort of the two sorted runs is then a single
+    O(n) timsort merge that tells which sorted value came from a positive. Fresh n-sized
+    allocations are kept to a minimum because first-touch page faults dominate at 1e7 rows.
     """
-    pos = np.sort(score[positive])
-    neg = np.sort(score[~positive])
-    n_pos, n = pos.size, score.size
-    merged = np.concatenate([pos, neg])
-    del pos, neg
+    n = score.size
+    n_pos = int(np.count_nonzero(positive))
+    merged = np.empty(n, dtype=score.dtype)
+    np.compress(positive, score, out=merged[:n_pos])
+    np.compress(~positive, score, out=merged[n_pos:])
+    merged[:n_pos].sort()
+    merged[n_pos:].sort()
     order = np.argsort(merged, kind="stable")
-    values = merged[order]
-    del merged
-    pos_below = np.empty(n + 1, dtype=np.int64)
-    pos_below[0] = 0
-    np.cumsum((order < n_pos).view(np.int8), dtype=np.int64, out=pos_below[1:])
-    del order
-    starts = np.flatnonzero(values[1:] != values[:-1])
+    is_pos = order < n_pos
+    merged.sort(kind="stable")  # merges the two sorted runs in O(n), no new array
+    tp = np.cumsum(is_pos, dtype=np.int64, out=order)  # positives among the first i + 1
+    tp -= is_pos  # positives strictly below position i
+    np.subtract(n_pos, tp, out=tp)  # positives at or above position i
+    del is_pos
+    starts = np.flatnonzero(merged[1:] != merged[:-1])
     if starts.size == n - 1:  # all scores distinct: no gathers needed
         index = np.arange(n, dtype=np.int64)
-        tp = n_pos - pos_below[:-1]
-        thresholds = values
+        thresholds = merged
     else:
         starts += 1
         index = np.concatenate([np.zeros(1, dtype=np.int64), starts])
-        tp = n_pos - pos_below[index]
-        thresholds = values[index]
+        tp = tp[index]
+        thresholds = merged[index]
     fp = np.subtract(n, index, out=index)
     fp -= tp
     return thresholds.astype(np.float64, copy=False), tp, fp
 
 
 def metric_columns(tp: np.ndarray, fp: np.ndarray, n_pos: int, n_neg: int) -> dict[str, Any]:
-    """Counts and rate columns of a threshold curve (NaN where a rate is 0 / 0)."""
-    n = n_pos + n_neg
-    tpf = tp.astype(np.float64)
-    tnf = np.subtract(n_neg, fp, dtype=np.float64)
+    """Counts and rate columns of a threshold curve (NaN where a rate is 0 / 0).
+
+    Counts are converted to float once (exact below 2**53); rates are computed in place.
+    """
+    tn = np.subtract(n_neg, fp)
+    fn = np.subtract(n_pos, tp)
+    tpf = tp.astype(np.float64)  # counts < 2**53: exact, and float loops avoid casting
+    fpf = fp.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        scratch = np.subtract(n_neg, tnf)
-        scratch += tpf
-        precision = np.divide(tpf, scratch)
-        scratch += n_pos
-        f1 = np.multiply(tpf, 2.0)
-        f1 /= scratch
-        recall = tpf * (1.0 / n_pos) if n_pos else np.full(tp.size, math.nan)
-        specificity = tnf * (1.0 / n_neg) if n_neg else np.full(tp.size, math.nan)
-        accuracy = np.add(tpf, tnf, out=scratch)
-        accuracy /= n
-    return {"tp": tp, "fp": fp, "tn": n_neg - fp, "fn": n_pos - tp, "precision": precision,
-            "recall": recall, "f1_score": f1, "specificity": specificity, "accuracy": accuracy}
+        precision = np.add(tpf, fpf)
+        f1 = precision + n_pos
+        np.divide(tpf, precision, out=precision)
+        np.divide(tpf, f1, out=f1)
+        f1 *= 2.0
+        specificity = np.subtract(n_neg, fpf)
+        accuracy = specificity + tpf
+        accuracy /= n_pos + n_neg
+        specificity /= n_neg
+        tpf /= n_pos
+    recall = tpf
+    return {"tp": tp, "fp": fp, "tn": tn, "fn": fn, "precision": precision, "recall": recall,
+            "f1_score": f1, "specificity": specificity, "accuracy": accuracy}
 
 
 def extra_metric(metric: str, counts: Mapping[str, np.ndarray], cost_fp: float,
