@@ -29,8 +29,8 @@ below ``alpha``.
 boundary is tightest when ``V`` is about ``tau**2 / r`` with ``r = 2 log(1/alpha) +
 log(1 + r)`` (≈ 8.2 at alpha 0.05), i.e. at the sample size where the test is expected to
 decide. :func:`sequential_tau` computes that ``tau`` for a baseline rate and a planned size per
-group. The default ``tau=0.05`` is tightest around 300 units per group at a 50 % rate and
-around 1,600 at a 90 % rate; results depend on ``tau`` only logarithmically. Choose ``tau``
+group. The default ``tau=0.05`` is tightest around 1,600 units per group at a 50 % rate and
+around 600 at a 90 % rate; results depend on ``tau`` only logarithmically. Choose ``tau``
 before looking at the data — a data-dependent ``tau`` voids the guarantee.
 """
 
