@@ -199,9 +199,10 @@ def _wasserstein(ref: Sample, cur: Sample, t: Kind, ctx: Context) -> tuple[float
     a, b = ref.values, cur.values
     assert a is not None and b is not None
     key = (a.size, b.size)
-    if key not in ctx.grids:
+    if a.size != b.size and key not in ctx.grids:
         ctx.grids[key] = k.quantile_grid(*key)
-    return normalized_wasserstein(k.wasserstein_sorted(a, b, ctx.grids[key]), float(a.std())), None
+    w = k.wasserstein_sorted(a, b, ctx.grids.get(key))
+    return normalized_wasserstein(w, float(a.std())), None
 
 
 _REGISTRY: dict[str, DriftMethod] = {}

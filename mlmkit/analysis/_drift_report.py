@@ -125,8 +125,8 @@ def _sample(name: str, series: pl.Series, kind: Kind) -> Sample:
     if kind == "numeric":
         values = s.cast(pl.Float64).to_numpy()
         return Sample("numeric", values=k.sorted_sample(name, values))
-    vc = s.cast(pl.String).value_counts(sort=False, name="n")
-    return Sample("categorical", categories=vc[s.name].to_list(),
+    vc = s.cast(pl.String).rename("value").to_frame().group_by("value").len(name="n")
+    return Sample("categorical", categories=vc["value"].to_list(),
                   counts=vc["n"].to_numpy().astype(np.int64))
 
 
