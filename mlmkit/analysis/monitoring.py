@@ -1,0 +1,80 @@
+"""Small pure helpers for performance monitoring: drop severity and one-sample proportion tests.
+
+Used by :mod:`mlmkit.services.monitor`; usable on their own.
+"""
+
+from __future__ import annotations
+
+import math
+
+from scipy import stats as _st
+
+from mlmkit._validation import check_int, check_probability, check_real, invalid
+from mlmkit.analysis._stats_private import TestResult
+
+__all__ = ["SEVERITIES", "drop_severity", "one_proportion_test", "relative_drop"]
+
+SEVERITIES = ("ok", "warning", "critical")
+
+
+def _real_or_nan(name: str, value: float) -> float:
+    if isinstance(value, float) and math.isnan(value):
+        return math.nan
+    return check_real(name, value)
+
+
+def relative_drop(baseline: float, current: float) -> float:
+    """``(baseline - current) / baseline``: the fraction of the baseline lost (NaN if 0 / NaN).
+
+    Examples
+    --------
+    >>> relative_drop(0.9, 0.72)
+    0.2
+    """
+    base, cur = _real_or_nan("baseline", baseline), _real_or_nan("current", current)
+    if math.isnan(base) or math.isnan(cur) or base == 0:
+        return math.nan
+    return round((base - cur) / base, 12)
+
+
+def drop_severity(drop: float, threshold: float) -> str:
+    """``"ok"`` below ``threshold``, ``"warning"`` from it, ``"critical"`` from twice it.
+
+    NaN drops are ``"ok"`` (nothing to judge).
+
+    Examples
+    --------
+    >>> drop_severity(0.04, 0.05), drop_severity(0.05, 0.05), drop_severity(0.2, 0.05)
+    ('ok', 'warning', 'critical')
+    """
+    value = _real_or_nan("drop", drop)
+    limit = check_real("threshold", threshold, low=0.0, low_open=True)
+    if math.isnan(value) or value < limit:
+        return "ok"
+    return "critical" if value >= 2.0 * limit else "warning"
+
+
+def one_proportion_test(successes: int, n: int, p0: float, *,
+                        alternative: str = "less") -> TestResult:
+    """Exact binomial test of a rate ``successes / n`` against a fixed ``p0``.
+
+    ``alternative="less"`` asks whether the true rate is below ``p0`` (a drop). Equals
+    ``scipy.stats.binomtest``.
+
+    Examples
+    --------
+    >>> r = one_proportion_test(80, 100, 0.9)
+    >>> round(r.p_value, 4), round(r.effect, 2)
+    (0.002, -0.1)
+    """
+    n = check_int("n", n, low=1)
+    successes = check_int("successes", successes, low=0, high=n)
+    p0 = check_probability("p0", p0)
+    if alternative not in ("two-sided", "less", "greater"):
+        raise invalid("alternative", "'two-sided', 'less' or 'greater'", alternative)
+    res = _st.binomtest(successes, n, p0, alternative=alternative)
+    ci = res.proportion_ci(confidence_level=0.95, method="wilson")
+    return TestResult(statistic=successes / n, p_value=float(res.pvalue),
+                      ci=(float(ci.low), float(ci.high)), effect=successes / n - p0,
+                      method="exact binomial test", alternative=alternative, n=n,
+                      confidence=0.95, details={"p0": p0})

@@ -1,0 +1,189 @@
+"""Monitoring aggregates pushed into DuckDB: window summaries, daily summaries, error streams.
+
+:func:`window_summary` computes, in **one** scan, per version both the additive statistics of
+a window (counts, score sums, label latency) and the labelled score histogram used for ROC
+AUC (``GROUPING SETS``). :func:`refresh_daily_summary` keeps per-day statistics that survive
+retention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+
+from mlmkit.store.aggregates import query
+from mlmkit.store.database import Database
+from mlmkit.store.predictions import where_clause
+from mlmkit.values import TimeRange, utcnow
+
+__all__ = ["daily_summary", "error_stream", "refresh_daily_summary", "window_summary"]
+
+EPS = 2.220446049250313e-16  # float64 machine epsilon, scikit-learn's log-loss clip
+
+_TOTALS = f"""
+    count(*) AS n,
+    count(actual) AS labelled,
+    count(*) FILTER (WHERE actual AND prediction) AS tp,
+    count(*) FILTER (WHERE NOT actual AND prediction) AS fp,
+    count(*) FILTER (WHERE NOT actual AND NOT prediction) AS tn,
+    count(*) FILTER (WHERE actual AND NOT prediction) AS fn,
+    count(score) FILTER (WHERE actual IS NOT NULL) AS scored,
+    count(score) FILTER (WHERE actual) AS scored_pos,
+    coalesce(sum(score) FILTER (WHERE actual), 0) AS score_sum_pos,
+    coalesce(sum(score * score) FILTER (WHERE actual IS NOT NULL), 0) AS score_sq_sum,
+    coalesce(sum(ln(greatest(least(score, 1 - {EPS}), {EPS}))) FILTER (WHERE actual), 0)
+        AS log_pos_sum,
+    coalesce(sum(ln(greatest(least(1 - score, 1 - {EPS}), {EPS}))) FILTER (WHERE NOT actual), 0)
+        AS log1m_neg_sum,
+    count(*) FILTER (WHERE prediction) AS predicted_positive,
+    count(score) AS scored_all,
+    avg(score) AS mean_score,
+    min(ts) AS first_ts,
+    max(ts) AS last_ts
+"""
+
+
+def _where(model_name: str, versions: Sequence[str] | None, time_range: TimeRange | None,
+           role: str | None) -> tuple[str, list[object]]:
+    where, params = where_clause(model_name, versions, time_range)
+    if role is not None:
+        where += " AND role = ?"
+        params.append(role)
+    return where, params
+
+
+def window_summary(db: Database, model_name: str, *, versions: Sequence[str] | None = None,
+                   time_range: TimeRange | None = None, bins: int = 10_000,
+                   role: str | None = "served") -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per-version totals and labelled score histograms of a window, from one scan.
+
+    Returns ``(totals, histogram)``. ``totals`` has one row per version with the columns of
+    ``_TOTALS`` plus ``median_label_latency_s``; ``histogram`` has ``version, bin, pos, neg``
+    (``bin = floor(score * bins)``, labelled scored rows only), ordered by version and bin.
+    """
+    where, params = _where(model_name, versions, time_range, role)
+    bins = int(bins)
+    sql = f"""
+        WITH rows AS (
+            SELECT version, prediction, actual, score, ts, labelled_at,
+                   CASE WHEN actual IS NOT NULL AND score IS NOT NULL
+                        THEN least(floor(score * {bins}), {bins - 1})::BIGINT END AS bin
+            FROM predictions WHERE {where})
+        SELECT version, bin, grouping(bin) AS is_total,
+               count(*) FILTER (WHERE actual) AS pos,
+               count(*) FILTER (WHERE NOT actual) AS neg,
+               {_TOTALS},
+               CASE WHEN grouping(bin) = 1 THEN
+                   median(epoch(labelled_at) - epoch(ts)) FILTER (WHERE actual IS NOT NULL)
+               END AS median_label_latency_s
+        FROM rows
+        GROUP BY GROUPING SETS ((version), (version, bin))
+        ORDER BY version, bin
+    """
+    frame = query(db, sql, params)
+    totals = frame.filter(pl.col("is_total") == 1).drop("bin", "is_total", "pos", "neg")
+    hist = (frame.filter((pl.col("is_total") == 0) & pl.col("bin").is_not_null())
+            .select("version", "bin", "pos", "neg"))
+    return totals, hist
+
+
+def error_stream(db: Database, model_name: str, version: str, *,
+                 time_range: TimeRange | None = None, role: str | None = "served"
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled rows in time order: ``(ts as epoch seconds, error as 0/1 float)``."""
+    where, params = _where(model_name, [version], time_range, role)
+    sql = (f"SELECT epoch(ts) AS t, (prediction <> actual)::DOUBLE AS e FROM predictions "
+           f"WHERE {where} AND actual IS NOT NULL ORDER BY ts")
+    frame = query(db, sql, params)
+    return (frame.get_column("t").to_numpy().astype(np.float64),
+            frame.get_column("e").to_numpy().astype(np.float64))
+
+
+_DAILY = """
+    count(*) AS n, count(actual) AS labelled,
+    count(*) FILTER (WHERE actual AND prediction) AS tp,
+    count(*) FILTER (WHERE NOT actual AND prediction) AS fp,
+    count(*) FILTER (WHERE NOT actual AND NOT prediction) AS tn,
+    count(*) FILTER (WHERE actual AND NOT prediction) AS fn,
+    count(score) FILTER (WHERE actual IS NOT NULL) AS scored,
+    sum(CASE WHEN actual THEN (1 - score) * (1 - score) ELSE score * score END)
+        FILTER (WHERE actual IS NOT NULL) AS brier_sum,
+    sum(-ln(greatest(least(CASE WHEN actual THEN score ELSE 1 - score END, 1 - 1e-15), 1e-15)))
+        FILTER (WHERE actual IS NOT NULL) AS log_loss_sum,
+    count(*) FILTER (WHERE prediction) AS predicted_positive,
+    sum(score) AS score_sum
+"""
+
+
+def refresh_daily_summary(db: Database, *, model_name: str | None = None,
+                          before: datetime | None = None) -> int:
+    """Upsert per-day statistics from the raw rows; returns (model, version, day) rows written.
+
+    A day's summary is only replaced by one built from at least as many rows, so days that
+    retention has partly deleted keep their full counts. ``before`` limits the refresh to
+    rows older than it (e.g. the retention cut-off).
+    """
+    conds: list[str] = ["TRUE"]
+    params: list[object] = []
+    if model_name is not None:
+        conds.append("model_name = ?")
+        params.append(model_name)
+    if before is not None:
+        conds.append("ts < ?")
+        params.append(before)
+    sql = f"""
+        INSERT INTO daily_summary
+        SELECT model_name, version, role, (ts AT TIME ZONE 'UTC')::DATE AS day, {_DAILY},
+               ?::TIMESTAMPTZ AS refreshed_at
+        FROM predictions WHERE {' AND '.join(conds)}
+        GROUP BY ALL
+        ON CONFLICT (model_name, version, role, day) DO UPDATE SET
+            n = excluded.n, labelled = excluded.labelled, tp = excluded.tp, fp = excluded.fp,
+            tn = excluded.tn, fn = excluded.fn, scored = excluded.scored,
+            brier_sum = excluded.brier_sum, log_loss_sum = excluded.log_loss_sum,
+            predicted_positive = excluded.predicted_positive, score_sum = excluded.score_sum,
+            refreshed_at = excluded.refreshed_at
+        WHERE excluded.n >= daily_summary.n
+    """
+    with db.transaction() as conn:
+        row = conn.execute(sql, [utcnow(), *params]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def daily_summary(db: Database, model_name: str, *, versions: Sequence[str] | None = None,
+                  start: datetime | None = None, end: datetime | None = None,
+                  role: str = "served", raw: bool = False) -> pl.DataFrame:
+    """Per-version, per-day statistics, from ``daily_summary`` (or from raw rows if ``raw``).
+
+    Columns ``version, day, n, labelled, tp, fp, tn, fn, scored, brier_sum, log_loss_sum,
+    predicted_positive, score_sum``.
+    """
+    conds = ["model_name = ?", "role = ?"]
+    params: list[object] = [model_name, role]
+    if versions:
+        conds.append(f"version IN ({', '.join('?' for _ in versions)})")
+        params.extend(versions)
+    day = "(ts AT TIME ZONE 'UTC')::DATE"
+    if raw:
+        if start is not None:
+            conds.append(f"{day} >= (?::TIMESTAMPTZ AT TIME ZONE 'UTC')::DATE")
+            params.append(start)
+        if end is not None:
+            conds.append("ts < ?")
+            params.append(end)
+        sql = (f"SELECT version, {day} AS day, {_DAILY} FROM predictions "
+               f"WHERE {' AND '.join(conds)} GROUP BY ALL ORDER BY version, day")
+    else:
+        if start is not None:
+            conds.append("day >= (?::TIMESTAMPTZ AT TIME ZONE 'UTC')::DATE")
+            params.append(start)
+        if end is not None:
+            conds.append("day < (?::TIMESTAMPTZ AT TIME ZONE 'UTC')::DATE")
+            params.append(end)
+        sql = ("SELECT version, day, n, labelled, tp, fp, tn, fn, scored, brier_sum, "
+               "log_loss_sum, predicted_positive, score_sum FROM daily_summary "
+               f"WHERE {' AND '.join(conds)} ORDER BY version, day")
+    return query(db, sql, params)
