@@ -222,10 +222,10 @@ def register_drift_method(method: DriftMethod, *, replace: bool = False) -> Drif
     >>> m.default_threshold
     0.1
     """
-    if method.name in _REGISTRY and not replace:
-        raise DuplicateError(f"method.name must be a new drift method name; got {method.name!r}")
     if method.name == "auto":
         raise invalid("method.name", "a name other than 'auto'", method.name)
+    if method.name in _REGISTRY and not replace:
+        raise DuplicateError(f"method.name must be a new drift method name; got {method.name!r}")
     _REGISTRY[method.name] = method
     return method
 

@@ -17,6 +17,7 @@ from mlmkit.analysis._drift_methods import (
     Kind,
     Sample,
     auto_method,
+    available_drift_methods,
     get_drift_method,
     html_table,
 )
@@ -161,19 +162,22 @@ def _resolve(col: str, kind: Kind, spec: str | Mapping[str, str], ref: Sample,
 
 def _check_options(method: Any, names: list[str], thresholds: Any,
                    correction: Any) -> None:
-    specs = method.values() if isinstance(method, Mapping) else [method]
-    for spec in specs:
-        if spec != "auto":
-            get_drift_method(spec)
-    if isinstance(method, Mapping) and not set(method) <= set(names):
-        raise invalid("method", "a method name or a mapping of selected columns", method)
+    if isinstance(method, Mapping):
+        for col, spec in method.items():
+            if col not in names:
+                raise invalid("method", "a method name or a mapping of selected columns",
+                              method)
+            if spec != "auto" and spec not in available_drift_methods():
+                raise invalid(f"method[{col!r}]", "'auto' or a registered drift method", spec)
+    elif method != "auto":
+        get_drift_method(method)
     if thresholds is not None:
         if not isinstance(thresholds, Mapping):
             raise invalid("thresholds", "a mapping of column or method names to numbers",
                           thresholds)
         for key, value in thresholds.items():
-            if key not in names:
-                get_drift_method(key)
+            if key not in names and key not in available_drift_methods():
+                raise invalid("thresholds keys", "selected columns or drift method names", key)
             check_real(f"thresholds[{key!r}]", value, low=0.0)
     check_choice("correction", correction, _CORRECTIONS)
 

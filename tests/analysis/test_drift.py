@@ -18,7 +18,7 @@ from scipy.spatial import distance
 from sklearn.datasets import load_breast_cancer
 from statsmodels.stats.multitest import multipletests
 
-from mlmkit.analysis import drift
+from mlmkit.analysis import _drift_methods, drift
 from mlmkit.exceptions import DuplicateError, ValidationError
 
 ABS = 1e-9
@@ -69,6 +69,7 @@ def test_ks_and_wasserstein_on_breast_cancer(cancer: tuple[np.ndarray, np.ndarra
         assert w == pytest.approx(stats.wasserstein_distance(a, b), abs=ABS, rel=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:ks_2samp. Exact calculation unsuccessful")
 @settings(max_examples=60, deadline=None)
 @given(samples, samples)
 def test_ks_and_wasserstein_equal_scipy_on_random_inputs(a: np.ndarray, b: np.ndarray) -> None:
@@ -310,7 +311,9 @@ def _mean_gap(r: Any, c: Any, treatment: Any, ctx: Any) -> tuple[float, float | 
     return float(abs(np.mean(r.values) - np.mean(c.values))), None
 
 
-def test_registry_accepts_new_methods_and_rejects_duplicates() -> None:
+def test_registry_accepts_new_methods_and_rejects_duplicates(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_drift_methods, "_REGISTRY", dict(_drift_methods._REGISTRY))
     ks_method = drift.get_drift_method("ks")
     with pytest.raises(DuplicateError, match=r"^method\.name"):
         drift.register_drift_method(ks_method)
@@ -357,9 +360,11 @@ def test_bad_counts_raise_with_parameter_name(bad: list[float], fn: object) -> N
 @pytest.mark.parametrize("kwargs,param", [
     ({"method": "nope"}, "^method"), ({"correction": "bonferroni"}, "^correction"),
     ({"columns": ["zzz"]}, "^columns"), ({"columns": "a"}, "^columns"),
-    ({"thresholds": {"a": -1}}, r"^thresholds\['a'\]"), ({"thresholds": {"zzz": 1}}, "^method"),
+    ({"thresholds": {"a": -1}}, r"^thresholds\['a'\]"),
+    ({"thresholds": {"zzz": 1}}, "^thresholds keys"),
     ({"drift_share": 0}, "^drift_share"), ({"bins": 1}, "^bins"),
-    ({"method": {"zzz": "ks"}}, "^method"), ({"method": {"s": "ks"}}, r"^method\['s'\]"),
+    ({"method": {"zzz": "ks"}}, "^method"), ({"method": {"a": "x"}}, r"^method\['a'\]"),
+    ({"method": {"s": "ks"}}, r"^method\['s'\]"),
 ])
 def test_detect_drift_bad_options(kwargs: dict[str, object], param: str) -> None:
     ref = {"a": np.arange(10.0), "s": np.array(list("abcdeabcde"))}
