@@ -63,7 +63,9 @@ def welch_ttest(a: Any, b: Any, alternative: str = "two-sided", *,
     diff = float(np.mean(xb) - np.mean(xa))
     se = math.sqrt(vn_b + vn_a)
     if se > 0:
-        df = (vn_b + vn_a) ** 2 / (vn_b**2 / (n_b - 1) + vn_a**2 / (n_a - 1))
+        total = vn_b + vn_a  # scale so that tiny variances cannot underflow when squared
+        wb, wa = vn_b / total, vn_a / total
+        df = 1.0 / (wb**2 / (n_b - 1) + wa**2 / (n_a - 1))
         stat = diff / se
         if alternative == "greater":
             p = float(t_dist.sf(stat, df))

@@ -21,9 +21,13 @@ true difference at all times simultaneously with probability ``1 - alpha``.
 Variance plug-ins: the p-value uses the pooled null variance ``p(1-p)(1/n_a + 1/n_b)`` (as the
 z-test; when it is zero both arms are identical and ``p = 1``); the confidence sequence uses
 unpooled variances with rates ``(s + 1) / (n + 2)`` so that early all-success runs do not give a
-zero-width interval. Both make the guarantee asymptotic (normal approximation), which the A/A
-simulations in the tests confirm: checked every 100 units up to 20,000 the test rejects well
-below ``alpha``.
+zero-width interval. Both make the guarantee asymptotic (normal approximation), so a look is
+only **evaluated once the smaller group holds at least** ``MIN_EXPECTED_COUNT = 10`` expected
+successes and 10 expected failures at the pooled rate (``min(n_a, n_b) * min(p, 1 - p) >= 10``);
+before that the p-value is 1 and the interval [-1, 1]. Skipping looks never hurts validity.
+Without that gate, 95/5 splits of rare events (2 %) rejected 7 % of A/A tests; with it, every
+simulated setting (rates 0.5 %-50 %, splits 50/50 to 99/1, a look after every unit) stays below
+``alpha``, as the A/A simulations in the tests confirm. Intervals are clipped to [-1, 1].
 
 **Mixing parameter** ``tau`` (standard deviation of the anticipated absolute difference): the
 boundary is tightest when ``V`` is about ``tau**2 / r`` with ``r = 2 log(1/alpha) +
@@ -49,27 +53,50 @@ from mlmkit.analysis._stats_private import TestResult, check_alpha, check_counts
 __all__ = ["SequentialTest", "sequential_path", "sequential_tau", "sequential_two_proportion_test"]
 
 _METHOD = "mSPRT two proportions (normal mixture)"
+MIN_EXPECTED_COUNT = 10.0
 FloatArray = NDArray[np.float64]
 
 
+def _evaluable(s_a: Any, n_a: Any, s_b: Any, n_b: Any) -> NDArray[np.bool_]:
+    """Whether the normal approximation is trusted at a look (see ``MIN_EXPECTED_COUNT``)."""
+    s_a, n_a, s_b, n_b = (np.asarray(x, dtype=float) for x in (s_a, n_a, s_b, n_b))
+    pooled = (s_a + s_b) / (n_a + n_b)
+    expected = np.minimum(n_a, n_b) * np.minimum(pooled, 1.0 - pooled)
+    return np.asarray(expected >= MIN_EXPECTED_COUNT)
+
+
 def _log_lr(s_a: Any, n_a: Any, s_b: Any, n_b: Any, tau2: float) -> FloatArray:
-    """Log mixture likelihood ratio against ``d = 0`` (vectorised; pooled null variance)."""
+    """Log mixture likelihood ratio against ``d = 0`` (vectorised; pooled null variance).
+
+    Zero at looks that are not yet evaluable.
+    """
     s_a, n_a, s_b, n_b = (np.asarray(x, dtype=float) for x in (s_a, n_a, s_b, n_b))
     pooled = (s_a + s_b) / (n_a + n_b)
     var = pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b)
     diff = s_b / n_b - s_a / n_a
     safe = np.where(var > 0, var, 1.0)
     value = 0.5 * np.log(safe / (safe + tau2)) + tau2 * diff**2 / (2.0 * safe * (safe + tau2))
-    return np.asarray(np.where(var > 0, value, 0.0), dtype=float)
+    ok = (var > 0) & _evaluable(s_a, n_a, s_b, n_b)
+    return np.asarray(np.where(ok, value, 0.0), dtype=float)
 
 
 def _half_width(s_a: Any, n_a: Any, s_b: Any, n_b: Any, tau2: float, alpha: float) -> FloatArray:
-    """Half-width of the confidence sequence (vectorised; smoothed unpooled variance)."""
+    """Half-width of the confidence sequence (vectorised; smoothed unpooled variance).
+
+    Infinite at looks that are not yet evaluable.
+    """
     s_a, n_a, s_b, n_b = (np.asarray(x, dtype=float) for x in (s_a, n_a, s_b, n_b))
     ra, rb = (s_a + 1.0) / (n_a + 2.0), (s_b + 1.0) / (n_b + 2.0)
     var = ra * (1.0 - ra) / n_a + rb * (1.0 - rb) / n_b
     radius = var * (var + tau2) / tau2 * (2.0 * math.log(1.0 / alpha) + np.log1p(tau2 / var))
-    return np.asarray(np.sqrt(radius), dtype=float)
+    return np.asarray(np.where(_evaluable(s_a, n_a, s_b, n_b), np.sqrt(radius), np.inf),
+                      dtype=float)
+
+
+def _interval(diff: Any, half: Any) -> tuple[FloatArray, FloatArray]:
+    low = np.clip(np.asarray(diff) - half, -1.0, 1.0)
+    high = np.clip(np.asarray(diff) + half, -1.0, 1.0)
+    return low, high
 
 
 def _check_tau(tau: Any) -> float:
@@ -82,7 +109,10 @@ def sequential_two_proportion_test(successes_a: int, n_a: int, successes_b: int,
 
     The p-value ``min(1, 1 / Lambda)`` is valid at any data-dependent stopping time, so it may
     be recomputed on every peek; :class:`SequentialTest` additionally keeps the running minimum
-    over looks. ``ci`` is the ``1 - alpha`` confidence sequence at this look.
+    over looks. ``ci`` is the ``1 - alpha`` confidence sequence at this look. Until the smaller
+    group holds ``MIN_EXPECTED_COUNT`` expected successes and failures the look is not
+    evaluated (``p_value=1``, ``ci=(-1, 1)``, ``details["evaluated"]`` False). The p-value is
+    never below the fixed-horizon z-test's (``1/Lambda >= exp(-z**2/2) >= p_z``).
 
     Parameters
     ----------
@@ -114,11 +144,13 @@ def sequential_two_proportion_test(successes_a: int, n_a: int, successes_b: int,
     log_lr = float(_log_lr(s_a, n_a, s_b, n_b, tau * tau))
     half = float(_half_width(s_a, n_a, s_b, n_b, tau * tau, alpha))
     diff = s_b / n_b - s_a / n_a
+    low, high = _interval(diff, half)
     return TestResult(
-        statistic=log_lr, p_value=min(1.0, math.exp(-log_lr)), ci=(diff - half, diff + half),
+        statistic=log_lr, p_value=min(1.0, math.exp(-log_lr)), ci=(float(low), float(high)),
         effect=diff, method=_METHOD, alternative="two-sided", n=n_a + n_b, alpha=alpha,
         confidence=1.0 - alpha,
-        details={"rate_a": s_a / n_a, "rate_b": s_b / n_b, "tau": tau, "looks": 1},
+        details={"rate_a": s_a / n_a, "rate_b": s_b / n_b, "tau": tau, "looks": 1,
+                 "evaluated": bool(_evaluable(s_a, n_a, s_b, n_b))},
     )
 
 
@@ -213,10 +245,11 @@ def sequential_path(successes_a: Any, n_a: Any, successes_b: Any, n_b: Any, *,
     p = np.minimum.accumulate(np.minimum(1.0, np.exp(-_log_lr(s_a, tot_a, s_b, tot_b, tau2))))
     diff = s_b / tot_b - s_a / tot_a
     half = _half_width(s_a, tot_a, s_b, tot_b, tau2, alpha)
-    low = np.maximum.accumulate(diff - half)
-    high = np.minimum.accumulate(diff + half)
+    here_low, here_high = _interval(diff, half)
+    low = np.maximum.accumulate(here_low)
+    high = np.minimum.accumulate(here_high)
     empty = low > high
-    low, high = np.where(empty, diff - half, low), np.where(empty, diff + half, high)
+    low, high = np.where(empty, here_low, low), np.where(empty, here_high, high)
     return pl.DataFrame({
         "look": np.arange(1, s_a.size + 1), "n_a": tot_a, "n_b": tot_b, "effect": diff,
         "p_value": p, "ci_low": low, "ci_high": high, "reject": p <= alpha,
