@@ -76,7 +76,7 @@ class PerformanceMonitor:
     ...         "model_name": "m", "version": "1.0.0",
     ...         "prediction": [True, True, False, False], "actual": [True, False, False, None],
     ...         "timestamp": [now - timedelta(minutes=i) for i in range(1, 5)]}))
-    ...     m = ws.monitor.get_current_metrics("m", "1.0.0", "1h", min_labels=1)
+    ...     m = ws.monitor.get_current_metrics("m", "1.0.0", "1h", ci=False)
     ...     m["accuracy"], m.sample_count, m.labelled_count, m.label_coverage
     (0.6666666666666666, 4, 3, 0.75)
     """
