@@ -242,6 +242,8 @@ class Database:
                 self._release()
             else:
                 self._maybe_hand_off()
+        except duckdb.Error:  # a connection used behind our back; retry on the next tick
+            pass
         finally:
             self._mutex.release()
 
