@@ -118,8 +118,7 @@ class Drift(AlertRule):
         p = self.params
         report = ws.monitor.data_drift(model_name, version, reference=p["reference"],
                                        current=p["current"])
-        features = report.filter(report["kind"] == "feature") \
-            if "kind" in report.columns else report
+        features = report.filter(report["kind"] != "prediction")
         if features.height == 0:
             return []
         drifted = features.filter(features["drift"])["feature"].to_list()

@@ -283,6 +283,20 @@ class PerformanceMonitor:
                                          end=end)
 
     # ------------------------------------------------------------------ data drift
+    def estimate_performance(self, model_name: str, version: VersionLike, *,
+                             reference: Any = "7d", current: Any = "24h",
+                             threshold: float = 0.5, n_simulations: int = 200) -> Any:
+        """Label-free (CBPE) estimate of the current window's metrics from its scores.
+
+        Calibrated on the labelled rows of ``reference``; see
+        :func:`mlmkit.services.drift_monitor.estimate_performance_window`.
+        """
+        from mlmkit.services.drift_monitor import estimate_performance_window
+
+        return estimate_performance_window(self.ws, model_name, version, reference=reference,
+                                           current=current, threshold=threshold,
+                                           n_simulations=n_simulations)
+
     def data_drift(self, model_name: str, version: VersionLike | None = None, *,
                    reference: Any = "7d", current: Any = "24h", **options: Any) -> pl.DataFrame:
         """Per-feature drift of the logged features; see :mod:`mlmkit.services.drift_monitor`."""
