@@ -1,0 +1,190 @@
+"""CLI commands of the ops layer: ``jobs run|schedule|list|history``, ``serve``, ``metrics``.
+
+The top-level parser (``mlmkit.cli``) calls :func:`register` with its sub-parsers; each command
+sets ``func`` to a handler ``(args) -> int`` (the process exit code). ``python -m mlmkit.ops``
+runs these commands without the rest of the CLI.
+
+Every command takes ``--log STRATEGY`` (``console``, ``json``, ``file[:PATH]``,
+``syslog[:ADDR]``, ``quiet``; default ``MLMKIT_LOG`` or ``console``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+__all__ = ["main", "register"]
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log", metavar="STRATEGY", default=None,
+                        help="logging: console, json, file[:PATH], syslog[:ADDR], quiet "
+                             "(default: $MLMKIT_LOG or console)")
+    common.add_argument("--log-level", default=None, help="log level (default INFO)")
+    return common
+
+
+def _option(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--option must be KEY=VALUE; got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    if isinstance(value, list):
+        value = tuple(value)
+    return key.strip().replace("-", "_"), value
+
+
+def register(subparsers: Any) -> None:
+    """Add ``jobs``, ``serve`` and ``metrics`` to an argparse sub-parsers object.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="mlmkit")
+    >>> register(parser.add_subparsers(dest="command", required=True))
+    >>> args = parser.parse_args(["jobs", "run", "retention", "--db", "ws.duckdb"])
+    >>> args.name, args.db, args.func.__name__
+    ('retention', 'ws.duckdb', '_cmd_run')
+    """
+    common = _common()
+    jobs = subparsers.add_parser("jobs", help="run or schedule the monitoring jobs")
+    sub = jobs.add_subparsers(dest="jobs_command", required=True)
+
+    run = sub.add_parser("run", parents=[common], help="run one job now (for cron, k8s)")
+    run.add_argument("name", help="job name (see `mlmkit jobs list`)")
+    run.add_argument("--db", required=True, help="workspace file")
+    run.add_argument("--option", "-o", action="append", type=_option, default=[],
+                     metavar="KEY=VALUE", help="job option (JSON value), repeatable")
+    run.add_argument("--now", default=None, help="ISO time the run counts as (default now)")
+    run.add_argument("--json", action="store_true", help="print the run as JSON")
+    run.set_defaults(func=_cmd_run)
+
+    schedule = sub.add_parser("schedule", parents=[common], help="run the job scheduler")
+    schedule.add_argument("--db", required=True, help="workspace file")
+    schedule.add_argument("--config", default=None, help="TOML file with cadences")
+    schedule.set_defaults(func=_cmd_schedule)
+
+    lister = sub.add_parser("list", parents=[common], help="list jobs and cadences")
+    lister.add_argument("--config", default=None, help="TOML file with cadences")
+    lister.set_defaults(func=_cmd_list)
+
+    history = sub.add_parser("history", parents=[common], help="recent job runs")
+    history.add_argument("--db", required=True, help="workspace file")
+    history.add_argument("--job", default=None)
+    history.add_argument("--limit", type=int, default=20)
+    history.set_defaults(func=_cmd_history)
+
+    serve = subparsers.add_parser("serve", parents=[common],
+                                  help="serve /metrics and /health over HTTP")
+    serve.add_argument("--db", required=True, help="workspace file")
+    serve.add_argument("--port", type=int, default=9108)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--window", default="1h", help="window of the model gauges")
+    serve.add_argument("--max-staleness", default=None,
+                       help="newest prediction older than this marks /health degraded")
+    serve.set_defaults(func=_cmd_serve)
+
+    metrics = subparsers.add_parser("metrics", parents=[common],
+                                    help="print the Prometheus exposition or write a textfile")
+    metrics.add_argument("--db", required=True, help="workspace file")
+    metrics.add_argument("--textfile", default=None,
+                         help="write here atomically (node-exporter textfile collector)")
+    metrics.add_argument("--window", default="1h")
+    metrics.set_defaults(func=_cmd_metrics)
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    from mlmkit.ops.logging import configure
+
+    configure(getattr(args, "log", None), level=getattr(args, "log_level", None))
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from mlmkit.services.jobs import run_job
+    from mlmkit.workspace import open_workspace
+
+    _configure_logging(args)
+    now = None if args.now is None else datetime.fromisoformat(args.now)
+    with open_workspace(args.db) as ws:
+        run = run_job(ws, args.name, now=now, **dict(args.option))
+    if args.json:
+        print(json.dumps(run.to_dict(), default=str))
+    else:
+        print(f"{run.job}: {run.status} (run {run.run_id}, processed {run.processed}, "
+              f"changed {run.changed}, failed {run.failed}, {run.duration_s:.3f} s)"
+              + (f"\n  error: {run.error}" if run.error else ""))
+    return 0 if run.ok else 1
+
+
+def _cmd_schedule(args: argparse.Namespace) -> int:
+    from mlmkit.ops.scheduler import run_scheduler
+
+    _configure_logging(args)
+    run_scheduler(args.db, args.config)
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from mlmkit.ops.scheduler import load_schedule
+    from mlmkit.services.jobs import JOBS
+
+    plan, tz = load_schedule(args.config)
+    for item in plan:
+        when = item.cron if item.cron else f"every {item.interval_s:g} s"
+        print(f"{item.job:<24} {when:<16} {JOBS[item.job].description}")
+    print(f"(time zone {tz})")
+    return 0
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from mlmkit.services.jobs import job_history
+    from mlmkit.workspace import open_workspace
+
+    with open_workspace(args.db) as ws:
+        frame = job_history(ws, args.job, limit=args.limit)
+    print(frame.drop("details", "host", "pid"))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from mlmkit.ops.server import serve
+    from mlmkit.workspace import open_workspace
+
+    _configure_logging(args)
+    open_workspace(args.db).close()  # create / migrate once; the server only reads
+    serve(args.db, host=args.host, port=args.port, window=args.window,
+          max_staleness=args.max_staleness)
+    return 0
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    from mlmkit.ops.prometheus import generate_metrics, write_textfile
+
+    _configure_logging(args)
+    if args.textfile:
+        write_textfile(args.db, args.textfile, window=args.window)
+    else:
+        sys.stdout.write(generate_metrics(args.db, window=args.window).decode())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ops commands alone (``python -m mlmkit.ops ...``); returns the exit code."""
+    from mlmkit.exceptions import MlmkitError
+
+    parser = argparse.ArgumentParser(prog="mlmkit")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except MlmkitError as err:
+        print(f"mlmkit: error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,246 @@
+"""Prometheus exposition of a workspace: a custom collector read fresh on every scrape.
+
+Each scrape opens the workspace file, runs a handful of small aggregate queries and closes it
+again (≈ tens of milliseconds), so the exporter never holds the DuckDB lease between scrapes
+and a notebook or a job can use the same file. Exposed families (all gauges):
+
+=============================================== ==============================================
+metric                                          labels / meaning
+=============================================== ==============================================
+``mlmkit_model_accuracy_ratio``                 model, version, environment; over ``window``
+``mlmkit_model_precision_ratio``                idem
+``mlmkit_model_recall_ratio``                   idem
+``mlmkit_model_f1_ratio``                       idem
+``mlmkit_model_label_coverage_ratio``           labelled / logged predictions in the window
+``mlmkit_model_predictions``                    predictions logged in the window
+``mlmkit_model_labelled_predictions``           of which labelled
+``mlmkit_model_traffic_share_ratio``            share of the model's served traffic (rollouts)
+``mlmkit_model_drift_share_ratio``              latest drift-detection snapshot
+``mlmkit_model_open_alerts``                    model, version, severity
+``mlmkit_job_last_success_timestamp_seconds``   job
+``mlmkit_job_last_run_timestamp_seconds``       job
+``mlmkit_job_last_duration_seconds``            job
+``mlmkit_job_last_run_failed``                  job; 1 when the last run was not ``ok``
+``mlmkit_newest_prediction_timestamp_seconds``  newest logged prediction
+``mlmkit_workspace_up``                         1 when the workspace could be read
+``mlmkit_scrape_duration_seconds``              time this collection took
+=============================================== ==============================================
+
+A ratio with no labelled data (0/0) is omitted rather than exported as NaN.
+``prometheus_client`` is an optional dependency (``pip install 'mlmkit[ops]'``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from mlmkit.analysis.metrics import metrics_from_counts
+from mlmkit.exceptions import DependencyError, MlmkitError
+from mlmkit.ops._access import short_db
+from mlmkit.store import jobs as _sql
+from mlmkit.values import WindowLike, parse_window, utcnow
+
+__all__ = ["MlmkitCollector", "generate_metrics", "make_registry", "write_textfile"]
+
+logger = logging.getLogger("mlmkit.ops.prometheus")
+
+_MODEL_LABELS = ["model", "version", "environment"]
+_RATIOS = (("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"),
+           ("f1", "f1_score"))
+
+
+def _prometheus() -> Any:
+    try:
+        import prometheus_client
+    except ImportError as err:
+        raise DependencyError("the Prometheus exporter needs prometheus_client; install it "
+                              "with: pip install 'mlmkit[ops]'") from err
+    return prometheus_client
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+class MlmkitCollector:
+    """A ``prometheus_client`` collector reading a workspace file on each :meth:`collect`.
+
+    Parameters
+    ----------
+    path
+        The workspace file (never created or migrated by the collector).
+    window
+        Window of the model performance gauges (default ``"1h"``).
+    lock_timeout
+        Seconds to wait for the file when another process holds it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, window: WindowLike = "1h",
+                 lock_timeout: float = 5.0) -> None:
+        self.path = os.fspath(path)
+        self.window = parse_window(window)
+        self.lock_timeout = lock_timeout
+
+    def describe(self) -> list[Any]:
+        """Nothing up front: families depend on the workspace content."""
+        return []
+
+    def _read(self) -> dict[str, Any]:
+        now = utcnow()
+        with short_db(self.path, lock_timeout=self.lock_timeout) as db:
+            return {
+                "counts": _sql.live_counts(db, now - self.window, now),
+                "alerts": _sql.open_alert_counts(db),
+                "jobs": _sql.job_summary(db),
+                "drift": _sql.snapshots(db, job="drift-detection", latest=True),
+                "newest": _sql.newest_prediction(db),
+            }
+
+    def collect(self) -> Iterator[Any]:
+        """Yield the metric families (``mlmkit_workspace_up`` 0 when the file is unreadable)."""
+        _prometheus()
+        from prometheus_client.core import GaugeMetricFamily as gauge
+        started = time.perf_counter()
+        up = gauge("mlmkit_workspace_up", "1 when the workspace file could be read")
+        try:
+            data = self._read()
+        except (MlmkitError, OSError) as err:
+            logger.warning("scrape of %s failed: %s", self.path, err)
+            up.add_metric([], 0.0)
+            yield up
+            return
+        up.add_metric([], 1.0)
+        yield up
+        yield from _model_families(gauge, data["counts"], self.window)
+        yield from _drift_family(gauge, data["drift"])
+        yield from _alert_family(gauge, data["alerts"])
+        yield from _job_families(gauge, data["jobs"])
+        newest = gauge("mlmkit_newest_prediction_timestamp_seconds",
+                       "Unix time of the newest logged prediction")
+        if data["newest"] is not None:
+            newest.add_metric([], data["newest"].timestamp())
+        yield newest
+        took = gauge("mlmkit_scrape_duration_seconds", "Seconds this collection took")
+        took.add_metric([], time.perf_counter() - started)
+        yield took
+
+
+def _model_families(gauge: Any, counts: pl.DataFrame, window: timedelta) -> Iterator[Any]:
+    span = f" over the last {window.total_seconds():g} s"
+    fams = {key: gauge(f"mlmkit_model_{key}_ratio", f"{key} of labelled predictions{span}",
+                       labels=_MODEL_LABELS) for key, _ in _RATIOS}
+    coverage = gauge("mlmkit_model_label_coverage_ratio",
+                     f"labelled / logged predictions{span}", labels=_MODEL_LABELS)
+    samples = gauge("mlmkit_model_predictions", f"predictions logged{span}",
+                    labels=_MODEL_LABELS)
+    labelled = gauge("mlmkit_model_labelled_predictions", f"labelled predictions{span}",
+                     labels=_MODEL_LABELS)
+    share = gauge("mlmkit_model_traffic_share_ratio",
+                  f"share of the model's served predictions{span}", labels=_MODEL_LABELS)
+    totals = counts.group_by("model_name").agg(pl.col("n").sum().alias("total"))
+    total = dict(totals.iter_rows())
+    for row in counts.iter_rows(named=True):
+        labels = [row["model_name"], row["version"], row["environment"]]
+        samples.add_metric(labels, float(row["n"]))
+        labelled.add_metric(labels, float(row["labelled"]))
+        if row["n"]:
+            coverage.add_metric(labels, row["labelled"] / row["n"])
+        if total.get(row["model_name"]):
+            share.add_metric(labels, row["n"] / total[row["model_name"]])
+        if not row["labelled"]:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values = metrics_from_counts(row["tp"], row["fp"], row["tn"], row["fn"])
+        for key, name in _RATIOS:
+            value = float(values[name])
+            if math.isfinite(value):
+                fams[key].add_metric(labels, value)
+    yield from fams.values()
+    yield from (coverage, samples, labelled, share)
+
+
+def _drift_family(gauge: Any, drift: pl.DataFrame) -> Iterator[Any]:
+    fam = gauge("mlmkit_model_drift_share_ratio",
+                "share of drifted features (or concept drift 0/1) at the last drift check",
+                labels=_MODEL_LABELS)
+    rows = drift.filter(pl.col("metric").is_in(["drift_share", "concept_drift"]))
+    seen: set[tuple[str, str, str]] = set()
+    for metric in ("drift_share", "concept_drift"):
+        for row in rows.filter(pl.col("metric") == metric).iter_rows(named=True):
+            key = (row["model_name"], row["version"], row["environment"])
+            if key in seen or row["value"] is None or not math.isfinite(row["value"]):
+                continue
+            seen.add(key)
+            fam.add_metric(list(key), float(row["value"]))
+    yield fam
+
+
+def _alert_family(gauge: Any, alerts: pl.DataFrame) -> Iterator[Any]:
+    fam = gauge("mlmkit_model_open_alerts", "alerts not yet resolved",
+                labels=["model", "version", "severity"])
+    for row in alerts.iter_rows(named=True):
+        fam.add_metric([row["model_name"], row["version"], row["severity"]], float(row["n"]))
+    yield fam
+
+
+def _job_families(gauge: Any, jobs: pl.DataFrame) -> Iterator[Any]:
+    success = gauge("mlmkit_job_last_success_timestamp_seconds",
+                    "Unix time the job last finished with status ok", labels=["job"])
+    last = gauge("mlmkit_job_last_run_timestamp_seconds", "Unix time the job last started",
+                 labels=["job"])
+    duration = gauge("mlmkit_job_last_duration_seconds", "Duration of the job's last run",
+                     labels=["job"])
+    failed = gauge("mlmkit_job_last_run_failed", "1 when the job's last run was not ok",
+                   labels=["job"])
+    for row in jobs.iter_rows(named=True):
+        label = [row["job"]]
+        if row["last_success_at"] is not None:
+            success.add_metric(label, row["last_success_at"].timestamp())
+        last.add_metric(label, row["last_started_at"].timestamp())
+        if row["last_duration_s"] is not None:
+            duration.add_metric(label, float(row["last_duration_s"]))
+        failed.add_metric(label, float(row["last_status"] not in ("ok", "running")))
+    yield from (success, last, duration, failed)
+
+
+def make_registry(path: str | os.PathLike[str], *, window: WindowLike = "1h") -> Any:
+    """A ``CollectorRegistry`` holding only a :class:`MlmkitCollector` for ``path``."""
+    pc = _prometheus()
+    registry = pc.CollectorRegistry(auto_describe=False)
+    registry.register(MlmkitCollector(path, window=window))
+    return registry
+
+
+def generate_metrics(path: str | os.PathLike[str], *, window: WindowLike = "1h") -> bytes:
+    """The Prometheus text exposition of the workspace at ``path``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, mlmkit
+    >>> from mlmkit.ops.prometheus import generate_metrics
+    >>> db = pathlib.Path(tempfile.mkdtemp()) / "ws.duckdb"
+    >>> mlmkit.open(db).close()
+    >>> b"mlmkit_workspace_up 1.0" in generate_metrics(db)
+    True
+    """
+    return bytes(_prometheus().generate_latest(make_registry(path, window=window)))
+
+
+def write_textfile(path: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                   window: WindowLike = "1h") -> None:
+    """Write the exposition to ``out`` atomically (node-exporter's textfile collector).
+
+    Point node-exporter at the directory (``--collector.textfile.directory``) and name the
+    file ``*.prom``; run this from cron or after each job.
+    """
+    _prometheus().write_to_textfile(os.fspath(out), make_registry(path, window=window))
