@@ -262,7 +262,7 @@ class ABTestingService:
                          f"a {100 * config.minimum_improvement:.1f}% relative change of {metric}"
                          f" with power {power}.")
         srm_detected = bool(srm is not None and srm.details["mismatch"])
-        if srm_detected:
+        if srm is not None and srm_detected:
             notes.append(f"Sample ratio mismatch: {arms['n_a']} vs {arms['n_b']} rows for a "
                          f"{share_a:.0%}/{1 - share_a:.0%} split (p={srm.p_value:.2g}).")
         if paired:

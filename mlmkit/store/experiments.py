@@ -22,6 +22,7 @@ from mlmkit.values import TimeRange, utc
 __all__ = [
     "ROLLOUT_COLUMNS",
     "append_event",
+    "force_transition",
     "count_open_alerts",
     "has_shadow_rows",
     "insert_alert",
@@ -110,6 +111,16 @@ def transition_rollout(db: Database, rollout_id: int, *, expected_step: int,
         if not done:
             raise StateError(f"rollout_id={rollout_id} is no longer running at step "
                              f"{expected_step}; reload it")
+        conn.execute(_EVENT_SQL, _event_row(rollout_id, event))
+
+
+def force_transition(db: Database, rollout_id: int, *, changes: Mapping[str, Any],
+                     event: Mapping[str, Any]) -> None:
+    """Update a rollout whatever its state (e.g. rolling back a completed one) with its event."""
+    sets = ", ".join(f"{k} = ?" for k in changes)
+    with db.transaction() as conn:
+        conn.execute(f"UPDATE rollouts SET {sets} WHERE rollout_id = ?",
+                     [*changes.values(), rollout_id])
         conn.execute(_EVENT_SQL, _event_row(rollout_id, event))
 
 
