@@ -112,7 +112,7 @@ def _traffic(rng: np.random.Generator, model: str, versions: list[tuple[str, flo
     delay = rng.exponential(0.6 * _DAY, n) + 3600
     return frame.with_columns(
         pl.Series("actual", actual),
-        (pl.col("timestamp") + pl.duration(seconds=pl.Series(delay))).alias("label_at"),
+        (pl.col("timestamp") + pl.duration(seconds=pl.lit(pl.Series(delay)))).alias("label_at"),
     )
 
 

@@ -67,6 +67,10 @@ class Version:
             return text
         if not isinstance(text, str):
             raise invalid("version", "a semantic version string such as '1.2.0'", text)
+        return _parse_cached(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Version:
         raw = text[1:] if text[:1] in ("v", "V") else text
         try:
             parsed = semver.Version.parse(raw)
@@ -147,6 +151,11 @@ class Version:
         if not isinstance(other, Version):
             return NotImplemented
         return bool(self._v.compare(other._v) < 0)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> Version:
+    return Version._parse(text)
 
 
 def _prerelease_key(pre: str | None) -> tuple[tuple[int, int | str], ...]:

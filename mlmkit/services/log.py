@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import threading
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -18,6 +20,15 @@ from mlmkit.store.predictions import PredictionStore, retention_cutoff
 from mlmkit.values import Version, VersionLike, WindowLike, resolve_range, utc, utcnow
 
 __all__ = ["BufferedWriter", "PredictionLog"]
+
+
+@functools.lru_cache(maxsize=1024)
+def _canonical_text(version: str) -> str:
+    return str(Version.parse(version))
+
+
+def _canonical(version: VersionLike) -> str:
+    return _canonical_text(version) if isinstance(version, str) else str(Version.parse(version))
 
 
 def _as_bool(name: str, value: Any, *, nullable: bool) -> bool | None:
@@ -78,7 +89,7 @@ class PredictionLog:
              role: str) -> dict[str, Any]:
         check_name("model_name", model_name)
         pred = _as_bool("prediction", prediction, nullable=False)
-        row: dict[str, Any] = {"model_name": model_name, "version": str(Version.parse(version)),
+        row: dict[str, Any] = {"model_name": model_name, "version": _canonical(version),
                                "prediction": pred,
                                "ts": utc(timestamp) if timestamp is not None else utcnow()}
         if actual is not None:
@@ -206,7 +217,12 @@ class BufferedWriter:
         self._log = log
         self.max_rows = max_rows
         self.max_seconds = max_seconds
-        self._rows: list[dict[str, Any]] = []
+        self._columns: dict[str, list[Any]] = {}
+        self._keys: tuple[str, ...] = ()
+        self._lists: list[list[Any]] = []
+        self._prefix = uuid.uuid4().hex[:14]
+        self._counter = 0
+        self._size = 0
         self._first_at: datetime | None = None
         self._lock = threading.Lock()
         self.written = 0
@@ -217,31 +233,50 @@ class BufferedWriter:
               prediction_id: str | None = None, timestamp: datetime | None = None,
               unit_id: str | int | None = None, role: str = "served") -> str:
         """Validate and buffer one prediction; returns its id (generated if not given)."""
-        import uuid
-
         row = PredictionLog._row(model_name, version, prediction, actual, score, confidence,
                                  prediction_id, timestamp, unit_id, role)
-        row.setdefault("prediction_id", uuid.uuid4().hex)
+        if "prediction_id" not in row:
+            self._counter += 1
+            row["prediction_id"] = f"{self._prefix}{self._counter:010x}"
         row.pop("labelled_at", None)
+        ts = row.pop("ts")
+        row["timestamp"] = round(ts.timestamp() * 1_000_000)
         if features:
             row.update(features)
         with self._lock:
-            self._rows.append(row)
+            keys = tuple(row)
+            if keys == self._keys:
+                for column, value in zip(self._lists, row.values(), strict=True):
+                    column.append(value)
+            else:
+                self._append_new_shape(row)
+            self._size += 1
             if self._first_at is None:
-                self._first_at = row["ts"]
-            full = len(self._rows) >= self.max_rows or \
-                (row["ts"] - self._first_at).total_seconds() >= self.max_seconds
+                self._first_at = ts
+            full = self._size >= self.max_rows or \
+                (ts - self._first_at).total_seconds() >= self.max_seconds
         if full:
             self.flush()
         return str(row["prediction_id"])
 
+    def _append_new_shape(self, row: dict[str, Any]) -> None:
+        for key, value in row.items():
+            self._columns.setdefault(key, [None] * self._size).append(value)
+        for column in self._columns.values():
+            if len(column) <= self._size:
+                column.append(None)
+        self._keys = tuple(row)
+        self._lists = [self._columns[k] for k in self._keys]
+
     def flush(self) -> int:
         """Write the buffer as one batch; returns rows written."""
         with self._lock:
-            rows, self._rows, self._first_at = self._rows, [], None
-        if not rows:
+            columns, self._columns, self._size, self._first_at = self._columns, {}, 0, None
+            self._keys, self._lists = (), []
+        if not columns:
             return 0
-        frame = pl.DataFrame(rows, infer_schema_length=None).rename({"ts": "timestamp"})
+        frame = pl.DataFrame({k: pl.Series(k, v, strict=False) for k, v in columns.items()})
+        frame = frame.with_columns(pl.col("timestamp").cast(pl.Datetime("us", "UTC")))
         written = self._log.track_batch(frame)
         self.written += written
         return written

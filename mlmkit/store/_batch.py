@@ -78,6 +78,8 @@ def to_polars(frame: Any, name: str = "frame") -> pl.DataFrame:
 
 
 def _first_bad(frame: pl.DataFrame, mask: pl.Expr, column: str) -> tuple[int, Any] | None:
+    if not frame.select(mask.any()).item():
+        return None
     bad = frame.select(pl.int_range(pl.len()).alias("_row"), pl.col(column)).filter(mask)
     if bad.height == 0:
         return None
@@ -119,17 +121,20 @@ def _unit_interval(frame: pl.DataFrame, column: str) -> pl.Expr:
 
 
 def _names(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr, tuple[str, ...]]:
+    uniques: dict[str, list[Any]] = {}
     for column in ("model_name", "version"):
-        if frame.schema[column] not in (pl.String, pl.Categorical) and \
-                not isinstance(frame.schema[column], pl.Enum):
-            raise invalid(column, "a string column", str(frame.schema[column]))
-        text = pl.col(column).cast(pl.String)
-        if hit := _first_bad(frame, text.is_null() | (text.str.strip_chars() != text)
-                             | (text.str.len_chars() == 0), column):
-            _fail(column, "a non-empty string without surrounding whitespace", hit)
-    versions = frame.get_column("version").cast(pl.String).unique().to_list()
+        dtype = frame.schema[column]
+        if dtype not in (pl.String, pl.Categorical) and not isinstance(dtype, pl.Enum):
+            raise invalid(column, "a string column", str(dtype))
+        uniques[column] = frame.get_column(column).cast(pl.String).unique().to_list()
+        for value in uniques[column]:  # few distinct values: check them, not every row
+            if not isinstance(value, str) or not value or value.strip() != value:
+                text = pl.col(column).cast(pl.String)
+                hit = _first_bad(frame, text.is_null() | (text == (value or "")), column)
+                _fail(column, "a non-empty string without surrounding whitespace",
+                      hit or (0, value))
     canonical = {}
-    for raw in versions:
+    for raw in uniques["version"]:
         try:
             canonical[raw] = str(Version.parse(raw))
         except ValueError as err:
@@ -137,8 +142,7 @@ def _names(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr, tuple[str, ...]]:
     version = pl.col("version").cast(pl.String)
     if any(k != v for k, v in canonical.items()):
         version = version.replace_strict(canonical, return_dtype=pl.String)
-    models = tuple(sorted(frame.get_column("model_name").cast(pl.String).unique().to_list()))
-    return pl.col("model_name").cast(pl.String), version, models
+    return pl.col("model_name").cast(pl.String), version, tuple(sorted(uniques["model_name"]))
 
 
 def _ids(frame: pl.DataFrame) -> pl.Expr:
@@ -213,7 +217,7 @@ def normalize(frame: Any) -> Batch:
     """Validate ``frame`` and return the :class:`Batch` to insert (raises on the first problem)."""
     df = to_polars(frame)
     if "features" in df.columns and isinstance(df.schema["features"], pl.Struct):
-        inner = [f.name for f in df.schema["features"].fields]  # type: ignore[union-attr]
+        inner = [f.name for f in df.schema["features"].fields]
         if clash := set(inner) & set(df.columns):
             raise invalid("features", "struct fields that are not also columns", sorted(clash))
         df = df.unnest("features")

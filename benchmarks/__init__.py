@@ -1,0 +1,1 @@
+"""mlmkit benchmarks: each bench_*.py exposes run(scale) -> list of result rows."""

@@ -1,0 +1,144 @@
+"""Prediction log: bulk, single durable and buffered writes against bare DuckDB.
+
+Targets (issue 2): track_batch >= 70 % of the rows/s of a bare ``INSERT INTO t SELECT * FROM
+arrow``; track() median <= 1.3x a bare autocommit parameterised INSERT; buffered writer
+>= 50,000 predictions/s; peak RSS of track_batch <= 2x the input frame.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+import mlmkit
+
+
+def make_frame(n: int, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    score = rng.random(n)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    return pl.DataFrame({
+        "model_name": pl.Series(["m"] * 1).extend_constant("m", n - 1),
+        "version": pl.Series(["1.0.0"]).extend_constant("1.0.0", n - 1),
+        "prediction": score >= 0.5,
+        "score": score,
+        "actual": rng.random(n) < score,
+        "timestamp": pl.datetime_range(t0, t0 + timedelta(seconds=n - 1), "1s",
+                                       eager=True, time_zone="UTC"),
+        "x1": rng.normal(size=n),
+        "x2": rng.normal(size=n),
+        "kind": rng.choice(["a", "b", "c"], n),
+    })
+
+
+def bench_bulk(n: int, tmp: Path) -> dict[str, object]:
+    frame = make_frame(n)
+    arrow = frame.to_arrow()
+    con = duckdb.connect(str(tmp / "bare.duckdb"))
+    con.register("arrow", arrow)
+    con.execute("CREATE TABLE t AS SELECT * FROM arrow LIMIT 0")
+    began = time.perf_counter()
+    con.execute("INSERT INTO t SELECT * FROM arrow")
+    bare = time.perf_counter() - began
+    con.close()
+    ws = mlmkit.open(tmp / "bulk.duckdb")
+    began = time.perf_counter()
+    ws.log.track_batch(frame)
+    ours = time.perf_counter() - began
+    ws.close()
+    ratio = bare / ours
+    return {"benchmark": f"track_batch {n:.0e} rows (rows/s vs bare)", "mlmkit_s": ours,
+            "baseline": "INSERT INTO t SELECT * FROM arrow", "baseline_s": bare,
+            "ratio": ratio, "target": ">= 0.70", "ok": ratio >= 0.70}
+
+
+def bench_single(calls: int, tmp: Path) -> dict[str, object]:
+    ws = mlmkit.open(tmp / "single.duckdb")
+    ws.log.track("m", "1.0.0", True, score=0.5)  # create, warm up
+    con = duckdb.connect(str(tmp / "bare_single.duckdb"))
+    con.execute("CREATE TABLE p AS SELECT * FROM (SELECT 'x' AS prediction_id, 'm' AS model_name,"
+                " '1.0.0' AS version, now() AS ts, true AS prediction, 0.5 AS score) LIMIT 0")
+    ours, bare = [], []
+    for i in range(calls):  # interleaved so both see the same machine state
+        began = time.perf_counter()
+        ws.log.track("m", "1.0.0", True, score=0.5)
+        ours.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        con.execute("INSERT INTO p VALUES (?, ?, ?, ?, ?, ?)",
+                    [f"id{i}", "m", "1.0.0", datetime.now(UTC), True, 0.5])
+        bare.append(time.perf_counter() - began)
+    ws.close()
+    con.close()
+    ratio = statistics.median(ours) / statistics.median(bare)
+    return {"benchmark": "track() single durable call (median)",
+            "mlmkit_s": statistics.median(ours), "baseline": "autocommit INSERT ... VALUES (?)",
+            "baseline_s": statistics.median(bare), "ratio": ratio, "target": "<= 1.3",
+            "ok": ratio <= 1.3}
+
+
+def bench_buffered(n: int, tmp: Path) -> dict[str, object]:
+    ws = mlmkit.open(tmp / "buffered.duckdb")
+    began = time.perf_counter()
+    with ws.log.buffered(max_rows=10_000, max_seconds=5.0) as buf:
+        for i in range(n):
+            buf.track("m", "1.0.0", i % 2 == 0, score=0.25, features={"q": i})
+    took = time.perf_counter() - began
+    assert ws.log.count() == n
+    ws.close()
+    rate = n / took
+    return {"benchmark": "buffered writer, one thread (predictions/s)", "mlmkit_s": took,
+            "baseline": "target 50,000/s", "baseline_s": n / 50_000, "ratio": rate / 50_000,
+            "target": ">= 1.0", "ok": rate >= 50_000}
+
+
+RSS_CHILD = textwrap.dedent("""
+    import json, resource, sys
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[3])
+    from benchmarks.bench_store import make_frame
+    import mlmkit
+    n = int(sys.argv[1])
+    frame = make_frame(n)
+    size = frame.estimated_size()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    ws = mlmkit.open(Path(sys.argv[2]))
+    ws.log.track_batch(frame)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"size": size, "growth": peak - before}))
+""")
+
+
+def bench_rss(n: int, tmp: Path) -> dict[str, object]:
+    root = str(Path(__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-c", RSS_CHILD, str(n), str(tmp / "rss.duckdb"), root],
+                         capture_output=True, text=True, check=True)
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    ratio = data["growth"] / data["size"]
+    return {"benchmark": f"peak RSS growth of track_batch({n:.0e}) / frame size",
+            "mlmkit_s": float("nan"), "baseline": f"frame {data['size'] / 2**20:.0f} MiB",
+            "baseline_s": float("nan"), "ratio": ratio, "target": "<= 2.0", "ok": ratio <= 2.0}
+
+
+def run(scale: float = 1.0) -> list[dict[str, object]]:
+    n = max(1_000, int(10_000_000 * scale))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp)
+        return [bench_bulk(n, path), bench_single(max(50, int(2_000 * min(scale * 10, 1))), path),
+                bench_buffered(max(5_000, int(200_000 * min(scale * 10, 1))), path),
+                bench_rss(n, path)]
+
+
+if __name__ == "__main__":
+    for row in run(float(sys.argv[1]) if len(sys.argv) > 1 else 1.0):
+        print(row)
