@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import polars as pl
 
 from mlmkit._validation import check_int, check_real
 from mlmkit.exceptions import StateError
@@ -252,13 +253,16 @@ def auto_tuning(ctx: JobContext, *, metric: str = "f1_score",
 
 
 def drift_detection(ctx: JobContext, *, window: str | timedelta = "24h",
-                    reference: str | timedelta = "7d", period: str | timedelta = "1d") -> None:
+                    reference: str | timedelta = "7d", period: str | timedelta = "1d",
+                    min_samples: int = 100) -> None:
     """Concept and data drift of every production model: a snapshot per period, alerts.
 
     Concept drift runs the monitor's streaming detectors over the window's labelled error
     stream (a ``drift`` alert when found); data drift compares the window's logged features
-    with the ``reference`` span before it (``drift_share`` = share of drifted features).
+    with the ``reference`` span before it (``drift_share`` = share of drifted features),
+    when both sides hold at least ``min_samples`` predictions.
     """
+    check_int("min_samples", min_samples, low=1)
     span = TimeRange(ctx.now - parse_window(window), ctx.now)
     ref = TimeRange(span.start - parse_window(reference, "reference"), span.start)
     period_start = floor_time(ctx.now, parse_window(period, "period"))
@@ -273,7 +277,7 @@ def drift_detection(ctx: JobContext, *, window: str | timedelta = "24h",
                                               start=span.start, end=span.end, alert=True)
         drifted = bool(result)
         values: dict[str, float | None] = {"concept_drift": float(drifted)}
-        values.update(_data_drift(ctx, monitor, meta, ref, span))
+        values.update(_data_drift(ctx, monitor, meta, ref, span, min_samples))
         added = _sql.insert_snapshots(ctx.ws.db, _snapshot_rows(ctx, meta, period_start, span,
                                                                 values))
         if drifted:
@@ -285,21 +289,39 @@ def drift_detection(ctx: JobContext, *, window: str | timedelta = "24h",
     ctx.for_each(ctx.production(), body)
 
 
+def _logged(ctx: JobContext, meta: ModelMetadata, span: TimeRange) -> int:
+    counts = confusion_counts(ctx.ws.db, meta.model_name, versions=[str(meta.version)],
+                              time_range=span, by_version=False)
+    return int(counts["n"][0] or 0) if counts.height else 0
+
+
 def _data_drift(ctx: JobContext, monitor: Any, meta: ModelMetadata, ref: TimeRange,
-                span: TimeRange) -> dict[str, float | None]:
-    """``drift_share`` and ``drifted_features`` of the logged features (empty without any)."""
-    if importlib.util.find_spec("mlmkit.services.drift_monitor") is None:
-        ctx.details["data_drift"] = "unavailable: mlmkit.services.drift_monitor is missing"
-        return {}
+                span: TimeRange, min_samples: int) -> dict[str, float | None]:
+    """``drift_share`` of the logged features and ``prediction_drift`` of the score.
+
+    Skipped (no values) when either side has fewer than ``min_samples`` logged predictions.
+    """
+    if not callable(getattr(monitor, "data_drift", None)):
+        raise StateError(f"job {ctx.job} needs ws.monitor.data_drift(), which "
+                         f"{type(monitor).__name__} does not provide")
     if not ctx.ws.predictions_store.feature_map(meta.model_name):
+        return {}
+    if min(_logged(ctx, meta, ref), _logged(ctx, meta, span)) < min_samples:
         return {}
     frame = monitor.data_drift(meta.model_name, meta.version,
                                reference=(ref.start, ref.end), current=(span.start, span.end))
-    if "drifted" not in frame.columns or frame.height == 0:
+    if frame.height == 0:
         return {}
-    drifted = frame.get_column("drifted").cast(int)
-    return {"drift_share": float(drifted.mean() or 0.0), "drifted_features": float(drifted.sum()),
-            "features": float(frame.height)}
+    features = frame.filter(pl.col("kind") != "prediction")
+    prediction = frame.filter(pl.col("kind") == "prediction")
+    out: dict[str, float | None] = {}
+    if features.height:
+        drifted = features.get_column("drift").fill_null(False).cast(pl.Int64)
+        out.update(drift_share=float(drifted.mean() or 0.0),
+                   drifted_features=float(drifted.sum()), features=float(features.height))
+    if prediction.height:
+        out["prediction_drift"] = float(bool(prediction.get_column("drift")[0]))
+    return out
 
 
 def retention(ctx: JobContext, *, days: float = 30, snapshot_days: float = 90,
