@@ -50,6 +50,7 @@ def concept_drift(db: Database, model_name: str, version: str, span: TimeRange, 
     test = two_proportion_ztest(int(before.sum()), half, int(after.sum()), n - half,
                                 alternative="greater")
     best: tuple[int, str] | None = None
+    detector: str | None
     for name, det in built:
         res = run_detector(det, errors)
         if not res.drift_indices:

@@ -37,7 +37,7 @@ from mlmkit.analysis.drift import (
 from mlmkit.analysis.estimation import EstimatedMetrics, estimate_performance
 from mlmkit.store import drift_sql
 from mlmkit.store.drift_sql import Side
-from mlmkit.values import TimeRange, Version, WindowLike, parse_window, resolve_range, utc
+from mlmkit.values import TimeRange, Version, parse_window, resolve_range, utc
 
 if TYPE_CHECKING:
     from mlmkit.workspace import Workspace
