@@ -6,13 +6,16 @@ Used by :mod:`mlmkit.services.monitor`; usable on their own.
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 from scipy import stats as _st
 
 from mlmkit._validation import check_int, check_probability, check_real, invalid
+from mlmkit.analysis._ci import wilson_bounds
 from mlmkit.analysis._stats_private import TestResult
 
-__all__ = ["SEVERITIES", "drop_severity", "one_proportion_test", "relative_drop"]
+__all__ = ["SEVERITIES", "bucket_metrics", "drop_severity", "one_proportion_test", "relative_drop"]
 
 SEVERITIES = ("ok", "warning", "critical")
 
@@ -78,3 +81,37 @@ def one_proportion_test(successes: int, n: int, p0: float, *,
                       ci=(float(ci.low), float(ci.high)), effect=successes / n - p0,
                       method="exact binomial test", alternative=alternative, n=n,
                       confidence=0.95, details={"p0": p0})
+
+
+def bucket_metrics(tp: Any, fp: Any, tn: Any, fn: Any, *,
+                   confidence: float = 0.95) -> dict[str, np.ndarray]:
+    """Vectorised count metrics with Wilson intervals for many groups (e.g. trend buckets).
+
+    Returns arrays ``accuracy``, ``precision``, ``recall``, ``specificity`` (each with
+    ``*_low`` / ``*_high``, Wilson, equal to :func:`mlmkit.analysis.metrics.wilson_interval`)
+    and ``f1_score``; NaN where a metric is 0/0 (no warning: empty buckets are expected).
+
+    Examples
+    --------
+    >>> out = bucket_metrics([40, 0], [10, 0], [45, 0], [5, 0])
+    >>> float(out["accuracy"][0]), bool(np.isnan(out["accuracy"][1]))
+    (0.85, True)
+    """
+    conf = check_probability("confidence", confidence, open_interval=True)
+    c = [np.asarray(v, dtype=np.float64) for v in (tp, fp, tn, fn)]
+    if any(v.ndim != 1 or v.shape != c[0].shape or (v < 0).any() for v in c):
+        raise invalid("counts", "four 1-D arrays of non-negative counts of equal length",
+                      [v.shape for v in c])
+    t_p, f_p, t_n, f_n = c
+    pairs = {"accuracy": (t_p + t_n, t_p + f_p + t_n + f_n), "precision": (t_p, t_p + f_p),
+             "recall": (t_p, t_p + f_n), "specificity": (t_n, t_n + f_p)}
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name, (s, n) in pairs.items():
+            low, high = wilson_bounds(s, n, conf)
+            out[name] = np.where(n > 0, s / n, np.nan)
+            out[f"{name}_low"] = np.where(n > 0, low, np.nan)
+            out[f"{name}_high"] = np.where(n > 0, high, np.nan)
+        denom = 2 * t_p + f_p + f_n
+        out["f1_score"] = np.where(denom > 0, 2 * t_p / denom, np.nan)
+    return out

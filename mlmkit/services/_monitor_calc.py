@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from datetime import datetime
 from typing import Any
 
@@ -12,13 +11,12 @@ import polars as pl
 
 from mlmkit.analysis.metrics import (
     Metrics,
-    UndefinedMetricWarning,
     auc_from_histograms,
     auc_histogram_error_bound,
     brier_score_from_sums,
     log_loss_from_sums,
-    wilson_interval,
 )
+from mlmkit.analysis.monitoring import bucket_metrics
 from mlmkit.services._monitor_results import WindowMetrics
 
 __all__ = ["PROPORTIONS", "proportion_counts", "rate_rows", "window_metrics"]
@@ -85,13 +83,6 @@ def window_metrics(model_name: str, version: str, start: datetime, end: datetime
         min_labels=min_labels, roc_auc_error_bound=bound)
 
 
-def _wilson(successes: int, trials: int, confidence: float) -> tuple[float, float, float]:
-    if trials == 0:
-        return math.nan, math.nan, math.nan
-    iv = wilson_interval(successes, trials, confidence=confidence)
-    return successes / trials, iv.low, iv.high
-
-
 def rate_rows(counts: pl.DataFrame, *, confidence: float) -> pl.DataFrame:
     """Add metric columns with Wilson intervals to a frame of confusion counts (one per row).
 
@@ -99,33 +90,15 @@ def rate_rows(counts: pl.DataFrame, *, confidence: float) -> pl.DataFrame:
     ``specificity`` with intervals, ``f1_score``, ``brier_score`` and ``log_loss``; rows
     without labels get NaN.
     """
-    cols: dict[str, list[float]] = {}
-    f1: list[float] = []
-    for rec in counts.select("tp", "fp", "tn", "fn").iter_rows(named=True):
-        c = {k: int(v or 0) for k, v in rec.items()}
-        for metric, rule in PROPORTIONS.items():
-            value, low, high = _wilson(*rule(c), confidence)
-            cols.setdefault(metric, []).append(value)
-            cols.setdefault(f"{metric}_low", []).append(low)
-            cols.setdefault(f"{metric}_high", []).append(high)
-        if sum(c.values()):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UndefinedMetricWarning)
-                f1.append(Metrics.from_counts(c["tp"], c["fp"], c["tn"], c["fn"]).f1_score)
-        else:
-            f1.append(math.nan)
-    n = counts.get_column("n").cast(pl.Float64)
-    labelled = counts.get_column("labelled").cast(pl.Float64)
-    scored = counts.get_column("scored").cast(pl.Float64)
+    arrays = [counts.get_column(c).fill_null(0).to_numpy() for c in ("tp", "fp", "tn", "fn")]
+    values = bucket_metrics(*arrays, confidence=confidence)
+    n = counts.get_column("n").cast(pl.Float64).to_numpy()
+    labelled = counts.get_column("labelled").cast(pl.Float64).to_numpy()
+    scored = counts.get_column("scored").cast(pl.Float64).to_numpy()
+    brier = counts.get_column("brier_sum").cast(pl.Float64).fill_null(np.nan).to_numpy()
+    loss = counts.get_column("log_loss_sum").cast(pl.Float64).fill_null(np.nan).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        extra = {
-            "label_coverage": (labelled / n).fill_nan(None).fill_null(math.nan),
-            "brier_score": (counts.get_column("brier_sum").cast(pl.Float64) / scored
-                            ).fill_nan(None).fill_null(math.nan),
-            "log_loss": (counts.get_column("log_loss_sum").cast(pl.Float64) / scored
-                         ).fill_nan(None).fill_null(math.nan),
-        }
-    return counts.with_columns(
-        *[pl.Series(k, v, dtype=pl.Float64) for k, v in cols.items()],
-        pl.Series("f1_score", f1, dtype=pl.Float64),
-        *[s.alias(k) for k, s in extra.items()])
+        values["label_coverage"] = np.where(n > 0, labelled / n, np.nan)
+        values["brier_score"] = np.where(scored > 0, brier / scored, np.nan)
+        values["log_loss"] = np.where(scored > 0, loss / scored, np.nan)
+    return counts.with_columns(*[pl.Series(k, v, dtype=pl.Float64) for k, v in values.items()])

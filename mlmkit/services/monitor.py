@@ -94,13 +94,13 @@ class PerformanceMonitor:
                             window: WindowLike | None = "24h", *, start: datetime | None = None,
                             end: datetime | None = None, min_labels: int = DEFAULT_MIN_LABELS,
                             ci: bool = True, confidence: float = 0.95, bins: int = 10_000,
-                            role: str = "served") -> WindowMetrics:
+                            scores: bool = True, role: str = "served") -> WindowMetrics:
         """Metrics of one version over a window, from one DuckDB aggregation.
 
         Accuracy, precision, recall, F1, specificity (Wilson / count-bootstrap intervals when
         ``ci``) rest on the labelled rows; ROC AUC comes from a ``bins``-bin labelled score
         histogram (its worst-case error is ``roc_auc_error_bound``, typically < 1e-4), Brier
-        score and log loss from exact sums.
+        score and log loss from exact sums. ``scores=False`` skips the histogram (no ROC AUC).
 
         Returns
         -------
@@ -116,7 +116,8 @@ class PerformanceMonitor:
         confidence = check_probability("confidence", confidence, open_interval=True)
         bins = check_int("bins", bins, low=1, high=10_000_000)
         totals, hist = monitor_sql.window_summary(self.ws.db, model_name, versions=[ver],
-                                                  time_range=span, bins=bins, role=role)
+                                                  time_range=span, bins=bins if scores else 0,
+                                                  role=role)
         row = totals.row(0, named=True) if totals.height else None
         return window_metrics(model_name, ver, span.start, span.end, row, hist,
                               min_labels=min_labels, ci=ci, confidence=confidence)

@@ -63,8 +63,15 @@ def window_summary(db: Database, model_name: str, *, versions: Sequence[str] | N
     Returns ``(totals, histogram)``. ``totals`` has one row per version with the columns of
     ``_TOTALS`` plus ``median_label_latency_s``; ``histogram`` has ``version, bin, pos, neg``
     (``bin = floor(score * bins)``, labelled scored rows only), ordered by version and bin.
+    ``bins=0`` skips the histogram (a plain ``GROUP BY version``).
     """
     where, params = _where(model_name, versions, time_range, role)
+    if bins <= 0:  # totals only, no histogram
+        sql = (f"SELECT version, {_TOTALS}, median(epoch(labelled_at) - epoch(ts)) FILTER "
+               f"(WHERE actual IS NOT NULL) AS median_label_latency_s FROM predictions "
+               f"WHERE {where} GROUP BY version ORDER BY version")
+        return query(db, sql, params), pl.DataFrame(
+            schema={"version": pl.String, "bin": pl.Int64, "pos": pl.Int64, "neg": pl.Int64})
     bins = int(bins)
     sql = f"""
         WITH rows AS (
