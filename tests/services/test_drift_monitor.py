@@ -47,7 +47,7 @@ def test_sql_path_flags_shifted_features_only(ws):
     # Wasserstein from 2,000 SQL bins agrees with scipy on the raw values
     rows = ws.log.predictions("m", "1.0.0", start=END - timedelta(days=8), end=END)
     ref = rows.filter(pl.col("ts") < CUR[0])
-    cur = rows.filter((pl.col("ts") >= CUR[0]))
+    cur = rows.filter(pl.col("ts") >= CUR[0])
     exact = stats.wasserstein_distance(ref["a"], cur["a"]) / ref["a"].to_numpy().std()
     got = report.filter(pl.col("feature") == "a")["statistic"][0]
     assert got == pytest.approx(exact, abs=(ref["a"].max() - ref["a"].min()) / 2000 * 2)
