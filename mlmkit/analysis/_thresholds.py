@@ -76,9 +76,9 @@ def sorted_counts(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, 
     np.compress(~positive, score, out=merged[n_pos:])
     merged[:n_pos].sort()
     merged[n_pos:].sort()
-    order = np.argsort(merged, kind="stable")
+    order = np.argsort(merged, kind="stable")  # timsort: one O(n) merge of the two runs
     is_pos = order < n_pos
-    merged.sort(kind="stable")  # merges the two sorted runs in O(n), no new array
+    merged = merged[order]
     tp = np.cumsum(is_pos, dtype=np.int64, out=order)  # positives among the first i + 1
     tp -= is_pos  # positives strictly below position i
     np.subtract(n_pos, tp, out=tp)  # positives at or above position i
