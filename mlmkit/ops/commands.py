@@ -155,11 +155,17 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from mlmkit.exceptions import MlmkitError
     from mlmkit.ops.server import serve
     from mlmkit.workspace import open_workspace
 
     _configure_logging(args)
-    open_workspace(args.db).close()  # create / migrate once; the server only reads
+    try:
+        open_workspace(args.db, lock_timeout=5.0).close()  # create / migrate once
+    except MlmkitError as err:  # serve anyway: /health/ready answers 503 with the reason
+        logging.getLogger("mlmkit.ops.server").warning("workspace not usable: %s", err)
     serve(args.db, host=args.host, port=args.port, window=args.window,
           max_staleness=args.max_staleness)
     return 0

@@ -43,7 +43,6 @@ from typing import Any
 
 import polars as pl
 
-from mlmkit.analysis.metrics import metrics_from_counts
 from mlmkit.exceptions import DependencyError, MlmkitError
 from mlmkit.ops._access import short_db
 from mlmkit.store import jobs as _sql
@@ -135,6 +134,8 @@ class MlmkitCollector:
 
 
 def _model_families(gauge: Any, counts: pl.DataFrame, window: timedelta) -> Iterator[Any]:
+    from mlmkit.analysis.metrics import metrics_from_counts  # scipy: imported on first scrape
+
     span = f" over the last {window.total_seconds():g} s"
     fams = {key: gauge(f"mlmkit_model_{key}_ratio", f"{key} of labelled predictions{span}",
                        labels=_MODEL_LABELS) for key, _ in _RATIOS}
