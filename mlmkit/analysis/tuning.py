@@ -19,13 +19,16 @@ import polars as pl
 
 from mlmkit._validation import check_choice, check_int, check_probability, check_real, invalid
 from mlmkit.analysis import _thresholds as _k
+from mlmkit.analysis.thresholds import ThresholdResult
 
 __all__ = [
     "AdaptiveStep",
     "ImprovementInterval",
     "TUNING_METRICS",
     "adaptive_threshold_step",
+    "best_on_count_curve",
     "bootstrap_threshold_improvement",
+    "count_curve",
     "counts_at_threshold",
     "metric_from_counts",
     "threshold_grid",
@@ -54,6 +57,75 @@ def threshold_grid(low: float, high: float, step: float) -> np.ndarray:
     return _k.grid(low, high, step)
 
 
+def count_curve(actual: Any, score: Any) -> pl.DataFrame:
+    """Only the count columns of :func:`~mlmkit.analysis.thresholds.threshold_curve`.
+
+    ``threshold, tp, fp, tn, fn`` at every distinct score, ascending: what
+    :func:`~mlmkit.analysis.thresholds.best_threshold_from_curve` needs, without computing
+    the rate columns twice on large logs.
+
+    Examples
+    --------
+    >>> count_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])["fp"].to_list()
+    [2, 1, 1, 0]
+    """
+    positive = _k.as_labels("actual", actual)
+    values = _k.as_scores("score", score, positive.size)
+    thresholds, tp, fp = _k.sorted_counts(positive, values)
+    n_pos, n_neg = int(tp[0]), int(values.size - tp[0])
+    return pl.DataFrame({"threshold": thresholds, "tp": tp, "fp": fp, "tn": n_neg - fp,
+                         "fn": n_pos - tp})
+
+
+def best_on_count_curve(curve: pl.DataFrame, *, metric: str = "f1_score",
+                        threshold_range: tuple[float, float] | None = None,
+                        current: float | None = None, cost_false_positive: float = 0.0,
+                        cost_false_negative: float = 0.0) -> ThresholdResult:
+    """Exact-mode :func:`~mlmkit.analysis.thresholds.best_threshold_from_curve`, lean.
+
+    Same answer (every curve threshold in ``threshold_range`` is a candidate; ties within
+    1e-12 relative go to the candidate closest to ``current``, else the lowest), but only
+    ``metric`` is computed and the range is a slice, not a copy: on 1e7-row curves this is
+    what keeps exact optimisation a small fraction of the sort. The returned ``curve`` is the
+    count curve in range plus the ``metric`` column.
+
+    Examples
+    --------
+    >>> r = best_on_count_curve(count_curve([0, 0, 1, 0, 1, 1], [0.1, 0.3, 0.35, 0.5, 0.7, 0.9]))
+    >>> r.threshold, round(r.value, 4)
+    (0.35, 0.8571)
+    """
+    check_choice("metric", metric, TUNING_METRICS)
+    thresholds, counts = _curve(curve)
+    low, high = _k.check_range(threshold_range) or (-math.inf, math.inf)
+    start = int(np.searchsorted(thresholds, low, side="left"))
+    stop = int(np.searchsorted(thresholds, high, side="right"))
+    rows = {c: v[start:stop] for c, v in counts.items()}
+    values = metric_from_counts(metric, rows["tp"], rows["fp"], rows["tn"], rows["fn"],
+                                cost_false_positive=cost_false_positive,
+                                cost_false_negative=cost_false_negative)
+    table = curve.slice(start, stop - start).with_columns(pl.Series(metric, values))
+    objective = -values if metric == "cost" else values.copy()
+    objective[np.isnan(objective)] = -math.inf
+    if objective.size == 0 or not np.isfinite(objective).any():
+        reason = ("no candidate threshold in threshold_range" if objective.size == 0 else
+                  f"{metric} is undefined (0 / 0) at every candidate threshold")
+        return ThresholdResult(threshold=math.nan, metric=metric, value=math.nan, tp=0, fp=0,
+                               tn=0, fn=0, precision=math.nan, recall=math.nan,
+                               feasible=False, reason=reason, curve=table)
+    best = objective.max()
+    ties = np.flatnonzero(objective >= best - _k.TIE_TOLERANCE * max(1.0, abs(best)))
+    candidates = thresholds[start:stop]
+    pick = int(ties[0] if current is None else
+               ties[np.argmin(np.abs(candidates[ties] - check_real("current", current)))])
+    tp, fp, tn, fn = (int(rows[c][pick]) for c in _k.COUNT_COLUMNS)
+    return ThresholdResult(
+        threshold=float(candidates[pick]), metric=metric, value=float(values[pick]), tp=tp,
+        fp=fp, tn=tn, fn=fn, precision=float(metric_from_counts("precision", tp, fp, tn, fn)),
+        recall=float(metric_from_counts("recall", tp, fp, tn, fn)), feasible=True,
+        curve=table)
+
+
 def metric_from_counts(metric: str, tp: Any, fp: Any, tn: Any, fn: Any, *,
                        cost_false_positive: float = 0.0,
                        cost_false_negative: float = 0.0) -> np.ndarray:
@@ -69,19 +141,24 @@ def metric_from_counts(metric: str, tp: Any, fp: Any, tn: Any, fn: Any, *,
     [0.75, nan]
     """
     check_choice("metric", metric, TUNING_METRICS)
-    tp_, fp_, tn_, fn_ = (np.asarray(v, dtype=np.float64) for v in (tp, fp, tn, fn))
+    tp_ = np.asarray(tp, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         if metric == "f1_score":
-            return np.asarray(2 * tp_ / (2 * tp_ + fp_ + fn_))
+            denominator = np.add(fp, fn, dtype=np.float64)
+            denominator += 2 * tp_
+            return np.asarray(np.divide(2 * tp_, denominator))
         if metric == "precision":
-            return np.asarray(tp_ / (tp_ + fp_))
+            return np.asarray(tp_ / np.add(tp_, fp))
         if metric == "recall":
-            return np.asarray(tp_ / (tp_ + fn_))
+            return np.asarray(tp_ / np.add(tp_, fn))
         if metric == "accuracy":
-            return np.asarray((tp_ + tn_) / (tp_ + fp_ + tn_ + fn_))
+            correct = np.add(tp_, tn)
+            return np.asarray(correct / (correct + np.add(fp, fn, dtype=np.float64)))
         if metric == "specificity":
-            return np.asarray(tn_ / (tn_ + fp_))
-        counts = {"tp": tp_, "fp": fp_, "tn": tn_, "fn": fn_}
+            tn_ = np.asarray(tn, dtype=np.float64)
+            return np.asarray(tn_ / np.add(tn_, fp))
+        counts = {"tp": tp_, "fp": np.asarray(fp, dtype=np.float64),
+                  "tn": np.asarray(tn, dtype=np.float64), "fn": np.asarray(fn, dtype=np.float64)}
         return np.asarray(_k.extra_metric(metric, counts, cost_false_positive,
                                           cost_false_negative))
 
@@ -98,14 +175,15 @@ def counts_at_threshold(curve: pl.DataFrame, threshold: float) -> dict[str, int]
     >>> counts_at_threshold(threshold_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 0.38)
     {'tp': 1, 'fp': 1, 'tn': 1, 'fn': 1}
     """
-    thresholds, counts = _curve(curve)
+    _check_curve(curve)
     threshold = check_real("threshold", threshold)
-    index = int(np.searchsorted(thresholds, threshold, side="left"))
-    n_pos = int(counts["tp"][0] + counts["fn"][0])
-    n_neg = int(counts["fp"][0] + counts["tn"][0])
-    if index >= thresholds.size:
+    index = int(curve["threshold"].search_sorted(threshold, side="left"))
+    first = curve.row(0, named=True)
+    n_pos, n_neg = int(first["tp"] + first["fn"]), int(first["fp"] + first["tn"])
+    if index >= curve.height:
         return {"tp": 0, "fp": 0, "tn": n_neg, "fn": n_pos}
-    return {c: int(counts[c][index]) for c in _k.COUNT_COLUMNS}
+    row = curve.row(index, named=True)
+    return {c: int(row[c]) for c in _k.COUNT_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -166,28 +244,26 @@ def bootstrap_threshold_improvement(curve: pl.DataFrame, *, optimal: float, curr
     check_choice("metric", metric, TUNING_METRICS)
     n_resamples = check_int("n_resamples", n_resamples, low=10)
     confidence = check_probability("confidence", confidence, open_interval=True)
-    thresholds, counts = _curve(curve)
     optimal = check_real("optimal", optimal)
     current = check_real("current", current)
     edges = np.unique([optimal, current])
-    pos = np.diff(np.append(counts["tp"], 0)) * -1
-    neg = np.diff(np.append(counts["fp"], 0)) * -1
-    cell = np.searchsorted(edges, thresholds, side="right")
-    cells = np.concatenate([np.bincount(cell, pos, edges.size + 1),
-                            np.bincount(cell, neg, edges.size + 1)]).astype(np.int64)
+    at = [counts_at_threshold(curve, float(edge)) for edge in edges]
+    n_pos, n_neg = at[0]["tp"] + at[0]["fn"], at[0]["fp"] + at[0]["tn"]
+    tp_edges = np.array([n_pos] + [a["tp"] for a in at] + [0])
+    fp_edges = np.array([n_neg] + [a["fp"] for a in at] + [0])
+    cells = np.concatenate([tp_edges[:-1] - tp_edges[1:], fp_edges[:-1] - fp_edges[1:]])
     total = int(cells.sum())
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(total, cells / total, size=n_resamples)
     k = edges.size + 1
-    pos_draw, neg_draw = draws[:, :k], draws[:, k:]
-    tp_at = np.cumsum(pos_draw[:, ::-1], axis=1)[:, ::-1]
-    fp_at = np.cumsum(neg_draw[:, ::-1], axis=1)[:, ::-1]
-    n_pos, n_neg = tp_at[:, :1], fp_at[:, :1]
+    tp_at = np.cumsum(draws[:, :k][:, ::-1], axis=1)[:, ::-1]
+    fp_at = np.cumsum(draws[:, k:][:, ::-1], axis=1)[:, ::-1]
+    pos_total, neg_total = tp_at[:, 0], fp_at[:, 0]
 
     def value(threshold: float) -> np.ndarray:
         j = int(np.searchsorted(edges, threshold)) + 1
         tp, fp = tp_at[:, j], fp_at[:, j]
-        return metric_from_counts(metric, tp, fp, n_neg[:, 0] - fp, n_pos[:, 0] - tp,
+        return metric_from_counts(metric, tp, fp, neg_total - fp, pos_total - tp,
                                   cost_false_positive=cost_false_positive,
                                   cost_false_negative=cost_false_negative)
 
@@ -315,11 +391,16 @@ def adaptive_threshold_step(curve: pl.DataFrame, *, current: float, max_step: fl
                         balance_threshold=balance, band=band, reason=reason)
 
 
-def _curve(curve: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _check_curve(curve: Any) -> None:
     expectation = "a threshold curve (polars DataFrame with threshold, tp, fp, tn, fn)"
     if not isinstance(curve, pl.DataFrame) or curve.height == 0:
         raise invalid("curve", expectation, curve)
     if any(c not in curve.columns for c in ("threshold", *_k.COUNT_COLUMNS)):
         raise invalid("curve", expectation, f"columns {curve.columns}")
-    thresholds = curve["threshold"].to_numpy().astype(np.float64)
-    return thresholds, {c: curve[c].to_numpy().astype(np.int64) for c in _k.COUNT_COLUMNS}
+
+
+def _curve(curve: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    _check_curve(curve)
+    thresholds = curve["threshold"].to_numpy().astype(np.float64, copy=False)
+    return thresholds, {c: curve[c].to_numpy().astype(np.int64, copy=False)
+                        for c in _k.COUNT_COLUMNS}

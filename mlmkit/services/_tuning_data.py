@@ -11,10 +11,10 @@ import polars as pl
 
 from mlmkit._validation import check_real
 from mlmkit.analysis.thresholds import threshold_curve_from_histogram
+from mlmkit.analysis.tuning import count_curve
 from mlmkit.exceptions import StateError
-from mlmkit.store.aggregates import score_counts
 from mlmkit.store.database import Database
-from mlmkit.store.tuning_runs import MAX_SQL_GRID_POINTS, grid_cell_counts
+from mlmkit.store.tuning_runs import MAX_SQL_GRID_POINTS, grid_cell_counts, labelled_scores
 from mlmkit.values import ModelMetadata, TimeRange, WindowLike, resolve_range
 
 DEFAULT_THRESHOLD = 0.5
@@ -44,8 +44,11 @@ def load_curve(db: Database, model_name: str, version: str, span: TimeRange | No
     """The threshold curve of one version's labelled, scored predictions.
 
     With ``points`` (sorted thresholds, at most ``MAX_SQL_GRID_POINTS``) one scan counts the
-    rows per cell between them, exact at those thresholds; otherwise the curve has one row per
-    distinct score (``GROUP BY score``).
+    rows per cell between them in DuckDB, exact at those thresholds. Otherwise one scan fetches
+    the labelled ``(score, actual)`` columns and the curve (one row per distinct score) is
+    built by sorting in numpy: with continuous scores ``GROUP BY score`` has about one group
+    per row and measured slower than an ``ORDER BY score`` scan, while the plain scan plus
+    ``np.sort`` is several times faster than either.
     """
     if points is not None and points.size <= MAX_SQL_GRID_POINTS:
         cells = grid_cell_counts(db, model_name, points.tolist(), versions=[version],
@@ -60,9 +63,9 @@ def load_curve(db: Database, model_name: str, version: str, span: TimeRange | No
             edges = np.concatenate([[float(cells["min_score"][0])], points])
             return threshold_curve_from_histogram(edges, pos, neg)
         return threshold_curve_from_histogram(points, pos[1:], neg[1:])
-    counts = score_counts(db, model_name, versions=[version], time_range=span)
-    _require_rows(counts.height, model_name, version, span)
-    return threshold_curve_from_histogram(counts["score"], counts["pos"], counts["neg"])
+    rows = labelled_scores(db, model_name, versions=[version], time_range=span)
+    _require_rows(rows.height, model_name, version, span)
+    return count_curve(rows["actual"].to_numpy(), rows["score"].to_numpy())
 
 
 def _require_rows(height: int, model_name: str, version: str, span: TimeRange | None) -> None:

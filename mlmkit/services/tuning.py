@@ -18,11 +18,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import polars as pl
 
 from mlmkit._validation import check_choice, check_int, check_real, invalid
 from mlmkit.analysis.thresholds import ThresholdResult, best_threshold_from_curve
 from mlmkit.analysis.tuning import (
     TUNING_METRICS,
+    best_on_count_curve,
     bootstrap_threshold_improvement,
     counts_at_threshold,
     metric_from_counts,
@@ -42,8 +44,6 @@ from mlmkit.store.tuning_runs import insert_runs, select_runs
 from mlmkit.values import ModelMetadata, Version, VersionLike, WindowLike
 
 if TYPE_CHECKING:
-    import polars as pl
-
     from mlmkit.workspace import Workspace
 
 __all__ = [
@@ -135,8 +135,7 @@ class AutoTuningEngine:
         check_choice("metric_to_optimize", metric_to_optimize, _THRESHOLD_METRICS)
         curve, bounds = self._curve(model_name, ver, threshold_range, step, current,
                                     time_range(window, start, end))
-        best = best_threshold_from_curve(curve, metric=metric_to_optimize, threshold_range=bounds,
-                                         step=step, current=current)
+        best = _best(curve, metric_to_optimize, bounds, step, current, {})
         fields = self._compare(curve, best, current, metric_to_optimize, {},
                                n_resamples=n_resamples, confidence=confidence, seed=seed,
                                min_labels=min_labels, minimum=min_improvement_percent)
@@ -208,10 +207,7 @@ class AutoTuningEngine:
                                                    low=0.0)}
         curve, bounds = self._curve(model_name, ver, threshold_range, step, current,
                                     time_range(window, start, end))
-        best = best_threshold_from_curve(curve, metric="cost", threshold_range=bounds, step=step,
-                                         current=current,
-                                         cost_false_positive=costs["cost_false_positive"],
-                                         cost_false_negative=costs["cost_false_negative"])
+        best = _best(curve, "cost", bounds, step, current, costs)
         fields = self._compare(curve, best, current, "cost", costs, n_resamples=n_resamples,
                                confidence=confidence, seed=seed, min_labels=min_labels,
                                minimum=min_improvement_percent)
@@ -376,6 +372,17 @@ class AutoTuningEngine:
                                   "metric": metric, "value": value, "threshold": threshold,
                                   "params": params, "details": details}])
         return run_id
+
+
+def _best(curve: pl.DataFrame, metric: str, bounds: tuple[float, float] | None,
+          step: float | None, current: float, costs: dict[str, float]) -> ThresholdResult:
+    if step is None:  # exact mode on a count curve: the lean path (same answer)
+        return best_on_count_curve(curve, metric=metric, threshold_range=bounds,
+                                   current=current, **costs)
+    return best_threshold_from_curve(curve, metric=metric, threshold_range=bounds, step=step,
+                                     current=current,
+                                     cost_false_positive=costs.get("cost_false_positive"),
+                                     cost_false_negative=costs.get("cost_false_negative"))
 
 
 def _range(threshold_range: Any) -> tuple[float, float]:

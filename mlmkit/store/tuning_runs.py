@@ -17,7 +17,8 @@ from mlmkit.store.database import Database
 from mlmkit.store.predictions import where_clause
 from mlmkit.values import TimeRange, utcnow
 
-__all__ = ["RUN_COLUMNS", "grid_cell_counts", "insert_runs", "last_run", "select_runs"]
+__all__ = ["RUN_COLUMNS", "grid_cell_counts", "insert_runs", "labelled_scores", "last_run",
+           "select_runs"]
 
 #: Columns a caller gives per trial row (``created_at`` and ``row_id`` are filled in).
 RUN_COLUMNS = ("run_id", "trial", "kind", "model_name", "version", "metric", "value",
@@ -118,3 +119,19 @@ def grid_cell_counts(db: Database, model_name: str, thresholds: Sequence[float],
            "count(*) FILTER (WHERE NOT actual) AS neg, min(score) AS min_score "
            f"FROM predictions WHERE {where} GROUP BY cell ORDER BY cell")
     return query(db, sql, params)
+
+
+def labelled_scores(db: Database, model_name: str, *, versions: Sequence[str] | None = None,
+                    time_range: TimeRange | None = None,
+                    role: str | None = "served") -> pl.DataFrame:
+    """``score`` and ``actual`` of the labelled, scored rows, unsorted (one plain scan).
+
+    For exact threshold curves over continuous scores this beats ``GROUP BY score`` (a hash
+    aggregate with about one group per row, then a sort): sorting in numpy is cheaper.
+    """
+    where, params = where_clause(model_name, versions, time_range)
+    where += " AND score IS NOT NULL AND actual IS NOT NULL"
+    if role is not None:
+        where += " AND role = ?"
+        params.append(role)
+    return query(db, f"SELECT score, actual FROM predictions WHERE {where}", params)

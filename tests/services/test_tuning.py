@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -205,7 +206,7 @@ def test_adaptive_does_not_oscillate_on_a_stationary_stream(ws_file: mlmkit.Work
     moves = [r.direction for r in runs if r.direction != "hold"]
     assert moves and set(moves) == {"raise"}  # walks up from 0.3, never back
     assert runs[-1].direction == "hold"
-    for before, after in zip(runs, runs[1:], strict=False):
+    for before, after in itertools.pairwise(runs):
         assert after.current_threshold == before.recommended_threshold
     assert abs(runs[-1].recommended_threshold - runs[-1].balance_threshold) < 0.06
     assert ws_file.tuning.history("steady", kind="adaptive").height == 10
