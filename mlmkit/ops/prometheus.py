@@ -17,6 +17,7 @@ metric                                          labels / meaning
 ``mlmkit_model_traffic_share_ratio``            share of the model's served traffic (rollouts)
 ``mlmkit_model_drift_share_ratio``              latest drift-detection snapshot
 ``mlmkit_model_open_alerts``                    model, version, severity
+``mlmkit_rollout_traffic_share_ratio``          configured share of each arm of a rollout
 ``mlmkit_job_last_success_timestamp_seconds``   job
 ``mlmkit_job_last_run_timestamp_seconds``       job
 ``mlmkit_job_last_duration_seconds``            job
@@ -102,6 +103,7 @@ class MlmkitCollector:
                 "jobs": _sql.job_summary(db),
                 "drift": _sql.snapshots(db, job="drift-detection", latest=True),
                 "newest": _sql.newest_prediction(db),
+                "rollouts": _sql.running_rollouts(db),
             }
 
     def collect(self) -> Iterator[Any]:
@@ -122,6 +124,7 @@ class MlmkitCollector:
         yield from _model_families(gauge, data["counts"], self.window)
         yield from _drift_family(gauge, data["drift"])
         yield from _alert_family(gauge, data["alerts"])
+        yield from _rollout_family(gauge, data["rollouts"])
         yield from _job_families(gauge, data["jobs"])
         newest = gauge("mlmkit_newest_prediction_timestamp_seconds",
                        "Unix time of the newest logged prediction")
@@ -183,6 +186,17 @@ def _drift_family(gauge: Any, drift: pl.DataFrame) -> Iterator[Any]:
                 continue
             seen.add(key)
             fam.add_metric(list(key), float(row["value"]))
+    yield fam
+
+
+def _rollout_family(gauge: Any, rollouts: pl.DataFrame) -> Iterator[Any]:
+    fam = gauge("mlmkit_rollout_traffic_share_ratio",
+                "configured traffic share of each arm of a running rollout",
+                labels=_MODEL_LABELS)
+    for row in rollouts.iter_rows(named=True):
+        env = row["environment"]
+        fam.add_metric([row["model_name"], row["version_a"], env], 1.0 - row["share_b"])
+        fam.add_metric([row["model_name"], row["version_b"], env], float(row["share_b"]))
     yield fam
 
 

@@ -69,17 +69,23 @@ class JobContext:
         """Every version deployed to production."""
         return list(self.ws.registry.get_production_models())
 
-    def for_each(self, models: Iterable[ModelMetadata],
-                 body: Callable[[ModelMetadata, logging.LoggerAdapter], dict[str, Any]]
-                 ) -> None:
-        """Run ``body`` per model; a failure is recorded and logged, the others still run."""
-        for meta in models:
-            name, version = meta.model_name, str(meta.version)
+    def for_each(self, models: Iterable[Any], body: Callable[[Any, logging.LoggerAdapter],
+                                                            dict[str, Any]]) -> None:
+        """Run ``body`` per model; a failure is recorded and logged, the others still run.
+
+        ``models`` holds :class:`ModelMetadata` or ``(model_name, version, obj)`` triples
+        (``body`` then gets ``obj``).
+        """
+        for entry in models:
+            if isinstance(entry, ModelMetadata):
+                name, version, obj = entry.model_name, str(entry.version), entry
+            else:
+                name, version, obj = entry
             log = self.model_log(name, version)
             item: dict[str, Any] = {"model_name": name, "version": version}
             self.processed += 1
             try:
-                item.update(body(meta, log))
+                item.update(body(obj, log))
             except Exception as err:
                 self.failed += 1
                 message = f"{type(err).__name__}: {err}"
@@ -347,6 +353,24 @@ def retention(ctx: JobContext, *, days: float = 30, snapshot_days: float = 90,
 
 
 def rollout_advancement(ctx: JobContext) -> None:
-    """Advance every active gradual rollout one step when its guard passes (or roll back)."""
-    raise StateError(f"job {ctx.job} needs the rollout service (ws.ab rollouts), which is not "
-                     "available in this mlmkit yet")
+    """Advance every running gradual rollout (``Rollout.advance``): step, hold or roll back.
+
+    A step younger than its ``min_duration`` holds, so a second run right after changes
+    nothing.
+    """
+    ab = ctx.service("ab", "rollouts")
+    running = [r for r in ab.rollouts() if r.status == "running"]
+
+    def body(rollout: Any, log: logging.LoggerAdapter) -> dict[str, Any]:
+        decision = rollout.advance(now=ctx.now)
+        action = str(field(decision, "action"))
+        item = {"rollout_id": rollout.rollout_id, "action": action,
+                "share_b": field(decision, "share_b"), "reason": field(decision, "reason")}
+        if action == "hold":
+            return {**item, "status": "unchanged"}
+        level = logging.ERROR if action == "rollback" else logging.WARNING
+        log.log(level, "rollout %s of %s: %s to share %s (%s)", rollout.rollout_id,
+                rollout.model_name, action, item["share_b"], item["reason"])
+        return {**item, "status": "changed"}
+
+    ctx.for_each([(r.model_name, str(r.version_b), r) for r in running], body)

@@ -32,6 +32,7 @@ __all__ = [
     "newest_prediction",
     "open_alert_counts",
     "query",
+    "running_rollouts",
     "runs",
     "snapshots",
     "start_run",
@@ -215,3 +216,9 @@ def newest_prediction(db: Database) -> datetime | None:
 def alert_count(db: Database) -> int:
     """Number of rows in the alerts table (to tell a new alert from a de-duplicated one)."""
     return int(db.execute("SELECT count(*) FROM alerts")[0][0])
+
+
+def running_rollouts(db: Database) -> pl.DataFrame:
+    """Running rollouts: ``model_name, version_a, version_b, environment, share_b, step``."""
+    return query(db, "SELECT model_name, version_a, version_b, environment, share_b, step "
+                     "FROM rollouts WHERE status = 'running' ORDER BY rollout_id")

@@ -168,3 +168,20 @@ def test_job_logs_carry_model_context(ws, caplog):
     recs = [r for r in caplog.records if getattr(r, "model", None) == NAME]
     assert recs and all(r.version == "1.0.0" and r.job == "performance-monitoring"
                         for r in recs)
+
+
+def test_rollout_advancement_steps_once(ws):
+    rng = np.random.default_rng(8)
+    ws.registry.register(mlmkit.ModelMetadata.for_n1_detector("1.1.0", {"threshold": 0.7}))
+    config = mlmkit.ABTestConfig.for_gradual_rollout(NAME, "1.0.0", "1.1.0")
+    rollout = ws.ab.start_rollout(config, guardrails={"min_duration": "1h", "min_samples": 30},
+                                  now=ws.now - timedelta(hours=2))
+    ws.log.track_batch(pl.concat([
+        _frame(rng, ws.now, 858, hours=1.5, version="1.0.0"),
+        _frame(rng, ws.now, 100, hours=1.5, version="1.1.0")]))
+    run = run_job(ws, "rollout-advancement", now=ws.now)
+    assert run.status == "ok" and run.changed == 1, run.items
+    assert run.items[0]["action"] == "advance" and run.items[0]["share_b"] == 0.25
+    assert rollout.refresh().share_b == 0.25
+    again = run_job(ws, "rollout-advancement", now=ws.now + timedelta(minutes=5))
+    assert again.changed == 0 and again.items[0]["action"] == "hold"
