@@ -12,6 +12,7 @@ import scipy.stats as st
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 from scipy.stats.contingency import odds_ratio
+from statsmodels.stats.contingency_tables import Table2x2
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
@@ -128,10 +129,24 @@ def test_fisher_orientation_and_conditional_ci():
     table = [[30, 70], [45, 55]]  # B converts better
     r = stats.fisher_exact(table, "greater")
     assert r.statistic > 1 and r.significant()
-    cond = odds_ratio(np.array(table)[::-1], kind="conditional")
-    ci = cond.confidence_interval(0.95)
-    assert r.effect == pytest.approx(cond.statistic, abs=TOL)
+    ci = odds_ratio(np.array(table)[::-1], kind="conditional").confidence_interval(0.95)
+    assert r.effect == r.statistic == pytest.approx((45 * 70) / (55 * 30))
     assert r.ci == pytest.approx((ci.low, ci.high), abs=TOL)
+    assert r.details["ci_method"] == "exact conditional"
+
+
+@pytest.mark.parametrize("table", [[[10_000, 90_000], [12_000, 88_000]],
+                                   [[0, 6000], [7, 5993]]])
+def test_fisher_large_tables_use_woolf_interval(table):
+    swapped = np.array(table)[::-1]
+    r = stats.fisher_exact(table, confidence=0.9)
+    # Haldane-Anscombe: 0.5 added to every cell when one is zero (statsmodels' shift_zeros
+    # replaces only the zero cells, so the oracle gets the shifted table)
+    shifted = swapped + 0.5 if (swapped == 0).any() else swapped
+    ref = Table2x2(shifted, shift_zeros=False).oddsratio_confint(alpha=0.1)
+    assert r.details["ci_method"] == "Woolf (logit)"
+    assert r.ci == pytest.approx(ref, rel=1e-9)
+    assert r.p_value == pytest.approx(st.fisher_exact(swapped).pvalue, abs=TOL)
 
 
 @FAST
