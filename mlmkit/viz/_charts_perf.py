@@ -1,0 +1,237 @@
+"""Performance charts: trend, confusion matrix, ROC / PR, threshold curve, calibration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from mlmkit._validation import invalid
+from mlmkit.viz._deps import altair
+from mlmkit.viz._theme import check_points, thin
+
+_RATE_METRICS = ("accuracy", "precision", "recall", "specificity", "f1_score", "label_coverage",
+                 "brier_score", "log_loss")
+
+
+def _data(frame: pl.DataFrame) -> pl.DataFrame:
+    """The chart's data: at most MAX_POINTS rows, NaN as null (JSON has no NaN)."""
+    frame = check_points(frame)
+    return frame.with_columns([pl.col(c).fill_nan(None) for c, t in frame.schema.items()
+                               if t.is_float()])
+
+
+def metric_trend(trend: pl.DataFrame, *, metric: str = "accuracy",
+                 deployments: pl.DataFrame | None = None, title: str | None = None) -> Any:
+    """Metric per time bucket with its confidence band, one line per version.
+
+    Parameters
+    ----------
+    trend : polars.DataFrame
+        ``ws.monitor.get_performance_trend(...)``: ``version, bucket, <metric>`` and, when
+        present, ``<metric>_low`` / ``<metric>_high`` (drawn as a band).
+    metric : str
+        A rate column of the trend.
+    deployments : polars.DataFrame, optional
+        ``ws.registry.history(model)``; events inside the trend's time span are drawn as
+        vertical rules labelled with the action and version.
+
+    Returns
+    -------
+    altair.LayerChart
+    """
+    alt = altair()
+    if metric not in trend.columns:
+        raise invalid("metric", f"a column of the trend ({', '.join(_RATE_METRICS)})", metric)
+    has_band = f"{metric}_low" in trend.columns and f"{metric}_high" in trend.columns
+    cols = ["version", "bucket", "n", "labelled", metric]
+    cols += [f"{metric}_low", f"{metric}_high"] if has_band else []
+    data = trend.select([c for c in cols if c in trend.columns]).sort("version", "bucket")
+    base = alt.Chart(_data(data)).encode(
+        x=alt.X("bucket:T", title="time"),
+        color=alt.Color("version:N", title="version"))
+    line = base.mark_line(point=True).encode(
+        y=alt.Y(f"{metric}:Q", title=metric, scale=alt.Scale(zero=False)),
+        tooltip=[alt.Tooltip(c) for c in data.columns])
+    layers = []
+    if has_band:
+        layers.append(base.mark_area(opacity=0.18).encode(
+            y=alt.Y(f"{metric}_low:Q"), y2=alt.Y2(f"{metric}_high:Q")))
+    layers.append(line)
+    if deployments is not None and deployments.height and data.height:
+        lo, hi = data["bucket"].min(), data["bucket"].max()
+        if "bucket_end" in trend.columns:
+            hi = trend["bucket_end"].max()
+        events = deployments.filter(pl.col("event_at").is_between(lo, hi)).select(
+            "event_at", "action", "version", "environment",
+            pl.format("{} {}", "action", "version").alias("label"))
+        if events.height:
+            rules = alt.Chart(_data(events)).encode(x="event_at:T")
+            layers.append(rules.mark_rule(color="#555", strokeDash=[4, 3]).encode(
+                tooltip=["action", "version", "environment", "event_at:T"]))
+            layers.append(rules.mark_text(align="right", dx=-3, dy=-4, fontSize=10,
+                                          color="#555").encode(
+                text="label:N", y=alt.value(8)))
+    return alt.layer(*layers).properties(title=title or f"{metric} over time")
+
+
+def _counts(value: Any) -> dict[str, int]:
+    cm = getattr(value, "confusion_matrix", value)
+    if callable(cm):
+        cm = cm()
+    if not isinstance(cm, Mapping) or not {"tp", "fp", "tn", "fn"} <= set(cm):
+        raise invalid("metrics", "a result with confusion_matrix or a mapping tp/fp/tn/fn",
+                      type(value).__name__)
+    return {k: int(cm[k]) for k in ("tp", "fp", "tn", "fn")}
+
+
+def confusion_matrix(metrics: Any, *, title: str = "Confusion matrix") -> Any:
+    """2 x 2 heatmap of counts (and share of the labelled rows).
+
+    Parameters
+    ----------
+    metrics
+        A metrics result (``.confusion_matrix``) or a mapping with ``tp, fp, tn, fn``.
+    """
+    alt = altair()
+    c = _counts(metrics)
+    total = max(sum(c.values()), 1)
+    cells = [("positive", "positive", c["tp"]), ("negative", "positive", c["fp"]),
+             ("negative", "negative", c["tn"]), ("positive", "negative", c["fn"])]
+    frame = pl.DataFrame({"actual": [a for a, _, _ in cells],
+                          "predicted": [p for _, p, _ in cells],
+                          "count": [n for _, _, n in cells]}).with_columns(
+        (pl.col("count") / total).alias("share"),
+        pl.format("{}", pl.col("count")).alias("label"))
+    base = alt.Chart(_data(frame)).encode(
+        x=alt.X("predicted:N", sort=["positive", "negative"], title="predicted"),
+        y=alt.Y("actual:N", sort=["positive", "negative"], title="actual"))
+    rect = base.mark_rect().encode(
+        color=alt.Color("count:Q", scale=alt.Scale(scheme="blues"), legend=None),
+        tooltip=["actual", "predicted", "count", alt.Tooltip("share:Q", format=".1%")])
+    text = base.mark_text(fontSize=16).encode(
+        text="label:N",
+        color=alt.condition(alt.datum.share > 0.3, alt.value("white"), alt.value("black")))
+    return (rect + text).properties(width=220, height=220, title=title)
+
+
+def _curve_frame(curve: Any) -> pl.DataFrame:
+    frame = getattr(curve, "curve", curve)
+    if not isinstance(frame, pl.DataFrame) or not {"threshold", "tp", "fp", "tn", "fn"} <= set(
+            frame.columns):
+        raise invalid("curve", "a threshold-curve frame (threshold, tp, fp, tn, fn)",
+                      type(curve).__name__)
+    keep = ["threshold", "tp", "fp", "tn", "fn"] + (["version"] if "version" in frame.columns
+                                                    else [])
+    return frame.select(keep).with_columns(
+        (pl.col("tp") / (pl.col("tp") + pl.col("fn"))).alias("tpr"),
+        (pl.col("fp") / (pl.col("fp") + pl.col("tn"))).alias("fpr"),
+        (pl.col("tp") / (pl.col("tp") + pl.col("fp"))).alias("precision"))
+
+
+def _by_version(frame: pl.DataFrame, max_points: int) -> pl.DataFrame:
+    if "version" not in frame.columns:
+        return thin(frame, max_rows=max_points)
+    parts = [thin(p, max_rows=max_points) for _, p in frame.group_by("version",
+                                                                    maintain_order=True)]
+    return pl.concat(parts)
+
+
+def roc_curve(curve: Any, *, max_points: int = 400, title: str = "ROC curve") -> Any:
+    """ROC curve (TPR vs FPR) from a threshold curve, thinned to ``max_points`` per version.
+
+    Parameters
+    ----------
+    curve
+        A frame with ``threshold, tp, fp, tn, fn`` (optionally ``version``), e.g. from
+        :func:`mlmkit.viz.data.threshold_curve` or a tuning result's ``curve``.
+    """
+    alt = altair()
+    frame = _by_version(_curve_frame(curve), max_points)
+    color = {"color": alt.Color("version:N")} if "version" in frame.columns else {}
+    line = alt.Chart(_data(frame)).mark_line().encode(
+        x=alt.X("fpr:Q", title="false positive rate", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("tpr:Q", title="true positive rate", scale=alt.Scale(domain=[0, 1])),
+        order="threshold:Q", tooltip=["threshold:Q", "fpr:Q", "tpr:Q"], **color)
+    diag = alt.Chart(alt.Data(values=[{"x": 0, "y": 0}, {"x": 1, "y": 1}])).mark_line(
+        color="#999", strokeDash=[4, 4]).encode(x="x:Q", y="y:Q")
+    return (diag + line).properties(width=260, height=260, title=title)
+
+
+def pr_curve(curve: Any, *, max_points: int = 400, title: str = "Precision-recall curve") -> Any:
+    """Precision vs recall from a threshold curve, thinned to ``max_points`` per version."""
+    alt = altair()
+    frame = _by_version(_curve_frame(curve), max_points).filter(pl.col("precision").is_not_nan())
+    color = {"color": alt.Color("version:N")} if "version" in frame.columns else {}
+    return alt.Chart(_data(frame)).mark_line().encode(
+        x=alt.X("tpr:Q", title="recall", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("precision:Q", title="precision", scale=alt.Scale(domain=[0, 1])),
+        order="threshold:Q", tooltip=["threshold:Q", "precision:Q", "tpr:Q"], **color,
+    ).properties(width=260, height=260, title=title)
+
+
+def threshold_curve(curve: Any, *, current: float | None = None, optimal: float | None = None,
+                    metrics: Sequence[str] = ("precision", "recall", "f1_score"),
+                    max_points: int = 400, title: str = "Metrics vs threshold") -> Any:
+    """Precision / recall / F1 against the threshold, current and optimal thresholds marked.
+
+    Parameters
+    ----------
+    curve
+        A threshold-curve frame or a tuning result (its ``curve``, ``current_threshold``
+        and ``optimal_threshold`` are used when ``current`` / ``optimal`` are not given).
+    """
+    alt = altair()
+    frame = getattr(curve, "curve", curve)
+    current = getattr(curve, "current_threshold", None) if current is None else current
+    optimal = getattr(curve, "optimal_threshold", None) if optimal is None else optimal
+    if not isinstance(frame, pl.DataFrame) or "threshold" not in frame.columns:
+        raise invalid("curve", "a threshold-curve frame or a tuning result", type(curve).__name__)
+    missing = [m for m in metrics if m not in frame.columns]
+    if missing:
+        raise invalid("metrics", f"columns of the curve ({', '.join(frame.columns)})", missing)
+    long = thin(frame.select("threshold", *metrics), max_rows=max_points).unpivot(
+        index="threshold", on=list(metrics), variable_name="metric", value_name="value")
+    lines = alt.Chart(_data(long)).mark_line().encode(
+        x=alt.X("threshold:Q", title="threshold"),
+        y=alt.Y("value:Q", title="value", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("metric:N"), tooltip=["metric", "threshold:Q", "value:Q"])
+    layers = [lines]
+    marks = [{"threshold": float(v), "which": f"{name} {float(v):.3g}"}
+             for name, v in (("current", current), ("optimal", optimal)) if v is not None]
+    if marks:
+        rules = alt.Chart(alt.Data(values=marks)).encode(x="threshold:Q")
+        layers.append(rules.mark_rule(strokeDash=[5, 3], color="#333").encode(
+            tooltip=["which:N"]))
+        layers.append(rules.mark_text(align="left", dx=3, fontSize=10, color="#333").encode(
+            text="which:N", y=alt.value(10)))
+    return alt.layer(*layers).properties(title=title)
+
+
+def calibration(frame: pl.DataFrame, *, title: str = "Calibration") -> Any:
+    """Reliability diagram: observed positive rate vs mean score per bin (size = rows).
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        ``mean_score, observed_rate, count`` per bin, e.g. from
+        :func:`mlmkit.viz.data.calibration_frame` or
+        :func:`mlmkit.analysis.metrics.calibration`.
+    """
+    alt = altair()
+    need = {"mean_score", "observed_rate", "count"}
+    if not need <= set(frame.columns):
+        raise invalid("frame", "a calibration frame (mean_score, observed_rate, count)",
+                      frame.columns)
+    data = frame.select(sorted(need))
+    diag = alt.Chart(alt.Data(values=[{"x": 0, "y": 0}, {"x": 1, "y": 1}])).mark_line(
+        color="#999", strokeDash=[4, 4]).encode(x="x:Q", y="y:Q")
+    pts = alt.Chart(_data(data)).encode(
+        x=alt.X("mean_score:Q", title="mean predicted score", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("observed_rate:Q", title="observed positive rate",
+                scale=alt.Scale(domain=[0, 1])))
+    return (diag + pts.mark_line() + pts.mark_circle().encode(
+        size=alt.Size("count:Q", legend=None),
+        tooltip=["mean_score:Q", "observed_rate:Q", "count:Q"])).properties(
+        width=260, height=260, title=title)

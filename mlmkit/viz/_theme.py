@@ -1,0 +1,79 @@
+"""The mlmkit chart theme (registered once, lazily) and the data-size guard."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import polars as pl
+
+from mlmkit._validation import invalid
+
+__all__ = ["MAX_POINTS", "PALETTE", "THEME", "check_points", "register_theme", "thin"]
+
+MAX_POINTS = 5_000
+"""Upper bound on the rows any chart embeds (Altair's 5,000-row limit never triggers)."""
+
+THEME = "mlmkit"
+PALETTE = ["#3366cc", "#dc7633", "#28a745", "#c0392b", "#8e44ad", "#7f8c8d", "#17a2b8"]
+
+_registered: list[bool] = []
+
+
+def _config() -> dict[str, Any]:
+    return {
+        "config": {
+            "view": {"continuousWidth": 420, "continuousHeight": 240, "stroke": None},
+            "background": "white",
+            "font": "DejaVu Sans, Helvetica, Arial, sans-serif",
+            "title": {"fontSize": 14, "anchor": "start", "color": "#222"},
+            "axis": {"labelFontSize": 11, "titleFontSize": 12, "gridColor": "#e6e6e6",
+                     "domainColor": "#888", "tickColor": "#888"},
+            "legend": {"labelFontSize": 11, "titleFontSize": 12, "orient": "right"},
+            "range": {"category": PALETTE},
+            "line": {"strokeWidth": 2},
+            "point": {"size": 40, "filled": True},
+        }
+    }
+
+
+def register_theme(alt: ModuleType) -> None:
+    """Register and enable the ``mlmkit`` theme on ``alt`` (no-op after the first call)."""
+    if _registered:
+        return
+    themes = getattr(alt, "theme", None)
+    if themes is not None and hasattr(themes, "register"):
+        themes.register(THEME, enable=True)(_config)
+    else:  # altair < 5.5
+        alt.themes.register(THEME, _config)
+        alt.themes.enable(THEME)
+    _registered.append(True)
+
+
+def check_points(frame: pl.DataFrame, *, limit: int = MAX_POINTS) -> pl.DataFrame:
+    """Return ``frame`` if it has at most ``limit`` rows, else raise ``ValidationError``.
+
+    Examples
+    --------
+    >>> check_points(pl.DataFrame({"x": [1, 2]})).height
+    2
+    """
+    if frame.height > limit:
+        raise invalid("data", f"at most {limit:,} rows for a chart (aggregate first)",
+                      f"{frame.height:,} rows")
+    return frame
+
+
+def thin(frame: pl.DataFrame, *, max_rows: int = 500) -> pl.DataFrame:
+    """Keep at most ``max_rows`` evenly spaced rows (first and last always kept).
+
+    Examples
+    --------
+    >>> thin(pl.DataFrame({"x": range(10_000)}), max_rows=5)["x"].to_list()
+    [0, 2500, 5000, 7499, 9999]
+    """
+    n = frame.height
+    if n <= max_rows:
+        return frame
+    idx = sorted({round(i * (n - 1) / (max_rows - 1)) for i in range(max_rows)})
+    return frame[idx]
