@@ -440,7 +440,7 @@ def multiple_testing(p_values: Any, *, method: str = "holm", alpha: float = 0.05
     if p.ndim != 1 or p.size == 0 or not bool(np.all((p >= 0) & (p <= 1))):
         raise invalid("p_values", "a non-empty 1-D array of numbers in [0, 1]", p_values)
     m = p.size
-    order = np.argsort(p, kind="mergesort")
+    order = np.argsort(p)
     sorted_p = p[order]
     rank = np.arange(1, m + 1)
     if method == "bonferroni":
