@@ -14,6 +14,7 @@ Importing mlmkit opens nothing and starts nothing.
 
 from __future__ import annotations
 
+from mlmkit._lazy import lazy_getattr as _lazy_getattr
 from mlmkit.exceptions import (
     DependencyError,
     DuplicateError,
@@ -41,8 +42,31 @@ open = open_workspace
 
 __version__ = "0.1.0"
 
+# Result and service types, loaded on first access so that ``import mlmkit`` stays light.
+_LAZY = {name: "mlmkit.services" for name in (
+    "ABTestResult", "ABTestingService", "AlertingService", "AutoTuningEngine", "BufferedWriter",
+    "ConceptDriftResult", "DegradationInfo", "Guardrails", "PerformanceMonitor",
+    "PredictionLog", "Rollout", "RolloutDecision", "ThresholdOptimization", "WindowMetrics",
+    "run_job")}
+__getattr__ = _lazy_getattr(__name__, _LAZY)
+
 __all__ = [
     "ABTestConfig",
+    "ABTestResult",
+    "ABTestingService",
+    "AlertingService",
+    "AutoTuningEngine",
+    "BufferedWriter",
+    "ConceptDriftResult",
+    "DegradationInfo",
+    "Guardrails",
+    "PerformanceMonitor",
+    "PredictionLog",
+    "Rollout",
+    "RolloutDecision",
+    "ThresholdOptimization",
+    "WindowMetrics",
+    "run_job",
     "DependencyError",
     "DuckDBModelRegistry",
     "DuplicateError",

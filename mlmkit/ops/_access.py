@@ -28,9 +28,6 @@ def short_db(path: str | os.PathLike[str], *, lock_timeout: float = 5.0) -> Iter
     try:
         with db.connection() as conn:
             found = migrations.schema_version(conn)
-            # schema_version() ends with fetchone(); DuckDB 2 then refuses conn.sql() until
-            # the pending result is replaced, so finish it with a trivial statement.
-            conn.execute("SELECT 1").fetchall()
         supported = migrations.latest_version()
         if found > supported:
             raise schema_error(str(file), found, supported)

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from mlmkit._validation import check_name, check_probability, check_real, invalid
 from mlmkit.store._batch import normalize, to_polars
+from mlmkit.store.monitor_sql import refresh_daily_summary
 from mlmkit.store.predictions import PredictionStore, retention_cutoff
 from mlmkit.values import Version, VersionLike, WindowLike, resolve_range, utc, utcnow
 
@@ -172,9 +173,16 @@ class PredictionLog:
         return self.store.count(model_name)
 
     def apply_retention(self, days: float = 30) -> int:
-        """Delete predictions older than ``days``; returns rows removed."""
+        """Delete predictions older than ``days``; returns rows removed.
+
+        Per-day summaries (confusion counts per model and version) of the rows about to go
+        are written to ``daily_summary`` first, so 90-day trends keep working.
+        """
         span = check_real("days", days, low=0.0, low_open=True)
-        return self.store.delete_before(retention_cutoff(utcnow(), span))
+        cutoff = retention_cutoff(utcnow(), span)
+        # Daily confusion counts outlive the raw rows, so long trends survive retention.
+        refresh_daily_summary(self.store.db, before=cutoff)
+        return self.store.delete_before(cutoff)
 
     def buffered(self, *, max_rows: int = 10_000, max_seconds: float = 1.0) -> BufferedWriter:
         """A :class:`BufferedWriter` for serving loops (see its durability note)."""

@@ -110,6 +110,10 @@ class Database:
             except duckdb.Error as err:
                 raise StoreError(f"DuckDB failed: {err}") from err
             finally:
+                # Finish any result left pending by a fetchone(): DuckDB 2 refuses the next
+                # conn.sql() on a connection with an unfinished result.
+                if self._conn is not None:
+                    self._conn.complete()
                 self._depth -= 1
                 self._last_used = time.monotonic()
                 if self._depth == 0:

@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from mlmkit.store.aggregates import query
 from mlmkit.store.database import Database
 from mlmkit.values import utc
 
@@ -42,18 +43,6 @@ SNAPSHOT_COLUMNS = ("job", "period_start", "model_name", "version", "environment
                     "value", "window_start", "window_end", "created_at")
 
 _CLOSED_ALERTS = "('resolved', 'closed')"
-
-
-def query(db: Database, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
-    """Run a read-only query and return polars (like :func:`mlmkit.store.aggregates.query`).
-
-    A ``fetchone()`` left by an earlier statement (the schema check on open does one) makes
-    DuckDB 2 refuse ``conn.sql``; a trivial ``execute`` first clears it.
-    """
-    with db.connection() as conn:
-        conn.execute("SELECT 1").fetchall()
-        arrow = conn.sql(sql, params=list(params or [])).to_arrow_table()
-    return pl.DataFrame(pl.from_arrow(arrow))
 
 
 def start_run(db: Database, job: str, *, started_at: datetime) -> int:

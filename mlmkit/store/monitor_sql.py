@@ -1,9 +1,8 @@
 """Monitoring aggregates pushed into DuckDB: window summaries, daily summaries, error streams.
 
-:func:`window_summary` computes, in **one** scan, per version both the additive statistics of
-a window (counts, score sums, label latency) and the labelled score histogram used for ROC
-AUC (``GROUPING SETS``). :func:`refresh_daily_summary` keeps per-day statistics that survive
-retention.
+:func:`window_summary` computes per version both the additive statistics of a window (counts,
+score sums, label latency) and the labelled score histogram used for ROC AUC.
+:func:`refresh_daily_summary` keeps per-day statistics that survive retention.
 """
 
 from __future__ import annotations
@@ -58,43 +57,29 @@ def _where(model_name: str, versions: Sequence[str] | None, time_range: TimeRang
 def window_summary(db: Database, model_name: str, *, versions: Sequence[str] | None = None,
                    time_range: TimeRange | None = None, bins: int = 10_000,
                    role: str | None = "served") -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Per-version totals and labelled score histograms of a window, from one scan.
+    """Per-version totals and labelled score histograms of a window.
 
     Returns ``(totals, histogram)``. ``totals`` has one row per version with the columns of
     ``_TOTALS`` plus ``median_label_latency_s``; ``histogram`` has ``version, bin, pos, neg``
     (``bin = floor(score * bins)``, labelled scored rows only), ordered by version and bin.
-    ``bins=0`` skips the histogram (a plain ``GROUP BY version``).
+    ``bins=0`` skips the histogram. Two plain ``GROUP BY`` scans under one connection: a
+    ``GROUPING SETS`` form evaluated every total once per bin and measured 4-6x slower.
     """
     where, params = _where(model_name, versions, time_range, role)
-    if bins <= 0:  # totals only, no histogram
-        sql = (f"SELECT version, {_TOTALS}, median(epoch(labelled_at) - epoch(ts)) FILTER "
-               f"(WHERE actual IS NOT NULL) AS median_label_latency_s FROM predictions "
-               f"WHERE {where} GROUP BY version ORDER BY version")
-        return query(db, sql, params), pl.DataFrame(
-            schema={"version": pl.String, "bin": pl.Int64, "pos": pl.Int64, "neg": pl.Int64})
-    bins = int(bins)
-    sql = f"""
-        WITH rows AS (
-            SELECT version, prediction, actual, score, ts, labelled_at,
-                   CASE WHEN actual IS NOT NULL AND score IS NOT NULL
-                        THEN least(floor(score * {bins}), {bins - 1})::BIGINT END AS bin
-            FROM predictions WHERE {where})
-        SELECT version, bin, grouping(bin) AS is_total,
-               count(*) FILTER (WHERE actual) AS pos,
-               count(*) FILTER (WHERE NOT actual) AS neg,
-               {_TOTALS},
-               CASE WHEN grouping(bin) = 1 THEN
-                   median(epoch(labelled_at) - epoch(ts)) FILTER (WHERE actual IS NOT NULL)
-               END AS median_label_latency_s
-        FROM rows
-        GROUP BY GROUPING SETS ((version), (version, bin))
-        ORDER BY version, bin
-    """
-    frame = query(db, sql, params)
-    totals = frame.filter(pl.col("is_total") == 1).drop("bin", "is_total", "pos", "neg")
-    hist = (frame.filter((pl.col("is_total") == 0) & pl.col("bin").is_not_null())
-            .select("version", "bin", "pos", "neg"))
-    return totals, hist
+    totals_sql = (f"SELECT version, {_TOTALS}, median(epoch_us(labelled_at) - epoch_us(ts)) "
+                  "FILTER (WHERE actual IS NOT NULL) / 1e6 AS median_label_latency_s "
+                  f"FROM predictions WHERE {where} GROUP BY version ORDER BY version")
+    hist_sql = (f"SELECT version, least(floor(score * {int(bins)}), {int(bins) - 1})::BIGINT "
+                "AS bin, count(*) FILTER (WHERE actual) AS pos, "
+                "count(*) FILTER (WHERE NOT actual) AS neg FROM predictions "
+                f"WHERE {where} AND actual IS NOT NULL AND score IS NOT NULL "
+                "GROUP BY version, bin ORDER BY version, bin")
+    with db.connection():  # one lease for both scans
+        totals = query(db, totals_sql, params)
+        if bins <= 0:
+            return totals, pl.DataFrame(schema={"version": pl.String, "bin": pl.Int64,
+                                                "pos": pl.Int64, "neg": pl.Int64})
+        return totals, query(db, hist_sql, params)
 
 
 def error_stream(db: Database, model_name: str, version: str, *,

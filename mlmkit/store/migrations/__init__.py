@@ -42,8 +42,8 @@ def schema_version(conn: Any) -> int:
             raise SchemaError(f"the database holds tables {sorted(tables)[:5]} but no "
                               "schema_version table: it is not an mlmkit workspace")
         return 0
-    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-    return int(row[0] or 0)
+    rows = conn.execute("SELECT max(version) FROM schema_version").fetchall()
+    return int(rows[0][0] or 0)
 
 
 def migrate(conn: Any, path: str) -> int:
