@@ -64,9 +64,9 @@ def run(scale: float = 1.0) -> list[dict[str, Any]]:
 
         def scan() -> None:
             with ws.db.connection() as conn:
-                conn.execute("SELECT score, actual FROM predictions WHERE model_name = ? AND "
-                             "version = ? AND actual IS NOT NULL AND score IS NOT NULL "
-                             "ORDER BY score", [MODEL, VERSION]).to_arrow_table()
+                conn.sql("SELECT score, actual FROM predictions WHERE model_name = ? AND "
+                         "version = ? AND actual IS NOT NULL AND score IS NOT NULL "
+                         "ORDER BY score", params=[MODEL, VERSION]).to_arrow_table()
 
         def exact() -> None:
             ws.tuning.optimize_threshold(MODEL, VERSION, threshold_range=None, step=None,
