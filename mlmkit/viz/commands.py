@@ -1,0 +1,35 @@
+"""The ``mlmkit report`` command (papermill + nbconvert; needs ``mlmkit[viz,report]``)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register", "run_report"]
+
+
+def register(sub: Any) -> None:
+    """Add ``report`` to the ``mlmkit`` parser (imports nothing optional)."""
+    report = sub.add_parser("report", help="execute the monitoring notebook and write HTML")
+    report.add_argument("--db", required=True, help="workspace file")
+    report.add_argument("--model", default=None,
+                        help="model name (default: the first production model)")
+    report.add_argument("--window", default="7d", help="monitoring window, e.g. 24h or 7d")
+    report.add_argument("--out", default="report.html", help="HTML file to write")
+    report.add_argument("--keep-notebook", default=None,
+                        help="also save the executed notebook here")
+    report.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.set_defaults(func=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Render the report; prints where it went."""
+    from mlmkit.viz.report import render_report
+
+    began = time.perf_counter()
+    out = render_report(Path(args.db), Path(args.out), model=args.model, window=args.window,
+                        progress=not args.quiet, keep_notebook=args.keep_notebook)
+    print(f"report written to {out} in {time.perf_counter() - began:.1f} s")
+    return 0

@@ -1,0 +1,145 @@
+"""Unattended monitoring reports: papermill runs the notebook, nbconvert writes static HTML.
+
+The report notebook (``mlmkit/notebooks/03_monitoring_report.ipynb``, shipped with the
+package; the same file as ``notebooks/03_monitoring_report.ipynb`` in the repository) has a
+cell tagged ``parameters`` (``db_path``, ``model_name``, ``window``). Its charts are emitted as
+PNG images, and the HTML is exported without any script tag, so the report reads in a browser
+with no kernel, no JavaScript and no network.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from mlmkit._validation import check_name, invalid
+from mlmkit.viz._deps import require
+
+__all__ = ["REPORT_NOTEBOOK", "demo_workspace", "export_html", "render_report",
+           "report_notebook"]
+
+REPORT_NOTEBOOK = "03_monitoring_report.ipynb"
+
+_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{% block extra_css %}<style>
+body { max-width: 1100px; margin: 0 auto; }
+table.mlmkit { border-collapse: collapse; margin: 0.5em 0; }
+table.mlmkit th, table.mlmkit td { border: 1px solid #ddd; padding: 2px 8px; }
+</style>{% endblock extra_css %}
+"""
+
+
+def report_notebook() -> Path:
+    """Path of the report notebook shipped inside the package."""
+    ref = resources.files("mlmkit") / "notebooks" / REPORT_NOTEBOOK
+    path = Path(str(ref))
+    if not path.is_file():  # pragma: no cover - broken install
+        raise FileNotFoundError(f"{REPORT_NOTEBOOK} is missing from the mlmkit package")
+    return path
+
+
+def demo_workspace(db_path: str | os.PathLike[str], *, per_model: int = 3_000,
+                   progress: bool = False) -> Any:
+    """Open the workspace at ``db_path``, building a small demo workspace if it is missing.
+
+    Notebooks call this so they run top to bottom on a fresh machine.
+    """
+    import mlmkit
+    from mlmkit.demo import build_demo
+
+    path = Path(db_path)
+    fresh = not path.exists()
+    if fresh:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    ws = mlmkit.open(path)
+    ws.db.execute("SELECT 1")
+    if fresh:
+        summary = build_demo(ws, per_model=per_model)
+        if progress:
+            print(f"built demo workspace {path}: {summary}")
+    return ws
+
+
+def _default_model(db_path: Path) -> str:
+    import mlmkit
+
+    with mlmkit.open(db_path) as ws:
+        ws.db.execute("SELECT 1")
+        production = sorted(m.model_name for m in ws.registry.get_production_models())
+        names = production or ws.registry.get_all_model_names()
+    if not names:
+        raise invalid("db_path", "a workspace with at least one registered model", str(db_path))
+    return str(names[0])
+
+
+def export_html(notebook: Any, out_path: str | os.PathLike[str], *,
+                title: str = "mlmkit report", exclude_input: bool = True) -> Path:
+    """Write an executed notebook (a path or a ``NotebookNode``) as script-free HTML."""
+    nbformat = require("nbformat")
+    nbconvert = require("nbconvert")
+    jinja2 = require("jinja2")
+    node = notebook if not isinstance(notebook, (str, os.PathLike)) else nbformat.read(
+        str(notebook), as_version=4)
+    node.metadata.pop("widgets", None)
+    node.metadata["title"] = title
+    exporter = nbconvert.HTMLExporter(
+        template_name="lab", extra_loaders=[jinja2.DictLoader({"mlmkit.html.j2": _TEMPLATE})],
+        template_file="mlmkit.html.j2", exclude_input=exclude_input,
+        exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(node)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+def render_report(db_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *,
+                  model: str | None = None, window: str = "7d", progress: bool = True,
+                  keep_notebook: str | os.PathLike[str] | None = None,
+                  timeout: int = 600) -> Path:
+    """Execute the monitoring notebook with papermill and export it as static HTML.
+
+    Parameters
+    ----------
+    db_path
+        The workspace file (must exist).
+    out_path
+        Where the HTML goes.
+    model
+        The model to report on; default: the first production model (by name).
+    window
+        The monitoring window (``"24h"``, ``"7d"`` ...).
+    progress
+        Show papermill's per-cell progress bar (tqdm).
+    keep_notebook
+        Also save the executed notebook here.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_path``.
+    """
+    papermill = require("papermill")
+    from mlmkit.values import parse_window
+
+    db = Path(db_path).resolve()
+    if not db.is_file():
+        raise invalid("db_path", "an existing workspace file", str(db_path))
+    parse_window(window, "window")
+    model_name = check_name("model", model) if model is not None else _default_model(db)
+    with tempfile.TemporaryDirectory(prefix="mlmkit-report-") as tmp:
+        executed = Path(keep_notebook) if keep_notebook else Path(tmp) / REPORT_NOTEBOOK
+        papermill.execute_notebook(
+            str(report_notebook()), str(executed),
+            parameters={"db_path": str(db), "model_name": model_name, "window": window},
+            kernel_name="python3", progress_bar=progress, cwd=tmp,
+            execution_timeout=timeout)
+        return export_html(executed, out_path,
+                           title=f"mlmkit monitoring report: {model_name} ({window})")

@@ -1,0 +1,264 @@
+"""Write the example notebooks (outputs empty) and ship the report notebook in the package.
+
+Run ``python notebooks/make_notebooks.py`` after editing the cells below; a test checks that
+``mlmkit/notebooks/03_monitoring_report.ipynb`` equals ``notebooks/03_monitoring_report.ipynb``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+PACKAGE = HERE.parent / "mlmkit" / "notebooks"
+
+
+def params(source: str):
+    cell = new_code_cell(source.strip())
+    cell.metadata["tags"] = ["parameters"]
+    return cell
+
+
+def code(source: str):
+    return new_code_cell(source.strip())
+
+
+def md(source: str):
+    return new_markdown_cell(source.strip())
+
+
+QUICKSTART = [
+    md("""
+# mlmkit quickstart: the complete workflow
+
+Register model versions, deploy, log predictions and delayed labels, monitor, compare two
+versions with an A/B test, tune the decision threshold, roll back — in one in-memory
+workspace (use `mlmkit.open("file.duckdb")` to keep it).
+"""),
+    params("""
+n_predictions = 3000  # per version
+seed = 7
+"""),
+    code("""
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+from tqdm.auto import tqdm
+
+import mlmkit
+from mlmkit.values import ABTestConfig, utcnow
+from mlmkit.viz import charts, show
+
+ws = mlmkit.open()
+rng = np.random.default_rng(seed)
+"""),
+    md("## 1. Register and deploy"),
+    code("""
+v1 = mlmkit.ModelMetadata.for_n1_detector("1.0.0", {"threshold": 0.5, "window_size": 100})
+v2 = mlmkit.ModelMetadata.for_n1_detector("1.1.0", {"threshold": 0.5, "window_size": 120})
+for meta in (v1, v2):
+    ws.registry.register(meta)
+ws.registry.deploy("n1-detector", "1.0.0", reason="initial release")
+ws.registry.get_all("n1-detector")
+"""),
+    md("## 2. Log predictions, then the labels as they arrive"),
+    code("""
+now = utcnow()
+frames = []
+for version, quality in tqdm([("1.0.0", 1.0), ("1.1.0", 1.3)], desc="simulate"):
+    x = rng.normal(0, 1, n_predictions)
+    logit = quality * 1.5 * x - 0.3
+    actual = rng.random(n_predictions) < 1 / (1 + np.exp(-logit))
+    score = 1 / (1 + np.exp(-(logit + rng.normal(0, 0.4, n_predictions))))
+    frames.append(pl.DataFrame({
+        "prediction_id": [f"{version}-{i}" for i in range(n_predictions)],
+        "model_name": "n1-detector", "version": version, "prediction": score >= 0.5,
+        "score": score, "query_count": x, "unit_id": [f"u{i}" for i in range(n_predictions)],
+        "timestamp": [now - timedelta(minutes=int(m)) for m in rng.integers(1, 2 * 24 * 60, n_predictions)],
+        "actual": actual}))
+log = pl.concat(frames)
+ws.log.track_batch(log.drop("actual"))
+ws.log.record_actuals(log["prediction_id"], log["actual"])
+ws.log.predictions("n1-detector", window="24h").head()
+"""),
+    md("## 3. Monitor"),
+    code("""
+metrics = ws.monitor.get_current_metrics("n1-detector", "1.0.0", "48h")
+metrics
+"""),
+    code("""
+show(charts.confusion_matrix(metrics))
+"""),
+    code("""
+trend = ws.monitor.get_performance_trend("n1-detector", None, "48h", "6h")
+show(charts.metric_trend(trend, deployments=ws.registry.history("n1-detector")))
+"""),
+    code("""
+ws.monitor.get_performance_degradation_info("n1-detector", "1.0.0", 0.05, window="48h")
+"""),
+    md("## 4. A/B test the new version"),
+    code("""
+config = ABTestConfig.create("n1-detector", "1.0.0", "1.1.0")
+result = ws.ab.run_test(config, "48h")
+result
+"""),
+    code("""
+show(charts.ab_comparison(result))
+"""),
+    code("""
+if result.should_deploy_version_b():
+    ws.registry.deploy("n1-detector", "1.1.0", reason=result.recommendation)
+ws.registry.deployed_version("n1-detector")
+"""),
+    md("## 5. Tune the threshold"),
+    code("""
+tuned = ws.tuning.optimize_threshold("n1-detector", "1.1.0", window="48h",
+                                     threshold_range=(0.2, 0.8), step=0.01)
+show(charts.threshold_curve(tuned))
+"""),
+    code("""
+tuned
+"""),
+    md("## 6. Roll back and read the history"),
+    code("""
+ws.registry.rollback("n1-detector", reason="quickstart: practise a rollback")
+ws.registry.history("n1-detector").select("event_at", "action", "version", "previous_version", "reason")
+"""),
+    code("""
+ws.close()
+"""),
+]
+
+REPORT = [
+    md("""
+# mlmkit monitoring report
+
+Run unattended with `mlmkit report --db PATH --model NAME --window 7d --out report.html`
+(papermill fills the `parameters` cell; the HTML needs no kernel and no JavaScript).
+"""),
+    params("""
+db_path = "demo.duckdb"
+model_name = "n1-detector"
+window = "7d"
+per_model = 3000  # demo size if db_path does not exist yet
+"""),
+    code("""
+import warnings
+from datetime import timedelta
+
+import polars as pl
+from IPython.display import HTML, Markdown, display
+
+from mlmkit.values import parse_window
+from mlmkit.viz import charts, data, show
+from mlmkit.viz.report import demo_workspace
+
+warnings.filterwarnings("ignore", category=UserWarning)
+ws = demo_workspace(db_path, per_model=per_model)
+span = parse_window(window)
+interval = "1d" if span >= timedelta(days=3) else "1h"
+versions = [str(m.version) for m in ws.registry.get_all(model_name)]
+deployed = ws.registry.deployed_version(model_name)
+version = str(deployed) if deployed is not None else versions[-1]
+
+
+def section(title):
+    anchor = title.lower().replace(" ", "-")
+    display(HTML(f"<h2 class='mlmkit-section' id='{anchor}'>{title}</h2>"))
+
+
+display(HTML(f"<h1>Monitoring report: {model_name}</h1>"
+             f"<p>Window <b>{window}</b>; production version <b>{version}</b>; "
+             f"versions {', '.join(versions)}.</p>"))
+"""),
+    code("""
+section("Summary")
+metrics = ws.monitor.get_current_metrics(model_name, version, window)
+display(metrics)
+display(ws.monitor.get_performance_degradation_info(model_name, version, window=window,
+                                                    alert=False))
+"""),
+    code("""
+section("Performance trend")
+trend = ws.monitor.get_performance_trend(model_name, None, window, interval)
+show(charts.metric_trend(trend, deployments=ws.registry.history(model_name)))
+"""),
+    code("""
+section("Confusion matrix")
+show(charts.confusion_matrix(metrics, title=f"Confusion matrix {version}"))
+"""),
+    code("""
+section("ROC and precision-recall")
+curve = data.threshold_curve(ws, model_name, None, window=window)
+show(charts.roc_curve(curve) | charts.pr_curve(curve))
+"""),
+    code("""
+section("Calibration")
+show(charts.calibration(data.calibration_frame(ws, model_name, version, window=window)))
+"""),
+    code("""
+section("Version comparison")
+ws.monitor.compare_versions(model_name, versions, window).select(
+    "version", "sample_count", "labelled_count", "accuracy", "accuracy_low", "accuracy_high",
+    "f1_score", "roc_auc", "p_adjusted", "significant")
+"""),
+    code("""
+section("Data drift")
+drift = ws.monitor.data_drift(model_name, version, reference=window, current="24h")
+display(drift)
+show(charts.drift_bars(drift, title="Drift: last 24h vs the window before"))
+"""),
+    code("""
+periods = max(2, min(7, span.days))
+show(charts.drift_heatmap(data.drift_over_time(ws, model_name, version, periods=periods,
+                                               reference=window, progress=False)))
+"""),
+    code("""
+section("Concept drift")
+ws.monitor.detect_concept_drift(model_name, version, window)
+"""),
+    code("""
+section("Alerts")
+alerts = ws.alerts.list(model_name)
+alerts.select("created_at", "rule", "severity", "version", "status", "message") if alerts.height else display(HTML("<p>No alerts.</p>"))
+"""),
+    code("""
+section("Deployment history")
+ws.registry.history(model_name).select("event_at", "action", "version", "environment", "previous_version", "reason")
+"""),
+    code("""
+ws.close()
+"""),
+]
+
+
+def write(name: str, cells: list) -> Path:
+    nb = new_notebook(cells=cells)
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"{Path(name).stem[:2]}-{i:02d}"  # stable ids: no churn on regeneration
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    path = HERE / name
+    nbformat.validate(nb)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def main() -> None:
+    import _more_notebooks  # the widget notebooks (02, 04)
+
+    write("01_quickstart.ipynb", QUICKSTART)
+    report = write("03_monitoring_report.ipynb", REPORT)
+    for name, cells in _more_notebooks.NOTEBOOKS.items():
+        write(name, cells)
+    PACKAGE.mkdir(exist_ok=True)
+    shutil.copyfile(report, PACKAGE / report.name)
+
+
+if __name__ == "__main__":
+    main()
