@@ -1,0 +1,265 @@
+"""ipywidgets panels for review in JupyterLab; each also renders as static HTML.
+
+Display a panel as a cell's last expression. Action buttons ask for confirmation and write
+through the services (registry history, rollouts, new tuned versions). Every panel's
+``static_html()`` (also its ``text/html`` output) keeps the current content readable in
+papermill / nbconvert output, where widgets are not live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import math
+from typing import Any
+
+import numpy as np
+
+from mlmkit._html import dict_table
+from mlmkit.viz import charts, data
+from mlmkit.viz._deps import widgets
+from mlmkit.viz._panel_base import ConfirmAction, Panel, frame_html
+from mlmkit.viz.render import to_html
+
+__all__ = ["ABReviewPanel", "MonitorPanel", "RegistryBrowser", "ThresholdPanel"]
+
+WINDOWS = ("24h", "7d", "30d")
+
+
+class ThresholdPanel(Panel):
+    """Threshold slider over a pre-computed curve, with "apply as new version".
+
+    The curve is computed once (``ws.tuning.optimize_threshold`` on a 0.01 grid); moving
+    the slider only looks up the nearest grid row, with no query per move.
+
+    Parameters
+    ----------
+    ws : Workspace
+    model, version : str
+    window : str
+        Labelled predictions used for the curve.
+    metric : str
+        The metric the optimum maximises.
+    """
+
+    def __init__(self, ws: Any, model: str, version: Any, *, window: str = "7d",
+                 metric: str = "f1_score", step: float = 0.01) -> None:
+        w = widgets()
+        self.ws, self.model, self.version, self.title = ws, model, str(version), \
+            f"Threshold: {model} {version}"
+        self.result = ws.tuning.optimize_threshold(model, version, metric, (0.0, 1.0), step,
+                                                   window)
+        self.curve = self.result.curve.sort("threshold")
+        self._thresholds = self.curve["threshold"].to_numpy()
+        self.applied: Any = None
+        self.slider = w.FloatSlider(value=float(self.result.current_threshold), min=0.0,
+                                    max=1.0, step=step, description="threshold",
+                                    continuous_update=True, readout_format=".2f")
+        self.table = w.HTML()
+        self.status = w.HTML()
+        self.chart = w.HTML(to_html(charts.threshold_curve(self.result)))
+        self.apply = ConfirmAction("Apply as new version", self._apply, self.status)
+        self.slider.observe(lambda _: self._update(), names="value")
+        self._update()
+        self.widget = w.VBox([w.HTML(f"<h3>{html.escape(self.title)}</h3>"), self.slider,
+                              w.HBox([self.table, self.chart]), self.apply.box, self.status])
+
+    def row(self, threshold: float | None = None) -> dict[str, Any]:
+        """The curve row nearest to ``threshold`` (default: the slider's value)."""
+        t = float(self.slider.value if threshold is None else threshold)
+        i = int(np.clip(np.searchsorted(self._thresholds, t - 1e-9), 0, self.curve.height - 1))
+        return self.curve.row(i, named=True)
+
+    def _update(self) -> None:
+        r = self.row()
+        cm = (f"<table class='mlmkit'><tr><th></th><th>pred +</th><th>pred -</th></tr>"
+              f"<tr><th>actual +</th><td>{r['tp']}</td><td>{r['fn']}</td></tr>"
+              f"<tr><th>actual -</th><td>{r['fp']}</td><td>{r['tn']}</td></tr></table>")
+        rates = dict_table({k: r[k] for k in ("threshold", "precision", "recall", "f1_score",
+                                              "accuracy") if k in r})
+        self.table.value = cm + rates
+
+    def _apply(self) -> str:
+        r = self.row()
+        current = self.result.current_value
+        value = float(r[self.result.metric])
+        improvement = (value - current) / abs(current) * 100 if current else math.nan
+        chosen = dataclasses.replace(self.result, optimal_threshold=float(r["threshold"]),
+                                     optimal_value=value, improvement_percent=improvement)
+        self.applied = self.ws.tuning.apply(
+            chosen, min_improvement_percent=0.0,
+            reason=f"ThresholdPanel: threshold {r['threshold']:.2f} chosen by a reviewer")
+        return (f"registered {self.model} {self.applied.version} with threshold "
+                f"{r['threshold']:.2f} ({improvement:+.2f}% {self.result.metric})")
+
+    def static_html(self) -> str:
+        """Current threshold, confusion matrix, rates and the curve as an image."""
+        return self._frame([self.table.value, self.chart.value, self.status.value])
+
+
+class ABReviewPanel(Panel):
+    """Pick versions and a window, see the A/B result and charts, act on a rollout.
+
+    Buttons (each with confirmation): start a rollout of B, advance it, roll back, deploy B.
+    """
+
+    def __init__(self, ws: Any, model: str, *, window: str = "30d") -> None:
+        w = widgets()
+        self.ws, self.model, self.title = ws, model, f"A/B review: {model}"
+        versions = [str(m.version) for m in ws.registry.get_all(model)]
+        serving = ws.registry.deployed_version(model)
+        first = str(serving) if serving is not None else versions[0]
+        self.version_a = w.Dropdown(options=versions, value=first, description="A")
+        self.version_b = w.Dropdown(options=versions, value=versions[-1], description="B")
+        self.window = w.Dropdown(options=sorted({*WINDOWS, window}), value=window,
+                                 description="window")
+        self.run = w.Button(description="Run test", button_style="primary")
+        self.result_html = w.HTML()
+        self.chart = w.HTML()
+        self.status = w.HTML()
+        self.result: Any = None
+        self.run.on_click(lambda _: self.refresh())
+        self.actions = {
+            "start": ConfirmAction("Start rollout", self._start, self.status),
+            "advance": ConfirmAction("Advance rollout", self._advance, self.status),
+            "rollback": ConfirmAction("Roll back", self._rollback, self.status),
+            "deploy": ConfirmAction("Deploy B", self._deploy, self.status, style="success"),
+        }
+        self.widget = w.VBox([w.HTML(f"<h3>{html.escape(self.title)}</h3>"),
+                              w.HBox([self.version_a, self.version_b, self.window, self.run]),
+                              self.result_html, self.chart,
+                              *[a.box for a in self.actions.values()], self.status])
+        if self.version_a.value != self.version_b.value:
+            self.refresh()
+
+    def config(self) -> Any:
+        """The experiment of the selected versions."""
+        from mlmkit.values import ABTestConfig
+
+        return ABTestConfig.create(self.model, self.version_a.value, self.version_b.value)
+
+    def refresh(self) -> None:
+        """Run the test for the selected versions and window; redraw."""
+        self.result = self.ws.ab.run_test(self.config(), self.window.value)
+        self.result_html.value = self.result._repr_html_()
+        arms = data.ab_arms(self.ws, self.result, window=self.window.value)
+        self.chart.value = to_html(charts.ab_comparison(self.result, arms=arms))
+
+    def _start(self) -> str:
+        rollout = self.ws.ab.start_rollout(self.config())
+        return f"started {rollout!r}"
+
+    def _rollout(self) -> Any:
+        from mlmkit.exceptions import StateError
+
+        rollout = self.ws.ab.active_rollout(self.model)
+        if rollout is None:
+            raise StateError(f"no running rollout of {self.model}")
+        return rollout
+
+    def _advance(self) -> str:
+        decision = self._rollout().advance()
+        return f"{decision.action}: step {decision.step}, share_b {decision.share_b:g}"
+
+    def _rollback(self) -> str:
+        rollout = self.ws.ab.active_rollout(self.model)
+        if rollout is not None:
+            return rollout.rollback(reason="ABReviewPanel: reviewer rolled back").reason
+        now = self.ws.registry.rollback(self.model, reason="ABReviewPanel: reviewer rolled back")
+        return f"rolled back {self.model} to {now}"
+
+    def _deploy(self) -> str:
+        b = self.version_b.value
+        why = self.result.recommendation if self.result is not None else "ABReviewPanel"
+        self.ws.registry.deploy(self.model, b, reason=f"ABReviewPanel: {why}")
+        return f"deployed {self.model} {b} to production"
+
+    def static_html(self) -> str:
+        """The last test result and chart, and the last action's status."""
+        return self._frame([self.result_html.value, self.chart.value, self.status.value])
+
+
+class MonitorPanel(Panel):
+    """Production models: current metrics, alerts, trend and drift of the selected model."""
+
+    def __init__(self, ws: Any, *, window: str = "7d") -> None:
+        w = widgets()
+        self.ws, self.title = ws, "Monitor"
+        names = sorted({m.model_name for m in ws.registry.get_production_models()}) \
+            or ws.registry.get_all_model_names()
+        self.model = w.Dropdown(options=names, description="model")
+        self.window = w.Dropdown(options=sorted({*WINDOWS, window}), value=window,
+                                 description="window")
+        self.metrics = w.HTML()
+        self.alerts = w.HTML()
+        self.trend = w.HTML()
+        self.drift = w.HTML()
+        self.model.observe(lambda _: self.refresh(), names="value")
+        self.window.observe(lambda _: self.refresh(), names="value")
+        self.widget = w.VBox([w.HTML("<h3>Monitor</h3>"), w.HBox([self.model, self.window]),
+                              w.HBox([self.metrics, self.trend]), self.drift, self.alerts])
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute everything for the selected model and window."""
+        ws, model, window = self.ws, self.model.value, self.window.value
+        if model is None:
+            return
+        version = ws.registry.deployed_version(model) or ws.registry.get_all(model)[-1].version
+        m = ws.monitor.get_current_metrics(model, version, window, ci=False)
+        self.metrics.value = dict_table(
+            {k: getattr(m, k) for k in ("sample_count", "labelled_count", "accuracy",
+                                        "precision", "recall", "f1_score", "roc_auc")},
+            title=f"{model} {version} ({window})")
+        interval = "1h" if window == "24h" else "1d"
+        trend = ws.monitor.get_performance_trend(model, None, window, interval)
+        self.trend.value = to_html(charts.metric_trend(
+            trend, deployments=ws.registry.history(model)))
+        drift = ws.monitor.data_drift(model, version, reference=window, current="24h")
+        self.drift.value = "<h4>Data drift (last 24h)</h4>" + to_html(charts.drift_bars(drift))
+        alerts = ws.alerts.list(model)
+        keep = [c for c in ("created_at", "rule", "severity", "version", "status", "message")
+                if c in alerts.columns]
+        self.alerts.value = "<h4>Alerts</h4>" + frame_html(alerts.select(keep))
+
+    def static_html(self) -> str:
+        """Metrics, trend, drift and alerts of the selected model."""
+        return self._frame([self.metrics.value, self.trend.value, self.drift.value,
+                            self.alerts.value])
+
+
+class RegistryBrowser(Panel):
+    """Versions, environments and deployment history of one model at a time."""
+
+    def __init__(self, ws: Any) -> None:
+        w = widgets()
+        self.ws, self.title = ws, "Registry"
+        self.model = w.Dropdown(options=ws.registry.get_all_model_names(), description="model")
+        self.versions = w.HTML()
+        self.history = w.HTML()
+        self.model.observe(lambda _: self.refresh(), names="value")
+        self.widget = w.VBox([w.HTML("<h3>Registry</h3>"), self.model, self.versions,
+                              self.history])
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reload the selected model's versions and history."""
+        import polars as pl
+
+        name = self.model.value
+        if name is None:
+            return
+        rows = [{"version": str(m.version), "type": str(getattr(m.model_type, "value",
+                                                                m.model_type)),
+                 "environment": m.environment or "", "threshold":
+                 m.configuration.get("threshold"), "created_at": m.created_at}
+                for m in self.ws.registry.get_all(name)]
+        self.versions.value = "<h4>Versions</h4>" + frame_html(pl.DataFrame(rows))
+        hist = self.ws.registry.history(name)
+        keep = [c for c in ("event_at", "action", "version", "environment", "previous_version",
+                            "reason", "actor") if c in hist.columns]
+        self.history.value = "<h4>History</h4>" + frame_html(hist.select(keep).reverse())
+
+    def static_html(self) -> str:
+        """Versions and history of the selected model."""
+        return self._frame([self.versions.value, self.history.value])
