@@ -23,17 +23,33 @@ def rows(actual: Any, other: Any, other_name: str, *, binary: bool) -> tuple[Any
 
 def score_values(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
     """ROC AUC, average precision, Brier score and log loss of validated arrays."""
-    _, pos, neg = _kernels.score_groups(y, s)
-    n = y.shape[0]
-    clipped = np.clip(s, _EPS, 1.0 - _EPS)
+    pos, neg = _score_groups(y, s)
     with np.errstate(divide="ignore", invalid="ignore"):
         return {
             "roc_auc": float(_kernels.hist_auc(pos, neg)),
             "pr_auc": float(_kernels.hist_average_precision(pos, neg)),
-            "brier_score": float(np.mean((s - y) ** 2)) if n else math.nan,
-            "log_loss": float(-np.mean(np.where(y, np.log(clipped), np.log1p(-clipped))))
-            if n else math.nan,
+            "brier_score": _brier(y, s),
+            "log_loss": _log_loss(y, s),
         }
+
+
+def _score_groups(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positive and negative counts per distinct score (ascending)."""
+    _, pos, neg = _kernels.score_groups(y, s)
+    return pos, neg
+
+
+def _brier(y: np.ndarray, s: np.ndarray) -> float:
+    """Mean squared score error of validated arrays; NaN when empty."""
+    return float(np.mean((s - y) ** 2)) if y.size else math.nan
+
+
+def _log_loss(y: np.ndarray, s: np.ndarray) -> float:
+    """Mean negative log-likelihood (scores clipped to ``[eps, 1 - eps]``); NaN when empty."""
+    if not y.size:
+        return math.nan
+    clipped = np.clip(s, _EPS, 1.0 - _EPS)
+    return float(-np.mean(np.where(y, np.log(clipped), np.log1p(-clipped))))
 
 
 def roc_auc(actual: Any, score: Any) -> float:
@@ -58,8 +74,7 @@ def roc_auc(actual: Any, score: Any) -> float:
     >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
     0.75
     """
-    y, s = rows(actual, score, "score", binary=False)
-    _, pos, neg = _kernels.score_groups(y, s)
+    pos, neg = _score_groups(*rows(actual, score, "score", binary=False))
     value = float(_kernels.hist_auc(pos, neg))
     if math.isnan(value):
         warn_undefined(["roc_auc"], "needs rows of both classes")
@@ -86,8 +101,7 @@ def average_precision(actual: Any, score: Any) -> float:
     >>> round(average_precision([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 4)
     0.8333
     """
-    y, s = rows(actual, score, "score", binary=False)
-    _, pos, neg = _kernels.score_groups(y, s)
+    pos, neg = _score_groups(*rows(actual, score, "score", binary=False))
     value = float(_kernels.hist_average_precision(pos, neg))
     if math.isnan(value):
         warn_undefined(["pr_auc"], "no positives")
@@ -114,8 +128,7 @@ def brier_score(actual: Any, score: Any) -> float:
     >>> brier_score([0, 1], [0.25, 0.5])
     0.15625
     """
-    y, s = rows(actual, score, "score", binary=False)
-    value = score_values(y, s)["brier_score"] if y.size else math.nan
+    value = _brier(*rows(actual, score, "score", binary=False))
     if math.isnan(value):
         warn_undefined(["brier_score"], "no rows")
     return value
@@ -141,10 +154,8 @@ def log_loss(actual: Any, score: Any) -> float:
     >>> round(log_loss([1, 0], [0.8, 0.4]), 6)
     0.366985
     """
-    y, s = rows(actual, score, "score", binary=False)
-    if not y.size:
+    value = _log_loss(*rows(actual, score, "score", binary=False))
+    if math.isnan(value):
         warn_undefined(["log_loss"], "no rows")
-        return math.nan
-    clipped = np.clip(s, _EPS, 1.0 - _EPS)
-    return float(-np.mean(np.where(y, np.log(clipped), np.log1p(-clipped))))
+    return value
 
