@@ -110,8 +110,9 @@ result
 show(charts.ab_comparison(result))
 """),
     code("""
-if result.should_deploy_version_b():
-    ws.registry.deploy("n1-detector", "1.1.0", reason=result.recommendation)
+print("deploy B?", result.should_deploy_version_b(), "-", result.recommendation)
+# deploy B either way here, so that step 6 has something to roll back
+ws.registry.deploy("n1-detector", "1.1.0", reason=result.recommendation)
 ws.registry.deployed_version("n1-detector")
 """),
     md("## 5. Tune the threshold"),
@@ -250,6 +251,10 @@ def write(name: str, cells: list) -> Path:
 
 
 def main() -> None:
+    import sys
+
+    sys.path.insert(0, str(HERE))
+    sys.modules.setdefault("make_notebooks", sys.modules[__name__])
     import _more_notebooks  # the widget notebooks (02, 04)
 
     write("01_quickstart.ipynb", QUICKSTART)
