@@ -104,10 +104,7 @@ class EstimatedMetrics:
         return out
 
     def __getitem__(self, key: str) -> Any:
-        data = self.to_dict()
-        if key not in data:
-            raise KeyError(key)
-        return data[key]
+        return self.to_dict()[key]
 
     def _repr_html_(self) -> str:
         rows: dict[str, Any] = {}

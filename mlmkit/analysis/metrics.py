@@ -193,10 +193,7 @@ class Metrics:
     def __getitem__(self, key: str) -> Any:
         if key == "confusion_matrix":
             return self.confusion_matrix
-        data = self.to_dict()
-        if key not in data:
-            raise KeyError(key)
-        return data[key]
+        return self.to_dict()[key]
 
     def _repr_html_(self) -> str:
         rows: dict[str, Any] = {}

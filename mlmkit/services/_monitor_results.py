@@ -136,10 +136,7 @@ class WindowMetrics:
         return out
 
     def __getitem__(self, key: str) -> Any:
-        data = self.to_dict()
-        if key not in data:
-            raise KeyError(key)
-        return data[key]
+        return self.to_dict()[key]
 
     def __contains__(self, key: object) -> bool:
         return key in self.to_dict()
