@@ -19,7 +19,10 @@ from mlmkit.values import TimeRange
 
 __all__ = ["confusion_counts", "query", "score_counts", "score_histogram"]
 
-_CONFUSION = """
+# Confusion cells, Brier / log-loss sums and prediction counts of a group of rows. Shared by
+# confusion_counts below and the daily_summary refresh (monitor_sql); the order matters there
+# (INSERT ... SELECT is positional).
+COUNT_COLUMNS = """
     count(*) AS n,
     count(actual) AS labelled,
     count(*) FILTER (WHERE actual AND prediction) AS tp,
@@ -31,7 +34,9 @@ _CONFUSION = """
         FILTER (WHERE actual IS NOT NULL) AS brier_sum,
     sum(-ln(greatest(least(CASE WHEN actual THEN score ELSE 1 - score END, 1 - 1e-15), 1e-15)))
         FILTER (WHERE actual IS NOT NULL) AS log_loss_sum,
-    count(*) FILTER (WHERE prediction) AS predicted_positive,
+    count(*) FILTER (WHERE prediction) AS predicted_positive"""
+
+_CONFUSION = COUNT_COLUMNS + """,
     avg(score) AS mean_score,
     median(epoch(labelled_at) - epoch(ts)) FILTER (WHERE actual IS NOT NULL)
         AS median_label_latency_s,

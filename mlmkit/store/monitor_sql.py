@@ -13,7 +13,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from mlmkit.store.aggregates import query
+from mlmkit.store.aggregates import COUNT_COLUMNS, query
 from mlmkit.store.database import Database
 from mlmkit.store.predictions import where_clause
 from mlmkit.values import TimeRange, utcnow
@@ -94,18 +94,7 @@ def error_stream(db: Database, model_name: str, version: str, *,
             frame.get_column("e").to_numpy().astype(np.float64))
 
 
-_DAILY = """
-    count(*) AS n, count(actual) AS labelled,
-    count(*) FILTER (WHERE actual AND prediction) AS tp,
-    count(*) FILTER (WHERE NOT actual AND prediction) AS fp,
-    count(*) FILTER (WHERE NOT actual AND NOT prediction) AS tn,
-    count(*) FILTER (WHERE actual AND NOT prediction) AS fn,
-    count(score) FILTER (WHERE actual IS NOT NULL) AS scored,
-    sum(CASE WHEN actual THEN (1 - score) * (1 - score) ELSE score * score END)
-        FILTER (WHERE actual IS NOT NULL) AS brier_sum,
-    sum(-ln(greatest(least(CASE WHEN actual THEN score ELSE 1 - score END, 1 - 1e-15), 1e-15)))
-        FILTER (WHERE actual IS NOT NULL) AS log_loss_sum,
-    count(*) FILTER (WHERE prediction) AS predicted_positive,
+_DAILY = COUNT_COLUMNS + """,
     sum(score) AS score_sum
 """
 
