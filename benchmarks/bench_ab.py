@@ -7,7 +7,7 @@
 - ``run_test`` over 1e7 logged predictions vs the bare SQL aggregation it needs
   (``confusion_counts`` of both versions): <= 2x (ratio = bare / run_test, >= 0.5 is ok).
 
-Run: ``.venv/bin/python benchmarks/bench_ab.py [scale]``.
+Run: ``.venv/bin/python -m benchmarks.bench_ab [scale]``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,25 +24,10 @@ import numpy as np
 import polars as pl
 
 import mlmkit
+from benchmarks._common import best_seconds, row
 from mlmkit.store.aggregates import confusion_counts
 
 CFG = mlmkit.ABTestConfig.create("n1-detector", "1.0.0", "1.1.0", 0.5)
-
-
-def _best(fn: Callable[[], Any], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def _row(name: str, mlmkit_s: float, baseline: str, baseline_s: float, target: str,
-         threshold: float) -> dict[str, Any]:
-    ratio = baseline_s / mlmkit_s
-    return {"benchmark": name, "mlmkit_s": mlmkit_s, "baseline": baseline,
-            "baseline_s": baseline_s, "ratio": ratio, "target": target, "ok": ratio >= threshold}
 
 
 def _log(ws: mlmkit.Workspace, n: int) -> None:
@@ -73,14 +57,14 @@ def run(scale: float = 1.0) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp, mlmkit.open(Path(tmp) / "ab.duckdb") as ws:
         ids = np.arange(n, dtype=np.int64)
-        t = _best(lambda: ws.ab.assign(CFG, ids), 3)  # first call pays page faults
-        rows.append(_row(f"assign {n:.0e} int ids ({n / t / 1e6:.1f} M/s)", t,
-                         "budget at 10 M decisions/s", n / 10e6, ">= 10 M/s (ratio >= 1)", 1.0))
+        t = best_seconds(lambda: ws.ab.assign(CFG, ids), 3)  # first call pays page faults
+        rows.append(row(f"assign {n:.0e} int ids ({n / t / 1e6:.1f} M/s)", t,
+                        "budget at 10 M decisions/s", n / 10e6, ">= 10 M/s (ratio >= 1)", 1.0))
         sids = "user-" + pl.int_range(0, n, eager=True).cast(pl.String)
-        t = _best(lambda: ws.ab.assign(CFG, sids), 2)
-        rows.append(_row(f"assign {n:.0e} str ids ({n / t / 1e6:.1f} M/s)", t,
-                         "budget at 10 M decisions/s", n / 10e6,
-                         "reported (str ids hash every byte)", 0.0))
+        t = best_seconds(lambda: ws.ab.assign(CFG, sids), 2)
+        rows.append(row(f"assign {n:.0e} str ids ({n / t / 1e6:.1f} M/s)", t,
+                        "budget at 10 M decisions/s", n / 10e6,
+                        "reported (str ids hash every byte)", 0.0))
         samples = []
         for i in range(20_000):
             unit = f"user-{i}"
@@ -88,14 +72,14 @@ def run(scale: float = 1.0) -> list[dict[str, Any]]:
             ws.ab.select_version(CFG, unit)
             samples.append(time.perf_counter() - start)
         med = statistics.median(samples)
-        rows.append(_row(f"select_version median ({med * 1e6:.2f} µs)", med, "20 µs budget",
-                         20e-6, "median < 20 µs (ratio >= 1)", 1.0))
+        rows.append(row(f"select_version median ({med * 1e6:.2f} µs)", med, "20 µs budget",
+                        20e-6, "median < 20 µs (ratio >= 1)", 1.0))
         _log(ws, n)
-        bare = _best(lambda: confusion_counts(ws.db, "n1-detector",
-                                              versions=["1.0.0", "1.1.0"]), repeats + 1)
-        full = _best(lambda: ws.ab.run_test(CFG), repeats + 1)
-        rows.append(_row(f"run_test over {n:.0e} logged rows", full,
-                         "bare confusion_counts SQL", bare, "<= 2x the SQL (ratio >= 0.5)", 0.5))
+        bare = best_seconds(lambda: confusion_counts(ws.db, "n1-detector",
+                                                     versions=["1.0.0", "1.1.0"]), repeats + 1)
+        full = best_seconds(lambda: ws.ab.run_test(CFG), repeats + 1)
+        rows.append(row(f"run_test over {n:.0e} logged rows", full,
+                        "bare confusion_counts SQL", bare, "<= 2x the SQL (ratio >= 0.5)", 0.5))
     return rows
 
 

@@ -8,29 +8,19 @@
   and realised error <= bound).
 
 Each timing is the best of ``repeats`` runs (1 at scale 1.0). Ratios are baseline / mlmkit
-(higher is better). Run: ``.venv/bin/python benchmarks/bench_metrics.py [scale]``.
+(higher is better). Run: ``.venv/bin/python -m benchmarks.bench_metrics [scale]``.
 """
 
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
 
+from benchmarks._common import best_run
 from mlmkit.analysis import metrics as mm
-
-
-def _best(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def _data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -66,8 +56,8 @@ def run(scale: float = 1.0) -> list[dict[str, Any]]:
     actual, predicted, score = _data(n)
     rows: list[dict[str, Any]] = []
 
-    ours_s, ours = _best(lambda: mm.binary_classification_metrics(actual, predicted), repeats)
-    base_s, base = _best(lambda: _sklearn_counts(actual, predicted), repeats)
+    ours_s, ours = best_run(lambda: mm.binary_classification_metrics(actual, predicted), repeats)
+    base_s, base = best_run(lambda: _sklearn_counts(actual, predicted), repeats)
     assert abs(ours["f1_score"] - base["f1_score"]) < 1e-9
     rows.append({"benchmark": f"count metrics, {n:,} rows", "mlmkit_s": ours_s,
                  "baseline": "sklearn accuracy+precision+recall+f1+confusion_matrix",
@@ -75,8 +65,8 @@ def run(scale: float = 1.0) -> list[dict[str, Any]]:
                  "target": "ratio >= 20 (baseline_s / mlmkit_s)",
                  "ok": base_s / ours_s >= 20})
 
-    ours_s, auc = _best(lambda: mm.roc_auc(actual, score), repeats)
-    base_s, exact = _best(lambda: skm.roc_auc_score(actual, score), repeats)
+    ours_s, auc = best_run(lambda: mm.roc_auc(actual, score), repeats)
+    base_s, exact = best_run(lambda: skm.roc_auc_score(actual, score), repeats)
     assert abs(auc - exact) < 1e-9
     rows.append({"benchmark": f"exact ROC AUC, {n:,} rows", "mlmkit_s": ours_s,
                  "baseline": "sklearn roc_auc_score", "baseline_s": base_s,
@@ -84,7 +74,7 @@ def run(scale: float = 1.0) -> list[dict[str, Any]]:
                  "ok": base_s / ours_s >= 2})
 
     bins = 10_000
-    ours_s, (approx, bound) = _best(lambda: _histogram_auc(actual, score, bins), repeats)
+    ours_s, (approx, bound) = best_run(lambda: _histogram_auc(actual, score, bins), repeats)
     error = abs(approx - exact)
     rows.append({"benchmark": f"histogram ROC AUC ({bins:,} bins, incl. binning), {n:,} rows "
                               f"[error {error:.1e}, bound {bound:.1e}]",

@@ -8,8 +8,8 @@
   KS/chi2 loop on rows read from the log, NannyML (>= 5x) and Evidently (>= 50x) run in the
   separate venv of ``bench_drift`` on the same data (``ok=None`` when unavailable).
 
-ratio = baseline_s / mlmkit_s (higher is better). Run: ``.venv/bin/python
-benchmarks/bench_monitor.py [scale]``.
+ratio = baseline_s / mlmkit_s (higher is better). Run: ``.venv/bin/python -m
+benchmarks.bench_monitor [scale]``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,31 +25,11 @@ import numpy as np
 import polars as pl
 
 import mlmkit
+from benchmarks import bench_drift
+from benchmarks._common import best_seconds, row
 from mlmkit.store import aggregates, monitor_sql
 
-try:
-    from benchmarks import bench_drift
-except ImportError:  # run as a script from benchmarks/
-    import bench_drift  # type: ignore[no-redef]
-
 END = datetime(2026, 1, 31, tzinfo=UTC)
-
-
-def _row(name: str, mlmkit_s: float, baseline: str, baseline_s: float | None, target: str,
-         need: float) -> dict[str, Any]:
-    ratio = None if baseline_s is None else baseline_s / mlmkit_s
-    return {"benchmark": name, "mlmkit_s": mlmkit_s, "baseline": baseline,
-            "baseline_s": baseline_s, "ratio": ratio, "target": target,
-            "ok": None if ratio is None else ratio >= need}
-
-
-def _best(fn: Any, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _build_log(ws: mlmkit.Workspace, n: int) -> None:
@@ -100,9 +79,9 @@ def _metrics_rows(ws: mlmkit.Workspace, n: int) -> list[dict[str, Any]]:
         mon.get_current_metrics("m", "1.0.0", start=start, end=end, ci=False)
 
     span = mlmkit.values.TimeRange(start, end)
-    t_counts, t_full = _best(counts), _best(full)
-    t_sql = _best(lambda: monitor_sql.window_summary(ws.db, "m", versions=["1.0.0"],
-                                                     time_range=span))
+    t_counts, t_full = best_seconds(counts), best_seconds(full)
+    t_sql = best_seconds(lambda: monitor_sql.window_summary(ws.db, "m", versions=["1.0.0"],
+                                                            time_range=span))
 
     def load(cols: str) -> pl.DataFrame:
         sql = (f"SELECT {cols} FROM predictions WHERE model_name = 'm' AND version = '1.0.0' "
@@ -122,29 +101,30 @@ def _metrics_rows(ws: mlmkit.Workspace, n: int) -> list[dict[str, Any]]:
         skm.f1_score(y, p), skm.confusion_matrix(y, p), skm.roc_auc_score(y, s)
         skm.brier_score_loss(y, s), skm.log_loss(y, s)
 
-    t_sk_counts, t_sk_full = _best(sk_counts, 1), _best(sk_full, 1)
+    t_sk_counts, t_sk_full = best_seconds(sk_counts, 1), best_seconds(sk_full, 1)
     growth = _peak_growth_mb(full)
-    rss = _row(f"{label}: peak RSS growth MB", t_full, "100 MB budget", None, "< 100 MB", 1)
+    rss = row(f"{label}: peak RSS growth MB", t_full, "100 MB budget", None, "< 100 MB", 1)
     rss["ok"] = None if growth is None else growth < 100
     rss["detail"] = f"peak RSS growth {growth} MB"
-    return [_row(label, t_full, "bare DuckDB SQL it runs", t_sql, "<= 1.5x SQL (ratio >= 0.67)",
-                 1 / 1.5),
-            _row(f"{label}, count metrics", t_counts, "load rows + sklearn", t_sk_counts,
-                 ">= 20x", 20.0),
-            _row(f"{label}, with ROC AUC", t_full, "load rows + sklearn (incl. AUC)", t_sk_full,
-                 ">= 3.5x", 3.5), rss]
+    return [row(label, t_full, "bare DuckDB SQL it runs", t_sql, "<= 1.5x SQL (ratio >= 0.67)",
+                1 / 1.5),
+            row(f"{label}, count metrics", t_counts, "load rows + sklearn", t_sk_counts,
+                ">= 20x", 20.0),
+            row(f"{label}, with ROC AUC", t_full, "load rows + sklearn (incl. AUC)", t_sk_full,
+                ">= 3.5x", 3.5), rss]
 
 
 def _trend_row(ws: mlmkit.Workspace, n: int) -> dict[str, Any]:
     start = END - timedelta(days=30)
     span = mlmkit.values.TimeRange(start, END)
-    t = _best(lambda: ws.monitor.get_performance_trend("m", ["1.0.0", "1.1.0"], start=start,
-                                                       end=END, interval="1h"))
-    t_sql = _best(lambda: aggregates.confusion_counts(ws.db, "m", versions=["1.0.0", "1.1.0"],
-                                                      time_range=span,
-                                                      interval=timedelta(hours=1)))
-    return _row(f"get_performance_trend 30d x 24h x 2 versions, {n:.0e} rows", t,
-                "bare DuckDB SQL", t_sql, "<= 2x SQL (ratio >= 0.5)", 0.5)
+    versions = ["1.0.0", "1.1.0"]
+    t = best_seconds(lambda: ws.monitor.get_performance_trend("m", versions, start=start,
+                                                              end=END, interval="1h"))
+    t_sql = best_seconds(lambda: aggregates.confusion_counts(ws.db, "m", versions=versions,
+                                                             time_range=span,
+                                                             interval=timedelta(hours=1)))
+    return row(f"get_performance_trend 30d x 24h x 2 versions, {n:.0e} rows", t,
+              "bare DuckDB SQL", t_sql, "<= 2x SQL (ratio >= 0.5)", 0.5)
 
 
 def _drift_rows(tmp: str, scale: float) -> list[dict[str, Any]]:
@@ -168,7 +148,7 @@ def _drift_rows(tmp: str, scale: float) -> list[dict[str, Any]]:
             return ws.monitor.data_drift("d", "1.0.0", reference=ref_span, current=cur_span,
                                          prediction=False)
 
-        t = _best(ours, 2)
+        t = best_seconds(ours, 2)
         flagged = ours().filter(pl.col("drift"))["feature"].to_list()
 
         def ks_loop() -> None:
@@ -182,9 +162,9 @@ def _drift_rows(tmp: str, scale: float) -> list[dict[str, Any]]:
                                                  aggregate_function="len").fill_null(0)
                                        .drop(c).to_numpy())
 
-        t_ks = _best(ks_loop, 1)
-    rows = [_row(label, t, "rows from log + scipy KS/chi2 loop", t_ks, ">= 1x", 1.0)]
-    acc = _row(f"{label}: flags the 5 shifted", t, "expected flags", None, "exactly 5", 1)
+        t_ks = best_seconds(ks_loop, 1)
+    rows = [row(label, t, "rows from log + scipy KS/chi2 loop", t_ks, ">= 1x", 1.0)]
+    acc = row(f"{label}: flags the 5 shifted", t, "expected flags", None, "exactly 5", 1)
     acc["ok"] = sorted(flagged) == sorted(bench_drift.SHIFTS)
     acc["detail"] = f"flagged {flagged}"
     venv = Path(os.environ.get("MLMKIT_BENCH_VENV", "/tmp/benchvenv")) / "bin" / "python"
@@ -197,7 +177,7 @@ def _drift_rows(tmp: str, scale: float) -> list[dict[str, Any]]:
         secs = bench_drift._external(which, paths, venv) if external else None
         name = ("NannyML UnivariateDriftCalculator" if which == "nannyml"
                 else "Evidently DataDriftPreset")
-        rows.append(_row(label, t, name, secs, f">= {need:g}x", need))
+        rows.append(row(label, t, name, secs, f">= {need:g}x", need))
     return [*rows, acc]
 
 

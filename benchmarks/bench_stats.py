@@ -10,40 +10,23 @@
   (what a naive notebook would do; timed on at most 20 experiments and scaled up):
   ratio = loop / path, >= 10 is ok.
 
-Run: ``.venv/bin/python benchmarks/bench_stats.py [scale]``.
+Run: ``.venv/bin/python -m benchmarks.bench_stats [scale]``.
 """
 
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from benchmarks._common import best_seconds, row
 from mlmkit.analysis.stats import (
     bootstrap_difference,
     multiple_testing,
     sequential_path,
     sequential_two_proportion_test,
 )
-
-
-def _best(fn: Callable[[], Any], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def _row(name: str, mlmkit_s: float, baseline: str, baseline_s: float, target: str,
-         threshold: float) -> dict[str, Any]:
-    ratio = baseline_s / mlmkit_s
-    return {"benchmark": name, "mlmkit_s": mlmkit_s, "baseline": baseline,
-            "baseline_s": baseline_s, "ratio": ratio, "target": target, "ok": ratio >= threshold}
 
 
 def run(scale: float = 1.0) -> list[dict[str, Any]]:
@@ -61,20 +44,20 @@ def run(scale: float = 1.0) -> list[dict[str, Any]]:
         st.bootstrap((b, a), lambda x, y, axis: x.mean(axis=axis) - y.mean(axis=axis),
                      n_resamples=resamples, method="percentile", rng=np.random.default_rng(0))
 
-    ours = _best(lambda: bootstrap_difference(a, b, n_resamples=resamples, seed=0), 2)
-    rows.append(_row(f"bootstrap_difference {n}+{n}, {resamples} resamples", ours,
-                     "scipy.stats.bootstrap", _best(scipy_boot, 2),
-                     "ratio = scipy / mlmkit >= 1", 1.0))
+    ours = best_seconds(lambda: bootstrap_difference(a, b, n_resamples=resamples, seed=0), 2)
+    rows.append(row(f"bootstrap_difference {n}+{n}, {resamples} resamples", ours,
+                    "scipy.stats.bootstrap", best_seconds(scipy_boot, 2),
+                    "ratio = scipy / mlmkit >= 1", 1.0))
 
     m = max(1000, int(1_000_000 * scale))
     p = rng.uniform(size=m) ** 3
     multiple_testing(p[:10], method="fdr_bh")
     multipletests(p[:10], method="fdr_bh")
-    rows.append(_row(f"multiple_testing fdr_bh {m:.0e} p-values",
-                     _best(lambda: multiple_testing(p, method="fdr_bh"), 3),
-                     "statsmodels multipletests",
-                     _best(lambda: multipletests(p, method="fdr_bh"), 3),
-                     "ratio = statsmodels / mlmkit >= 1", 1.0))
+    rows.append(row(f"multiple_testing fdr_bh {m:.0e} p-values",
+                    best_seconds(lambda: multiple_testing(p, method="fdr_bh"), 3),
+                    "statsmodels multipletests",
+                    best_seconds(lambda: multipletests(p, method="fdr_bh"), 3),
+                    "ratio = statsmodels / mlmkit >= 1", 1.0))
 
     looks, sims = max(20, int(2000 * scale)), max(5, int(200 * scale))
     s_a = rng.binomial(50, 0.85, size=(sims, looks)).cumsum(axis=1)
@@ -93,10 +76,10 @@ def run(scale: float = 1.0) -> list[dict[str, Any]]:
                 sequential_two_proportion_test(int(s_a[i, j]), int(tot[j]), int(s_b[i, j]),
                                                int(tot[j]))
 
-    rows.append(_row(f"sequential A/A {sims} x {looks} looks", _best(path, 2),
-                     "loop of one-shot calls", _best(loop, 1) * sims / timed,
-                     "ratio = loop / path >= 10",
-                     10.0))
+    rows.append(row(f"sequential A/A {sims} x {looks} looks", best_seconds(path, 2),
+                    "loop of one-shot calls", best_seconds(loop, 1) * sims / timed,
+                    "ratio = loop / path >= 10",
+                    10.0))
     return rows
 
 

@@ -5,29 +5,19 @@
 - Streaming detectors: updates per second through ``run_detector`` on a 0/1 error stream
   (pure Python; information only, no target).
 
-Run: ``.venv/bin/python benchmarks/bench_thresholds.py [scale]``.
+Run: ``.venv/bin/python -m benchmarks.bench_thresholds [scale]``.
 """
 
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from benchmarks._common import best_seconds
 from mlmkit.analysis.detectors import DETECTORS, make_detector, run_detector
 from mlmkit.analysis.thresholds import threshold_curve
-
-
-def _best(fn: Callable[[], Any], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _curve_rows(scale: float) -> list[dict[str, Any]]:
@@ -38,8 +28,8 @@ def _curve_rows(scale: float) -> list[dict[str, Any]]:
     score = rng.random(n)
     actual = (rng.random(n) < score).astype(np.int64)
     repeats = 2 if n >= 1e6 else 5
-    ours = _best(lambda: threshold_curve(actual, score), repeats)
-    theirs = _best(lambda: precision_recall_curve(actual, score), repeats)
+    ours = best_seconds(lambda: threshold_curve(actual, score), repeats)
+    theirs = best_seconds(lambda: precision_recall_curve(actual, score), repeats)
     ratio = theirs / ours
     return [{"benchmark": f"threshold_curve n={n:.0e}", "mlmkit_s": ours,
              "baseline": "sklearn precision_recall_curve", "baseline_s": theirs, "ratio": ratio,
@@ -51,7 +41,7 @@ def _detector_rows(scale: float) -> list[dict[str, Any]]:
     stream = (np.random.default_rng(1).random(n) < 0.1).astype(np.int8)
     rows = []
     for name in sorted(DETECTORS):
-        seconds = _best(lambda name=name: run_detector(make_detector(name), stream), 1)
+        seconds = best_seconds(lambda name=name: run_detector(make_detector(name), stream), 1)
         rows.append({"benchmark": f"detector {name} n={n}", "mlmkit_s": seconds,
                      "baseline": "(information)", "baseline_s": float("nan"),
                      "ratio": float("nan"), "target": f"{n / seconds:,.0f} updates/s",

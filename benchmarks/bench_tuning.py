@@ -9,7 +9,6 @@ seed's 9-point grid search is reported too (one DuckDB scan, counts per grid cel
 from __future__ import annotations
 
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 import polars as pl
 
 import mlmkit
+from benchmarks._common import best_seconds
 
 MODEL, VERSION = "bench-tuning", "1.0.0"
 
@@ -35,15 +35,6 @@ def make_frame(n: int, seed: int = 0) -> pl.DataFrame:
         "timestamp": pl.datetime_range(t0, t0 + timedelta(microseconds=n - 1), "1us",
                                        eager=True, time_zone="UTC"),
     })
-
-
-def _best_of(fn: Any, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return min(times)
 
 
 def run(scale: float = 1.0) -> list[dict[str, Any]]:
@@ -75,10 +66,10 @@ def run(scale: float = 1.0) -> list[dict[str, Any]]:
         def grid() -> None:
             ws.tuning.optimize_threshold(MODEL, VERSION, window=None)
 
-        scan_s = _best_of(scan, repeat)
-        exact_s = _best_of(exact, repeat)
-        grid_s = _best_of(grid, repeat)
-    sklearn_s = _best_of(lambda: precision_recall_curve(y, s), repeat)
+        scan_s = best_seconds(scan, repeat)
+        exact_s = best_seconds(exact, repeat)
+        grid_s = best_seconds(grid, repeat)
+    sklearn_s = best_seconds(lambda: precision_recall_curve(y, s), repeat)
     label = f"{n:.0e} rows"
     ratio = scan_s / exact_s
     rows.append({"benchmark": f"optimize_threshold exact, {label}", "mlmkit_s": exact_s,
