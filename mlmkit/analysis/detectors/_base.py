@@ -132,3 +132,24 @@ class DriftDetector(abc.ABC):
     @abc.abstractmethod
     def _update(self, x: float) -> None:
         """Consume one validated value and set ``_drift`` / ``_warning``."""
+
+
+class SidedDetector(DriftDetector):
+    """A :class:`DriftDetector` that also tells on which side its last drift was (private base).
+
+    Subclasses set ``self._drift, self._direction = True, "up"`` (or ``"down"``) in ``_update``.
+    """
+
+    def __init__(self) -> None:
+        self._direction: str | None = None
+        super().__init__()
+
+    @property
+    def drift_direction(self) -> str | None:
+        """Side of the last drift: "up" (increase), "down" (decrease) or None."""
+        return self._direction
+
+    def reset(self) -> None:
+        """Restore the freshly constructed state (statistics, flags and ``n_seen``)."""
+        super().reset()
+        self._direction = None

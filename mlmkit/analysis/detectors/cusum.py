@@ -6,12 +6,12 @@ import math
 from typing import Any
 
 from mlmkit._validation import check_int, check_real
-from mlmkit.analysis.detectors._base import DriftDetector
+from mlmkit.analysis.detectors._base import SidedDetector
 
 __all__ = ["CUSUM"]
 
 
-class CUSUM(DriftDetector):
+class CUSUM(SidedDetector):
     r"""Two-sided tabular CUSUM around a target mean, in units of the standard deviation.
 
     .. math::
@@ -73,18 +73,7 @@ class CUSUM(DriftDetector):
         self.k = check_real("k", k, low=0.0)
         self.h = check_real("h", h, low=0.0, low_open=True)
         self.warm_start = check_int("warm_start", warm_start, low=2)
-        self._direction: str | None = None
         super().__init__()
-
-    @property
-    def drift_direction(self) -> str | None:
-        """Side of the last drift: "up" (increase), "down" (decrease) or None."""
-        return self._direction
-
-    def reset(self) -> None:
-        """Restore the freshly constructed state (statistics, flags and ``n_seen``)."""
-        super().reset()
-        self._direction = None
 
     def _params(self) -> dict[str, Any]:
         return {"target": self.target, "sigma": self.sigma, "k": self.k, "h": self.h,

@@ -6,12 +6,12 @@ import math
 from typing import Any, Literal
 
 from mlmkit._validation import check_choice, check_int, check_real
-from mlmkit.analysis.detectors._base import DriftDetector
+from mlmkit.analysis.detectors._base import SidedDetector
 
 __all__ = ["PageHinkley"]
 
 
-class PageHinkley(DriftDetector):
+class PageHinkley(SidedDetector):
     r"""Page-Hinkley test: cumulative deviation from the running mean against its extreme.
 
     With :math:`\bar x_t` the mean of the current concept so far,
@@ -76,18 +76,7 @@ class PageHinkley(DriftDetector):
         self.mode = check_choice("mode", mode, ("both", "up", "down"))
         self._up = mode in ("both", "up")
         self._down = mode in ("both", "down")
-        self._direction: str | None = None
         super().__init__()
-
-    @property
-    def drift_direction(self) -> str | None:
-        """Side of the last drift: "up" (increase), "down" (decrease) or None."""
-        return self._direction
-
-    def reset(self) -> None:
-        """Restore the freshly constructed state (statistics, flags and ``n_seen``)."""
-        super().reset()
-        self._direction = None
 
     def _params(self) -> dict[str, Any]:
         return {"min_instances": self.min_instances, "delta": self.delta,
