@@ -103,19 +103,36 @@ def bench_buffered(n: int, tmp: Path) -> dict[str, object]:
 
 
 RSS_CHILD = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys, threading, time
     from pathlib import Path
     sys.path.insert(0, sys.argv[3])
     from benchmarks.bench_store import make_frame
     import mlmkit
+
+    def rss():
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * 4096
+
     n = int(sys.argv[1])
     frame = make_frame(n)
     size = frame.estimated_size()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     ws = mlmkit.open(Path(sys.argv[2]))
+    ws.log.track("m", "1.0.0", True)  # open the file and warm up before measuring
+    base = rss()
+    peak = [base]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=sample)
+    thread.start()
     ws.log.track_batch(frame)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"size": size, "growth": peak - before}))
+    done.set()
+    thread.join()
+    print(json.dumps({"size": size, "growth": peak[0] - base}))
 """)
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import polars as pl
@@ -25,20 +26,39 @@ ROLES = ("served", "shadow")
 _IDENT = re.compile(r"[a-z_][a-z0-9_]{0,50}")
 
 
+CHUNK_ROWS = 1_000_000
+
+
 @dataclasses.dataclass(frozen=True)
 class Batch:
-    """A validated batch: the Arrow table and the feature columns it carries."""
+    """A validated batch: the frame, the expressions that convert it, its feature columns.
 
-    table: pa.Table
+    Conversion to Arrow happens chunk by chunk (:meth:`arrow_chunks`), so a 1e7-row batch
+    never holds a full converted copy next to the caller's frame.
+    """
+
+    frame: pl.DataFrame
+    exprs: tuple[pl.Expr, ...]
     features: dict[str, tuple[str, str]]  # feature -> (column_name, kind)
     models: tuple[str, ...]
     has_ids: bool
     has_timestamps: bool
+    has_actuals: bool
 
     @property
     def num_rows(self) -> int:
         """Rows in the batch."""
-        return int(self.table.num_rows)
+        return int(self.frame.height)
+
+    def arrow_chunks(self, rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
+        """The converted batch as Arrow tables of at most ``rows`` rows."""
+        for offset in range(0, self.frame.height, rows):
+            exprs = list(self.exprs)
+            if not self.has_ids:  # a random 64-bit prefix per chunk + the row number
+                prefix = uuid.uuid4().hex[:16] + "-"
+                exprs.append(pl.format(f"{prefix}{{}}", pl.int_range(pl.len()))
+                             .alias("prediction_id"))
+            yield self.frame.slice(offset, rows).select(exprs).to_arrow()
 
 
 def feature_column(feature: str, kind: str) -> str:
@@ -226,7 +246,7 @@ def normalize(frame: Any) -> Batch:
         raise invalid("frame", f"a frame with columns {list(REQUIRED)}",
                       f"columns {df.columns} (missing {missing})")
     if df.height == 0:
-        return Batch(pa.table({}), {}, (), False, False)
+        return Batch(df, (), {}, (), False, False, False)
     model_name, version, models = _names(df)
     exprs = [model_name.alias("model_name"), version.alias("version"),
              _boolean(df, "prediction", nullable=False).alias("prediction")]
@@ -246,6 +266,5 @@ def normalize(frame: Any) -> Batch:
         exprs.append(pl.col("role").cast(pl.String))
     extra = [c for c in df.columns if c not in REQUIRED and c not in OPTIONAL]
     feature_exprs, features = _feature_exprs(df, extra)
-    table = df.select(*exprs, *feature_exprs).to_arrow()
-    return Batch(table, features, models, "prediction_id" in df.columns,
-                 "timestamp" in df.columns)
+    return Batch(df, (*exprs, *feature_exprs), features, models, "prediction_id" in df.columns,
+                 "timestamp" in df.columns, "actual" in df.columns)

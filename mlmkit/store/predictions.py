@@ -77,25 +77,23 @@ class PredictionStore:
         """Insert a validated batch in one transaction; all rows or none."""
         if batch.num_rows == 0:
             return 0
+        extra = []
+        if not batch.has_timestamps:
+            extra.append("current_timestamp AS ts")
+        if batch.has_actuals:
+            extra.append("CASE WHEN actual IS NOT NULL THEN current_timestamp END AS labelled_at")
+        select = ", ".join(["*", *extra])
         with self.db.transaction() as conn:
-            conn.register("_mlmkit_batch", batch.table)
-            try:
-                if batch.has_ids:
-                    self._check_new_ids(conn)
-                self._register_features(conn, batch.models, batch.features)
-                extra = []
-                if not batch.has_ids:
-                    extra.append("uuid()::VARCHAR AS prediction_id")
-                if not batch.has_timestamps:
-                    extra.append("current_timestamp AS ts")
-                if "actual" in batch.table.column_names:
-                    extra.append("CASE WHEN actual IS NOT NULL THEN current_timestamp END "
-                                 "AS labelled_at")
-                select = ", ".join(["*", *extra])
-                conn.execute(f"INSERT INTO predictions BY NAME SELECT {select} "
-                             "FROM _mlmkit_batch")
-            finally:
-                conn.unregister("_mlmkit_batch")
+            self._register_features(conn, batch.models, batch.features)
+            for table in batch.arrow_chunks():
+                conn.register("_mlmkit_batch", table)
+                try:
+                    if batch.has_ids:
+                        self._check_new_ids(conn)
+                    conn.execute(f"INSERT INTO predictions BY NAME SELECT {select} "
+                                 "FROM _mlmkit_batch")
+                finally:
+                    conn.unregister("_mlmkit_batch")
         return batch.num_rows
 
     @staticmethod
