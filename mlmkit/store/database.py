@@ -259,7 +259,7 @@ class Database:
 
 
 def _configure(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    conn.execute("SET TimeZone = 'UTC'")
+    conn.execute("SET TimeZone = 'UTC'").fetchall()
     return conn
 
 

@@ -59,7 +59,6 @@ def demo_workspace(db_path: str | os.PathLike[str], *, per_model: int = 3_000,
     if fresh:
         path.parent.mkdir(parents=True, exist_ok=True)
     ws = mlmkit.open(path)
-    ws.db.execute("SELECT 1")
     if fresh:
         summary = build_demo(ws, per_model=per_model)
         if progress:
@@ -71,7 +70,6 @@ def _default_model(db_path: Path) -> str:
     import mlmkit
 
     with mlmkit.open(db_path) as ws:
-        ws.db.execute("SELECT 1")
         production = sorted(m.model_name for m in ws.registry.get_production_models())
         names = production or ws.registry.get_all_model_names()
     if not names:

@@ -142,3 +142,17 @@ def test_foreign_database_is_refused(tmp_path: Path) -> None:
     con.close()
     with pytest.raises(SchemaError, match="not an mlmkit workspace"):
         mlmkit.open(path)
+
+
+def test_reopened_file_answers_relation_queries_at_once(tmp_path: Path) -> None:
+    """No statement leaves a pending result behind (DuckDB 2 refuses conn.sql() then)."""
+    from mlmkit.store.aggregates import query
+
+    path = tmp_path / "reopen.duckdb"
+    with mlmkit.open(path) as ws:
+        ws.log.track("m", "1.0.0", True)
+    with mlmkit.open(path) as ws:
+        assert query(ws.db, "SELECT count(*) AS n FROM predictions")["n"][0] == 1
+        with ws.db.connection() as conn:
+            conn.execute("SELECT * FROM predictions").fetchone()   # leaves a result pending
+        assert query(ws.db, "SELECT count(*) AS n FROM predictions")["n"][0] == 1

@@ -31,5 +31,4 @@ def demo_ws(demo_path: Path, tmp_path: Path) -> Iterator[mlmkit.Workspace]:
     copy = tmp_path / "demo.duckdb"
     copy.write_bytes(demo_path.read_bytes())
     with mlmkit.open(copy) as ws:
-        ws.db.execute("SELECT 1")
         yield ws
