@@ -12,8 +12,6 @@ import polars as pl
 from mlmkit._validation import check_probability, check_real, invalid
 
 COUNT_COLUMNS = ("tp", "fp", "tn", "fn")
-CURVE_COLUMNS = ("threshold", *COUNT_COLUMNS, "precision", "recall", "f1_score", "specificity",
-                 "accuracy")
 CONSTRAINT_KEYS = ("precision_at_least", "recall_at_least")
 MAX_GRID_POINTS = 10_000_000
 TIE_TOLERANCE = 1e-12

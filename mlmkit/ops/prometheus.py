@@ -39,7 +39,7 @@ import os
 import time
 import warnings
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import polars as pl
@@ -65,10 +65,6 @@ def _prometheus() -> Any:
         raise DependencyError("the Prometheus exporter needs prometheus_client; install it "
                               "with: pip install 'mlmkit[ops]'") from err
     return prometheus_client
-
-
-def _ts(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
 
 
 class MlmkitCollector:

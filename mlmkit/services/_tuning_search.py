@@ -20,10 +20,8 @@ from mlmkit.analysis.tuning import threshold_grid
 from mlmkit.exceptions import DependencyError, StateError
 from mlmkit.store.tuning_runs import insert_runs
 
-#: Metrics the search can optimise from predictions / scores; these are minimised.
+#: Search metrics where lower is better (minimised); every other metric is maximised.
 MINIMISED = ("brier_score", "log_loss", "cost")
-SEARCH_METRICS = ("accuracy", "precision", "recall", "f1_score", "specificity",
-                  "balanced_accuracy", "mcc", "roc_auc", "pr_auc", "brier_score", "log_loss")
 
 
 def expand_grid(parameter_ranges: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 Every function takes the model, optional versions and a :class:`~mlmkit.values.TimeRange`, and
 returns a polars frame with one row per group. These are the sufficient statistics the analysis
-layer turns into metrics (confusion counts, score histograms, sorted score counts).
+layer turns into metrics (confusion counts, score histograms).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from mlmkit.store.database import Database
 from mlmkit.store.predictions import where_clause
 from mlmkit.values import TimeRange
 
-__all__ = ["confusion_counts", "query", "score_counts", "score_histogram"]
+__all__ = ["confusion_counts", "query", "score_histogram"]
 
 # Confusion cells, Brier / log-loss sums and prediction counts of a group of rows. Shared by
 # confusion_counts below and the daily_summary refresh (monitor_sql); the order matters there
@@ -106,22 +106,4 @@ def score_histogram(db: Database, model_name: str, *, versions: Sequence[str] | 
            "count(*) FILTER (WHERE actual) AS pos, count(*) FILTER (WHERE NOT actual) AS neg, "
            f"count(*) AS n FROM predictions WHERE {where} GROUP BY version, bin "
            "ORDER BY version, bin")
-    return query(db, sql, params)
-
-
-def score_counts(db: Database, model_name: str, *, versions: Sequence[str] | None = None,
-                 time_range: TimeRange | None = None, role: str | None = "served"
-                 ) -> pl.DataFrame:
-    """Positives and negatives per distinct score, ascending (exact threshold curves).
-
-    Columns ``score, pos, neg``; labelled, scored rows only.
-    """
-    where, params = where_clause(model_name, versions, time_range)
-    where += " AND score IS NOT NULL AND actual IS NOT NULL"
-    if role is not None:
-        where += " AND role = ?"
-        params.append(role)
-    sql = ("SELECT score, count(*) FILTER (WHERE actual) AS pos, "
-           "count(*) FILTER (WHERE NOT actual) AS neg "
-           f"FROM predictions WHERE {where} GROUP BY score ORDER BY score")
     return query(db, sql, params)
