@@ -42,23 +42,27 @@ def make_frame(n: int, seed: int = 0) -> pl.DataFrame:
     })
 
 
-def bench_bulk(n: int, tmp: Path) -> dict[str, object]:
+def bench_bulk(n: int, tmp: Path, *, with_ids: bool = False) -> dict[str, object]:
     frame = make_frame(n)
+    if with_ids:
+        frame = frame.with_columns(prediction_id=pl.format("req-{}", pl.int_range(pl.len())))
     arrow = frame.to_arrow()
-    con = duckdb.connect(str(tmp / "bare.duckdb"))
+    tag = "ids" if with_ids else "noids"
+    con = duckdb.connect(str(tmp / f"bare_{tag}.duckdb"))
     con.register("arrow", arrow)
     con.execute("CREATE TABLE t AS SELECT * FROM arrow LIMIT 0")
     began = time.perf_counter()
     con.execute("INSERT INTO t SELECT * FROM arrow")
     bare = time.perf_counter() - began
     con.close()
-    ws = mlmkit.open(tmp / "bulk.duckdb")
+    ws = mlmkit.open(tmp / f"bulk_{tag}.duckdb")
     began = time.perf_counter()
     ws.log.track_batch(frame)
     ours = time.perf_counter() - began
     ws.close()
     ratio = bare / ours
-    return {"benchmark": f"track_batch {n:.0e} rows (rows/s vs bare)", "mlmkit_s": ours,
+    what = "with caller ids" if with_ids else "without ids"
+    return {"benchmark": f"track_batch {n:.0e} rows {what} (rows/s vs bare)", "mlmkit_s": ours,
             "baseline": "INSERT INTO t SELECT * FROM arrow", "baseline_s": bare,
             "ratio": ratio, "target": ">= 0.70", "ok": ratio >= 0.70}
 
@@ -151,7 +155,7 @@ def run(scale: float = 1.0) -> list[dict[str, object]]:
     n = max(1_000, int(10_000_000 * scale))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp)
-        return [bench_bulk(n, path), bench_single(max(50, int(2_000 * min(scale * 10, 1))), path),
+        return [bench_bulk(n, path), bench_bulk(n, path, with_ids=True), bench_single(max(50, int(2_000 * min(scale * 10, 1))), path),
                 bench_buffered(max(5_000, int(200_000 * min(scale * 10, 1))), path),
                 bench_rss(n, path)]
 

@@ -120,7 +120,9 @@ class PredictionLog:
 
         Columns: ``model_name, version, prediction`` and optional ``actual, score, confidence,
         prediction_id, timestamp, unit_id, role``; every other column (or the fields of a
-        struct column ``features``) is a feature.
+        struct column ``features``) is a feature. Give ``prediction_id`` (your request ids)
+        for rows whose labels arrive later: rows logged without ids keep a NULL id, which
+        halves the cost of large batches but leaves nothing to attach a label to.
         """
         return self.store.insert_batch(normalize(frame))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -53,12 +52,7 @@ class Batch:
     def arrow_chunks(self, rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
         """The converted batch as Arrow tables of at most ``rows`` rows."""
         for offset in range(0, self.frame.height, rows):
-            exprs = list(self.exprs)
-            if not self.has_ids:  # a random 64-bit prefix per chunk + the row number
-                prefix = uuid.uuid4().hex[:16] + "-"
-                exprs.append(pl.format(f"{prefix}{{}}", pl.int_range(pl.len()))
-                             .alias("prediction_id"))
-            yield self.frame.slice(offset, rows).select(exprs).to_arrow()
+            yield self.frame.slice(offset, rows).select(self.exprs).to_arrow()
 
 
 def feature_column(feature: str, kind: str) -> str:

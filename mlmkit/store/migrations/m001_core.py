@@ -3,7 +3,9 @@
 Labels live on the prediction row (``actual``, ``labelled_at``) so window metrics aggregate one
 table (a join with a separate labels table measured 6-10x slower); ``actuals`` keeps every label
 as it arrived, append-only, for audit. ``prediction_id`` has no PRIMARY KEY (it made bulk inserts
-~5x slower); uniqueness of caller-supplied ids is checked on insert. Feature columns are added
+~5x slower); uniqueness of caller-supplied ids is checked on insert. It is NULL for rows of a
+batch logged without ids: storing 1e7 generated unique strings doubled the insert time, and a
+row nobody can name cannot receive a delayed label anyway. Feature columns are added
 on demand (``f_<name>`` numeric DOUBLE, ``s_<name>`` categorical VARCHAR) and listed in
 ``feature_columns``.
 """
@@ -36,7 +38,7 @@ CREATE TABLE deployments (
     event_at TIMESTAMPTZ NOT NULL
 );
 CREATE TABLE predictions (
-    prediction_id VARCHAR NOT NULL,
+    prediction_id VARCHAR,
     model_name VARCHAR NOT NULL,
     version VARCHAR NOT NULL,
     ts TIMESTAMPTZ NOT NULL,
