@@ -155,8 +155,10 @@ def run(scale: float = 1.0) -> list[dict[str, object]]:
     n = max(1_000, int(10_000_000 * scale))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp)
-        return [bench_bulk(n, path), bench_bulk(n, path, with_ids=True), bench_single(max(50, int(2_000 * min(scale * 10, 1))), path),
-                bench_buffered(max(5_000, int(200_000 * min(scale * 10, 1))), path),
+        small = min(scale * 10, 1)
+        return [bench_bulk(n, path), bench_bulk(n, path, with_ids=True),
+                bench_single(max(50, int(2_000 * small)), path),
+                bench_buffered(max(5_000, int(200_000 * small)), path),
                 bench_rss(n, path)]
 
 
