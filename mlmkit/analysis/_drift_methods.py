@@ -5,7 +5,6 @@ Public names are re-exported by :mod:`mlmkit.analysis.drift`.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -15,6 +14,7 @@ import numpy as np
 
 from mlmkit._validation import check_choice, invalid
 from mlmkit.analysis import _drift_kernels as k
+from mlmkit.analysis._ci import html_table
 from mlmkit.exceptions import DuplicateError
 
 Kind = Literal["numeric", "categorical"]
@@ -22,16 +22,6 @@ Score = Literal["p_value", "distance"]
 
 AUTO_SMALL_SAMPLE = 1000
 AUTO_MAX_NUMERIC_CATEGORIES = 5
-
-
-def html_table(rows: dict[str, Any], title: str) -> str:
-    """Two-column HTML table for ``_repr_html_``."""
-    def cell(v: Any) -> str:
-        return f"{v:.6g}" if isinstance(v, float) else html.escape(str(v))
-
-    body = "".join(f"<tr><th style='text-align:left'>{html.escape(key)}</th><td>{cell(v)}</td></tr>"
-                   for key, v in rows.items())
-    return f"<table class='mlmkit'><caption>{html.escape(title)}</caption>{body}</table>"
 
 
 @dataclass(frozen=True)
@@ -72,7 +62,7 @@ class DriftStat:
         return asdict(self)
 
     def _repr_html_(self) -> str:
-        return html_table(self.to_dict(), "DriftStat")
+        return html_table(self.to_dict(), title="DriftStat")
 
 
 def make_stat(method: str, statistic: float, p_value: float | None, threshold: float,

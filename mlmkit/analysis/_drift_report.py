@@ -12,6 +12,7 @@ import polars as pl
 
 from mlmkit._validation import check_choice, check_int, check_real, invalid
 from mlmkit.analysis import _drift_kernels as k
+from mlmkit.analysis._ci import html_table
 from mlmkit.analysis._drift_methods import (
     Context,
     Kind,
@@ -19,7 +20,6 @@ from mlmkit.analysis._drift_methods import (
     auto_method,
     available_drift_methods,
     get_drift_method,
-    html_table,
 )
 
 _CORRECTIONS = {"holm", "fdr_bh", None}
@@ -76,7 +76,7 @@ class DriftReport:
         summary = html_table({"share_drifted": self.share_drifted,
                               "dataset_drift": self.dataset_drift,
                               "drift_share": self.drift_share,
-                              "correction": str(self.correction)}, "DriftReport")
+                              "correction": str(self.correction)}, title="DriftReport")
         cols = ["feature", "kind", "method", "statistic", "p_value", "adjusted_p_value",
                 "threshold", "drift_detected"]
         head = "".join(f"<th>{c}</th>" for c in cols)

@@ -179,10 +179,3 @@ def grid(low: float, high: float, step: float) -> np.ndarray:
         raise invalid("step", f"large enough for at most {MAX_GRID_POINTS} grid points", step)
     points = np.round(low + step * np.arange(count, dtype=np.float64), 12)
     return np.minimum(points, high) if points[-1] > high else points
-
-
-def html_table(title: str, rows: Mapping[str, Any]) -> str:
-    """A small two-column HTML table for ``_repr_html_``."""
-    cells = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>"
-                    for k, v in rows.items())
-    return f"<table><caption>{title}</caption>{cells}</table>"

@@ -21,6 +21,7 @@ import polars as pl
 
 from mlmkit._validation import check_choice, check_real, invalid
 from mlmkit.analysis import _thresholds as _k
+from mlmkit.analysis._ci import html_table
 
 __all__ = [
     "METRICS",
@@ -81,7 +82,7 @@ class ThresholdResult:
         return result
 
     def _repr_html_(self) -> str:
-        return _k.html_table("ThresholdResult", self.to_dict())
+        return html_table(self.to_dict(), title="ThresholdResult")
 
 
 def threshold_curve(actual: Any, score: Any) -> pl.DataFrame:

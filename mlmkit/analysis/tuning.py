@@ -19,6 +19,7 @@ import polars as pl
 
 from mlmkit._validation import check_choice, check_int, check_probability, check_real, invalid
 from mlmkit.analysis import _thresholds as _k
+from mlmkit.analysis._ci import html_table
 from mlmkit.analysis.thresholds import ThresholdResult
 
 __all__ = [
@@ -213,7 +214,7 @@ class ImprovementInterval:
         return asdict(self)
 
     def _repr_html_(self) -> str:
-        return _k.html_table("ImprovementInterval", self.to_dict())
+        return html_table(self.to_dict(), title="ImprovementInterval")
 
 
 def bootstrap_threshold_improvement(curve: pl.DataFrame, *, optimal: float, current: float,
@@ -324,7 +325,7 @@ class AdaptiveStep:
         return asdict(self)
 
     def _repr_html_(self) -> str:
-        return _k.html_table("AdaptiveStep", self.to_dict())
+        return html_table(self.to_dict(), title="AdaptiveStep")
 
 
 def adaptive_threshold_step(curve: pl.DataFrame, *, current: float, max_step: float = 0.05,
