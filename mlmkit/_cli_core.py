@@ -46,15 +46,18 @@ def run_demo(args: argparse.Namespace) -> int:
         summary = build_demo(ws, per_model=args.rows)
         print(f"demo workspace {path}: {summary} in {time.perf_counter() - began:.1f} s")
         for meta in ws.registry.get_production_models():
-            line = f"  {meta.model_name:<15} {meta.version!s:<7} production"
-            try:
-                metrics = ws.monitor.get_current_metrics(meta.model_name, meta.version,
-                                                         window="24h")
-                line += (f"  accuracy(24h)={metrics['accuracy']:.3f} "
-                         f"labelled={metrics['labelled_count']}")
-            except (ImportError, AttributeError):  # monitor not installed in this build
-                pass
-            print(line)
+            metrics = ws.monitor.get_current_metrics(meta.model_name, meta.version,
+                                                     window="7d")
+            drift = ws.monitor.data_drift(meta.model_name, meta.version, reference="14d",
+                                          current="3d")
+            drifted = drift.filter(drift["drift"])["feature"].to_list()
+            degradation = ws.monitor.get_performance_degradation_info(
+                meta.model_name, meta.version, window="3d", baseline="14d")
+            print(f"  {meta.model_name:<15} {meta.version!s:<7} production  "
+                  f"accuracy(7d)={metrics['accuracy']:.3f} "
+                  f"labelled={metrics['labelled_count']:,}/{metrics['sample_count']:,}  "
+                  f"last 3 days: {degradation.severity}  "
+                  f"drifted={', '.join(drifted) or '-'}")
     if args.out:
         from mlmkit._demo_report import write_report
 
