@@ -63,10 +63,7 @@ def confusion_counts(db: Database, model_name: str, *, versions: Sequence[str] |
     brier_sum, log_loss_sum, predicted_positive, mean_score, median_label_latency_s,
     first_ts, last_ts``. Empty buckets are not returned (callers fill them).
     """
-    where, params = where_clause(model_name, versions, time_range)
-    if role is not None:
-        where += " AND role = ?"
-        params.append(role)
+    where, params = where_clause(model_name, versions, time_range, role=role)
     groups = []
     select = []
     if by_version:
@@ -95,13 +92,10 @@ def score_histogram(db: Database, model_name: str, *, versions: Sequence[str] | 
     Columns ``version, bin, pos, neg, n`` (``pos``/``neg`` are label counts; ``n`` counts every
     scored row, labelled or not).
     """
-    where, params = where_clause(model_name, versions, time_range)
+    where, params = where_clause(model_name, versions, time_range, role=role)
     where += " AND score IS NOT NULL"
     if labelled_only:
         where += " AND actual IS NOT NULL"
-    if role is not None:
-        where += " AND role = ?"
-        params.append(role)
     sql = (f"SELECT version, least(floor(score * {int(bins)}), {int(bins) - 1})::BIGINT AS bin, "
            "count(*) FILTER (WHERE actual) AS pos, count(*) FILTER (WHERE NOT actual) AS neg, "
            f"count(*) AS n FROM predictions WHERE {where} GROUP BY version, bin "

@@ -45,15 +45,6 @@ _TOTALS = f"""
 """
 
 
-def _where(model_name: str, versions: Sequence[str] | None, time_range: TimeRange | None,
-           role: str | None) -> tuple[str, list[object]]:
-    where, params = where_clause(model_name, versions, time_range)
-    if role is not None:
-        where += " AND role = ?"
-        params.append(role)
-    return where, params
-
-
 def window_summary(db: Database, model_name: str, *, versions: Sequence[str] | None = None,
                    time_range: TimeRange | None = None, bins: int = 10_000,
                    role: str | None = "served") -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -65,7 +56,7 @@ def window_summary(db: Database, model_name: str, *, versions: Sequence[str] | N
     ``bins=0`` skips the histogram. Two plain ``GROUP BY`` scans under one connection: a
     ``GROUPING SETS`` form evaluated every total once per bin and measured 4-6x slower.
     """
-    where, params = _where(model_name, versions, time_range, role)
+    where, params = where_clause(model_name, versions, time_range, role=role)
     totals_sql = (f"SELECT version, {_TOTALS}, median(epoch_us(labelled_at) - epoch_us(ts)) "
                   "FILTER (WHERE actual IS NOT NULL) / 1e6 AS median_label_latency_s "
                   f"FROM predictions WHERE {where} GROUP BY version ORDER BY version")
@@ -86,7 +77,7 @@ def error_stream(db: Database, model_name: str, version: str, *,
                  time_range: TimeRange | None = None, role: str | None = "served"
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Labelled rows in time order: ``(ts as epoch seconds, error as 0/1 float)``."""
-    where, params = _where(model_name, [version], time_range, role)
+    where, params = where_clause(model_name, [version], time_range, role=role)
     sql = (f"SELECT epoch(ts) AS t, (prediction <> actual)::DOUBLE AS e FROM predictions "
            f"WHERE {where} AND actual IS NOT NULL ORDER BY ts")
     frame = query(db, sql, params)

@@ -200,8 +200,9 @@ class PredictionStore:
 
 
 def where_clause(model_name: str, versions: Sequence[str] | None,
-                 time_range: TimeRange | None) -> tuple[str, list[Any]]:
-    """SQL ``WHERE`` text and parameters for a model, optional versions and a time range."""
+                 time_range: TimeRange | None, *, role: str | None = None
+                 ) -> tuple[str, list[Any]]:
+    """SQL ``WHERE`` text and parameters for a model, optional versions, time range and role."""
     where = "model_name = ?"
     params: list[Any] = [model_name]
     if versions:
@@ -210,6 +211,9 @@ def where_clause(model_name: str, versions: Sequence[str] | None,
     if time_range is not None:
         where += " AND ts >= ? AND ts < ?"
         params.extend([time_range.start, time_range.end])
+    if role is not None:
+        where += " AND role = ?"
+        params.append(role)
     return where, params
 
 

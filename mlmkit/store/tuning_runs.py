@@ -109,11 +109,8 @@ def grid_cell_counts(db: Database, model_name: str, thresholds: Sequence[float],
     (so ``score >= thresholds[j]`` is ``cell > j``: exact, no binning error). Columns
     ``cell, pos, neg, min_score``, cells without rows omitted, ascending.
     """
-    where, params = where_clause(model_name, versions, time_range)
+    where, params = where_clause(model_name, versions, time_range, role=role)
     where += " AND score IS NOT NULL AND actual IS NOT NULL"
-    if role is not None:
-        where += " AND role = ?"
-        params.append(role)
     cell = " + ".join(f"(score >= {float(t)!r}::DOUBLE)::INTEGER" for t in thresholds) or "0"
     sql = (f"SELECT {cell} AS cell, count(*) FILTER (WHERE actual) AS pos, "
            "count(*) FILTER (WHERE NOT actual) AS neg, min(score) AS min_score "
@@ -129,9 +126,6 @@ def labelled_scores(db: Database, model_name: str, *, versions: Sequence[str] | 
     For exact threshold curves over continuous scores this beats ``GROUP BY score`` (a hash
     aggregate with about one group per row, then a sort): sorting in numpy is cheaper.
     """
-    where, params = where_clause(model_name, versions, time_range)
+    where, params = where_clause(model_name, versions, time_range, role=role)
     where += " AND score IS NOT NULL AND actual IS NOT NULL"
-    if role is not None:
-        where += " AND role = ?"
-        params.append(role)
     return query(db, f"SELECT score, actual FROM predictions WHERE {where}", params)
