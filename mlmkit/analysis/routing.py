@@ -18,7 +18,8 @@ values in the tests:
   z = (z ^ z >> 27) * 0x94D049BB133111EB; z ^= z >> 31``.
 - The key of an **integer** id is the id modulo 2**64 (two's complement). The key of a
   **string** id is the polynomial ``sum((byte_j + 1) * P**j) mod 2**64`` over its UTF-8 bytes
-  with ``P = 0x100000001B3`` (the FNV-64 prime), computed vectorised with ``np.add.reduceat``.
+  with ``P = 0x100000001B3`` (the FNV-64 prime), computed vectorised by a Horner loop over
+  zero-padded byte matrices read from polars' Arrow string views (``_string_hash``).
   Integer ``123`` and string ``"123"`` are therefore different units; log and route ids of one
   type.
 - The salt is the first 8 bytes (little endian) of ``blake2b(experiment_key, digest_size=8)``.
@@ -47,6 +48,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from mlmkit._validation import check_int, check_name, check_probability, invalid
+from mlmkit.analysis._string_hash import string_keys
 from mlmkit.values import ABTestConfig, Version
 
 __all__ = [
@@ -65,10 +67,7 @@ _M1 = 0xBF58476D1CE4E5B9
 _M2 = 0x94D049BB133111EB
 _PRIME = 0x100000001B3
 _SCALE = 2.0 ** -53
-_CHUNK = 1 << 14
 _MIX_CHUNK = 1 << 16
-_BYTE_PLUS_ONE = np.arange(1, 257, dtype=np.uint64)
-_POW_CACHE: list[NDArray[np.uint64]] = []
 _RNG = random.Random()
 # id(config) -> (config, share_b, salt): configs are frozen, so this is a pure cache
 _CONFIGS: dict[int, tuple[ABTestConfig, float, int]] = {}
@@ -151,54 +150,6 @@ def _vfmix(z: NDArray[np.uint64]) -> NDArray[np.uint64]:
     return z
 
 
-def _powers(length: int) -> NDArray[np.uint64]:
-    if not _POW_CACHE or _POW_CACHE[0].shape[0] < length:
-        size = max(64, 1 << int(length - 1).bit_length())
-        out = np.empty(size, dtype=np.uint64)
-        w = 1
-        for i in range(size):
-            out[i] = w
-            w = (w * _PRIME) & _MASK
-        _POW_CACHE[:] = [out]
-    return _POW_CACHE[0]
-
-
-def _string_keys(series: pl.Series) -> NDArray[np.uint64]:
-    arrow = series.to_arrow()
-    if hasattr(arrow, "combine_chunks"):
-        arrow = arrow.combine_chunks()
-    arrow = arrow.cast("large_string")
-    _, off_buf, data_buf = arrow.buffers()
-    offsets = np.frombuffer(off_buf, dtype=np.int64)[arrow.offset: arrow.offset + len(arrow) + 1]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else \
-        np.zeros(0, dtype=np.uint8)
-    n = len(arrow)
-    keys = np.zeros(n, dtype=np.uint64)
-    lengths_all = np.diff(offsets)
-    if n == 0 or not lengths_all.any():
-        return keys
-    powers = _powers(int(lengths_all.max()))
-    for lo in range(0, n, _CHUNK):
-        hi = min(n, lo + _CHUNK)
-        lengths = lengths_all[lo:hi]
-        first, last = int(offsets[lo]), int(offsets[hi])
-        if last == first:
-            continue
-        rel = offsets[lo:hi] - first
-        nonempty = lengths > 0
-        starts = rel[nonempty]
-        # position of every byte inside its string: 1 everywhere, minus the previous string's
-        # length at each string start, then a running sum
-        step = np.ones(last - first, dtype=np.int64)
-        step[starts[1:]] = 1 - lengths[nonempty][:-1]
-        step[0] = 0
-        pos = np.cumsum(step, out=step)
-        weighted = _BYTE_PLUS_ONE[data[first:last]]
-        weighted *= powers[pos]
-        keys[lo:hi][nonempty] = np.add.reduceat(weighted, starts)
-    return keys
-
-
 def _as_keys(unit_ids: Any) -> NDArray[np.uint64]:
     expectation = "a 1-D sequence of int or str unit ids without nulls"
     if isinstance(unit_ids, np.ndarray) and unit_ids.dtype.kind in "iu":
@@ -216,7 +167,7 @@ def _as_keys(unit_ids: Any) -> NDArray[np.uint64]:
     if series.dtype.is_integer():
         return series.cast(pl.Int64, wrap_numerical=True).to_numpy().view(np.uint64)
     if series.dtype == pl.String:
-        return _string_keys(series)
+        return string_keys(series)
     if series.dtype == pl.Null and len(series) == 0:
         return np.zeros(0, dtype=np.uint64)
     raise invalid("unit_ids", expectation, f"dtype {series.dtype}")

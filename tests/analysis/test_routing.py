@@ -87,3 +87,30 @@ def test_bad_scalar_unit_id() -> None:
         routing.unit_bucket(1.5, SALT)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="share_b"):
         routing.assign_arms([1], 1.5, salt=SALT)
+
+
+def _random_strings(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    alphabet = list("abcXYZ09-_ ") + ["é", "ü", "€", "😀", "\x00"]
+    lengths = rng.choice([0, 1, 5, 11, 12, 13, 16, 20, 40, 300], size=n)
+    return ["".join(rng.choice(alphabet, size=k)) for k in lengths]
+
+
+def test_fast_string_path_equals_scalar_reference() -> None:
+    from mlmkit.analysis import _string_hash
+
+    strings = _random_strings(3000, seed=1)  # byte lengths cross the 12-byte inline limit
+    expected = [routing.unit_bucket(s, SALT) for s in strings]
+    assert np.array_equal(routing.unit_buckets(strings, SALT), expected)
+    # several chunks, sliced: view offsets and several data buffers
+    parts = pl.concat([pl.Series(strings[:1000]), pl.Series(strings[1000:]),
+                       pl.Series(strings[:10])], rechunk=False)[7:]
+    assert parts.n_chunks() > 1
+    keys = _string_hash.string_keys(parts)
+    assert keys.tolist() == [routing._string_key(s) for s in parts.to_list()]
+    # the offsets (large_string) fallback gives the same keys
+    arrow = pl.Series(strings).to_arrow()
+    assert str(arrow.type) == "large_string"
+    assert _string_hash._offset_chunk_keys(arrow.slice(3)).tolist() == [
+        routing._string_key(s) for s in strings[3:]]
+    assert routing.unit_buckets(["", "", ""], SALT).tolist() == [routing.unit_bucket("", SALT)] * 3
