@@ -91,7 +91,7 @@ def test_bad_scalar_unit_id() -> None:
 
 def _random_strings(n: int, seed: int) -> list[str]:
     rng = np.random.default_rng(seed)
-    alphabet = list("abcXYZ09-_ ") + ["é", "ü", "€", "😀", "\x00"]
+    alphabet = [*"abcXYZ09-_ ", "é", "ü", "€", "😀", "\x00"]
     lengths = rng.choice([0, 1, 5, 11, 12, 13, 16, 20, 40, 300], size=n)
     return ["".join(rng.choice(alphabet, size=k)) for k in lengths]
 
