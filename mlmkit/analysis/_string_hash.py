@@ -65,6 +65,8 @@ def _inline_keys(views: NDArray[np.uint8], lengths: NDArray[np.int32],
         hi = min(views.shape[0], lo + _CHUNK)
         lens = lengths[lo:hi]
         width = min(_INLINE, int(lens.max()))
+        if int(lens.min()) > _INLINE:  # no inline row in this block
+            continue
         if width == 0:
             out[lo:hi] = 0
             continue
