@@ -35,6 +35,8 @@ def as_labels(name: str, values: Any) -> np.ndarray:
     array = as_1d(name, values)
     if array.dtype == np.bool_:
         return array
+    if array.dtype == np.uint8 and array.max() <= 1:  # 0 / 1 bytes are bools: no copy
+        return array.view(np.bool_)
     if array.dtype.kind not in "iuf":
         raise invalid(name, "binary labels (bool or 0 / 1)", values)
     positive = array == 1
@@ -58,9 +60,61 @@ def as_scores(name: str, values: Any, size: int) -> np.ndarray:
     return array
 
 
+#: Scores whose float64 bit pattern is below this (``+0.0 <= score < 2.0``) fit a packed key.
+_PACKABLE_BELOW = np.uint64(1 << 62)
+
+
 def sorted_counts(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                                      np.ndarray]:
     """Distinct thresholds (ascending) with the positives and negatives scoring ``>=`` each.
+
+    float64 scores in ``[0, 2)`` (probabilities) take one ``np.sort`` of packed uint64 keys
+    (:func:`_packed_counts`); other scores take :func:`_merged_counts`. Both are exact.
+    """
+    if score.dtype == np.float64:
+        bits = score.view(np.uint64)
+        if bits.max() < _PACKABLE_BELOW:
+            return _packed_counts(positive, bits)
+    return _merged_counts(positive, score)
+
+
+def _packed_counts(positive: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                    np.ndarray]:
+    """:func:`sorted_counts` for float64 bit patterns below ``2**62`` (``+0.0 <= score < 2``).
+
+    Non-negative float64 bit patterns sort like the floats, and below ``2**62`` the top bit is
+    free: ``bits << 1 | label`` keeps every score bit plus the label, so a single SIMD
+    ``np.sort`` of these keys orders scores and carries labels along (no argsort, no gather).
+    """
+    n = bits.size
+    key = np.left_shift(bits, np.uint64(1))
+    key |= positive
+    key.sort()
+    is_pos = (key & np.uint64(1)).view(np.int64)
+    key >>= np.uint64(1)  # back to the sorted scores' bit patterns
+    below = np.empty(n + 1, dtype=np.int64)  # below[i]: positives strictly below position i
+    below[0] = 0
+    np.cumsum(is_pos, out=below[1:])
+    n_pos = int(below[n])
+    tp = np.subtract(n_pos, below[:n], out=below[:n])  # positives at or above position i
+    del is_pos
+    starts = np.flatnonzero(key[1:] != key[:-1])
+    thresholds = key.view(np.float64)
+    if starts.size == n - 1:  # all scores distinct: no gathers needed
+        fp = np.arange(n, 0, -1, dtype=np.int64)
+    else:
+        starts += 1
+        index = np.concatenate([np.zeros(1, dtype=np.int64), starts])
+        tp = tp[index]
+        thresholds = thresholds[index]
+        fp = np.subtract(n, index, out=index)
+    fp -= tp
+    return thresholds, tp, fp
+
+
+def _merged_counts(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                    np.ndarray]:
+    """:func:`sorted_counts` for any finite scores.
 
     Positive and negative scores are sorted separately in place (``np.sort`` is SIMD-accelerated
     and much faster than ``argsort``); a stable argsort of the two sorted runs is then a single

@@ -121,11 +121,14 @@ def grid_cell_counts(db: Database, model_name: str, thresholds: Sequence[float],
 def labelled_scores(db: Database, model_name: str, *, versions: Sequence[str] | None = None,
                     time_range: TimeRange | None = None,
                     role: str | None = "served") -> pl.DataFrame:
-    """``score`` and ``actual`` of the labelled, scored rows, unsorted (one plain scan).
+    """``score`` (Float64) and ``actual`` (UInt8, 0 / 1) of the labelled, scored rows, unsorted.
 
-    For exact threshold curves over continuous scores this beats ``GROUP BY score`` (a hash
-    aggregate with about one group per row, then a sort): sorting in numpy is cheaper.
+    One plain scan. For exact threshold curves over continuous scores this beats
+    ``GROUP BY score`` (a hash aggregate with about one group per row, then a sort): sorting
+    in numpy is cheaper. ``actual`` comes as UInt8 rather than Boolean because Arrow packs
+    booleans into bits, and unpacking 1e7 of them costs more than the scan itself.
     """
     where, params = where_clause(model_name, versions, time_range, role=role)
     where += " AND score IS NOT NULL AND actual IS NOT NULL"
-    return query(db, f"SELECT score, actual FROM predictions WHERE {where}", params)
+    return query(db, "SELECT score::DOUBLE AS score, actual::UTINYINT AS actual "
+                 f"FROM predictions WHERE {where}", params)

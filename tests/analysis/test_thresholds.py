@@ -128,6 +128,18 @@ def test_all_distinct_fast_path_and_one_class() -> None:
     assert threshold_curve(np.ones(3, dtype=bool), [1.0, 2.0, 2.0])["specificity"].is_nan().all()
 
 
+def test_packed_sort_keeps_adjacent_floats_apart() -> None:
+    # float64 scores in [0, 2) take the packed-key sort: neighbouring floats (one ulp apart)
+    # and repeats must stay distinct thresholds; scores outside [0, 2) or -0.0 take the merge.
+    rng = np.random.default_rng(1)
+    base = rng.random(200)
+    score = np.concatenate([base, np.nextafter(base, 2.0), base[:50], [0.0, 1.9999999999]])
+    actual = (rng.random(score.size) < 0.4).astype(np.uint8)
+    _check_curve(actual, score)
+    for extra in ([2.0], [-0.0], [-1e-300]):
+        _check_curve(np.append(actual, 1), np.append(score, extra))
+
+
 # ---------------------------------------------------------------- histograms
 
 
