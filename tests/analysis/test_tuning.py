@@ -53,6 +53,8 @@ def test_lean_chooser_cost_and_empty_range() -> None:
     assert lean.threshold == full.threshold and lean.value == pytest.approx(full.value)
     empty = best_on_count_curve(count_curve(y, s), threshold_range=(2.0, 3.0))
     assert not empty.feasible and math.isnan(empty.threshold)
+    undefined = best_on_count_curve(count_curve([0, 0, 0], [0.1, 0.2, 0.3]), metric="recall")
+    assert not undefined.feasible and "undefined" in undefined.reason
 
 
 def test_count_curve_matches_threshold_curve() -> None:
