@@ -90,21 +90,19 @@ def _packed_counts(positive: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, 
     key = np.left_shift(bits, np.uint64(1))
     key |= positive
     key.sort()
-    is_pos = (key & np.uint64(1)).view(np.int64)
-    key >>= np.uint64(1)  # back to the sorted scores' bit patterns
     below = np.empty(n + 1, dtype=np.int64)  # below[i]: positives strictly below position i
     below[0] = 0
-    np.cumsum(is_pos, out=below[1:])
+    np.bitwise_and(key, np.uint64(1), out=below[1:].view(np.uint64))  # the labels
+    np.cumsum(below[1:], out=below[1:])
+    key >>= np.uint64(1)  # back to the sorted scores' bit patterns
     n_pos = int(below[n])
     tp = np.subtract(n_pos, below[:n], out=below[:n])  # positives at or above position i
-    del is_pos
-    starts = np.flatnonzero(key[1:] != key[:-1])
     thresholds = key.view(np.float64)
-    if starts.size == n - 1:  # all scores distinct: no gathers needed
+    new_score = key[1:] != key[:-1]
+    if np.count_nonzero(new_score) == n - 1:  # all scores distinct: no gathers needed
         fp = np.arange(n, 0, -1, dtype=np.int64)
     else:
-        starts += 1
-        index = np.concatenate([np.zeros(1, dtype=np.int64), starts])
+        index = np.flatnonzero(np.concatenate([[True], new_score]))
         tp = tp[index]
         thresholds = thresholds[index]
         fp = np.subtract(n, index, out=index)
