@@ -49,15 +49,15 @@ def _register(ws: Workspace) -> int:
     reg = ws.registry
     metas = [
         ModelMetadata.for_n1_detector("1.0.0", {"threshold": 0.5, "window_size": 100})
-        .with_performance_metrics({"accuracy": 0.86, "f1_score": 0.84}),
+        .with_performance_metrics({"accuracy": 0.86, "f1_score": 0.85}),
         ModelMetadata.for_n1_detector("1.1.0", {"threshold": 0.5, "window_size": 120})
-        .with_performance_metrics({"accuracy": 0.9, "f1_score": 0.88}),
+        .with_performance_metrics({"accuracy": 0.88, "f1_score": 0.88}),
         ModelMetadata.for_waf_behavioral("2.0.0", {"threshold": 0.5, "window_size": 100})
-        .with_performance_metrics({"accuracy": 0.88, "f1_score": 0.85}),
+        .with_performance_metrics({"accuracy": 0.87, "f1_score": 0.87}),
         ModelMetadata.for_queue_anomaly("1.2.0", {"threshold": 0.5, "min_cluster_size": 3})
-        .with_performance_metrics({"accuracy": 0.87, "f1_score": 0.83}),
+        .with_performance_metrics({"accuracy": 0.86, "f1_score": 0.85}),
         ModelMetadata.for_queue_anomaly("1.3.0", {"threshold": 0.5, "min_cluster_size": 4})
-        .with_performance_metrics({"accuracy": 0.89, "f1_score": 0.86}),
+        .with_performance_metrics({"accuracy": 0.87, "f1_score": 0.87}),
     ]
     for meta in metas:
         if not reg.exists(meta.model_name, meta.version):
@@ -86,7 +86,7 @@ def _traffic(rng: np.random.Generator, model: str, versions: list[tuple[str, flo
         late = age_days > days - 5
         x1 = np.where(late, x1 + 0.8, x1)
         x2 = np.where(late, x2 * 1.5, x2)
-    logit = quality * (1.2 * x1 - 0.8 * x2 + 0.5 * (category == "POST")) - 0.4
+    logit = quality * 2.4 * (1.2 * x1 - 0.8 * x2 + 0.5 * (category == "POST")) - 0.4
     prob = 1 / (1 + np.exp(-logit))
     actual = rng.random(n) < prob
     if model == "n1-detector":  # concept drift: labels decouple from scores at the end
