@@ -100,7 +100,8 @@ class PerformanceMonitor:
         Accuracy, precision, recall, F1, specificity (Wilson / count-bootstrap intervals when
         ``ci``) rest on the labelled rows; ROC AUC comes from a ``bins``-bin labelled score
         histogram (its worst-case error is ``roc_auc_error_bound``, typically < 1e-4), Brier
-        score and log loss from exact sums. ``scores=False`` skips the histogram (no ROC AUC).
+        score and log loss from exact sums. ``scores=False`` computes the count metrics only (one
+        lighter scan: no ROC AUC, Brier score, log loss or mean score).
 
         Returns
         -------
@@ -115,9 +116,13 @@ class PerformanceMonitor:
         min_labels = check_int("min_labels", min_labels, low=0)
         confidence = check_probability("confidence", confidence, open_interval=True)
         bins = check_int("bins", bins, low=1, high=10_000_000)
-        totals, hist = monitor_sql.window_summary(self.ws.db, model_name, versions=[ver],
-                                                  time_range=span, bins=bins if scores else 0,
-                                                  role=role)
+        hist: pl.DataFrame | None = None
+        if scores:
+            totals, hist = monitor_sql.window_summary(self.ws.db, model_name, versions=[ver],
+                                                      time_range=span, bins=bins, role=role)
+        else:
+            totals = monitor_sql.window_counts(self.ws.db, model_name, versions=[ver],
+                                               time_range=span, role=role)
         row = totals.row(0, named=True) if totals.height else None
         return window_metrics(model_name, ver, span.start, span.end, row, hist,
                               min_labels=min_labels, ci=ci, confidence=confidence)

@@ -1,7 +1,8 @@
 """Monitoring aggregates pushed into DuckDB: window summaries, daily summaries, error streams.
 
 :func:`window_summary` computes per version both the additive statistics of a window (counts,
-score sums, label latency) and the labelled score histogram used for ROC AUC.
+score sums, label latency) and the labelled score histogram used for ROC AUC;
+:func:`window_counts` only the confusion counts and label latency (count metrics).
 :func:`refresh_daily_summary` keeps per-day statistics that survive retention.
 """
 
@@ -18,7 +19,8 @@ from mlmkit.store.database import Database
 from mlmkit.store.predictions import where_clause
 from mlmkit.values import TimeRange, utcnow
 
-__all__ = ["daily_summary", "error_stream", "refresh_daily_summary", "window_summary"]
+__all__ = ["daily_summary", "error_stream", "refresh_daily_summary", "window_counts",
+           "window_summary"]
 
 EPS = 2.220446049250313e-16  # float64 machine epsilon, scikit-learn's log-loss clip
 
@@ -71,6 +73,39 @@ def window_summary(db: Database, model_name: str, *, versions: Sequence[str] | N
             return totals, pl.DataFrame(schema={"version": pl.String, "bin": pl.Int64,
                                                 "pos": pl.Int64, "neg": pl.Int64})
         return totals, query(db, hist_sql, params)
+
+
+def window_counts(db: Database, model_name: str, *, versions: Sequence[str] | None = None,
+                  time_range: TimeRange | None = None, role: str | None = "served"
+                  ) -> pl.DataFrame:
+    """Per-version confusion counts and exact median label latency of a window.
+
+    One row per version with ``n, labelled, tp, fp, tn, fn, predicted_positive,
+    median_label_latency_s`` (``scored = 0``: no score statistics). One statement: a
+    ``GROUP BY version, actual, prediction`` count (at most six groups per version; measured
+    3-4x faster than the ``FILTER``-ed aggregates of :func:`window_summary`) joined to the exact
+    median latency of the labelled rows (``median`` measured as fast as ``approx_quantile``).
+    """
+    where, params = where_clause(model_name, versions, time_range, role=role)
+    sql = f"""
+        WITH c AS (SELECT version, actual, prediction, count(*) AS k FROM predictions
+                   WHERE {where} GROUP BY ALL),
+             l AS (SELECT version, median(epoch_us(labelled_at) - epoch_us(ts)) / 1e6
+                          AS median_label_latency_s
+                   FROM predictions WHERE {where} AND actual IS NOT NULL GROUP BY version)
+        SELECT c.version, sum(k)::BIGINT AS n,
+               coalesce(sum(k) FILTER (WHERE actual IS NOT NULL), 0)::BIGINT AS labelled,
+               coalesce(sum(k) FILTER (WHERE actual AND prediction), 0)::BIGINT AS tp,
+               coalesce(sum(k) FILTER (WHERE NOT actual AND prediction), 0)::BIGINT AS fp,
+               coalesce(sum(k) FILTER (WHERE NOT actual AND NOT prediction), 0)::BIGINT AS tn,
+               coalesce(sum(k) FILTER (WHERE actual AND NOT prediction), 0)::BIGINT AS fn,
+               0::BIGINT AS scored,
+               coalesce(sum(k) FILTER (WHERE prediction), 0)::BIGINT AS predicted_positive,
+               any_value(l.median_label_latency_s) AS median_label_latency_s
+        FROM c LEFT JOIN l ON c.version = l.version
+        GROUP BY c.version ORDER BY c.version
+    """
+    return query(db, sql, [*params, *params])
 
 
 def error_stream(db: Database, model_name: str, version: str, *,

@@ -219,3 +219,17 @@ def test_bad_inputs():
             ws.monitor.get_performance_trend("m", "1.0.0", interval="0h")
         empty = ws.monitor.get_current_metrics("m", "1.0.0")
         assert empty.sample_count == 0 and math.isnan(empty["accuracy"]) and empty.insufficient
+
+
+@pytest.mark.parametrize("key", [("bc", "1.0.0"), ("digits", "1.0.0")])
+def test_count_only_metrics_equal_sklearn(logged, key):
+    ws, frames = logged
+    m = ws.monitor.get_current_metrics(*key, start=START, end=END, scores=False)
+    full = ws.monitor.get_current_metrics(*key, start=START, end=END)
+    ref = _sk(frames[key])
+    for name in ("accuracy", "precision", "recall", "f1_score", "specificity"):
+        assert m[name] == pytest.approx(ref[name], rel=1e-9, abs=1e-12), name
+    assert m.roc_auc is None and m.metrics.brier_score is None and m.mean_score is None
+    assert m.sample_count == frames[key].height and m.labelled_count == ref["labelled"]
+    assert m.median_label_latency_s == pytest.approx(full.median_label_latency_s)
+    assert m.predicted_positive_rate == pytest.approx(full.predicted_positive_rate)
