@@ -1,8 +1,9 @@
 """Decision thresholds for binary scores: the full threshold curve and the best threshold.
 
 A score ``s`` is predicted positive when ``s >= threshold``. :func:`threshold_curve` evaluates
-every distinct score as a threshold in O(n log n) (two ``np.sort`` calls, one linear merge and
-cumulative sums), :func:`threshold_curve_from_histogram` builds the same frame from counts
+every distinct score as a threshold in O(n log n) (for float64 scores in [0, 2) one ``np.sort``
+of keys packing score bits and label, otherwise two sorts and a linear merge; then cumulative
+sums), :func:`threshold_curve_from_histogram` builds the same frame from counts
 aggregated per distinct score or per score bin (e.g. by SQL ``GROUP BY``), and
 :func:`best_threshold` / :func:`best_threshold_from_curve` pick the threshold optimising a metric,
 optionally under a precision / recall constraint or as the minimum expected cost.
