@@ -292,6 +292,8 @@ class AutoTuningEngine:
             A ``tqdm.auto`` bar (notebook-aware). ``None``: only if tqdm is installed;
             ``True`` without tqdm raises :class:`~mlmkit.exceptions.DependencyError`.
 
+        Notes
+        -----
         Every trial is stored in ``tuning_runs`` (``kind="hyperparameters"``, one ``run_id``).
         """
         return _tuning_search.search(self, model_name, version, parameter_ranges,

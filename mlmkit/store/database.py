@@ -56,8 +56,9 @@ class Database:
         Seconds a busy holder keeps the file before handing it to a waiting process.
     idle_release
         Seconds of inactivity after which the file is released even without waiters.
-    read_only
-        Open without migrating (used by health checks); writes then fail in DuckDB.
+    migrate
+        Apply pending schema migrations on first use; ``False`` opens the file as it is
+        (used by health checks).
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0,
