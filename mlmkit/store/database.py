@@ -261,6 +261,7 @@ class Database:
 
 def _configure(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     conn.execute("SET TimeZone = 'UTC'").fetchall()
+    conn.execute("SET enable_progress_bar = false").fetchall()  # a library prints nothing
     return conn
 
 

@@ -84,12 +84,12 @@ class PredictionStore:
             extra.append("CASE WHEN actual IS NOT NULL THEN current_timestamp END AS labelled_at")
         select = ", ".join(["*", *extra])
         with self.db.transaction() as conn:
+            if batch.has_ids:  # once for the whole batch, before the first row is written
+                self._check_new_ids(conn, batch.id_keys())
             self._register_features(conn, batch.models, batch.features)
             for table in batch.arrow_chunks():
                 conn.register("_mlmkit_batch", table)
                 try:
-                    if batch.has_ids:
-                        self._check_new_ids(conn)
                     conn.execute(f"INSERT INTO predictions BY NAME SELECT {select} "
                                  "FROM _mlmkit_batch")
                 finally:
@@ -97,11 +97,15 @@ class PredictionStore:
         return batch.num_rows
 
     @staticmethod
-    def _check_new_ids(conn: duckdb.DuckDBPyConnection) -> None:
-        clash = conn.execute(
-            "SELECT b.prediction_id, b.version FROM _mlmkit_batch b SEMI JOIN predictions p "
-            "ON p.prediction_id = b.prediction_id AND p.version = b.version LIMIT 3"
-        ).fetchall()
+    def _check_new_ids(conn: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:
+        conn.register("_mlmkit_keys", keys)
+        try:
+            clash = conn.execute(
+                "SELECT b.prediction_id, b.version FROM _mlmkit_keys b SEMI JOIN predictions p "
+                "ON p.prediction_id = b.prediction_id AND p.version = b.version LIMIT 3"
+            ).fetchall()
+        finally:
+            conn.unregister("_mlmkit_keys")
         if clash:
             raise DuplicateError(f"prediction_id {clash[0][0]!r} is already logged for version "
                                  f"{clash[0][1]!r}; ids must be unique per version "
