@@ -10,12 +10,13 @@ feature (and the score, as *prediction drift*) of a current selection with a ref
 - ``current``: a duration ending now, or a ``(start, end)`` pair.
 
 Method: the rule of :mod:`mlmkit.analysis.drift` (``auto``). When both sides hold more than
-1,000 values the statistics come from histograms computed in DuckDB (one scan for all numeric
-columns, one for categorical ones; no rows transferred): the normalised Wasserstein distance
-from 2,000 equal-width bins over the joint range (error at most one bin width, i.e. below
-0.5 % of the range) and Jensen-Shannon from exact category counts. Smaller samples, explicit
-methods other than these, and frame references load the values and call
-:func:`mlmkit.analysis.drift.detect_drift` (exact).
+1,000 values the statistics come from histograms computed in DuckDB (two scans for all
+columns: ranges, moments and category counts, then the numeric histograms; no rows
+transferred): the normalised Wasserstein distance from 2,000 equal-width bins over the joint
+range (error at most one bin width, i.e. below 0.5 % of the range) and Jensen-Shannon from
+exact category counts. Smaller samples, numeric features whose reference values fill at most
+5 bins (hence low-cardinality ones), explicit methods other than these, and frame references
+load the values and call :func:`mlmkit.analysis.drift.detect_drift` (exact).
 """
 
 from __future__ import annotations
@@ -104,45 +105,42 @@ def _sql_rows(ws: Workspace, model_name: str, cols: dict[str, tuple[str, str]], 
               cur: Side) -> tuple[list[dict[str, Any]], list[str]]:
     """Drift rows computed from SQL histograms, plus the features needing exact rows."""
     numeric = {f: c for f, (c, k) in cols.items() if k != "categorical"}
-    stats = drift_sql.numeric_stats(ws.db, model_name, list(numeric.values()), ref, cur) \
-        if numeric else pl.DataFrame()
-    by_col = {r["column"]: r for r in stats.iter_rows(named=True)} if numeric else {}
-    rows: list[dict[str, Any]] = []
+    categorical = {f: c for f, (c, k) in cols.items() if k == "categorical"}
+    stats, cats = drift_sql.side_stats(ws.db, model_name, list(numeric.values()),
+                                       list(categorical.values()), ref, cur)
+    by_col = {r["column"]: r for r in stats.iter_rows(named=True)}
     exact: list[str] = []
     ranges: dict[str, tuple[float, float]] = {}
     for feature, column in numeric.items():
         st = by_col[column]
-        if min(st["n_ref"], st["n_cur"]) <= _SMALL or (st["distinct"] or 0) <= 5:
+        if min(st["n_ref"], st["n_cur"]) <= _SMALL:
             exact.append(feature)
         else:
             ranges[column] = (float(st["lo"]), float(st["hi"]))
     hist = drift_sql.numeric_histograms(ws.db, model_name, ranges, ref, cur, bins=_BINS)
+    rows: list[dict[str, Any]] = []
     for feature, column in numeric.items():
         if column not in ranges:
             continue
+        counts = hist[column]
+        if np.count_nonzero(counts[0]) <= 5:  # <= 5 distinct reference values: exact tests
+            exact.append(feature)
+            continue
         lo, hi = ranges[column]
-        part = hist.filter(pl.col("column") == column)
-        counts = np.zeros((2, _BINS))
-        for side, b, n in part.select("side", "bin", "n").iter_rows():
-            counts[int(side), int(b)] += n
         edges = np.linspace(lo, hi if hi > lo else lo + _BINS, _BINS + 1)
         stat = wasserstein_from_histogram(edges, counts[0], counts[1],
                                           reference_std=float(by_col[column]["ref_std"] or 0))
         rows.append(_row(feature, cols[feature][1], stat.to_dict(), "sql"))
-    categorical = {f: c for f, (c, k) in cols.items() if k == "categorical"}
-    if categorical:
-        cats = drift_sql.category_counts(ws.db, model_name, list(categorical.values()), ref,
-                                         cur)
-        for feature, column in categorical.items():
-            wide = (cats.filter(pl.col("column") == column)
-                    .pivot(on="side", index="value", values="n").fill_null(0))
-            r = wide["0"].to_numpy() if "0" in wide.columns else np.zeros(wide.height)
-            c = wide["1"].to_numpy() if "1" in wide.columns else np.zeros(wide.height)
-            if min(r.sum(), c.sum()) <= _SMALL:
-                exact.append(feature)
-                continue
-            stat = jensen_shannon_from_counts(r, c)
-            rows.append(_row(feature, "categorical", stat.to_dict(), "sql"))
+    for feature, column in categorical.items():
+        wide = (cats.filter(pl.col("column") == column)
+                .pivot(on="side", index="value", values="n").fill_null(0))
+        r = wide["0"].to_numpy() if "0" in wide.columns else np.zeros(wide.height)
+        c = wide["1"].to_numpy() if "1" in wide.columns else np.zeros(wide.height)
+        if min(r.sum(), c.sum()) <= _SMALL:
+            exact.append(feature)
+            continue
+        stat = jensen_shannon_from_counts(r, c)
+        rows.append(_row(feature, "categorical", stat.to_dict(), "sql"))
     return rows, exact
 
 

@@ -1,9 +1,10 @@
 """Feature histograms for drift, computed in DuckDB over two selections of the log.
 
 A *side* is a (versions, time range) selection of one model's rows; side 0 is the reference
-and side 1 the current window. :func:`numeric_stats` returns per-column counts, ranges and
-reference moments; :func:`numeric_histograms` counts both sides on shared equal-width bins;
-:func:`category_counts` counts categorical values. Each runs as one statement.
+and side 1 the current window. :func:`side_stats` returns per-column counts, ranges and
+reference moments of numeric columns and the value counts of categorical ones;
+:func:`numeric_histograms` counts both sides on shared equal-width bins. Each runs as one
+statement (one scan).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from mlmkit.store.aggregates import query
 from mlmkit.store.database import Database
 from mlmkit.values import TimeRange
 
-__all__ = ["Side", "category_counts", "numeric_histograms", "numeric_stats", "side_rows"]
+__all__ = ["Side", "numeric_histograms", "side_rows", "side_stats"]
 
 
 @dataclass(frozen=True)
@@ -57,74 +59,79 @@ def _ident(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
 
 
-def numeric_stats(db: Database, model_name: str, columns: Sequence[str], ref: Side,
-                  cur: Side, *, role: str | None = "served") -> pl.DataFrame:
-    """Per column: ``n_ref, n_cur, lo, hi, ref_std`` (population), ``distinct`` (approx)."""
+def side_stats(db: Database, model_name: str, numeric: Sequence[str],
+               categorical: Sequence[str], ref: Side, cur: Side, *,
+               role: str | None = "served") -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Numeric column statistics and categorical value counts of both sides, one scan.
+
+    Returns ``(stats, counts)``: ``stats`` has per numeric column ``column, n_ref, n_cur, lo,
+    hi, ref_std`` (population); ``counts`` has ``column, side, value, n`` per categorical
+    value (nulls dropped, values as text). One ``GROUP BY side`` with plain aggregates and a
+    ``histogram`` per categorical column (``FILTER``-ed aggregates measured 2-3x slower).
+    """
     params: list[object] = []
-    source = _frame(model_name, ref, cur, role, params, list(columns))
-    parts = []
-    for i, col in enumerate(columns):
+    source = _frame(model_name, ref, cur, role, params, [*numeric, *categorical])
+    parts = ["side"]
+    for i, col in enumerate(numeric):
         c = _ident(col)
-        parts.append(
-            f"count({c}) FILTER (WHERE side = 0) AS n_ref_{i}, "
-            f"count({c}) FILTER (WHERE side = 1) AS n_cur_{i}, "
-            f"min({c}) AS lo_{i}, max({c}) AS hi_{i}, "
-            f"stddev_pop({c}) FILTER (WHERE side = 0) AS std_{i}, "
-            f"approx_count_distinct({c}) FILTER (WHERE side = 0) AS distinct_{i}")
-    row = query(db, f"SELECT {', '.join(parts)} FROM {source}", params).row(0)
-    out = []
-    for i, col in enumerate(columns):
-        n_ref, n_cur, lo, hi, std, distinct = row[6 * i: 6 * i + 6]
-        out.append({"column": col, "n_ref": n_ref, "n_cur": n_cur, "lo": lo, "hi": hi,
-                    "ref_std": std, "distinct": distinct})
-    return pl.DataFrame(out, schema={"column": pl.String, "n_ref": pl.Int64, "n_cur": pl.Int64,
-                                     "lo": pl.Float64, "hi": pl.Float64,
-                                     "ref_std": pl.Float64, "distinct": pl.Int64})
+        parts.append(f"count({c}) AS n_{i}, min({c}) AS lo_{i}, max({c}) AS hi_{i}, "
+                     f"stddev_pop({c}) AS std_{i}")
+    parts += [f"histogram(CAST({_ident(c)} AS VARCHAR)) AS h_{i}"
+              for i, c in enumerate(categorical)]
+    maps = "".join(f", map_keys(h_{i}) AS k_{i}, map_values(h_{i}) AS v_{i}"
+                   for i in range(len(categorical)))
+    sql = (f"SELECT *{maps} FROM (SELECT {', '.join(parts)} FROM {source} GROUP BY side)"
+           if categorical else f"SELECT {', '.join(parts)} FROM {source} GROUP BY side")
+    by_side = {int(r["side"]): r for r in query(db, sql, params).iter_rows(named=True)}
+    empty = dict.fromkeys(["side"], None)
+    r0, r1 = by_side.get(0, empty), by_side.get(1, empty)
+    stats = []
+    for i, col in enumerate(numeric):
+        los = [r[f"lo_{i}"] for r in (r0, r1) if r.get(f"lo_{i}") is not None]
+        his = [r[f"hi_{i}"] for r in (r0, r1) if r.get(f"hi_{i}") is not None]
+        stats.append({"column": col, "n_ref": r0.get(f"n_{i}") or 0,
+                      "n_cur": r1.get(f"n_{i}") or 0, "lo": min(los) if los else None,
+                      "hi": max(his) if his else None, "ref_std": r0.get(f"std_{i}")})
+    counts = [{"column": col, "side": side, "value": value, "n": n}
+              for i, col in enumerate(categorical) for side, r in ((0, r0), (1, r1))
+              for value, n in zip(r.get(f"k_{i}") or [], r.get(f"v_{i}") or [], strict=True)]
+    return (pl.DataFrame(stats, schema={"column": pl.String, "n_ref": pl.Int64,
+                                        "n_cur": pl.Int64, "lo": pl.Float64, "hi": pl.Float64,
+                                        "ref_std": pl.Float64}),
+            pl.DataFrame(counts, schema={"column": pl.String, "side": pl.Int32,
+                                         "value": pl.String, "n": pl.Int64}))
 
 
 def numeric_histograms(db: Database, model_name: str, ranges: dict[str, tuple[float, float]],
                        ref: Side, cur: Side, *, bins: int = 2000,
-                       role: str | None = "served") -> pl.DataFrame:
-    """Counts per (column, side, bin) on ``bins`` equal-width bins over each column's range.
+                       role: str | None = "served") -> dict[str, np.ndarray]:
+    """Counts per side on ``bins`` equal-width bins over each column's ``(lo, hi)`` range.
 
-    One scan (``UNPIVOT`` of the columns joined to their ranges). Columns ``column, side, bin,
-    n``; ``bin`` in ``[0, bins)``.
+    Returns ``{column: counts}`` with ``counts`` of shape ``(2, bins)`` (row 0 reference,
+    row 1 current; values outside the range go to the end bins). One scan: a ``GROUP BY
+    side`` with one ``histogram`` of the bin index per column (the former ``UNPIVOT`` of all
+    columns into one long aggregation measured 3x slower).
     """
     if not ranges:
-        return pl.DataFrame(schema={"column": pl.String, "side": pl.Int32, "bin": pl.Int64,
-                                    "n": pl.Int64})
+        return {}
     params: list[object] = []
     source = _frame(model_name, ref, cur, role, params, list(ranges))
-    values = ", ".join(
-        f"('{col}', {lo!r}::DOUBLE, {((hi - lo) / bins if hi > lo else 1.0)!r}::DOUBLE)"
-        for col, (lo, hi) in ranges.items())
-    cols = ", ".join(_ident(c) for c in ranges)
-    sql = f"""
-        WITH long AS (UNPIVOT (SELECT side, {cols} FROM {source})
-                      ON {cols} INTO NAME col VALUE v),
-             r(col, lo, width) AS (VALUES {values})
-        SELECT long.col AS column, side,
-               least(greatest(floor((v - lo) / width), 0), {bins - 1})::BIGINT AS bin,
-               count(*) AS n
-        FROM long JOIN r ON long.col = r.col
-        GROUP BY ALL ORDER BY 1, 2, 3
-    """
-    return query(db, sql, params)
-
-
-def category_counts(db: Database, model_name: str, columns: Sequence[str], ref: Side,
-                    cur: Side, *, role: str | None = "served") -> pl.DataFrame:
-    """Counts per (column, side, value) of categorical columns (nulls dropped), one scan."""
-    if not columns:
-        return pl.DataFrame(schema={"column": pl.String, "side": pl.Int32,
-                                    "value": pl.String, "n": pl.Int64})
-    params: list[object] = []
-    source = _frame(model_name, ref, cur, role, params, list(columns))
-    cols = ", ".join(_ident(c) for c in columns)
-    sql = (f"SELECT col AS column, side, CAST(v AS VARCHAR) AS value, count(*) AS n FROM "
-           f"(UNPIVOT (SELECT side, {cols} FROM {source}) ON {cols} INTO NAME col VALUE v) "
-           "GROUP BY ALL ORDER BY 1, 2, 3")
-    return query(db, sql, params)
+    hists = []
+    for i, (col, (lo, hi)) in enumerate(ranges.items()):
+        width = (hi - lo) / bins if hi > lo else 1.0
+        hists.append(f"histogram(least(greatest(floor(({_ident(col)} - {lo!r}::DOUBLE) / "
+                     f"{width!r}::DOUBLE), 0), {bins - 1})::SMALLINT) AS h_{i}")
+    maps = ", ".join(f"map_keys(h_{i}) AS k_{i}, map_values(h_{i}) AS v_{i}"
+                     for i in range(len(ranges)))
+    sql = (f"SELECT side, {maps} FROM (SELECT side, {', '.join(hists)} FROM {source} "
+           "GROUP BY side)")
+    out = {col: np.zeros((2, bins)) for col in ranges}
+    for r in query(db, sql, params).iter_rows(named=True):
+        for i, col in enumerate(ranges):
+            keys, values = r[f"k_{i}"], r[f"v_{i}"]
+            if keys:
+                out[col][int(r["side"]), np.asarray(keys, dtype=np.intp)] = values
+    return out
 
 
 def side_rows(db: Database, model_name: str, columns: Sequence[str], side: Side, *,
