@@ -117,10 +117,13 @@ def numeric_histograms(db: Database, model_name: str, ranges: dict[str, tuple[fl
     params: list[object] = []
     source = _frame(model_name, ref, cur, role, params, list(ranges))
     hists = []
+    key = "SMALLINT" if bins <= 32767 else "INTEGER"
     for i, (col, (lo, hi)) in enumerate(ranges.items()):
         width = (hi - lo) / bins if hi > lo else 1.0
-        hists.append(f"histogram(least(greatest(floor(({_ident(col)} - {lo!r}::DOUBLE) / "
-                     f"{width!r}::DOUBLE), 0), {bins - 1})::SMALLINT) AS h_{i}")
+        b = f"floor(({_ident(col)} - {lo!r}::DOUBLE) / {width!r}::DOUBLE)"
+        # CASE, not least/greatest: those skip NULLs and would put missing values in bin 0
+        hists.append(f"histogram(CASE WHEN {b} < 0 THEN 0 WHEN {b} > {bins - 1} THEN "
+                     f"{bins - 1} ELSE {b} END::{key}) AS h_{i}")
     maps = ", ".join(f"map_keys(h_{i}) AS k_{i}, map_values(h_{i}) AS v_{i}"
                      for i in range(len(ranges)))
     sql = (f"SELECT side, {maps} FROM (SELECT side, {', '.join(hists)} FROM {source} "
