@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from mlmkit._validation import check_int, check_name, check_probability, invalid
+from mlmkit._validation import (
+    check_choice,
+    check_int,
+    check_name,
+    check_probability,
+    check_real,
+    invalid,
+)
+from mlmkit.analysis.detectors import DETECTORS
 from mlmkit.analysis.metrics import UndefinedMetricWarning
 from mlmkit.analysis.stats import multiple_testing, two_proportion_ztest
 from mlmkit.services import _monitor_degradation as _deg
@@ -30,6 +38,7 @@ from mlmkit.services._monitor_results import (
 )
 from mlmkit.services._monitor_trend import trend_counts
 from mlmkit.store import monitor_sql
+from mlmkit.store._batch import ROLES
 from mlmkit.values import TimeRange, Version, VersionLike, WindowLike, parse_window, resolve_range
 
 if TYPE_CHECKING:
@@ -47,6 +56,10 @@ def _version(value: VersionLike, name: str = "version") -> str:
         return str(Version.parse(value))
     except ValueError as err:
         raise invalid(name, "a semantic version such as '1.2.0'", value) from err
+
+
+def _role(role: str) -> str:
+    return check_choice("role", role, ROLES)
 
 
 def _span(window: WindowLike | None, start: datetime | None, end: datetime | None,
@@ -116,6 +129,7 @@ class PerformanceMonitor:
         min_labels = check_int("min_labels", min_labels, low=0)
         confidence = check_probability("confidence", confidence, open_interval=True)
         bins = check_int("bins", bins, low=1, high=10_000_000)
+        role = _role(role)
         hist: pl.DataFrame | None = None
         if scores:
             totals, hist = monitor_sql.window_summary(self.ws.db, model_name, versions=[ver],
@@ -161,10 +175,12 @@ class PerformanceMonitor:
         span = _span(window, start, end, "24h")
         current = self.get_current_metrics(model_name, ver, start=span.start, end=span.end,
                                            min_labels=min_labels, ci=False)
+        threshold = check_real("threshold_percent", threshold_percent, low=0.0, high=1.0,
+                               low_open=True)
         ref = _deg.resolve_baseline(self, model_name, ver, metric, baseline, span,
                                     min_labels=min_labels)
         info = _deg.assess(model_name, ver, metric, current, ref,
-                           threshold=float(threshold_percent), alpha=alpha)
+                           threshold=threshold, alpha=alpha)
         if alert and info.has_degraded:
             alert_id = self.ws.alerts.fire(
                 "degradation", info.severity, model_name, ver,
@@ -191,6 +207,11 @@ class PerformanceMonitor:
         check_name("model_name", model_name)
         ver = _version(version)
         span = _span(window, start, end, "24h")
+        if isinstance(detectors, str) or not isinstance(detectors, Sequence) or not detectors:
+            raise invalid("detectors", "a non-empty list of detector names", detectors)
+        for name in detectors:
+            check_choice("detectors", name, tuple(DETECTORS))
+        alpha = check_probability("alpha", alpha, open_interval=True)
         result = concept_drift(self.ws.db, model_name, ver, span, detectors=list(detectors),
                                alpha=alpha, min_labels=check_int("min_labels", min_labels,
                                                                  low=0))
@@ -222,6 +243,7 @@ class PerformanceMonitor:
         if span.duration / step > 100_000:
             raise invalid("interval", "at most 100,000 buckets in the window", interval)
         confidence = check_probability("confidence", confidence, open_interval=True)
+        role = _role(role)
         counts = trend_counts(self.ws.db, model_name, versions, span, step, role=role,
                               use_summaries=use_summaries)
         return rate_rows(counts, confidence=confidence)
@@ -247,12 +269,16 @@ class PerformanceMonitor:
         Holm's correction across the comparisons; ``significant`` uses ``p_adjusted``.
         """
         check_name("model_name", model_name)
-        if isinstance(versions, (str, Version)) or not versions:
+        if isinstance(versions, (str, Version)) or not isinstance(versions, Iterable) \
+                or not versions:
             raise invalid("versions", "a non-empty list of versions", versions)
         vers = [_version(v, "versions") for v in versions]
         if metric not in _METRICS:
             raise invalid("metric", f"one of {', '.join(_METRICS)}", metric)
         span = _span(window, start, end, "24h")
+        min_labels = check_int("min_labels", min_labels, low=0)
+        alpha = check_probability("alpha", alpha, open_interval=True)
+        confidence = check_probability("confidence", confidence, open_interval=True)
         totals, hist = monitor_sql.window_summary(self.ws.db, model_name, versions=vers,
                                                   time_range=span)
         rows = {r["version"]: r for r in totals.iter_rows(named=True)}
