@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from mlmkit._validation import check_name, check_probability, check_real, invalid
+from mlmkit._validation import check_int, check_name, check_probability, check_real, invalid
 from mlmkit.store._batch import normalize, to_polars
 from mlmkit.store.monitor_sql import refresh_daily_summary
 from mlmkit.store.predictions import PredictionStore, retention_cutoff
@@ -225,8 +225,8 @@ class BufferedWriter:
     def __init__(self, log: PredictionLog, *, max_rows: int = 10_000,
                  max_seconds: float = 1.0) -> None:
         self._log = log
-        self.max_rows = max_rows
-        self.max_seconds = max_seconds
+        self.max_rows = check_int("max_rows", max_rows, low=1)
+        self.max_seconds = check_real("max_seconds", max_seconds, low=0.0)
         self._columns: dict[str, list[Any]] = {}
         self._keys: tuple[str, ...] = ()
         self._lists: list[list[Any]] = []
