@@ -9,14 +9,21 @@ from the paired shadow-mode counts when both versions scored the same units.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
-from mlmkit._validation import check_choice, check_int, check_real, invalid
+from mlmkit._validation import (
+    check_choice,
+    check_int,
+    check_name,
+    check_real,
+    check_type,
+    invalid,
+)
 from mlmkit.analysis import routing
 from mlmkit.analysis.experiment import (
     BOOTSTRAP_METRICS,
@@ -82,7 +89,7 @@ class ABTestingService:
         ...     ws.ab.select_version(cfg, "user-7") == ws.ab.select_version(cfg, "user-7")
         True
         """
-        return routing.select_version(config, unit_id)
+        return routing.select_version(_check_config(config), unit_id)
 
     def assign(self, config: ABTestConfig, unit_ids: Any) -> pl.DataFrame:
         """Route many units at once: columns ``unit_id``, ``arm`` ("A"/"B"), ``version``.
@@ -149,6 +156,9 @@ class ABTestingService:
         taken over ``sample_count`` rows), a two-proportion z-test is run.
         """
         config = _check_config(config)
+        for name, meta in (("metadata_a", metadata_a), ("metadata_b", metadata_b)):
+            if meta is not None:
+                check_type(name, meta, ModelMetadata, "a ModelMetadata or None")
         reg = self.ws.registry
         meta_a = metadata_a or reg.require(config.model_name, config.version_a)
         meta_b = metadata_b or reg.require(config.model_name, config.version_b)
@@ -223,7 +233,10 @@ class ABTestingService:
             is no SRM check.
         """
         config = _check_config(config)
+        if isinstance(secondary_metrics, str) or not isinstance(secondary_metrics, Iterable):
+            raise invalid("secondary_metrics", "a list of metric names", secondary_metrics)
         secondary = [check_choice("secondary_metrics", m, _METRICS) for m in secondary_metrics]
+        tau = check_real("tau", tau, low=0.0, low_open=True)
         srm_alpha = check_real("srm_alpha", srm_alpha, low=0.0, high=0.5, low_open=True)
         time_range = None if window is None and start is None and end is None else \
             resolve_range(window, start=start, end=end)
@@ -349,7 +362,7 @@ class ABTestingService:
 
     def active_rollout(self, model_name: str) -> Rollout | None:
         """The running rollout of ``model_name``, if any."""
-        ids = sql.rollout_ids(self.ws.db, model_name, "running")
+        ids = sql.rollout_ids(self.ws.db, check_name("model_name", model_name), "running")
         return self.get_rollout(ids[-1]) if ids else None
 
     def rollouts(self, model_name: str | None = None) -> list[Rollout]:

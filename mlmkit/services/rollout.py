@@ -188,7 +188,7 @@ def start_rollout(ws: Workspace, config: ABTestConfig, *,
     check_name("environment", environment)
     shares = _parse_plan(plan)
     rails = Guardrails.parse(guardrails)
-    when = utc(now) if now is not None else utcnow()
+    when = utc(now, "now") if now is not None else utcnow()
     reg = ws.registry
     a, b = str(config.version_a), str(config.version_b)
     reg.require(config.model_name, a)
@@ -308,7 +308,7 @@ class Rollout:
         self.refresh()
         if self.status != "running":
             raise StateError(f"rollout {self.rollout_id} is {self.status}; nothing to advance")
-        when = utc(now) if now is not None else utcnow()
+        when = utc(now, "now") if now is not None else utcnow()
         rails = self.guardrails
         checks, failure = self._checks(when, rails)
         if failure is not None:
@@ -402,7 +402,7 @@ class Rollout:
         """Roll back now: all traffic to A; if B was already deployed, the registry too."""
         self.refresh()
         check_name("reason", reason)
-        when = utc(now) if now is not None else utcnow()
+        when = utc(now, "now") if now is not None else utcnow()
         if self.status == "rolled_back":
             raise StateError(f"rollout {self.rollout_id} is already rolled back")
         return self._roll_back(reason, {}, when)
