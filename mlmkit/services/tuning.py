@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from mlmkit._validation import check_choice, check_int, check_real, invalid
+from mlmkit._validation import check_choice, check_int, check_name, check_real, invalid
 from mlmkit.analysis.thresholds import ThresholdResult, best_threshold_from_curve
 from mlmkit.analysis.tuning import (
     TUNING_METRICS,
@@ -325,6 +325,9 @@ class AutoTuningEngine:
                 kind: str | None = None) -> pl.DataFrame:
         """Stored tuning trials (``tuning_runs``), oldest first; ``params`` / ``details`` JSON."""
         ver = None if version is None else str(Version.parse(version))
+        for name, value in (("model_name", model_name), ("kind", kind)):
+            if value is not None:
+                check_name(name, value)
         return select_runs(self.ws.db, model_name=model_name, version=ver, kind=kind)
 
     # ------------------------------------------------------------------ helpers
@@ -392,8 +395,8 @@ def _range(threshold_range: Any) -> tuple[float, float]:
     if isinstance(threshold_range, (str, bytes)) or not hasattr(threshold_range, "__len__") \
             or len(threshold_range) != 2:
         raise invalid("threshold_range", expectation, threshold_range)
-    low = check_real("threshold_range", threshold_range[0])
-    high = check_real("threshold_range", threshold_range[1])
+    low = check_real("threshold_range", threshold_range[0], low=0.0, high=1.0)
+    high = check_real("threshold_range", threshold_range[1], low=0.0, high=1.0)
     if low > high:
         raise invalid("threshold_range", expectation, threshold_range)
     return low, high
