@@ -9,7 +9,7 @@ fired again within ``cooldown`` (default 1 hour) unless the earlier alert was re
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ from mlmkit.services._alert_sinks import (
     WebhookSink,
 )
 from mlmkit.store import alerts as alert_sql
-from mlmkit.values import Version, WindowLike, parse_window, utcnow
+from mlmkit.values import Version, WindowLike, parse_window, utc, utcnow
 
 if TYPE_CHECKING:
     from mlmkit.workspace import Workspace
@@ -120,10 +120,12 @@ class AlertingService:
         ver = None if version is None else str(Version.parse(version))
         if not isinstance(message, str) or not message:
             raise invalid("message", "a non-empty string", message)
+        if details is not None and not isinstance(details, Mapping):
+            raise invalid("details", "a mapping or None", details)
         key = dedup_key or f"{rule}:{model_name or ''}:{ver or ''}"
         window = self.cooldown if cooldown is None else parse_window(cooldown, "cooldown")
         now = utcnow()
-        clean = json.loads(json.dumps(details or {}, default=_jsonable))
+        clean = json.loads(json.dumps(dict(details or {}), default=_jsonable))
         alert_id = alert_sql.insert_alert(
             self.ws.db, rule=rule, severity=severity, model_name=model_name, version=ver,
             message=message, details=clean, dedup_key=key, now=now, cooldown=window)
@@ -172,6 +174,8 @@ class AlertingService:
 
     def check(self, model_name: str | None = None) -> list[int]:
         """Evaluate configured rules (optionally for one model); returns ids of fired alerts."""
+        if model_name is not None:
+            check_name("model_name", model_name)
         fired: list[int] = []
         for name, ver, rule in self.rules:
             if model_name is not None and name != model_name:
@@ -193,6 +197,11 @@ class AlertingService:
              since: datetime | None = None, sent: bool | None = None,
              limit: int | None = None) -> pl.DataFrame:
         """Stored alerts as polars, newest first (``details`` is a JSON string)."""
+        for name, value in (("model_name", model_name), ("rule", rule)):
+            if value is not None:
+                check_name(name, value)
+        if since is not None:
+            since = utc(since, "since")
         if status is not None:
             check_choice("status", status, ("open", "acknowledged", "resolved"))
         if severity is not None:
@@ -214,8 +223,11 @@ class AlertingService:
                              "resolved", utcnow())
 
     def resolve_all(self, ids: Sequence[int]) -> None:
-        """Resolve several alerts."""
-        for alert_id in ids:
+        """Resolve several alerts (all ids are checked before any is resolved)."""
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+            raise invalid("ids", "a list of alert ids", ids)
+        checked = [check_int("ids", alert_id, low=1) for alert_id in ids]
+        for alert_id in checked:
             self.resolve(alert_id)
 
     @property
