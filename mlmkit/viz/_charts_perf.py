@@ -41,6 +41,8 @@ def metric_trend(trend: pl.DataFrame, *, metric: str = "accuracy",
     -------
     altair.LayerChart
     """
+    if not isinstance(trend, pl.DataFrame):
+        raise invalid("trend", "a polars frame from ws.monitor.get_performance_trend", trend)
     alt = altair()
     if metric not in trend.columns:
         raise invalid("metric", f"a column of the trend ({', '.join(_RATE_METRICS)})", metric)
@@ -219,8 +221,10 @@ def calibration(frame: pl.DataFrame, *, title: str = "Calibration") -> Any:
         :func:`mlmkit.viz.data.calibration_frame` or
         :func:`mlmkit.analysis.metrics.calibration`.
     """
-    alt = altair()
     need = {"mean_score", "observed_rate", "count"}
+    if not isinstance(frame, pl.DataFrame):
+        raise invalid("frame", "a calibration frame (mean_score, observed_rate, count)", frame)
+    alt = altair()
     if not need <= set(frame.columns):
         raise invalid("frame", "a calibration frame (mean_score, observed_rate, count)",
                       frame.columns)
