@@ -213,6 +213,9 @@ class ModelRegistry(abc.ABC):
         ``served_until`` is when the next deploy or rollback in the same environment replaced
         the version (``null`` while it still serves).
         """
+        for name, value in (("model_name", model_name), ("environment", environment)):
+            if value is not None:
+                check_name(name, value)
         events = self._events(model_name)
         frame = pl.DataFrame(events, schema=HISTORY_SCHEMA, orient="row") if events else \
             pl.DataFrame(schema=HISTORY_SCHEMA)
