@@ -167,6 +167,8 @@ def run_job(ws: Any, name: str, *, now: datetime | None = None, **options: Any) 
         raises for a failure it recorded; bad ``options`` raise before a run is recorded.
     """
     job = resolve_job(name)
+    if not hasattr(ws, "db"):
+        raise invalid("ws", "a Workspace (mlmkit.open(...))", ws)
     try:
         inspect.signature(job.func).bind(None, **options)
     except TypeError as err:
