@@ -88,8 +88,11 @@ __all__ = [
 
 
 def _threshold(method: str, threshold: float | None) -> float:
+    spec = get_drift_method(method)
     if threshold is None:
-        return get_drift_method(method).default_threshold
+        return spec.default_threshold
+    if spec.score == "p_value":
+        return check_real("threshold", threshold, low=0.0, high=1.0, low_open=True)
     return check_real("threshold", threshold, low=0.0)
 
 
