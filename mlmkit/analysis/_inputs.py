@@ -29,6 +29,8 @@ def as_1d(name: str, values: Any) -> np.ndarray:
         arr = np.asarray(values)
     except (TypeError, ValueError) as err:
         raise invalid(name, "a 1-D array-like", values) from err
+    if arr.ndim == 0:
+        raise invalid(name, "a 1-D array-like", values)
     if arr.ndim != 1:
         raise ValidationError(f"{name} must be a 1-D array-like; got shape {arr.shape}")
     return arr
