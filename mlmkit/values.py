@@ -17,6 +17,7 @@ from typing import Any
 import semver
 
 from mlmkit._validation import check_name, check_probability, check_real, invalid
+from mlmkit.exceptions import ValidationError
 
 __all__ = [
     "ABTestConfig",
@@ -358,8 +359,8 @@ class ABTestConfig:
     def __post_init__(self) -> None:
         check_name("model_name", self.model_name)
         set_ = object.__setattr__
-        set_(self, "version_a", Version.parse(self.version_a))
-        set_(self, "version_b", Version.parse(self.version_b))
+        set_(self, "version_a", _parse_version(self.version_a, "version_a"))
+        set_(self, "version_b", _parse_version(self.version_b, "version_b"))
         if self.version_a == self.version_b:
             raise invalid("version_b", f"a version other than version_a ({self.version_a})",
                           str(self.version_b))
@@ -392,20 +393,22 @@ class ABTestConfig:
     def create(cls, model_name: str, version_a: VersionLike, version_b: VersionLike,
                traffic_split: float = 0.5, **options: Any) -> ABTestConfig:
         """A standard test; ``traffic_split`` is the share of A (0.5 = 50/50)."""
-        return cls(model_name, Version.parse(version_a), Version.parse(version_b),
-                   traffic_split, **options)
+        return cls(model_name, _parse_version(version_a, "version_a"),
+                   _parse_version(version_b, "version_b"), traffic_split, **options)
 
     @classmethod
     def for_gradual_rollout(cls, model_name: str, current_version: VersionLike,
                             new_version: VersionLike, **options: Any) -> ABTestConfig:
         """A canary: 90 % current version, 10 % new version."""
-        return cls.create(model_name, current_version, new_version, 0.9, **options)
+        return cls.create(model_name, _parse_version(current_version, "current_version"),
+                          _parse_version(new_version, "new_version"), 0.9, **options)
 
     @classmethod
     def for_challenger(cls, model_name: str, champion: VersionLike, challenger: VersionLike,
                        **options: Any) -> ABTestConfig:
         """Champion/challenger: 80 % champion, 20 % challenger."""
-        return cls.create(model_name, champion, challenger, 0.8, **options)
+        return cls.create(model_name, _parse_version(champion, "champion"),
+                          _parse_version(challenger, "challenger"), 0.8, **options)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly dict."""
@@ -414,6 +417,14 @@ class ABTestConfig:
                 "primary_metric": self.primary_metric,
                 "minimum_improvement": self.minimum_improvement,
                 "significance_level": self.significance_level}
+
+
+def _parse_version(value: VersionLike, name: str) -> Version:
+    """``Version.parse(value)`` with the error naming parameter ``name``."""
+    try:
+        return Version.parse(value)
+    except ValidationError as err:
+        raise invalid(name, "a semantic version string such as '1.2.0'", value) from err
 
 
 # ----------------------------------------------------------------------------- windows
