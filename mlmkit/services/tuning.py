@@ -414,12 +414,14 @@ def _recommend(best: ThresholdResult, current: float, metric: str, improvement: 
         return False, f"no threshold to recommend: {best.reason}"
     if best.threshold == current or not improvement > 0:
         return False, f"keep threshold {current:g}: it is already optimal for {metric}"
-    ci = f"{interval[0]:+.2f}% to {interval[1]:+.2f}%"
+    ci = f"improvement interval {interval[0]:+.2f}% to {interval[1]:+.2f}%"
+    # improvement is relative and positive when better; for cost that is a reduction
+    change = f"{metric} {'-' if metric == 'cost' else '+'}{abs(improvement):.2f}%"
     if not interval[0] > 0:
-        return False, (f"keep threshold {current:g}: the {improvement:+.2f}% {metric} "
-                       f"improvement at {best.threshold:g} is inside noise (interval {ci})")
+        return False, (f"keep threshold {current:g}: {change} at {best.threshold:g} is inside "
+                       f"noise ({ci})")
     if improvement < minimum:
-        return False, (f"keep threshold {current:g}: {improvement:+.2f}% {metric} at "
-                       f"{best.threshold:g} is below the minimum improvement {minimum:g}%")
-    return True, (f"change threshold {current:g} -> {best.threshold:g}: {metric} "
-                  f"{improvement:+.2f}% (interval {ci}, {labelled} labelled predictions)")
+        return False, (f"keep threshold {current:g}: {change} at {best.threshold:g} is below "
+                       f"the minimum improvement {minimum:g}%")
+    return True, (f"change threshold {current:g} -> {best.threshold:g}: {change} "
+                  f"({ci}, {labelled} labelled predictions)")
