@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from mlmkit._validation import check_choice, check_int, check_probability, check_real, invalid
 from mlmkit.analysis.stats import sample_ratio_mismatch
 from mlmkit.store import monitor_sql
-from mlmkit.values import Version, resolve_range
+from mlmkit.values import Version, parse_window, resolve_range
 
 if TYPE_CHECKING:
     from mlmkit.workspace import Workspace
@@ -55,6 +55,12 @@ class AlertRule:
         return f"{type(self).__name__}({self.params})"
 
 
+# numeric entries of WindowMetrics a limit can apply to
+_BELOW_METRICS = ("accuracy", "precision", "recall", "f1_score", "specificity", "roc_auc",
+                  "brier_score", "log_loss", "label_coverage", "mean_score",
+                  "predicted_positive_rate", "sample_count", "labelled_count")
+
+
 class MetricBelow(AlertRule):
     """Fire when ``metric`` over ``window`` is below ``value`` (on at least ``min_labels``)."""
 
@@ -62,7 +68,9 @@ class MetricBelow(AlertRule):
 
     def __init__(self, *, value: float, metric: str = "accuracy", window: str = "24h",
                  min_labels: int = 100, severity: str = "warning") -> None:
-        super().__init__(value=check_real("value", value), metric=metric, window=window,
+        parse_window(window, "window")
+        super().__init__(value=check_real("value", value),
+                         metric=check_choice("metric", metric, _BELOW_METRICS), window=window,
                          min_labels=check_int("min_labels", min_labels, low=0),
                          severity=check_choice("severity", severity, SEVERITIES))
 
