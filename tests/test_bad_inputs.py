@@ -227,8 +227,6 @@ LOG: list[Entry] = [
 
 _MV = {"model_name": MODEL, "version": "1.0.0"}
 _WINDOW_BAD = ("15", "-1h", "0m", 3)
-_CURRENT_GAP = ("drift_monitor._range names a bad 'current' window 'window' (file being edited "
-                "by another helper)")
 MONITOR: list[Entry] = [
     Entry("ws.monitor.get_current_metrics", lambda c, k: c.ws.monitor.get_current_metrics(**k),
           _MV, {"model_name": ("", 3), "version": ("1.0", None), "window": _WINDOW_BAD,
@@ -255,12 +253,12 @@ MONITOR: list[Entry] = [
     Entry("ws.monitor.data_drift", lambda c, k: c.ws.monitor.data_drift(**k),
           {**_MV, "current": "1h"},
           {"version": ("1.0",), "reference": ("15", "-1h", 3),
-           "current": (Bad("15", xfail=_CURRENT_GAP), Bad("-1h", xfail=_CURRENT_GAP)),
+           "current": ("15", "-1h"),
            "method": ("nope",)}),
     Entry("ws.monitor.estimate_performance", lambda c, k: c.ws.monitor.estimate_performance(**k),
           {**_MV, "current": "1h", "n_simulations": 20},
           {"version": ("1.0",), "threshold": (1.5, NAN), "n_simulations": (-1, 1.5),
-           "reference": ("15",), "current": (Bad("-1h", xfail=_CURRENT_GAP),)}),
+           "reference": ("15",), "current": ("-1h",)}),
     Entry("ws.monitor.daily_summary", lambda c, k: c.ws.monitor.daily_summary(**k),
           {"model_name": MODEL}, {"model_name": ("", 3), "version": ("1.0",)}),
 ]
@@ -494,18 +492,17 @@ DRIFT: list[Entry] = [
           {"name": ("nope", "", 3)}, names={"name": "method"}),
 ]
 
-_SCORE_GAP = Bad([1.5] * 80, shown="1.5",
-                 xfail="threshold_curve accepts scores outside [0, 1] (decision scores?)")
+# The analysis layer's threshold functions accept any finite real score on purpose
+# (decision_function outputs, margins); the tuning service checks [0, 1] on its own inputs.
 THRESHOLDS: list[Entry] = [
     Entry("thresholds.threshold_curve", lambda c, k: thresholds.threshold_curve(**k), _AS,
-          {**_ARRAY_BAD, "score": (*_ARRAY_BAD["score"][::2], _SCORE_GAP)}),
+          {**_ARRAY_BAD, "score": _ARRAY_BAD["score"][::2]}),
     Entry("thresholds.best_threshold", lambda c, k: thresholds.best_threshold(**k), _AS,
-          {**_ARRAY_BAD, "score": (*_ARRAY_BAD["score"][::2], _SCORE_GAP),
+          {**_ARRAY_BAD, "score": _ARRAY_BAD["score"][::2],
            "metric": ("nope", ""),
-           "threshold_range": (*_RANGE_BAD[:2], *_RANGE_BAD[3:], Bad(
-               (-0.5, 0.5), xfail="analysis best_threshold accepts ranges outside [0, 1]")),
+           "threshold_range": (*_RANGE_BAD[:2], *_RANGE_BAD[3:]),
            "step": (0.0, -0.1, NAN), "constraint": ({"nope": 0.5}, {"precision": 1.5}, 3),
-           "current": (Bad(1.5, xfail="best_threshold accepts current outside [0, 1]"), NAN)}),
+           "current": (NAN,)}),
     Entry("thresholds.best_threshold(cost)", lambda c, k: thresholds.best_threshold(**k),
           {**_AS, "metric": "cost", "cost_false_positive": 1.0, "cost_false_negative": 5.0},
           {"cost_false_positive": (-1.0, NAN), "cost_false_negative": (-1.0, INF)}),

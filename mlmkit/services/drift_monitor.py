@@ -59,7 +59,7 @@ def _range(value: Any, name: str, *, end: datetime | None = None) -> TimeRange:
                              end=utc(value[1], f"{name} end"))
     if isinstance(value, (str, timedelta)):
         if end is None:
-            return resolve_range(value)
+            return resolve_range(parse_window(value, name))
         return TimeRange(end - parse_window(value, name), end)
     raise invalid(name, "a duration or a (start, end) pair", value)
 
