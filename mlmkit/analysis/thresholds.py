@@ -94,7 +94,8 @@ def threshold_curve(actual: Any, score: Any) -> pl.DataFrame:
     actual : array-like of bool or 0 / 1
         True labels (1 = positive).
     score : array-like of float
-        Scores; a row is predicted positive when ``score >= threshold``.
+        Scores; a row is predicted positive when ``score >= threshold``. Any finite real
+        values are accepted (probabilities, ``decision_function`` margins, log-odds).
 
     Returns
     -------
