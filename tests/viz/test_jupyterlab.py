@@ -180,7 +180,7 @@ def _cells(table_text: str) -> list[int]:
     return [int(x) for x in re.findall(r"\b\d+\b", table_text.split("threshold")[0])]
 
 
-def test_threshold_panel_live_in_jupyterlab(lab: Lab, browser, demo_ws, tmp_path: Path) -> None:
+def test_threshold_panel_live_in_jupyterlab(browser, lab: Lab, demo_ws, tmp_path: Path) -> None:
     pytest.importorskip("jupyterlab_widgets")
     pytest.importorskip("ipywidgets")
     from mlmkit.viz.panels import ThresholdPanel
