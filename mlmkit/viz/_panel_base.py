@@ -29,7 +29,8 @@ class ConfirmAction:
         self.label = label
         self.action = action
         self.status = status
-        self.button = w.Button(description=label, button_style=style)
+        self.button = w.Button(description=label, button_style=style,
+                               layout=w.Layout(width="auto"))
         self.confirm = w.Button(description=f"Confirm: {label}", button_style="danger",
                                 layout=w.Layout(display="none", width="auto"))
         self.cancel = w.Button(description="Cancel", layout=w.Layout(display="none"))

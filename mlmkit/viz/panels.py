@@ -54,7 +54,8 @@ class ThresholdPanel(Panel):
         self.applied: Any = None
         self.slider = w.FloatSlider(value=float(self.result.current_threshold), min=0.0,
                                     max=1.0, step=step, description="threshold",
-                                    continuous_update=True, readout_format=".2f")
+                                    continuous_update=True, readout_format=".2f",
+                                    layout=w.Layout(width="420px"))
         self.table = w.HTML()
         self.status = w.HTML()
         self.chart = w.HTML(to_html(charts.threshold_curve(self.result)))
