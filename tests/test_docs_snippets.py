@@ -1,4 +1,4 @@
-"""Run the ``<!-- run -->`` code blocks of the user guides in docs/ (one namespace per guide).
+"""Run the ``<!-- run -->`` code blocks of the guides in docs/ and README.md (one namespace each).
 
 A guide's runnable blocks execute in order in a fresh namespace, so a guide builds its own
 (small, in-memory) workspace in its first block. Blocks without the marker are illustrations
@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
-GUIDES = ("MONITORING.md", "AB_TESTING.md", "TUNING.md", "NOTEBOOKS.md")
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+GUIDES = ("MONITORING.md", "AB_TESTING.md", "TUNING.md", "NOTEBOOKS.md", "../README.md")
 _BLOCK = re.compile(r"<!-- run -->\s*\n```python\n(.*?)\n```", re.DOTALL)
 
 
