@@ -60,6 +60,8 @@ def check_real(name: str, value: Any, *, low: float | None = None, high: float |
 
 def check_probability(name: str, value: Any, *, open_interval: bool = False) -> float:
     """Return ``value`` if it lies in [0, 1] (or (0, 1) with ``open_interval``)."""
+    if type(value) is float and (0.0 < value < 1.0 if open_interval else 0.0 <= value <= 1.0):
+        return value  # the hot path of track(): a plain float in range (NaN fails both tests)
     return check_real(name, value, low=0.0, high=1.0, low_open=open_interval,
                       high_open=open_interval)
 
@@ -93,6 +95,8 @@ def check_choice(name: str, value: T, choices: Collection[T]) -> T:
 
 def check_name(name: str, value: Any) -> str:
     """Return ``value`` if it is a non-empty string without surrounding whitespace."""
+    if type(value) is str and value and not value[0].isspace() and not value[-1].isspace():
+        return value
     if not isinstance(value, str) or not value or value.strip() != value:
         raise invalid(name, "a non-empty string without surrounding whitespace", value)
     return value

@@ -124,7 +124,11 @@ class PredictionLog:
         for rows whose labels arrive later: rows logged without ids keep a NULL id, which
         halves the cost of large batches but leaves nothing to attach a label to.
         """
-        return self.store.insert_batch(normalize(frame))
+        return self._insert(frame, generated_ids=False)
+
+    def _insert(self, frame: Any, *, generated_ids: bool) -> int:
+        return self.store.insert_batch(normalize(frame, unique_ids=generated_ids),
+                                       check_ids=not generated_ids)
 
     def record_actuals(self, prediction_ids: Iterable[Any], actuals: Iterable[Any], *,
                        at: datetime | None = None) -> int:
@@ -232,6 +236,7 @@ class BufferedWriter:
         self._lists: list[list[Any]] = []
         self._prefix = uuid.uuid4().hex[:14]
         self._counter = 0
+        self._caller_ids = False
         self._size = 0
         self._first_at: datetime | None = None
         self._lock = threading.Lock()
@@ -248,6 +253,8 @@ class BufferedWriter:
         if "prediction_id" not in row:
             self._counter += 1
             row["prediction_id"] = f"{self._prefix}{self._counter:010x}"
+        else:
+            self._caller_ids = True
         row.pop("labelled_at", None)
         ts = row.pop("ts")
         row["timestamp"] = round(ts.timestamp() * 1_000_000)
@@ -283,11 +290,13 @@ class BufferedWriter:
         with self._lock:
             columns, self._columns, self._size, self._first_at = self._columns, {}, 0, None
             self._keys, self._lists = (), []
+            caller_ids, self._caller_ids = self._caller_ids, False
         if not columns:
             return 0
         frame = pl.DataFrame({k: pl.Series(k, v, strict=False) for k, v in columns.items()})
         frame = frame.with_columns(pl.col("timestamp").cast(pl.Datetime("us", "UTC")))
-        written = self._log.track_batch(frame)
+        # ids this writer generated (random prefix + counter) cannot clash with the table
+        written = self._log._insert(frame, generated_ids=not caller_ids)
         self.written += written
         return written
 

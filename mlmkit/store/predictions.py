@@ -47,8 +47,10 @@ class PredictionStore:
 
     def _register_features(self, conn: duckdb.DuckDBPyConnection, models: Sequence[str],
                            features: Mapping[str, tuple[str, str]]) -> None:
-        if not features:
-            return
+        if not features or all(
+                self._features.get(m, {}).get(f, (None, None))[1] == kind
+                for m in models for f, (_, kind) in features.items()):
+            return  # every feature already known with this kind (cache filled from the DB)
         existing = {r[0] for r in conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = "
             "'predictions'").fetchall()}
@@ -70,11 +72,15 @@ class PredictionStore:
                 conn.execute("INSERT INTO feature_columns VALUES (?, ?, ?, ?)",
                              [model, feature, column, kind])
         for model in models:
-            self._features.pop(model, None)
+            self._features.pop(model, None)  # refilled after the commit (insert_batch)
 
     # ------------------------------------------------------------------ inserts
-    def insert_batch(self, batch: Batch) -> int:
-        """Insert a validated batch in one transaction; all rows or none."""
+    def insert_batch(self, batch: Batch, *, check_ids: bool = True) -> int:
+        """Insert a validated batch in one transaction; all rows or none.
+
+        ``check_ids=False`` skips the look-up of the batch's ids in the table, for ids the
+        caller generated itself (unique by construction).
+        """
         if batch.num_rows == 0:
             return 0
         extra = []
@@ -84,7 +90,7 @@ class PredictionStore:
             extra.append("CASE WHEN actual IS NOT NULL THEN current_timestamp END AS labelled_at")
         select = ", ".join(["*", *extra])
         with self.db.transaction() as conn:
-            if batch.has_ids:  # once for the whole batch, before the first row is written
+            if batch.has_ids and check_ids:  # once per batch, before any row is written
                 self._check_new_ids(conn, batch.id_keys())
             self._register_features(conn, batch.models, batch.features)
             for table in batch.arrow_chunks():
@@ -94,6 +100,9 @@ class PredictionStore:
                                  "FROM _mlmkit_batch")
                 finally:
                     conn.unregister("_mlmkit_batch")
+        for model in batch.models:  # committed: cache the feature columns for the next batch
+            if batch.features and model not in self._features:
+                self.feature_map(model)
         return batch.num_rows
 
     @staticmethod
