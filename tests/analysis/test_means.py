@@ -12,7 +12,10 @@ from mlmkit.analysis.means import bootstrap_difference, welch_ttest
 from mlmkit.exceptions import ValidationError
 
 TOL = 1e-9
-samples = hs.lists(hs.floats(-1e4, 1e4, allow_nan=False), min_size=2, max_size=60)
+# Magnitudes below 1e-100 make the variances underflow, where no two implementations agree
+# (found by hypothesis: [0, 0, 2.6e-158] gave different df and p in scipy and here).
+samples = hs.lists(hs.floats(-1e4, 1e4, allow_nan=False, allow_subnormal=False)
+                   .filter(lambda x: x == 0 or abs(x) > 1e-100), min_size=2, max_size=60)
 
 
 @pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")
