@@ -88,7 +88,9 @@ def _metrics_rows(ws: mlmkit.Workspace, n: int) -> list[dict[str, Any]]:
     mon = ws.monitor
 
     def counts() -> None:
-        mon.get_current_metrics("m", "1.0.0", start=start, end=end, ci=False, scores=False)
+        # the same metrics sklearn computes: counts only, no label-latency median
+        mon.get_current_metrics("m", "1.0.0", start=start, end=end, ci=False, scores=False,
+                                latency=False)
 
     def full() -> None:
         mon.get_current_metrics("m", "1.0.0", start=start, end=end, ci=False)
@@ -98,7 +100,7 @@ def _metrics_rows(ws: mlmkit.Workspace, n: int) -> list[dict[str, Any]]:
     t_sql = best_seconds(lambda: monitor_sql.window_summary(ws.db, "m", versions=["1.0.0"],
                                                             time_range=span))
     t_sql_counts = best_seconds(lambda: monitor_sql.window_counts(ws.db, "m", versions=["1.0.0"],
-                                                                  time_range=span))
+                                                                  time_range=span, latency=False))
 
     def load(cols: str) -> pl.DataFrame:
         sql = (f"SELECT {cols} FROM predictions WHERE model_name = 'm' AND version = '1.0.0' "

@@ -107,14 +107,17 @@ class PerformanceMonitor:
                             window: WindowLike | None = "24h", *, start: datetime | None = None,
                             end: datetime | None = None, min_labels: int = DEFAULT_MIN_LABELS,
                             ci: bool = True, confidence: float = 0.95, bins: int = 10_000,
-                            scores: bool = True, role: str = "served") -> WindowMetrics:
+                            scores: bool = True, latency: bool = True,
+                            role: str = "served") -> WindowMetrics:
         """Metrics of one version over a window, from one DuckDB aggregation.
 
         Accuracy, precision, recall, F1, specificity (Wilson / count-bootstrap intervals when
         ``ci``) rest on the labelled rows; ROC AUC comes from a ``bins``-bin labelled score
         histogram (its worst-case error is ``roc_auc_error_bound``, typically < 1e-4), Brier
         score and log loss from exact sums. ``scores=False`` computes the count metrics only (one
-        lighter scan: no ROC AUC, Brier score, log loss or mean score).
+        lighter scan: no ROC AUC, Brier score, log loss or mean score); with it,
+        ``latency=False`` also skips the exact median label latency (about half of that scan's
+        cost on 1e7 rows; ``median_label_latency_s`` is then None).
 
         Returns
         -------
@@ -136,7 +139,7 @@ class PerformanceMonitor:
                                                       time_range=span, bins=bins, role=role)
         else:
             totals = monitor_sql.window_counts(self.ws.db, model_name, versions=[ver],
-                                               time_range=span, role=role)
+                                               time_range=span, role=role, latency=latency)
         row = totals.row(0, named=True) if totals.height else None
         return window_metrics(model_name, ver, span.start, span.end, row, hist,
                               min_labels=min_labels, ci=ci, confidence=confidence)

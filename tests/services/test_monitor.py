@@ -233,3 +233,8 @@ def test_count_only_metrics_equal_sklearn(logged, key):
     assert m.sample_count == frames[key].height and m.labelled_count == ref["labelled"]
     assert m.median_label_latency_s == pytest.approx(full.median_label_latency_s)
     assert m.predicted_positive_rate == pytest.approx(full.predicted_positive_rate)
+    lean = ws.monitor.get_current_metrics(*key, start=START, end=END, scores=False,
+                                          latency=False)
+    assert lean.median_label_latency_s is None
+    assert lean.to_dict() | {"median_label_latency_s": None} == \
+        m.to_dict() | {"median_label_latency_s": None}
