@@ -32,3 +32,23 @@ def demo_ws(demo_path: Path, tmp_path: Path) -> Iterator[mlmkit.Workspace]:
     copy.write_bytes(demo_path.read_bytes())
     with mlmkit.open(copy) as ws:
         yield ws
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Headless Debian Chromium through Playwright; skips loudly when it is not installed."""
+    if not Path(CHROMIUM).exists():
+        print("\n" + "!" * 70 + "\nBROWSER TESTS SKIPPED: chromium not installed "
+              f"({CHROMIUM}); apt-get install -y chromium\n" + "!" * 70)
+        pytest.skip("BROWSER TESTS SKIPPED: chromium not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                      headless=True)
+        yield instance
+        instance.close()

@@ -33,9 +33,6 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 MODEL, VERSION = "n1-detector", "1.1.0"
 # Console errors that say nothing about the panel. None seen with JupyterLab 4.6.6 /
 # jupyterlab_widgets 3.0.17 / Chromium (news, update check and kernel dialog are switched off
@@ -148,19 +145,6 @@ def lab(demo_path: Path, tmp_path: Path) -> Iterator[Lab]:
         yield Lab(url, token, root, proc)
     finally:
         _stop(proc)
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        print("\n" + "!" * 70 + "\nBROWSER TESTS SKIPPED: chromium not installed "
-              f"({CHROMIUM}); apt-get install -y chromium\n" + "!" * 70)
-        pytest.skip("BROWSER TESTS SKIPPED: chromium not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield instance
-        instance.close()
 
 
 def _nonblank(png: bytes) -> bool:
