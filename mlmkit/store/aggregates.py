@@ -19,30 +19,25 @@ from mlmkit.values import TimeRange
 
 __all__ = ["confusion_counts", "query", "score_histogram"]
 
-# Confusion cells, Brier / log-loss sums and prediction counts of a group of rows. Shared by
-# confusion_counts below and the daily_summary refresh (monitor_sql); the order matters there
-# (INSERT ... SELECT is positional).
-COUNT_COLUMNS = """
+# The confusion cells of a group of rows; shared with monitor_sql's window totals.
+CONFUSION_CELLS = """
     count(*) AS n,
     count(actual) AS labelled,
     count(*) FILTER (WHERE actual AND prediction) AS tp,
     count(*) FILTER (WHERE NOT actual AND prediction) AS fp,
     count(*) FILTER (WHERE NOT actual AND NOT prediction) AS tn,
     count(*) FILTER (WHERE actual AND NOT prediction) AS fn,
-    count(score) FILTER (WHERE actual IS NOT NULL) AS scored,
+    count(score) FILTER (WHERE actual IS NOT NULL) AS scored"""
+
+# Confusion cells, Brier / log-loss sums and prediction counts of a group of rows. Shared by
+# confusion_counts below and the daily_summary refresh (monitor_sql); the order matters there
+# (INSERT ... SELECT is positional).
+COUNT_COLUMNS = CONFUSION_CELLS + """,
     sum(CASE WHEN actual THEN (1 - score) * (1 - score) ELSE score * score END)
         FILTER (WHERE actual IS NOT NULL) AS brier_sum,
     sum(-ln(greatest(least(CASE WHEN actual THEN score ELSE 1 - score END, 1 - 1e-15), 1e-15)))
         FILTER (WHERE actual IS NOT NULL) AS log_loss_sum,
     count(*) FILTER (WHERE prediction) AS predicted_positive"""
-
-_CONFUSION = COUNT_COLUMNS + """,
-    avg(score) AS mean_score,
-    median(epoch(labelled_at) - epoch(ts)) FILTER (WHERE actual IS NOT NULL)
-        AS median_label_latency_s,
-    min(ts) AS first_ts,
-    max(ts) AS last_ts
-"""
 
 
 def query(db: Database, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
@@ -60,8 +55,9 @@ def confusion_counts(db: Database, model_name: str, *, versions: Sequence[str] |
 
     Groups are ``version`` (if ``by_version``) and ``bucket`` (if ``interval``; the bucket's
     start, aligned to ``time_range.start``). Columns: ``n, labelled, tp, fp, tn, fn, scored,
-    brier_sum, log_loss_sum, predicted_positive, mean_score, median_label_latency_s,
-    first_ts, last_ts``. Empty buckets are not returned (callers fill them).
+    brier_sum, log_loss_sum, predicted_positive`` (no label latency: its exact median would
+    double the scan, and window metrics get it from ``monitor_sql``). Empty buckets are not
+    returned (callers fill them).
     """
     where, params = where_clause(model_name, versions, time_range, role=role)
     groups = []
@@ -77,7 +73,7 @@ def confusion_counts(db: Database, model_name: str, *, versions: Sequence[str] |
         select.append(f"{bucket} AS bucket")
         params = [origin, origin, *params] if origin is not None else params
         groups.append("bucket")
-    head = ", ".join([*select, _CONFUSION])
+    head = ", ".join([*select, COUNT_COLUMNS])
     sql = f"SELECT {head} FROM predictions WHERE {where}"
     if groups:
         sql += f" GROUP BY {', '.join(groups)} ORDER BY {', '.join(groups)}"

@@ -14,7 +14,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from mlmkit.store.aggregates import COUNT_COLUMNS, query
+from mlmkit.store.aggregates import CONFUSION_CELLS, COUNT_COLUMNS, query
 from mlmkit.store.database import Database
 from mlmkit.store.predictions import where_clause
 from mlmkit.values import TimeRange, utcnow
@@ -24,14 +24,7 @@ __all__ = ["daily_summary", "error_stream", "refresh_daily_summary", "window_cou
 
 EPS = 2.220446049250313e-16  # float64 machine epsilon, scikit-learn's log-loss clip
 
-_TOTALS = f"""
-    count(*) AS n,
-    count(actual) AS labelled,
-    count(*) FILTER (WHERE actual AND prediction) AS tp,
-    count(*) FILTER (WHERE NOT actual AND prediction) AS fp,
-    count(*) FILTER (WHERE NOT actual AND NOT prediction) AS tn,
-    count(*) FILTER (WHERE actual AND NOT prediction) AS fn,
-    count(score) FILTER (WHERE actual IS NOT NULL) AS scored,
+_TOTALS = CONFUSION_CELLS + f""",
     count(score) FILTER (WHERE actual) AS scored_pos,
     coalesce(sum(score) FILTER (WHERE actual), 0) AS score_sum_pos,
     coalesce(sum(score * score) FILTER (WHERE actual IS NOT NULL), 0) AS score_sq_sum,
