@@ -59,9 +59,9 @@ def run_demo(args: argparse.Namespace) -> int:
                   f"last 3 days: {degradation.severity}  "
                   f"drifted={', '.join(drifted) or '-'}")
     if args.out:
-        from mlmkit._demo_report import write_report
+        from mlmkit.viz.report import render_report  # papermill: the `report` extra
 
-        write_report(path, Path(args.out))
+        render_report(path, Path(args.out))
         print(f"report written to {args.out}")
     return 0
 
