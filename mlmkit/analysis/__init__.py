@@ -18,14 +18,9 @@ package loads none of them.
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from mlmkit._lazy import lazy_getattr as _lazy_getattr
 
 __all__ = ["detectors", "drift", "estimation", "experiment", "means", "metrics", "monitoring",
            "routing", "sample_size", "sequential", "stats", "thresholds", "tuning"]
 
-
-def __getattr__(name: str) -> ModuleType:
-    if name in __all__:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = _lazy_getattr(__name__, {}, modules=__all__)

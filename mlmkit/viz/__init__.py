@@ -9,20 +9,13 @@ only when a chart, panel or report is built. Submodules load lazily::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mlmkit._lazy import lazy_getattr as _lazy_getattr
 
 __all__ = ["ABReviewPanel", "MonitorPanel", "RegistryBrowser", "ThresholdPanel", "charts",
            "data", "panels", "render", "render_report", "report", "show"]
 
-_MODULES = {"charts", "data", "panels", "render", "report"}
 _NAMES = {"ABReviewPanel": "panels", "MonitorPanel": "panels", "RegistryBrowser": "panels",
           "ThresholdPanel": "panels", "render_report": "report", "show": "render"}
 
-
-def __getattr__(name: str) -> Any:
-    if name in _MODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    if name in _NAMES:
-        return getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = _lazy_getattr(__name__, {k: f"{__name__}.{v}" for k, v in _NAMES.items()},
+                            modules=("charts", "data", "panels", "render", "report"))
