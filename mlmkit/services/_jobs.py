@@ -52,18 +52,12 @@ class JobContext:
         return _ContextAdapter(self._logger, {"job": self.job, "run_id": self.run_id,
                                               "model": model_name, "version": version})
 
-    def service(self, attr: str, *methods: str) -> Any:
-        """Return ``ws.<attr>`` or raise :class:`StateError` saying which service is missing."""
+    def service(self, attr: str) -> Any:
+        """Return ``ws.<attr>``; a service that fails to import is reported by name."""
         try:
-            svc = getattr(self.ws, attr)
-        except (ImportError, AttributeError) as err:
-            raise StateError(f"job {self.job} needs the ws.{attr} service, which is not "
-                             f"available in this mlmkit: {err}") from err
-        missing = [m for m in methods if not callable(getattr(svc, m, None))]
-        if missing:
-            raise StateError(f"job {self.job} needs ws.{attr}.{missing[0]}(), which "
-                             f"{type(svc).__name__} does not provide")
-        return svc
+            return getattr(self.ws, attr)
+        except ImportError as err:
+            raise StateError(f"job {self.job} needs the ws.{attr} service: {err}") from err
 
     def production(self) -> list[ModelMetadata]:
         """Every version deployed to production."""
@@ -106,17 +100,6 @@ def floor_time(at: datetime, period: timedelta) -> datetime:
                               * seconds)
 
 
-def field(result: Any, name: str, default: Any = None) -> Any:
-    """Read ``name`` from a result object, a mapping, or ``to_dict()``."""
-    if isinstance(result, Mapping):
-        return result.get(name, default)
-    if hasattr(result, name):
-        return getattr(result, name)
-    if hasattr(result, "to_dict"):
-        return result.to_dict().get(name, default)
-    return default
-
-
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return float(value)
@@ -155,7 +138,7 @@ def performance_monitoring(ctx: JobContext, *, window: str | timedelta = "1h",
     """
     span = TimeRange(ctx.now - parse_window(window), ctx.now)
     period_start = floor_time(ctx.now, parse_window(period, "period"))
-    monitor = ctx.service("monitor", "get_current_metrics")
+    monitor = ctx.service("monitor")
     done = _done_keys(ctx, period_start)
 
     def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
@@ -163,8 +146,8 @@ def performance_monitoring(ctx: JobContext, *, window: str | timedelta = "1h",
             return {"status": "skipped", "reason": "snapshot exists for this period"}
         metrics = monitor.get_current_metrics(meta.model_name, meta.version,
                                               start=span.start, end=span.end, ci=False)
-        values = {m: _number(field(metrics, m)) for m in PERFORMANCE_METRICS}
-        values["label_coverage"] = _number(field(metrics, "label_coverage"))
+        values = {m: _number(metrics[m]) for m in PERFORMANCE_METRICS}
+        values["label_coverage"] = _number(metrics.label_coverage)
         added = _sql.insert_snapshots(ctx.ws.db, _snapshot_rows(ctx, meta, period_start, span,
                                                                 values))
         log.info("snapshot %s %s: accuracy=%s n=%s", meta.model_name, meta.version,
@@ -184,26 +167,25 @@ def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,
     """
     check_real("threshold_percent", threshold_percent, low=0.0, low_open=True)
     span = TimeRange(ctx.now - parse_window(window), ctx.now)
-    monitor = ctx.service("monitor", "get_performance_degradation_info")
-    ctx.service("alerts", "fire")
+    monitor = ctx.service("monitor")
 
     def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
         before = _sql.alert_count(ctx.ws.db)
         info = monitor.get_performance_degradation_info(
             meta.model_name, meta.version, threshold_percent, metric=metric, start=span.start,
             end=span.end, baseline=baseline, alert=True)
-        severity = str(field(info, "severity", "ok"))
-        item = {"severity": severity, "degradation_percent": field(info, "degradation_percent"),
-                "insufficient": bool(field(info, "insufficient", False))}
-        if not field(info, "has_degraded"):
+        severity = str(info.severity)
+        item = {"severity": severity, "degradation_percent": info.degradation_percent,
+                "insufficient": bool(info.insufficient)}
+        if not info.has_degraded:
             return {**item, "status": "ok"}
         new = _sql.alert_count(ctx.ws.db) > before
         log.warning("%s %s: %s degraded by %.2f%% (severity %s)%s", meta.model_name,
-                    meta.version, metric, field(info, "degradation_percent") or 0.0, severity,
+                    meta.version, metric, info.degradation_percent or 0.0, severity,
                     "" if new else " (alert already open)",
-                    extra={"severity": severity, "alert_id": field(info, "alert_id")})
+                    extra={"severity": severity, "alert_id": info.alert_id})
         return {**item, "status": "changed" if new else "unchanged",
-                "alert_id": field(info, "alert_id")}
+                "alert_id": info.alert_id}
 
     ctx.for_each(ctx.production(), body)
 
@@ -224,7 +206,7 @@ def auto_tuning(ctx: JobContext, *, metric: str = "f1_score",
     check_real("minimum_improvement", minimum_improvement, low=0.0)
     check_int("min_samples", min_samples, low=1)
     span = TimeRange(ctx.now - parse_window(window), ctx.now)
-    tuning = ctx.service("tuning", "optimize_threshold", "apply")
+    tuning = ctx.service("tuning")
 
     def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
         counts = confusion_counts(ctx.ws.db, meta.model_name, versions=[str(meta.version)],
@@ -235,14 +217,14 @@ def auto_tuning(ctx: JobContext, *, metric: str = "f1_score",
         result = tuning.optimize_threshold(
             meta.model_name, meta.version, metric, threshold_range, step, start=span.start,
             end=span.end, min_labels=min_samples, min_improvement_percent=minimum_improvement)
-        improvement = _number(field(result, "improvement_percent"))
+        improvement = _number(result.improvement_percent)
         item = {"improvement_percent": improvement,
-                "optimal_threshold": field(result, "optimal_threshold"),
-                "current_threshold": field(result, "current_threshold")}
-        if not field(result, "recommended", False) or improvement is None or \
+                "optimal_threshold": result.optimal_threshold,
+                "current_threshold": result.current_threshold}
+        if not result.recommended or improvement is None or \
                 not improvement > minimum_improvement:
             return {**item, "status": "unchanged",
-                    "reason": str(field(result, "recommendation", ""))}
+                    "reason": str(result.recommendation)}
         new = tuning.apply(result, bump="patch", min_improvement_percent=minimum_improvement,
                            reason=f"auto-tuning job run {ctx.run_id}")
         if deploy:
@@ -272,8 +254,7 @@ def drift_detection(ctx: JobContext, *, window: str | timedelta = "24h",
     span = TimeRange(ctx.now - parse_window(window), ctx.now)
     ref = TimeRange(span.start - parse_window(reference, "reference"), span.start)
     period_start = floor_time(ctx.now, parse_window(period, "period"))
-    monitor = ctx.service("monitor", "detect_concept_drift")
-    ctx.service("alerts", "fire")
+    monitor = ctx.service("monitor")
     done = _done_keys(ctx, period_start)
 
     def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
@@ -288,7 +269,7 @@ def drift_detection(ctx: JobContext, *, window: str | timedelta = "24h",
                                                                 values))
         if drifted:
             log.warning("concept drift detected for %s %s (%s)", meta.model_name,
-                        meta.version, field(result, "detector"))
+                        meta.version, result.detector)
         return {"status": "changed" if added else "skipped", "concept_drift": drifted,
                 "drift_share": values.get("drift_share")}
 
@@ -307,9 +288,6 @@ def _data_drift(ctx: JobContext, monitor: Any, meta: ModelMetadata, ref: TimeRan
 
     Skipped (no values) when either side has fewer than ``min_samples`` logged predictions.
     """
-    if not callable(getattr(monitor, "data_drift", None)):
-        raise StateError(f"job {ctx.job} needs ws.monitor.data_drift(), which "
-                         f"{type(monitor).__name__} does not provide")
     if not ctx.ws.predictions_store.feature_map(meta.model_name):
         return {}
     if min(_logged(ctx, meta, ref), _logged(ctx, meta, span)) < min_samples:
@@ -358,14 +336,14 @@ def rollout_advancement(ctx: JobContext) -> None:
     A step younger than its ``min_duration`` holds, so a second run right after changes
     nothing.
     """
-    ab = ctx.service("ab", "rollouts")
+    ab = ctx.service("ab")
     running = [r for r in ab.rollouts() if r.status == "running"]
 
     def body(rollout: Any, log: logging.LoggerAdapter) -> dict[str, Any]:
         decision = rollout.advance(now=ctx.now)
-        action = str(field(decision, "action"))
+        action = str(decision.action)
         item = {"rollout_id": rollout.rollout_id, "action": action,
-                "share_b": field(decision, "share_b"), "reason": field(decision, "reason")}
+                "share_b": decision.share_b, "reason": decision.reason}
         if action == "hold":
             return {**item, "status": "unchanged"}
         level = logging.ERROR if action == "rollback" else logging.WARNING
