@@ -25,7 +25,7 @@ import polars as pl
 
 import mlmkit
 from benchmarks._common import best_seconds, row
-from mlmkit.store.aggregates import confusion_counts
+from mlmkit.store.predictions.aggregates import confusion_counts
 
 CFG = mlmkit.ABTestConfig.create("n1-detector", "1.0.0", "1.1.0", 0.5)
 

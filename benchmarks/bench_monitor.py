@@ -30,7 +30,8 @@ import polars as pl
 import mlmkit
 from benchmarks import bench_drift
 from benchmarks._common import best_seconds, row
-from mlmkit.store import aggregates, monitor_sql
+from mlmkit.store.predictions import aggregates
+from mlmkit.store.predictions import monitoring as monitor_sql
 
 END = datetime(2026, 1, 31, tzinfo=UTC)
 

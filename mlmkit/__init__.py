@@ -26,8 +26,8 @@ from mlmkit.exceptions import (
     StoreError,
     ValidationError,
 )
-from mlmkit.store.memory import InMemoryModelRegistry
-from mlmkit.store.registry import DuckDBModelRegistry, ModelRegistry
+from mlmkit.store.registry.duckdb import DuckDBModelRegistry, ModelRegistry
+from mlmkit.store.registry.memory import InMemoryModelRegistry
 from mlmkit.values import (
     ABTestConfig,
     ModelMetadata,

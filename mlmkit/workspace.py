@@ -12,8 +12,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mlmkit.store.database import Database
-from mlmkit.store.predictions import PredictionStore
-from mlmkit.store.registry import DuckDBModelRegistry
+from mlmkit.store.predictions.writes import PredictionStore
+from mlmkit.store.registry.duckdb import DuckDBModelRegistry
 
 if TYPE_CHECKING:
     from mlmkit.services.log import PredictionLog
@@ -57,8 +57,8 @@ class Workspace:
 
     @functools.cached_property
     def ab(self) -> Any:
-        """A/B tests, routing and rollouts (``mlmkit.services.ab_test.ABTestingService``)."""
-        return self._service("ab_test", "ABTestingService")
+        """A/B tests, routing and rollouts (``mlmkit.services.experiments.ABTestingService``)."""
+        return self._service("experiments", "ABTestingService")
 
     @functools.cached_property
     def tuning(self) -> Any:

@@ -40,9 +40,15 @@ from scipy.optimize import isotonic_regression
 from scipy.stats import rankdata
 
 from mlmkit._validation import check_int, check_probability, invalid
-from mlmkit.analysis import _kernels
-from mlmkit.analysis._ci import Interval, html_table, normal_interval
-from mlmkit.analysis._inputs import FloatArray, as_binary, as_score, check_length, warn_undefined
+from mlmkit.analysis.metrics import _kernels
+from mlmkit.analysis.metrics._inputs import (
+    FloatArray,
+    as_binary,
+    as_score,
+    check_length,
+    warn_undefined,
+)
+from mlmkit.analysis.metrics.intervals import Interval, html_table, normal_interval
 from mlmkit.exceptions import StateError
 
 __all__ = ["CBPE", "EstimatedMetrics", "estimate_performance"]

@@ -15,7 +15,7 @@ roc_auc                       bootstrap of per-bin histograms     bootstrap (his
 ============================  ==================================  ==========================
 
 With ``sequential=True`` proportion metrics use the always-valid mSPRT
-(:func:`mlmkit.analysis.sequential.sequential_two_proportion_test`), whose p-value stays valid
+(:func:`mlmkit.analysis.stats.sequential.sequential_two_proportion_test`), whose p-value stays valid
 however often a running experiment is looked at; other metrics refuse sequential mode.
 
 Note on paired data and metrics other than accuracy: only accuracy has a paired test here;
@@ -34,12 +34,12 @@ from typing import Any
 import numpy as np
 
 from mlmkit._validation import check_choice, check_int, invalid
-from mlmkit.analysis import _kernels
-from mlmkit.analysis._ci import bootstrap_counts, bootstrap_histogram
-from mlmkit.analysis._stats_private import TestResult, check_alpha
-from mlmkit.analysis.sample_size import required_sample_size
-from mlmkit.analysis.sequential import sequential_two_proportion_test
-from mlmkit.analysis.stats import mcnemar_table, two_proportion_ztest
+from mlmkit.analysis.metrics import _kernels
+from mlmkit.analysis.metrics.intervals import bootstrap_counts, bootstrap_histogram
+from mlmkit.analysis.stats.proportions import mcnemar_table, two_proportion_ztest
+from mlmkit.analysis.stats.result import TestResult, check_alpha
+from mlmkit.analysis.stats.sample_size import required_sample_size
+from mlmkit.analysis.stats.sequential import sequential_two_proportion_test
 
 __all__ = [
     "BOOTSTRAP_METRICS",

@@ -1,6 +1,6 @@
 """Small pure helpers for performance monitoring: drop severity and one-sample proportion tests.
 
-Used by :mod:`mlmkit.services.monitor`; usable on their own.
+Used by :mod:`mlmkit.services.monitor.service`; usable on their own.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 from scipy import stats as _st
 
 from mlmkit._validation import check_int, check_probability, check_real, invalid
-from mlmkit.analysis._ci import wilson_bounds
-from mlmkit.analysis._stats_private import TestResult
+from mlmkit.analysis.metrics.intervals import wilson_bounds
+from mlmkit.analysis.stats.result import TestResult
 
 __all__ = ["SEVERITIES", "bucket_metrics", "drop_severity", "one_proportion_test", "relative_drop"]
 

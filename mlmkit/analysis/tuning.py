@@ -18,9 +18,9 @@ import numpy as np
 import polars as pl
 
 from mlmkit._validation import check_choice, check_int, check_probability, check_real, invalid
-from mlmkit.analysis import _thresholds as _k
-from mlmkit.analysis._ci import html_table
-from mlmkit.analysis.thresholds import ThresholdResult
+from mlmkit.analysis.metrics.intervals import html_table
+from mlmkit.analysis.thresholds import kernels as _k
+from mlmkit.analysis.thresholds.curve import ThresholdResult
 
 __all__ = [
     "AdaptiveStep",
@@ -177,7 +177,7 @@ def counts_at_threshold(curve: pl.DataFrame, threshold: float) -> dict[str, int]
 
     Examples
     --------
-    >>> from mlmkit.analysis.thresholds import threshold_curve
+    >>> from mlmkit.analysis.thresholds.curve import threshold_curve
     >>> counts_at_threshold(threshold_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 0.38)
     {'tp': 1, 'fp': 1, 'tn': 1, 'fn': 1}
     """
@@ -239,7 +239,7 @@ def bootstrap_threshold_improvement(curve: pl.DataFrame, *, optimal: float, curr
 
     Examples
     --------
-    >>> from mlmkit.analysis.thresholds import threshold_curve
+    >>> from mlmkit.analysis.thresholds.curve import threshold_curve
     >>> rng = np.random.default_rng(0)
     >>> y = rng.random(2000) < 0.3
     >>> s = np.clip(0.25 + 0.35 * y + rng.normal(0, 0.15, 2000), 0, 1)
@@ -347,7 +347,7 @@ def adaptive_threshold_step(curve: pl.DataFrame, *, current: float, max_step: fl
 
     Examples
     --------
-    >>> from mlmkit.analysis.thresholds import threshold_curve
+    >>> from mlmkit.analysis.thresholds.curve import threshold_curve
     >>> y = [0, 0, 0, 0, 1, 1]
     >>> s = [0.1, 0.6, 0.7, 0.8, 0.75, 0.9]
     >>> step = adaptive_threshold_step(threshold_curve(y, s), current=0.5)

@@ -108,7 +108,7 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from mlmkit.services.jobs import run_job
+    from mlmkit.services.jobs.runner import run_job
     from mlmkit.workspace import open_workspace
 
     _configure_logging(args)
@@ -134,7 +134,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from mlmkit.ops.scheduler import load_schedule
-    from mlmkit.services.jobs import JOBS
+    from mlmkit.services.jobs.runner import JOBS
 
     plan, tz = load_schedule(args.config)
     for item in plan:
@@ -145,7 +145,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    from mlmkit.services.jobs import job_history
+    from mlmkit.services.jobs.runner import job_history
     from mlmkit.workspace import open_workspace
 
     with open_workspace(args.db) as ws:

@@ -133,7 +133,9 @@ class MlmkitCollector:
 
 
 def _model_families(gauge: Any, counts: pl.DataFrame, window: timedelta) -> Iterator[Any]:
-    from mlmkit.analysis.metrics import metrics_from_counts  # scipy: imported on first scrape
+    from mlmkit.analysis.metrics.binary import (
+        metrics_from_counts,  # scipy: imported on first scrape
+    )
 
     span = f" over the last {window.total_seconds():g} s"
     fams = {key: gauge(f"mlmkit_model_{key}_ratio", f"{key} of labelled predictions{span}",

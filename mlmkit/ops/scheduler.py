@@ -31,7 +31,7 @@ from typing import Any
 
 from mlmkit._validation import check_type, invalid
 from mlmkit.exceptions import DependencyError, MlmkitError
-from mlmkit.services.jobs import JOBS, resolve_job, run_job
+from mlmkit.services.jobs.runner import JOBS, resolve_job, run_job
 from mlmkit.values import parse_window
 
 __all__ = ["JobSchedule", "build_scheduler", "load_schedule", "run_scheduler"]

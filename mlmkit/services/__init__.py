@@ -1,7 +1,8 @@
 """Services: combine the store with the analysis layer and return frozen results or polars.
 
-Modules: ``log`` (prediction log), ``monitor`` and ``drift_monitor``, ``alerts``, ``ab_test``
-and ``rollout``, ``tuning``, ``jobs``. Names are loaded on first access.
+Subpackages, one concept each: ``log`` (prediction log), ``monitor`` (window metrics, degradation,
+concept and data drift, trends), ``alerts`` (rules, sinks, outbox), ``experiments`` (A/B tests,
+rollouts, guardrails), ``tuning``, ``jobs``. Names are loaded on first access.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from mlmkit._lazy import lazy_getattr as _lazy_getattr
 _EXPORTS = {
     "BufferedWriter": "log", "PredictionLog": "log",
     "PerformanceMonitor": "monitor", "DEFAULT_MIN_LABELS": "monitor",
-    "WindowMetrics": "_monitor_results", "DegradationInfo": "_monitor_results",
-    "ConceptDriftResult": "_monitor_results",
+    "WindowMetrics": "monitor", "DegradationInfo": "monitor",
+    "ConceptDriftResult": "monitor",
     "AlertingService": "alerts", "AlertRule": "alerts", "Finding": "alerts",
     "LoggingSink": "alerts", "CallbackSink": "alerts", "WebhookSink": "alerts",
     "SinkError": "alerts",
-    "ABTestingService": "ab_test", "ABTestResult": "ab_test",
-    "Guardrails": "rollout", "Rollout": "rollout", "RolloutDecision": "rollout",
-    "DEFAULT_PLAN": "rollout", "start_rollout": "rollout",
+    "ABTestingService": "experiments", "ABTestResult": "experiments",
+    "Guardrails": "experiments", "Rollout": "experiments", "RolloutDecision": "experiments",
+    "DEFAULT_PLAN": "experiments", "start_rollout": "experiments",
     "AutoTuningEngine": "tuning", "ThresholdOptimization": "tuning",
     "TradeoffOptimization": "tuning", "CostOptimization": "tuning",
     "AdaptiveAdjustment": "tuning", "HyperparameterSearch": "tuning",

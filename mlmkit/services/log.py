@@ -15,9 +15,9 @@ import polars as pl
 import pyarrow as pa
 
 from mlmkit._validation import check_int, check_name, check_probability, check_real, invalid
-from mlmkit.store._batch import normalize, to_polars
-from mlmkit.store.monitor_sql import refresh_daily_summary
-from mlmkit.store.predictions import PredictionStore, retention_cutoff
+from mlmkit.store.predictions.batch import normalize, to_polars
+from mlmkit.store.predictions.monitoring import refresh_daily_summary
+from mlmkit.store.predictions.writes import PredictionStore, retention_cutoff
 from mlmkit.values import Version, VersionLike, WindowLike, resolve_range, utc, utcnow
 
 __all__ = ["BufferedWriter", "PredictionLog"]

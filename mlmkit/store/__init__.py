@@ -6,7 +6,7 @@ Aggregations run as SQL here; only small results (polars frames, numpy arrays) l
 from __future__ import annotations
 
 from mlmkit.store.database import Database
-from mlmkit.store.memory import InMemoryModelRegistry
-from mlmkit.store.registry import DuckDBModelRegistry, ModelRegistry
+from mlmkit.store.registry.duckdb import DuckDBModelRegistry, ModelRegistry
+from mlmkit.store.registry.memory import InMemoryModelRegistry
 
 __all__ = ["Database", "DuckDBModelRegistry", "InMemoryModelRegistry", "ModelRegistry"]

@@ -10,8 +10,8 @@ from typing import Any
 import polars as pl
 
 from mlmkit.exceptions import NotFoundError
-from mlmkit.store.aggregates import query
 from mlmkit.store.database import Database
+from mlmkit.store.predictions.aggregates import query
 
 __all__ = ["insert_alert", "list_alerts", "mark_delivery", "set_status", "unsent_alerts"]
 

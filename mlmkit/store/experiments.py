@@ -14,9 +14,9 @@ from typing import Any
 import polars as pl
 
 from mlmkit.exceptions import NotFoundError, StateError
-from mlmkit.store.aggregates import query
 from mlmkit.store.database import Database
-from mlmkit.store.predictions import where_clause
+from mlmkit.store.predictions.aggregates import query
+from mlmkit.store.predictions.writes import where_clause
 from mlmkit.values import TimeRange, utc
 
 __all__ = [

@@ -17,8 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from mlmkit.store.aggregates import query
 from mlmkit.store.database import Database
+from mlmkit.store.predictions.aggregates import query
 from mlmkit.values import utc
 
 __all__ = [

@@ -12,9 +12,9 @@ from typing import Any
 
 import polars as pl
 
-from mlmkit.store.aggregates import query
 from mlmkit.store.database import Database
-from mlmkit.store.predictions import where_clause
+from mlmkit.store.predictions.aggregates import query
+from mlmkit.store.predictions.writes import where_clause
 from mlmkit.values import TimeRange, utcnow
 
 __all__ = ["RUN_COLUMNS", "grid_cell_counts", "insert_runs", "labelled_scores", "last_run",

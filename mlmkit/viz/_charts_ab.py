@@ -150,7 +150,7 @@ def sequential_path(path: pl.DataFrame, *, title: str = "Sequential test",
     Parameters
     ----------
     path : polars.DataFrame
-        :func:`mlmkit.analysis.sequential.sequential_path` output (``look, n_a, n_b, effect,
+        :func:`mlmkit.analysis.stats.sequential.sequential_path` output (``look, n_a, n_b, effect,
         p_value, ci_low, ci_high, reject``), optionally with a ``time`` column.
     """
     alt = altair()

@@ -13,10 +13,10 @@ import numpy as np
 import polars as pl
 
 from mlmkit._validation import check_int
-from mlmkit.analysis.metrics import calibration_from_histograms
-from mlmkit.analysis.sequential import sequential_path
-from mlmkit.analysis.thresholds import threshold_curve_from_histogram
-from mlmkit.store.aggregates import score_histogram
+from mlmkit.analysis.metrics.binary import calibration_from_histograms
+from mlmkit.analysis.stats.sequential import sequential_path
+from mlmkit.analysis.thresholds.curve import threshold_curve_from_histogram
+from mlmkit.store.predictions.aggregates import score_histogram
 from mlmkit.values import ABTestConfig, Version, WindowLike, parse_window, resolve_range
 
 __all__ = ["ab_arms", "calibration_frame", "drift_over_time", "sequential_frame",
@@ -84,7 +84,7 @@ def sequential_frame(ws: Any, config: ABTestConfig, *, window: WindowLike | None
     """The always-valid test evaluated at every ``interval`` of the log (accuracy per arm).
 
     Cumulative correct / labelled counts per arm come from
-    ``ws.monitor.get_performance_trend``; :func:`mlmkit.analysis.sequential.sequential_path`
+    ``ws.monitor.get_performance_trend``; :func:`mlmkit.analysis.stats.sequential.sequential_path`
     does the test. Adds a ``time`` column (end of each look).
     """
     a, b = str(config.version_a), str(config.version_b)

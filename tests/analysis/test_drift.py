@@ -18,7 +18,8 @@ from scipy.spatial import distance
 from sklearn.datasets import load_breast_cancer
 from statsmodels.stats.multitest import multipletests
 
-from mlmkit.analysis import _drift_methods, drift
+from mlmkit.analysis import drift
+from mlmkit.analysis.drift import methods as _drift_methods
 from mlmkit.exceptions import DuplicateError, ValidationError
 
 ABS = 1e-9

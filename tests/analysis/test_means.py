@@ -1,4 +1,4 @@
-"""Oracle tests of mlmkit.analysis.means (Welch t-test, bootstrap) against scipy."""
+"""Oracle tests of mlmkit.analysis.stats.means (Welch t-test, bootstrap) against scipy."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import scipy.stats as st
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from mlmkit.analysis.means import bootstrap_difference, welch_ttest
+from mlmkit.analysis.stats.means import bootstrap_difference, welch_ttest
 from mlmkit.exceptions import ValidationError
 
 TOL = 1e-9

@@ -97,7 +97,8 @@ def _random_strings(n: int, seed: int) -> list[str]:
 
 
 def test_fast_string_path_equals_scalar_reference() -> None:
-    from mlmkit.analysis import _string_hash
+    from mlmkit.analysis.routing import assign
+    from mlmkit.analysis.routing import string_hash as _string_hash
 
     strings = _random_strings(3000, seed=1)  # byte lengths cross the 12-byte inline limit
     expected = [routing.unit_bucket(s, SALT) for s in strings]
@@ -107,10 +108,10 @@ def test_fast_string_path_equals_scalar_reference() -> None:
                        pl.Series(strings[:10])], rechunk=False)[7:]
     assert parts.n_chunks() > 1
     keys = _string_hash.string_keys(parts)
-    assert keys.tolist() == [routing._string_key(s) for s in parts.to_list()]
+    assert keys.tolist() == [assign._string_key(s) for s in parts.to_list()]
     # the offsets (large_string) fallback gives the same keys
     arrow = pl.Series(strings).to_arrow()
     assert str(arrow.type) == "large_string"
     assert _string_hash._offset_chunk_keys(arrow.slice(3)).tolist() == [
-        routing._string_key(s) for s in strings[3:]]
+        assign._string_key(s) for s in strings[3:]]
     assert routing.unit_buckets(["", "", ""], SALT).tolist() == [routing.unit_bucket("", SALT)] * 3

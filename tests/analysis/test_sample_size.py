@@ -10,7 +10,11 @@ from hypothesis import strategies as hs
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
-from mlmkit.analysis.sample_size import margin_of_error_sample_size, power, required_sample_size
+from mlmkit.analysis.stats.sample_size import (
+    margin_of_error_sample_size,
+    power,
+    required_sample_size,
+)
 from mlmkit.exceptions import ValidationError
 
 

@@ -13,7 +13,7 @@ from scipy.optimize import minimize_scalar
 from scipy.stats import norm
 
 from mlmkit.analysis import stats
-from mlmkit.analysis.sequential import (
+from mlmkit.analysis.stats.sequential import (
     SequentialTest,
     _half_width,
     _log_lr,

@@ -17,7 +17,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlmkit.analysis import _thresholds
 from mlmkit.analysis.thresholds import (
     METRICS,
     ThresholdResult,
@@ -26,6 +25,7 @@ from mlmkit.analysis.thresholds import (
     threshold_curve,
     threshold_curve_from_histogram,
 )
+from mlmkit.analysis.thresholds import kernels as _thresholds
 from mlmkit.exceptions import ValidationError
 
 

@@ -12,7 +12,7 @@ from statsmodels.stats.proportion import proportions_ztest
 
 import mlmkit
 from mlmkit.analysis.experiment import compare_metric
-from mlmkit.analysis.sequential import sequential_path
+from mlmkit.analysis.stats.sequential import sequential_path
 from mlmkit.exceptions import ValidationError
 from mlmkit.values import ABTestConfig, ModelMetadata
 

@@ -11,7 +11,7 @@ import pytest
 
 import mlmkit
 from mlmkit.exceptions import StateError, ValidationError
-from mlmkit.services.rollout import Guardrails
+from mlmkit.services.experiments.rollout import Guardrails
 from mlmkit.values import ABTestConfig, ModelMetadata
 
 from ._ab_data import T0
@@ -25,7 +25,7 @@ def _register(ws: mlmkit.Workspace) -> None:
         ws.registry.register(ModelMetadata.for_n1_detector(v))
 
 
-def _serve_hour(ws: mlmkit.Workspace, rollout: mlmkit.services.rollout.Rollout, start: object,
+def _serve_hour(ws: mlmkit.Workspace, rollout: mlmkit.Rollout, start: object,
                 acc: dict[str, float], *, seed: int, n: int = 3000) -> None:
     """One hour of traffic routed by the rollout, labelled, with per-version accuracy."""
     rng = np.random.default_rng(seed)

@@ -146,7 +146,7 @@ def test_foreign_database_is_refused(tmp_path: Path) -> None:
 
 def test_reopened_file_answers_relation_queries_at_once(tmp_path: Path) -> None:
     """No statement leaves a pending result behind (DuckDB 2 refuses conn.sql() then)."""
-    from mlmkit.store.aggregates import query
+    from mlmkit.store.predictions.aggregates import query
 
     path = tmp_path / "reopen.duckdb"
     with mlmkit.open(path) as ws:

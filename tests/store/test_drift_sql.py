@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 import mlmkit
-from mlmkit.store import drift_sql
+from mlmkit.store.predictions import drift as drift_sql
 from mlmkit.values import TimeRange
 
 END = datetime(2026, 3, 8, tzinfo=UTC)

@@ -11,7 +11,7 @@ from polars.testing import assert_frame_equal
 
 import mlmkit
 from mlmkit.exceptions import ValidationError
-from mlmkit.store.parquet import export_parquet, read_parquet
+from mlmkit.store.predictions.parquet import export_parquet, read_parquet
 from mlmkit.values import utcnow
 
 

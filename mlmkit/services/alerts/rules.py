@@ -1,0 +1,234 @@
+"""Alert rules: small strategy objects registered by name and rebuilt from their parameters.
+
+A rule's :meth:`AlertRule.evaluate` looks at the workspace and returns the :class:`Finding`
+objects to fire (an empty list when all is well). Built-in rules: ``metric_below``,
+``degradation``, ``drift``, ``label_coverage_low``, ``srm``. Add one with
+:func:`register_rule`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mlmkit._validation import check_choice, check_int, check_probability, check_real, invalid
+from mlmkit.analysis.stats.proportions import sample_ratio_mismatch
+from mlmkit.store.predictions import monitoring as monitor_sql
+from mlmkit.values import Version, parse_window, resolve_range
+
+if TYPE_CHECKING:
+    from mlmkit.workspace import Workspace
+
+__all__ = ["RULES", "AlertRule", "Finding", "available_rules", "make_rule", "register_rule"]
+
+SEVERITIES = ("info", "warning", "critical")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One alert a rule wants fired."""
+
+    severity: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+    dedup_key: str | None = None
+
+
+class AlertRule:
+    """Base class: ``name``, the parameters it was built with, and ``evaluate``."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+
+    def evaluate(self, ws: Workspace, model_name: str, version: str) -> list[Finding]:
+        """Return what to fire for ``model_name`` / ``version`` (empty when healthy)."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"rule": name, **params}``: enough to rebuild it with :func:`make_rule`."""
+        return {"rule": self.name, **self.params}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params})"
+
+
+# numeric entries of WindowMetrics a limit can apply to
+_BELOW_METRICS = ("accuracy", "precision", "recall", "f1_score", "specificity", "roc_auc",
+                  "brier_score", "log_loss", "label_coverage", "mean_score",
+                  "predicted_positive_rate", "sample_count", "labelled_count")
+
+
+class MetricBelow(AlertRule):
+    """Fire when ``metric`` over ``window`` is below ``value`` (on at least ``min_labels``)."""
+
+    name = "metric_below"
+
+    def __init__(self, *, value: float, metric: str = "accuracy", window: str = "24h",
+                 min_labels: int = 100, severity: str = "warning") -> None:
+        parse_window(window, "window")
+        super().__init__(value=check_real("value", value),
+                         metric=check_choice("metric", metric, _BELOW_METRICS), window=window,
+                         min_labels=check_int("min_labels", min_labels, low=0),
+                         severity=check_choice("severity", severity, SEVERITIES))
+
+    def evaluate(self, ws: Workspace, model_name: str, version: str) -> list[Finding]:
+        """Compare the window's metric with the limit."""
+        p = self.params
+        m = ws.monitor.get_current_metrics(model_name, version, p["window"],
+                                           min_labels=p["min_labels"], ci=False)
+        value = m[p["metric"]]
+        if m.insufficient or value is None or math.isnan(value) or value >= p["value"]:
+            return []
+        return [Finding(p["severity"], f"{p['metric']} of {model_name} {version} is "
+                        f"{value:.4g} < {p['value']:.4g} over {p['window']}",
+                        {"value": value, "limit": p["value"], "n": m.labelled_count})]
+
+
+class Degradation(AlertRule):
+    """Fire the severity of :meth:`PerformanceMonitor.get_performance_degradation_info`."""
+
+    name = "degradation"
+
+    def __init__(self, *, threshold: float = 0.05, metric: str = "accuracy",
+                 window: str = "24h", baseline: Any = None, min_labels: int = 100) -> None:
+        super().__init__(threshold=check_probability("threshold", threshold), metric=metric,
+                         window=window, baseline=baseline, min_labels=min_labels)
+
+    def evaluate(self, ws: Workspace, model_name: str, version: str) -> list[Finding]:
+        """Run the degradation check without its own alert and report its severity."""
+        p = self.params
+        info = ws.monitor.get_performance_degradation_info(
+            model_name, version, p["threshold"], metric=p["metric"], window=p["window"],
+            baseline=p["baseline"], min_labels=p["min_labels"], alert=False)
+        if not info.has_degraded:
+            return []
+        return [Finding(info.severity, f"{p['metric']} of {model_name} {version} dropped "
+                        f"{info.degradation_percent:.1f}%", info.to_dict(),
+                        f"degradation:{model_name}:{version}:{p['metric']}")]
+
+
+class Drift(AlertRule):
+    """Fire when more than ``max_share`` of the logged features drifted."""
+
+    name = "drift"
+
+    def __init__(self, *, reference: str = "7d", current: str = "24h", max_share: float = 0.0,
+                 severity: str = "warning") -> None:
+        super().__init__(reference=reference, current=current,
+                         max_share=check_probability("max_share", max_share),
+                         severity=check_choice("severity", severity, SEVERITIES))
+
+    def evaluate(self, ws: Workspace, model_name: str, version: str) -> list[Finding]:
+        """Run ``data_drift`` with the rule's windows."""
+        p = self.params
+        report = ws.monitor.data_drift(model_name, version, reference=p["reference"],
+                                       current=p["current"])
+        features = report.filter(report["kind"] != "prediction")
+        if features.height == 0:
+            return []
+        drifted = features.filter(features["drift"])["feature"].to_list()
+        share = len(drifted) / features.height
+        if not drifted or share <= p["max_share"]:
+            return []
+        return [Finding(p["severity"], f"{len(drifted)} of {features.height} features of "
+                        f"{model_name} {version} drifted: {', '.join(drifted[:10])}",
+                        {"features": drifted, "share": share})]
+
+
+class LabelCoverageLow(AlertRule):
+    """Fire when the share of labelled predictions in ``window`` is below ``min_coverage``."""
+
+    name = "label_coverage_low"
+
+    def __init__(self, *, min_coverage: float = 0.5, window: str = "24h",
+                 min_predictions: int = 100, severity: str = "warning") -> None:
+        super().__init__(min_coverage=check_probability("min_coverage", min_coverage),
+                         window=window,
+                         min_predictions=check_int("min_predictions", min_predictions, low=0),
+                         severity=check_choice("severity", severity, SEVERITIES))
+
+    def evaluate(self, ws: Workspace, model_name: str, version: str) -> list[Finding]:
+        """Compare the window's label coverage with the minimum."""
+        p = self.params
+        m = ws.monitor.get_current_metrics(model_name, version, p["window"], ci=False)
+        if m.sample_count < p["min_predictions"] or m.label_coverage >= p["min_coverage"]:
+            return []
+        return [Finding(p["severity"], f"label coverage of {model_name} {version} is "
+                        f"{m.label_coverage:.1%} < {p['min_coverage']:.0%} over {p['window']}",
+                        {"coverage": m.label_coverage, "n": m.sample_count})]
+
+
+class SampleRatioMismatch(AlertRule):
+    """Fire when traffic between ``version`` (A) and ``version_b`` mismatches the split."""
+
+    name = "srm"
+
+    def __init__(self, *, version_b: str, expected_share_a: float = 0.5, window: str = "24h",
+                 alpha: float = 0.001, severity: str = "critical") -> None:
+        super().__init__(version_b=str(Version.parse(version_b)),
+                         expected_share_a=check_probability("expected_share_a",
+                                                            expected_share_a,
+                                                            open_interval=True),
+                         window=window, alpha=alpha,
+                         severity=check_choice("severity", severity, SEVERITIES))
+
+    def evaluate(self, ws: Workspace, model_name: str, version: str) -> list[Finding]:
+        """Chi-square test of the served counts of the two versions."""
+        p = self.params
+        span = resolve_range(p["window"])
+        totals, _ = monitor_sql.window_summary(ws.db, model_name, versions=[version,
+                                                                            p["version_b"]],
+                                               time_range=span, bins=1)
+        counts = dict(zip(totals["version"].to_list(), totals["n"].to_list(), strict=True))
+        n_a, n_b = int(counts.get(version, 0)), int(counts.get(p["version_b"], 0))
+        if n_a + n_b == 0:
+            return []
+        res = sample_ratio_mismatch(n_a, n_b, p["expected_share_a"], alpha=p["alpha"])
+        if not res.significant():
+            return []
+        return [Finding(p["severity"], f"sample ratio mismatch {model_name} {version} vs "
+                        f"{p['version_b']}: {n_a}/{n_b} (p={res.p_value:.2g})",
+                        {"n_a": n_a, "n_b": n_b, "p_value": res.p_value},
+                        f"srm:{model_name}:{version}:{p['version_b']}")]
+
+
+RULES: dict[str, type[AlertRule]] = {}
+
+
+def register_rule(cls: type[AlertRule], *, replace: bool = False) -> type[AlertRule]:
+    """Register a rule class under ``cls.name`` (usable as a decorator)."""
+    if not cls.name:
+        raise invalid("cls", "an AlertRule subclass with a non-empty name", cls)
+    if cls.name in RULES and not replace:
+        raise invalid("cls", f"a rule name not yet registered ({cls.name!r} is)", cls)
+    RULES[cls.name] = cls
+    return cls
+
+
+for _cls in (MetricBelow, Degradation, Drift, LabelCoverageLow, SampleRatioMismatch):
+    register_rule(_cls)
+
+
+def available_rules() -> tuple[str, ...]:
+    """Names of the registered rules.
+
+    Examples
+    --------
+    >>> available_rules()
+    ('degradation', 'drift', 'label_coverage_low', 'metric_below', 'srm')
+    """
+    return tuple(sorted(RULES))
+
+
+def make_rule(name: str, **params: Any) -> AlertRule:
+    """Build the rule registered as ``name`` from its parameters."""
+    cls = RULES.get(name)
+    if cls is None:
+        raise invalid("rule", f"one of {', '.join(available_rules())}", name)
+    try:
+        return cls(**params)
+    except TypeError as err:
+        raise invalid("params", f"parameters accepted by rule {name!r}", params) from err

@@ -1,0 +1,398 @@
+"""A/B tests between model versions (``ws.ab``): routing, comparisons, tests, rollouts.
+
+Statistics come from :mod:`mlmkit.analysis.experiment` (which test for which metric),
+:mod:`mlmkit.analysis.stats` (SRM, Holm) and :mod:`mlmkit.analysis.routing` (sticky buckets);
+counts come from one SQL aggregation (``store.predictions.aggregates.confusion_counts``), or
+from the paired shadow-mode counts when both versions scored the same units.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from mlmkit._validation import (
+    check_choice,
+    check_int,
+    check_name,
+    check_real,
+    check_type,
+    invalid,
+)
+from mlmkit.analysis import routing
+from mlmkit.analysis.experiment import (
+    BOOTSTRAP_METRICS,
+    RATE_METRICS,
+    compare_metric,
+    required_sample_size_for_lift,
+)
+from mlmkit.analysis.stats.proportions import TestResult, multiple_testing, sample_ratio_mismatch
+from mlmkit.analysis.stats.sample_size import margin_of_error_sample_size
+from mlmkit.analysis.stats.sample_size import required_sample_size as _required_sample_size
+from mlmkit.services.experiments.result import ABTestResult, decide
+from mlmkit.store import experiments as sql
+from mlmkit.store.predictions.aggregates import confusion_counts, score_histogram
+from mlmkit.values import (
+    ABTestConfig,
+    ModelMetadata,
+    TimeRange,
+    Version,
+    WindowLike,
+    resolve_range,
+)
+
+if TYPE_CHECKING:
+    from mlmkit.services.experiments.rollout import Guardrails, Rollout
+    from mlmkit.workspace import Workspace
+
+__all__ = ["ABTestResult", "ABTestingService"]
+
+_METRICS = RATE_METRICS + BOOTSTRAP_METRICS
+_DEFAULT_SECONDARY = ("accuracy", "precision", "recall", "f1_score")
+_HIST_BINS = 1000
+
+
+def _check_config(config: Any) -> ABTestConfig:
+    if not isinstance(config, ABTestConfig):
+        raise invalid("config", "an ABTestConfig", config)
+    return config
+
+
+class ABTestingService:
+    """A/B testing, champion/challenger and guarded gradual rollouts over one workspace.
+
+    Examples
+    --------
+    >>> import mlmkit
+    >>> with mlmkit.open() as ws:
+    ...     ws.ab.generate_rollout_plan(4), ws.ab.calculate_required_sample_size()
+    ({1: 0.25, 2: 0.5, 3: 0.75, 4: 1.0}, 385)
+    """
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    # ------------------------------------------------------------------ routing
+    def select_version(self, config: ABTestConfig, unit_id: int | str | None = None) -> Version:
+        """Version serving ``unit_id`` (sticky hash of experiment key and id; random if None).
+
+        Examples
+        --------
+        >>> import mlmkit
+        >>> cfg = mlmkit.ABTestConfig.create("n1-detector", "1.0.0", "1.1.0")
+        >>> with mlmkit.open() as ws:
+        ...     ws.ab.select_version(cfg, "user-7") == ws.ab.select_version(cfg, "user-7")
+        True
+        """
+        return routing.select_version(_check_config(config), unit_id)
+
+    def assign(self, config: ABTestConfig, unit_ids: Any) -> pl.DataFrame:
+        """Route many units at once: columns ``unit_id``, ``arm`` ("A"/"B"), ``version``.
+
+        Same decisions as :meth:`select_version`, vectorised (tens of millions per second for
+        integer ids; see :mod:`mlmkit.analysis.routing.assign` for the hash).
+
+        Examples
+        --------
+        >>> import mlmkit
+        >>> cfg = mlmkit.ABTestConfig.create("n1-detector", "1.0.0", "1.1.0", 0.0)
+        >>> with mlmkit.open() as ws:
+        ...     ws.ab.assign(cfg, [1, 2, 3])["version"].to_list()
+        ['1.1.0', '1.1.0', '1.1.0']
+        """
+        config = _check_config(config)
+        salt = routing.experiment_salt(config.experiment_key)
+        is_b = routing.assign_arms(unit_ids, config.traffic_split_b, salt=salt)
+        codes = pl.Series(is_b.view(np.uint8))
+        arm = pl.Series("arm", ["A", "B"], dtype=pl.Enum(["A", "B"])).gather(codes)
+        names = [str(config.version_a), str(config.version_b)]
+        version = pl.Series("version", names, dtype=pl.Enum(names)).gather(codes)
+        ids = unit_ids if isinstance(unit_ids, pl.Series) else pl.Series("unit_id", unit_ids)
+        return pl.DataFrame({"unit_id": ids, "arm": arm, "version": version})
+
+    # ------------------------------------------------------------------ planning
+    def generate_rollout_plan(self, steps: int = 5) -> dict[int, float]:
+        """Equal steps of traffic to B: ``{1: 0.2, 2: 0.4, 3: 0.6, 4: 0.8, 5: 1.0}`` for 5."""
+        steps = check_int("steps", steps, low=1, high=100)
+        return {i: round(i / steps, 12) for i in range(1, steps + 1)}
+
+    def calculate_required_sample_size(self, confidence_level: float = 0.95,
+                                       margin_of_error: float = 0.05) -> int:
+        """The seed's sample size to estimate one rate within ``± margin_of_error`` (385).
+
+        This sizes an *estimate*, not a comparison; use :meth:`required_sample_size` to detect
+        a difference between versions.
+        """
+        return margin_of_error_sample_size(confidence_level, margin_of_error)
+
+    def required_sample_size(self, baseline_rate: float, minimum_detectable_effect: float, *,
+                             alpha: float = 0.05, power: float = 0.8) -> int:
+        """Units per version to detect an absolute change of a rate (two-sided z-test).
+
+        Examples
+        --------
+        >>> import mlmkit
+        >>> with mlmkit.open() as ws:
+        ...     ws.ab.required_sample_size(0.10, 0.02)
+        3835
+        """
+        return _required_sample_size(baseline_rate, minimum_detectable_effect, alpha=alpha,
+                                     power=power)
+
+    # ------------------------------------------------------------------ comparisons
+    def compare_models(self, config: ABTestConfig, metadata_a: ModelMetadata | None = None,
+                       metadata_b: ModelMetadata | None = None) -> ABTestResult:
+        """Compare the metrics registered with both versions (the seed's offline comparison).
+
+        Point metrics alone carry no sample size, so **significance cannot be judged** from
+        them: the result is then a ``"tie"`` with ``p_value=None`` and says so. When both
+        versions registered ``performance_metrics["sample_count"]`` (labelled evaluation rows)
+        and the primary metric is a rate (accuracy, precision, recall, specificity, the rate
+        taken over ``sample_count`` rows), a two-proportion z-test is run.
+        """
+        config = _check_config(config)
+        for name, meta in (("metadata_a", metadata_a), ("metadata_b", metadata_b)):
+            if meta is not None:
+                check_type(name, meta, ModelMetadata, "a ModelMetadata or None")
+        reg = self.ws.registry
+        meta_a = metadata_a or reg.require(config.model_name, config.version_a)
+        meta_b = metadata_b or reg.require(config.model_name, config.version_b)
+        perf_a, perf_b = meta_a.performance_metrics, meta_b.performance_metrics
+        shared = [k for k in perf_a if k in perf_b and k != "sample_count"]
+        diff = {k: float(perf_b[k]) - float(perf_a[k]) for k in shared}
+        metric = config.primary_metric
+        notes: list[str] = []
+        tests: dict[str, TestResult] = {}
+        if metric not in diff:
+            notes.append(f"{metric} is not registered for both versions.")
+        elif metric in RATE_METRICS and "sample_count" in perf_a and "sample_count" in perf_b:
+            from mlmkit.analysis.stats.proportions import two_proportion_ztest
+
+            n_a, n_b = int(perf_a["sample_count"]), int(perf_b["sample_count"])
+            tests[metric] = _with_values(two_proportion_ztest(
+                round(perf_a[metric] * n_a), n_a, round(perf_b[metric] * n_b), n_b,
+                confidence=1 - config.significance_level), perf_a[metric], perf_b[metric])
+        else:
+            notes.append("Registered point metrics carry no sample size, so statistical "
+                         "significance cannot be judged; register sample_count with the "
+                         "metrics or run run_test() on logged predictions.")
+        primary = tests.get(metric)
+        if primary is None:
+            winner, significant = "tie", False
+            lift = _lift(perf_a.get(metric), perf_b.get(metric))
+            recommendation = (f"B's registered {metric} differs by {lift:+.2f}% but "
+                              "significance cannot be judged from point metrics; run an A/B "
+                              "test on live traffic before deploying.") if metric in diff else \
+                f"Cannot compare: {metric} is not registered for both versions."
+        else:
+            winner, significant, recommendation = decide(config, primary, srm_detected=False,
+                                                         undersized=False)
+        return ABTestResult(
+            config, meta_a, meta_b, diff, winner, significant,
+            None if primary is None else primary.p_value, recommendation,
+            metrics_a={k: float(perf_a[k]) for k in shared},
+            metrics_b={k: float(perf_b[k]) for k in shared}, tests=tests, notes=tuple(notes))
+
+    def run_test(self, config: ABTestConfig, window: WindowLike | None = None, *,
+                 start: datetime | None = None, end: datetime | None = None,
+                 sequential: bool = False, tau: float = 0.05,
+                 secondary_metrics: Sequence[str] = _DEFAULT_SECONDARY,
+                 srm_alpha: float = 0.001, power: float = 0.8, n_resamples: int = 2000,
+                 seed: int = 0) -> ABTestResult:
+        """Test the experiment on the prediction log (labelled rows of both versions).
+
+        Parameters
+        ----------
+        config : ABTestConfig
+            The experiment; ``primary_metric`` decides, ``significance_level`` is alpha.
+        window, start, end
+            Time range of logged predictions (``None``: the whole log).
+        sequential : bool
+            Use the always-valid mSPRT for proportion metrics, so the test may be re-run as
+            data arrive ("peeking") without inflating false positives; ``tau`` is its mixing
+            standard deviation (fix it before the experiment).
+        secondary_metrics : sequence of str
+            Reported with Holm-adjusted p-values (``tests[m].details["p_holm"]``).
+        srm_alpha : float
+            Level of the sample-ratio-mismatch check on all served rows of both arms.
+        power : float
+            Power used for ``sample_size_required`` (detecting ``minimum_improvement``).
+        n_resamples, seed : int
+            Bootstrap settings for F1 / balanced accuracy / ROC AUC.
+
+        Returns
+        -------
+        ABTestResult
+            In shadow mode (the versions scored the same units: one row ``served``, the other
+            ``shadow``, same ``prediction_id``) accuracy uses McNemar's paired test and there
+            is no SRM check.
+        """
+        config = _check_config(config)
+        if isinstance(secondary_metrics, str) or not isinstance(secondary_metrics, Iterable):
+            raise invalid("secondary_metrics", "a list of metric names", secondary_metrics)
+        secondary = [check_choice("secondary_metrics", m, _METRICS) for m in secondary_metrics]
+        tau = check_real("tau", tau, low=0.0, low_open=True)
+        srm_alpha = check_real("srm_alpha", srm_alpha, low=0.0, high=0.5, low_open=True)
+        time_range = None if window is None and start is None and end is None else \
+            resolve_range(window, start=start, end=end)
+        a, b = str(config.version_a), str(config.version_b)
+        metric = config.primary_metric
+        paired = sql.has_shadow_rows(self.ws.db, config.model_name, [a, b], time_range)
+        arms = self._paired_arms(config, time_range) if paired else \
+            self._split_arms(config, time_range)
+        notes: list[str] = []
+        if sequential and metric not in RATE_METRICS:
+            raise invalid("sequential", f"False for primary_metric {metric!r} (sequential mode "
+                          f"covers {', '.join(RATE_METRICS)})", sequential)
+        metrics = [metric, *[m for m in dict.fromkeys(secondary) if m != metric]]
+        hist = self._histograms(config, time_range, paired) if "roc_auc" in metrics else None
+        tests = {m: compare_metric(m, arms["counts_a"], arms["counts_b"],
+                                   alpha=config.significance_level, paired_table=arms["table"],
+                                   sequential=sequential and m in RATE_METRICS, tau=tau,
+                                   histograms=hist, n_resamples=n_resamples, seed=seed)
+                 for m in metrics}
+        tests = _holm(tests, metrics[1:], config.significance_level)
+        srm = None
+        share_a = config.traffic_split_a
+        if not paired and 0.0 < share_a < 1.0 and arms["n_a"] + arms["n_b"] > 0:
+            srm = sample_ratio_mismatch(arms["n_a"], arms["n_b"], share_a, alpha=srm_alpha)
+        values_a = {m: float(t.details.get("value_a", math.nan)) for m, t in tests.items()}
+        values_b = {m: float(t.details.get("value_b", math.nan)) for m, t in tests.items()}
+        required = None
+        if metric in RATE_METRICS and not math.isnan(values_a[metric]):
+            required = required_sample_size_for_lift(values_a[metric], config.minimum_improvement,
+                                                     alpha=config.significance_level,
+                                                     power=power)
+        achieved = min(sum(arms["counts_a"]), sum(arms["counts_b"]))
+        undersized = required is not None and achieved < required
+        if undersized:
+            notes.append(f"{achieved} labelled units per arm of the {required} needed to detect "
+                         f"a {100 * config.minimum_improvement:.1f}% relative change of {metric}"
+                         f" with power {power}.")
+        srm_detected = bool(srm is not None and srm.details["mismatch"])
+        if srm is not None and srm_detected:
+            notes.append(f"Sample ratio mismatch: {arms['n_a']} vs {arms['n_b']} rows for a "
+                         f"{share_a:.0%}/{1 - share_a:.0%} split (p={srm.p_value:.2g}).")
+        if paired:
+            notes.append("Shadow mode: both versions scored the same units (paired tests).")
+        winner, significant, recommendation = decide(config, tests[metric],
+                                                     srm_detected=srm_detected,
+                                                     undersized=undersized)
+        reg = self.ws.registry
+        return ABTestResult(
+            config, reg.get(config.model_name, a), reg.get(config.model_name, b),
+            {m: values_b[m] - values_a[m] for m in metrics}, winner, significant,
+            tests[metric].p_value, recommendation, metrics_a=values_a, metrics_b=values_b,
+            tests=tests, srm=srm, sample_size_required=required, sample_size_achieved=achieved,
+            paired=paired, sequential=sequential, notes=tuple(notes))
+
+    # ------------------------------------------------------------------ data
+    def _split_arms(self, config: ABTestConfig, time_range: TimeRange | None
+                    ) -> dict[str, Any]:
+        a, b = str(config.version_a), str(config.version_b)
+        frame = confusion_counts(self.ws.db, config.model_name, versions=[a, b],
+                                 time_range=time_range)
+        rows = {r["version"]: r for r in frame.iter_rows(named=True)}
+        empty = {"n": 0, "tp": 0, "fp": 0, "tn": 0, "fn": 0}
+
+        def cells(version: str) -> tuple[int, int, int, int]:
+            row = rows.get(version, empty)
+            return int(row["tp"]), int(row["fp"]), int(row["tn"]), int(row["fn"])
+
+        return {"counts_a": cells(a), "counts_b": cells(b), "table": None,
+                "n_a": int(rows.get(a, empty)["n"]), "n_b": int(rows.get(b, empty)["n"])}
+
+    def _paired_arms(self, config: ABTestConfig, time_range: TimeRange | None
+                     ) -> dict[str, Any]:
+        frame = sql.paired_counts(self.ws.db, config.model_name, str(config.version_a),
+                                  str(config.version_b), time_range)
+        ca = [0, 0, 0, 0]
+        cb = [0, 0, 0, 0]
+        table = [[0, 0], [0, 0]]
+        total = 0
+        for pa, pb, actual, n in frame.iter_rows():
+            total += int(n)
+            if actual is None:
+                continue
+            for cells, pred in ((ca, pa), (cb, pb)):
+                cells[{(True, True): 0, (True, False): 1, (False, False): 2,
+                       (False, True): 3}[(bool(pred), bool(actual))]] += int(n)
+            table[0 if pa == actual else 1][0 if pb == actual else 1] += int(n)
+        return {"counts_a": tuple(ca), "counts_b": tuple(cb),
+                "table": table if sum(map(sum, table)) else None, "n_a": total, "n_b": total}
+
+    def _histograms(self, config: ABTestConfig, time_range: TimeRange | None,
+                    paired: bool) -> list[Any]:
+        a, b = str(config.version_a), str(config.version_b)
+        frame = score_histogram(self.ws.db, config.model_name, versions=[a, b],
+                                time_range=time_range, bins=_HIST_BINS,
+                                role=None if paired else "served")
+        out: list[Any] = []
+        for version in (a, b):
+            part = frame.filter(pl.col("version") == version)
+            for col in ("pos", "neg"):
+                dense = [0] * _HIST_BINS
+                for bin_, count in zip(part["bin"].to_list(), part[col].to_list(), strict=True):
+                    dense[int(bin_)] = int(count)
+                out.append(dense)
+        return out
+
+    # ------------------------------------------------------------------ rollouts
+    def start_rollout(self, config: ABTestConfig, *,
+                      plan: Mapping[int, float] | Sequence[float] | None = None,
+                      guardrails: Guardrails | Mapping[str, Any] | None = None,
+                      environment: str = "production", now: datetime | None = None
+                      ) -> Rollout:
+        """Start a guarded gradual rollout of ``config.version_b`` (see :mod:`.rollout`)."""
+        from mlmkit.services.experiments.rollout import start_rollout
+
+        return start_rollout(self.ws, config, plan=plan, guardrails=guardrails,
+                             environment=environment, now=now)
+
+    def get_rollout(self, rollout_id: int) -> Rollout:
+        """A stored rollout by id (state reloaded from the database)."""
+        from mlmkit.services.experiments.rollout import Rollout
+
+        return Rollout(self.ws, check_int("rollout_id", rollout_id, low=1))
+
+    def active_rollout(self, model_name: str) -> Rollout | None:
+        """The running rollout of ``model_name``, if any."""
+        ids = sql.rollout_ids(self.ws.db, check_name("model_name", model_name), "running")
+        return self.get_rollout(ids[-1]) if ids else None
+
+    def rollouts(self, model_name: str | None = None) -> list[Rollout]:
+        """Every rollout (of one model), oldest first."""
+        return [self.get_rollout(i) for i in sql.rollout_ids(self.ws.db, model_name)]
+
+
+def _lift(a: Any, b: Any) -> float:
+    if a is None or b is None or a == 0:
+        return math.nan
+    return 100.0 * (float(b) - float(a)) / float(a)
+
+
+def _with_values(res: TestResult, value_a: float, value_b: float) -> TestResult:
+    import dataclasses
+
+    return dataclasses.replace(res, details={**res.details, "value_a": float(value_a),
+                                             "value_b": float(value_b)})
+
+
+def _holm(tests: dict[str, TestResult], secondary: list[str], alpha: float
+          ) -> dict[str, TestResult]:
+    import dataclasses
+
+    if not secondary:
+        return tests
+    adjusted = multiple_testing([tests[m].p_value for m in secondary], method="holm",
+                                alpha=alpha)["p_adjusted"].to_list()
+    out = dict(tests)
+    for name, p in zip(secondary, adjusted, strict=True):
+        out[name] = dataclasses.replace(tests[name], details={**tests[name].details,
+                                                              "p_holm": float(p)})
+    return out

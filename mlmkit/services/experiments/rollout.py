@@ -1,0 +1,465 @@
+"""Guarded gradual rollouts of a new model version, persisted in the workspace.
+
+A rollout sends a growing share of traffic to version B along a plan (default: the seed's
+10 % → 25 % → 50 % → 75 % → 100 %). Routing is sticky (:mod:`mlmkit.analysis.routing.assign`), so a
+unit already on B stays on B when the share grows. :meth:`Rollout.advance` evaluates the
+current step on the predictions logged since the step began:
+
+1. **Guardrails** (any failure → automatic rollback): no open *critical* alert for the model
+   since the rollout started; no sample-ratio mismatch between the arms; B's accuracy not
+   significantly below A's (always-valid mSPRT by default, so calling ``advance`` often does
+   not inflate false rollbacks; a drop must also exceed ``max_accuracy_drop``); optionally
+   B's accuracy at or above ``min_accuracy`` once ``min_samples`` labels arrived.
+2. **Hold** while the step is younger than ``min_duration`` or has fewer than
+   ``min_samples`` labelled predictions per arm.
+3. Otherwise **advance** to the next share; reaching the last step (share 1.0) deploys B to
+   the environment through the registry and completes the rollout.
+
+A rollback sets B's share to 0 (all traffic back on A), records a ``rollout_rollback`` event
+in the deployment history (and, if B had already been deployed, rolls the registry back) and
+fires a critical alert through ``ws.alerts``. Every transition is stored in
+``rollout_events`` and in the registry's history (``rollout_start``, ``rollout_step``,
+``rollout_rollback``, and the final ``deploy``); the state lives in DuckDB and survives
+restarts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from mlmkit._html import dict_table
+from mlmkit._validation import check_int, check_name, check_real, invalid
+from mlmkit.analysis import routing
+from mlmkit.analysis.stats.proportions import (
+    TestResult,
+    sample_ratio_mismatch,
+    sequential_two_proportion_test,
+    two_proportion_ztest,
+)
+from mlmkit.exceptions import StateError
+from mlmkit.store import experiments as sql
+from mlmkit.store.predictions.aggregates import confusion_counts
+from mlmkit.values import ABTestConfig, TimeRange, Version, WindowLike, parse_window, utc, utcnow
+
+if TYPE_CHECKING:
+    from mlmkit.workspace import Workspace
+
+__all__ = ["DEFAULT_PLAN", "Guardrails", "Rollout", "RolloutDecision", "start_rollout"]
+
+DEFAULT_PLAN = (0.1, 0.25, 0.5, 0.75, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Guardrails:
+    """When a rollout step may advance, and when it must roll back.
+
+    Parameters
+    ----------
+    min_duration : str or timedelta
+        Minimum age of a step before advancing (``"1h"``).
+    min_samples : int
+        Minimum labelled predictions per arm in the step before advancing.
+    alpha : float
+        Level of the "B is less accurate than A" check.
+    max_accuracy_drop : float
+        Tolerated absolute accuracy drop of B (a significant drop smaller than this holds).
+    min_accuracy : float or None
+        Absolute floor for B's accuracy (the seed's 0.90), checked once ``min_samples``
+        labels arrived.
+    srm_alpha : float
+        Level of the sample-ratio-mismatch check (needs >= 100 rows in the step).
+    sequential : bool
+        Use the always-valid mSPRT (safe under repeated ``advance`` calls) rather than a
+        one-sided z-test.
+    block_on_critical_alert : bool
+        Roll back when a critical alert for the model is open.
+
+    Examples
+    --------
+    >>> Guardrails(min_duration="30m").min_duration_seconds
+    1800.0
+    """
+
+    min_duration: WindowLike = "1h"
+    min_samples: int = 100
+    alpha: float = 0.05
+    max_accuracy_drop: float = 0.0
+    min_accuracy: float | None = None
+    srm_alpha: float = 0.001
+    sequential: bool = True
+    block_on_critical_alert: bool = True
+
+    def __post_init__(self) -> None:
+        parse_window(self.min_duration, "min_duration")
+        check_int("min_samples", self.min_samples, low=1)
+        check_real("alpha", self.alpha, low=0.0, high=0.5, low_open=True, high_open=True)
+        check_real("max_accuracy_drop", self.max_accuracy_drop, low=0.0, high=1.0)
+        if self.min_accuracy is not None:
+            check_real("min_accuracy", self.min_accuracy, low=0.0, high=1.0)
+        check_real("srm_alpha", self.srm_alpha, low=0.0, high=0.5, low_open=True)
+
+    @property
+    def min_duration_seconds(self) -> float:
+        """``min_duration`` in seconds."""
+        return parse_window(self.min_duration).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (``min_duration`` in seconds)."""
+        out = dataclasses.asdict(self)
+        out["min_duration"] = f"{self.min_duration_seconds}s"
+        return out
+
+    @classmethod
+    def parse(cls, value: Guardrails | Mapping[str, Any] | None) -> Guardrails:
+        """A :class:`Guardrails` from itself, a mapping of its fields, or ``None`` (defaults)."""
+        if value is None:
+            return cls()
+        if isinstance(value, Guardrails):
+            return value
+        if isinstance(value, Mapping):
+            try:
+                return cls(**value)
+            except TypeError as err:
+                raise invalid("guardrails", "a mapping of Guardrails fields", value) from err
+        raise invalid("guardrails", "a Guardrails, a mapping or None", value)
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutDecision:
+    """What :meth:`Rollout.advance` did.
+
+    ``action`` is ``"advance"``, ``"hold"``, ``"rollback"`` or ``"complete"``.
+    """
+
+    action: str
+    step: int
+    share_b: float
+    reason: str
+    checks: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict."""
+        return {"action": self.action, "step": self.step, "share_b": self.share_b,
+                "reason": self.reason, "checks": dict(self.checks)}
+
+    def _repr_html_(self) -> str:
+        return dict_table({k: v for k, v in self.to_dict().items() if k != "checks"}
+                          | {str(k): v for k, v in self.checks.items()}, title="Rollout decision")
+
+
+def _parse_plan(plan: Mapping[int, float] | Sequence[float] | None) -> list[float]:
+    if plan is None:
+        return list(DEFAULT_PLAN)
+    expectation = "increasing traffic shares in (0, 1] ending at 1.0"
+    if isinstance(plan, Mapping):
+        values = [plan[k] for k in sorted(plan)]
+    elif isinstance(plan, Sequence) and not isinstance(plan, str):
+        values = list(plan)
+    else:
+        raise invalid("plan", expectation, plan)
+    try:
+        shares = [check_real("plan share", v, low=0.0, high=1.0, low_open=True) for v in values]
+    except ValueError as err:
+        raise invalid("plan", expectation, plan) from err
+    if not shares or shares[-1] != 1.0 or any(x >= y for x, y in itertools.pairwise(shares)):
+        raise invalid("plan", expectation, plan)
+    return shares
+
+
+def start_rollout(ws: Workspace, config: ABTestConfig, *,
+                  plan: Mapping[int, float] | Sequence[float] | None = None,
+                  guardrails: Guardrails | Mapping[str, Any] | None = None,
+                  environment: str = "production", now: datetime | None = None) -> Rollout:
+    """Start a rollout of ``config.version_b`` replacing ``config.version_a`` in ``environment``.
+
+    Both versions must be registered. If nothing serves the environment yet, A is deployed
+    first (the baseline); if another version than A serves it, :class:`StateError` is raised.
+    One running rollout per model at a time.
+    """
+    if not isinstance(config, ABTestConfig):
+        raise invalid("config", "an ABTestConfig", config)
+    check_name("environment", environment)
+    shares = _parse_plan(plan)
+    rails = Guardrails.parse(guardrails)
+    when = utc(now, "now") if now is not None else utcnow()
+    reg = ws.registry
+    a, b = str(config.version_a), str(config.version_b)
+    reg.require(config.model_name, a)
+    reg.require(config.model_name, b)
+    serving = reg.deployed_version(config.model_name, environment)
+    if serving is None:
+        reg.deploy(config.model_name, a, environment, reason="rollout baseline",
+                   actor="mlmkit-rollout")
+    elif str(serving) != a:
+        raise StateError(f"{environment} serves {config.model_name} {serving}, not version_a "
+                         f"{a}; start the rollout from the serving version")
+    state = {"model_name": config.model_name, "version_a": a, "version_b": b,
+             "environment": environment, "config": config.to_dict(), "plan": shares,
+             "guardrails": rails.to_dict(), "step": 1, "share_b": shares[0],
+             "status": "running", "created_at": when, "step_started_at": when,
+             "updated_at": when, "reason": "started"}
+    reason = f"rollout started: step 1 of {len(shares)}, {shares[0]:.0%} of traffic to {b}"
+    rollout_id = sql.insert_rollout(ws.db, state, {"event_at": when, "action": "start",
+                                                   "step": 1, "share_b": shares[0],
+                                                   "reason": reason})
+    reg.record_event(config.model_name, b, environment, "rollout_start", reason=reason,
+                     actor="mlmkit-rollout")
+    return Rollout(ws, rollout_id)
+
+
+class Rollout:
+    """A persisted guarded rollout; reload any time with ``ws.ab.get_rollout(rollout_id)``.
+
+    Serve traffic with :meth:`select_version` (or ``ws.ab.assign(rollout.config, ids)``) and
+    call :meth:`advance` periodically (e.g. from a scheduled job).
+    """
+
+    def __init__(self, ws: Workspace, rollout_id: int) -> None:
+        self.ws = ws
+        self.rollout_id = int(rollout_id)
+        self._state: dict[str, Any] = {}
+        self._config: ABTestConfig | None = None
+        self.refresh()
+
+    def refresh(self) -> Rollout:
+        """Reload the state from the database; returns ``self``."""
+        self._state = sql.load_rollout(self.ws.db, self.rollout_id)
+        fields = dict(self._state["config"])
+        fields["traffic_split_a"] = round(1.0 - float(self._state["share_b"]), 12)
+        self._config = ABTestConfig(**fields)
+        return self
+
+    # ------------------------------------------------------------------ state
+    @property
+    def model_name(self) -> str:
+        """The model being rolled out."""
+        return str(self._state["model_name"])
+
+    @property
+    def version_a(self) -> Version:
+        """The version being replaced."""
+        return Version.parse(self._state["version_a"])
+
+    @property
+    def version_b(self) -> Version:
+        """The version being rolled out."""
+        return Version.parse(self._state["version_b"])
+
+    @property
+    def environment(self) -> str:
+        """The target environment."""
+        return str(self._state["environment"])
+
+    @property
+    def plan(self) -> tuple[float, ...]:
+        """Traffic share of B at each step."""
+        return tuple(float(x) for x in self._state["plan"])
+
+    @property
+    def guardrails(self) -> Guardrails:
+        """The guardrails of this rollout."""
+        return Guardrails(**self._state["guardrails"])
+
+    @property
+    def step(self) -> int:
+        """Current step (1-based)."""
+        return int(self._state["step"])
+
+    @property
+    def share_b(self) -> float:
+        """Current share of traffic on B (0 after a rollback)."""
+        return float(self._state["share_b"])
+
+    @property
+    def status(self) -> str:
+        """``"running"``, ``"completed"`` or ``"rolled_back"``."""
+        return str(self._state["status"])
+
+    @property
+    def step_started_at(self) -> datetime:
+        """When the current step began."""
+        when: datetime = self._state["step_started_at"]
+        return when
+
+    @property
+    def config(self) -> ABTestConfig:
+        """The experiment at the current share (use it for routing)."""
+        assert self._config is not None
+        return self._config
+
+    def select_version(self, unit_id: int | str | None = None) -> Version:
+        """The version serving ``unit_id`` at the current step (sticky)."""
+        return routing.select_version(self.config, unit_id)
+
+    def history(self) -> pl.DataFrame:
+        """Every event of this rollout: ``event_at, action, step, share_b, reason, details``."""
+        return sql.rollout_events(self.ws.db, self.rollout_id)
+
+    # ------------------------------------------------------------------ transitions
+    def advance(self, *, now: datetime | None = None) -> RolloutDecision:
+        """Check the current step and advance, hold or roll back (see the module docstring)."""
+        self.refresh()
+        if self.status != "running":
+            raise StateError(f"rollout {self.rollout_id} is {self.status}; nothing to advance")
+        when = utc(now, "now") if now is not None else utcnow()
+        rails = self.guardrails
+        checks, failure = self._checks(when, rails)
+        if failure is not None:
+            return self._roll_back(failure, checks, when)
+        age = (when - self.step_started_at).total_seconds()
+        waiting = []
+        if age < rails.min_duration_seconds:
+            waiting.append(f"step age {age:.0f}s < min_duration {rails.min_duration_seconds:.0f}s")
+        for arm in ("a", "b") if self.share_b < 1.0 else ("b",):
+            if checks[f"labelled_{arm}"] < rails.min_samples:
+                waiting.append(f"{checks[f'labelled_{arm}']} labelled predictions of "
+                               f"{arm.upper()} < min_samples {rails.min_samples}")
+        if waiting:
+            reason = "hold: " + "; ".join(waiting)
+            sql.append_event(self.ws.db, self.rollout_id, {
+                "event_at": when, "action": "hold", "step": self.step, "share_b": self.share_b,
+                "reason": reason, "details": checks})
+            return RolloutDecision("hold", self.step, self.share_b, reason, checks)
+        return self._next_step(checks, when)
+
+    def _checks(self, when: datetime, rails: Guardrails) -> tuple[dict[str, Any], str | None]:
+        a, b = str(self.version_a), str(self.version_b)
+        start = self.step_started_at
+        rows = {}
+        if when > start:
+            frame = confusion_counts(self.ws.db, self.model_name, versions=[a, b],
+                                     time_range=TimeRange(start, when))
+            rows = {r["version"]: r for r in frame.iter_rows(named=True)}
+        zero = {"n": 0, "labelled": 0, "tp": 0, "tn": 0}
+        ra, rb = rows.get(a, zero), rows.get(b, zero)
+        checks: dict[str, Any] = {"n_a": int(ra["n"]), "n_b": int(rb["n"]),
+                                  "labelled_a": int(ra["labelled"]),
+                                  "labelled_b": int(rb["labelled"])}
+        correct_a, correct_b = int(ra["tp"]) + int(ra["tn"]), int(rb["tp"]) + int(rb["tn"])
+        checks["accuracy_a"] = correct_a / checks["labelled_a"] if checks["labelled_a"] else None
+        checks["accuracy_b"] = correct_b / checks["labelled_b"] if checks["labelled_b"] else None
+        if rails.block_on_critical_alert:
+            alerts = sql.count_open_alerts(self.ws.db, self.model_name,
+                                           since=self._state["created_at"])
+            checks["critical_alerts"] = alerts
+            if alerts:
+                return checks, f"{alerts} open critical alert(s) for {self.model_name}"
+        if 0.0 < self.share_b < 1.0 and checks["n_a"] + checks["n_b"] >= 100:
+            srm = sample_ratio_mismatch(checks["n_a"], checks["n_b"], 1.0 - self.share_b,
+                                        alpha=rails.srm_alpha)
+            checks["srm_p_value"] = srm.p_value
+            if srm.details["mismatch"]:
+                return checks, (f"sample ratio mismatch: {checks['n_a']} vs {checks['n_b']} "
+                                f"rows for {1 - self.share_b:.0%}/{self.share_b:.0%} "
+                                f"(p={srm.p_value:.2g})")
+        if checks["labelled_a"] and checks["labelled_b"]:
+            test = _accuracy_test(correct_a, checks["labelled_a"], correct_b,
+                                  checks["labelled_b"], rails)
+            checks["accuracy_p_value"] = test.p_value
+            drop = -(test.effect or 0.0)
+            if test.p_value <= rails.alpha and drop > rails.max_accuracy_drop:
+                return checks, (f"accuracy of {b} ({checks['accuracy_b']:.4f}) is "
+                                f"significantly below {a} ({checks['accuracy_a']:.4f}), "
+                                f"p={test.p_value:.2g}")
+        if (rails.min_accuracy is not None and checks["labelled_b"] >= rails.min_samples
+                and checks["accuracy_b"] < rails.min_accuracy):
+            return checks, (f"accuracy of {b} ({checks['accuracy_b']:.4f}) is below "
+                            f"min_accuracy {rails.min_accuracy}")
+        return checks, None
+
+    def _next_step(self, checks: dict[str, Any], when: datetime) -> RolloutDecision:
+        step, plan = self.step, self.plan
+        new_step, share = step + 1, plan[step] if step < len(plan) else 1.0
+        final = new_step >= len(plan) or share >= 1.0
+        action = "complete" if final else "advance"
+        reason = (f"step {new_step} of {len(plan)}: {share:.0%} of traffic to "
+                  f"{self.version_b}" + (" — full deployment" if final else ""))
+        changes = {"step": new_step, "share_b": share, "step_started_at": when,
+                   "updated_at": when, "reason": reason,
+                   "status": "completed" if final else "running"}
+        sql.transition_rollout(self.ws.db, self.rollout_id, expected_step=step,
+                               changes=changes, event={"event_at": when, "action": action,
+                                                       "step": new_step, "share_b": share,
+                                                       "reason": reason, "details": checks})
+        reg = self.ws.registry
+        reg.record_event(self.model_name, self.version_b, self.environment, "rollout_step",
+                         reason=reason, actor="mlmkit-rollout")
+        if final:
+            reg.deploy(self.model_name, self.version_b, self.environment,
+                       reason=f"rollout {self.rollout_id} completed", actor="mlmkit-rollout")
+        self.refresh()
+        return RolloutDecision(action, new_step, share, reason, checks)
+
+    def rollback(self, *, reason: str = "manual rollback", now: datetime | None = None
+                 ) -> RolloutDecision:
+        """Roll back now: all traffic to A; if B was already deployed, the registry too."""
+        self.refresh()
+        check_name("reason", reason)
+        when = utc(now, "now") if now is not None else utcnow()
+        if self.status == "rolled_back":
+            raise StateError(f"rollout {self.rollout_id} is already rolled back")
+        return self._roll_back(reason, {}, when)
+
+    def _roll_back(self, reason: str, checks: dict[str, Any], when: datetime
+                   ) -> RolloutDecision:
+        step = self.step
+        text = f"rollback at step {step} ({self.share_b:.0%} on {self.version_b}): {reason}"
+        changes = {"share_b": 0.0, "status": "rolled_back", "updated_at": when, "reason": text}
+        event = {"event_at": when, "action": "rollback", "step": step, "share_b": 0.0,
+                 "reason": text, "details": checks}
+        if self.status == "completed":
+            sql.force_transition(self.ws.db, self.rollout_id, changes=changes, event=event)
+        else:
+            sql.transition_rollout(self.ws.db, self.rollout_id, expected_step=step,
+                                   changes=changes, event=event)
+        reg = self.ws.registry
+        if reg.deployed_version(self.model_name, self.environment) == self.version_b:
+            reg.rollback(self.model_name, self.environment, reason=text, actor="mlmkit-rollout")
+        else:
+            reg.record_event(self.model_name, self.version_b, self.environment,
+                             "rollout_rollback", reason=text, actor="mlmkit-rollout")
+        self._alert(text, checks)
+        self.refresh()
+        return RolloutDecision("rollback", step, 0.0, text, checks)
+
+    def _alert(self, message: str, checks: Mapping[str, Any]) -> None:
+        details = {"rollout_id": self.rollout_id, **{k: v for k, v in checks.items()
+                                                     if not isinstance(v, float)
+                                                     or math.isfinite(v)}}
+        self.ws.alerts.fire("rollout_rollback", "critical", self.model_name,
+                            str(self.version_b), message, details,
+                            dedup_key=f"rollout_rollback:{self.rollout_id}")
+
+    # ------------------------------------------------------------------ display
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly state."""
+        out = dict(self._state)
+        for key in ("created_at", "step_started_at", "updated_at"):
+            out[key] = out[key].isoformat()
+        return out
+
+    def _repr_html_(self) -> str:
+        keys = ("rollout_id", "model_name", "version_a", "version_b", "environment", "status",
+                "step", "share_b", "step_started_at", "reason")
+        data = self.to_dict()
+        return dict_table({k: data[k] for k in keys}, title="Rollout")
+
+    def __repr__(self) -> str:
+        return (f"Rollout(id={self.rollout_id}, {self.model_name} {self.version_a}->"
+                f"{self.version_b}, step {self.step}/{len(self.plan)}, share_b={self.share_b:g}, "
+                f"{self.status})")
+
+
+def _accuracy_test(correct_a: int, n_a: int, correct_b: int, n_b: int,
+                   rails: Guardrails) -> TestResult:
+    if rails.sequential:
+        return sequential_two_proportion_test(correct_a, n_a, correct_b, n_b, alpha=rails.alpha)
+    return two_proportion_ztest(correct_a, n_a, correct_b, n_b, alternative="less")
+

@@ -1,0 +1,354 @@
+"""Job bodies and their run context (see :mod:`mlmkit.services.jobs.runner` for the public face)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from mlmkit._validation import check_int, check_real
+from mlmkit.exceptions import StateError
+from mlmkit.store import jobs as _sql
+from mlmkit.store.predictions.aggregates import confusion_counts
+from mlmkit.values import ModelMetadata, TimeRange, parse_window
+
+PERFORMANCE_METRICS = ("accuracy", "precision", "recall", "f1_score", "specificity", "roc_auc",
+                       "brier_score", "log_loss", "sample_count", "labelled_count")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class _ContextAdapter(logging.LoggerAdapter):
+    """A LoggerAdapter that merges its context into each call's ``extra``."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
+        return msg, kwargs
+
+
+class JobContext:
+    """What a job body gets: the workspace, the run's time, a logger and outcome counters."""
+
+    def __init__(self, ws: Any, job: str, run_id: int, now: datetime,
+                 logger: logging.Logger) -> None:
+        self.ws = ws
+        self.job = job
+        self.run_id = run_id
+        self.now = now
+        self._logger = logger
+        self.log = _ContextAdapter(logger, {"job": job, "run_id": run_id})
+        self.processed = 0
+        self.changed = 0
+        self.failed = 0
+        self.first_error: str | None = None
+        self.items: list[dict[str, Any]] = []
+        self.details: dict[str, Any] = {}
+
+    def model_log(self, model_name: str, version: str) -> logging.LoggerAdapter:
+        """A logger carrying job, run, model and version context."""
+        return _ContextAdapter(self._logger, {"job": self.job, "run_id": self.run_id,
+                                              "model": model_name, "version": version})
+
+    def service(self, attr: str) -> Any:
+        """Return ``ws.<attr>``; a service that fails to import is reported by name."""
+        try:
+            return getattr(self.ws, attr)
+        except ImportError as err:
+            raise StateError(f"job {self.job} needs the ws.{attr} service: {err}") from err
+
+    def production(self) -> list[ModelMetadata]:
+        """Every version deployed to production."""
+        return list(self.ws.registry.get_production_models())
+
+    def for_each(self, models: Iterable[Any], body: Callable[[Any, logging.LoggerAdapter],
+                                                            dict[str, Any]]) -> None:
+        """Run ``body`` per model; a failure is recorded and logged, the others still run.
+
+        ``models`` holds :class:`ModelMetadata` or ``(model_name, version, obj)`` triples
+        (``body`` then gets ``obj``).
+        """
+        for entry in models:
+            if isinstance(entry, ModelMetadata):
+                name, version, obj = entry.model_name, str(entry.version), entry
+            else:
+                name, version, obj = entry
+            log = self.model_log(name, version)
+            item: dict[str, Any] = {"model_name": name, "version": version}
+            self.processed += 1
+            try:
+                item.update(body(obj, log))
+            except Exception as err:
+                self.failed += 1
+                message = f"{type(err).__name__}: {err}"
+                self.first_error = self.first_error or f"{name} {version}: {message}"
+                item.update(status="error", error=message)
+                log.exception("%s failed for %s %s: %s", self.job, name, version, message)
+            else:
+                if item.get("status") == "changed":
+                    self.changed += 1
+                log.info("%s %s %s: %s", self.job, name, version, item.get("status", "ok"))
+            self.items.append(item)
+
+
+def floor_time(at: datetime, period: timedelta) -> datetime:
+    """The start of the period containing ``at`` (periods aligned to the Unix epoch)."""
+    seconds = period.total_seconds()
+    return _EPOCH + timedelta(seconds=math.floor((at - _EPOCH).total_seconds() / seconds)
+                              * seconds)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _snapshot_rows(ctx: JobContext, meta: ModelMetadata, period_start: datetime,
+                   span: TimeRange, values: Mapping[str, float | None]) -> list[dict[str, Any]]:
+    return [{"job": ctx.job, "period_start": period_start, "model_name": meta.model_name,
+             "version": str(meta.version), "environment": meta.environment or "none",
+             "metric": metric, "value": value, "window_start": span.start,
+             "window_end": span.end, "created_at": ctx.now} for metric, value in values.items()]
+
+
+def _done_keys(ctx: JobContext, period_start: datetime) -> set[tuple[str, str, str]]:
+    frame = _sql.snapshots(ctx.ws.db, job=ctx.job, since=period_start)
+    frame = frame.filter(frame["period_start"] == period_start)
+    return {(r["model_name"], r["version"], r["environment"]) for r in frame.iter_rows(named=True)}
+
+
+def _key(meta: ModelMetadata) -> tuple[str, str, str]:
+    return meta.model_name, str(meta.version), meta.environment or "none"
+
+
+# ----------------------------------------------------------------------------- jobs
+def performance_monitoring(ctx: JobContext, *, window: str | timedelta = "1h",
+                           period: str | timedelta = "5m") -> None:
+    """Metrics of every production model over ``window`` into ``metric_snapshots``.
+
+    One snapshot per model and ``period``: a second run in the same period is a no-op.
+    """
+    span = TimeRange(ctx.now - parse_window(window), ctx.now)
+    period_start = floor_time(ctx.now, parse_window(period, "period"))
+    monitor = ctx.service("monitor")
+    done = _done_keys(ctx, period_start)
+
+    def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
+        if _key(meta) in done:
+            return {"status": "skipped", "reason": "snapshot exists for this period"}
+        metrics = monitor.get_current_metrics(meta.model_name, meta.version,
+                                              start=span.start, end=span.end, ci=False)
+        values = {m: _number(metrics[m]) for m in PERFORMANCE_METRICS}
+        values["label_coverage"] = _number(metrics.label_coverage)
+        added = _sql.insert_snapshots(ctx.ws.db, _snapshot_rows(ctx, meta, period_start, span,
+                                                                values))
+        log.info("snapshot %s %s: accuracy=%s n=%s", meta.model_name, meta.version,
+                 values.get("accuracy"), values.get("sample_count"))
+        return {"status": "changed" if added else "skipped", "rows": added}
+
+    ctx.for_each(ctx.production(), body)
+
+
+def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,
+                      metric: str = "accuracy", window: str | timedelta = "24h",
+                      baseline: Any = None) -> None:
+    """Degradation of every production model against its baseline; alerts on degradation.
+
+    The monitor fires the ``degradation`` alert through ``ws.alerts`` with a de-duplication
+    key, so a second run right after raises nothing new.
+    """
+    check_real("threshold_percent", threshold_percent, low=0.0, low_open=True)
+    span = TimeRange(ctx.now - parse_window(window), ctx.now)
+    monitor = ctx.service("monitor")
+
+    def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
+        before = _sql.alert_count(ctx.ws.db)
+        info = monitor.get_performance_degradation_info(
+            meta.model_name, meta.version, threshold_percent, metric=metric, start=span.start,
+            end=span.end, baseline=baseline, alert=True)
+        severity = str(info.severity)
+        item = {"severity": severity, "degradation_percent": info.degradation_percent,
+                "insufficient": bool(info.insufficient)}
+        if not info.has_degraded:
+            return {**item, "status": "ok"}
+        new = _sql.alert_count(ctx.ws.db) > before
+        log.warning("%s %s: %s degraded by %.2f%% (severity %s)%s", meta.model_name,
+                    meta.version, metric, info.degradation_percent or 0.0, severity,
+                    "" if new else " (alert already open)",
+                    extra={"severity": severity, "alert_id": info.alert_id})
+        return {**item, "status": "changed" if new else "unchanged",
+                "alert_id": info.alert_id}
+
+    ctx.for_each(ctx.production(), body)
+
+
+def auto_tuning(ctx: JobContext, *, metric: str = "f1_score",
+                threshold_range: tuple[float, float] = (0.5, 0.9), step: float = 0.05,
+                window: str | timedelta = "7d", minimum_improvement: float = 3.0,
+                min_samples: int = 100, deploy: bool = True) -> None:
+    """Threshold grid search per production model; a new patch version above the minimum.
+
+    ``minimum_improvement`` is in percent (the seed's 3 %); the tuning service also refuses an
+    improvement inside bootstrap noise (``recommended`` is false). The applied result is a
+    new patch version (``ws.tuning.apply``) with the new ``threshold``, deployed to the same
+    environment when ``deploy``. A version with fewer than ``min_samples`` labelled
+    predictions in the window is skipped, which makes a second run right after a no-op (the
+    new version has no labels yet).
+    """
+    check_real("minimum_improvement", minimum_improvement, low=0.0)
+    check_int("min_samples", min_samples, low=1)
+    span = TimeRange(ctx.now - parse_window(window), ctx.now)
+    tuning = ctx.service("tuning")
+
+    def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
+        counts = confusion_counts(ctx.ws.db, meta.model_name, versions=[str(meta.version)],
+                                  time_range=span, by_version=False)
+        labelled = int(counts["labelled"][0]) if counts.height else 0
+        if labelled < min_samples:
+            return {"status": "skipped", "reason": f"{labelled} labelled < {min_samples}"}
+        result = tuning.optimize_threshold(
+            meta.model_name, meta.version, metric, threshold_range, step, start=span.start,
+            end=span.end, min_labels=min_samples, min_improvement_percent=minimum_improvement)
+        improvement = _number(result.improvement_percent)
+        item = {"improvement_percent": improvement,
+                "optimal_threshold": result.optimal_threshold,
+                "current_threshold": result.current_threshold}
+        if not result.recommended or improvement is None or \
+                not improvement > minimum_improvement:
+            return {**item, "status": "unchanged",
+                    "reason": str(result.recommendation)}
+        new = tuning.apply(result, bump="patch", min_improvement_percent=minimum_improvement,
+                           reason=f"auto-tuning job run {ctx.run_id}")
+        if deploy:
+            ctx.ws.registry.deploy(meta.model_name, new.version,
+                                   meta.environment or "production", actor="mlmkit-jobs",
+                                   reason=f"auto-tuning: threshold {item['optimal_threshold']} "
+                                          f"(+{improvement:.2f}% {metric}), run {ctx.run_id}")
+        log.warning("auto-tuning %s: threshold %s -> %s (+%.2f%% %s) as version %s%s",
+                    meta.model_name, item["current_threshold"], item["optimal_threshold"],
+                    improvement, metric, new.version, " (deployed)" if deploy else "")
+        return {**item, "status": "changed", "new_version": str(new.version)}
+
+    ctx.for_each(ctx.production(), body)
+
+
+def drift_detection(ctx: JobContext, *, window: str | timedelta = "24h",
+                    reference: str | timedelta = "7d", period: str | timedelta = "1d",
+                    min_samples: int = 100) -> None:
+    """Concept and data drift of every production model: a snapshot per period, alerts.
+
+    Concept drift runs the monitor's streaming detectors over the window's labelled error
+    stream (a ``drift`` alert when found); data drift compares the window's logged features
+    with the ``reference`` span before it (``drift_share`` = share of drifted features),
+    when both sides hold at least ``min_samples`` predictions.
+    """
+    check_int("min_samples", min_samples, low=1)
+    span = TimeRange(ctx.now - parse_window(window), ctx.now)
+    ref = TimeRange(span.start - parse_window(reference, "reference"), span.start)
+    period_start = floor_time(ctx.now, parse_window(period, "period"))
+    monitor = ctx.service("monitor")
+    done = _done_keys(ctx, period_start)
+
+    def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
+        if _key(meta) in done:
+            return {"status": "skipped", "reason": "snapshot exists for this period"}
+        result = monitor.detect_concept_drift(meta.model_name, meta.version,
+                                              start=span.start, end=span.end, alert=True)
+        drifted = bool(result)
+        values: dict[str, float | None] = {"concept_drift": float(drifted)}
+        values.update(_data_drift(ctx, monitor, meta, ref, span, min_samples))
+        added = _sql.insert_snapshots(ctx.ws.db, _snapshot_rows(ctx, meta, period_start, span,
+                                                                values))
+        if drifted:
+            log.warning("concept drift detected for %s %s (%s)", meta.model_name,
+                        meta.version, result.detector)
+        return {"status": "changed" if added else "skipped", "concept_drift": drifted,
+                "drift_share": values.get("drift_share")}
+
+    ctx.for_each(ctx.production(), body)
+
+
+def _logged(ctx: JobContext, meta: ModelMetadata, span: TimeRange) -> int:
+    counts = confusion_counts(ctx.ws.db, meta.model_name, versions=[str(meta.version)],
+                              time_range=span, by_version=False)
+    return int(counts["n"][0] or 0) if counts.height else 0
+
+
+def _data_drift(ctx: JobContext, monitor: Any, meta: ModelMetadata, ref: TimeRange,
+                span: TimeRange, min_samples: int) -> dict[str, float | None]:
+    """``drift_share`` of the logged features and ``prediction_drift`` of the score.
+
+    Skipped (no values) when either side has fewer than ``min_samples`` logged predictions.
+    """
+    if not ctx.ws.predictions_store.feature_map(meta.model_name):
+        return {}
+    if min(_logged(ctx, meta, ref), _logged(ctx, meta, span)) < min_samples:
+        return {}
+    frame = monitor.data_drift(meta.model_name, meta.version,
+                               reference=(ref.start, ref.end), current=(span.start, span.end))
+    if frame.height == 0:
+        return {}
+    features = frame.filter(pl.col("kind") != "prediction")
+    prediction = frame.filter(pl.col("kind") == "prediction")
+    out: dict[str, float | None] = {}
+    if features.height:
+        drifted = features.get_column("drift").fill_null(False).cast(pl.Int64)
+        out.update(drift_share=float(drifted.mean() or 0.0),
+                   drifted_features=float(drifted.sum()), features=float(features.height))
+    if prediction.height:
+        out["prediction_drift"] = float(bool(prediction.get_column("drift")[0]))
+    return out
+
+
+def retention(ctx: JobContext, *, days: float = 30, snapshot_days: float = 90,
+              run_days: float = 90) -> None:
+    """Delete predictions older than ``days``, snapshots and job runs past their retention."""
+    spans = {"predictions": check_real("days", days, low=0.0, low_open=True),
+             "snapshots": check_real("snapshot_days", snapshot_days, low=0.0, low_open=True),
+             "job_runs": check_real("run_days", run_days, low=0.0, low_open=True)}
+    removed = {}
+    for key, span in spans.items():
+        cutoff = ctx.now - timedelta(days=span)
+        if key == "predictions":
+            removed[key] = ctx.ws.predictions_store.delete_before(cutoff)
+        elif key == "snapshots":
+            removed[key] = _sql.delete_snapshots_before(ctx.ws.db, cutoff)
+        else:
+            removed[key] = _sql.delete_runs_before(ctx.ws.db, cutoff)
+        ctx.processed += 1
+        ctx.changed += int(removed[key] > 0)
+        ctx.items.append({"table": key, "removed": removed[key], "cutoff": cutoff.isoformat()})
+    ctx.log.info("retention removed %s", removed)
+    ctx.details["removed"] = removed
+
+
+def rollout_advancement(ctx: JobContext) -> None:
+    """Advance every running gradual rollout (``Rollout.advance``): step, hold or roll back.
+
+    A step younger than its ``min_duration`` holds, so a second run right after changes
+    nothing.
+    """
+    ab = ctx.service("ab")
+    running = [r for r in ab.rollouts() if r.status == "running"]
+
+    def body(rollout: Any, log: logging.LoggerAdapter) -> dict[str, Any]:
+        decision = rollout.advance(now=ctx.now)
+        action = str(decision.action)
+        item = {"rollout_id": rollout.rollout_id, "action": action,
+                "share_b": decision.share_b, "reason": decision.reason}
+        if action == "hold":
+            return {**item, "status": "unchanged"}
+        level = logging.ERROR if action == "rollback" else logging.WARNING
+        log.log(level, "rollout %s of %s: %s to share %s (%s)", rollout.rollout_id,
+                rollout.model_name, action, item["share_b"], item["reason"])
+        return {**item, "status": "changed"}
+
+    ctx.for_each([(r.model_name, str(r.version_b), r) for r in running], body)

@@ -1,0 +1,116 @@
+"""Baselines and the degradation verdict for ``get_performance_degradation_info``."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from mlmkit._validation import check_probability, check_real, invalid
+from mlmkit.analysis.monitoring import drop_severity, one_proportion_test, relative_drop
+from mlmkit.analysis.stats.proportions import two_proportion_ztest
+from mlmkit.services.monitor.results import DegradationInfo, WindowMetrics
+from mlmkit.services.monitor.window import proportion_counts
+from mlmkit.values import TimeRange, parse_window, utc
+
+if TYPE_CHECKING:
+    from mlmkit.services.monitor.service import PerformanceMonitor
+
+__all__ = ["HIGHER_IS_BETTER", "Baseline", "assess", "resolve_baseline", "with_alert"]
+
+HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1_score", "specificity", "roc_auc")
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline value, where it came from, and its counts when it is a window."""
+
+    value: float
+    source: str
+    window: WindowMetrics | None = None
+
+
+def _registered(monitor: PerformanceMonitor, model_name: str, version: str,
+                metric: str) -> float | None:
+    meta = monitor.ws.registry.get(model_name, version)
+    if meta is None:
+        return None
+    value = meta.performance_metrics.get(metric)
+    return None if value is None else float(value)
+
+
+def _window(monitor: PerformanceMonitor, model_name: str, version: str, metric: str,
+            span: TimeRange, min_labels: int) -> Baseline:
+    ref = monitor.get_current_metrics(model_name, version, start=span.start, end=span.end,
+                                      min_labels=min_labels, ci=False)
+    value = getattr(ref, metric)
+    return Baseline(math.nan if value is None else float(value),
+                    f"window {span.start.isoformat()} .. {span.end.isoformat()}", ref)
+
+
+def resolve_baseline(monitor: PerformanceMonitor, model_name: str, version: str, metric: str,
+                     baseline: Any, current: TimeRange, *, min_labels: int) -> Baseline:
+    """Turn the ``baseline`` argument into a :class:`Baseline` (see the public method)."""
+    if baseline is None:
+        value = _registered(monitor, model_name, version, metric)
+        if value is not None:
+            return Baseline(value, "registered performance_metrics")
+        span = TimeRange(current.start - 7 * current.duration, current.start)
+        return _window(monitor, model_name, version, metric, span, min_labels)
+    if isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
+        return Baseline(check_real("baseline", baseline), "value")
+    if isinstance(baseline, (str, timedelta)):
+        length = parse_window(baseline, "baseline")
+        span = TimeRange(current.start - length, current.start)
+        return _window(monitor, model_name, version, metric, span, min_labels)
+    if isinstance(baseline, (tuple, list)) and len(baseline) == 2 \
+            and all(isinstance(b, datetime) for b in baseline):
+        span = TimeRange(utc(baseline[0], "baseline start"), utc(baseline[1], "baseline end"))
+        if span.start >= span.end:
+            raise invalid("baseline", "a (start, end) pair with start < end", baseline)
+        return _window(monitor, model_name, version, metric, span, min_labels)
+    raise invalid("baseline", "None, a number, a duration or a (start, end) pair", baseline)
+
+
+def _significance(metric: str, current: WindowMetrics, ref: Baseline) -> float:
+    cur = proportion_counts(metric, current.confusion_matrix)
+    if cur is None or cur[1] == 0:
+        return math.nan
+    if ref.window is not None:
+        base = proportion_counts(metric, ref.window.confusion_matrix)
+        if base is None or base[1] == 0:
+            return math.nan
+        return two_proportion_ztest(base[0], base[1], cur[0], cur[1],
+                                    alternative="less").p_value
+    if math.isnan(ref.value) or not 0.0 <= ref.value <= 1.0:
+        return math.nan
+    return one_proportion_test(cur[0], cur[1], ref.value, alternative="less").p_value
+
+
+def assess(model_name: str, version: str, metric: str, current: WindowMetrics,
+           ref: Baseline, *, threshold: float, alpha: float) -> DegradationInfo:
+    """The verdict: relative drop, severity (``ok`` on insufficient labels) and significance."""
+    threshold = check_real("threshold_percent", threshold, low=0.0, high=1.0, low_open=True)
+    alpha = check_probability("alpha", alpha, open_interval=True)
+    value = getattr(current, metric)
+    cur_value = math.nan if value is None else float(value)
+    drop = relative_drop(ref.value, cur_value)
+    insufficient = current.insufficient or (ref.window is not None and ref.window.insufficient)
+    severity = "ok" if insufficient else drop_severity(drop, threshold)
+    p = _significance(metric, current, ref)
+    return DegradationInfo(
+        model_name=model_name, version=version, metric=metric, baseline_value=ref.value,
+        current_value=cur_value, relative_drop=drop, threshold=threshold, severity=severity,
+        baseline_source=ref.source, current_n=current.labelled_count,
+        baseline_n=None if ref.window is None else ref.window.labelled_count,
+        p_value=p, significant=bool(not math.isnan(p) and p <= alpha),
+        insufficient=bool(insufficient),
+        details={"window_start": current.start.isoformat(),
+                 "window_end": current.end.isoformat(), "alpha": alpha})
+
+
+def with_alert(info: DegradationInfo, alert_id: int | None) -> DegradationInfo:
+    """A copy of ``info`` carrying the id of the alert it fired."""
+    return dataclasses.replace(info, alert_id=alert_id)

@@ -1,0 +1,252 @@
+"""Frozen result types of :mod:`mlmkit.services.monitor.service`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from mlmkit._html import dict_table
+from mlmkit.analysis.metrics.binary import Metrics
+
+__all__ = ["ConceptDriftResult", "DegradationInfo", "WindowMetrics"]
+
+_NAN = math.nan
+
+
+@dataclass(frozen=True)
+class WindowMetrics:
+    """Metrics of one model version over one window, with the labels they rest on.
+
+    ``metrics`` is the analysis-layer :class:`~mlmkit.analysis.metrics.Metrics` of the
+    labelled rows (``None`` when no row is labelled); the metric properties read through to it
+    (NaN without labels). ``sample_count`` counts every prediction in the window,
+    ``labelled_count`` those with ground truth. ``insufficient`` is true when fewer than
+    ``min_labels`` labels exist: such a result is reported but never alerted on.
+    ``metrics["accuracy"]`` and ``metrics["confusion_matrix"]`` work like the seed's dict.
+    """
+
+    model_name: str
+    version: str
+    start: datetime
+    end: datetime
+    metrics: Metrics | None
+    sample_count: int
+    labelled_count: int
+    median_label_latency_s: float | None
+    predicted_positive_rate: float
+    mean_score: float | None
+    min_labels: int = 100
+    roc_auc_error_bound: float | None = None
+
+    @property
+    def label_coverage(self) -> float:
+        """Share of predictions in the window that have a label (NaN for an empty window)."""
+        return self.labelled_count / self.sample_count if self.sample_count else _NAN
+
+    @property
+    def insufficient(self) -> bool:
+        """Whether fewer than ``min_labels`` labels back the metrics."""
+        return self.labelled_count < self.min_labels
+
+    def _metric(self, name: str) -> Any:
+        if self.metrics is None:
+            return None if name in ("roc_auc", "brier_score", "log_loss", "pr_auc") else _NAN
+        return getattr(self.metrics, name)
+
+    @property
+    def accuracy(self) -> float:
+        """Accuracy of the labelled rows."""
+        return float(self._metric("accuracy"))
+
+    @property
+    def precision(self) -> float:
+        """Precision of the labelled rows."""
+        return float(self._metric("precision"))
+
+    @property
+    def recall(self) -> float:
+        """Recall of the labelled rows."""
+        return float(self._metric("recall"))
+
+    @property
+    def f1_score(self) -> float:
+        """F1 of the labelled rows."""
+        return float(self._metric("f1_score"))
+
+    @property
+    def specificity(self) -> float:
+        """Specificity of the labelled rows."""
+        return float(self._metric("specificity"))
+
+    @property
+    def roc_auc(self) -> float | None:
+        """ROC AUC from the labelled score histogram (``None`` without scores)."""
+        value = self._metric("roc_auc")
+        return None if value is None else float(value)
+
+    @property
+    def brier_score(self) -> float | None:
+        """Brier score of the labelled scored rows."""
+        value = self._metric("brier_score")
+        return None if value is None else float(value)
+
+    @property
+    def log_loss(self) -> float | None:
+        """Log loss of the labelled scored rows."""
+        value = self._metric("log_loss")
+        return None if value is None else float(value)
+
+    @property
+    def confusion_matrix(self) -> dict[str, int]:
+        """``{"tp", "fp", "tn", "fn"}`` of the labelled rows."""
+        if self.metrics is None:
+            return {"tp": 0, "fp": 0, "tn": 0, "fn": 0}
+        return self.metrics.confusion_matrix
+
+    @property
+    def confidence_intervals(self) -> dict[str, Any]:
+        """Intervals per metric (``Interval`` objects; empty without labels)."""
+        return {} if self.metrics is None else dict(self.metrics.confidence_intervals)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat dict: window facts, then every metric, then intervals."""
+        out: dict[str, Any] = {
+            "model_name": self.model_name, "version": self.version,
+            "start": self.start, "end": self.end,
+            "sample_count": self.sample_count, "labelled_count": self.labelled_count,
+            "label_coverage": self.label_coverage,
+            "median_label_latency_s": self.median_label_latency_s,
+            "predicted_positive_rate": self.predicted_positive_rate,
+            "mean_score": self.mean_score, "min_labels": self.min_labels,
+            "insufficient": self.insufficient,
+        }
+        if self.metrics is None:
+            out.update({k: _NAN for k in ("accuracy", "precision", "recall", "f1_score",
+                                          "specificity")})
+            out["confusion_matrix"] = self.confusion_matrix
+            return out
+        inner = self.metrics.to_dict()
+        inner.pop("sample_count", None)
+        inner["confusion_matrix"] = self.confusion_matrix
+        out.update(inner)
+        if self.roc_auc_error_bound is not None:
+            out["roc_auc_error_bound"] = self.roc_auc_error_bound
+        return out
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_dict()
+
+    def keys(self) -> list[str]:
+        """Names readable with ``result[name]``."""
+        return list(self.to_dict())
+
+    def _repr_html_(self) -> str:
+        data = {k: v for k, v in self.to_dict().items() if k != "confidence_intervals"}
+        return dict_table(data, title=f"{self.model_name} {self.version}")
+
+
+def _result_dict(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+@dataclass(frozen=True)
+class DegradationInfo:
+    """Current window against a baseline for one metric.
+
+    ``relative_drop = (baseline - current) / baseline`` (a fraction, 0.2 is a 20 % drop;
+    negative when the model improved); ``degradation_percent`` is the same in percent.
+    ``severity`` is ``"ok"`` below ``threshold``, ``"warning"`` from ``threshold``, and
+    ``"critical"`` from twice it; it is ``"ok"`` whenever the current window is
+    ``insufficient`` (fewer than ``min_labels`` labels). ``has_degraded`` is true for
+    ``warning``/``critical``. ``p_value`` tests current < baseline (one-sided two-proportion
+    z-test when the baseline is a window; against a fixed value, a one-sample test);
+    ``significant`` compares it with ``alpha``.
+    """
+
+    model_name: str
+    version: str
+    metric: str
+    baseline_value: float
+    current_value: float
+    relative_drop: float
+    threshold: float
+    severity: str
+    baseline_source: str
+    current_n: int
+    baseline_n: int | None
+    p_value: float
+    significant: bool
+    insufficient: bool
+    alert_id: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_degraded(self) -> bool:
+        """Whether the drop reached the warning threshold (on sufficient labels)."""
+        return self.severity != "ok"
+
+    @property
+    def degradation_percent(self) -> float:
+        """The relative drop in percent."""
+        return 100.0 * self.relative_drop
+
+    def __bool__(self) -> bool:
+        return self.has_degraded
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat dict including ``has_degraded`` and ``degradation_percent``."""
+        out = _result_dict(self)
+        out["has_degraded"] = self.has_degraded
+        out["degradation_percent"] = self.degradation_percent
+        return out
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def _repr_html_(self) -> str:
+        return dict_table({k: v for k, v in self.to_dict().items() if k != "details"},
+                          title=f"degradation of {self.metric}")
+
+
+@dataclass(frozen=True)
+class ConceptDriftResult:
+    """Outcome of :meth:`PerformanceMonitor.detect_concept_drift`; truthy when drift was found.
+
+    ``detectors`` maps each detector name to the time it first fired (``None`` if it did not).
+    ``detected_at`` is the earliest firing time of a streaming detector, or, if none fired but
+    the windowed test did, the start of the later half. ``error_rate_before`` /
+    ``error_rate_after`` are the error rates of the labelled rows before / from that time
+    (halves of the window when nothing fired). ``p_value`` is the two-proportion test of
+    the error rate of the later half against the earlier half (one-sided: later is worse).
+    """
+
+    model_name: str
+    version: str
+    drift_detected: bool
+    detector: str | None
+    detected_at: datetime | None
+    detectors: dict[str, datetime | None]
+    error_rate_before: float
+    error_rate_after: float
+    p_value: float
+    window_test_significant: bool
+    labelled_count: int
+    insufficient: bool
+
+    def __bool__(self) -> bool:
+        return self.drift_detected
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat dict of the fields."""
+        return _result_dict(self)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def _repr_html_(self) -> str:
+        return dict_table(self.to_dict(), title="concept drift")

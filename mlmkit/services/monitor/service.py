@@ -1,0 +1,378 @@
+"""Performance monitoring on the prediction log (``ws.monitor``): the seed's Performance Monitor.
+
+Every windowed method takes ``window`` (``"24h"``, ``"7d"``, a timedelta: the span ending now)
+or explicit ``start=`` / ``end=``. Metrics come from aggregates computed inside DuckDB (one scan
+per call, no rows transferred) and rest on the *labelled* rows only: unlabelled predictions
+are counted (``sample_count``, ``label_coverage``) but are not errors. A result with fewer than
+``min_labels`` labels (default :data:`DEFAULT_MIN_LABELS` = 100, the seed's best practice) is
+``insufficient``: it is reported but never alerted on.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from mlmkit._validation import (
+    check_choice,
+    check_int,
+    check_name,
+    check_probability,
+    check_real,
+    invalid,
+)
+from mlmkit.analysis.detectors import DETECTORS
+from mlmkit.analysis.metrics.binary import UndefinedMetricWarning
+from mlmkit.analysis.stats.proportions import multiple_testing, two_proportion_ztest
+from mlmkit.services.monitor import degradation as _deg
+from mlmkit.services.monitor.results import (
+    ConceptDriftResult,
+    DegradationInfo,
+    WindowMetrics,
+)
+from mlmkit.services.monitor.trend import trend_counts
+from mlmkit.services.monitor.window import proportion_counts, rate_rows, window_metrics
+from mlmkit.store.predictions import monitoring as monitor_sql
+from mlmkit.store.predictions.batch import ROLES
+from mlmkit.values import TimeRange, Version, VersionLike, WindowLike, parse_window, resolve_range
+
+if TYPE_CHECKING:
+    from mlmkit.workspace import Workspace
+
+__all__ = ["DEFAULT_MIN_LABELS", "PerformanceMonitor"]
+
+DEFAULT_MIN_LABELS = 100
+_METRICS = ("accuracy", "precision", "recall", "f1_score", "specificity", "roc_auc",
+            "brier_score", "log_loss")
+
+
+def _version(value: VersionLike, name: str = "version") -> str:
+    try:
+        return str(Version.parse(value))
+    except ValueError as err:
+        raise invalid(name, "a semantic version such as '1.2.0'", value) from err
+
+
+def _role(role: str) -> str:
+    return check_choice("role", role, ROLES)
+
+
+def _span(window: WindowLike | None, start: datetime | None, end: datetime | None,
+          default: WindowLike) -> TimeRange:
+    if window is not None and start is not None and end is not None:
+        window = None
+    return resolve_range(window, start=start, end=end, default=default)
+
+
+class PerformanceMonitor:
+    """Metrics, degradation, concept drift, trends, version comparison and data drift.
+
+    Parameters
+    ----------
+    ws
+        The :class:`~mlmkit.workspace.Workspace` (its ``db``, ``registry``, ``log`` and
+        ``alerts``).
+
+    Examples
+    --------
+    >>> import mlmkit, polars as pl
+    >>> from datetime import timedelta
+    >>> from mlmkit.values import utcnow
+    >>> with mlmkit.open() as ws:
+    ...     now = utcnow()
+    ...     _ = ws.log.track_batch(pl.DataFrame({
+    ...         "model_name": "m", "version": "1.0.0",
+    ...         "prediction": [True, True, False, False], "actual": [True, False, False, None],
+    ...         "timestamp": [now - timedelta(minutes=i) for i in range(1, 5)]}))
+    ...     m = ws.monitor.get_current_metrics("m", "1.0.0", "1h", ci=False)
+    ...     m["accuracy"], m.sample_count, m.labelled_count, m.label_coverage
+    (0.6666666666666666, 4, 3, 0.75)
+    """
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    # ------------------------------------------------------------------ tracking
+    def track_prediction(self, *args: Any, **kwargs: Any) -> str:
+        """Same as ``ws.log.track`` (the seed's name); returns the prediction id."""
+        return str(self.ws.log.track(*args, **kwargs))
+
+    # ------------------------------------------------------------------ metrics
+    def get_current_metrics(self, model_name: str, version: VersionLike,
+                            window: WindowLike | None = "24h", *, start: datetime | None = None,
+                            end: datetime | None = None, min_labels: int = DEFAULT_MIN_LABELS,
+                            ci: bool = True, confidence: float = 0.95, bins: int = 10_000,
+                            scores: bool = True, latency: bool = True,
+                            role: str = "served") -> WindowMetrics:
+        """Metrics of one version over a window, from one DuckDB aggregation.
+
+        Accuracy, precision, recall, F1, specificity (Wilson / count-bootstrap intervals when
+        ``ci``) rest on the labelled rows; ROC AUC comes from a ``bins``-bin labelled score
+        histogram (its worst-case error is ``roc_auc_error_bound``, typically < 1e-4), Brier
+        score and log loss from exact sums. ``scores=False`` computes the count metrics only (one
+        lighter scan: no ROC AUC, Brier score, log loss or mean score); with it,
+        ``latency=False`` also skips the exact median label latency (about half of that scan's
+        cost on 1e7 rows; ``median_label_latency_s`` is then None).
+
+        Returns
+        -------
+        WindowMetrics
+            ``metrics["accuracy"]``, ``.confusion_matrix``, ``.sample_count``,
+            ``.labelled_count``, ``.label_coverage``, ``.median_label_latency_s``,
+            ``.insufficient`` ...
+        """
+        check_name("model_name", model_name)
+        ver = _version(version)
+        span = _span(window, start, end, "24h")
+        min_labels = check_int("min_labels", min_labels, low=0)
+        confidence = check_probability("confidence", confidence, open_interval=True)
+        bins = check_int("bins", bins, low=1, high=10_000_000)
+        role = _role(role)
+        hist: pl.DataFrame | None = None
+        if scores:
+            totals, hist = monitor_sql.window_summary(self.ws.db, model_name, versions=[ver],
+                                                      time_range=span, bins=bins, role=role)
+        else:
+            totals = monitor_sql.window_counts(self.ws.db, model_name, versions=[ver],
+                                               time_range=span, role=role, latency=latency)
+        row = totals.row(0, named=True) if totals.height else None
+        return window_metrics(model_name, ver, span.start, span.end, row, hist,
+                              min_labels=min_labels, ci=ci, confidence=confidence)
+
+    current_metrics = get_current_metrics
+
+    # ------------------------------------------------------------------ degradation
+    def get_performance_degradation_info(
+            self, model_name: str, version: VersionLike, threshold_percent: float = 0.05, *,
+            metric: str = "accuracy", window: WindowLike | None = "24h",
+            start: datetime | None = None, end: datetime | None = None,
+            baseline: Any = None, min_labels: int = DEFAULT_MIN_LABELS, alpha: float = 0.05,
+            alert: bool = True) -> DegradationInfo:
+        """Compare the current window with a baseline and alert on a drop.
+
+        Parameters
+        ----------
+        threshold_percent
+            Relative drop (a fraction: 0.05 is 5 %) from which severity is ``"warning"``;
+            twice it is ``"critical"``.
+        metric
+            A higher-is-better metric (``accuracy``, ``precision``, ``recall``, ``f1_score``,
+            ``specificity``, ``roc_auc``).
+        baseline
+            ``None``: the version's registered ``performance_metrics[metric]`` if present,
+            else the 7 windows before the current one; a number: that value; a duration
+            (``"7d"``): the span of that length ending where the current window starts; a
+            ``(start, end)`` pair: that span.
+        alert
+            Fire a ``degradation`` alert through ``ws.alerts`` when severity is not ``ok``.
+        """
+        check_name("model_name", model_name)
+        ver = _version(version)
+        if metric not in _deg.HIGHER_IS_BETTER:
+            raise invalid("metric", f"one of {', '.join(_deg.HIGHER_IS_BETTER)}", metric)
+        span = _span(window, start, end, "24h")
+        current = self.get_current_metrics(model_name, ver, start=span.start, end=span.end,
+                                           min_labels=min_labels, ci=False)
+        threshold = check_real("threshold_percent", threshold_percent, low=0.0, high=1.0,
+                               low_open=True)
+        ref = _deg.resolve_baseline(self, model_name, ver, metric, baseline, span,
+                                    min_labels=min_labels)
+        info = _deg.assess(model_name, ver, metric, current, ref,
+                           threshold=threshold, alpha=alpha)
+        if alert and info.has_degraded:
+            alert_id = self.ws.alerts.fire(
+                "degradation", info.severity, model_name, ver,
+                f"{metric} of {model_name} {ver} dropped {info.degradation_percent:.1f}% "
+                f"({info.baseline_value:.4g} -> {info.current_value:.4g})",
+                info.to_dict(), dedup_key=f"degradation:{model_name}:{ver}:{metric}")
+            info = _deg.with_alert(info, alert_id)
+        return info
+
+    # ------------------------------------------------------------------ concept drift
+    def detect_concept_drift(self, model_name: str, version: VersionLike,
+                             window: WindowLike | None = "24h", *,
+                             start: datetime | None = None, end: datetime | None = None,
+                             detectors: Sequence[str] = ("ddm", "adwin", "page_hinkley"),
+                             alpha: float = 0.01, min_labels: int = DEFAULT_MIN_LABELS,
+                             alert: bool = False) -> ConceptDriftResult:
+        """Run streaming detectors over the window's labelled error stream (time order).
+
+        See :func:`mlmkit.services.monitor.concept.concept_drift` for the rule; the result is
+        truthy when drift was found. ``alert=True`` fires a ``drift`` alert.
+        """
+        from mlmkit.services.monitor.concept import concept_drift
+
+        check_name("model_name", model_name)
+        ver = _version(version)
+        span = _span(window, start, end, "24h")
+        if isinstance(detectors, str) or not isinstance(detectors, Sequence) or not detectors:
+            raise invalid("detectors", "a non-empty list of detector names", detectors)
+        for name in detectors:
+            check_choice("detectors", name, tuple(DETECTORS))
+        alpha = check_probability("alpha", alpha, open_interval=True)
+        result = concept_drift(self.ws.db, model_name, ver, span, detectors=list(detectors),
+                               alpha=alpha, min_labels=check_int("min_labels", min_labels,
+                                                                 low=0))
+        if alert and result.drift_detected:
+            self.ws.alerts.fire("drift", "warning", model_name, ver,
+                                f"concept drift in {model_name} {ver} ({result.detector})",
+                                result.to_dict(), dedup_key=f"concept:{model_name}:{ver}")
+        return result
+
+    # ------------------------------------------------------------------ trend
+    def get_performance_trend(self, model_name: str, version: Any = None,
+                              window: WindowLike | None = "7d", interval: WindowLike = "1h", *,
+                              start: datetime | None = None, end: datetime | None = None,
+                              confidence: float = 0.95, use_summaries: bool = True,
+                              role: str = "served") -> pl.DataFrame:
+        """One row per (version, bucket), empty buckets included with ``n = 0``.
+
+        ``version`` is one version, a list of versions, or ``None`` (each version logged in
+        the window). Columns: ``version, bucket, bucket_end, n, labelled, tp, fp, tn, fn,
+        ...`` plus ``label_coverage``, ``accuracy`` / ``precision`` / ``recall`` /
+        ``specificity`` with Wilson ``*_low`` / ``*_high``, ``f1_score``, ``brier_score``,
+        ``log_loss`` and ``source``. For whole-day intervals, days whose raw rows were removed
+        by retention are filled from the daily summaries (:meth:`summarize_daily`).
+        """
+        check_name("model_name", model_name)
+        versions = self._versions(version)
+        span = _span(window, start, end, "7d")
+        step = parse_window(interval, "interval")
+        if span.duration / step > 100_000:
+            raise invalid("interval", "at most 100,000 buckets in the window", interval)
+        confidence = check_probability("confidence", confidence, open_interval=True)
+        role = _role(role)
+        counts = trend_counts(self.ws.db, model_name, versions, span, step, role=role,
+                              use_summaries=use_summaries)
+        return rate_rows(counts, confidence=confidence)
+
+    @staticmethod
+    def _versions(version: Any) -> list[str] | None:
+        if version is None:
+            return None
+        if isinstance(version, (str, Version)):
+            return [_version(version)]
+        return [_version(v, "version") for v in version]
+
+    # ------------------------------------------------------------------ versions
+    def compare_versions(self, model_name: str, versions: Sequence[VersionLike],
+                         window: WindowLike | None = "24h", *, start: datetime | None = None,
+                         end: datetime | None = None, metric: str = "accuracy",
+                         min_labels: int = DEFAULT_MIN_LABELS, alpha: float = 0.05,
+                         confidence: float = 0.95) -> pl.DataFrame:
+        """One row per version (one DuckDB scan), with significance against the first.
+
+        For count-based metrics (accuracy, precision, recall, specificity) ``p_value`` is the
+        two-sided pooled two-proportion z-test of ``version - first``; ``p_adjusted`` applies
+        Holm's correction across the comparisons; ``significant`` uses ``p_adjusted``.
+        """
+        check_name("model_name", model_name)
+        if isinstance(versions, (str, Version)) or not isinstance(versions, Iterable) \
+                or not versions:
+            raise invalid("versions", "a non-empty list of versions", versions)
+        vers = [_version(v, "versions") for v in versions]
+        if metric not in _METRICS:
+            raise invalid("metric", f"one of {', '.join(_METRICS)}", metric)
+        span = _span(window, start, end, "24h")
+        min_labels = check_int("min_labels", min_labels, low=0)
+        alpha = check_probability("alpha", alpha, open_interval=True)
+        confidence = check_probability("confidence", confidence, open_interval=True)
+        totals, hist = monitor_sql.window_summary(self.ws.db, model_name, versions=vers,
+                                                  time_range=span)
+        rows = {r["version"]: r for r in totals.iter_rows(named=True)}
+        results = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            for v in vers:
+                results.append(window_metrics(
+                    model_name, v, span.start, span.end, rows.get(v),
+                    hist.filter(pl.col("version") == v), min_labels=min_labels, ci=True,
+                    confidence=confidence))
+        return _comparison_frame(results, metric, alpha)
+
+    # ------------------------------------------------------------------ retention
+    def summarize_daily(self, model_name: str | None = None, *,
+                        before: datetime | None = None) -> int:
+        """Refresh the per-day summary table from raw rows (call before deleting raw rows).
+
+        Returns the number of (model, version, role, day) rows written. A summary is never
+        replaced by one built from fewer rows, so it is safe to call at any time.
+        """
+        if model_name is not None:
+            check_name("model_name", model_name)
+        return monitor_sql.refresh_daily_summary(self.ws.db, model_name=model_name,
+                                                 before=before)
+
+    def daily_summary(self, model_name: str, version: Any = None, *,
+                      start: datetime | None = None, end: datetime | None = None
+                      ) -> pl.DataFrame:
+        """The stored per-day summaries of a model (optionally some versions / days)."""
+        check_name("model_name", model_name)
+        return monitor_sql.daily_summary(self.ws.db, model_name,
+                                         versions=self._versions(version), start=start,
+                                         end=end)
+
+    # ------------------------------------------------------------------ data drift
+    def estimate_performance(self, model_name: str, version: VersionLike, *,
+                             reference: Any = "7d", current: Any = "24h",
+                             threshold: float = 0.5, n_simulations: int = 200) -> Any:
+        """Label-free (CBPE) estimate of the current window's metrics from its scores.
+
+        Calibrated on the labelled rows of ``reference``; see
+        :func:`mlmkit.services.monitor.data_drift.estimate_performance_window`.
+        """
+        from mlmkit.services.monitor.data_drift import estimate_performance_window
+
+        return estimate_performance_window(self.ws, model_name, version, reference=reference,
+                                           current=current, threshold=threshold,
+                                           n_simulations=n_simulations)
+
+    def data_drift(self, model_name: str, version: VersionLike | None = None, *,
+                   reference: Any = "7d", current: Any = "24h", **options: Any) -> pl.DataFrame:
+        """Per-feature drift of the logged features; see ``monitor.data_drift``."""
+        from mlmkit.services.monitor.data_drift import data_drift
+
+        return data_drift(self.ws, model_name, version, reference=reference, current=current,
+                          **options)
+
+
+def _comparison_frame(results: list[WindowMetrics], metric: str, alpha: float) -> pl.DataFrame:
+    first = results[0]
+    records: list[dict[str, Any]] = []
+    p_values: list[float] = []
+    for res in results:
+        rec: dict[str, Any] = {"version": res.version, "sample_count": res.sample_count,
+                               "labelled_count": res.labelled_count,
+                               "label_coverage": res.label_coverage,
+                               "insufficient": res.insufficient}
+        for name in _METRICS:
+            value = getattr(res, name)
+            rec[name] = math.nan if value is None else float(value)
+        ci = res.confidence_intervals.get(metric)
+        rec[f"{metric}_low"] = math.nan if ci is None else ci.low
+        rec[f"{metric}_high"] = math.nan if ci is None else ci.high
+        rec["difference"] = rec[metric] - (getattr(first, metric) or math.nan)
+        p = math.nan
+        if res is not first:
+            a = proportion_counts(metric, first.confusion_matrix)
+            b = proportion_counts(metric, res.confusion_matrix)
+            if a is not None and b is not None and a[1] and b[1]:
+                p = two_proportion_ztest(a[0], a[1], b[0], b[1]).p_value
+            p_values.append(p)
+        rec["p_value"] = p
+        records.append(rec)
+    adjusted = [math.nan] * len(results)
+    valid = [(i + 1, p) for i, p in enumerate(p_values) if not math.isnan(p)]
+    if valid:
+        adj = multiple_testing([p for _, p in valid], method="holm", alpha=alpha)
+        for (idx, _), value in zip(valid, adj.get_column("p_adjusted").to_list(), strict=True):
+            adjusted[idx] = float(value)
+    for rec, value in zip(records, adjusted, strict=True):
+        rec["p_adjusted"] = value
+        rec["significant"] = bool(not math.isnan(value) and value <= alpha)
+    return pl.DataFrame(records)

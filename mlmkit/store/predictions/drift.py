@@ -1,0 +1,151 @@
+"""Feature histograms for drift, computed in DuckDB over two selections of the log.
+
+A *side* is a (versions, time range) selection of one model's rows; side 0 is the reference
+and side 1 the current window. :func:`side_stats` returns per-column counts, ranges and
+reference moments of numeric columns and the value counts of categorical ones;
+:func:`numeric_histograms` counts both sides on shared equal-width bins. Each runs as one
+statement (one scan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from mlmkit.store.database import Database
+from mlmkit.store.predictions.aggregates import query
+from mlmkit.values import TimeRange
+
+__all__ = ["Side", "numeric_histograms", "side_rows", "side_stats"]
+
+
+@dataclass(frozen=True)
+class Side:
+    """One selection of rows: versions (``None`` = all) and a time range."""
+
+    versions: tuple[str, ...] | None
+    time_range: TimeRange
+
+
+def _cond(side: Side, params: list[object]) -> str:
+    text = "ts >= ? AND ts < ?"
+    params.extend([side.time_range.start, side.time_range.end])
+    if side.versions:
+        text += f" AND version IN ({', '.join('?' for _ in side.versions)})"
+        params.extend(side.versions)
+    return text
+
+
+def _frame(model_name: str, ref: Side, cur: Side, role: str | None,
+           params: list[object], columns: Sequence[str] | None = None) -> str:
+    """``FROM`` clause text adding a ``side`` column (0 reference, 1 current)."""
+    c0 = _cond(ref, params)
+    c1 = _cond(cur, params)
+    params.append(model_name)
+    where = "model_name = ?"
+    if role is not None:
+        where += " AND role = ?"
+        params.append(role)
+    cols = "*" if columns is None else ", ".join(_ident(c) for c in columns)
+    return (f"(SELECT {cols}, CASE WHEN {c0} THEN 0 WHEN {c1} THEN 1 END AS side "
+            "FROM predictions "
+            f"WHERE {where}) WHERE side IS NOT NULL")
+
+
+def _ident(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def side_stats(db: Database, model_name: str, numeric: Sequence[str],
+               categorical: Sequence[str], ref: Side, cur: Side, *,
+               role: str | None = "served") -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Numeric column statistics and categorical value counts of both sides, one scan.
+
+    Returns ``(stats, counts)``: ``stats`` has per numeric column ``column, n_ref, n_cur, lo,
+    hi, ref_std`` (population); ``counts`` has ``column, side, value, n`` per categorical
+    value (nulls dropped, values as text). One ``GROUP BY side`` with plain aggregates and a
+    ``histogram`` per categorical column (``FILTER``-ed aggregates measured 2-3x slower).
+    """
+    params: list[object] = []
+    source = _frame(model_name, ref, cur, role, params, [*numeric, *categorical])
+    parts = ["side"]
+    for i, col in enumerate(numeric):
+        c = _ident(col)
+        parts.append(f"count({c}) AS n_{i}, min({c}) AS lo_{i}, max({c}) AS hi_{i}, "
+                     f"stddev_pop({c}) AS std_{i}")
+    parts += [f"histogram(CAST({_ident(c)} AS VARCHAR)) AS h_{i}"
+              for i, c in enumerate(categorical)]
+    maps = "".join(f", map_keys(h_{i}) AS k_{i}, map_values(h_{i}) AS v_{i}"
+                   for i in range(len(categorical)))
+    sql = (f"SELECT *{maps} FROM (SELECT {', '.join(parts)} FROM {source} GROUP BY side)"
+           if categorical else f"SELECT {', '.join(parts)} FROM {source} GROUP BY side")
+    by_side = {int(r["side"]): r for r in query(db, sql, params).iter_rows(named=True)}
+    empty = dict.fromkeys(["side"], None)
+    r0, r1 = by_side.get(0, empty), by_side.get(1, empty)
+    stats = []
+    for i, col in enumerate(numeric):
+        los = [r[f"lo_{i}"] for r in (r0, r1) if r.get(f"lo_{i}") is not None]
+        his = [r[f"hi_{i}"] for r in (r0, r1) if r.get(f"hi_{i}") is not None]
+        stats.append({"column": col, "n_ref": r0.get(f"n_{i}") or 0,
+                      "n_cur": r1.get(f"n_{i}") or 0, "lo": min(los) if los else None,
+                      "hi": max(his) if his else None, "ref_std": r0.get(f"std_{i}")})
+    counts = [{"column": col, "side": side, "value": value, "n": n}
+              for i, col in enumerate(categorical) for side, r in ((0, r0), (1, r1))
+              for value, n in zip(r.get(f"k_{i}") or [], r.get(f"v_{i}") or [], strict=True)]
+    return (pl.DataFrame(stats, schema={"column": pl.String, "n_ref": pl.Int64,
+                                        "n_cur": pl.Int64, "lo": pl.Float64, "hi": pl.Float64,
+                                        "ref_std": pl.Float64}),
+            pl.DataFrame(counts, schema={"column": pl.String, "side": pl.Int32,
+                                         "value": pl.String, "n": pl.Int64}))
+
+
+def numeric_histograms(db: Database, model_name: str, ranges: dict[str, tuple[float, float]],
+                       ref: Side, cur: Side, *, bins: int = 2000,
+                       role: str | None = "served") -> dict[str, np.ndarray]:
+    """Counts per side on ``bins`` equal-width bins over each column's ``(lo, hi)`` range.
+
+    Returns ``{column: counts}`` with ``counts`` of shape ``(2, bins)`` (row 0 reference,
+    row 1 current; values outside the range go to the end bins). One scan: a ``GROUP BY
+    side`` with one ``histogram`` of the bin index per column (the former ``UNPIVOT`` of all
+    columns into one long aggregation measured 3x slower).
+    """
+    if not ranges:
+        return {}
+    params: list[object] = []
+    source = _frame(model_name, ref, cur, role, params, list(ranges))
+    hists = []
+    key = "SMALLINT" if bins <= 32767 else "INTEGER"
+    for i, (col, (lo, hi)) in enumerate(ranges.items()):
+        width = (hi - lo) / bins if hi > lo else 1.0
+        b = f"floor(({_ident(col)} - {lo!r}::DOUBLE) / {width!r}::DOUBLE)"
+        # CASE, not least/greatest: those skip NULLs and would put missing values in bin 0
+        hists.append(f"histogram(CASE WHEN {b} < 0 THEN 0 WHEN {b} > {bins - 1} THEN "
+                     f"{bins - 1} ELSE {b} END::{key}) AS h_{i}")
+    maps = ", ".join(f"map_keys(h_{i}) AS k_{i}, map_values(h_{i}) AS v_{i}"
+                     for i in range(len(ranges)))
+    sql = (f"SELECT side, {maps} FROM (SELECT side, {', '.join(hists)} FROM {source} "
+           "GROUP BY side)")
+    out = {col: np.zeros((2, bins)) for col in ranges}
+    for r in query(db, sql, params).iter_rows(named=True):
+        for i, col in enumerate(ranges):
+            keys, values = r[f"k_{i}"], r[f"v_{i}"]
+            if keys:
+                out[col][int(r["side"]), np.asarray(keys, dtype=np.intp)] = values
+    return out
+
+
+def side_rows(db: Database, model_name: str, columns: Sequence[str], side: Side, *,
+              role: str | None = "served") -> pl.DataFrame:
+    """The raw values of ``columns`` on one side (for small samples and frame references)."""
+    params: list[object] = []
+    cond = _cond(side, params)
+    params.append(model_name)
+    where = f"{cond} AND model_name = ?"
+    if role is not None:
+        where += " AND role = ?"
+        params.append(role)
+    cols = ", ".join(_ident(c) for c in columns)
+    return query(db, f"SELECT {cols} FROM predictions WHERE {where}", params)
