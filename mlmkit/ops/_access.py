@@ -9,7 +9,8 @@ from pathlib import Path
 
 from mlmkit.exceptions import SchemaError, StoreError
 from mlmkit.store import migrations
-from mlmkit.store.database import Database, schema_error
+from mlmkit.store.database import Database
+from mlmkit.store.migrations import schema_error
 
 
 @contextlib.contextmanager

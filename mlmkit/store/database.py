@@ -35,7 +35,7 @@ from typing import IO, Any
 
 import duckdb
 
-from mlmkit.exceptions import LockedError, SchemaError, StoreError
+from mlmkit.exceptions import LockedError, StoreError
 from mlmkit.store import migrations as _migrations
 
 __all__ = ["Database"]
@@ -273,11 +273,3 @@ def _watch(ref: weakref.ref[Database], stop: threading.Event) -> None:
             return
         db._tick()
         del db
-
-
-def schema_error(path: str, found: int, supported: int) -> SchemaError:
-    """Build the error for a file written by a newer mlmkit."""
-    return SchemaError(
-        f"{path} has schema version {found}, but this mlmkit supports up to {supported}; "
-        "upgrade mlmkit to open it (the file was not modified)"
-    )

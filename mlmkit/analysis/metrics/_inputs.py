@@ -108,12 +108,12 @@ def as_counts(name: str, values: Any) -> IntArray:
     return arr.astype(np.int64)
 
 
+class UndefinedMetricWarning(UserWarning):
+    """A metric was 0/0 for the data given (e.g. no positives) and NaN was returned."""
+
+
 def warn_undefined(names: list[str], reason: str, *, stacklevel: int = 3) -> None:
     """Emit one :class:`~mlmkit.analysis.metrics.UndefinedMetricWarning` for ``names``."""
-    from mlmkit.analysis.metrics.binary import (
-        UndefinedMetricWarning,  # defined there, imported late
-    )
-
     warnings.warn(
         f"{', '.join(names)} undefined ({reason}); returned NaN",
         UndefinedMetricWarning,

@@ -28,7 +28,12 @@ import numpy as np
 
 from mlmkit._validation import check_int, check_probability
 from mlmkit.analysis.metrics import _kernels
-from mlmkit.analysis.metrics._inputs import as_score, check_length, warn_undefined
+from mlmkit.analysis.metrics._inputs import (
+    UndefinedMetricWarning,
+    as_score,
+    check_length,
+    warn_undefined,
+)
 from mlmkit.analysis.metrics.calibration import (
     calibration,
     calibration_from_histograms,
@@ -90,10 +95,6 @@ _WILSON = {
     "recall": lambda tp, fp, tn, fn: (tp, tp + fn),
     "specificity": lambda tp, fp, tn, fn: (tn, tn + fp),
 }
-
-
-class UndefinedMetricWarning(UserWarning):
-    """A metric was 0/0 for the data given (e.g. no positives) and NaN was returned."""
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,6 @@ def schema_version(conn: Any) -> int:
 
 def migrate(conn: Any, path: str) -> int:
     """Bring the database up to :func:`latest_version`; return the version reached."""
-    from mlmkit.store.database import schema_error
-
     mods = _modules()
     current = schema_version(conn)
     if current > len(mods):
@@ -68,3 +66,11 @@ def migrate(conn: Any, path: str) -> int:
             raise
         conn.execute("COMMIT")
     return len(mods)
+
+
+def schema_error(path: str, found: int, supported: int) -> SchemaError:
+    """Build the error for a file written by a newer mlmkit."""
+    return SchemaError(
+        f"{path} has schema version {found}, but this mlmkit supports up to {supported}; "
+        "upgrade mlmkit to open it (the file was not modified)"
+    )
