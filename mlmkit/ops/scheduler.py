@@ -6,16 +6,19 @@ file overrides it::
     timezone = "UTC"                     # cron expressions are read in this zone
 
     [jobs.performance-monitoring]
-    cron = "*/5 * * * *"                 # five-field crontab expression, or
+    cron = "*/5 * * * *"                 # standard crontab expression (mlmkit.ops.cron), or
     # interval = "30s"                   # a duration ("30s", "5m", "1h")
     options = { window = "1h" }          # keyword options of the job function
 
     [jobs.auto-tuning]
     enabled = false
 
-Each run opens the workspace, runs the job, and closes it, so the scheduler holds the file
-only while a job works; runs of one job never overlap (``max_instances=1``) and missed runs
-coalesce. SIGTERM / SIGINT stop it cleanly: a running job finishes first.
+Cron expressions have standard (Vixie) cron semantics, computed by
+:func:`mlmkit.ops.cron.next_fire_times` (0 and 7 are Sunday), not by APScheduler's own cron
+syntax, which numbers weekdays from Monday. Each run opens the workspace, runs the job, and
+closes it, so the scheduler holds the file only while a job works; runs of one job never
+overlap (``max_instances=1``) and missed runs coalesce. SIGTERM / SIGINT stop it cleanly: a
+running job finishes first.
 """
 
 from __future__ import annotations
@@ -27,16 +30,20 @@ import signal
 import threading
 import tomllib
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from mlmkit._validation import check_type, invalid
 from mlmkit.exceptions import DependencyError, MlmkitError
+from mlmkit.ops.cron import CronSchedule, next_fire_times, parse_cron
 from mlmkit.services.jobs.runner import JOBS, resolve_job, run_job
 from mlmkit.values import parse_window
 
-__all__ = ["JobSchedule", "build_scheduler", "load_schedule", "run_scheduler"]
+__all__ = ["JobSchedule", "build_scheduler", "load_schedule", "next_fire_times",
+           "run_scheduler"]
 
 logger = logging.getLogger("mlmkit.ops.scheduler")
+_TICK = timedelta(microseconds=1)  # APScheduler asks for a time at or after ``now``
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +88,8 @@ def load_schedule(config: str | os.PathLike[str] | Mapping[str, Any] | None = No
     overrides = check_type("jobs", data.get("jobs", {}), dict, "a table of job tables")
     resolved = {resolve_job(name).name: check_type(f"jobs.{name}", spec, dict, "a table")
                 for name, spec in overrides.items()}
+    tz = check_type("timezone", data.get("timezone", "UTC"), str, "an IANA time zone name")
+    parse_cron("* * * * *", tz)  # check the zone once
     plan = []
     for name, job in JOBS.items():
         spec = resolved.get(name, {})
@@ -92,10 +101,9 @@ def load_schedule(config: str | os.PathLike[str] | Mapping[str, Any] | None = No
             plan.append(JobSchedule(name, None, seconds, options))
         else:
             cron = spec.get("cron", job.cron)
-            if not isinstance(cron, str) or len(cron.split()) != 5:
-                raise invalid(f"jobs.{name}.cron", "a five-field crontab expression", cron)
+            parse_cron(cron, tz, name=f"jobs.{name}.cron")
             plan.append(JobSchedule(name, cron, None, options))
-    return plan, str(data.get("timezone", "UTC"))
+    return plan, tz
 
 
 def _apscheduler() -> Any:
@@ -105,6 +113,26 @@ def _apscheduler() -> Any:
         raise DependencyError("the scheduler needs APScheduler 3; install it with: "
                               "pip install 'mlmkit[ops]'") from err
     return BackgroundScheduler
+
+
+def _cron_trigger(schedule: CronSchedule) -> Any:
+    """An APScheduler 3 trigger firing at ``schedule``'s standard cron times."""
+    from apscheduler.triggers.base import BaseTrigger
+
+    class StandardCronTrigger(BaseTrigger):
+        def get_next_fire_time(self, previous_fire_time: datetime | None,
+                               now: datetime) -> datetime:
+            # APScheduler's contract: the first fire at or after min(now, previous + tick)
+            after = now - _TICK
+            if previous_fire_time is not None:
+                after = previous_fire_time if now == previous_fire_time else min(
+                    after, previous_fire_time)
+            return schedule.next_after(after)
+
+        def __str__(self) -> str:
+            return f"cron[{schedule.expr}]"
+
+    return StandardCronTrigger()
 
 
 def _run_once(path: str, name: str, options: Mapping[str, Any]) -> None:
@@ -122,7 +150,6 @@ def _run_once(path: str, name: str, options: Mapping[str, Any]) -> None:
 def build_scheduler(path: str | os.PathLike[str],
                     config: str | os.PathLike[str] | Mapping[str, Any] | None = None) -> Any:
     """A configured (not started) APScheduler ``BackgroundScheduler`` for the workspace."""
-    from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
     scheduler_cls = _apscheduler()
@@ -131,8 +158,7 @@ def build_scheduler(path: str | os.PathLike[str],
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
     for item in plan:
         trigger = (IntervalTrigger(seconds=item.interval_s, timezone=tz)
-                   if item.interval_s is not None else CronTrigger.from_crontab(item.cron,
-                                                                               timezone=tz))
+                   if item.cron is None else _cron_trigger(parse_cron(item.cron, tz)))
         scheduler.add_job(_run_once, trigger, args=[os.fspath(path), item.job,
                                                     dict(item.options)],
                           id=item.job, name=item.job)
