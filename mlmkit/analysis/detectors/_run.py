@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from mlmkit._html import dict_table
 from mlmkit._validation import check_choice, invalid
 from mlmkit.analysis.detectors._base import DriftDetector
 from mlmkit.analysis.detectors.adwin import ADWIN
@@ -101,9 +102,7 @@ class DetectionResult:
                             schema={"index": pl.Int64, "event": pl.String})
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>"
-                       for k, v in self.to_dict().items())
-        return f"<table><caption>DetectionResult</caption>{rows}</table>"
+        return dict_table(self.to_dict(), title="DetectionResult")
 
 
 def run_detector(detector: DriftDetector, stream: Any) -> DetectionResult:

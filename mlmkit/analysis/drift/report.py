@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from mlmkit._html import rows_table
 from mlmkit._validation import check_choice, check_int, check_real, invalid
 from mlmkit.analysis.drift import kernels as k
 from mlmkit.analysis.drift.methods import (
@@ -79,17 +79,7 @@ class DriftReport:
                               "correction": str(self.correction)}, title="DriftReport")
         cols = ["feature", "kind", "method", "statistic", "p_value", "adjusted_p_value",
                 "threshold", "drift_detected"]
-        head = "".join(f"<th>{c}</th>" for c in cols)
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{_fmt(row[c])}</td>" for c in cols) + "</tr>"
-            for row in self.features.select(cols).iter_rows(named=True))
-        return f"{summary}<table class='mlmkit'><tr>{head}</tr>{rows}</table>"
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    return f"{value:.4g}" if isinstance(value, float) else html.escape(str(value))
+        return summary + rows_table(cols, self.features.select(cols).iter_rows(named=True))
 
 
 def _as_columns(name: str, frame: Any) -> dict[str, pl.Series]:

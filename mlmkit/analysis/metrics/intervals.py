@@ -9,7 +9,6 @@ metrics resample the per-distinct-score positive / negative counts (binned to at
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -18,28 +17,21 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
+from mlmkit._html import dict_table
 from mlmkit._validation import check_choice, check_int, check_probability
 from mlmkit.analysis.metrics import _kernels
 from mlmkit.analysis.metrics._inputs import as_binary, as_score, check_length, warn_undefined
+from mlmkit.catalogue import Kind, Test, select
 
-SCORE_METRICS = ("roc_auc", "pr_auc")
+#: Ranking metrics of the scores, bootstrapped over the score histogram.
+SCORE_METRICS = select(kind=Kind.SCORE, test=Test.BOOTSTRAP)
 BOOTSTRAP_METRICS = (*_kernels.COUNT_METRICS, *SCORE_METRICS)
 _CHUNK_CELLS = 4_000_000
 
 
 def html_table(rows: Mapping[str, Any], *, title: str) -> str:
-    """Render ``rows`` (name -> value) as a two-column HTML table."""
-
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return "NaN" if math.isnan(value) else f"{value:.6g}"
-        return html.escape(str(value))
-
-    body = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{cell(v)}</td></tr>"
-        for k, v in rows.items()
-    )
-    return f"<table class='mlmkit'><caption>{html.escape(title)}</caption>{body}</table>"
+    """Render ``rows`` (name -> value) as a two-column, escaped HTML table."""
+    return dict_table(rows, title=title, digits=6)
 
 
 @dataclass(frozen=True)

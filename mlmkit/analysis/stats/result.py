@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from mlmkit._html import dict_table
 from mlmkit._validation import check_choice, check_int, check_real, invalid
 
 ALTERNATIVES = ("two-sided", "greater", "less")
@@ -100,18 +100,7 @@ class TestResult:
         return out
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{_cell(v)}</td></tr>"
-            for k, v in self.to_dict().items()
-            if v is not None
-        )
-        return f"<table class='mlmkit'><caption>{html.escape(self.method)}</caption>{rows}</table>"
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return "NaN" if math.isnan(value) else f"{value:.6g}"
-    return html.escape(str(value))
+        return dict_table(self.to_dict(), title=self.method, digits=6, skip_none=True)
 
 
 def check_alpha(value: Any, name: str = "alpha") -> float:
