@@ -1,10 +1,44 @@
-"""Lazy re-exports: a package lists names it exports from submodules loaded on first access."""
+"""Lazy imports: optional dependencies imported on demand, and lazy package re-exports.
+
+:func:`require` is the one way mlmkit imports an optional dependency: a missing one raises
+:class:`~mlmkit.exceptions.DependencyError` naming the ``pip install 'mlmkit[extra]'`` command.
+:func:`lazy_getattr` builds a package ``__getattr__`` so that ``import mlmkit`` stays cheap.
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Mapping
+from types import ModuleType
 from typing import Any
+
+from mlmkit.exceptions import DependencyError
+
+
+def require(module: str, extra: str) -> ModuleType:
+    """Import ``module``, or raise :class:`DependencyError` naming the extra that installs it.
+
+    Parameters
+    ----------
+    module : str
+        Dotted module name (``"altair"``, ``"tqdm.auto"``).
+    extra : str
+        The mlmkit extra providing it (``"viz"``, ``"report"``, ``"ops"``).
+
+    Examples
+    --------
+    >>> require("json", "viz").__name__
+    'json'
+    >>> require("no_such_module_xyz", "ops")
+    Traceback (most recent call last):
+    ...
+    mlmkit.exceptions.DependencyError: no_such_module_xyz is needed for this feature; install it with: pip install 'mlmkit[ops]'
+    """  # noqa: E501
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise DependencyError(f"{module} is needed for this feature; install it with: "
+                              f"pip install 'mlmkit[{extra}]'") from err
 
 
 def lazy_getattr(package: str, names: Mapping[str, str], *, modules: Iterable[str] = ()

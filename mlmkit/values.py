@@ -17,6 +17,7 @@ from typing import Any
 import semver
 
 from mlmkit._validation import check_name, check_probability, check_real, invalid
+from mlmkit.catalogue import Use, select
 from mlmkit.exceptions import ValidationError
 
 __all__ = [
@@ -331,8 +332,8 @@ class ModelMetadata:
                                                   "description": "Queue job anomaly detection"})
 
 
-PRIMARY_METRICS = frozenset({"accuracy", "precision", "recall", "f1_score", "specificity",
-                             "roc_auc", "balanced_accuracy"})
+#: Metrics an A/B test can decide on.
+PRIMARY_METRICS = frozenset(select(use=Use.EXPERIMENT))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -40,6 +40,7 @@ from mlmkit.analysis.stats.proportions import mcnemar_table, two_proportion_ztes
 from mlmkit.analysis.stats.result import TestResult, check_alpha
 from mlmkit.analysis.stats.sample_size import required_sample_size
 from mlmkit.analysis.stats.sequential import sequential_two_proportion_test
+from mlmkit.catalogue import Significance, Use, proportion, select
 
 __all__ = [
     "BOOTSTRAP_METRICS",
@@ -51,14 +52,14 @@ __all__ = [
 
 Counts = Sequence[int]  # (tp, fp, tn, fn)
 
-RATE_METRICS = ("accuracy", "precision", "recall", "specificity")
-BOOTSTRAP_METRICS = ("f1_score", "balanced_accuracy", "roc_auc")
+RATE_METRICS = select(use=Use.EXPERIMENT, test=Significance.PROPORTION)
+BOOTSTRAP_METRICS = select(use=Use.EXPERIMENT, test=Significance.BOOTSTRAP)
 
 
 def _rate_cells(metric: str, counts: Counts) -> tuple[int, int]:
-    tp, fp, tn, fn = (int(c) for c in counts)
-    return {"accuracy": (tp + tn, tp + fp + tn + fn), "precision": (tp, tp + fp),
-            "recall": (tp, tp + fn), "specificity": (tn, tn + fp)}[metric]
+    cells = dict(zip(("tp", "fp", "tn", "fn"), (int(c) for c in counts), strict=True))
+    successes, trials = proportion(metric, cells)
+    return int(successes), int(trials)
 
 
 def _check_counts(name: str, counts: Any) -> tuple[int, int, int, int]:

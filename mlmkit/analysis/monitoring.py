@@ -14,6 +14,7 @@ from scipy import stats as _st
 from mlmkit._validation import check_int, check_probability, check_real, invalid
 from mlmkit.analysis.metrics.intervals import wilson_bounds
 from mlmkit.analysis.stats.result import TestResult
+from mlmkit.catalogue import Kind, Significance, proportion, select
 
 __all__ = ["SEVERITIES", "bucket_metrics", "drop_severity", "one_proportion_test", "relative_drop"]
 
@@ -103,11 +104,11 @@ def bucket_metrics(tp: Any, fp: Any, tn: Any, fn: Any, *,
         raise invalid("counts", "four 1-D arrays of non-negative counts of equal length",
                       [v.shape for v in c])
     t_p, f_p, t_n, f_n = c
-    pairs = {"accuracy": (t_p + t_n, t_p + f_p + t_n + f_n), "precision": (t_p, t_p + f_p),
-             "recall": (t_p, t_p + f_n), "specificity": (t_n, t_n + f_p)}
+    cells = {"tp": t_p, "fp": f_p, "tn": t_n, "fn": f_n}
     out: dict[str, np.ndarray] = {}
     with np.errstate(divide="ignore", invalid="ignore"):
-        for name, (s, n) in pairs.items():
+        for name in select(kind=Kind.COUNT, test=Significance.PROPORTION):
+            s, n = proportion(name, cells)
             low, high = wilson_bounds(s, n, conf)
             out[name] = np.where(n > 0, s / n, np.nan)
             out[f"{name}_low"] = np.where(n > 0, low, np.nan)

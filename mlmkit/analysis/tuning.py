@@ -20,6 +20,7 @@ import polars as pl
 from mlmkit._validation import check_choice, check_int, check_probability, check_real, invalid
 from mlmkit.analysis.metrics.intervals import html_table
 from mlmkit.analysis.thresholds import kernels as _k
+from mlmkit.analysis.thresholds.curve import METRICS as TUNING_METRICS
 from mlmkit.analysis.thresholds.curve import ThresholdResult
 
 __all__ = [
@@ -35,9 +36,6 @@ __all__ = [
     "threshold_grid",
 ]
 
-#: Metrics of confusion counts (``"cost"`` is minimised, the others maximised).
-TUNING_METRICS = ("f1_score", "precision", "recall", "accuracy", "specificity",
-                  "balanced_accuracy", "mcc", "cost")
 _DIRECTIONS = ("raise", "lower", "hold")
 
 

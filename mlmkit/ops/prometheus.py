@@ -44,7 +44,9 @@ from typing import Any
 
 import polars as pl
 
-from mlmkit.exceptions import DependencyError, MlmkitError
+from mlmkit._lazy import require
+from mlmkit.catalogue import Use, select
+from mlmkit.exceptions import MlmkitError
 from mlmkit.ops._access import short_db
 from mlmkit.store import jobs as _sql
 from mlmkit.values import WindowLike, parse_window, utcnow
@@ -54,17 +56,12 @@ __all__ = ["MlmkitCollector", "generate_metrics", "make_registry", "write_textfi
 logger = logging.getLogger("mlmkit.ops.prometheus")
 
 _MODEL_LABELS = ["model", "version", "environment"]
-_RATIOS = (("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"),
-           ("f1", "f1_score"))
+# (gauge key, catalogue metric): the headline metrics; F1's gauge keeps its published name
+_RATIOS = tuple(({"f1_score": "f1"}.get(m, m), m) for m in select(use=Use.HEADLINE))
 
 
 def _prometheus() -> Any:
-    try:
-        import prometheus_client
-    except ImportError as err:
-        raise DependencyError("the Prometheus exporter needs prometheus_client; install it "
-                              "with: pip install 'mlmkit[ops]'") from err
-    return prometheus_client
+    return require("prometheus_client", "ops")
 
 
 class MlmkitCollector:

@@ -33,8 +33,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from mlmkit._lazy import require
 from mlmkit._validation import check_type, invalid
-from mlmkit.exceptions import DependencyError, MlmkitError
+from mlmkit.exceptions import MlmkitError
 from mlmkit.ops.cron import CronSchedule, next_fire_times, parse_cron
 from mlmkit.services.jobs.runner import JOBS, resolve_job, run_job
 from mlmkit.values import parse_window
@@ -107,12 +108,7 @@ def load_schedule(config: str | os.PathLike[str] | Mapping[str, Any] | None = No
 
 
 def _apscheduler() -> Any:
-    try:
-        from apscheduler.schedulers.background import BackgroundScheduler
-    except ImportError as err:
-        raise DependencyError("the scheduler needs APScheduler 3; install it with: "
-                              "pip install 'mlmkit[ops]'") from err
-    return BackgroundScheduler
+    return require("apscheduler.schedulers.background", "ops").BackgroundScheduler
 
 
 def _cron_trigger(schedule: CronSchedule) -> Any:

@@ -9,8 +9,7 @@ import polars as pl
 
 from mlmkit._validation import invalid
 from mlmkit.viz._charts_perf import _data
-from mlmkit.viz._deps import altair
-from mlmkit.viz._theme import thin
+from mlmkit.viz._theme import altair, thin
 
 
 def _need(frame: Any, name: str, columns: set[str]) -> pl.DataFrame:

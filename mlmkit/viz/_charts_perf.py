@@ -8,11 +8,14 @@ from typing import Any
 import polars as pl
 
 from mlmkit._validation import invalid
-from mlmkit.viz._deps import altair
-from mlmkit.viz._theme import check_points, thin
+from mlmkit.catalogue import CATALOGUE
+from mlmkit.viz._theme import altair, check_points, thin
 
-_RATE_METRICS = ("accuracy", "precision", "recall", "specificity", "f1_score", "label_coverage",
-                 "brier_score", "log_loss")
+
+def _label(metric: str) -> str:
+    """The catalogue's display label of ``metric`` (the name itself for other columns)."""
+    found = CATALOGUE.get(metric)
+    return metric if found is None else found.label
 
 
 def _data(frame: pl.DataFrame) -> pl.DataFrame:
@@ -45,7 +48,8 @@ def metric_trend(trend: pl.DataFrame, *, metric: str = "accuracy",
         raise invalid("trend", "a polars frame from ws.monitor.get_performance_trend", trend)
     alt = altair()
     if metric not in trend.columns:
-        raise invalid("metric", f"a column of the trend ({', '.join(_RATE_METRICS)})", metric)
+        listed = ", ".join(c for c in trend.columns if c in CATALOGUE)
+        raise invalid("metric", f"a metric column of the trend ({listed})", metric)
     has_band = f"{metric}_low" in trend.columns and f"{metric}_high" in trend.columns
     cols = ["version", "bucket", "n", "labelled", metric]
     cols += [f"{metric}_low", f"{metric}_high"] if has_band else []
@@ -54,7 +58,7 @@ def metric_trend(trend: pl.DataFrame, *, metric: str = "accuracy",
         x=alt.X("bucket:T", title="time"),
         color=alt.Color("version:N", title="version"))
     line = base.mark_line(point=True).encode(
-        y=alt.Y(f"{metric}:Q", title=metric, scale=alt.Scale(zero=False)),
+        y=alt.Y(f"{metric}:Q", title=_label(metric), scale=alt.Scale(zero=False)),
         tooltip=[alt.Tooltip(c) for c in data.columns])
     layers = []
     if has_band:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
-from mlmkit.viz._deps import widgets
+from mlmkit._lazy import require
+
+
+def widgets() -> ModuleType:
+    """The ``ipywidgets`` module."""
+    return require("ipywidgets", "viz")
 
 
 def frame_html(frame: Any, *, max_rows: int = 20) -> str:

@@ -7,9 +7,10 @@ from typing import Any
 
 import polars as pl
 
+from mlmkit._lazy import require
 from mlmkit._validation import invalid
 
-__all__ = ["MAX_POINTS", "PALETTE", "THEME", "check_points", "register_theme", "thin"]
+__all__ = ["MAX_POINTS", "PALETTE", "THEME", "altair", "check_points", "register_theme", "thin"]
 
 MAX_POINTS = 5_000
 """Upper bound on the rows any chart embeds (Altair's 5,000-row limit never triggers)."""
@@ -48,6 +49,13 @@ def register_theme(alt: ModuleType) -> None:
         alt.themes.register(THEME, _config)
         alt.themes.enable(THEME)
     _registered.append(True)
+
+
+def altair() -> ModuleType:
+    """The ``altair`` module with the mlmkit theme registered (once)."""
+    alt = require("altair", "viz")
+    register_theme(alt)
+    return alt
 
 
 def check_points(frame: pl.DataFrame, *, limit: int = MAX_POINTS) -> pl.DataFrame:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from mlmkit._lazy import require
 from mlmkit._validation import check_int
 from mlmkit.analysis.metrics.binary import calibration_from_histograms
 from mlmkit.analysis.stats.sequential import sequential_path
@@ -132,8 +133,6 @@ def drift_over_time(ws: Any, model_name: str, version: Any = None, *, periods: i
     The reference is the ``reference`` span before the first period; each period is compared
     with it by ``ws.monitor.data_drift``. Columns: ``period`` (start), the drift columns.
     """
-    from mlmkit.viz._deps import tqdm
-
     periods = check_int("periods", periods, low=1, high=366)
     step = parse_window(period, "period")
     last = resolve_range(step, end=end).end
@@ -141,7 +140,8 @@ def drift_over_time(ws: Any, model_name: str, version: Any = None, *, periods: i
     ref = (first - parse_window(reference, "reference"), first)
     frames = []
     starts = [first + i * step for i in range(periods)]
-    bar = tqdm().tqdm(starts, desc=f"drift {model_name}", disable=not progress, leave=False)
+    bar = require("tqdm.auto", "viz").tqdm(starts, desc=f"drift {model_name}",
+                                           disable=not progress, leave=False)
     for start in bar:
         frame = ws.monitor.data_drift(model_name, version, reference=ref,
                                       current=(start, start + step))

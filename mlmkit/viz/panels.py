@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from mlmkit._html import dict_table
+from mlmkit.catalogue import Use, select, spec
 from mlmkit.viz import charts, data
-from mlmkit.viz._deps import widgets
-from mlmkit.viz._panel_base import ConfirmAction, Panel, frame_html
+from mlmkit.viz._panel_base import ConfirmAction, Panel, frame_html, widgets
 from mlmkit.viz.render import to_html
 
 __all__ = ["ABReviewPanel", "MonitorPanel", "RegistryBrowser", "ThresholdPanel"]
@@ -76,8 +76,8 @@ class ThresholdPanel(Panel):
         cm = (f"<table class='mlmkit'><tr><th></th><th>pred +</th><th>pred -</th></tr>"
               f"<tr><th>actual +</th><td>{r['tp']}</td><td>{r['fn']}</td></tr>"
               f"<tr><th>actual -</th><td>{r['fp']}</td><td>{r['tn']}</td></tr></table>")
-        rates = dict_table({k: r[k] for k in ("threshold", "precision", "recall", "f1_score",
-                                              "accuracy") if k in r})
+        rates = dict_table({"threshold": r["threshold"], **{
+            spec(k).label: r[k] for k in select(use=Use.HEADLINE) if k in r}})
         self.table.value = cm + rates
 
     def _apply(self) -> str:
@@ -209,8 +209,7 @@ class MonitorPanel(Panel):
         version = ws.registry.deployed_version(model) or ws.registry.get_all(model)[-1].version
         m = ws.monitor.get_current_metrics(model, version, window, ci=False)
         self.metrics.value = dict_table(
-            {k: getattr(m, k) for k in ("sample_count", "labelled_count", "accuracy",
-                                        "precision", "recall", "f1_score", "roc_auc")},
+            {spec(k).label: getattr(m, k) for k in select(use=Use.WINDOW)},
             title=f"{model} {version} ({window})")
         interval = "1h" if window == "24h" else "1d"
         trend = ws.monitor.get_performance_trend(model, None, window, interval)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from mlmkit.viz._deps import require
+from mlmkit._lazy import require
 
 __all__ = ["StaticChart", "show", "to_html", "to_png", "to_svg"]
 
@@ -16,12 +16,12 @@ def _spec(chart: Any) -> dict[str, Any]:
 
 def to_svg(chart: Any) -> str:
     """The chart as an SVG document (vl-convert; no browser needed)."""
-    return str(require("vl_convert").vegalite_to_svg(_spec(chart)))
+    return str(require("vl_convert", "viz").vegalite_to_svg(_spec(chart)))
 
 
 def to_png(chart: Any, *, scale: float = 1.0) -> bytes:
     """The chart as PNG bytes (vl-convert)."""
-    return bytes(require("vl_convert").vegalite_to_png(_spec(chart), scale=scale))
+    return bytes(require("vl_convert", "viz").vegalite_to_png(_spec(chart), scale=scale))
 
 
 def to_html(chart: Any, *, fmt: str = "png", alt_text: str = "chart") -> str:

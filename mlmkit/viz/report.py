@@ -15,8 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mlmkit._lazy import require
 from mlmkit._validation import check_name, invalid
-from mlmkit.viz._deps import require
 
 __all__ = ["REPORT_NOTEBOOK", "demo_workspace", "export_html", "render_report",
            "report_notebook"]
@@ -80,9 +80,9 @@ def _default_model(db_path: Path) -> str:
 def export_html(notebook: Any, out_path: str | os.PathLike[str], *,
                 title: str = "mlmkit report", exclude_input: bool = True) -> Path:
     """Write an executed notebook (a path or a ``NotebookNode``) as script-free HTML."""
-    nbformat = require("nbformat")
-    nbconvert = require("nbconvert")
-    jinja2 = require("jinja2")
+    nbformat = require("nbformat", "report")
+    nbconvert = require("nbconvert", "report")
+    jinja2 = require("jinja2", "report")
     node = notebook if not isinstance(notebook, (str, os.PathLike)) else nbformat.read(
         str(notebook), as_version=4)
     node.metadata.pop("widgets", None)
@@ -124,7 +124,7 @@ def render_report(db_path: str | os.PathLike[str], out_path: str | os.PathLike[s
     pathlib.Path
         ``out_path``.
     """
-    papermill = require("papermill")
+    papermill = require("papermill", "report")
     from mlmkit.values import parse_window
 
     db = Path(db_path).resolve()

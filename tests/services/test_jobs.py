@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 import mlmkit
+from mlmkit.catalogue import Use, select
 from mlmkit.exceptions import ValidationError
 from mlmkit.services.jobs import JOBS, job_history, job_summary, resolve_job, run_job, snapshots
 from mlmkit.values import utcnow
@@ -185,3 +186,20 @@ def test_rollout_advancement_steps_once(ws):
     assert rollout.refresh().share_b == 0.25
     again = run_job(ws, "rollout-advancement", now=ws.now + timedelta(minutes=5))
     assert again.changed == 0 and again.items[0]["action"] == "hold"
+
+
+def test_performance_monitoring_snapshots_a_model_without_labels(tmp_path):
+    # every window metric of the catalogue is snapshotted; before the catalogue the job read
+    # metrics["roc_auc"], which an unlabelled window has no key for, and the body failed
+    now = utcnow()
+    with mlmkit.open(tmp_path / "ws.duckdb") as w:
+        w.registry.register(mlmkit.ModelMetadata.for_n1_detector("1.0.0", {}))
+        w.registry.deploy(NAME, "1.0.0", "production")
+        frame = _frame(np.random.default_rng(3), now, 50, hours=2)
+        w.log.track_batch(frame.with_columns(actual=pl.lit(None, pl.Boolean)))
+        run = run_job(w, "performance-monitoring", now=now, window="24h")
+        assert run.status == "ok" and run.changed == 1 and run.failed == 0
+        values = dict(zip(*snapshots(w, model_name=NAME)[["metric", "value"]], strict=True))
+    assert values["sample_count"] == 50 and values["labelled_count"] == 0
+    assert values["label_coverage"] == 0.0 and values["roc_auc"] is None
+    assert set(values) == set(select(use=Use.WINDOW))

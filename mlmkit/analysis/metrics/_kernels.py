@@ -10,16 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from mlmkit.analysis.metrics._inputs import BoolArray, FloatArray, IntArray
+from mlmkit.catalogue import Kind, select
 
-COUNT_METRICS = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1_score",
-    "specificity",
-    "balanced_accuracy",
-    "mcc",
-)
+#: The keys of :func:`count_metrics`.
+COUNT_METRICS = select(kind=Kind.COUNT)
 
 
 def confusion_counts(actual: BoolArray, predicted: BoolArray) -> tuple[int, int, int, int]:

@@ -48,6 +48,7 @@ from mlmkit.analysis.metrics.histograms import (
     log_loss_from_sums,
 )
 from mlmkit.analysis.metrics.intervals import (
+    SCORE_METRICS,
     Interval,
     bootstrap_counts,
     bootstrap_interval,
@@ -65,6 +66,7 @@ from mlmkit.analysis.metrics.scores import (
     rows,
     score_values,
 )
+from mlmkit.catalogue import Kind, Significance, proportion, select
 
 __all__ = [
     "Interval",
@@ -89,12 +91,8 @@ __all__ = [
     "wilson_interval",
 ]
 
-_WILSON = {
-    "accuracy": lambda tp, fp, tn, fn: (tp + tn, tp + fp + tn + fn),
-    "precision": lambda tp, fp, tn, fn: (tp, tp + fp),
-    "recall": lambda tp, fp, tn, fn: (tp, tp + fn),
-    "specificity": lambda tp, fp, tn, fn: (tn, tn + fp),
-}
+_WILSON = select(kind=Kind.COUNT, test=Significance.PROPORTION)
+_BOOTSTRAPPED = select(kind=Kind.COUNT, test=Significance.BOOTSTRAP)
 
 
 @dataclass(frozen=True)
@@ -213,11 +211,12 @@ def _count_intervals(
     n_resamples = check_int("n_resamples", n_resamples, low=1)
     seed = check_int("seed", seed, low=0)
     out: dict[str, Interval] = {}
-    for name, cells in _WILSON.items():
-        low, high = wilson_bounds(*cells(*counts), confidence)
+    cells = dict(zip(("tp", "fp", "tn", "fn"), counts, strict=True))
+    for name in _WILSON:
+        low, high = wilson_bounds(*proportion(name, cells), confidence)
         out[name] = Interval(float(low), float(high), values[name], confidence, "wilson")
     draws = bootstrap_counts(counts, n_resamples, np.random.default_rng(seed))
-    for name in ("f1_score", "balanced_accuracy", "mcc"):
+    for name in _BOOTSTRAPPED:
         if math.isnan(values[name]):
             out[name] = Interval(math.nan, math.nan, math.nan, confidence, "bootstrap")
         else:
@@ -313,7 +312,7 @@ def binary_classification_metrics(
                                  n_resamples=n_resamples, seed=seed, **extra)
     if ci and s is not None:
         intervals = dict(result.confidence_intervals)
-        for name in ("roc_auc", "pr_auc"):
+        for name in SCORE_METRICS:
             intervals[name] = score_bootstrap(y, s, name, n_resamples, confidence,
                                               np.random.default_rng(seed), 10_000)
         result = Metrics(**{**{f.name: getattr(result, f.name) for f in fields(result)},

@@ -21,10 +21,10 @@ from mlmkit._html import dict_table
 from mlmkit._validation import check_choice, check_int, check_probability
 from mlmkit.analysis.metrics import _kernels
 from mlmkit.analysis.metrics._inputs import as_binary, as_score, check_length, warn_undefined
-from mlmkit.catalogue import Kind, Test, select
+from mlmkit.catalogue import Kind, Significance, select
 
 #: Ranking metrics of the scores, bootstrapped over the score histogram.
-SCORE_METRICS = select(kind=Kind.SCORE, test=Test.BOOTSTRAP)
+SCORE_METRICS = select(kind=Kind.SCORE, test=Significance.BOOTSTRAP)
 BOOTSTRAP_METRICS = (*_kernels.COUNT_METRICS, *SCORE_METRICS)
 _CHUNK_CELLS = 4_000_000
 

@@ -23,6 +23,7 @@ import polars as pl
 from mlmkit._validation import check_choice, check_real, invalid
 from mlmkit.analysis.metrics.intervals import html_table
 from mlmkit.analysis.thresholds import kernels as _k
+from mlmkit.catalogue import Use, select
 
 __all__ = [
     "METRICS",
@@ -34,8 +35,7 @@ __all__ = [
 ]
 
 #: Metrics :func:`best_threshold` can optimise ("cost" is minimised, every other one maximised).
-METRICS = ("f1_score", "precision", "recall", "accuracy", "specificity", "balanced_accuracy",
-           "mcc", "cost")
+METRICS = select(use=Use.THRESHOLD)
 
 
 @dataclass(frozen=True)

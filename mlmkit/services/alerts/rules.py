@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlmkit._validation import check_choice, check_int, check_probability, check_real, invalid
 from mlmkit.analysis.stats.proportions import sample_ratio_mismatch
+from mlmkit.catalogue import Use, select
 from mlmkit.store.predictions import monitoring as monitor_sql
 from mlmkit.values import Version, parse_window, resolve_range
 
@@ -56,9 +57,7 @@ class AlertRule:
 
 
 # numeric entries of WindowMetrics a limit can apply to
-_BELOW_METRICS = ("accuracy", "precision", "recall", "f1_score", "specificity", "roc_auc",
-                  "brier_score", "log_loss", "label_coverage", "mean_score",
-                  "predicted_positive_rate", "sample_count", "labelled_count")
+_BELOW_METRICS = select(use=Use.WINDOW)
 
 
 class MetricBelow(AlertRule):

@@ -34,6 +34,7 @@ from mlmkit.analysis.experiment import (
 from mlmkit.analysis.stats.proportions import TestResult, multiple_testing, sample_ratio_mismatch
 from mlmkit.analysis.stats.sample_size import margin_of_error_sample_size
 from mlmkit.analysis.stats.sample_size import required_sample_size as _required_sample_size
+from mlmkit.catalogue import Use, select
 from mlmkit.services.experiments.result import ABTestResult, decide
 from mlmkit.store import experiments as sql
 from mlmkit.store.predictions.aggregates import confusion_counts, score_histogram
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["ABTestResult", "ABTestingService"]
 
 _METRICS = RATE_METRICS + BOOTSTRAP_METRICS
-_DEFAULT_SECONDARY = ("accuracy", "precision", "recall", "f1_score")
+_DEFAULT_SECONDARY = select(use=Use.HEADLINE)
 _HIST_BINS = 1000
 
 

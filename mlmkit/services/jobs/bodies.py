@@ -11,13 +11,14 @@ from typing import Any
 import polars as pl
 
 from mlmkit._validation import check_int, check_real
+from mlmkit.catalogue import Use, select
 from mlmkit.exceptions import StateError
 from mlmkit.store import jobs as _sql
 from mlmkit.store.predictions.aggregates import confusion_counts
 from mlmkit.values import ModelMetadata, TimeRange, parse_window
 
-PERFORMANCE_METRICS = ("accuracy", "precision", "recall", "f1_score", "specificity", "roc_auc",
-                       "brier_score", "log_loss", "sample_count", "labelled_count")
+#: What the performance-monitoring job snapshots: every metric the monitor reports per window.
+PERFORMANCE_METRICS = select(use=Use.WINDOW)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -146,8 +147,7 @@ def performance_monitoring(ctx: JobContext, *, window: str | timedelta = "1h",
             return {"status": "skipped", "reason": "snapshot exists for this period"}
         metrics = monitor.get_current_metrics(meta.model_name, meta.version,
                                               start=span.start, end=span.end, ci=False)
-        values = {m: _number(metrics[m]) for m in PERFORMANCE_METRICS}
-        values["label_coverage"] = _number(metrics.label_coverage)
+        values = {m: _number(getattr(metrics, m)) for m in PERFORMANCE_METRICS}
         added = _sql.insert_snapshots(ctx.ws.db, _snapshot_rows(ctx, meta, period_start, span,
                                                                 values))
         log.info("snapshot %s %s: accuracy=%s n=%s", meta.model_name, meta.version,

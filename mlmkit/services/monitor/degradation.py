@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mlmkit._validation import check_probability, check_real, invalid
 from mlmkit.analysis.monitoring import drop_severity, one_proportion_test, relative_drop
 from mlmkit.analysis.stats.proportions import two_proportion_ztest
+from mlmkit.catalogue import Kind, Use, select
 from mlmkit.services.monitor.results import DegradationInfo, WindowMetrics
 from mlmkit.services.monitor.window import proportion_counts
 from mlmkit.values import TimeRange, parse_window, utc
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HIGHER_IS_BETTER", "Baseline", "assess", "resolve_baseline", "with_alert"]
 
-HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1_score", "specificity", "roc_auc")
+HIGHER_IS_BETTER = select(use=Use.WINDOW, kind=(Kind.COUNT, Kind.SCORE), higher_is_better=True)
 
 
 @dataclass(frozen=True)

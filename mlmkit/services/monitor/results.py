@@ -9,10 +9,13 @@ from typing import Any
 
 from mlmkit._html import dict_table
 from mlmkit.analysis.metrics.binary import Metrics
+from mlmkit.catalogue import Kind, Use, select
 
 __all__ = ["ConceptDriftResult", "DegradationInfo", "WindowMetrics"]
 
 _NAN = math.nan
+_SCORE_METRICS = select(kind=Kind.SCORE)  # None without scored labels
+_COUNT_METRICS = select(use=Use.WINDOW, kind=Kind.COUNT)  # NaN without labels
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class WindowMetrics:
 
     def _metric(self, name: str) -> Any:
         if self.metrics is None:
-            return None if name in ("roc_auc", "brier_score", "log_loss", "pr_auc") else _NAN
+            return None if name in _SCORE_METRICS else _NAN
         return getattr(self.metrics, name)
 
     @property
@@ -123,8 +126,7 @@ class WindowMetrics:
             "insufficient": self.insufficient,
         }
         if self.metrics is None:
-            out.update({k: _NAN for k in ("accuracy", "precision", "recall", "f1_score",
-                                          "specificity")})
+            out.update({k: _NAN for k in _COUNT_METRICS})
             out["confusion_matrix"] = self.confusion_matrix
             return out
         inner = self.metrics.to_dict()

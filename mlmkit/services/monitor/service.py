@@ -29,6 +29,7 @@ from mlmkit._validation import (
 from mlmkit.analysis.detectors import DETECTORS
 from mlmkit.analysis.metrics.binary import UndefinedMetricWarning
 from mlmkit.analysis.stats.proportions import multiple_testing, two_proportion_ztest
+from mlmkit.catalogue import Kind, Use, select
 from mlmkit.services.monitor import degradation as _deg
 from mlmkit.services.monitor.results import (
     ConceptDriftResult,
@@ -47,8 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MIN_LABELS", "PerformanceMonitor"]
 
 DEFAULT_MIN_LABELS = 100
-_METRICS = ("accuracy", "precision", "recall", "f1_score", "specificity", "roc_auc",
-            "brier_score", "log_loss")
+_METRICS = select(use=Use.WINDOW, kind=(Kind.COUNT, Kind.SCORE))
 
 
 def _version(value: VersionLike, name: str = "version") -> str:

@@ -17,25 +17,20 @@ from mlmkit.analysis.metrics.binary import (
     log_loss_from_sums,
 )
 from mlmkit.analysis.monitoring import bucket_metrics
+from mlmkit.catalogue import Kind, Significance, proportion, select
 from mlmkit.services.monitor.results import WindowMetrics
 
 __all__ = ["PROPORTIONS", "proportion_counts", "rate_rows", "window_metrics"]
 
-#: metric -> (successes, trials) from confusion counts
-PROPORTIONS = {
-    "accuracy": lambda c: (c["tp"] + c["tn"], c["tp"] + c["fp"] + c["tn"] + c["fn"]),
-    "precision": lambda c: (c["tp"], c["tp"] + c["fp"]),
-    "recall": lambda c: (c["tp"], c["tp"] + c["fn"]),
-    "specificity": lambda c: (c["tn"], c["tn"] + c["fp"]),
-}
+#: count metrics that are proportions of confusion counts
+PROPORTIONS = select(kind=Kind.COUNT, test=Significance.PROPORTION)
 
 
 def proportion_counts(metric: str, counts: dict[str, int]) -> tuple[int, int] | None:
     """``(successes, trials)`` of a count-based metric, or ``None`` for other metrics."""
-    rule = PROPORTIONS.get(metric)
-    if rule is None:
+    if metric not in PROPORTIONS:
         return None
-    s, n = rule(counts)
+    s, n = proportion(metric, counts)
     return int(s), int(n)
 
 

@@ -23,13 +23,13 @@ import polars as pl
 from mlmkit._validation import check_choice, check_int, check_name, check_real, invalid
 from mlmkit.analysis.thresholds.curve import ThresholdResult, best_threshold_from_curve
 from mlmkit.analysis.tuning import (
-    TUNING_METRICS,
     best_on_count_curve,
     bootstrap_threshold_improvement,
     counts_at_threshold,
     metric_from_counts,
     threshold_grid,
 )
+from mlmkit.catalogue import Kind, Use, select
 from mlmkit.services.tuning import apply as _tuning_apply
 from mlmkit.services.tuning import search as _tuning_search
 from mlmkit.services.tuning.adaptive import adaptive_adjustment
@@ -56,7 +56,7 @@ __all__ = [
     "TradeoffOptimization",
 ]
 
-_THRESHOLD_METRICS = tuple(m for m in TUNING_METRICS if m != "cost")
+_THRESHOLD_METRICS = select(use=Use.THRESHOLD, kind=Kind.COUNT)
 TuningResult = (ThresholdOptimization | TradeoffOptimization | CostOptimization
                 | AdaptiveAdjustment | HyperparameterSearch)
 

@@ -14,14 +14,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from mlmkit._lazy import require
 from mlmkit._validation import check_int, invalid
 from mlmkit.analysis.metrics.binary import binary_classification_metrics
 from mlmkit.analysis.tuning import threshold_grid
+from mlmkit.catalogue import select
 from mlmkit.exceptions import DependencyError, StateError
 from mlmkit.store.tuning_runs import insert_runs
 
 #: Search metrics where lower is better (minimised); every other metric is maximised.
-MINIMISED = ("brier_score", "log_loss", "cost")
+MINIMISED = select(higher_is_better=False)
 
 
 def expand_grid(parameter_ranges: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -150,13 +152,12 @@ def _progress_bar(progress: bool | None, total: int) -> Any:
     if progress is False:
         return None
     try:
-        from tqdm.auto import tqdm
-    except ImportError as err:
+        auto = require("tqdm.auto", "viz")
+    except DependencyError:
         if progress:
-            raise DependencyError("progress=True needs tqdm: pip install 'mlmkit[viz]' "
-                                  "(or pip install tqdm)") from err
+            raise
         return None
-    return tqdm(total=total, desc="hyper-parameter search", leave=False)
+    return auto.tqdm(total=total, desc="hyper-parameter search", leave=False)
 
 
 def search(engine: Any, model_name: str, version: Any, parameter_ranges: Mapping[str, Any],

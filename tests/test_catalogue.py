@@ -1,0 +1,130 @@
+"""The metric catalogue is the only list of metrics, and what it says is true of the code."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mlmkit
+from mlmkit.analysis.metrics import _kernels
+from mlmkit.analysis.metrics.binary import metrics_from_counts
+from mlmkit.catalogue import CATALOGUE, Kind, Significance, Task, Use, proportion, select, spec
+from mlmkit.exceptions import ValidationError
+
+ROOT = Path(mlmkit.__file__).parent
+NAMES = frozenset(CATALOGUE)
+
+
+def _metric_literals(tree: ast.AST) -> list[ast.AST]:
+    """Literal lists of strings naming two or more catalogue metrics (``__all__`` aside).
+
+    Dict literals are not lists: they compute a value per metric (a kernel, a result row).
+    """
+    exports = {id(n) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+               and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+               for n in ast.walk(node.value)}
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Tuple | ast.List | ast.Set) or id(node) in exports:
+            continue
+        if not all(isinstance(i, ast.Constant) and isinstance(i.value, str) for i in node.elts):
+            continue
+        if len({i.value for i in node.elts if i.value in NAMES}) >= 2:  # type: ignore[attr-defined]
+            found.append(node)
+    return found
+
+
+def _defaults(tree: ast.AST) -> set[int]:
+    """ids of nodes that are argument defaults (a documented parameter default may list some)."""
+    ids: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for default in (*node.args.defaults, *node.args.kw_defaults):
+                if default is not None:
+                    ids.update(id(n) for n in ast.walk(default))
+    return ids
+
+
+def test_no_metric_list_outside_the_catalogue() -> None:
+    offenders = []
+    for path in sorted(ROOT.rglob("*.py")):
+        if path == ROOT / "catalogue.py":
+            continue
+        tree = ast.parse(path.read_text())
+        defaults = _defaults(tree)
+        offenders += [f"{path.relative_to(ROOT)}:{n.lineno}" for n in _metric_literals(tree)
+                      if id(n) not in defaults]
+    assert not offenders, "metric lists must be catalogue selections: " + ", ".join(offenders)
+
+
+def test_the_scan_finds_a_literal_list() -> None:
+    tree = ast.parse('X = ("accuracy", "precision")\nY = ["threshold", "recall", "roc_auc"]\n'
+                     'Z = ("accuracy", "threshold")\n__all__ = ["log_loss", "roc_auc"]')
+    assert len(_metric_literals(tree)) == 2
+
+
+def test_consumers_read_their_sets_from_the_catalogue() -> None:
+    from mlmkit.analysis import experiment, tuning
+    from mlmkit.analysis.metrics import intervals
+    from mlmkit.analysis.thresholds import curve
+    from mlmkit.ops import prometheus
+    from mlmkit.services.alerts import rules
+    from mlmkit.services.jobs import bodies
+    from mlmkit.services.monitor import degradation, service
+    from mlmkit.services.tuning import search
+    from mlmkit.values import PRIMARY_METRICS
+
+    window = select(use=Use.WINDOW)
+    assert rules._BELOW_METRICS == bodies.PERFORMANCE_METRICS == window
+    assert service._METRICS == select(use=Use.WINDOW, kind=(Kind.COUNT, Kind.SCORE))
+    assert set(degradation.HIGHER_IS_BETTER) == {
+        m for m in service._METRICS if spec(m).higher_is_better}
+    assert set(search.MINIMISED) == {m.name for m in CATALOGUE.values()
+                                     if m.higher_is_better is False}
+    assert PRIMARY_METRICS == set(experiment.RATE_METRICS + experiment.BOOTSTRAP_METRICS)
+    assert all(spec(m).is_proportion for m in experiment.RATE_METRICS)
+    assert curve.METRICS == tuning.TUNING_METRICS == select(use=Use.THRESHOLD)
+    assert intervals.SCORE_METRICS == ("roc_auc", "pr_auc")
+    assert [m for _, m in prometheus._RATIOS] == list(select(use=Use.HEADLINE))
+
+
+def test_count_metrics_are_the_kernel_keys_and_proportions_match_them() -> None:
+    rng = np.random.default_rng(5)
+    counts = dict(zip(("tp", "fp", "tn", "fn"), rng.integers(1, 500, 4).tolist(), strict=True))
+    values = _kernels.count_metrics(*counts.values())
+    assert tuple(values) == select(kind=Kind.COUNT) == _kernels.COUNT_METRICS
+    oracle = metrics_from_counts(*counts.values())
+    for name in select(kind=Kind.COUNT, test=Significance.PROPORTION):
+        successes, trials = proportion(name, counts)
+        assert successes / trials == pytest.approx(float(values[name]))
+        assert successes / trials == pytest.approx(oracle[name])
+
+
+def test_every_window_metric_is_a_window_metrics_attribute() -> None:
+    from mlmkit.services.monitor.results import WindowMetrics
+
+    attrs = {f.name for f in dataclasses.fields(WindowMetrics)} | {
+        n for n, v in vars(WindowMetrics).items() if isinstance(v, property)}
+    assert set(select(use=Use.WINDOW)) <= attrs
+
+
+def test_tasks_directions_and_tests_are_declared() -> None:
+    for m in CATALOGUE.values():
+        assert m.tasks, m.name
+        assert m.is_proportion == (m.test is Significance.PROPORTION), m.name
+        assert (m.higher_is_better is None) == (m.kind is Kind.WINDOW and m.name not in
+                                                ("label_coverage",)), m.name
+    assert "specificity" not in select(task=Task.MULTICLASS)
+    assert set(select(task=Task.SCORE_ONLY)) >= {"roc_auc", "pr_auc", "brier_score"}
+    assert select(kind=Kind.REGRESSION) == ()
+
+
+def test_unknown_and_non_proportion_metrics_name_the_value() -> None:
+    with pytest.raises(ValidationError, match=r"metric must be one of .*'nope'"):
+        spec("nope")
+    with pytest.raises(ValidationError, match=r"a proportion metric .*'f1_score'"):
+        proportion("f1_score", {"tp": 1, "fp": 1, "tn": 1, "fn": 1})
