@@ -209,7 +209,10 @@ def _frozen_mapping(name: str, value: Mapping[str, Any] | None) -> Mapping[str, 
     for key in value:
         if not isinstance(key, str):
             raise invalid(name, "a mapping with str keys", value)
-    return MappingProxyType(dict(value))
+    from mlmkit._jsonable import canonical  # JSON-safe and equal in every registry
+
+    return MappingProxyType({key: canonical(f"{name}[{key!r}]", item)
+                             for key, item in value.items()})
 
 
 @dataclasses.dataclass(frozen=True, eq=True)
@@ -267,9 +270,15 @@ class ModelMetadata:
         """Return a copy whose free-form metadata is ``metadata``."""
         return dataclasses.replace(self, metadata=metadata)
 
-    def with_deployment(self, environment: str, deployed_at: datetime | None = None
+    def with_deployment(self, environment: str | None, deployed_at: datetime | None = None
                         ) -> ModelMetadata:
-        """Return a copy marked as deployed to ``environment`` at ``deployed_at`` (now)."""
+        """Return a copy marked as deployed to ``environment`` at ``deployed_at`` (now).
+
+        ``None`` marks the copy undeployed. A registry's ``update()`` of such a copy deploys
+        (or undeploys) through its deployment history, which alone decides what serves.
+        """
+        if environment is None:
+            return dataclasses.replace(self, environment=None, deployed_at=None)
         return dataclasses.replace(self, environment=environment,
                                    deployed_at=deployed_at or utcnow())
 

@@ -175,7 +175,7 @@ def live_counts(db: Database, start: datetime, end: datetime) -> pl.DataFrame:
                    count(*) FILTER (WHERE actual AND NOT prediction) AS fn
             FROM predictions WHERE ts >= ? AND ts < ? AND role = 'served'
             GROUP BY model_name, version),
-        d AS (SELECT model_name, version, environment FROM models WHERE environment IS NOT NULL)
+        d AS (SELECT model_name, version, environment FROM serving)
         SELECT coalesce(p.model_name, d.model_name) AS model_name,
                coalesce(p.version, d.version) AS version,
                coalesce(d.environment, 'none') AS environment,

@@ -1,11 +1,17 @@
-"""The model registry tables (deployments with history), and an in-memory twin for tests."""
+"""The model registry: versions, and deployments derived from an append-only history.
+
+``base`` holds every rule (:class:`ModelRegistry`), ``duckdb`` the workspace-file storage,
+``memory`` an in-process twin for tests; one contract test suite runs over both.
+"""
 
 from __future__ import annotations
 
-from mlmkit.store.registry.duckdb import (
+from mlmkit.store.registry.base import (
     HISTORY_SCHEMA,
-    DuckDBModelRegistry,
     ModelRegistry,
+)
+from mlmkit.store.registry.duckdb import (
+    DuckDBModelRegistry,
 )
 from mlmkit.store.registry.memory import (
     InMemoryModelRegistry,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
-from mlmkit.store.registry.duckdb import ModelRegistry
+from mlmkit.store.registry.base import ModelRegistry
 from mlmkit.values import ModelMetadata
 
 __all__ = ["InMemoryModelRegistry"]
@@ -29,8 +31,17 @@ class InMemoryModelRegistry(ModelRegistry):
         self._log: list[dict[str, Any]] = []
         self._lock = threading.RLock()
 
-    def _atomic(self) -> threading.RLock:
-        return self._lock
+    @contextlib.contextmanager
+    def _atomic(self) -> Iterator[None]:
+        # Like the DuckDB transaction: an error inside the block restores what it changed.
+        with self._lock:
+            models, log_length = dict(self._models), len(self._log)
+            try:
+                yield
+            except BaseException:
+                self._models = models
+                del self._log[log_length:]
+                raise
 
     def _rows(self, model_name: str | None = None) -> list[ModelMetadata]:
         with self._lock:
