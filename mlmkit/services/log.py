@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import functools
+import atexit
+import os
+import signal
 import threading
+import time
 import uuid
+import warnings
+import weakref
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -14,34 +19,35 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from mlmkit._validation import check_int, check_name, check_probability, check_real, invalid
-from mlmkit.store.predictions.batch import normalize, to_polars
+from mlmkit._validation import check_choice, check_int, check_name, check_real, invalid
+from mlmkit.exceptions import MlmkitError
+from mlmkit.services.ingest import (
+    DEFAULT_MAX_FUTURE,
+    check_max_future,
+    prediction_batch,
+    prediction_row,
+    to_polars,
+)
 from mlmkit.store.predictions.monitoring import refresh_daily_summary
 from mlmkit.store.predictions.writes import PredictionStore, retention_cutoff
 from mlmkit.values import Version, VersionLike, WindowLike, resolve_range, utc, utcnow
 
-__all__ = ["BufferedWriter", "PredictionLog"]
+__all__ = ["BufferedWriter", "LabelsRecorded", "PredictionLog"]
 
 
-@functools.lru_cache(maxsize=1024)
-def _canonical_text(version: str) -> str:
-    return str(Version.parse(version))
+class LabelsRecorded(int):
+    """Rows labelled by :meth:`PredictionLog.record_actuals` (an ``int``), with ``skipped``.
 
+    ``skipped`` counts the ids matching no row that ``on_unknown="skip"`` passed over.
+    """
 
-def _canonical(version: VersionLike) -> str:
-    return _canonical_text(version) if isinstance(version, str) else str(Version.parse(version))
+    skipped: int
 
-
-def _as_bool(name: str, value: Any, *, nullable: bool) -> bool | None:
-    if value is None:
-        if nullable:
-            return None
-        raise invalid(name, "a boolean or 0/1", value)
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)) and value in (0, 1):
-        return bool(value)
-    raise invalid(name, "a boolean or 0/1", value)
+    def __new__(cls, changed: int, skipped: int = 0) -> LabelsRecorded:
+        """Build the count; ``skipped`` ids were unknown and passed over."""
+        value = super().__new__(cls, changed)
+        value.skipped = skipped
+        return value
 
 
 class PredictionLog:
@@ -51,10 +57,15 @@ class PredictionLog:
     ----------
     store
         The :class:`~mlmkit.store.predictions.PredictionStore` to write to.
+    max_future
+        Clock-skew bound: a prediction timestamped more than this (a timedelta, or seconds)
+        in the future is refused (default 5 minutes). Naive timestamps are taken as UTC.
     """
 
-    def __init__(self, store: PredictionStore) -> None:
+    def __init__(self, store: PredictionStore, *,
+                 max_future: timedelta | float = DEFAULT_MAX_FUTURE) -> None:
         self.store = store
+        self.max_future = check_max_future(max_future)
 
     def track(self, model_name: str, version: VersionLike, prediction: bool | int, *,
               actual: bool | int | None = None, score: float | None = None,
@@ -76,40 +87,11 @@ class PredictionLog:
         ...     ws.log.predictions("n1-detector")["score"].to_list()
         [0.9]
         """
-        row = self._row(model_name, version, prediction, actual, score, confidence,
-                        prediction_id, timestamp, unit_id, role)
-        if features is not None and not isinstance(features, Mapping):
-            raise invalid("features", "a mapping of feature name to value", features)
-        for key in features or {}:
-            check_name("features key", key)
-        return self.store.insert_one(row, dict(features or {}))
-
-    @staticmethod
-    def _row(model_name: str, version: VersionLike, prediction: Any, actual: Any,
-             score: Any, confidence: Any, prediction_id: Any, timestamp: Any, unit_id: Any,
-             role: str) -> dict[str, Any]:
-        check_name("model_name", model_name)
-        pred = _as_bool("prediction", prediction, nullable=False)
-        row: dict[str, Any] = {"model_name": model_name, "version": _canonical(version),
-                               "prediction": pred,
-                               "ts": utc(timestamp) if timestamp is not None else utcnow()}
-        if actual is not None:
-            row["actual"] = _as_bool("actual", actual, nullable=True)
-            row["labelled_at"] = utcnow()
-        if confidence is not None:
-            row["confidence"] = check_probability("confidence", confidence)
-        if score is not None:
-            row["score"] = check_probability("score", score)
-        elif confidence is not None:
-            row["score"] = row["confidence"] if pred else 1.0 - row["confidence"]
-        if prediction_id is not None:
-            row["prediction_id"] = check_name("prediction_id", str(prediction_id))
-        if unit_id is not None:
-            row["unit_id"] = str(unit_id)
-        if role not in ("served", "shadow"):
-            raise invalid("role", "'served' or 'shadow'", role)
-        row["role"] = role
-        return row
+        row, canonical = prediction_row(
+            model_name, version, prediction, actual=actual, score=score, confidence=confidence,
+            features=features, prediction_id=prediction_id, timestamp=timestamp,
+            unit_id=unit_id, role=role, max_future=self.max_future)
+        return self.store.insert_one(row, canonical)
 
     def track_prediction(self, *args: Any, **kwargs: Any) -> str:
         """Alias of :meth:`track` (the seed's name)."""
@@ -127,15 +109,28 @@ class PredictionLog:
         return self._insert(frame, generated_ids=False)
 
     def _insert(self, frame: Any, *, generated_ids: bool) -> int:
-        return self.store.insert_batch(normalize(frame, unique_ids=generated_ids),
-                                       check_ids=not generated_ids)
+        batch = prediction_batch(frame, unique_ids=generated_ids, max_future=self.max_future)
+        return self.store.insert_batch(batch, check_ids=not generated_ids)
 
     def record_actuals(self, prediction_ids: Iterable[Any], actuals: Iterable[Any], *,
-                       at: datetime | None = None) -> int:
-        """Attach ground truth to logged predictions; returns labels recorded.
+                       model_name: str | None = None, version: VersionLike | None = None,
+                       on_unknown: str = "raise", at: datetime | None = None
+                       ) -> LabelsRecorded:
+        """Attach ground truth to the logged predictions of one model; returns rows labelled.
 
-        Every id must be in the log and appear once; otherwise nothing is recorded.
+        Labels are scoped: give ``model_name`` (and optionally ``version``) so that a request
+        id reused by another model never labels that model's rows. Without ``model_name`` an
+        id logged by several models is refused (:class:`~mlmkit.exceptions.ValidationError`
+        naming them); an id logged by one model labels its rows (every version and role).
+        Each id must appear once. An id with no row in scope rejects the whole call
+        (:class:`~mlmkit.exceptions.NotFoundError`, nothing recorded) unless
+        ``on_unknown="skip"``: then the known ids are labelled and ``result.skipped`` counts
+        the others. The result is an ``int`` (rows changed) with a ``skipped`` attribute.
         """
+        if model_name is not None:
+            check_name("model_name", model_name)
+        ver = None if version is None else str(Version.parse(version, "version"))
+        check_choice("on_unknown", on_unknown, ("raise", "skip"))
         ids = to_polars({"prediction_id": list(prediction_ids)
                          if not isinstance(prediction_ids, (pl.Series, np.ndarray, pa.Array))
                          else prediction_ids}, "prediction_ids").get_column("prediction_id")
@@ -144,7 +139,7 @@ class PredictionLog:
             raise invalid("actuals", f"as many values as prediction_ids ({len(ids)})",
                           f"{len(values)} values")
         if len(ids) == 0:
-            return 0
+            return LabelsRecorded(0)
         if ids.null_count():
             raise invalid("prediction_ids", "ids without nulls", None)
         ids = ids.cast(pl.String)
@@ -152,13 +147,17 @@ class PredictionLog:
             raise invalid("prediction_ids", "unique ids",
                           ids.filter(ids.is_duplicated())[0])
         labels = _label_array(values)
-        return self.store.record_actuals(ids.to_arrow(), labels,
-                                         utc(at) if at is not None else utcnow())
+        changed, skipped = self.store.record_actuals(
+            ids.to_arrow(), labels, utc(at, "at") if at is not None else utcnow(),
+            model_name=model_name, version=ver, skip_unknown=on_unknown == "skip")
+        return LabelsRecorded(changed, skipped)
 
     def record_actual(self, prediction_id: str, actual: bool | int, *,
+                      model_name: str | None = None, version: VersionLike | None = None,
                       at: datetime | None = None) -> None:
-        """Attach ground truth to one logged prediction."""
-        self.record_actuals([prediction_id], [actual], at=at)
+        """Attach ground truth to one logged prediction (scoped as :meth:`record_actuals`)."""
+        self.record_actuals([prediction_id], [actual], model_name=model_name, version=version,
+                            at=at)
 
     def predictions(self, model_name: str, version: VersionLike | None = None, *,
                     window: WindowLike | None = None, start: datetime | None = None,
@@ -209,11 +208,14 @@ def _label_array(values: pl.Series) -> pa.Array:
 class BufferedWriter:
     """Collects predictions in memory and writes them as one batch.
 
-    Durability trade-off: a prediction is durable only once its batch is flushed (every
-    ``max_rows`` rows, when a call finds the oldest buffered row older than ``max_seconds``,
-    on :meth:`flush` and on exit). A crash loses at most the unflushed buffer; in exchange a
-    single thread logs hundreds of thousands of predictions a second. Each call is validated
-    when it is made, so a bad call raises at once and never poisons a batch.
+    Durability trade-off: a prediction is durable only once its batch is flushed: every
+    ``max_rows`` rows, once the oldest buffered row is ``max_seconds`` old (a timer thread
+    checks, so an idle writer flushes too), on :meth:`flush` / :meth:`close`, at interpreter
+    exit and on SIGTERM (the handler, installed when a writer is created in the main thread,
+    flushes every open writer and then runs the handler that was there before). A crash
+    (``kill -9``, power loss) loses at most the unflushed buffer; in exchange a single
+    thread logs hundreds of thousands of predictions a second. Each call is validated when
+    it is made, so a bad call raises at once and never poisons a batch.
 
     Examples
     --------
@@ -238,9 +240,15 @@ class BufferedWriter:
         self._counter = 0
         self._caller_ids = False
         self._size = 0
-        self._first_at: datetime | None = None
-        self._lock = threading.Lock()
+        self._first_at: float | None = None
+        self._kinds: dict[tuple[str, str], str] = {}
+        self._lock = threading.RLock()
+        self._closed = threading.Event()
         self.written = 0
+        _exit_flush.register(self)
+        threading.Thread(target=_tick, args=(weakref.ref(self), self._closed,
+                                             min(max(self.max_seconds / 4, 0.05), 1.0)),
+                         name="mlmkit-buffered-flush", daemon=True).start()
 
     def track(self, model_name: str, version: VersionLike, prediction: bool | int, *,
               actual: bool | int | None = None, score: float | None = None,
@@ -248,18 +256,21 @@ class BufferedWriter:
               prediction_id: str | None = None, timestamp: datetime | None = None,
               unit_id: str | int | None = None, role: str = "served") -> str:
         """Validate and buffer one prediction; returns its id (generated if not given)."""
-        row = PredictionLog._row(model_name, version, prediction, actual, score, confidence,
-                                 prediction_id, timestamp, unit_id, role)
+        row, canonical = prediction_row(
+            model_name, version, prediction, actual=actual, score=score, confidence=confidence,
+            features=features, prediction_id=prediction_id, timestamp=timestamp,
+            unit_id=unit_id, role=role, max_future=self._log.max_future)
+        if canonical:
+            self._check_kinds(model_name, canonical)
         if "prediction_id" not in row:
             self._counter += 1
             row["prediction_id"] = f"{self._prefix}{self._counter:010x}"
         else:
             self._caller_ids = True
         row.pop("labelled_at", None)
-        ts = row.pop("ts")
-        row["timestamp"] = round(ts.timestamp() * 1_000_000)
-        if features:
-            row.update(features)
+        row["timestamp"] = round(row.pop("ts").timestamp() * 1_000_000)
+        for key, (_, value) in canonical.items():
+            row[key] = value
         with self._lock:
             keys = tuple(row)
             if keys == self._keys:
@@ -269,12 +280,29 @@ class BufferedWriter:
                 self._append_new_shape(row)
             self._size += 1
             if self._first_at is None:
-                self._first_at = ts
-            full = self._size >= self.max_rows or \
-                (ts - self._first_at).total_seconds() >= self.max_seconds
+                self._first_at = time.monotonic()
+            full = self._size >= self.max_rows or self._due()
         if full:
             self.flush()
         return str(row["prediction_id"])
+
+    def _due(self) -> bool:
+        return self._first_at is not None and \
+            time.monotonic() - self._first_at >= self.max_seconds
+
+    def _check_kinds(self, model_name: str, canonical: Mapping[str, tuple[str | None, Any]]
+                     ) -> None:
+        """A feature keeps one kind: in this writer's buffer and as logged before."""
+        for feature, (kind, value) in canonical.items():
+            if kind is None:
+                continue
+            known = self._kinds.get((model_name, feature))
+            if known is None:
+                known = self._log.store.feature_map(model_name).get(feature, ("", kind))[1]
+                self._kinds[(model_name, feature)] = known
+            if known != kind:
+                raise invalid(f"features[{feature!r}]", f"a {known} value (logged as {known} "
+                              f"for {model_name!r} before)", value)
 
     def _append_new_shape(self, row: dict[str, Any]) -> None:
         for key, value in row.items():
@@ -291,17 +319,19 @@ class BufferedWriter:
             columns, self._columns, self._size, self._first_at = self._columns, {}, 0, None
             self._keys, self._lists = (), []
             caller_ids, self._caller_ids = self._caller_ids, False
-        if not columns:
-            return 0
-        frame = pl.DataFrame({k: pl.Series(k, v, strict=False) for k, v in columns.items()})
-        frame = frame.with_columns(pl.col("timestamp").cast(pl.Datetime("us", "UTC")))
-        # ids this writer generated (random prefix + counter) cannot clash with the table
-        written = self._log._insert(frame, generated_ids=not caller_ids)
-        self.written += written
+            if not columns:
+                return 0
+            frame = pl.DataFrame({k: pl.Series(k, v, strict=False) for k, v in columns.items()})
+            frame = frame.with_columns(pl.col("timestamp").cast(pl.Datetime("us", "UTC")))
+            # ids this writer generated (random prefix + counter) cannot clash with the table
+            written = self._log._insert(frame, generated_ids=not caller_ids)
+            self.written += written
         return written
 
     def close(self) -> None:
-        """Flush what is buffered."""
+        """Flush what is buffered and stop the timer."""
+        self._closed.set()
+        _exit_flush.unregister(self)
         self.flush()
 
     def __enter__(self) -> BufferedWriter:
@@ -310,3 +340,56 @@ class BufferedWriter:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def _tick(ref: weakref.ref[BufferedWriter], closed: threading.Event, every: float) -> None:
+    """Timer thread: flush a writer whose oldest row is due, until it closes or is collected."""
+    while not closed.wait(every):
+        writer = ref()
+        if writer is None:
+            return
+        if writer._due():
+            writer.flush()
+        del writer
+
+
+class _ExitFlush:
+    """Flushes open writers at interpreter exit and on SIGTERM (then the previous handler)."""
+
+    def __init__(self) -> None:
+        self.writers: weakref.WeakSet[BufferedWriter] = weakref.WeakSet()
+        self.previous: Any = None
+        self.at_exit = self.on_signal = False
+
+    def register(self, writer: BufferedWriter) -> None:
+        if not self.at_exit:
+            atexit.register(self.flush_all)
+            self.at_exit = True
+        if not self.on_signal and threading.current_thread() is threading.main_thread():
+            self.previous = signal.getsignal(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, self.on_sigterm)
+            self.on_signal = True
+        self.writers.add(writer)
+
+    def unregister(self, writer: BufferedWriter) -> None:
+        self.writers.discard(writer)
+
+    def flush_all(self) -> None:
+        for writer in list(self.writers):
+            try:
+                writer.close()
+            except MlmkitError as err:  # e.g. its workspace was closed first: say so
+                warnings.warn(f"mlmkit: a buffered writer could not flush at exit: {err}",
+                              RuntimeWarning, stacklevel=1)
+
+    def on_sigterm(self, signum: int, frame: Any) -> None:
+        self.flush_all()
+        previous = self.previous
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:  # default action: terminate, as without us
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+_exit_flush = _ExitFlush()

@@ -18,7 +18,7 @@ from mlmkit.values import utcnow
 @pytest.fixture
 def ws(tmp_path):
     rng = np.random.default_rng(5)
-    now = utcnow().replace(hour=12)
+    now = (utcnow() - timedelta(days=1)).replace(hour=12)  # past: future rows are refused
     frames = []
     for model, n in (("a", 300), ("b", 200)):
         frames.append(pl.DataFrame({

@@ -35,100 +35,22 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from mlmkit._html import dict_table
-from mlmkit._validation import check_int, check_name, check_real, invalid
+from mlmkit._validation import check_name, check_real, invalid
 from mlmkit.analysis import routing
-from mlmkit.analysis.stats.proportions import (
-    TestResult,
-    sample_ratio_mismatch,
-    sequential_two_proportion_test,
-    two_proportion_ztest,
-)
 from mlmkit.exceptions import StateError
+from mlmkit.services.experiments.guardrails import ConfigValue, Guardrails, StepCounts
 from mlmkit.store import experiments as sql
 from mlmkit.store.predictions.aggregates import confusion_counts
-from mlmkit.values import ABTestConfig, TimeRange, Version, WindowLike, parse_window, utc, utcnow
+from mlmkit.values import ABTestConfig, TimeRange, Version, utc, utcnow
 
 if TYPE_CHECKING:
-    from mlmkit.workspace import Workspace
+    from mlmkit.services.alerts.service import AlertingService
+    from mlmkit.store.database import Database
+    from mlmkit.store.registry.duckdb import ModelRegistry
 
 __all__ = ["DEFAULT_PLAN", "Guardrails", "Rollout", "RolloutDecision", "start_rollout"]
 
 DEFAULT_PLAN = (0.1, 0.25, 0.5, 0.75, 1.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class Guardrails:
-    """When a rollout step may advance, and when it must roll back.
-
-    Parameters
-    ----------
-    min_duration : str or timedelta
-        Minimum age of a step before advancing (``"1h"``).
-    min_samples : int
-        Minimum labelled predictions per arm in the step before advancing.
-    alpha : float
-        Level of the "B is less accurate than A" check.
-    max_accuracy_drop : float
-        Tolerated absolute accuracy drop of B (a significant drop smaller than this holds).
-    min_accuracy : float or None
-        Absolute floor for B's accuracy (the seed's 0.90), checked once ``min_samples``
-        labels arrived.
-    srm_alpha : float
-        Level of the sample-ratio-mismatch check (needs >= 100 rows in the step).
-    sequential : bool
-        Use the always-valid mSPRT (safe under repeated ``advance`` calls) rather than a
-        one-sided z-test.
-    block_on_critical_alert : bool
-        Roll back when a critical alert for the model is open.
-
-    Examples
-    --------
-    >>> Guardrails(min_duration="30m").min_duration_seconds
-    1800.0
-    """
-
-    min_duration: WindowLike = "1h"
-    min_samples: int = 100
-    alpha: float = 0.05
-    max_accuracy_drop: float = 0.0
-    min_accuracy: float | None = None
-    srm_alpha: float = 0.001
-    sequential: bool = True
-    block_on_critical_alert: bool = True
-
-    def __post_init__(self) -> None:
-        parse_window(self.min_duration, "min_duration")
-        check_int("min_samples", self.min_samples, low=1)
-        check_real("alpha", self.alpha, low=0.0, high=0.5, low_open=True, high_open=True)
-        check_real("max_accuracy_drop", self.max_accuracy_drop, low=0.0, high=1.0)
-        if self.min_accuracy is not None:
-            check_real("min_accuracy", self.min_accuracy, low=0.0, high=1.0)
-        check_real("srm_alpha", self.srm_alpha, low=0.0, high=0.5, low_open=True)
-
-    @property
-    def min_duration_seconds(self) -> float:
-        """``min_duration`` in seconds."""
-        return parse_window(self.min_duration).total_seconds()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict (``min_duration`` in seconds)."""
-        out = dataclasses.asdict(self)
-        out["min_duration"] = f"{self.min_duration_seconds}s"
-        return out
-
-    @classmethod
-    def parse(cls, value: Guardrails | Mapping[str, Any] | None) -> Guardrails:
-        """A :class:`Guardrails` from itself, a mapping of its fields, or ``None`` (defaults)."""
-        if value is None:
-            return cls()
-        if isinstance(value, Guardrails):
-            return value
-        if isinstance(value, Mapping):
-            try:
-                return cls(**value)
-            except TypeError as err:
-                raise invalid("guardrails", "a mapping of Guardrails fields", value) from err
-        raise invalid("guardrails", "a Guardrails, a mapping or None", value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,7 +95,8 @@ def _parse_plan(plan: Mapping[int, float] | Sequence[float] | None) -> list[floa
     return shares
 
 
-def start_rollout(ws: Workspace, config: ABTestConfig, *,
+def start_rollout(db: Database, registry: ModelRegistry, alerts: AlertingService,
+                  config: ABTestConfig, *,
                   plan: Mapping[int, float] | Sequence[float] | None = None,
                   guardrails: Guardrails | Mapping[str, Any] | None = None,
                   environment: str = "production", now: datetime | None = None) -> Rollout:
@@ -189,7 +112,7 @@ def start_rollout(ws: Workspace, config: ABTestConfig, *,
     shares = _parse_plan(plan)
     rails = Guardrails.parse(guardrails)
     when = utc(now, "now") if now is not None else utcnow()
-    reg = ws.registry
+    reg = registry
     a, b = str(config.version_a), str(config.version_b)
     reg.require(config.model_name, a)
     reg.require(config.model_name, b)
@@ -206,12 +129,12 @@ def start_rollout(ws: Workspace, config: ABTestConfig, *,
              "status": "running", "created_at": when, "step_started_at": when,
              "updated_at": when, "reason": "started"}
     reason = f"rollout started: step 1 of {len(shares)}, {shares[0]:.0%} of traffic to {b}"
-    rollout_id = sql.insert_rollout(ws.db, state, {"event_at": when, "action": "start",
-                                                   "step": 1, "share_b": shares[0],
-                                                   "reason": reason})
+    rollout_id = sql.insert_rollout(db, state, {"event_at": when, "action": "start",
+                                                "step": 1, "share_b": shares[0],
+                                                "reason": reason})
     reg.record_event(config.model_name, b, environment, "rollout_start", reason=reason,
                      actor="mlmkit-rollout")
-    return Rollout(ws, rollout_id)
+    return Rollout(db, registry, alerts, rollout_id)
 
 
 class Rollout:
@@ -221,8 +144,11 @@ class Rollout:
     call :meth:`advance` periodically (e.g. from a scheduled job).
     """
 
-    def __init__(self, ws: Workspace, rollout_id: int) -> None:
-        self.ws = ws
+    def __init__(self, db: Database, registry: ModelRegistry, alerts: AlertingService,
+                 rollout_id: int) -> None:
+        self.db = db
+        self.registry = registry
+        self.alerts = alerts
         self.rollout_id = int(rollout_id)
         self._state: dict[str, Any] = {}
         self._config: ABTestConfig | None = None
@@ -230,7 +156,7 @@ class Rollout:
 
     def refresh(self) -> Rollout:
         """Reload the state from the database; returns ``self``."""
-        self._state = sql.load_rollout(self.ws.db, self.rollout_id)
+        self._state = sql.load_rollout(self.db, self.rollout_id)
         fields = dict(self._state["config"])
         fields["traffic_split_a"] = round(1.0 - float(self._state["share_b"]), 12)
         self._config = ABTestConfig(**fields)
@@ -265,7 +191,7 @@ class Rollout:
     @property
     def guardrails(self) -> Guardrails:
         """The guardrails of this rollout."""
-        return Guardrails(**self._state["guardrails"])
+        return Guardrails.parse(self._state["guardrails"])
 
     @property
     def step(self) -> int:
@@ -300,7 +226,7 @@ class Rollout:
 
     def history(self) -> pl.DataFrame:
         """Every event of this rollout: ``event_at, action, step, share_b, reason, details``."""
-        return sql.rollout_events(self.ws.db, self.rollout_id)
+        return sql.rollout_events(self.db, self.rollout_id)
 
     # ------------------------------------------------------------------ transitions
     def advance(self, *, now: datetime | None = None) -> RolloutDecision:
@@ -310,69 +236,59 @@ class Rollout:
             raise StateError(f"rollout {self.rollout_id} is {self.status}; nothing to advance")
         when = utc(now, "now") if now is not None else utcnow()
         rails = self.guardrails
-        checks, failure = self._checks(when, rails)
+        counts, checks, failure = self._checks(when, rails)
         if failure is not None:
             return self._roll_back(failure, checks, when)
         age = (when - self.step_started_at).total_seconds()
         waiting = []
         if age < rails.min_duration_seconds:
             waiting.append(f"step age {age:.0f}s < min_duration {rails.min_duration_seconds:.0f}s")
-        for arm in ("a", "b") if self.share_b < 1.0 else ("b",):
-            if checks[f"labelled_{arm}"] < rails.min_samples:
-                waiting.append(f"{checks[f'labelled_{arm}']} labelled predictions of "
-                               f"{arm.upper()} < min_samples {rails.min_samples}")
+        labelled = {"A": counts.labelled_a, "B": counts.labelled_b}
+        for arm in ("A", "B") if self.share_b < 1.0 else ("B",):
+            if labelled[arm] < rails.min_samples:
+                waiting.append(f"{labelled[arm]} labelled predictions of "
+                               f"{arm} < min_samples {rails.min_samples}")
         if waiting:
             reason = "hold: " + "; ".join(waiting)
-            sql.append_event(self.ws.db, self.rollout_id, {
+            sql.append_event(self.db, self.rollout_id, {
                 "event_at": when, "action": "hold", "step": self.step, "share_b": self.share_b,
                 "reason": reason, "details": checks})
             return RolloutDecision("hold", self.step, self.share_b, reason, checks)
         return self._next_step(checks, when)
 
-    def _checks(self, when: datetime, rails: Guardrails) -> tuple[dict[str, Any], str | None]:
+    def _checks(self, when: datetime, rails: Guardrails
+                ) -> tuple[StepCounts, dict[str, ConfigValue], str | None]:
+        """Run the guardrails in order: the counts, the details so far, the first failure."""
+        guardrails = rails.checks()
+        counts = self._step_counts(when, any(g.needs_alerts for g in guardrails))
+        checks: dict[str, ConfigValue] = {
+            "n_a": counts.n_a, "n_b": counts.n_b, "labelled_a": counts.labelled_a,
+            "labelled_b": counts.labelled_b, "accuracy_a": counts.accuracy_a,
+            "accuracy_b": counts.accuracy_b}
+        for guardrail in guardrails:
+            verdict = guardrail.check(counts)
+            checks.update(verdict.details)
+            if not verdict.passed:
+                return counts, checks, verdict.reason
+        return counts, checks, None
+
+    def _step_counts(self, when: datetime, alerts: bool) -> StepCounts:
         a, b = str(self.version_a), str(self.version_b)
         start = self.step_started_at
         rows = {}
         if when > start:
-            frame = confusion_counts(self.ws.db, self.model_name, versions=[a, b],
+            frame = confusion_counts(self.db, self.model_name, versions=[a, b],
                                      time_range=TimeRange(start, when))
             rows = {r["version"]: r for r in frame.iter_rows(named=True)}
         zero = {"n": 0, "labelled": 0, "tp": 0, "tn": 0}
         ra, rb = rows.get(a, zero), rows.get(b, zero)
-        checks: dict[str, Any] = {"n_a": int(ra["n"]), "n_b": int(rb["n"]),
-                                  "labelled_a": int(ra["labelled"]),
-                                  "labelled_b": int(rb["labelled"])}
-        correct_a, correct_b = int(ra["tp"]) + int(ra["tn"]), int(rb["tp"]) + int(rb["tn"])
-        checks["accuracy_a"] = correct_a / checks["labelled_a"] if checks["labelled_a"] else None
-        checks["accuracy_b"] = correct_b / checks["labelled_b"] if checks["labelled_b"] else None
-        if rails.block_on_critical_alert:
-            alerts = sql.count_open_alerts(self.ws.db, self.model_name,
-                                           since=self._state["created_at"])
-            checks["critical_alerts"] = alerts
-            if alerts:
-                return checks, f"{alerts} open critical alert(s) for {self.model_name}"
-        if 0.0 < self.share_b < 1.0 and checks["n_a"] + checks["n_b"] >= 100:
-            srm = sample_ratio_mismatch(checks["n_a"], checks["n_b"], 1.0 - self.share_b,
-                                        alpha=rails.srm_alpha)
-            checks["srm_p_value"] = srm.p_value
-            if srm.details["mismatch"]:
-                return checks, (f"sample ratio mismatch: {checks['n_a']} vs {checks['n_b']} "
-                                f"rows for {1 - self.share_b:.0%}/{self.share_b:.0%} "
-                                f"(p={srm.p_value:.2g})")
-        if checks["labelled_a"] and checks["labelled_b"]:
-            test = _accuracy_test(correct_a, checks["labelled_a"], correct_b,
-                                  checks["labelled_b"], rails)
-            checks["accuracy_p_value"] = test.p_value
-            drop = -(test.effect or 0.0)
-            if test.p_value <= rails.alpha and drop > rails.max_accuracy_drop:
-                return checks, (f"accuracy of {b} ({checks['accuracy_b']:.4f}) is "
-                                f"significantly below {a} ({checks['accuracy_a']:.4f}), "
-                                f"p={test.p_value:.2g}")
-        if (rails.min_accuracy is not None and checks["labelled_b"] >= rails.min_samples
-                and checks["accuracy_b"] < rails.min_accuracy):
-            return checks, (f"accuracy of {b} ({checks['accuracy_b']:.4f}) is below "
-                            f"min_accuracy {rails.min_accuracy}")
-        return checks, None
+        critical = sql.count_open_alerts(self.db, self.model_name,
+                                         since=self._state["created_at"]) if alerts else 0
+        return StepCounts(self.model_name, a, b, self.share_b, n_a=int(ra["n"]),
+                          n_b=int(rb["n"]), labelled_a=int(ra["labelled"]),
+                          labelled_b=int(rb["labelled"]),
+                          correct_a=int(ra["tp"]) + int(ra["tn"]),
+                          correct_b=int(rb["tp"]) + int(rb["tn"]), critical_alerts=critical)
 
     def _next_step(self, checks: dict[str, Any], when: datetime) -> RolloutDecision:
         step, plan = self.step, self.plan
@@ -384,11 +300,11 @@ class Rollout:
         changes = {"step": new_step, "share_b": share, "step_started_at": when,
                    "updated_at": when, "reason": reason,
                    "status": "completed" if final else "running"}
-        sql.transition_rollout(self.ws.db, self.rollout_id, expected_step=step,
+        sql.transition_rollout(self.db, self.rollout_id, expected_step=step,
                                changes=changes, event={"event_at": when, "action": action,
                                                        "step": new_step, "share_b": share,
                                                        "reason": reason, "details": checks})
-        reg = self.ws.registry
+        reg = self.registry
         reg.record_event(self.model_name, self.version_b, self.environment, "rollout_step",
                          reason=reason, actor="mlmkit-rollout")
         if final:
@@ -415,11 +331,11 @@ class Rollout:
         event = {"event_at": when, "action": "rollback", "step": step, "share_b": 0.0,
                  "reason": text, "details": checks}
         if self.status == "completed":
-            sql.force_transition(self.ws.db, self.rollout_id, changes=changes, event=event)
+            sql.force_transition(self.db, self.rollout_id, changes=changes, event=event)
         else:
-            sql.transition_rollout(self.ws.db, self.rollout_id, expected_step=step,
+            sql.transition_rollout(self.db, self.rollout_id, expected_step=step,
                                    changes=changes, event=event)
-        reg = self.ws.registry
+        reg = self.registry
         if reg.deployed_version(self.model_name, self.environment) == self.version_b:
             reg.rollback(self.model_name, self.environment, reason=text, actor="mlmkit-rollout")
         else:
@@ -433,7 +349,7 @@ class Rollout:
         details = {"rollout_id": self.rollout_id, **{k: v for k, v in checks.items()
                                                      if not isinstance(v, float)
                                                      or math.isfinite(v)}}
-        self.ws.alerts.fire("rollout_rollback", "critical", self.model_name,
+        self.alerts.fire("rollout_rollback", "critical", self.model_name,
                             str(self.version_b), message, details,
                             dedup_key=f"rollout_rollback:{self.rollout_id}")
 
@@ -455,11 +371,4 @@ class Rollout:
         return (f"Rollout(id={self.rollout_id}, {self.model_name} {self.version_a}->"
                 f"{self.version_b}, step {self.step}/{len(self.plan)}, share_b={self.share_b:g}, "
                 f"{self.status})")
-
-
-def _accuracy_test(correct_a: int, n_a: int, correct_b: int, n_b: int,
-                   rails: Guardrails) -> TestResult:
-    if rails.sequential:
-        return sequential_two_proportion_test(correct_a, n_a, correct_b, n_b, alpha=rails.alpha)
-    return two_proportion_ztest(correct_a, n_a, correct_b, n_b, alternative="less")
 

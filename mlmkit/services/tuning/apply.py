@@ -19,15 +19,16 @@ from mlmkit.store.tuning_runs import insert_runs
 from mlmkit.values import ModelMetadata, utcnow
 
 if TYPE_CHECKING:
-    from mlmkit.workspace import Workspace
+    from mlmkit.store.database import Database
+    from mlmkit.store.registry.duckdb import ModelRegistry
 
 _KINDS: dict[type, str] = {ThresholdOptimization: "threshold", CostOptimization: "cost",
           TradeoffOptimization: "tradeoff", AdaptiveAdjustment: "adaptive",
           HyperparameterSearch: "hyperparameters"}
 
 
-def apply(ws: Workspace, result: Any, *, bump: str, min_improvement_percent: float,
-          reason: str | None) -> ModelMetadata:
+def apply(db: Database, registry: ModelRegistry, result: Any, *, bump: str,
+          min_improvement_percent: float, reason: str | None) -> ModelMetadata:
     """Register ``result.version`` bumped, with the tuned configuration (see the service)."""
     kind = _KINDS.get(type(result))
     if kind is None:
@@ -36,7 +37,7 @@ def apply(ws: Workspace, result: Any, *, bump: str, min_improvement_percent: flo
                       "HyperparameterSearch)", type(result).__name__)
     check_choice("bump", bump, ("patch", "minor", "major"))
     minimum = check_real("min_improvement_percent", min_improvement_percent)
-    meta = ws.registry.require(result.model_name, result.version)
+    meta = registry.require(result.model_name, result.version)
     changes = _changes(result, meta, minimum)
     new_version = meta.version.bump(bump)
     improvement = getattr(result, "improvement_percent", math.nan)
@@ -49,8 +50,8 @@ def apply(ws: Workspace, result: Any, *, bump: str, min_improvement_percent: flo
            .with_configuration({**meta.configuration, **changes})
            .with_performance_metrics({})
            .with_metadata({**meta.metadata, "tuning": why}))
-    ws.registry.register(new)
-    insert_runs(ws.db, [{"run_id": uuid.uuid4().hex, "trial": 0, "kind": "apply",
+    registry.register(new)
+    insert_runs(db, [{"run_id": uuid.uuid4().hex, "trial": 0, "kind": "apply",
                          "model_name": meta.model_name, "version": str(new_version),
                          "metric": getattr(result, "metric", None), "value": improvement,
                          "threshold": changes.get("threshold"), "params": changes,

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from mlmkit._validation import invalid
 from mlmkit.exceptions import DuplicateError, NotFoundError
+from mlmkit.store._sql import where_clause
 from mlmkit.store.database import Database
 from mlmkit.store.predictions.batch import Batch, feature_column
 from mlmkit.values import TimeRange
@@ -58,7 +59,12 @@ class PredictionStore:
             known = {f: (c, k) for f, c, k in conn.execute(
                 "SELECT feature, column_name, kind FROM feature_columns WHERE model_name = ?",
                 [model]).fetchall()}
+            used = {c: f for f, (c, _) in known.items()}
             for feature, (column, kind) in features.items():
+                if used.get(column, feature) != feature:
+                    raise invalid(f"feature {feature!r}", f"a name whose column is not "
+                                  f"{column!r} (used by {used[column]!r} of {model!r})",
+                                  feature)
                 if feature in known:
                     if known[feature][1] != kind:
                         raise invalid(f"feature {feature!r}",
@@ -110,73 +116,105 @@ class PredictionStore:
         conn.register("_mlmkit_keys", keys)
         try:
             clash = conn.execute(
-                "SELECT b.prediction_id, b.version FROM _mlmkit_keys b SEMI JOIN predictions p "
-                "ON p.prediction_id = b.prediction_id AND p.version = b.version LIMIT 3"
+                "SELECT b.prediction_id, b.version, b.model_name FROM _mlmkit_keys b SEMI JOIN "
+                "predictions p ON p.prediction_id = b.prediction_id AND p.version = b.version "
+                "AND p.model_name = b.model_name ORDER BY b.prediction_id LIMIT 3"
             ).fetchall()
         finally:
             conn.unregister("_mlmkit_keys")
         if clash:
-            raise DuplicateError(f"prediction_id {clash[0][0]!r} is already logged for version "
-                                 f"{clash[0][1]!r}; ids must be unique per version "
-                                 "(nothing was written)")
+            raise DuplicateError(f"prediction_id {clash[0][0]!r} is already logged for "
+                                 f"{clash[0][2]!r} version {clash[0][1]!r}; ids must be "
+                                 "unique per model and version (nothing was written)")
 
-    def insert_one(self, row: Mapping[str, Any], features: Mapping[str, Any]) -> str:
-        """Insert one prediction (autocommit, durable on return); return its id."""
+    def insert_one(self, row: Mapping[str, Any],
+                   features: Mapping[str, tuple[str | None, Any]]) -> str:
+        """Insert one canonical prediction (autocommit, durable on return); return its id.
+
+        ``features`` maps a feature to ``(kind, value)``; kind ``None`` marks a missing value,
+        which leaves the column NULL and registers nothing (the kind stays undecided).
+        """
         values = dict(row)
-        if values.get("prediction_id") is None:
+        caller_id = values.get("prediction_id") is not None
+        if not caller_id:
             values["prediction_id"] = uuid.uuid4().hex
-        model = values["model_name"]
-        if features:
+        present = {f: kv for f, kv in features.items() if kv[0] is not None}
+        if present:
+            model = values["model_name"]
             fmap = self.feature_map(model)
-            if any(f not in fmap for f in features):
-                kinds = {f: ("numeric" if isinstance(v, (int, float, bool)) or v is None
-                             else "categorical") for f, v in features.items()}
-                spec = {f: (feature_column(f, k), k) for f, k in kinds.items()}
-                with self.db.transaction() as conn:
+            if any(fmap.get(f, ("", ""))[1] != kind for f, (kind, _) in present.items()):
+                spec = {f: (feature_column(f, str(k)), str(k)) for f, (k, _) in present.items()}
+                with self.db.transaction() as conn:  # raises on a kind logged differently
                     self._register_features(conn, [model], spec)
                 fmap = self.feature_map(model)
-            for feature, value in features.items():
-                column, kind = fmap[feature]
-                if kind == "numeric" and not (value is None or isinstance(value, (int, float))):
-                    raise invalid(f"features[{feature!r}]", "a number (logged as numeric before)",
-                                  value)
-                values[column] = (float(value) if kind == "numeric" and value is not None
-                                  else value if value is None else str(value))
+            for feature, (_, value) in present.items():
+                values[fmap[feature][0]] = value
         columns = ", ".join(f'"{c}"' for c in values)
         marks = ", ".join("?" for _ in values)
         with self.db.connection() as conn:
-            if values.get("prediction_id") and row.get("prediction_id") is not None and \
-                    conn.execute("SELECT 1 FROM predictions WHERE prediction_id = ? AND "
-                                 "version = ? LIMIT 1",
-                                 [values["prediction_id"], values["version"]]).fetchone():
+            if caller_id and conn.execute(
+                    "SELECT 1 FROM predictions WHERE prediction_id = ? AND version = ? "
+                    "AND model_name = ? LIMIT 1",
+                    [values["prediction_id"], values["version"], values["model_name"]]
+            ).fetchone():
                 raise DuplicateError(f"prediction_id {values['prediction_id']!r} is already "
-                                     f"logged for version {values['version']!r}")
+                                     f"logged for {values['model_name']!r} version "
+                                     f"{values['version']!r}")
             conn.execute(f"INSERT INTO predictions ({columns}) VALUES ({marks})",
                          list(values.values()))
         return str(values["prediction_id"])
 
     # ------------------------------------------------------------------ labels
-    def record_actuals(self, ids: pa.Array, actuals: pa.Array, at: datetime) -> int:
-        """Attach labels to logged predictions; unknown ids reject the whole call."""
+    def record_actuals(self, ids: pa.Array, actuals: pa.Array, at: datetime, *,
+                       model_name: str | None = None, version: str | None = None,
+                       skip_unknown: bool = False) -> tuple[int, int]:
+        """Attach labels to the rows of ``model_name`` (all models when ``None``) with these ids.
+
+        Returns ``(rows changed, ids skipped)``. An id matching no row in scope rejects the
+        whole call (:class:`NotFoundError`) unless ``skip_unknown``; without ``model_name`` an
+        id logged by several models is refused (:class:`ValidationError` naming them).
+        """
         table = pa.table({"prediction_id": ids, "actual": actuals})
+        scope, params = "", []
+        if model_name is not None:
+            scope += " AND p.model_name = ?"
+            params.append(model_name)
+        if version is not None:
+            scope += " AND p.version = ?"
+            params.append(version)
         with self.db.transaction() as conn:
             conn.register("_mlmkit_labels", table)
             try:
+                if model_name is None:
+                    shared = conn.execute(
+                        "SELECT l.prediction_id, list(DISTINCT p.model_name ORDER BY "
+                        "p.model_name) FROM _mlmkit_labels l JOIN predictions p USING "
+                        "(prediction_id) GROUP BY l.prediction_id HAVING count(DISTINCT "
+                        "p.model_name) > 1 LIMIT 1").fetchall()
+                    if shared:
+                        raise invalid("model_name", f"given: prediction_id {shared[0][0]!r} "
+                                      f"is logged by models {shared[0][1]}", None)
                 missing = conn.execute(
-                    "SELECT prediction_id FROM _mlmkit_labels ANTI JOIN predictions "
-                    "USING (prediction_id) LIMIT 3").fetchall()
-                if missing:
+                    "SELECT l.prediction_id FROM _mlmkit_labels l WHERE NOT EXISTS (SELECT 1 "
+                    f"FROM predictions p WHERE p.prediction_id = l.prediction_id{scope})",
+                    params).fetchall()
+                if missing and not skip_unknown:
+                    where = "" if model_name is None else f" for model {model_name!r}" + (
+                        "" if version is None else f" version {version!r}")
                     raise NotFoundError(
-                        f"prediction_id {missing[0][0]!r} is not in the log (first of the "
-                        "unknown ids); no label was recorded")
-                conn.execute("UPDATE predictions SET actual = l.actual, labelled_at = ? "
-                             "FROM _mlmkit_labels l WHERE predictions.prediction_id = "
-                             "l.prediction_id", [at])
+                        f"prediction_id {missing[0][0]!r} is not in the log{where} (first of "
+                        f"{len(missing)} unknown ids); no label was recorded")
+                changed = conn.execute(
+                    "UPDATE predictions p SET actual = l.actual, labelled_at = ? "
+                    f"FROM _mlmkit_labels l WHERE p.prediction_id = l.prediction_id{scope}",
+                    [at, *params]).fetchone()
                 conn.execute("INSERT INTO actuals SELECT prediction_id, actual, ? "
-                             "FROM _mlmkit_labels", [at])
+                             "FROM _mlmkit_labels l WHERE EXISTS (SELECT 1 FROM predictions p "
+                             f"WHERE p.prediction_id = l.prediction_id{scope})",
+                             [at, *params])
             finally:
                 conn.unregister("_mlmkit_labels")
-        return int(table.num_rows)
+        return (int(changed[0]) if changed else 0), len(missing)
 
     # ------------------------------------------------------------------ reads
     def select(self, model_name: str, *, versions: Sequence[str] | None = None,
@@ -210,24 +248,6 @@ class PredictionStore:
             rows = conn.execute("DELETE FROM predictions WHERE ts < ?", [cutoff]).fetchone()
             conn.execute("DELETE FROM actuals WHERE recorded_at < ?", [cutoff])
         return int(rows[0]) if rows else 0
-
-
-def where_clause(model_name: str, versions: Sequence[str] | None,
-                 time_range: TimeRange | None, *, role: str | None = None
-                 ) -> tuple[str, list[Any]]:
-    """SQL ``WHERE`` text and parameters for a model, optional versions, time range and role."""
-    where = "model_name = ?"
-    params: list[Any] = [model_name]
-    if versions:
-        where += f" AND version IN ({', '.join('?' for _ in versions)})"
-        params.extend(versions)
-    if time_range is not None:
-        where += " AND ts >= ? AND ts < ?"
-        params.extend([time_range.start, time_range.end])
-    if role is not None:
-        where += " AND role = ?"
-        params.append(role)
-    return where, params
 
 
 def retention_cutoff(now: datetime, days: float) -> datetime:
