@@ -85,9 +85,21 @@ class Workspace:
         return f"Workspace({self.path or ':memory:'})"
 
 
-def open_workspace(path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0
-                   ) -> Workspace:
+def open_workspace(path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0,
+                   create: bool = True, read_only: bool = False) -> Workspace:
     """Open (creating or migrating) a workspace file, or an in-memory one with ``path=None``.
+
+    Parameters
+    ----------
+    path
+        The workspace file; ``None`` for an in-memory workspace.
+    lock_timeout
+        Seconds to wait for another process before raising :class:`LockedError`.
+    create
+        Create a missing file; ``False`` raises :class:`NotFoundError` instead.
+    read_only
+        Read an existing file without writing anything, e.g. on read-only media: nothing is
+        migrated, writes raise :class:`StateError`, and read-only processes share the file.
 
     Examples
     --------
@@ -96,4 +108,5 @@ def open_workspace(path: str | os.PathLike[str] | None = None, *, lock_timeout: 
     ...     ws.registry.get_all_model_names()
     []
     """
-    return Workspace(Database(path, lock_timeout=lock_timeout))
+    return Workspace(Database(path, lock_timeout=lock_timeout, create=create,
+                              read_only=read_only))

@@ -5,7 +5,8 @@ endpoint            status  meaning
 =================== ======= ==================================================================
 ``/health/live``    200     the process answers (no I/O)
 ``/health/ready``   200     the workspace file opens and its schema is this mlmkit's
-                    503     missing, unreadable, locked, not mlmkit's, or a newer/older schema
+                    503     missing, unreadable, truncated (shorter than the blocks its
+                            header uses), locked, not mlmkit's, or a newer/older schema
 ``/health``         200     report: database, last run/status of each job, open critical
                             alerts, staleness of the newest prediction (``status`` is
                             ``ok`` or ``degraded``)

@@ -10,13 +10,16 @@ therefore treats the file as a *lease*:
   waits. The holder notices a waiter (the turnstile is taken) after each operation and by a
   small watchdog thread, and hands the file over once it has held it for ``min_hold``
   seconds. An idle holder releases the file after ``idle_release`` seconds even with nobody
-  waiting, so non-mlmkit tools can open it too.
+  waiting, so non-mlmkit tools can open it too. Read-only workspaces share ``<db>.lock``.
 - Waiting is bounded: after ``lock_timeout`` seconds a :class:`~mlmkit.exceptions.LockedError`
   is raised and nothing was written. ``duckdb.connect`` is retried on DuckDB's own
   "Could not set lock" error within the same bound (for processes outside this protocol).
 - ``flock`` locks vanish with their process, so a ``kill -9`` never leaves the file locked;
-  every statement autocommits (or runs in an explicit transaction), and DuckDB's WAL keeps
-  what was acknowledged.
+  every statement autocommits (or runs in a transaction); DuckDB's WAL keeps the rest.
+- ``fork()``: the parent releases an idle lease just before forking; a forked child drops
+  what it inherited (lock handles, mutex, watchdog) and opens its own connection.
+- A connection DuckDB invalidated (a checkpoint hit a full disk) is dropped; the next call
+  reopens the file and DuckDB replays its WAL. Each open refuses a truncated file.
 
 An in-memory database (``path=None``) is one connection owned by the process.
 """
@@ -35,12 +38,15 @@ from typing import IO, Any
 
 import duckdb
 
-from mlmkit.exceptions import LockedError, StoreError
+from mlmkit._validation import invalid
+from mlmkit.exceptions import LockedError, NotFoundError, StateError, StoreError
 from mlmkit.store import migrations as _migrations
+from mlmkit.store._files import check_file_size, check_schema, configure, lock_handle, pin
 
 __all__ = ["Database"]
 
 _LOCK_MESSAGE = "Could not set lock"
+_LIVE: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
 class Database:
@@ -59,37 +65,47 @@ class Database:
     migrate
         Apply pending schema migrations on first use; ``False`` opens the file as it is
         (used by health checks).
+    create
+        Create a missing file; ``False`` raises :class:`NotFoundError` instead.
+    read_only
+        Open an existing file for reading only (for read-only media): writes raise
+        :class:`StateError`, nothing is migrated and readers share the file.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0,
                  min_hold: float = 0.1, idle_release: float = 2.0,
-                 migrate: bool = True) -> None:
+                 migrate: bool = True, create: bool = True, read_only: bool = False) -> None:
         self.path = None if path is None else Path(path)
         self.lock_timeout = lock_timeout
         self.min_hold = min_hold
         self.idle_release = idle_release
+        self.read_only = read_only
         self._mutex = threading.RLock()
         self._conn: duckdb.DuckDBPyConnection | None = None
         self._depth = 0
-        self._acquired_at = 0.0
-        self._last_used = 0.0
+        self._acquired_at = self._last_used = 0.0
         self._closed = False
+        self._pid, self._fork_held, self._fork_error = os.getpid(), False, ""
         self._lock_file: IO[bytes] | None = None
         self._queue_file: IO[bytes] | None = None
-        self._watchdog: threading.Thread | None = None
         self._stop = threading.Event()
         if self.path is None:
-            self._conn = _configure(duckdb.connect(":memory:"))
+            if read_only:
+                raise invalid("read_only", "False for an in-memory workspace (path=None)", True)
+            self._conn = configure(duckdb.connect(":memory:"))
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_file = open(f"{self.path}.lock", "ab")  # noqa: SIM115 - held for life
-            self._queue_file = open(f"{self.path}.queue", "ab")  # noqa: SIM115
-            self._watchdog = threading.Thread(target=_watch, args=(weakref.ref(self), self._stop),
-                                              name="mlmkit-lease", daemon=True)
-            self._watchdog.start()
-        if migrate:
+            if (read_only or not create) and not self.path.is_file():
+                mode = "read_only=True" if read_only else "create=False"
+                raise NotFoundError(f"workspace file {self.path} does not exist ({mode})")
+            self._open_lock_files()
+            _LIVE.add(self)
+            self._start_watchdog()
+        if read_only or migrate:
             with self.connection() as conn:
-                _migrations.migrate(conn, str(self.path or ":memory:"))
+                if read_only:
+                    check_schema(conn, str(self.path))
+                else:
+                    _migrations.migrate(conn, str(self.path or ":memory:"))
 
     # ------------------------------------------------------------------ public API
     @property
@@ -102,22 +118,27 @@ class Database:
         """Yield the connection, holding the file lease for the duration of the block."""
         if self._closed:
             raise StoreError("the workspace is closed; open it again with mlmkit.open()")
+        if self._pid != os.getpid():  # forked without os.fork's hooks
+            self._after_fork_child()
         with self._mutex:
             self._ensure_open()
             self._depth += 1
+            broken = False
             try:
                 assert self._conn is not None
                 yield self._conn
             except duckdb.Error as err:
-                raise StoreError(f"DuckDB failed: {err}") from err
+                broken = _is_fatal(err)
+                raise self._translate(err) from err
             finally:
-                # Finish any result left pending by a fetchone(): DuckDB 2 refuses the next
-                # conn.sql() on a connection with an unfinished result.
-                if self._conn is not None:
-                    self._conn.complete()
+                # Finish a result left pending by fetchone(): DuckDB 2 refuses conn.sql() then
+                if self._conn is not None and not broken:
+                    broken = self._complete()
                 self._depth -= 1
                 self._last_used = time.monotonic()
-                if self._depth == 0:
+                if broken and self.path is not None:
+                    self._release()  # DuckDB invalidated it: reopen on the next lease
+                elif self._depth == 0:
                     self._maybe_hand_off()
 
     @contextlib.contextmanager
@@ -128,7 +149,8 @@ class Database:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(duckdb.Error):  # invalidated: the error propagates
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
@@ -161,14 +183,34 @@ class Database:
             self._closed = True
 
     # ------------------------------------------------------------------ lease internals
+    def _open_lock_files(self) -> None:
+        assert self.path is not None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_file = lock_handle(f"{self.path}.lock", self.read_only)
+            self._queue_file = lock_handle(f"{self.path}.queue", self.read_only)
+        except OSError as err:
+            hint = "" if self.read_only else " (mlmkit.open(path, read_only=True) reads it)"
+            raise StoreError(f"cannot open workspace {self.path}: {err}{hint}") from err
+
+    def _start_watchdog(self) -> None:
+        threading.Thread(target=_watch, args=(weakref.ref(self), self._stop),
+                         name="mlmkit-lease", daemon=True).start()
+
     def _ensure_open(self) -> None:
         if self._conn is not None:
             return
+        if self._fork_error:
+            raise StateError(self._fork_error)
         deadline = time.monotonic() + self.lock_timeout
-        assert self._lock_file is not None and self._queue_file is not None
-        self._flock(self._queue_file, deadline)
+        if self._lock_file is None or self._queue_file is None:  # read-only media: no writer
+            self._conn = self._connect(deadline)
+            self._acquired_at = time.monotonic()
+            return
+        self._flock(self._queue_file, deadline, fcntl.LOCK_EX)
         try:
-            self._flock(self._lock_file, deadline)
+            self._flock(self._lock_file, deadline,
+                        fcntl.LOCK_SH if self.read_only else fcntl.LOCK_EX)
         finally:
             fcntl.flock(self._queue_file, fcntl.LOCK_UN)
         try:
@@ -178,11 +220,11 @@ class Database:
             raise
         self._acquired_at = time.monotonic()
 
-    def _flock(self, handle: IO[bytes], deadline: float) -> None:
+    def _flock(self, handle: IO[bytes], deadline: float, mode: int) -> None:
         delay = 0.0005
         while True:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, mode | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
                 if time.monotonic() >= deadline:
@@ -197,7 +239,7 @@ class Database:
         delay = 0.002
         while True:
             try:
-                return _configure(duckdb.connect(str(self.path)))
+                conn = duckdb.connect(str(self.path), read_only=self.read_only)
             except duckdb.IOException as err:
                 if _LOCK_MESSAGE not in str(err):
                     raise StoreError(f"cannot open {self.path}: {err}") from err
@@ -208,11 +250,35 @@ class Database:
                     ) from err
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
+                continue
             except duckdb.Error as err:
                 raise StoreError(f"cannot open {self.path}: {err}") from err
+            try:
+                check_file_size(conn, str(self.path))
+                return configure(conn)
+            except BaseException:
+                conn.close()
+                raise
+
+    def _translate(self, err: duckdb.Error) -> Exception:
+        if self.read_only and "read-only" in str(err):
+            return StateError(f"{self.path} is open read-only (read_only=True): {err}")
+        return StoreError(f"DuckDB failed: {err}")
+
+    def _complete(self) -> bool:
+        """Finish a pending result; True when DuckDB invalidated the connection meanwhile."""
+        assert self._conn is not None
+        try:
+            self._conn.complete()
+        except duckdb.Error as err:
+            if _is_fatal(err):
+                return True
+            raise
+        return False
 
     def _someone_waits(self) -> bool:
-        assert self._queue_file is not None
+        if self._queue_file is None:
+            return False
         try:
             fcntl.flock(self._queue_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -232,10 +298,13 @@ class Database:
             return
         try:
             self._conn.close()
+        except duckdb.Error as err:
+            if not _is_fatal(err):  # an invalidated database closes without a checkpoint
+                raise
         finally:
             self._conn = None
-            assert self._lock_file is not None
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            if self._lock_file is not None:
+                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     def _tick(self) -> None:
         if not self._mutex.acquire(blocking=False):
@@ -252,6 +321,49 @@ class Database:
         finally:
             self._mutex.release()
 
+    # ------------------------------------------------------------------ fork
+    def _before_fork(self) -> None:
+        """In the parent: release an idle lease so the child inherits no open connection."""
+        if self._closed:
+            return
+        self._fork_held = self._mutex.acquire(timeout=min(self.lock_timeout, 10.0))
+        if self._fork_held and self._depth == 0:
+            with contextlib.suppress(duckdb.Error):  # the parent reopens on its next call
+                self._release()
+
+    def _after_fork_parent(self) -> None:
+        if self._fork_held:
+            self._fork_held = False
+            self._mutex.release()
+
+    def _after_fork_child(self) -> None:
+        """In a forked child: forget the parent's lease without touching its DuckDB handle.
+
+        Closing an inherited connection could checkpoint the parent's in-memory state into
+        the file, and unlocking an inherited ``flock`` handle would unlock the parent: both
+        are left alone; the child opens its own lock handles and connection.
+        """
+        self._pid = os.getpid()
+        self._mutex = threading.RLock()
+        self._fork_held = False
+        self._depth = 0
+        if self._conn is not None:
+            pin(self._conn)
+            self._conn = None
+            self._fork_error = (
+                "an in-memory workspace cannot be used in a forked process (its writes would "
+                "stay in the child); open a workspace file" if self.path is None else
+                f"{self} was in use by another thread when this process forked; open the "
+                "workspace again after the fork")
+        if self._closed or self.path is None:
+            return
+        for handle in (self._lock_file, self._queue_file):
+            if handle is not None:
+                handle.close()  # closes this process's descriptor only; no LOCK_UN
+        self._open_lock_files()
+        self._stop = threading.Event()
+        self._start_watchdog()
+
     def __del__(self) -> None:
         self._stop.set()
 
@@ -259,10 +371,8 @@ class Database:
         return f"Database({str(self.path) if self.path else ':memory:'})"
 
 
-def _configure(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    conn.execute("SET TimeZone = 'UTC'").fetchall()
-    conn.execute("SET enable_progress_bar = false").fetchall()  # a library prints nothing
-    return conn
+def _is_fatal(err: duckdb.Error) -> bool:
+    return isinstance(err, duckdb.FatalException) or "invalidated" in str(err)
 
 
 def _watch(ref: weakref.ref[Database], stop: threading.Event) -> None:
@@ -273,3 +383,13 @@ def _watch(ref: weakref.ref[Database], stop: threading.Event) -> None:
             return
         db._tick()
         del db
+
+
+def _each_live(method: str) -> None:
+    for db in list(_LIVE):
+        getattr(db, method)()
+
+
+os.register_at_fork(before=lambda: _each_live("_before_fork"),
+                    after_in_parent=lambda: _each_live("_after_fork_parent"),
+                    after_in_child=lambda: _each_live("_after_fork_child"))
