@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from mlmkit.store._sql import Where
 from mlmkit.store.database import Database
 from mlmkit.store.predictions.aggregates import query
 from mlmkit.values import utc
@@ -69,14 +70,11 @@ def runs(db: Database, *, job: str | None = None, limit: int | None = None) -> p
     sql = ("SELECT run_id, job, started_at, finished_at, status, error, processed, changed, "
            "failed, epoch(finished_at) - epoch(started_at) AS duration_s, details, host, pid "
            "FROM job_runs")
-    params: list[Any] = []
-    if job is not None:
-        sql += " WHERE job = ?"
-        params.append(job)
-    sql += " ORDER BY run_id DESC"
+    where = Where().equal("job", job)
+    sql += f" WHERE {where} ORDER BY run_id DESC"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return query(db, sql, params)
+    return query(db, sql, where.params)
 
 
 def job_summary(db: Database) -> pl.DataFrame:
@@ -128,22 +126,14 @@ def snapshots(db: Database, *, job: str | None = None, model_name: str | None = 
               metric: str | None = None, since: datetime | None = None,
               latest: bool = False) -> pl.DataFrame:
     """Snapshot rows, oldest first; ``latest=True`` keeps the newest period per series."""
-    clauses: list[str] = ["TRUE"]
-    params: list[Any] = []
-    for col, val in (("job", job), ("model_name", model_name), ("metric", metric)):
-        if val is not None:
-            clauses.append(f"{col} = ?")
-            params.append(val)
-    if since is not None:
-        clauses.append("period_start >= ?")
-        params.append(utc(since, "since"))
-    where = " AND ".join(clauses)
+    where = Where().equals([("job", job), ("model_name", model_name), ("metric", metric)]) \
+        .at_least("period_start", None if since is None else utc(since, "since"))
     sql = f"SELECT {', '.join(SNAPSHOT_COLUMNS)} FROM metric_snapshots WHERE {where}"
     if latest:
         sql += (" QUALIFY row_number() OVER (PARTITION BY job, model_name, version, environment, "
                 "metric ORDER BY period_start DESC) = 1")
     sql += " ORDER BY period_start, model_name, version, environment, metric"
-    return query(db, sql, params)
+    return query(db, sql, where.params)
 
 
 def delete_snapshots_before(db: Database, cutoff: datetime) -> int:
