@@ -1,4 +1,8 @@
-"""SQL for the ``alerts`` table: insert with cool-down check, delivery status, list, state."""
+"""SQL for the ``alerts`` table and its delivery outbox (``alert_outbox``, one row per sink).
+
+Insert with cool-down check (and the outbox rows, in the same transaction), claim due rows for
+delivery under a lease, record each attempt, list, state.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,9 @@ from mlmkit.exceptions import NotFoundError
 from mlmkit.store.database import Database
 from mlmkit.store.predictions.aggregates import query
 
-__all__ = ["insert_alert", "list_alerts", "mark_delivery", "set_status", "unsent_alerts"]
+__all__ = ["adopt_unrouted", "alert_rows", "claim_deliveries", "insert_alert", "list_alerts",
+           "mark_delivery", "outbox", "pending_deliveries", "record_attempt", "set_status",
+           "unsent_alerts"]
 
 _COLUMNS = ("alert_id, created_at, rule, severity, model_name, version, message, details, "
             "dedup_key, status, sent, sent_at, send_error, acknowledged_at, resolved_at")
@@ -21,11 +27,15 @@ _COLUMNS = ("alert_id, created_at, rule, severity, model_name, version, message,
 
 def insert_alert(db: Database, *, rule: str, severity: str, model_name: str | None,
                  version: str | None, message: str, details: dict[str, Any],
-                 dedup_key: str, now: datetime, cooldown: timedelta) -> int | None:
+                 dedup_key: str, now: datetime, cooldown: timedelta,
+                 sink_keys: Sequence[str] = (), claim_until: datetime | None = None
+                 ) -> int | None:
     """Insert an alert unless one with ``dedup_key`` was created within ``cooldown``.
 
     Resolved alerts do not suppress. Returns the new ``alert_id``, or ``None`` when suppressed.
-    The check and the insert run in one transaction.
+    The check, the insert and one ``pending`` outbox row per ``sink_keys`` entry run in one
+    transaction. With ``claim_until`` the rows are claimed for an immediate first attempt
+    (``attempts = 1``) until then; without sinks the alert is stored unsent (``no sinks``).
     """
     payload = json.dumps(details, default=str, allow_nan=False) if details else None
     with db.transaction() as conn:
@@ -38,8 +48,19 @@ def insert_alert(db: Database, *, rule: str, severity: str, model_name: str | No
             "INSERT INTO alerts (created_at, rule, severity, model_name, version, message, "
             "details, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING alert_id",
             [now, rule, severity, model_name, version, message, payload, dedup_key]).fetchone()
-    assert row is not None
-    return int(row[0])
+        assert row is not None
+        alert_id = int(row[0])
+        if not sink_keys:
+            conn.execute("UPDATE alerts SET send_error = 'no sinks' WHERE alert_id = ?",
+                         [alert_id])
+        claimed = claim_until is not None
+        for key in dict.fromkeys(sink_keys):
+            conn.execute(
+                "INSERT INTO alert_outbox (alert_id, sink_key, status, attempts, created_at, "
+                "next_attempt_at, claimed_until, last_attempt_at) "
+                "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)",
+                [alert_id, key, int(claimed), now, now, claim_until, now if claimed else None])
+    return alert_id
 
 
 def mark_delivery(db: Database, alert_id: int, *, sent: bool, at: datetime,
@@ -89,3 +110,106 @@ def unsent_alerts(db: Database) -> list[dict[str, Any]]:
     """Alerts whose delivery failed or never happened, oldest first."""
     frame = query(db, f"SELECT {_COLUMNS} FROM alerts WHERE NOT sent ORDER BY alert_id")
     return list(frame.iter_rows(named=True))
+
+
+_OUTBOX = ("alert_id, sink_key, status, attempts, created_at, next_attempt_at, claimed_until, "
+           "last_attempt_at, sent_at, last_error")
+
+
+def adopt_unrouted(db: Database, sink_keys: Sequence[str], now: datetime) -> int:
+    """Route unsent alerts without outbox rows to ``sink_keys``; return the rows added.
+
+    Such alerts were stored with no sink configured, or before the outbox existed.
+    """
+    if not sink_keys:
+        return 0
+    rows = db.execute(
+        "INSERT INTO alert_outbox (alert_id, sink_key, status, attempts, created_at, "
+        "next_attempt_at) SELECT a.alert_id, k.key, 'pending', 0, ?, ? FROM alerts a "
+        "CROSS JOIN (SELECT unnest(?::VARCHAR[]) AS key) k WHERE NOT a.sent AND NOT EXISTS "
+        "(SELECT 1 FROM alert_outbox o WHERE o.alert_id = a.alert_id) "
+        "ON CONFLICT DO NOTHING RETURNING alert_id", [now, now, list(dict.fromkeys(sink_keys))])
+    return len(rows)
+
+
+def claim_deliveries(db: Database, *, now: datetime, claim_until: datetime,
+                     sink_keys: Sequence[str] | None = None, due_only: bool = True,
+                     limit: int | None = None) -> list[tuple[int, str, int]]:
+    """Claim outbox rows for an attempt: ``(alert_id, sink_key, attempts)``, oldest first.
+
+    Rows not ``sent`` and not claimed by someone else (``claimed_until`` passed) qualify; with
+    ``due_only`` only ``pending`` rows whose ``next_attempt_at`` has come (the back-off), else
+    ``failed`` rows too and regardless of back-off. Claiming counts the attempt (a process that
+    dies mid-delivery used it up) and is one statement, so two processes never claim one row.
+    """
+    conds = ["status <> 'sent'", "(claimed_until IS NULL OR claimed_until <= ?)"]
+    params: list[Any] = [now]
+    if due_only:
+        conds.append("status = 'pending' AND next_attempt_at <= ?")
+        params.append(now)
+    if sink_keys is not None:
+        conds.append("list_contains(?::VARCHAR[], sink_key)")
+        params.append(list(sink_keys))
+    pick = f"SELECT rowid FROM alert_outbox WHERE {' AND '.join(conds)} " \
+           "ORDER BY next_attempt_at, alert_id, sink_key"
+    if limit is not None:
+        pick += f" LIMIT {int(limit)}"
+    rows = db.execute(
+        "UPDATE alert_outbox SET attempts = attempts + 1, claimed_until = ?, "
+        f"last_attempt_at = ? WHERE rowid IN ({pick}) RETURNING alert_id, sink_key, attempts",
+        [claim_until, now, *params])
+    return sorted((int(a), str(k), int(n)) for a, k, n in rows)
+
+
+def record_attempt(db: Database, alert_id: int, sink_key: str, *, at: datetime,
+                   error: str | None, next_attempt_at: datetime | None) -> bool:
+    """Record one attempt, release its claim and refresh the alert's delivery summary.
+
+    ``error=None`` means sent; otherwise the pair is pending until ``next_attempt_at``, or
+    ``failed`` when that is ``None``. ``alerts.sent`` / ``send_error`` are recomputed from the
+    outbox. Returns whether every sink of the alert has now received it.
+    """
+    status = "sent" if error is None else ("pending" if next_attempt_at is not None
+                                            else "failed")
+    with db.transaction() as conn:
+        conn.execute(
+            "UPDATE alert_outbox SET status = ?, last_error = ?, claimed_until = NULL, "
+            "sent_at = CASE WHEN ? = 'sent' THEN ?::TIMESTAMPTZ END, "
+            "next_attempt_at = coalesce(?::TIMESTAMPTZ, next_attempt_at) "
+            "WHERE alert_id = ? AND sink_key = ?",
+            [status, error, status, at, next_attempt_at, alert_id, sink_key])
+        row = conn.execute(
+            "SELECT count(*) > 0 AND bool_and(status = 'sent'), max(sent_at), "
+            "string_agg(sink_key || ': ' || coalesce(last_error, status), '; ' "
+            "ORDER BY sink_key) FILTER (WHERE status <> 'sent') "
+            "FROM alert_outbox WHERE alert_id = ?", [alert_id]).fetchone()
+        assert row is not None
+        done = bool(row[0])
+        conn.execute("UPDATE alerts SET sent = ?, sent_at = CASE WHEN ? THEN ?::TIMESTAMPTZ END, "
+                     "send_error = ? WHERE alert_id = ?",
+                     [done, done, row[1], None if done else row[2], alert_id])
+    return done
+
+
+def alert_rows(db: Database, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The stored alerts with these ids (as dicts, ``details`` a JSON string)."""
+    frame = list_alerts(db, ids=list(ids))
+    return list(frame.iter_rows(named=True))
+
+
+def pending_deliveries(db: Database) -> int:
+    """How many (alert, sink) pairs are not delivered and may still be retried."""
+    rows = db.execute("SELECT count(*) FROM alert_outbox WHERE status = 'pending'")
+    return int(rows[0][0])
+
+
+def outbox(db: Database, *, alert_id: int | None = None,
+           status: str | None = None) -> pl.DataFrame:
+    """Outbox rows as polars, by alert then sink key."""
+    conds, params = ["TRUE"], []
+    for column, value in (("alert_id", alert_id), ("status", status)):
+        if value is not None:
+            conds.append(f"{column} = ?")
+            params.append(value)
+    return query(db, f"SELECT {_OUTBOX} FROM alert_outbox WHERE {' AND '.join(conds)} "
+                     "ORDER BY alert_id, sink_key", params)

@@ -24,7 +24,8 @@ def test_default_cadences_are_the_seeds():
     crons = {s.job: s.cron for s in plan}
     assert crons == {"performance-monitoring": "*/5 * * * *", "degradation-check": "0 * * * *",
                      "auto-tuning": "0 2 * * 0", "drift-detection": "0 3 * * *",
-                     "retention": "30 3 * * *", "rollout-advancement": "*/5 * * * *"}
+                     "retention": "30 3 * * *", "rollout-advancement": "*/5 * * * *",
+                     "alert-delivery": "* * * * *"}
     assert tz == "UTC"
 
 
@@ -50,7 +51,7 @@ def test_toml_overrides_and_bad_config(tmp_path):
 def test_scheduler_process_runs_jobs_and_stops_on_sigterm(demo_db, tmp_path):
     cfg = tmp_path / "jobs.toml"
     names = ["performance-monitoring", "degradation-check", "auto-tuning", "drift-detection",
-             "rollout-advancement"]
+             "rollout-advancement", "alert-delivery"]
     cfg.write_text("".join(f"[jobs.{n}]\nenabled = false\n" for n in names)
                    + '[jobs.retention]\ninterval = "1s"\n')
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

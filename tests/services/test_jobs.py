@@ -44,7 +44,8 @@ def ws(tmp_path):
 
 def test_job_table_and_names():
     assert list(JOBS) == ["performance-monitoring", "degradation-check", "auto-tuning",
-                          "drift-detection", "retention", "rollout-advancement"]
+                          "drift-detection", "retention", "rollout-advancement",
+                          "alert-delivery"]
     assert resolve_job("ml-performance-monitoring").name == "performance-monitoring"
     with pytest.raises(ValidationError, match="name must be one of"):
         resolve_job("nope")

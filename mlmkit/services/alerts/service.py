@@ -1,13 +1,18 @@
 """Alerting (``ws.alerts``): rules, severities, de-duplication with cool-down, sinks.
 
-Every alert is first stored in the ``alerts`` table, then delivered to the sinks (outside any
-database connection). An alert whose delivery failed stays in the table with ``sent = false``
-and the error; :meth:`AlertingService.retry_unsent` tries again. The same ``dedup_key`` is not
-fired again within ``cooldown`` (default 1 hour) unless the earlier alert was resolved.
+Every alert is first stored in the ``alerts`` table together with one ``pending`` outbox row
+per configured sink (one transaction), then delivered to the sinks (outside any database
+connection), each outcome recorded on its row. A pair that failed (or whose process died) is
+retried only for that sink: by :meth:`AlertingService.retry_unsent` now, or by the
+``alert-delivery`` job with exponential back-off up to ``max_attempts`` (see
+:mod:`mlmkit.services.alerts.delivery`). ``alerts.sent`` is true once every sink got it. The
+same ``dedup_key`` is not fired again within ``cooldown`` (default 1 hour) unless the earlier
+alert was resolved.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -16,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from mlmkit._validation import check_choice, check_int, check_name, invalid
+from mlmkit.services.alerts import delivery as _delivery
+from mlmkit.services.alerts.delivery import DeliveryPolicy, DeliveryReport
 from mlmkit.services.alerts.rules import (
     RULES,
     SEVERITIES,
@@ -31,6 +38,7 @@ from mlmkit.services.alerts.sinks import (
     LoggingSink,
     SinkError,
     WebhookSink,
+    sink_key,
 )
 from mlmkit.store import alerts as alert_sql
 from mlmkit.values import Version, WindowLike, parse_window, utc, utcnow
@@ -61,6 +69,17 @@ class AlertingService:
     ----------
     ws
         The workspace (alerts are stored in its ``alerts`` table).
+    cooldown
+        Default de-duplication window of :meth:`fire`.
+    max_attempts
+        Attempts per (alert, sink) before the ``alert-delivery`` job gives up on it.
+    retry_backoff
+        Wait before the job's first retry; doubled after each failure (at most 6 hours).
+    lease
+        How long a delivery in progress keeps its (alert, sink) pairs from other processes;
+        a process that dies mid-delivery leaves them due again after it. Longer than any
+        sink's worst case (``(retries + 1) * timeout`` plus back-off for a webhook).
+
 
     Examples
     --------
@@ -74,29 +93,46 @@ class AlertingService:
     (1, None, 1, [True])
     """
 
-    def __init__(self, ws: Workspace, *, cooldown: WindowLike = "1h") -> None:
+    def __init__(self, ws: Workspace, *, cooldown: WindowLike = "1h", max_attempts: int = 8,
+                 retry_backoff: WindowLike = "1m", lease: WindowLike = "5m") -> None:
         self.ws = ws
         self.cooldown = parse_window(cooldown, "cooldown")
         self.sinks: list[AlertSink] = [LoggingSink()]
         self.rules: list[tuple[str, str | None, AlertRule]] = []
+        self.delivery = DeliveryPolicy(
+            max_attempts=check_int("max_attempts", max_attempts, low=1, high=1000),
+            backoff=parse_window(retry_backoff, "retry_backoff"),
+            lease=parse_window(lease, "lease"))
 
     # ------------------------------------------------------------------ sinks
     def add_sink(self, sink: AlertSink) -> AlertSink:
-        """Deliver future alerts to ``sink`` too (anything with ``name`` and ``send``)."""
+        """Deliver future alerts to ``sink`` too (anything with ``name`` and ``send``).
+
+        A sink is identified by its ``key`` (:func:`~mlmkit.services.alerts.sinks.sink_key`):
+        adding one whose key is already configured replaces that sink, and a pending delivery
+        stored by another process reaches the sink with the same key here.
+        """
         if not callable(getattr(sink, "send", None)):
             raise invalid("sink", "an object with a send(alert) method", sink)
+        key = sink_key(sink)
+        for i, present in enumerate(self.sinks):
+            if sink_key(present) == key:
+                self.sinks[i] = sink
+                return sink
         self.sinks.append(sink)
         return sink
 
-    def add_callback(self, callback: Callable[[dict[str, Any]], Any]) -> AlertSink:
+    def add_callback(self, callback: Callable[[dict[str, Any]], Any], *,
+                     key: str | None = None) -> AlertSink:
         """Call ``callback(alert_dict)`` for every delivered alert."""
-        return self.add_sink(CallbackSink(callback))
+        return self.add_sink(CallbackSink(callback, key=key))
 
     def add_webhook(self, url: str, *, timeout: float = 5.0, retries: int = 2,
-                    backoff: float = 0.5) -> AlertSink:
-        """POST every alert as JSON to ``url`` (http/https only), with timeout and retry."""
+                    backoff: float = 0.5, headers: Mapping[str, str] | None = None,
+                    key: str | None = None) -> AlertSink:
+        """POST every alert as JSON to ``url`` (http/https only), with a deadline and retry."""
         return self.add_sink(WebhookSink(url, timeout=timeout, retries=retries,
-                                         backoff=backoff))
+                                         backoff=backoff, headers=headers, key=key))
 
     def clear_sinks(self) -> None:
         """Remove every sink (alerts are then stored but stay unsent)."""
@@ -126,38 +162,64 @@ class AlertingService:
         window = self.cooldown if cooldown is None else parse_window(cooldown, "cooldown")
         now = utcnow()
         clean = json.loads(json.dumps(dict(details or {}), default=_jsonable))
+        sinks = list(self.sinks)
+        keys = [sink_key(s) for s in sinks]
         alert_id = alert_sql.insert_alert(
             self.ws.db, rule=rule, severity=severity, model_name=model_name, version=ver,
-            message=message, details=clean, dedup_key=key, now=now, cooldown=window)
+            message=message, details=clean, dedup_key=key, now=now, cooldown=window,
+            sink_keys=keys, claim_until=now + self.delivery.lease)
         if alert_id is None:
             return None
-        self._deliver({"alert_id": alert_id, "created_at": now.isoformat(), "rule": rule,
-                       "severity": severity, "model_name": model_name, "version": ver,
-                       "message": message, "details": clean, "dedup_key": key})
+        alert = {"alert_id": alert_id, "created_at": now.isoformat(), "rule": rule,
+                 "severity": severity, "model_name": model_name, "version": ver,
+                 "message": message, "details": clean, "dedup_key": key,
+                 "idempotency_key": _delivery.idempotency_key(alert_id, now)}
+        _delivery.deliver(self.ws.db, sinks, [(alert_id, k, 1) for k in dict.fromkeys(keys)],
+                          {alert_id: alert}, self.delivery)
         return alert_id
 
-    def _deliver(self, alert: dict[str, Any]) -> bool:
-        errors = []
-        for sink in self.sinks:
-            try:
-                sink.send(alert)
-            except Exception as err:
-                errors.append(f"{getattr(sink, 'name', type(sink).__name__)}: {err}")
-        sent = bool(self.sinks) and not errors
-        alert_sql.mark_delivery(self.ws.db, int(alert["alert_id"]), sent=sent, at=utcnow(),
-                                error="; ".join(errors) or (None if sent else "no sinks"))
-        return sent
-
     def retry_unsent(self) -> int:
-        """Deliver again every stored alert still unsent; returns how many now succeeded."""
-        done = 0
-        for row in alert_sql.unsent_alerts(self.ws.db):
-            details = json.loads(row["details"]) if row["details"] else {}
-            alert = {**row, "created_at": row["created_at"].isoformat(), "details": details}
-            for key in ("sent", "sent_at", "send_error", "acknowledged_at", "resolved_at"):
-                alert.pop(key, None)
-            done += self._deliver(alert)
-        return done
+        """Deliver now every (alert, sink) pair not yet sent; returns how many alerts completed.
+
+        Only sinks that have not received an alert get it again (a sink that succeeded
+        before is skipped), ``failed`` pairs included and back-off ignored; pairs of sinks not
+        configured in this process are left for a process that has them. Alerts stored with
+        no sink are routed to the sinks configured now.
+        """
+        report = _delivery.redeliver(self.ws.db, self.sinks, self.delivery, now=utcnow(),
+                                     due_only=False)
+        return len(report.completed)
+
+    def deliver_pending(self, *, now: datetime | None = None, max_attempts: int | None = None,
+                        retry_backoff: WindowLike | None = None,
+                        limit: int | None = None) -> DeliveryReport:
+        """Retry the (alert, sink) pairs whose back-off has passed (the ``alert-delivery`` job).
+
+        A pair whose sink is not configured in this process counts as a failed attempt, so
+        an alert nobody can deliver ends ``failed`` after ``max_attempts`` instead of
+        waiting forever. ``now`` is the time the run counts as (back-off is computed from it).
+        """
+        policy = self.delivery
+        if max_attempts is not None:
+            policy = dataclasses.replace(policy, max_attempts=check_int(
+                "max_attempts", max_attempts, low=1, high=1000))
+        if retry_backoff is not None:
+            policy = dataclasses.replace(policy, backoff=parse_window(retry_backoff,
+                                                                      "retry_backoff"))
+        if limit is not None:
+            check_int("limit", limit, low=1)
+        at = utcnow() if now is None else utc(now, "now")
+        return _delivery.redeliver(self.ws.db, self.sinks, policy, now=at, due_only=True,
+                                   limit=limit)
+
+    def outbox(self, alert_id: int | None = None, *, status: str | None = None
+               ) -> pl.DataFrame:
+        """Delivery state per (alert, sink): status, attempts, next attempt, last error."""
+        if alert_id is not None:
+            check_int("alert_id", alert_id, low=1)
+        if status is not None:
+            check_choice("status", status, ("pending", "sent", "failed"))
+        return alert_sql.outbox(self.ws.db, alert_id=alert_id, status=status)
 
     # ------------------------------------------------------------------ rules
     def add_rule(self, rule: str | AlertRule, model_name: str, version: Any = None,

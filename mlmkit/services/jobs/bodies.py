@@ -352,3 +352,27 @@ def rollout_advancement(ctx: JobContext) -> None:
         return {**item, "status": "changed"}
 
     ctx.for_each([(r.model_name, str(r.version_b), r) for r in running], body)
+
+
+def alert_delivery(ctx: JobContext, *, max_attempts: int | None = None,
+                   retry_backoff: str | timedelta | None = None, limit: int = 1000) -> None:
+    """Retry undelivered (alert, sink) pairs whose back-off has passed.
+
+    Uses the sinks configured on ``ws.alerts`` in this process; a pair whose sink is not
+    configured here counts as a failed attempt. Each failure moves the next attempt by
+    exponential back-off; after ``max_attempts`` (default: the service's) the pair is
+    ``failed``. A second run right after sends nothing (nothing is due), and a run with
+    nothing pending is ``ok`` with ``processed = 0``.
+    """
+    report = ctx.ws.alerts.deliver_pending(now=ctx.now, max_attempts=max_attempts,
+                                           retry_backoff=retry_backoff,
+                                           limit=check_int("limit", limit, low=1))
+    ctx.processed += report.attempted
+    ctx.changed += report.sent
+    ctx.failed += report.failed
+    if report.first_error is not None:
+        ctx.first_error = ctx.first_error or report.first_error
+    ctx.items.extend(report.items)
+    ctx.details["delivery"] = report.to_dict()
+    ctx.log.info("alert delivery: %d attempted, %d sent, %d failed (%d given up)",
+                 report.attempted, report.sent, report.failed, report.gave_up)

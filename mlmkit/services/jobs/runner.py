@@ -1,6 +1,6 @@
 """Scheduled jobs as plain functions over a workspace, each run journaled in ``job_runs``.
 
-The seed's four scheduler jobs plus two housekeeping ones:
+The seed's four scheduler jobs plus three housekeeping ones:
 
 ======================== =================== =================================================
 job                      default cadence     what it does
@@ -11,6 +11,7 @@ auto-tuning              ``0 2 * * 0``       threshold grid search → new patch
 drift-detection          ``0 3 * * *``       concept + data drift → snapshots and alerts
 retention                ``30 3 * * *``      delete old predictions, snapshots and runs
 rollout-advancement      ``*/5 * * * *``     advance (or roll back) gradual rollouts
+alert-delivery           ``* * * * *``       retry undelivered alerts (back-off, attempt cap)
 ======================== =================== =================================================
 
 :func:`run_job` records the start, end, status (``ok``, ``partial`` when some models failed,
@@ -76,6 +77,8 @@ JOBS: Mapping[str, Job] = {j.name: j for j in (
         "delete predictions, snapshots and job runs past their retention"),
     Job("rollout-advancement", _jobs.rollout_advancement, "*/5 * * * *",
         "advance (or roll back) active gradual rollouts"),
+    Job("alert-delivery", _jobs.alert_delivery, "* * * * *",
+        "retry undelivered (alert, sink) pairs with exponential back-off and an attempt cap"),
 )}
 
 
