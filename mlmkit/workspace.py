@@ -1,7 +1,9 @@
 """The workspace: one DuckDB file (or memory) wired to the registry, log and services.
 
-This is the seed's "initializer": it builds every service on one store. Services are created
-on first access, so opening a workspace imports nothing heavy.
+This is the seed's "initializer" and the composition root: it builds each service with only
+the collaborators it uses (the database, the registry, the log, another service), typed with
+the real classes. Services are created on first access, so opening a workspace imports
+nothing heavy.
 """
 
 from __future__ import annotations
@@ -9,14 +11,18 @@ from __future__ import annotations
 import functools
 import os
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlmkit.store.database import Database
 from mlmkit.store.predictions.writes import PredictionStore
 from mlmkit.store.registry.duckdb import DuckDBModelRegistry
 
 if TYPE_CHECKING:
+    from mlmkit.services.alerts.service import AlertingService
+    from mlmkit.services.experiments.ab_test import ABTestingService
     from mlmkit.services.log import PredictionLog
+    from mlmkit.services.monitor.service import PerformanceMonitor
+    from mlmkit.services.tuning.engine import AutoTuningEngine
 
 __all__ = ["Workspace", "open_workspace"]
 
@@ -40,30 +46,40 @@ class Workspace:
 
         return PredictionLog(self.predictions_store)
 
-    def _service(self, module: str, cls: str) -> Any:
-        import importlib
+    @functools.cached_property
+    def monitor(self) -> PerformanceMonitor:
+        """Performance and drift monitoring (a :class:`PerformanceMonitor`)."""
+        from mlmkit.services.monitor.service import PerformanceMonitor
 
-        return getattr(importlib.import_module(f"mlmkit.services.{module}"), cls)(self)
+        return PerformanceMonitor(self.db, self.log, self.registry, self.alerts)
 
     @functools.cached_property
-    def monitor(self) -> Any:
-        """Performance and drift monitoring (``mlmkit.services.monitor.PerformanceMonitor``)."""
-        return self._service("monitor", "PerformanceMonitor")
+    def alerts(self) -> AlertingService:
+        """Alert rules, sinks and the alert table (an :class:`AlertingService`).
+
+        Rules call the monitor and the monitor fires alerts, so the alerting service gets the
+        monitor as a provider (``self._monitor``), called only when rules are evaluated.
+        """
+        from mlmkit.services.alerts.service import AlertingService
+
+        return AlertingService(self.db, self.registry, monitor=self._monitor)
+
+    def _monitor(self) -> PerformanceMonitor:
+        return self.monitor
 
     @functools.cached_property
-    def alerts(self) -> Any:
-        """Alert rules, sinks and the alert table (``mlmkit.services.alerts.AlertingService``)."""
-        return self._service("alerts", "AlertingService")
+    def ab(self) -> ABTestingService:
+        """A/B tests, routing and rollouts (an :class:`ABTestingService`)."""
+        from mlmkit.services.experiments.ab_test import ABTestingService
+
+        return ABTestingService(self.db, self.registry, self.alerts)
 
     @functools.cached_property
-    def ab(self) -> Any:
-        """A/B tests, routing and rollouts (``mlmkit.services.experiments.ABTestingService``)."""
-        return self._service("experiments", "ABTestingService")
+    def tuning(self) -> AutoTuningEngine:
+        """Threshold and hyper-parameter tuning (an :class:`AutoTuningEngine`)."""
+        from mlmkit.services.tuning.engine import AutoTuningEngine
 
-    @functools.cached_property
-    def tuning(self) -> Any:
-        """Threshold and hyper-parameter tuning (``mlmkit.services.tuning.AutoTuningEngine``)."""
-        return self._service("tuning", "AutoTuningEngine")
+        return AutoTuningEngine(self.db, self.registry, self.log)
 
     @property
     def path(self) -> str | None:

@@ -7,7 +7,7 @@ arithmetic to :mod:`mlmkit.analysis`; results are small polars frames for :mod:`
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -20,19 +20,22 @@ from mlmkit.analysis.thresholds.curve import threshold_curve_from_histogram
 from mlmkit.store.predictions.aggregates import score_histogram
 from mlmkit.values import ABTestConfig, Version, WindowLike, parse_window, resolve_range
 
+if TYPE_CHECKING:
+    from mlmkit.workspace import Workspace
+
 __all__ = ["ab_arms", "calibration_frame", "drift_over_time", "sequential_frame",
            "threshold_curve"]
 
 _FINE_BINS = 1000
 
 
-def _hist(ws: Any, model_name: str, versions: list[str], window: WindowLike | None,
+def _hist(ws: Workspace, model_name: str, versions: list[str], window: WindowLike | None,
           bins: int) -> pl.DataFrame:
     span = None if window is None else resolve_range(window)
     return score_histogram(ws.db, model_name, versions=versions, time_range=span, bins=bins)
 
 
-def threshold_curve(ws: Any, model_name: str, version: Any = None, *,
+def threshold_curve(ws: Workspace, model_name: str, version: Any = None, *,
                     window: WindowLike | None = "7d", bins: int = _FINE_BINS) -> pl.DataFrame:
     """Threshold curve(s) from a ``bins``-bin labelled score histogram (one SQL scan).
 
@@ -61,7 +64,7 @@ def threshold_curve(ws: Any, model_name: str, version: Any = None, *,
     return pl.concat(parts, how="diagonal_relaxed")
 
 
-def calibration_frame(ws: Any, model_name: str, version: Any, *,
+def calibration_frame(ws: Workspace, model_name: str, version: Any, *,
                       window: WindowLike | None = "7d", bins: int = 10) -> pl.DataFrame:
     """Reliability bins of one version from a 1,000-bin histogram folded into ``bins`` bins.
 
@@ -80,7 +83,7 @@ def calibration_frame(ws: Any, model_name: str, version: Any, *,
     return calibration_from_histograms(counts, positives, np.minimum(sums, counts))
 
 
-def sequential_frame(ws: Any, config: ABTestConfig, *, window: WindowLike | None = "30d",
+def sequential_frame(ws: Workspace, config: ABTestConfig, *, window: WindowLike | None = "30d",
                      interval: WindowLike = "1d", tau: float = 0.05) -> pl.DataFrame:
     """The always-valid test evaluated at every ``interval`` of the log (accuracy per arm).
 
@@ -104,7 +107,7 @@ def sequential_frame(ws: Any, config: ABTestConfig, *, window: WindowLike | None
     return path.with_columns(joined["bucket_end"].alias("time"))
 
 
-def ab_arms(ws: Any, result: Any, *, window: WindowLike | None = "30d",
+def ab_arms(ws: Workspace, result: Any, *, window: WindowLike | None = "30d",
             metrics: Any = None) -> pl.DataFrame:
     """Per-arm estimate and interval of each metric of an A/B result (monitor intervals)."""
     config = result.config
@@ -125,7 +128,7 @@ def ab_arms(ws: Any, result: Any, *, window: WindowLike | None = "30d",
                                       "low": pl.Float64, "high": pl.Float64})
 
 
-def drift_over_time(ws: Any, model_name: str, version: Any = None, *, periods: int = 7,
+def drift_over_time(ws: Workspace, model_name: str, version: Any = None, *, periods: int = 7,
                     period: WindowLike = "1d", reference: WindowLike = "7d",
                     end: datetime | None = None, progress: bool = True) -> pl.DataFrame:
     """Per-feature drift of each of the last ``periods`` periods against one reference.

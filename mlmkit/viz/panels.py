@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from mlmkit.catalogue import Use, select, spec
 from mlmkit.viz import charts, data
 from mlmkit.viz._panel_base import ConfirmAction, Panel, frame_html, widgets
 from mlmkit.viz.render import to_html
+
+if TYPE_CHECKING:
+    from mlmkit.workspace import Workspace
 
 __all__ = ["ABReviewPanel", "MonitorPanel", "RegistryBrowser", "ThresholdPanel"]
 
@@ -42,7 +45,7 @@ class ThresholdPanel(Panel):
         The metric the optimum maximises.
     """
 
-    def __init__(self, ws: Any, model: str, version: Any, *, window: str = "7d",
+    def __init__(self, ws: Workspace, model: str, version: Any, *, window: str = "7d",
                  metric: str = "f1_score", step: float = 0.01) -> None:
         w = widgets()
         self.ws, self.model, self.version, self.title = ws, model, str(version), \
@@ -104,7 +107,7 @@ class ABReviewPanel(Panel):
     Buttons (each with confirmation): start a rollout of B, advance it, roll back, deploy B.
     """
 
-    def __init__(self, ws: Any, model: str, *, window: str = "30d") -> None:
+    def __init__(self, ws: Workspace, model: str, *, window: str = "30d") -> None:
         w = widgets()
         self.ws, self.model, self.title = ws, model, f"A/B review: {model}"
         versions = [str(m.version) for m in ws.registry.get_all(model)]
@@ -183,7 +186,7 @@ class ABReviewPanel(Panel):
 class MonitorPanel(Panel):
     """Production models: current metrics, alerts, trend and drift of the selected model."""
 
-    def __init__(self, ws: Any, *, window: str = "7d") -> None:
+    def __init__(self, ws: Workspace, *, window: str = "7d") -> None:
         w = widgets()
         self.ws, self.title = ws, "Monitor"
         names = sorted({m.model_name for m in ws.registry.get_production_models()}) \
@@ -231,7 +234,7 @@ class MonitorPanel(Panel):
 class RegistryBrowser(Panel):
     """Versions, environments and deployment history of one model at a time."""
 
-    def __init__(self, ws: Any) -> None:
+    def __init__(self, ws: Workspace) -> None:
         w = widgets()
         self.ws, self.title = ws, "Registry"
         self.model = w.Dropdown(options=ws.registry.get_all_model_names(), description="model")

@@ -1,7 +1,8 @@
 """Alert rules: small strategy objects registered by name and rebuilt from their parameters.
 
-A rule's :meth:`AlertRule.evaluate` looks at the workspace and returns the :class:`Finding`
-objects to fire (an empty list when all is well). Built-in rules: ``metric_below``,
+A rule's :meth:`AlertRule.evaluate` looks at a :class:`RuleContext` (the database and the
+performance monitor; a :class:`~mlmkit.workspace.Workspace` is one) and returns the
+:class:`Finding` objects to fire (an empty list when all is well). Built-in rules: ``metric_below``,
 ``degradation``, ``drift``, ``label_coverage_low``, ``srm``. Add one with
 :func:`register_rule`.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from mlmkit._validation import check_choice, check_int, check_probability, check_real, invalid
 from mlmkit.analysis.stats.proportions import sample_ratio_mismatch
@@ -19,9 +20,11 @@ from mlmkit.store.predictions import monitoring as monitor_sql
 from mlmkit.values import Version, parse_window, resolve_range
 
 if TYPE_CHECKING:
-    from mlmkit.workspace import Workspace
+    from mlmkit.services.monitor.service import PerformanceMonitor
+    from mlmkit.store.database import Database
 
-__all__ = ["RULES", "AlertRule", "Finding", "available_rules", "make_rule", "register_rule"]
+__all__ = ["RULES", "AlertRule", "Finding", "RuleContext", "available_rules", "make_rule",
+           "register_rule"]
 
 SEVERITIES = ("info", "warning", "critical")
 
@@ -36,6 +39,24 @@ class Finding:
     dedup_key: str | None = None
 
 
+class RuleContext(Protocol):
+    """What a rule reads: the database and the performance monitor.
+
+    :class:`~mlmkit.services.alerts.AlertingService` passes one when it evaluates its rules;
+    a :class:`~mlmkit.workspace.Workspace` has both attributes, so it can be passed too.
+    """
+
+    @property
+    def db(self) -> Database:
+        """The workspace database."""
+        ...
+
+    @property
+    def monitor(self) -> PerformanceMonitor:
+        """The performance monitor."""
+        ...
+
+
 class AlertRule:
     """Base class: ``name``, the parameters it was built with, and ``evaluate``."""
 
@@ -44,7 +65,7 @@ class AlertRule:
     def __init__(self, **params: Any) -> None:
         self.params = params
 
-    def evaluate(self, ws: Workspace, model_name: str, version: str) -> list[Finding]:
+    def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
         """Return what to fire for ``model_name`` / ``version`` (empty when healthy)."""
         raise NotImplementedError
 
@@ -73,11 +94,11 @@ class MetricBelow(AlertRule):
                          min_labels=check_int("min_labels", min_labels, low=0),
                          severity=check_choice("severity", severity, SEVERITIES))
 
-    def evaluate(self, ws: Workspace, model_name: str, version: str) -> list[Finding]:
+    def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
         """Compare the window's metric with the limit."""
         p = self.params
-        m = ws.monitor.get_current_metrics(model_name, version, p["window"],
-                                           min_labels=p["min_labels"], ci=False)
+        m = ctx.monitor.get_current_metrics(model_name, version, p["window"],
+                                            min_labels=p["min_labels"], ci=False)
         value = m[p["metric"]]
         if m.insufficient or value is None or math.isnan(value) or value >= p["value"]:
             return []
@@ -96,10 +117,10 @@ class Degradation(AlertRule):
         super().__init__(threshold=check_probability("threshold", threshold), metric=metric,
                          window=window, baseline=baseline, min_labels=min_labels)
 
-    def evaluate(self, ws: Workspace, model_name: str, version: str) -> list[Finding]:
+    def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
         """Run the degradation check without its own alert and report its severity."""
         p = self.params
-        info = ws.monitor.get_performance_degradation_info(
+        info = ctx.monitor.get_performance_degradation_info(
             model_name, version, p["threshold"], metric=p["metric"], window=p["window"],
             baseline=p["baseline"], min_labels=p["min_labels"], alert=False)
         if not info.has_degraded:
@@ -120,11 +141,11 @@ class Drift(AlertRule):
                          max_share=check_probability("max_share", max_share),
                          severity=check_choice("severity", severity, SEVERITIES))
 
-    def evaluate(self, ws: Workspace, model_name: str, version: str) -> list[Finding]:
+    def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
         """Run ``data_drift`` with the rule's windows."""
         p = self.params
-        report = ws.monitor.data_drift(model_name, version, reference=p["reference"],
-                                       current=p["current"])
+        report = ctx.monitor.data_drift(model_name, version, reference=p["reference"],
+                                        current=p["current"])
         features = report.filter(report["kind"] != "prediction")
         if features.height == 0:
             return []
@@ -149,10 +170,10 @@ class LabelCoverageLow(AlertRule):
                          min_predictions=check_int("min_predictions", min_predictions, low=0),
                          severity=check_choice("severity", severity, SEVERITIES))
 
-    def evaluate(self, ws: Workspace, model_name: str, version: str) -> list[Finding]:
+    def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
         """Compare the window's label coverage with the minimum."""
         p = self.params
-        m = ws.monitor.get_current_metrics(model_name, version, p["window"], ci=False)
+        m = ctx.monitor.get_current_metrics(model_name, version, p["window"], ci=False)
         if m.sample_count < p["min_predictions"] or m.label_coverage >= p["min_coverage"]:
             return []
         return [Finding(p["severity"], f"label coverage of {model_name} {version} is "
@@ -174,12 +195,12 @@ class SampleRatioMismatch(AlertRule):
                          window=window, alpha=alpha,
                          severity=check_choice("severity", severity, SEVERITIES))
 
-    def evaluate(self, ws: Workspace, model_name: str, version: str) -> list[Finding]:
+    def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
         """Chi-square test of the served counts of the two versions."""
         p = self.params
         span = resolve_range(p["window"])
-        totals, _ = monitor_sql.window_summary(ws.db, model_name, versions=[version,
-                                                                            p["version_b"]],
+        totals, _ = monitor_sql.window_summary(ctx.db, model_name,
+                                               versions=[version, p["version_b"]],
                                                time_range=span, bins=1)
         counts = dict(zip(totals["version"].to_list(), totals["n"].to_list(), strict=True))
         n_a, n_b = int(counts.get(version, 0)), int(counts.get(p["version_b"], 0))

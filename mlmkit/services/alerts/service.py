@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from mlmkit._validation import check_choice, check_int, check_name, invalid
+from mlmkit.exceptions import StateError
 from mlmkit.services.alerts import delivery as _delivery
 from mlmkit.services.alerts.delivery import DeliveryPolicy, DeliveryReport
 from mlmkit.services.alerts.rules import (
@@ -28,6 +29,7 @@ from mlmkit.services.alerts.rules import (
     SEVERITIES,
     AlertRule,
     Finding,
+    RuleContext,
     available_rules,
     make_rule,
     register_rule,
@@ -44,7 +46,9 @@ from mlmkit.store import alerts as alert_sql
 from mlmkit.values import Version, WindowLike, parse_window, utc, utcnow
 
 if TYPE_CHECKING:
-    from mlmkit.workspace import Workspace
+    from mlmkit.services.monitor.service import PerformanceMonitor
+    from mlmkit.store.database import Database
+    from mlmkit.store.registry.duckdb import ModelRegistry
 
 __all__ = [
     "RULES",
@@ -54,6 +58,7 @@ __all__ = [
     "CallbackSink",
     "Finding",
     "LoggingSink",
+    "RuleContext",
     "SinkError",
     "WebhookSink",
     "available_rules",
@@ -65,10 +70,21 @@ __all__ = [
 class AlertingService:
     """Fire, store, de-duplicate and deliver alerts; evaluate configured rules.
 
+    Rules read the performance monitor, and the monitor fires alerts through this service.
+    To break that cycle the service gets the monitor as a *provider*: a function returning
+    it, called only when :meth:`check` evaluates rules (so building either service never
+    builds the other eagerly, and the workspace still creates each on first use).
+
     Parameters
     ----------
-    ws
-        The workspace (alerts are stored in its ``alerts`` table).
+    db
+        The database (alerts are stored in its ``alerts`` table).
+    registry
+        The model registry (the production version of a rule configured without one).
+    monitor
+        Returns the :class:`~mlmkit.services.monitor.PerformanceMonitor` that rules read;
+        ``None`` for a service that only fires and stores alerts (:meth:`check` then
+        raises :class:`~mlmkit.exceptions.StateError` if rules are configured).
     cooldown
         Default de-duplication window of :meth:`fire`.
     max_attempts
@@ -93,9 +109,13 @@ class AlertingService:
     (1, None, 1, [True])
     """
 
-    def __init__(self, ws: Workspace, *, cooldown: WindowLike = "1h", max_attempts: int = 8,
+    def __init__(self, db: Database, registry: ModelRegistry, *,
+                 monitor: Callable[[], PerformanceMonitor] | None = None,
+                 cooldown: WindowLike = "1h", max_attempts: int = 8,
                  retry_backoff: WindowLike = "1m", lease: WindowLike = "5m") -> None:
-        self.ws = ws
+        self.db = db
+        self.registry = registry
+        self._monitor = monitor
         self.cooldown = parse_window(cooldown, "cooldown")
         self.sinks: list[AlertSink] = [LoggingSink()]
         self.rules: list[tuple[str, str | None, AlertRule]] = []
@@ -165,7 +185,7 @@ class AlertingService:
         sinks = list(self.sinks)
         keys = [sink_key(s) for s in sinks]
         alert_id = alert_sql.insert_alert(
-            self.ws.db, rule=rule, severity=severity, model_name=model_name, version=ver,
+            self.db, rule=rule, severity=severity, model_name=model_name, version=ver,
             message=message, details=clean, dedup_key=key, now=now, cooldown=window,
             sink_keys=keys, claim_until=now + self.delivery.lease)
         if alert_id is None:
@@ -174,7 +194,7 @@ class AlertingService:
                  "severity": severity, "model_name": model_name, "version": ver,
                  "message": message, "details": clean, "dedup_key": key,
                  "idempotency_key": _delivery.idempotency_key(alert_id, now)}
-        _delivery.deliver(self.ws.db, sinks, [(alert_id, k, 1) for k in dict.fromkeys(keys)],
+        _delivery.deliver(self.db, sinks, [(alert_id, k, 1) for k in dict.fromkeys(keys)],
                           {alert_id: alert}, self.delivery)
         return alert_id
 
@@ -186,7 +206,7 @@ class AlertingService:
         configured in this process are left for a process that has them. Alerts stored with
         no sink are routed to the sinks configured now.
         """
-        report = _delivery.redeliver(self.ws.db, self.sinks, self.delivery, now=utcnow(),
+        report = _delivery.redeliver(self.db, self.sinks, self.delivery, now=utcnow(),
                                      due_only=False)
         return len(report.completed)
 
@@ -209,7 +229,7 @@ class AlertingService:
         if limit is not None:
             check_int("limit", limit, low=1)
         at = utcnow() if now is None else utc(now, "now")
-        return _delivery.redeliver(self.ws.db, self.sinks, policy, now=at, due_only=True,
+        return _delivery.redeliver(self.db, self.sinks, policy, now=at, due_only=True,
                                    limit=limit)
 
     def outbox(self, alert_id: int | None = None, *, status: str | None = None
@@ -219,7 +239,7 @@ class AlertingService:
             check_int("alert_id", alert_id, low=1)
         if status is not None:
             check_choice("status", status, ("pending", "sent", "failed"))
-        return alert_sql.outbox(self.ws.db, alert_id=alert_id, status=status)
+        return alert_sql.outbox(self.db, alert_id=alert_id, status=status)
 
     # ------------------------------------------------------------------ rules
     def add_rule(self, rule: str | AlertRule, model_name: str, version: Any = None,
@@ -239,19 +259,27 @@ class AlertingService:
         if model_name is not None:
             check_name("model_name", model_name)
         fired: list[int] = []
+        context: RuleContext | None = None
         for name, ver, rule in self.rules:
             if model_name is not None and name != model_name:
                 continue
-            version = ver or self.ws.registry.deployed_version(name)
+            version = ver or self.registry.deployed_version(name)
             if version is None:
                 continue
-            for finding in rule.evaluate(self.ws, name, str(version)):
+            context = context or self._rule_context()
+            for finding in rule.evaluate(context, name, str(version)):
                 alert_id = self.fire(rule.name, finding.severity, name, version,
                                      finding.message, finding.details,
                                      dedup_key=finding.dedup_key)
                 if alert_id is not None:
                     fired.append(alert_id)
         return fired
+
+    def _rule_context(self) -> RuleContext:
+        if self._monitor is None:
+            raise StateError("AlertingService.check: rules need a monitor; build the service "
+                             "with monitor=... (ws.alerts has one)")
+        return _RuleContext(self.db, self._monitor())
 
     # ------------------------------------------------------------------ table
     def list(self, model_name: str | None = None, *, status: str | None = None,
@@ -270,18 +298,18 @@ class AlertingService:
             check_choice("severity", severity, SEVERITIES)
         if limit is not None:
             check_int("limit", limit, low=1)
-        return alert_sql.list_alerts(self.ws.db, model_name=model_name, status=status,
+        return alert_sql.list_alerts(self.db, model_name=model_name, status=status,
                                      severity=severity, rule=rule, since=since, sent=sent,
                                      limit=limit)
 
     def acknowledge(self, alert_id: int) -> None:
         """Mark an alert acknowledged (someone is on it)."""
-        alert_sql.set_status(self.ws.db, check_int("alert_id", alert_id, low=1),
+        alert_sql.set_status(self.db, check_int("alert_id", alert_id, low=1),
                              "acknowledged", utcnow())
 
     def resolve(self, alert_id: int) -> None:
         """Mark an alert resolved (a resolved alert no longer suppresses a new one)."""
-        alert_sql.set_status(self.ws.db, check_int("alert_id", alert_id, low=1),
+        alert_sql.set_status(self.db, check_int("alert_id", alert_id, low=1),
                              "resolved", utcnow())
 
     def resolve_all(self, ids: Sequence[int]) -> None:
@@ -296,6 +324,12 @@ class AlertingService:
     def default_cooldown(self) -> timedelta:
         """The cool-down applied when ``fire`` gets none."""
         return self.cooldown
+
+
+@dataclasses.dataclass(frozen=True)
+class _RuleContext:
+    db: Database
+    monitor: PerformanceMonitor
 
 
 def _jsonable(value: Any) -> Any:

@@ -48,8 +48,10 @@ from mlmkit.values import (
 )
 
 if TYPE_CHECKING:
+    from mlmkit.services.alerts.service import AlertingService
     from mlmkit.services.experiments.rollout import Guardrails, Rollout
-    from mlmkit.workspace import Workspace
+    from mlmkit.store.database import Database
+    from mlmkit.store.registry.duckdb import ModelRegistry
 
 __all__ = ["ABTestResult", "ABTestingService"]
 
@@ -67,6 +69,15 @@ def _check_config(config: Any) -> ABTestConfig:
 class ABTestingService:
     """A/B testing, champion/challenger and guarded gradual rollouts over one workspace.
 
+    Parameters
+    ----------
+    db
+        The database holding the prediction log and the rollout tables.
+    registry
+        The model registry (versions compared, rollouts deployed and rolled back).
+    alerts
+        Where a rollout's automatic rollback fires its critical alert.
+
     Examples
     --------
     >>> import mlmkit
@@ -75,8 +86,10 @@ class ABTestingService:
     ({1: 0.25, 2: 0.5, 3: 0.75, 4: 1.0}, 385)
     """
 
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
+    def __init__(self, db: Database, registry: ModelRegistry, alerts: AlertingService) -> None:
+        self.db = db
+        self.registry = registry
+        self.alerts = alerts
 
     # ------------------------------------------------------------------ routing
     def select_version(self, config: ABTestConfig, unit_id: int | str | None = None) -> Version:
@@ -160,7 +173,7 @@ class ABTestingService:
         for name, meta in (("metadata_a", metadata_a), ("metadata_b", metadata_b)):
             if meta is not None:
                 check_type(name, meta, ModelMetadata, "a ModelMetadata or None")
-        reg = self.ws.registry
+        reg = self.registry
         meta_a = metadata_a or reg.require(config.model_name, config.version_a)
         meta_b = metadata_b or reg.require(config.model_name, config.version_b)
         perf_a, perf_b = meta_a.performance_metrics, meta_b.performance_metrics
@@ -243,7 +256,7 @@ class ABTestingService:
             resolve_range(window, start=start, end=end)
         a, b = str(config.version_a), str(config.version_b)
         metric = config.primary_metric
-        paired = sql.has_shadow_rows(self.ws.db, config.model_name, [a, b], time_range)
+        paired = sql.has_shadow_rows(self.db, config.model_name, [a, b], time_range)
         arms = self._paired_arms(config, time_range) if paired else \
             self._split_arms(config, time_range)
         notes: list[str] = []
@@ -284,7 +297,7 @@ class ABTestingService:
         winner, significant, recommendation = decide(config, tests[metric],
                                                      srm_detected=srm_detected,
                                                      undersized=undersized)
-        reg = self.ws.registry
+        reg = self.registry
         return ABTestResult(
             config, reg.get(config.model_name, a), reg.get(config.model_name, b),
             {m: values_b[m] - values_a[m] for m in metrics}, winner, significant,
@@ -296,7 +309,7 @@ class ABTestingService:
     def _split_arms(self, config: ABTestConfig, time_range: TimeRange | None
                     ) -> dict[str, Any]:
         a, b = str(config.version_a), str(config.version_b)
-        frame = confusion_counts(self.ws.db, config.model_name, versions=[a, b],
+        frame = confusion_counts(self.db, config.model_name, versions=[a, b],
                                  time_range=time_range)
         rows = {r["version"]: r for r in frame.iter_rows(named=True)}
         empty = {"n": 0, "tp": 0, "fp": 0, "tn": 0, "fn": 0}
@@ -310,7 +323,7 @@ class ABTestingService:
 
     def _paired_arms(self, config: ABTestConfig, time_range: TimeRange | None
                      ) -> dict[str, Any]:
-        frame = sql.paired_counts(self.ws.db, config.model_name, str(config.version_a),
+        frame = sql.paired_counts(self.db, config.model_name, str(config.version_a),
                                   str(config.version_b), time_range)
         ca = [0, 0, 0, 0]
         cb = [0, 0, 0, 0]
@@ -330,7 +343,7 @@ class ABTestingService:
     def _histograms(self, config: ABTestConfig, time_range: TimeRange | None,
                     paired: bool) -> list[Any]:
         a, b = str(config.version_a), str(config.version_b)
-        frame = score_histogram(self.ws.db, config.model_name, versions=[a, b],
+        frame = score_histogram(self.db, config.model_name, versions=[a, b],
                                 time_range=time_range, bins=_HIST_BINS,
                                 role=None if paired else "served")
         out: list[Any] = []
@@ -352,23 +365,24 @@ class ABTestingService:
         """Start a guarded gradual rollout of ``config.version_b`` (see :mod:`.rollout`)."""
         from mlmkit.services.experiments.rollout import start_rollout
 
-        return start_rollout(self.ws, config, plan=plan, guardrails=guardrails,
-                             environment=environment, now=now)
+        return start_rollout(self.db, self.registry, self.alerts, config, plan=plan,
+                             guardrails=guardrails, environment=environment, now=now)
 
     def get_rollout(self, rollout_id: int) -> Rollout:
         """A stored rollout by id (state reloaded from the database)."""
         from mlmkit.services.experiments.rollout import Rollout
 
-        return Rollout(self.ws, check_int("rollout_id", rollout_id, low=1))
+        return Rollout(self.db, self.registry, self.alerts,
+                       check_int("rollout_id", rollout_id, low=1))
 
     def active_rollout(self, model_name: str) -> Rollout | None:
         """The running rollout of ``model_name``, if any."""
-        ids = sql.rollout_ids(self.ws.db, check_name("model_name", model_name), "running")
+        ids = sql.rollout_ids(self.db, check_name("model_name", model_name), "running")
         return self.get_rollout(ids[-1]) if ids else None
 
     def rollouts(self, model_name: str | None = None) -> list[Rollout]:
         """Every rollout (of one model), oldest first."""
-        return [self.get_rollout(i) for i in sql.rollout_ids(self.ws.db, model_name)]
+        return [self.get_rollout(i) for i in sql.rollout_ids(self.db, model_name)]
 
 
 def _lift(a: Any, b: Any) -> float:

@@ -6,7 +6,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
@@ -16,6 +16,15 @@ from mlmkit.exceptions import StateError
 from mlmkit.store import jobs as _sql
 from mlmkit.store.predictions.aggregates import confusion_counts
 from mlmkit.values import ModelMetadata, TimeRange, parse_window
+
+if TYPE_CHECKING:
+    from mlmkit.services.experiments.ab_test import ABTestingService
+    from mlmkit.services.experiments.rollout import Rollout
+    from mlmkit.services.monitor.service import PerformanceMonitor
+    from mlmkit.services.tuning.engine import AutoTuningEngine
+    from mlmkit.workspace import Workspace
+
+_T = TypeVar("_T")
 
 #: What the performance-monitoring job snapshots: every metric the monitor reports per window.
 PERFORMANCE_METRICS = select(use=Use.WINDOW)
@@ -33,7 +42,7 @@ class _ContextAdapter(logging.LoggerAdapter):
 class JobContext:
     """What a job body gets: the workspace, the run's time, a logger and outcome counters."""
 
-    def __init__(self, ws: Any, job: str, run_id: int, now: datetime,
+    def __init__(self, ws: Workspace, job: str, run_id: int, now: datetime,
                  logger: logging.Logger) -> None:
         self.ws = ws
         self.job = job
@@ -53,12 +62,27 @@ class JobContext:
         return _ContextAdapter(self._logger, {"job": self.job, "run_id": self.run_id,
                                               "model": model_name, "version": version})
 
-    def service(self, attr: str) -> Any:
-        """Return ``ws.<attr>``; a service that fails to import is reported by name."""
+    def _service(self, attr: str, get: Callable[[], _T]) -> _T:
+        """Return ``get()`` (``ws.<attr>``); a service that fails to import is reported."""
         try:
-            return getattr(self.ws, attr)
+            return get()
         except ImportError as err:
             raise StateError(f"job {self.job} needs the ws.{attr} service: {err}") from err
+
+    @property
+    def monitor(self) -> PerformanceMonitor:
+        """The workspace's performance monitor."""
+        return self._service("monitor", lambda: self.ws.monitor)
+
+    @property
+    def tuning(self) -> AutoTuningEngine:
+        """The workspace's tuning engine."""
+        return self._service("tuning", lambda: self.ws.tuning)
+
+    @property
+    def ab(self) -> ABTestingService:
+        """The workspace's A/B testing service."""
+        return self._service("ab", lambda: self.ws.ab)
 
     def production(self) -> list[ModelMetadata]:
         """Every version deployed to production."""
@@ -139,7 +163,7 @@ def performance_monitoring(ctx: JobContext, *, window: str | timedelta = "1h",
     """
     span = TimeRange(ctx.now - parse_window(window), ctx.now)
     period_start = floor_time(ctx.now, parse_window(period, "period"))
-    monitor = ctx.service("monitor")
+    monitor = ctx.monitor
     done = _done_keys(ctx, period_start)
 
     def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
@@ -167,7 +191,7 @@ def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,
     """
     check_real("threshold_percent", threshold_percent, low=0.0, low_open=True)
     span = TimeRange(ctx.now - parse_window(window), ctx.now)
-    monitor = ctx.service("monitor")
+    monitor = ctx.monitor
 
     def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
         before = _sql.alert_count(ctx.ws.db)
@@ -206,7 +230,7 @@ def auto_tuning(ctx: JobContext, *, metric: str = "f1_score",
     check_real("minimum_improvement", minimum_improvement, low=0.0)
     check_int("min_samples", min_samples, low=1)
     span = TimeRange(ctx.now - parse_window(window), ctx.now)
-    tuning = ctx.service("tuning")
+    tuning = ctx.tuning
 
     def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
         counts = confusion_counts(ctx.ws.db, meta.model_name, versions=[str(meta.version)],
@@ -254,7 +278,7 @@ def drift_detection(ctx: JobContext, *, window: str | timedelta = "24h",
     span = TimeRange(ctx.now - parse_window(window), ctx.now)
     ref = TimeRange(span.start - parse_window(reference, "reference"), span.start)
     period_start = floor_time(ctx.now, parse_window(period, "period"))
-    monitor = ctx.service("monitor")
+    monitor = ctx.monitor
     done = _done_keys(ctx, period_start)
 
     def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
@@ -282,7 +306,7 @@ def _logged(ctx: JobContext, meta: ModelMetadata, span: TimeRange) -> int:
     return int(counts["n"][0] or 0) if counts.height else 0
 
 
-def _data_drift(ctx: JobContext, monitor: Any, meta: ModelMetadata, ref: TimeRange,
+def _data_drift(ctx: JobContext, monitor: PerformanceMonitor, meta: ModelMetadata, ref: TimeRange,
                 span: TimeRange, min_samples: int) -> dict[str, float | None]:
     """``drift_share`` of the logged features and ``prediction_drift`` of the score.
 
@@ -301,7 +325,7 @@ def _data_drift(ctx: JobContext, monitor: Any, meta: ModelMetadata, ref: TimeRan
     out: dict[str, float | None] = {}
     if features.height:
         drifted = features.get_column("drift").fill_null(False).cast(pl.Int64)
-        out.update(drift_share=float(drifted.mean() or 0.0),
+        out.update(drift_share=float(drifted.sum()) / features.height,
                    drifted_features=float(drifted.sum()), features=float(features.height))
     if prediction.height:
         out["prediction_drift"] = float(bool(prediction.get_column("drift")[0]))
@@ -336,10 +360,10 @@ def rollout_advancement(ctx: JobContext) -> None:
     A step younger than its ``min_duration`` holds, so a second run right after changes
     nothing.
     """
-    ab = ctx.service("ab")
+    ab = ctx.ab
     running = [r for r in ab.rollouts() if r.status == "running"]
 
-    def body(rollout: Any, log: logging.LoggerAdapter) -> dict[str, Any]:
+    def body(rollout: Rollout, log: logging.LoggerAdapter) -> dict[str, Any]:
         decision = rollout.advance(now=ctx.now)
         action = str(decision.action)
         item = {"rollout_id": rollout.rollout_id, "action": action,

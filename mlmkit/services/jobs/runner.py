@@ -37,7 +37,7 @@ import logging
 import traceback
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -47,6 +47,9 @@ from mlmkit.services.jobs import bodies as _jobs
 from mlmkit.services.jobs.bodies import JobContext
 from mlmkit.store import jobs as _sql
 from mlmkit.values import utc, utcnow
+
+if TYPE_CHECKING:
+    from mlmkit.workspace import Workspace
 
 __all__ = ["JOBS", "Job", "JobRun", "job_history", "job_names", "job_summary", "resolve_job",
            "run_job", "snapshots"]
@@ -147,7 +150,7 @@ class JobRun:
         return dict_table(data, title=f"job {self.job} #{self.run_id}")
 
 
-def run_job(ws: Any, name: str, *, now: datetime | None = None, **options: Any) -> JobRun:
+def run_job(ws: Workspace, name: str, *, now: datetime | None = None, **options: Any) -> JobRun:
     """Run one job now, journal it in ``job_runs`` and return the :class:`JobRun`.
 
     Parameters
@@ -192,8 +195,8 @@ def run_job(ws: Any, name: str, *, now: datetime | None = None, **options: Any) 
     return _finish(ws, ctx, job.name, run_id, started, status, error)
 
 
-def _finish(ws: Any, ctx: JobContext, job: str, run_id: int, started: datetime, status: str,
-            error: str | None) -> JobRun:
+def _finish(ws: Workspace, ctx: JobContext, job: str, run_id: int, started: datetime,
+            status: str, error: str | None) -> JobRun:
     finished = utcnow()
     if error is None and ctx.failed:
         error = f"{ctx.failed} model(s) failed; first: {ctx.first_error}"
@@ -208,18 +211,19 @@ def _finish(ws: Any, ctx: JobContext, job: str, run_id: int, started: datetime, 
     return run
 
 
-def job_history(ws: Any, name: str | None = None, *, limit: int | None = None) -> pl.DataFrame:
+def job_history(ws: Workspace, name: str | None = None, *, limit: int | None = None
+                ) -> pl.DataFrame:
     """Recorded runs, newest first (optionally of one job)."""
     job = None if name is None else resolve_job(name).name
     return _sql.runs(ws.db, job=job, limit=limit)
 
 
-def job_summary(ws: Any) -> pl.DataFrame:
+def job_summary(ws: Workspace) -> pl.DataFrame:
     """One row per job that ever ran: last status, error, duration and last success."""
     return _sql.job_summary(ws.db)
 
 
-def snapshots(ws: Any, *, model_name: str | None = None, metric: str | None = None,
+def snapshots(ws: Workspace, *, model_name: str | None = None, metric: str | None = None,
               job: str | None = None, latest: bool = False) -> pl.DataFrame:
     """Metric snapshots written by the jobs (long format: one row per metric)."""
     return _sql.snapshots(ws.db, job=None if job is None else resolve_job(job).name,

@@ -41,7 +41,7 @@ from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange, Version, parse_window, resolve_range, utc
 
 if TYPE_CHECKING:
-    from mlmkit.workspace import Workspace
+    from mlmkit.store.predictions.writes import PredictionStore
 
 __all__ = ["data_drift", "estimate_performance_window", "resolve_sides"]
 
@@ -86,9 +86,9 @@ def resolve_sides(model_version: str | None, reference: Any, current: Any
                   reference)
 
 
-def _columns(ws: Workspace, model_name: str, features: Any, prediction: bool
+def _columns(store: PredictionStore, model_name: str, features: Any, prediction: bool
              ) -> dict[str, tuple[str, str]]:
-    fmap = ws.predictions_store.feature_map(model_name, refresh=True)
+    fmap = store.feature_map(model_name, refresh=True)
     if features is not None:
         missing = [f for f in features if f not in fmap]
         if missing:
@@ -101,12 +101,12 @@ def _columns(ws: Workspace, model_name: str, features: Any, prediction: bool
     return cols
 
 
-def _sql_rows(ws: Workspace, model_name: str, cols: dict[str, tuple[str, str]], ref: Side,
+def _sql_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[str, str]], ref: Side,
               cur: Side) -> tuple[list[dict[str, Any]], list[str]]:
     """Drift rows computed from SQL histograms, plus the features needing exact rows."""
     numeric = {f: c for f, (c, k) in cols.items() if k != "categorical"}
     categorical = {f: c for f, (c, k) in cols.items() if k == "categorical"}
-    stats, cats = drift_sql.side_stats(ws.db, model_name, list(numeric.values()),
+    stats, cats = drift_sql.side_stats(store.db, model_name, list(numeric.values()),
                                        list(categorical.values()), ref, cur)
     by_col = {r["column"]: r for r in stats.iter_rows(named=True)}
     exact: list[str] = []
@@ -117,7 +117,7 @@ def _sql_rows(ws: Workspace, model_name: str, cols: dict[str, tuple[str, str]], 
             exact.append(feature)
         else:
             ranges[column] = (float(st["lo"]), float(st["hi"]))
-    hist = drift_sql.numeric_histograms(ws.db, model_name, ranges, ref, cur, bins=_BINS)
+    hist = drift_sql.numeric_histograms(store.db, model_name, ranges, ref, cur, bins=_BINS)
     rows: list[dict[str, Any]] = []
     for feature, column in numeric.items():
         if column not in ranges:
@@ -154,16 +154,16 @@ def _row(feature: str, kind: str, stat: dict[str, Any], source: str) -> dict[str
             "source": source}
 
 
-def _exact_rows(ws: Workspace, model_name: str, cols: dict[str, tuple[str, str]],
+def _exact_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[str, str]],
                 features: list[str], ref: Side | None, cur: Side, frame: Any,
                 method: Any) -> list[dict[str, Any]]:
     if not features:
         return []
     columns = [cols[f][0] for f in features]
-    current = drift_sql.side_rows(ws.db, model_name, columns, cur)
+    current = drift_sql.side_rows(store.db, model_name, columns, cur)
     current.columns = features
     if ref is not None:
-        reference = drift_sql.side_rows(ws.db, model_name, columns, ref)
+        reference = drift_sql.side_rows(store.db, model_name, columns, ref)
         reference.columns = features
     else:
         reference = frame if isinstance(frame, pl.DataFrame) else pl.DataFrame(
@@ -181,9 +181,9 @@ def _exact_rows(ws: Workspace, model_name: str, cols: dict[str, tuple[str, str]]
     return out
 
 
-def data_drift(ws: Workspace, model_name: str, version: Any = None, *, reference: Any = "7d",
-               current: Any = "24h", features: Any = None, prediction: bool = True,
-               method: str = "auto") -> pl.DataFrame:
+def data_drift(store: PredictionStore, model_name: str, version: Any = None, *,
+               reference: Any = "7d", current: Any = "24h", features: Any = None,
+               prediction: bool = True, method: str = "auto") -> pl.DataFrame:
     """Per-feature drift (one row per feature, plus ``score`` for prediction drift).
 
     Columns: ``feature, kind ("numeric"|"categorical"|"prediction"), method, statistic,
@@ -193,15 +193,15 @@ def data_drift(ws: Workspace, model_name: str, version: Any = None, *, reference
     check_name("model_name", model_name)
     ver = None if version is None else str(Version.parse(version))
     ref, cur, frame = resolve_sides(ver, reference, current)
-    cols = _columns(ws, model_name, features, prediction and frame is None)
+    cols = _columns(store, model_name, features, prediction and frame is None)
     if frame is not None:
         names = [f for f in cols if f in _frame_columns(frame)]
-        rows = _exact_rows(ws, model_name, cols, names, None, cur, frame, method)
+        rows = _exact_rows(store, model_name, cols, names, None, cur, frame, method)
     elif method == "auto":
-        rows, exact = _sql_rows(ws, model_name, cols, ref, cur)  # type: ignore[arg-type]
-        rows += _exact_rows(ws, model_name, cols, exact, ref, cur, None, method)
+        rows, exact = _sql_rows(store, model_name, cols, ref, cur)  # type: ignore[arg-type]
+        rows += _exact_rows(store, model_name, cols, exact, ref, cur, None, method)
     else:
-        rows = _exact_rows(ws, model_name, cols, list(cols), ref, cur, None, method)
+        rows = _exact_rows(store, model_name, cols, list(cols), ref, cur, None, method)
     order = {f: i for i, f in enumerate(cols)}
     rows.sort(key=lambda r: order.get(r["feature"], math.inf))
     return pl.DataFrame(rows, schema=_SCHEMA)
@@ -213,7 +213,7 @@ def _frame_columns(frame: Any) -> list[str]:
     return list(getattr(frame, "columns", []))
 
 
-def estimate_performance_window(ws: Workspace, model_name: str, version: Any, *,
+def estimate_performance_window(store: PredictionStore, model_name: str, version: Any, *,
                                 reference: Any = "7d", current: Any = "24h",
                                 threshold: float = 0.5, n_simulations: int = 200
                                 ) -> EstimatedMetrics:
@@ -227,9 +227,9 @@ def estimate_performance_window(ws: Workspace, model_name: str, version: Any, *,
     ref, cur, frame = resolve_sides(ver, reference, current)
     if ref is None or frame is not None:
         raise invalid("reference", "a duration, a (start, end) pair or a version", reference)
-    ref_rows = drift_sql.side_rows(ws.db, model_name, ["actual", "score"], ref)
+    ref_rows = drift_sql.side_rows(store.db, model_name, ["actual", "score"], ref)
     ref_rows = ref_rows.drop_nulls()
-    cur_rows = drift_sql.side_rows(ws.db, model_name, ["score"], cur).drop_nulls()
+    cur_rows = drift_sql.side_rows(store.db, model_name, ["score"], cur).drop_nulls()
     if cur_rows.height == 0:
         raise invalid("current", "a window with scored predictions", current)
     return estimate_performance(ref_rows["actual"].to_numpy(), ref_rows["score"].to_numpy(),

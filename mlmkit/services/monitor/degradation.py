@@ -35,7 +35,7 @@ class Baseline:
 
 def _registered(monitor: PerformanceMonitor, model_name: str, version: str,
                 metric: str) -> float | None:
-    meta = monitor.ws.registry.get(model_name, version)
+    meta = monitor.registry.get(model_name, version)
     if meta is None:
         return None
     value = meta.performance_metrics.get(metric)

@@ -43,7 +43,10 @@ from mlmkit.store.predictions.batch import ROLES
 from mlmkit.values import TimeRange, Version, VersionLike, WindowLike, parse_window, resolve_range
 
 if TYPE_CHECKING:
-    from mlmkit.workspace import Workspace
+    from mlmkit.services.alerts.service import AlertingService
+    from mlmkit.services.log import PredictionLog
+    from mlmkit.store.database import Database
+    from mlmkit.store.registry.duckdb import ModelRegistry
 
 __all__ = ["DEFAULT_MIN_LABELS", "PerformanceMonitor"]
 
@@ -74,9 +77,14 @@ class PerformanceMonitor:
 
     Parameters
     ----------
-    ws
-        The :class:`~mlmkit.workspace.Workspace` (its ``db``, ``registry``, ``log`` and
-        ``alerts``).
+    db
+        The database holding the prediction log (metrics are aggregated inside it).
+    log
+        The prediction log (``track_prediction`` and the logged feature map).
+    registry
+        The model registry (registered ``performance_metrics`` baselines).
+    alerts
+        Where degradation and drift alerts are fired.
 
     Examples
     --------
@@ -94,13 +102,17 @@ class PerformanceMonitor:
     (0.6666666666666666, 4, 3, 0.75)
     """
 
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
+    def __init__(self, db: Database, log: PredictionLog, registry: ModelRegistry,
+                 alerts: AlertingService) -> None:
+        self.db = db
+        self.log = log
+        self.registry = registry
+        self.alerts = alerts
 
     # ------------------------------------------------------------------ tracking
     def track_prediction(self, *args: Any, **kwargs: Any) -> str:
         """Same as ``ws.log.track`` (the seed's name); returns the prediction id."""
-        return str(self.ws.log.track(*args, **kwargs))
+        return str(self.log.track(*args, **kwargs))
 
     # ------------------------------------------------------------------ metrics
     def get_current_metrics(self, model_name: str, version: VersionLike,
@@ -135,10 +147,10 @@ class PerformanceMonitor:
         role = _role(role)
         hist: pl.DataFrame | None = None
         if scores:
-            totals, hist = monitor_sql.window_summary(self.ws.db, model_name, versions=[ver],
+            totals, hist = monitor_sql.window_summary(self.db, model_name, versions=[ver],
                                                       time_range=span, bins=bins, role=role)
         else:
-            totals = monitor_sql.window_counts(self.ws.db, model_name, versions=[ver],
+            totals = monitor_sql.window_counts(self.db, model_name, versions=[ver],
                                                time_range=span, role=role, latency=latency)
         row = totals.row(0, named=True) if totals.height else None
         return window_metrics(model_name, ver, span.start, span.end, row, hist,
@@ -185,7 +197,7 @@ class PerformanceMonitor:
         info = _deg.assess(model_name, ver, metric, current, ref,
                            threshold=threshold, alpha=alpha)
         if alert and info.has_degraded:
-            alert_id = self.ws.alerts.fire(
+            alert_id = self.alerts.fire(
                 "degradation", info.severity, model_name, ver,
                 f"{metric} of {model_name} {ver} dropped {info.degradation_percent:.1f}% "
                 f"({info.baseline_value:.4g} -> {info.current_value:.4g})",
@@ -215,11 +227,11 @@ class PerformanceMonitor:
         for name in detectors:
             check_choice("detectors", name, tuple(DETECTORS))
         alpha = check_probability("alpha", alpha, open_interval=True)
-        result = concept_drift(self.ws.db, model_name, ver, span, detectors=list(detectors),
+        result = concept_drift(self.db, model_name, ver, span, detectors=list(detectors),
                                alpha=alpha, min_labels=check_int("min_labels", min_labels,
                                                                  low=0))
         if alert and result.drift_detected:
-            self.ws.alerts.fire("drift", "warning", model_name, ver,
+            self.alerts.fire("drift", "warning", model_name, ver,
                                 f"concept drift in {model_name} {ver} ({result.detector})",
                                 result.to_dict(), dedup_key=f"concept:{model_name}:{ver}")
         return result
@@ -247,7 +259,7 @@ class PerformanceMonitor:
             raise invalid("interval", "at most 100,000 buckets in the window", interval)
         confidence = check_probability("confidence", confidence, open_interval=True)
         role = _role(role)
-        counts = trend_counts(self.ws.db, model_name, versions, span, step, role=role,
+        counts = trend_counts(self.db, model_name, versions, span, step, role=role,
                               use_summaries=use_summaries)
         return rate_rows(counts, confidence=confidence)
 
@@ -282,7 +294,7 @@ class PerformanceMonitor:
         min_labels = check_int("min_labels", min_labels, low=0)
         alpha = check_probability("alpha", alpha, open_interval=True)
         confidence = check_probability("confidence", confidence, open_interval=True)
-        totals, hist = monitor_sql.window_summary(self.ws.db, model_name, versions=vers,
+        totals, hist = monitor_sql.window_summary(self.db, model_name, versions=vers,
                                                   time_range=span)
         rows = {r["version"]: r for r in totals.iter_rows(named=True)}
         results = []
@@ -305,7 +317,7 @@ class PerformanceMonitor:
         """
         if model_name is not None:
             check_name("model_name", model_name)
-        return monitor_sql.refresh_daily_summary(self.ws.db, model_name=model_name,
+        return monitor_sql.refresh_daily_summary(self.db, model_name=model_name,
                                                  before=before)
 
     def daily_summary(self, model_name: str, version: Any = None, *,
@@ -313,7 +325,7 @@ class PerformanceMonitor:
                       ) -> pl.DataFrame:
         """The stored per-day summaries of a model (optionally some versions / days)."""
         check_name("model_name", model_name)
-        return monitor_sql.daily_summary(self.ws.db, model_name,
+        return monitor_sql.daily_summary(self.db, model_name,
                                          versions=self._versions(version), start=start,
                                          end=end)
 
@@ -328,17 +340,17 @@ class PerformanceMonitor:
         """
         from mlmkit.services.monitor.data_drift import estimate_performance_window
 
-        return estimate_performance_window(self.ws, model_name, version, reference=reference,
-                                           current=current, threshold=threshold,
-                                           n_simulations=n_simulations)
+        return estimate_performance_window(self.log.store, model_name, version,
+                                           reference=reference, current=current,
+                                           threshold=threshold, n_simulations=n_simulations)
 
     def data_drift(self, model_name: str, version: VersionLike | None = None, *,
                    reference: Any = "7d", current: Any = "24h", **options: Any) -> pl.DataFrame:
         """Per-feature drift of the logged features; see ``monitor.data_drift``."""
         from mlmkit.services.monitor.data_drift import data_drift
 
-        return data_drift(self.ws, model_name, version, reference=reference, current=current,
-                          **options)
+        return data_drift(self.log.store, model_name, version, reference=reference,
+                          current=current, **options)
 
 
 def _comparison_frame(results: list[WindowMetrics], metric: str, alpha: float) -> pl.DataFrame:

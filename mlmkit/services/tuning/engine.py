@@ -45,7 +45,9 @@ from mlmkit.store.tuning_runs import insert_runs, select_runs
 from mlmkit.values import ModelMetadata, Version, VersionLike, WindowLike
 
 if TYPE_CHECKING:
-    from mlmkit.workspace import Workspace
+    from mlmkit.services.log import PredictionLog
+    from mlmkit.store.database import Database
+    from mlmkit.store.registry.duckdb import ModelRegistry
 
 __all__ = [
     "AdaptiveAdjustment",
@@ -66,8 +68,12 @@ class AutoTuningEngine:
 
     Parameters
     ----------
-    ws : Workspace
-        The workspace (its database, registry and prediction log).
+    db : Database
+        The database holding the prediction log and the ``tuning_runs`` journal.
+    registry : ModelRegistry
+        The model registry (configured thresholds; :meth:`apply` registers new versions).
+    log : PredictionLog
+        The prediction log (labelled rows for hyper-parameter search).
 
     Examples
     --------
@@ -86,8 +92,10 @@ class AutoTuningEngine:
     >>> ws.close()
     """
 
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
+    def __init__(self, db: Database, registry: ModelRegistry, log: PredictionLog) -> None:
+        self.db = db
+        self.registry = registry
+        self.log = log
 
     # ------------------------------------------------------------------ thresholds
     def optimize_threshold(self, model_name: str, version: VersionLike,
@@ -249,7 +257,7 @@ class AutoTuningEngine:
         """
         ver, configured = self._version(model_name, version)
         return adaptive_adjustment(
-            self.ws.db, model_name, ver, configured, time_range(window, start, end),
+            self.db, model_name, ver, configured, time_range(window, start, end),
             current_threshold=current_threshold, max_step=max_step, dead_band=dead_band,
             reversal_factor=reversal_factor, min_labels=check_int("min_labels", min_labels,
                                                                   low=0),
@@ -318,7 +326,7 @@ class AutoTuningEngine:
         trade-off, an adaptive run that holds, a threshold equal to the current one. A
         version that already exists raises :class:`~mlmkit.exceptions.DuplicateError`.
         """
-        return _tuning_apply.apply(self.ws, result, bump=bump,
+        return _tuning_apply.apply(self.db, self.registry, result, bump=bump,
                                    min_improvement_percent=min_improvement_percent,
                                    reason=reason)
 
@@ -329,12 +337,12 @@ class AutoTuningEngine:
         for name, value in (("model_name", model_name), ("kind", kind)):
             if value is not None:
                 check_name(name, value)
-        return select_runs(self.ws.db, model_name=model_name, version=ver, kind=kind)
+        return select_runs(self.db, model_name=model_name, version=ver, kind=kind)
 
     # ------------------------------------------------------------------ helpers
     def _version(self, model_name: str, version: VersionLike) -> tuple[str, float]:
         ver = str(Version.parse(version))
-        return ver, configured_threshold(self.ws.registry.get(model_name, ver))
+        return ver, configured_threshold(self.registry.get(model_name, ver))
 
     def _curve(self, model_name: str, version: str, threshold_range: Any, step: float | None,
                current: float, span: Any) -> tuple[pl.DataFrame, tuple[float, float] | None]:
@@ -344,7 +352,7 @@ class AutoTuningEngine:
             bounds = bounds or (0.0, 1.0)
             step = check_real("step", step, low=0.0, low_open=True)
             points = np.union1d(threshold_grid(*bounds, step), [current])
-        return load_curve(self.ws.db, model_name, version, span, points=points), bounds
+        return load_curve(self.db, model_name, version, span, points=points), bounds
 
     @staticmethod
     def _compare(curve: pl.DataFrame, best: ThresholdResult, current: float, metric: str,
@@ -373,7 +381,7 @@ class AutoTuningEngine:
     def _store(self, kind: str, model_name: str, version: str, metric: str, value: float,
                threshold: float, params: dict[str, Any], details: dict[str, Any]) -> str:
         run_id = uuid.uuid4().hex
-        insert_runs(self.ws.db, [{"run_id": run_id, "trial": 0, "kind": kind,
+        insert_runs(self.db, [{"run_id": run_id, "trial": 0, "kind": kind,
                                   "model_name": model_name, "version": version,
                                   "metric": metric, "value": value, "threshold": threshold,
                                   "params": params, "details": details}])

@@ -9,7 +9,7 @@ import os
 import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -21,6 +21,9 @@ from mlmkit.analysis.tuning import threshold_grid
 from mlmkit.catalogue import select
 from mlmkit.exceptions import DependencyError, StateError
 from mlmkit.store.tuning_runs import insert_runs
+
+if TYPE_CHECKING:
+    from mlmkit.services.tuning.engine import AutoTuningEngine
 
 #: Search metrics where lower is better (minimised); every other metric is maximised.
 MINIMISED = select(higher_is_better=False)
@@ -160,9 +163,9 @@ def _progress_bar(progress: bool | None, total: int) -> Any:
     return auto.tqdm(total=total, desc="hyper-parameter search", leave=False)
 
 
-def search(engine: Any, model_name: str, version: Any, parameter_ranges: Mapping[str, Any],
-           metric: str, *, evaluate: Callable[..., Any], span: Any, n_jobs: int,
-           progress: bool | None) -> Any:
+def search(engine: AutoTuningEngine, model_name: str, version: Any,
+           parameter_ranges: Mapping[str, Any], metric: str, *,
+           evaluate: Callable[..., Any], span: Any, n_jobs: int, progress: bool | None) -> Any:
     """``AutoTuningEngine.optimize_hyperparameters`` (documented there)."""
     from mlmkit.services.tuning.results import HyperparameterSearch
 
@@ -171,8 +174,8 @@ def search(engine: Any, model_name: str, version: Any, parameter_ranges: Mapping
     ver, configured = engine._version(model_name, version)
     grid = expand_grid(parameter_ranges)
     with_frame = takes_frame(evaluate)
-    frame = engine.ws.predictions_store.select(model_name, versions=[ver], time_range=span,
-                                               labelled_only=True)
+    frame = engine.log.store.select(model_name, versions=[ver], time_range=span,
+                                    labelled_only=True)
     actual = frame["actual"].to_numpy().astype(bool) if frame.height else None
 
     def call(params: dict[str, Any]) -> float:
@@ -184,7 +187,7 @@ def search(engine: Any, model_name: str, version: Any, parameter_ranges: Mapping
     values = np.array([v for v, _ in outcomes], dtype=np.float64)
     errors = [e for _, e in outcomes]
     run_id = uuid.uuid4().hex
-    insert_runs(engine.ws.db, [
+    insert_runs(engine.db, [
         {"run_id": run_id, "trial": i, "kind": "hyperparameters", "model_name": model_name,
          "version": ver, "metric": metric, "value": values[i],
          "threshold": _number(grid[i].get("threshold")), "params": grid[i],
@@ -205,9 +208,9 @@ def search(engine: Any, model_name: str, version: Any, parameter_ranges: Mapping
         run_id=run_id, results=_results_frame(grid, values, errors, metric))
 
 
-def _baseline(engine: Any, model_name: str, version: str, params: Mapping[str, Any],
+def _baseline(engine: AutoTuningEngine, model_name: str, version: str, params: Mapping[str, Any],
               call: Callable[[dict[str, Any]], float]) -> float:
-    meta = engine.ws.registry.get(model_name, version)
+    meta = engine.registry.get(model_name, version)
     if meta is None or any(name not in meta.configuration for name in params):
         return float("nan")
     try:
