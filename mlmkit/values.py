@@ -12,20 +12,22 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, overload
 
 import semver
 
 from mlmkit._validation import check_name, check_probability, check_real, invalid
 from mlmkit.catalogue import Use, select
-from mlmkit.exceptions import ValidationError
 
 __all__ = [
     "ABTestConfig",
+    "DefaultWindow",
+    "EPOCH",
     "ModelMetadata",
     "ModelType",
     "PRIMARY_METRICS",
     "TimeRange",
+    "VERSION_EXPECTATION",
     "Version",
     "VersionLike",
     "WindowLike",
@@ -34,6 +36,9 @@ __all__ = [
     "utc",
     "utcnow",
 ]
+
+
+VERSION_EXPECTATION = "a semantic version such as '1.2.0'"
 
 
 @functools.total_ordering
@@ -63,21 +68,34 @@ class Version:
                           (major, minor, patch)) from err
 
     @classmethod
-    def parse(cls, text: VersionLike) -> Version:
-        """Parse ``"1.2.3"`` (or return an existing :class:`Version` unchanged)."""
+    def parse(cls, text: VersionLike, name: str = "version") -> Version:
+        """Parse ``"1.2.3"`` (or return an existing :class:`Version` unchanged).
+
+        This is THE version parser: every entry point taking a version calls it with the
+        argument's ``name``, so a bad value always reads
+        ``"<name> must be a semantic version such as '1.2.0'; got <value>"``.
+
+        Examples
+        --------
+        >>> try:
+        ...     Version.parse("1.0", "version_b")
+        ... except ValueError as err:
+        ...     print(err)
+        version_b must be a semantic version such as '1.2.0'; got '1.0'
+        """
         if isinstance(text, Version):
             return text
-        if not isinstance(text, str):
-            raise invalid("version", "a semantic version string such as '1.2.0'", text)
-        return _parse_cached(text)
+        if isinstance(text, str):
+            try:
+                return _parse_cached(text)
+            except (TypeError, ValueError) as err:
+                raise invalid(name, VERSION_EXPECTATION, text) from err
+        raise invalid(name, VERSION_EXPECTATION, text)
 
     @classmethod
     def _parse(cls, text: str) -> Version:
         raw = text[1:] if text[:1] in ("v", "V") else text
-        try:
-            parsed = semver.Version.parse(raw)
-        except (TypeError, ValueError) as err:
-            raise invalid("version", "a semantic version string such as '1.2.0'", text) from err
+        parsed = semver.Version.parse(raw)  # ValueError / TypeError: see parse()
         obj = cls.__new__(cls)
         obj._v = parsed
         return obj
@@ -369,8 +387,8 @@ class ABTestConfig:
     def __post_init__(self) -> None:
         check_name("model_name", self.model_name)
         set_ = object.__setattr__
-        set_(self, "version_a", _parse_version(self.version_a, "version_a"))
-        set_(self, "version_b", _parse_version(self.version_b, "version_b"))
+        set_(self, "version_a", Version.parse(self.version_a, "version_a"))
+        set_(self, "version_b", Version.parse(self.version_b, "version_b"))
         if self.version_a == self.version_b:
             raise invalid("version_b", f"a version other than version_a ({self.version_a})",
                           str(self.version_b))
@@ -403,22 +421,22 @@ class ABTestConfig:
     def create(cls, model_name: str, version_a: VersionLike, version_b: VersionLike,
                traffic_split: float = 0.5, **options: Any) -> ABTestConfig:
         """A standard test; ``traffic_split`` is the share of A (0.5 = 50/50)."""
-        return cls(model_name, _parse_version(version_a, "version_a"),
-                   _parse_version(version_b, "version_b"), traffic_split, **options)
+        return cls(model_name, Version.parse(version_a, "version_a"),
+                   Version.parse(version_b, "version_b"), traffic_split, **options)
 
     @classmethod
     def for_gradual_rollout(cls, model_name: str, current_version: VersionLike,
                             new_version: VersionLike, **options: Any) -> ABTestConfig:
         """A canary: 90 % current version, 10 % new version."""
-        return cls.create(model_name, _parse_version(current_version, "current_version"),
-                          _parse_version(new_version, "new_version"), 0.9, **options)
+        return cls.create(model_name, Version.parse(current_version, "current_version"),
+                          Version.parse(new_version, "new_version"), 0.9, **options)
 
     @classmethod
     def for_challenger(cls, model_name: str, champion: VersionLike, challenger: VersionLike,
                        **options: Any) -> ABTestConfig:
         """Champion/challenger: 80 % champion, 20 % challenger."""
-        return cls.create(model_name, _parse_version(champion, "champion"),
-                          _parse_version(challenger, "challenger"), 0.8, **options)
+        return cls.create(model_name, Version.parse(champion, "champion"),
+                          Version.parse(challenger, "challenger"), 0.8, **options)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly dict."""
@@ -427,14 +445,6 @@ class ABTestConfig:
                 "primary_metric": self.primary_metric,
                 "minimum_improvement": self.minimum_improvement,
                 "significance_level": self.significance_level}
-
-
-def _parse_version(value: VersionLike, name: str) -> Version:
-    """``Version.parse(value)`` with the error naming parameter ``name``."""
-    try:
-        return Version.parse(value)
-    except ValidationError as err:
-        raise invalid(name, "a semantic version string such as '1.2.0'", value) from err
 
 
 # ----------------------------------------------------------------------------- windows
@@ -466,7 +476,7 @@ def parse_window(window: WindowLike, name: str = "window") -> timedelta:
 
 @dataclasses.dataclass(frozen=True)
 class TimeRange:
-    """A half-open UTC time range ``[start, end)``."""
+    """A half-open UTC time range ``[start, end)``; build it with :func:`resolve_range`."""
 
     start: datetime
     end: datetime
@@ -477,13 +487,53 @@ class TimeRange:
         return self.end - self.start
 
 
-def resolve_range(window: WindowLike | None = None, *, start: datetime | None = None,
-                  end: datetime | None = None, now: datetime | None = None,
-                  default: WindowLike | None = "24h") -> TimeRange:
-    """Turn ``window`` or explicit ``start``/``end`` into a :class:`TimeRange`.
+class DefaultWindow(str):
+    """A window a signature uses when the caller gives none (``window=DefaultWindow("24h")``).
 
-    ``end`` defaults to now; ``start`` defaults to ``end - window``. Giving ``window`` together
-    with both ``start`` and ``end`` is an error.
+    It reads as the plain string in ``help()``; :func:`resolve_range` lets explicit ``start`` /
+    ``end`` replace it, whereas a window the caller passed conflicts with them.
+    """
+
+    __slots__ = ()
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PAIR_TYPES = (tuple, list)
+
+
+@overload
+def resolve_range(window: Any = None, *, start: datetime | None = None,
+                  end: datetime | None = None, now: datetime | None = None,
+                  default: WindowLike = "24h", name: str = "window") -> TimeRange: ...
+
+
+@overload
+def resolve_range(window: Any = None, *, start: datetime | None = None,
+                  end: datetime | None = None, now: datetime | None = None,
+                  default: None, name: str = "window") -> TimeRange | None: ...
+
+
+def resolve_range(window: Any = None, *, start: datetime | None = None,
+                  end: datetime | None = None, now: datetime | None = None,
+                  default: WindowLike | None = "24h", name: str = "window") -> TimeRange | None:
+    """THE window rule: turn ``window`` or ``start`` / ``end`` into a :class:`TimeRange`.
+
+    Every public windowed entry point (monitor, A/B test, log, tuning, jobs, viz data) calls
+    this once and passes the :class:`TimeRange` inward.
+
+    * ``window`` (``"24h"``, ``"7d"``, a timedelta) is the span of that length ending at
+      ``now``; a ``(start, end)`` pair is that span. It is *either* ``window`` *or*
+      ``start`` / ``end``: giving both raises :class:`~mlmkit.exceptions.ValidationError`
+      (a :class:`DefaultWindow`, a signature's default, gives way to them instead).
+    * With ``start`` / ``end``: a missing ``end`` is ``now``; a missing ``start`` is
+      ``end - default`` (the beginning of the log, :data:`EPOCH`, when ``default`` is None).
+    * With neither: the ``default`` window ending at ``now``; ``None`` when ``default`` is
+      None (the caller reads every row).
+    * Datetimes must be :class:`datetime`; naive ones are taken as UTC (as everywhere in
+      mlmkit, see :func:`utc`), and ``start`` must be earlier than ``end``.
+    * ``now`` defaults to the current time; jobs pass their run time.
+    * ``name`` names the argument in errors (``"baseline"`` gives ``baseline``,
+      ``baseline start``, ``baseline end``).
 
     Examples
     --------
@@ -491,17 +541,40 @@ def resolve_range(window: WindowLike | None = None, *, start: datetime | None = 
     >>> r = resolve_range("24h", now=datetime(2026, 1, 2, tzinfo=UTC))
     >>> r.start.isoformat(), r.end.isoformat()
     ('2026-01-01T00:00:00+00:00', '2026-01-02T00:00:00+00:00')
+    >>> try:
+    ...     resolve_range("7d", start=datetime(2026, 1, 1), end=datetime(2026, 1, 2))
+    ... except ValueError as err:
+    ...     print(err)
+    window must be None when start or end is given (a window or start/end, not both); got '7d'
     """
-    if window is not None and start is not None and end is not None:
-        raise invalid("window", "None when both start and end are given", window)
-    stop = utc(end, "end") if end is not None else (utc(now, "now") if now else utcnow())
+    start_name, end_name = ("start", "end") if name == "window" else (f"{name} start",
+                                                                      f"{name} end")
+    fallback: WindowLike | None = default
+    if isinstance(window, DefaultWindow):
+        window, fallback = None, str(window)
+    if window is not None and (start is not None or end is not None):
+        raise invalid(name, "None when start or end is given (a window or start/end, not both)",
+                      window)
+    if isinstance(window, _PAIR_TYPES):
+        if len(window) != 2:
+            raise invalid(name, "a duration or a (start, end) pair", window)
+        start, end = window
+        if start is None or end is None:
+            raise invalid(name, "a (start, end) pair of datetimes", window)
+        window = None
+    anchor = utc(now, "now") if now is not None else utcnow()
+    if window is None and start is None and end is None:
+        if fallback is None:
+            return None
+        window = fallback
+    if window is not None:
+        return TimeRange(anchor - parse_window(window, name), anchor)
+    stop = utc(end, end_name) if end is not None else anchor
     if start is not None:
-        begin = utc(start, "start")
+        begin = utc(start, start_name)
     else:
-        span = window if window is not None else default
-        if span is None:
-            raise invalid("window", "a duration, or start and end", None)
-        begin = stop - parse_window(span)
+        begin = EPOCH if fallback is None else stop - parse_window(fallback, "default")
     if begin >= stop:
-        raise invalid("start", f"earlier than end ({stop.isoformat()})", begin.isoformat())
+        raise invalid(start_name, f"earlier than {end_name} ({stop.isoformat()})",
+                      begin.isoformat())
     return TimeRange(begin, stop)

@@ -330,6 +330,23 @@ TUNING: list[Entry] = [
           {"model_name": ("", 3), "version": ("1.0",), "kind": ("", 3)}),
 ]
 
+# One window rule (``mlmkit.values.resolve_range``): a window *or* start / end, never both,
+# and start before end, for every public windowed method (the same message everywhere).
+_SE = {"start": T0, "end": T0 + timedelta(days=1)}
+_WINDOW_CONFLICT = {"window": ("7d", Bad(timedelta(days=7), shown="timedelta")),
+                    "end": (Bad(T0, shown="2024-01-01"),
+                            Bad(T0 - timedelta(hours=1), shown="2024-01-01"))}
+WINDOWED = ("ws.monitor.get_current_metrics", "ws.monitor.get_performance_degradation_info",
+            "ws.monitor.detect_concept_drift", "ws.monitor.get_performance_trend",
+            "ws.monitor.compare_versions", "ws.ab.run_test", "ws.log.predictions",
+            "ws.tuning.optimize_threshold", "ws.tuning.optimize_precision_recall_tradeoff",
+            "ws.tuning.optimize_cost", "ws.tuning.adaptive_threshold_adjustment",
+            "ws.tuning.optimize_hyperparameters")
+WINDOWS: list[Entry] = [
+    Entry(f"{e.name}(start, end)", e.call, {**e.good, **_SE}, _WINDOW_CONFLICT, writes=e.writes,
+          sane=not e.name.startswith("ws.tuning.optimize"))
+    for e in (*LOG, *MONITOR, *AB, *TUNING) if e.name in WINDOWED]
+
 ALERTS: list[Entry] = [
     Entry("ws.alerts.add_rule", lambda c, k: c.ws.alerts.add_rule(**k),
           {"rule": "metric_below", "model_name": MODEL, "version": "1.0.0", "value": 0.8},
@@ -580,8 +597,8 @@ VIZ: list[Entry] = [
 ]
 
 TABLE: list[Entry] = [*VALUES, *_registry_entries("ws"), *_registry_entries("memory"), *LOG,
-                      *MONITOR, *AB, *TUNING, *ALERTS, *METRICS, *STATS, *DRIFT, *THRESHOLDS,
-                      *DETECTORS, *ESTIMATION, *JOBS, *VIZ]
+                      *MONITOR, *AB, *TUNING, *WINDOWS, *ALERTS, *METRICS, *STATS, *DRIFT,
+                      *THRESHOLDS, *DETECTORS, *ESTIMATION, *JOBS, *VIZ]
 
 # numeric parameters whose valid range hypothesis probes from outside: (entry, param) -> range
 RANGES: dict[tuple[str, str], tuple[float, float]] = {
@@ -693,6 +710,7 @@ def test_out_of_range_numbers_are_rejected(ctx: Ctx, name: str, param: str,
 
 def test_table_covers_the_api_contract() -> None:
     names = {e.name for e in TABLE}
+    assert {f"{name}(start, end)" for name in WINDOWED} <= names
     for required in ("ws.log.track", "ws.log.track_batch", "ws.monitor.get_current_metrics",
                      "ws.ab.run_test", "ws.tuning.optimize_threshold", "ws.alerts.fire",
                      "ws.registry.deploy", "stats.two_proportion_ztest", "drift.psi",

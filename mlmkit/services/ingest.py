@@ -231,10 +231,7 @@ def _names(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr, tuple[str, ...], int]
                       hit or (0, value))
     canonical = {}
     for raw in uniques["version"]:
-        try:
-            canonical[raw] = str(Version.parse(raw))
-        except ValueError as err:
-            raise invalid("version", "a semantic version such as '1.2.0'", raw) from err
+        canonical[raw] = str(Version.parse(raw, "version"))
     version = pl.col("version").cast(pl.String)
     if any(k != v for k, v in canonical.items()):
         version = version.replace_strict(canonical, return_dtype=pl.String)

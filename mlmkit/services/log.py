@@ -165,11 +165,7 @@ class PredictionLog:
         """Logged rows of ``model_name`` (optionally one version, one window) as polars."""
         check_name("model_name", model_name)
         versions = None if version is None else [str(Version.parse(version))]
-        span = None
-        if window is not None or start is not None or end is not None:
-            span = resolve_range(window, start=start, end=end, default=None) \
-                if window is not None or start is not None else \
-                resolve_range(start=datetime(1970, 1, 1), end=end)
+        span = resolve_range(window, start=start, end=end, default=None)
         return self.store.select(model_name, versions=versions, time_range=span,
                                  labelled_only=labelled_only)
 

@@ -31,7 +31,7 @@ _FINE_BINS = 1000
 
 def _hist(ws: Workspace, model_name: str, versions: list[str], window: WindowLike | None,
           bins: int) -> pl.DataFrame:
-    span = None if window is None else resolve_range(window)
+    span = resolve_range(window, default=None)
     return score_histogram(ws.db, model_name, versions=versions, time_range=span, bins=bins)
 
 

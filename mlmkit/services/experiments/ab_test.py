@@ -252,8 +252,7 @@ class ABTestingService:
         secondary = [check_choice("secondary_metrics", m, _METRICS) for m in secondary_metrics]
         tau = check_real("tau", tau, low=0.0, low_open=True)
         srm_alpha = check_real("srm_alpha", srm_alpha, low=0.0, high=0.5, low_open=True)
-        time_range = None if window is None and start is None and end is None else \
-            resolve_range(window, start=start, end=end)
+        time_range = resolve_range(window, start=start, end=end, default=None)
         a, b = str(config.version_a), str(config.version_b)
         metric = config.primary_metric
         paired = sql.has_shadow_rows(self.db, config.model_name, [a, b], time_range)

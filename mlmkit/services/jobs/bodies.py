@@ -15,7 +15,7 @@ from mlmkit.catalogue import Use, select
 from mlmkit.exceptions import StateError
 from mlmkit.store import jobs as _sql
 from mlmkit.store.predictions.aggregates import confusion_counts
-from mlmkit.values import ModelMetadata, TimeRange, parse_window
+from mlmkit.values import ModelMetadata, TimeRange, parse_window, resolve_range
 
 if TYPE_CHECKING:
     from mlmkit.services.experiments.ab_test import ABTestingService
@@ -161,7 +161,7 @@ def performance_monitoring(ctx: JobContext, *, window: str | timedelta = "1h",
 
     One snapshot per model and ``period``: a second run in the same period is a no-op.
     """
-    span = TimeRange(ctx.now - parse_window(window), ctx.now)
+    span = resolve_range(window, now=ctx.now)
     period_start = floor_time(ctx.now, parse_window(period, "period"))
     monitor = ctx.monitor
     done = _done_keys(ctx, period_start)
@@ -190,7 +190,7 @@ def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,
     key, so a second run right after raises nothing new.
     """
     check_real("threshold_percent", threshold_percent, low=0.0, low_open=True)
-    span = TimeRange(ctx.now - parse_window(window), ctx.now)
+    span = resolve_range(window, now=ctx.now)
     monitor = ctx.monitor
 
     def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
@@ -229,7 +229,7 @@ def auto_tuning(ctx: JobContext, *, metric: str = "f1_score",
     """
     check_real("minimum_improvement", minimum_improvement, low=0.0)
     check_int("min_samples", min_samples, low=1)
-    span = TimeRange(ctx.now - parse_window(window), ctx.now)
+    span = resolve_range(window, now=ctx.now)
     tuning = ctx.tuning
 
     def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
@@ -275,8 +275,8 @@ def drift_detection(ctx: JobContext, *, window: str | timedelta = "24h",
     when both sides hold at least ``min_samples`` predictions.
     """
     check_int("min_samples", min_samples, low=1)
-    span = TimeRange(ctx.now - parse_window(window), ctx.now)
-    ref = TimeRange(span.start - parse_window(reference, "reference"), span.start)
+    span = resolve_range(window, now=ctx.now)
+    ref = resolve_range(reference, now=span.start, name="reference")
     period_start = floor_time(ctx.now, parse_window(period, "period"))
     monitor = ctx.monitor
     done = _done_keys(ctx, period_start)

@@ -38,7 +38,7 @@ from mlmkit.analysis.drift.detect import (
 from mlmkit.analysis.estimation import EstimatedMetrics, estimate_performance
 from mlmkit.store.predictions import drift as drift_sql
 from mlmkit.store.predictions.drift import Side
-from mlmkit.values import TimeRange, Version, parse_window, resolve_range, utc
+from mlmkit.values import TimeRange, Version, resolve_range
 
 if TYPE_CHECKING:
     from mlmkit.store.predictions.writes import PredictionStore
@@ -54,14 +54,10 @@ _SCHEMA = {"feature": pl.String, "kind": pl.String, "method": pl.String,
 
 
 def _range(value: Any, name: str, *, end: datetime | None = None) -> TimeRange:
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        return resolve_range(start=utc(value[0], f"{name} start"),
-                             end=utc(value[1], f"{name} end"))
-    if isinstance(value, (str, timedelta)):
-        if end is None:
-            return resolve_range(parse_window(value, name))
-        return TimeRange(end - parse_window(value, name), end)
-    raise invalid(name, "a duration or a (start, end) pair", value)
+    """A duration ending at ``end`` (now when None) or a ``(start, end)`` pair."""
+    if not isinstance(value, (str, timedelta, tuple, list)):
+        raise invalid(name, "a duration or a (start, end) pair", value)
+    return resolve_range(value, now=end, name=name)
 
 
 def resolve_sides(model_version: str | None, reference: Any, current: Any
@@ -72,7 +68,7 @@ def resolve_sides(model_version: str | None, reference: Any, current: Any
     if isinstance(reference, Version) or (isinstance(reference, Mapping)
                                            and "version" in reference):
         spec = {"version": reference} if isinstance(reference, Version) else dict(reference)
-        ver = str(Version.parse(spec["version"]))
+        ver = str(Version.parse(spec["version"], "reference"))
         window = spec.get("window")
         span = cur.time_range if window is None else _range(window, "reference window",
                                                             end=cur.time_range.start)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from mlmkit._validation import check_probability, check_real, invalid
@@ -14,7 +14,7 @@ from mlmkit.analysis.stats.proportions import two_proportion_ztest
 from mlmkit.catalogue import Kind, Use, select
 from mlmkit.services.monitor.results import DegradationInfo, WindowMetrics
 from mlmkit.services.monitor.window import proportion_counts
-from mlmkit.values import TimeRange, parse_window, utc
+from mlmkit.values import TimeRange, resolve_range
 
 if TYPE_CHECKING:
     from mlmkit.services.monitor.service import PerformanceMonitor
@@ -44,8 +44,7 @@ def _registered(monitor: PerformanceMonitor, model_name: str, version: str,
 
 def _window(monitor: PerformanceMonitor, model_name: str, version: str, metric: str,
             span: TimeRange, min_labels: int) -> Baseline:
-    ref = monitor.get_current_metrics(model_name, version, start=span.start, end=span.end,
-                                      min_labels=min_labels, ci=False)
+    ref = monitor._window_metrics(model_name, version, span, min_labels=min_labels, ci=False)
     value = getattr(ref, metric)
     return Baseline(math.nan if value is None else float(value),
                     f"window {span.start.isoformat()} .. {span.end.isoformat()}", ref)
@@ -62,15 +61,9 @@ def resolve_baseline(monitor: PerformanceMonitor, model_name: str, version: str,
         return _window(monitor, model_name, version, metric, span, min_labels)
     if isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
         return Baseline(check_real("baseline", baseline), "value")
-    if isinstance(baseline, (str, timedelta)):
-        length = parse_window(baseline, "baseline")
-        span = TimeRange(current.start - length, current.start)
-        return _window(monitor, model_name, version, metric, span, min_labels)
-    if isinstance(baseline, (tuple, list)) and len(baseline) == 2 \
-            and all(isinstance(b, datetime) for b in baseline):
-        span = TimeRange(utc(baseline[0], "baseline start"), utc(baseline[1], "baseline end"))
-        if span.start >= span.end:
-            raise invalid("baseline", "a (start, end) pair with start < end", baseline)
+    if isinstance(baseline, (str, timedelta, tuple, list)):
+        # a duration ends where the current window starts; a pair is its own span
+        span = resolve_range(baseline, now=current.start, name="baseline")
         return _window(monitor, model_name, version, metric, span, min_labels)
     raise invalid("baseline", "None, a number, a duration or a (start, end) pair", baseline)
 

@@ -40,7 +40,15 @@ from mlmkit.services.monitor.trend import trend_counts
 from mlmkit.services.monitor.window import proportion_counts, rate_rows, window_metrics
 from mlmkit.store.predictions import monitoring as monitor_sql
 from mlmkit.store.predictions.batch import ROLES
-from mlmkit.values import TimeRange, Version, VersionLike, WindowLike, parse_window, resolve_range
+from mlmkit.values import (
+    DefaultWindow,
+    TimeRange,
+    Version,
+    VersionLike,
+    WindowLike,
+    parse_window,
+    resolve_range,
+)
 
 if TYPE_CHECKING:
     from mlmkit.services.alerts.service import AlertingService
@@ -55,21 +63,14 @@ _METRICS = select(use=Use.WINDOW, kind=(Kind.COUNT, Kind.SCORE))
 
 
 def _version(value: VersionLike, name: str = "version") -> str:
-    try:
-        return str(Version.parse(value))
-    except ValueError as err:
-        raise invalid(name, "a semantic version such as '1.2.0'", value) from err
+    return str(Version.parse(value, name))
+
+
+_24H, _7D = DefaultWindow("24h"), DefaultWindow("7d")
 
 
 def _role(role: str) -> str:
     return check_choice("role", role, ROLES)
-
-
-def _span(window: WindowLike | None, start: datetime | None, end: datetime | None,
-          default: WindowLike) -> TimeRange:
-    if window is not None and start is not None and end is not None:
-        window = None
-    return resolve_range(window, start=start, end=end, default=default)
 
 
 class PerformanceMonitor:
@@ -116,7 +117,7 @@ class PerformanceMonitor:
 
     # ------------------------------------------------------------------ metrics
     def get_current_metrics(self, model_name: str, version: VersionLike,
-                            window: WindowLike | None = "24h", *, start: datetime | None = None,
+                            window: WindowLike | None = _24H, *, start: datetime | None = None,
                             end: datetime | None = None, min_labels: int = DEFAULT_MIN_LABELS,
                             ci: bool = True, confidence: float = 0.95, bins: int = 10_000,
                             scores: bool = True, latency: bool = True,
@@ -140,11 +141,21 @@ class PerformanceMonitor:
         """
         check_name("model_name", model_name)
         ver = _version(version)
-        span = _span(window, start, end, "24h")
+        span = resolve_range(window, start=start, end=end)
         min_labels = check_int("min_labels", min_labels, low=0)
         confidence = check_probability("confidence", confidence, open_interval=True)
         bins = check_int("bins", bins, low=1, high=10_000_000)
-        role = _role(role)
+        return self._window_metrics(model_name, ver, span, min_labels=min_labels, ci=ci,
+                                    confidence=confidence, bins=bins, scores=scores,
+                                    latency=latency, role=_role(role))
+
+    current_metrics = get_current_metrics
+
+    def _window_metrics(self, model_name: str, ver: str, span: TimeRange, *, min_labels: int,
+                        ci: bool, confidence: float = 0.95, bins: int = 10_000,
+                        scores: bool = True, latency: bool = True,
+                        role: str = "served") -> WindowMetrics:
+        """:meth:`get_current_metrics` on canonical arguments (a resolved ``span``)."""
         hist: pl.DataFrame | None = None
         if scores:
             totals, hist = monitor_sql.window_summary(self.db, model_name, versions=[ver],
@@ -156,12 +167,10 @@ class PerformanceMonitor:
         return window_metrics(model_name, ver, span.start, span.end, row, hist,
                               min_labels=min_labels, ci=ci, confidence=confidence)
 
-    current_metrics = get_current_metrics
-
     # ------------------------------------------------------------------ degradation
     def get_performance_degradation_info(
             self, model_name: str, version: VersionLike, threshold_percent: float = 0.05, *,
-            metric: str = "accuracy", window: WindowLike | None = "24h",
+            metric: str = "accuracy", window: WindowLike | None = _24H,
             start: datetime | None = None, end: datetime | None = None,
             baseline: Any = None, min_labels: int = DEFAULT_MIN_LABELS, alpha: float = 0.05,
             alert: bool = True) -> DegradationInfo:
@@ -187,9 +196,9 @@ class PerformanceMonitor:
         ver = _version(version)
         if metric not in _deg.HIGHER_IS_BETTER:
             raise invalid("metric", f"one of {', '.join(_deg.HIGHER_IS_BETTER)}", metric)
-        span = _span(window, start, end, "24h")
-        current = self.get_current_metrics(model_name, ver, start=span.start, end=span.end,
-                                           min_labels=min_labels, ci=False)
+        span = resolve_range(window, start=start, end=end)
+        min_labels = check_int("min_labels", min_labels, low=0)
+        current = self._window_metrics(model_name, ver, span, min_labels=min_labels, ci=False)
         threshold = check_real("threshold_percent", threshold_percent, low=0.0, high=1.0,
                                low_open=True)
         ref = _deg.resolve_baseline(self, model_name, ver, metric, baseline, span,
@@ -207,7 +216,7 @@ class PerformanceMonitor:
 
     # ------------------------------------------------------------------ concept drift
     def detect_concept_drift(self, model_name: str, version: VersionLike,
-                             window: WindowLike | None = "24h", *,
+                             window: WindowLike | None = _24H, *,
                              start: datetime | None = None, end: datetime | None = None,
                              detectors: Sequence[str] = ("ddm", "adwin", "page_hinkley"),
                              alpha: float = 0.01, min_labels: int = DEFAULT_MIN_LABELS,
@@ -221,7 +230,7 @@ class PerformanceMonitor:
 
         check_name("model_name", model_name)
         ver = _version(version)
-        span = _span(window, start, end, "24h")
+        span = resolve_range(window, start=start, end=end)
         if isinstance(detectors, str) or not isinstance(detectors, Sequence) or not detectors:
             raise invalid("detectors", "a non-empty list of detector names", detectors)
         for name in detectors:
@@ -238,7 +247,7 @@ class PerformanceMonitor:
 
     # ------------------------------------------------------------------ trend
     def get_performance_trend(self, model_name: str, version: Any = None,
-                              window: WindowLike | None = "7d", interval: WindowLike = "1h", *,
+                              window: WindowLike | None = _7D, interval: WindowLike = "1h", *,
                               start: datetime | None = None, end: datetime | None = None,
                               confidence: float = 0.95, use_summaries: bool = True,
                               role: str = "served") -> pl.DataFrame:
@@ -253,7 +262,7 @@ class PerformanceMonitor:
         """
         check_name("model_name", model_name)
         versions = self._versions(version)
-        span = _span(window, start, end, "7d")
+        span = resolve_range(window, start=start, end=end, default="7d")
         step = parse_window(interval, "interval")
         if span.duration / step > 100_000:
             raise invalid("interval", "at most 100,000 buckets in the window", interval)
@@ -267,13 +276,13 @@ class PerformanceMonitor:
     def _versions(version: Any) -> list[str] | None:
         if version is None:
             return None
-        if isinstance(version, (str, Version)):
-            return [_version(version)]
-        return [_version(v, "version") for v in version]
+        if isinstance(version, (str, Version)) or not isinstance(version, Iterable):
+            return [_version(version)]  # a non-version scalar fails here with its value
+        return [_version(v) for v in version]
 
     # ------------------------------------------------------------------ versions
     def compare_versions(self, model_name: str, versions: Sequence[VersionLike],
-                         window: WindowLike | None = "24h", *, start: datetime | None = None,
+                         window: WindowLike | None = _24H, *, start: datetime | None = None,
                          end: datetime | None = None, metric: str = "accuracy",
                          min_labels: int = DEFAULT_MIN_LABELS, alpha: float = 0.05,
                          confidence: float = 0.95) -> pl.DataFrame:
@@ -290,7 +299,7 @@ class PerformanceMonitor:
         vers = [_version(v, "versions") for v in versions]
         if metric not in _METRICS:
             raise invalid("metric", f"one of {', '.join(_METRICS)}", metric)
-        span = _span(window, start, end, "24h")
+        span = resolve_range(window, start=start, end=end)
         min_labels = check_int("min_labels", min_labels, low=0)
         alpha = check_probability("alpha", alpha, open_interval=True)
         confidence = check_probability("confidence", confidence, open_interval=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -22,14 +22,12 @@ DEFAULT_THRESHOLD = 0.5
 
 def time_range(window: WindowLike | None, start: datetime | None,
                end: datetime | None) -> TimeRange | None:
-    """``None`` (all rows) without window / start / end, else the resolved range."""
-    if start is not None and end is not None:
-        return resolve_range(start=start, end=end)
-    if window is None and start is None and end is None:
-        return None
-    if window is None:
-        return resolve_range(start=start or datetime(1970, 1, 1, tzinfo=UTC), end=end)
-    return resolve_range(window, start=start, end=end)
+    """The tuning methods' window: :func:`~mlmkit.values.resolve_range`, ``None`` for all rows.
+
+    ``window=None`` without ``start`` / ``end`` reads every row; the methods' default window
+    (a :class:`~mlmkit.values.DefaultWindow`) gives way to explicit ``start`` / ``end``.
+    """
+    return resolve_range(window, start=start, end=end, default=None)
 
 
 def configured_threshold(meta: ModelMetadata | None) -> float:
@@ -53,7 +51,7 @@ def load_curve(db: Database, model_name: str, version: str, span: TimeRange | No
     if points is not None and points.size <= MAX_SQL_GRID_POINTS:
         cells = grid_cell_counts(db, model_name, points.tolist(), versions=[version],
                                  time_range=span)
-        _require_rows(cells.height, model_name, version, span)
+        require_rows(cells.height, model_name, version, span)
         pos = np.zeros(points.size + 1, dtype=np.int64)
         neg = np.zeros(points.size + 1, dtype=np.int64)
         index = cells["cell"].to_numpy()
@@ -64,11 +62,12 @@ def load_curve(db: Database, model_name: str, version: str, span: TimeRange | No
             return threshold_curve_from_histogram(edges, pos, neg)
         return threshold_curve_from_histogram(points, pos[1:], neg[1:])
     rows = labelled_scores(db, model_name, versions=[version], time_range=span)
-    _require_rows(rows.height, model_name, version, span)
+    require_rows(rows.height, model_name, version, span)
     return count_curve(rows["actual"].to_numpy(), rows["score"].to_numpy())
 
 
-def _require_rows(height: int, model_name: str, version: str, span: TimeRange | None) -> None:
+def require_rows(height: int, model_name: str, version: str, span: TimeRange | None) -> None:
+    """Raise :class:`StateError` (insufficient data) when the window holds no labelled rows."""
     if height == 0:
         where = "" if span is None else (f" between {span.start.isoformat()} and "
                                          f"{span.end.isoformat()}")

@@ -42,7 +42,7 @@ from mlmkit.services.tuning.results import (
     TradeoffOptimization,
 )
 from mlmkit.store.tuning_runs import insert_runs, select_runs
-from mlmkit.values import ModelMetadata, Version, VersionLike, WindowLike
+from mlmkit.values import DefaultWindow, ModelMetadata, Version, VersionLike, WindowLike
 
 if TYPE_CHECKING:
     from mlmkit.services.log import PredictionLog
@@ -58,6 +58,7 @@ __all__ = [
     "TradeoffOptimization",
 ]
 
+_24H = DefaultWindow("24h")
 _THRESHOLD_METRICS = select(use=Use.THRESHOLD, kind=Kind.COUNT)
 TuningResult = (ThresholdOptimization | TradeoffOptimization | CostOptimization
                 | AdaptiveAdjustment | HyperparameterSearch)
@@ -101,7 +102,7 @@ class AutoTuningEngine:
     def optimize_threshold(self, model_name: str, version: VersionLike,
                            metric_to_optimize: str = "f1_score",
                            threshold_range: tuple[float, float] | None = (0.5, 0.9),
-                           step: float | None = 0.05, window: WindowLike | None = "24h", *,
+                           step: float | None = 0.05, window: WindowLike | None = _24H, *,
                            start: datetime | None = None, end: datetime | None = None,
                            min_labels: int = 100, min_improvement_percent: float = 3.0,
                            n_resamples: int = 2000, confidence: float = 0.95,
@@ -160,7 +161,7 @@ class AutoTuningEngine:
             self, model_name: str, version: VersionLike, target_precision: float = 0.95,
             threshold_range: tuple[float, float] | None = (0.5, 0.99), *,
             target_recall: float | None = None, step: float | None = None,
-            window: WindowLike | None = "24h", start: datetime | None = None,
+            window: WindowLike | None = _24H, start: datetime | None = None,
             end: datetime | None = None) -> TradeoffOptimization:
         """The threshold with the highest recall whose precision is at least ``target_precision``.
 
@@ -197,7 +198,7 @@ class AutoTuningEngine:
     def optimize_cost(self, model_name: str, version: VersionLike, *, cost_false_positive: float,
                       cost_false_negative: float,
                       threshold_range: tuple[float, float] | None = (0.0, 1.0),
-                      step: float | None = None, window: WindowLike | None = "24h",
+                      step: float | None = None, window: WindowLike | None = _24H,
                       start: datetime | None = None, end: datetime | None = None,
                       min_labels: int = 100, min_improvement_percent: float = 3.0,
                       n_resamples: int = 2000, confidence: float = 0.95,
@@ -236,7 +237,7 @@ class AutoTuningEngine:
             recommendation=fields["recommendation"], run_id=run_id, curve=best.curve, **costs)
 
     def adaptive_threshold_adjustment(self, model_name: str, version: VersionLike, *,
-                                      window: WindowLike | None = "24h",
+                                      window: WindowLike | None = _24H,
                                       start: datetime | None = None,
                                       end: datetime | None = None,
                                       current_threshold: float | None = None,
@@ -268,7 +269,7 @@ class AutoTuningEngine:
                                  parameter_ranges: Mapping[str, Any],
                                  metric_to_optimize: str = "f1_score", *,
                                  evaluate: Callable[..., Any],
-                                 window: WindowLike | None = "24h",
+                                 window: WindowLike | None = _24H,
                                  start: datetime | None = None, end: datetime | None = None,
                                  n_jobs: int = 1,
                                  progress: bool | None = None) -> HyperparameterSearch:

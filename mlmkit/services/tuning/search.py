@@ -20,6 +20,7 @@ from mlmkit.analysis.metrics.binary import binary_classification_metrics
 from mlmkit.analysis.tuning import threshold_grid
 from mlmkit.catalogue import select
 from mlmkit.exceptions import DependencyError, StateError
+from mlmkit.services.tuning.data import require_rows
 from mlmkit.store.tuning_runs import insert_runs
 
 if TYPE_CHECKING:
@@ -176,6 +177,8 @@ def search(engine: AutoTuningEngine, model_name: str, version: Any,
     with_frame = takes_frame(evaluate)
     frame = engine.log.store.select(model_name, versions=[ver], time_range=span,
                                     labelled_only=True)
+    if with_frame:  # evaluate reads the window's rows: none is insufficient data
+        require_rows(frame.height, model_name, ver, span)
     actual = frame["actual"].to_numpy().astype(bool) if frame.height else None
 
     def call(params: dict[str, Any]) -> float:
