@@ -23,9 +23,10 @@ import polars as pl
 from mlmkit.values import ModelMetadata, utcnow
 from mlmkit.workspace import Workspace
 
-__all__ = ["DemoSummary", "build_demo"]
+__all__ = ["DEMO_MARKER", "DemoSummary", "build_demo", "is_demo_workspace"]
 
 _DAY = 86_400
+DEMO_MARKER = "initial release (mlmkit demo)"  # a deployment reason: `mlmkit demo` built it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,12 +63,17 @@ def _register(ws: Workspace) -> int:
     for meta in metas:
         if not reg.exists(meta.model_name, meta.version):
             reg.register(meta)
-    reg.deploy("n1-detector", "1.0.0", reason="initial release")
+    reg.deploy("n1-detector", "1.0.0", reason=DEMO_MARKER)
     reg.deploy("n1-detector", "1.1.0", reason="better offline F1")
     reg.deploy("waf-behavioral", "2.0.0", reason="initial release")
     reg.deploy("queue-anomaly", "1.2.0", reason="initial release")
     reg.deploy("queue-anomaly", "1.3.0", "staging", reason="challenger")
     return len(metas)
+
+
+def is_demo_workspace(ws: Workspace) -> bool:
+    """True when :func:`build_demo` filled ``ws`` (its first deployment carries the marker)."""
+    return DEMO_MARKER in ws.registry.history(None)["reason"].to_list()
 
 
 def _traffic(rng: np.random.Generator, model: str, versions: list[tuple[str, float, float]],

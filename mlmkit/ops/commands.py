@@ -17,6 +17,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from mlmkit._cli_core import add_db_argument, check_output, workspace_path
+from mlmkit._validation import invalid
+
 __all__ = ["main", "register"]
 
 
@@ -60,7 +63,7 @@ def register(subparsers: Any) -> None:
 
     run = sub.add_parser("run", parents=[common], help="run one job now (for cron, k8s)")
     run.add_argument("name", help="job name (see `mlmkit jobs list`)")
-    run.add_argument("--db", required=True, help="workspace file")
+    add_db_argument(run, create=True)
     run.add_argument("--option", "-o", action="append", type=_option, default=[],
                      metavar="KEY=VALUE", help="job option (JSON value), repeatable")
     run.add_argument("--now", default=None, help="ISO time the run counts as (default now)")
@@ -68,7 +71,7 @@ def register(subparsers: Any) -> None:
     run.set_defaults(func=_cmd_run)
 
     schedule = sub.add_parser("schedule", parents=[common], help="run the job scheduler")
-    schedule.add_argument("--db", required=True, help="workspace file")
+    add_db_argument(schedule, create=True)
     schedule.add_argument("--config", default=None, help="TOML file with cadences")
     schedule.set_defaults(func=_cmd_schedule)
 
@@ -77,14 +80,14 @@ def register(subparsers: Any) -> None:
     lister.set_defaults(func=_cmd_list)
 
     history = sub.add_parser("history", parents=[common], help="recent job runs")
-    history.add_argument("--db", required=True, help="workspace file")
+    add_db_argument(history)
     history.add_argument("--job", default=None)
     history.add_argument("--limit", type=int, default=20)
     history.set_defaults(func=_cmd_history)
 
     serve = subparsers.add_parser("serve", parents=[common],
                                   help="serve /metrics and /health over HTTP")
-    serve.add_argument("--db", required=True, help="workspace file")
+    add_db_argument(serve, create=True)
     serve.add_argument("--port", type=int, default=9108)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--window", default="1h", help="window of the model gauges")
@@ -94,7 +97,7 @@ def register(subparsers: Any) -> None:
 
     metrics = subparsers.add_parser("metrics", parents=[common],
                                     help="print the Prometheus exposition or write a textfile")
-    metrics.add_argument("--db", required=True, help="workspace file")
+    add_db_argument(metrics)
     metrics.add_argument("--textfile", default=None,
                          help="write here atomically (node-exporter textfile collector)")
     metrics.add_argument("--window", default="1h")
@@ -112,8 +115,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from mlmkit.workspace import open_workspace
 
     _configure_logging(args)
-    now = None if args.now is None else datetime.fromisoformat(args.now)
-    with open_workspace(args.db) as ws:
+    try:
+        now = None if args.now is None else datetime.fromisoformat(args.now)
+    except ValueError as err:
+        raise invalid("--now", "an ISO 8601 time such as 2024-05-01T12:00", args.now) from err
+    with open_workspace(workspace_path(args)) as ws:
         run = run_job(ws, args.name, now=now, **dict(args.option))
     if args.json:
         print(json.dumps(run.to_dict(), default=str))
@@ -128,7 +134,7 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     from mlmkit.ops.scheduler import run_scheduler
 
     _configure_logging(args)
-    run_scheduler(args.db, args.config)
+    run_scheduler(workspace_path(args), args.config)
     return 0
 
 
@@ -148,7 +154,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
     from mlmkit.services.jobs.runner import job_history
     from mlmkit.workspace import open_workspace
 
-    with open_workspace(args.db) as ws:
+    with open_workspace(workspace_path(args)) as ws:
         frame = job_history(ws, args.job, limit=args.limit)
     print(frame.drop("details", "host", "pid"))
     return 0
@@ -162,11 +168,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from mlmkit.workspace import open_workspace
 
     _configure_logging(args)
+    path = workspace_path(args)
     try:
-        open_workspace(args.db, lock_timeout=5.0).close()  # create / migrate once
+        open_workspace(path, lock_timeout=5.0).close()  # create (--create) / migrate once
     except MlmkitError as err:  # serve anyway: /health/ready answers 503 with the reason
         logging.getLogger("mlmkit.ops.server").warning("workspace not usable: %s", err)
-    serve(args.db, host=args.host, port=args.port, window=args.window,
+    serve(path, host=args.host, port=args.port, window=args.window,
           max_staleness=args.max_staleness)
     return 0
 
@@ -175,10 +182,12 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     from mlmkit.ops.prometheus import generate_metrics, write_textfile
 
     _configure_logging(args)
+    path = workspace_path(args)
     if args.textfile:
-        write_textfile(args.db, args.textfile, window=args.window)
+        write_textfile(path, check_output(args.textfile, path, name="--textfile"),
+                       window=args.window)
     else:
-        sys.stdout.write(generate_metrics(args.db, window=args.window).decode())
+        sys.stdout.write(generate_metrics(path, window=args.window).decode())
     return 0
 
 

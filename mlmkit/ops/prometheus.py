@@ -28,7 +28,10 @@ metric                                          labels / meaning
 =============================================== ==============================================
 
 A ratio with no labelled data (0/0) is omitted rather than exported as NaN.
-``prometheus_client`` is an optional dependency (``pip install 'mlmkit[ops]'``).
+:func:`generate_metrics`, :func:`write_textfile` and ``mlmkit serve`` write the text format
+themselves, so they work on the core install; ``prometheus_client`` (``pip install
+'mlmkit[ops]'``) is needed only to put :class:`MlmkitCollector` in a registry of your own
+(:func:`make_registry`).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from mlmkit._lazy import require
 from mlmkit.catalogue import Use, select
 from mlmkit.exceptions import MlmkitError
 from mlmkit.ops._access import short_db
+from mlmkit.ops._exposition import GaugeFamily, exposition, write_atomically
 from mlmkit.store import jobs as _sql
 from mlmkit.values import WindowLike, parse_window, utcnow
 
@@ -102,7 +106,15 @@ class MlmkitCollector:
     def collect(self) -> Iterator[Any]:
         """Yield the metric families (``mlmkit_workspace_up`` 0 when the file is unreadable)."""
         _prometheus()
-        from prometheus_client.core import GaugeMetricFamily as gauge
+        from prometheus_client.core import GaugeMetricFamily
+
+        yield from self.families(GaugeMetricFamily)
+
+    def families(self, gauge: Any = GaugeFamily) -> Iterator[Any]:
+        """The families built with ``gauge`` (a ``GaugeMetricFamily``-like class).
+
+        The default, :class:`mlmkit.ops._exposition.GaugeFamily`, needs no prometheus_client.
+        """
         started = time.perf_counter()
         up = gauge("mlmkit_workspace_up", "1 when the workspace file could be read")
         try:
@@ -243,7 +255,7 @@ def generate_metrics(path: str | os.PathLike[str], *, window: WindowLike = "1h")
     >>> b"mlmkit_workspace_up 1.0" in generate_metrics(db)
     True
     """
-    return bytes(_prometheus().generate_latest(make_registry(path, window=window)))
+    return exposition(MlmkitCollector(path, window=window).families())
 
 
 def write_textfile(path: str | os.PathLike[str], out: str | os.PathLike[str], *,
@@ -253,4 +265,4 @@ def write_textfile(path: str | os.PathLike[str], out: str | os.PathLike[str], *,
     Point node-exporter at the directory (``--collector.textfile.directory``) and name the
     file ``*.prom``; run this from cron or after each job.
     """
-    _prometheus().write_to_textfile(os.fspath(out), make_registry(path, window=window))
+    write_atomically(out, generate_metrics(path, window=window))

@@ -7,13 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlmkit._cli_core import add_db_argument, check_output, workspace_path
+
 __all__ = ["register", "run_report"]
 
 
 def register(sub: Any) -> None:
     """Add ``report`` to the ``mlmkit`` parser (imports nothing optional)."""
     report = sub.add_parser("report", help="execute the monitoring notebook and write HTML")
-    report.add_argument("--db", required=True, help="workspace file")
+    add_db_argument(report)
     report.add_argument("--model", default=None,
                         help="model name (default: the first production model)")
     report.add_argument("--window", default="7d", help="monitoring window, e.g. 24h or 7d")
@@ -29,7 +31,10 @@ def run_report(args: argparse.Namespace) -> int:
     from mlmkit.viz.report import render_report
 
     began = time.perf_counter()
-    out = render_report(Path(args.db), Path(args.out), model=args.model, window=args.window,
-                        progress=not args.quiet, keep_notebook=args.keep_notebook)
+    db = workspace_path(args)
+    keep = None if args.keep_notebook is None else check_output(
+        args.keep_notebook, db, name="--keep-notebook")
+    out = render_report(Path(db), check_output(args.out, db), model=args.model,
+                        window=args.window, progress=not args.quiet, keep_notebook=keep)
     print(f"report written to {out} in {time.perf_counter() - began:.1f} s")
     return 0

@@ -66,15 +66,33 @@ def demo_workspace(db_path: str | os.PathLike[str], *, per_model: int = 3_000,
     return ws
 
 
-def _default_model(db_path: Path) -> str:
+def _report_model(db_path: Path, model: str | None) -> str:
+    """``model`` checked against the registry (before the notebook runs), or the default."""
     import mlmkit
 
     with mlmkit.open(db_path) as ws:
+        known = sorted(ws.registry.get_all_model_names())
         production = sorted(m.model_name for m in ws.registry.get_production_models())
-        names = production or ws.registry.get_all_model_names()
-    if not names:
+    if not known:
         raise invalid("db_path", "a workspace with at least one registered model", str(db_path))
-    return str(names[0])
+    if model is None:
+        return str((production or known)[0])
+    if model not in known:
+        raise invalid("model", f"a model registered in {db_path.name} ({', '.join(known)})",
+                      model)
+    return model
+
+
+def _check_not_input(name: str, out: str | os.PathLike[str] | None, db: Path) -> None:
+    """Refuse an output path that is the workspace file itself (or its WAL)."""
+    if out is None:
+        return
+    target = Path(out)
+    for source in (db, Path(f"{db}.wal")):
+        same = target.resolve() == source or (
+            target.exists() and source.exists() and os.path.samefile(target, source))
+        if same:
+            raise invalid(name, f"a file other than the workspace {str(db)!r}", os.fspath(out))
 
 
 def export_html(notebook: Any, out_path: str | os.PathLike[str], *,
@@ -109,9 +127,10 @@ def render_report(db_path: str | os.PathLike[str], out_path: str | os.PathLike[s
     db_path
         The workspace file (must exist).
     out_path
-        Where the HTML goes.
+        Where the HTML goes (never the workspace file itself).
     model
-        The model to report on; default: the first production model (by name).
+        The model to report on (checked against the registry before anything runs);
+        default: the first production model (by name).
     window
         The monitoring window (``"24h"``, ``"7d"`` ...).
     progress
@@ -131,7 +150,9 @@ def render_report(db_path: str | os.PathLike[str], out_path: str | os.PathLike[s
     if not db.is_file():
         raise invalid("db_path", "an existing workspace file", str(db_path))
     parse_window(window, "window")
-    model_name = check_name("model", model) if model is not None else _default_model(db)
+    _check_not_input("out_path", out_path, db)
+    _check_not_input("keep_notebook", keep_notebook, db)
+    model_name = _report_model(db, check_name("model", model) if model is not None else None)
     with tempfile.TemporaryDirectory(prefix="mlmkit-report-") as tmp:
         executed = Path(keep_notebook) if keep_notebook else Path(tmp) / REPORT_NOTEBOOK
         papermill.execute_notebook(
