@@ -168,7 +168,10 @@ def test_shadow_mode_uses_mcnemar(ws_mem: mlmkit.Workspace) -> None:
 def test_compare_models_point_metrics(ws_mem: mlmkit.Workspace) -> None:
     _register(ws_mem)
     res = ws_mem.ab.compare_models(CFG)
-    assert res.p_value is None and res.winner == "tie" and not res.should_deploy_version_b()
+    # issue 12.11: the winner is the better point estimate; without sample sizes it is never
+    # significant and never deployed
+    assert res.p_value is None and res.winner == "B" and not res.should_deploy_version_b()
+    assert not res.is_statistically_significant
     assert "cannot be judged" in res.recommendation
     assert res.metrics_difference["accuracy"] == pytest.approx(0.03)
     a = ModelMetadata.for_n1_detector("1.0.0").with_performance_metrics(
@@ -197,3 +200,31 @@ def test_assign_matches_select_version(ws_mem: mlmkit.Workspace) -> None:
         str(ws_mem.ab.select_version(cfg, u)) for u in ids]
     with pytest.raises(ValidationError, match="config"):
         ws_mem.ab.assign("nope", ids)  # type: ignore[arg-type]
+
+
+def test_compare_models_point_winner_follows_the_metrics_direction(
+        ws_mem: mlmkit.Workspace) -> None:
+    a = ModelMetadata.for_n1_detector("1.0.0").with_performance_metrics({"accuracy": 0.95})
+    b = ModelMetadata.for_n1_detector("1.1.0").with_performance_metrics({"accuracy": 0.85})
+    res = ws_mem.ab.compare_models(CFG, a, b)
+    assert res.winner == "A" and not res.is_statistically_significant
+    same = ws_mem.ab.compare_models(CFG, a, a.with_version("1.1.0"))
+    assert same.winner == "tie"
+
+
+def test_run_test_below_the_minimum_sample_is_insufficient(ws_mem: mlmkit.Workspace) -> None:
+    """Issue 12.10: 30 rows per arm with a huge difference must not say 'Deploy version B'."""
+    _register(ws_mem)
+    n = 30
+    frame = pl.DataFrame({
+        "model_name": ["n1-detector"] * (2 * n),
+        "version": ["1.0.0"] * n + ["1.1.0"] * n,
+        "prediction": [True] * (2 * n),
+        "actual": [False] * 20 + [True] * 10 + [True] * n,
+    })
+    ws_mem.log.track_batch(frame)
+    res = ws_mem.ab.run_test(CFG)
+    assert res.insufficient and res.winner == "tie" and not res.should_deploy_version_b()
+    assert res.recommendation.startswith("Insufficient data")
+    relaxed = ws_mem.ab.run_test(CFG, min_samples=20)
+    assert not relaxed.insufficient and relaxed.should_deploy_version_b()

@@ -197,7 +197,7 @@ class ABTestingService:
                          "metrics or run run_test() on logged predictions.")
         primary = tests.get(metric)
         if primary is None:
-            winner, significant = "tie", False
+            winner, significant = _point_winner(metric, diff.get(metric)), False
             lift = _lift(perf_a.get(metric), perf_b.get(metric))
             recommendation = (f"B's registered {metric} differs by {lift:+.2f}% but "
                               "significance cannot be judged from point metrics; run an A/B "
@@ -217,7 +217,7 @@ class ABTestingService:
                  sequential: bool = False, tau: float = 0.05,
                  secondary_metrics: Sequence[str] = _DEFAULT_SECONDARY,
                  srm_alpha: float = 0.001, power: float = 0.8, n_resamples: int = 2000,
-                 seed: int = 0) -> ABTestResult:
+                 seed: int = 0, min_samples: int = 100) -> ABTestResult:
         """Test the experiment on the prediction log (labelled rows of both versions).
 
         Parameters
@@ -238,6 +238,9 @@ class ABTestingService:
             Power used for ``sample_size_required`` (detecting ``minimum_improvement``).
         n_resamples, seed : int
             Bootstrap settings for F1 / balanced accuracy / ROC AUC.
+        min_samples : int
+            Labelled predictions each version needs before any decision (the seed's 100):
+            below it the result is ``insufficient`` — a tie that says so, never "deploy".
 
         Returns
         -------
@@ -252,6 +255,7 @@ class ABTestingService:
         secondary = [check_choice("secondary_metrics", m, _METRICS) for m in secondary_metrics]
         tau = check_real("tau", tau, low=0.0, low_open=True)
         srm_alpha = check_real("srm_alpha", srm_alpha, low=0.0, high=0.5, low_open=True)
+        min_samples = check_int("min_samples", min_samples, low=1)
         time_range = resolve_range(window, start=start, end=end, default=None)
         a, b = str(config.version_a), str(config.version_b)
         metric = config.primary_metric
@@ -293,16 +297,18 @@ class ABTestingService:
                          f"{share_a:.0%}/{1 - share_a:.0%} split (p={srm.p_value:.2g}).")
         if paired:
             notes.append("Shadow mode: both versions scored the same units (paired tests).")
-        winner, significant, recommendation = decide(config, tests[metric],
-                                                     srm_detected=srm_detected,
-                                                     undersized=undersized)
+        short = achieved < min_samples
+        winner, significant, recommendation = decide(
+            config, tests[metric], srm_detected=srm_detected, undersized=undersized,
+            insufficient=f"{achieved} labelled predictions in the smaller arm, below the "
+                         f"minimum of {min_samples} per version" if short else None)
         reg = self.registry
         return ABTestResult(
             config, reg.get(config.model_name, a), reg.get(config.model_name, b),
             {m: values_b[m] - values_a[m] for m in metrics}, winner, significant,
             tests[metric].p_value, recommendation, metrics_a=values_a, metrics_b=values_b,
             tests=tests, srm=srm, sample_size_required=required, sample_size_achieved=achieved,
-            paired=paired, sequential=sequential, notes=tuple(notes))
+            paired=paired, sequential=sequential, notes=tuple(notes), insufficient=short)
 
     # ------------------------------------------------------------------ data
     def _split_arms(self, config: ABTestConfig, time_range: TimeRange | None
@@ -410,3 +416,13 @@ def _holm(tests: dict[str, TestResult], secondary: list[str], alpha: float
         out[name] = dataclasses.replace(tests[name], details={**tests[name].details,
                                                               "p_holm": float(p)})
     return out
+
+
+def _point_winner(metric: str, difference: float | None) -> str:
+    """The better point estimate (B minus A, read in the metric's direction), or a tie."""
+    from mlmkit.catalogue import CATALOGUE
+
+    if difference is None or math.isnan(difference) or difference == 0:
+        return "tie"
+    lower_is_better = metric in CATALOGUE and CATALOGUE[metric].higher_is_better is False
+    return "B" if (difference > 0) != lower_is_better else "A"

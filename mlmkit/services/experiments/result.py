@@ -73,6 +73,7 @@ class ABTestResult:
     paired: bool = False
     sequential: bool = False
     notes: tuple[str, ...] = ()
+    insufficient: bool = False
 
     @property
     def srm_detected(self) -> bool:
@@ -101,7 +102,8 @@ class ABTestResult:
         """Significant, B better by at least ``minimum_improvement`` (relative), no SRM."""
         improvement = self.get_primary_metric_improvement_percent()
         return bool(self.is_statistically_significant and self.winner == "B"
-                    and not self.srm_detected and not math.isnan(improvement)
+                    and not self.insufficient and not self.srm_detected
+                    and not math.isnan(improvement)
                     and improvement >= 100.0 * self.config.minimum_improvement - 1e-9)
 
     def get_metrics_summary(self) -> dict[str, dict[str, Any]]:
@@ -173,9 +175,15 @@ def _fmt(value: Any) -> str:
 
 
 def decide(config: ABTestConfig, primary: TestResult | None, *, srm_detected: bool,
-           undersized: bool) -> tuple[str, bool, str]:
-    """Winner, significance and recommendation from the primary metric's test."""
+           undersized: bool, insufficient: str | None = None) -> tuple[str, bool, str]:
+    """Winner, significance and recommendation from the primary metric's test.
+
+    ``insufficient`` (why the data are below the minimum sample) makes the result a tie that
+    says so, whatever the test found: a "significant" result on 30 rows is not a decision.
+    """
     metric = config.primary_metric
+    if insufficient is not None:
+        return "tie", False, f"Insufficient data: {insufficient}; keep version A and collect more."
     if primary is None or primary.effect is None or math.isnan(primary.effect):
         return "tie", False, (f"Cannot judge {metric}: no comparable data for both versions; "
                               "keep version A.")
