@@ -251,7 +251,8 @@ def test_failed_trials_are_kept_and_bad_ranges_refused(ws: mlmkit.Workspace) -> 
             raise RuntimeError("boom")
         return float(params["k"])
 
-    r = ws.tuning.optimize_hyperparameters("digits", "1.0.0", {"k": [1, 2, 3]}, "score",
+    r = ws.tuning.optimize_hyperparameters("digits", "1.0.0", {"k": {"values": [1, 2, 3]}},
+                                           "score",
                                            evaluate=evaluate, window=None, progress=False)
     assert r.best_params == {"k": 3} and r.n_failed == 1
     assert r.results["error"].to_list() == [None, "RuntimeError: boom", None]
@@ -317,3 +318,20 @@ def test_bad_inputs_and_missing_data(ws: mlmkit.Workspace) -> None:
         ws.tuning.optimize_threshold("nobody", "1.0.0")
     with pytest.raises(ValidationError, match="result"):
         ws.tuning.apply({"optimal_threshold": 0.5})  # type: ignore[arg-type]
+
+
+def test_seed_range_format_means_min_max_step() -> None:
+    """Issue 12.9: the seed's {"window_size": [50, 150, 25]} is 50..150 by 25, not {25, 50, 150}."""
+    from mlmkit.services.tuning.search import expand_grid
+
+    assert [g["window_size"] for g in expand_grid({"window_size": [50, 150, 25]})] == [
+        50, 75, 100, 125, 150]
+    assert [g["w"] for g in expand_grid({"w": (50, 150, 25)})] == [50, 75, 100, 125, 150]
+    assert [g["w"] for g in expand_grid({"w": {"min": 0.1, "max": 0.3, "step": 0.1}})] == \
+        pytest.approx([0.1, 0.2, 0.3])
+    assert [g["k"] for g in expand_grid({"k": {"values": [25, 50, 150]}})] == [25, 50, 150]
+    assert [g["k"] for g in expand_grid({"k": [1, 2]})] == [1, 2]
+    with pytest.raises(ValidationError, match=r"\{'values': \[\.\.\.\]\}"):
+        expand_grid({"k": [25, 10, 5]})
+    with pytest.raises(ValidationError, match="parameter_ranges"):
+        expand_grid({"k": {"value": [1]}})

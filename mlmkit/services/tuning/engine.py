@@ -278,8 +278,9 @@ class AutoTuningEngine:
         Parameters
         ----------
         parameter_ranges : mapping
-            ``{name: (start, stop, step)}`` (inclusive; ints stay ints) or
-            ``{name: [explicit, values]}``.
+            ``{name: [min, max, step]}`` (the seed's format: an inclusive range, ints stay
+            ints; a tuple works too) or ``{name: {"values": [explicit, values]}}`` (a list
+            of any length other than three numbers is also read as its values).
         metric_to_optimize : str
             When ``evaluate`` returns an array: ``accuracy``, ``precision``, ``recall``,
             ``f1_score``, ``specificity``, ``balanced_accuracy``, ``mcc``, ``roc_auc``,

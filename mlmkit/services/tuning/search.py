@@ -33,12 +33,21 @@ MINIMISED = select(higher_is_better=False)
 def expand_grid(parameter_ranges: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every combination of the parameter values, in a deterministic order.
 
-    A tuple ``(start, stop, step)`` of numbers is an inclusive range (integers stay integers);
-    any other sequence (a list, or a tuple of another length) is the explicit list of values.
+    Per parameter, the seed's ``[min, max, step]`` — a list or tuple of three numbers — is an
+    inclusive range (integers stay integers); ``{"values": [...]}`` is an explicit list of
+    values (the unambiguous spelling, needed for exactly three numbers); any other list is
+    its values. ``{"min": .., "max": .., "step": ..}`` spells a range by name.
+
+    Examples
+    --------
+    >>> expand_grid({"window_size": [50, 150, 25]})[:3]
+    [{'window_size': 50}, {'window_size': 75}, {'window_size': 100}]
+    >>> [g["k"] for g in expand_grid({"k": {"values": [25, 50, 150]}})]
+    [25, 50, 150]
     """
     if not isinstance(parameter_ranges, Mapping) or not parameter_ranges:
-        raise invalid("parameter_ranges", "a non-empty mapping {name: (start, stop, step) or "
-                      "[values]}", parameter_ranges)
+        raise invalid("parameter_ranges", "a non-empty mapping {name: [min, max, step] or "
+                      "{'values': [...]}}", parameter_ranges)
     axes: list[list[Any]] = []
     for name, spec in parameter_ranges.items():
         if not isinstance(name, str) or not name:
@@ -48,25 +57,43 @@ def expand_grid(parameter_ranges: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+
+
 def _axis(name: str, spec: Any) -> list[Any]:
     label = f"parameter_ranges[{name!r}]"
-    is_number = [isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
-                 for v in spec] if isinstance(spec, Sequence) else []
-    if isinstance(spec, tuple) and len(spec) == 3 and all(is_number):
-        start, stop, step = spec
-        if all(isinstance(v, (int, np.integer)) for v in spec):
-            if step <= 0 or stop < start:
-                raise invalid(label, "(start, stop, step) with step > 0 and stop >= start",
-                              spec)
-            return list(range(int(start), int(stop) + 1, int(step)))
-        try:
-            return [float(v) for v in threshold_grid(start, stop, step)]
-        except ValueError as err:
-            raise invalid(label, "(start, stop, step) with step > 0 and stop >= start",
-                          spec) from err
+    if isinstance(spec, Mapping):
+        if set(spec) == {"values"}:
+            return _values(label, spec["values"])
+        if set(spec) == {"min", "max", "step"}:
+            return _range(label, (spec["min"], spec["max"], spec["step"]))
+        raise invalid(label, "{'values': [...]} or {'min': .., 'max': .., 'step': ..}", spec)
+    if isinstance(spec, (list, tuple)) and len(spec) == 3 and all(map(_is_number, spec)):
+        return _range(label, tuple(spec))
+    return _values(label, spec)
+
+
+def _values(label: str, spec: Any) -> list[Any]:
     if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence) or len(spec) == 0:
-        raise invalid(label, "a (start, stop, step) tuple or a non-empty list of values", spec)
+        raise invalid(label, "[min, max, step] or a non-empty list of values", spec)
     return list(spec)
+
+
+def _range(label: str, spec: tuple[Any, ...]) -> list[Any]:
+    expectation = ("[min, max, step] with step > 0 and max >= min (for exactly these three "
+                   "values write {'values': [...]})")
+    start, stop, step = spec
+    if not all(map(_is_number, spec)):
+        raise invalid(label, expectation, list(spec))
+    if all(isinstance(v, (int, np.integer)) for v in spec):
+        if step <= 0 or stop < start:
+            raise invalid(label, expectation, list(spec))
+        return list(range(int(start), int(stop) + 1, int(step)))
+    try:
+        return [float(v) for v in threshold_grid(start, stop, step)]
+    except ValueError as err:
+        raise invalid(label, expectation, list(spec)) from err
 
 
 def takes_frame(evaluate: Callable[..., Any]) -> bool:
