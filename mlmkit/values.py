@@ -16,6 +16,7 @@ from typing import Any, overload
 
 import semver
 
+from mlmkit import clock as _clock
 from mlmkit._validation import check_name, check_probability, check_real, invalid
 from mlmkit.catalogue import Use, select
 
@@ -206,8 +207,8 @@ class ModelType(StrEnum):
 
 
 def utcnow() -> datetime:
-    """Return the current time as an aware UTC datetime."""
-    return datetime.now(UTC)
+    """Return the current time as an aware UTC datetime (from :mod:`mlmkit.clock`)."""
+    return _clock.now()
 
 
 def utc(value: datetime, name: str = "timestamp") -> datetime:

@@ -110,7 +110,7 @@ class PredictionLog:
 
     def _insert(self, frame: Any, *, generated_ids: bool) -> int:
         batch = prediction_batch(frame, unique_ids=generated_ids, max_future=self.max_future)
-        return self.store.insert_batch(batch, check_ids=not generated_ids)
+        return self.store.insert_batch(batch, now=utcnow(), check_ids=not generated_ids)
 
     def record_actuals(self, prediction_ids: Iterable[Any], actuals: Iterable[Any], *,
                        model_name: str | None = None, version: VersionLike | None = None,

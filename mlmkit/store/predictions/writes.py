@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -81,19 +81,22 @@ class PredictionStore:
             self._features.pop(model, None)  # refilled after the commit (insert_batch)
 
     # ------------------------------------------------------------------ inserts
-    def insert_batch(self, batch: Batch, *, check_ids: bool = True) -> int:
+    def insert_batch(self, batch: Batch, *, now: datetime, check_ids: bool = True) -> int:
         """Insert a validated batch in one transaction; all rows or none.
 
+        ``now`` (the edge's clock, :func:`mlmkit.values.utcnow`) stamps rows without a
+        timestamp and the labels logged with them, so a simulated clock reaches the table.
         ``check_ids=False`` skips the look-up of the batch's ids in the table, for ids the
         caller generated itself (unique by construction).
         """
         if batch.num_rows == 0:
             return 0
+        stamp = f"'{now.astimezone(UTC).isoformat()}'::TIMESTAMPTZ"
         extra = []
         if not batch.has_timestamps:
-            extra.append("current_timestamp AS ts")
+            extra.append(f"{stamp} AS ts")
         if batch.has_actuals:
-            extra.append("CASE WHEN actual IS NOT NULL THEN current_timestamp END AS labelled_at")
+            extra.append(f"CASE WHEN actual IS NOT NULL THEN {stamp} END AS labelled_at")
         select = ", ".join(["*", *extra])
         with self.db.transaction() as conn:
             if batch.has_ids and check_ids:  # once per batch, before any row is written
