@@ -34,7 +34,13 @@ def test_tracked_rows_default_to_the_simulated_time(tmp_path: object) -> None:
     with use_clock(sim), mlmkit.open() as ws:
         ws.registry.register(mlmkit.ModelMetadata("m", "supervised", "1.0.0"))
         ws.log.track("m", "1.0.0", True, score=0.9, prediction_id="p1")
-        assert ws.log.predictions("m", window="1h")["prediction_id"].to_list() == ["p1"]
+        ws.log.track_batch({"model_name": ["m"], "version": ["1.0.0"], "prediction": [False],
+                            "actual": [True], "prediction_id": ["p2"]})
+        sim.advance(timedelta(seconds=1))  # windows are [start, end): now itself is outside
+        rows = ws.log.predictions("m", window="1h")
+        assert rows["prediction_id"].to_list() == ["p1", "p2"]
+        assert set(rows["ts"].to_list()) == {START}
+        assert rows["labelled_at"].to_list() == [None, START]
 
 
 def test_clock_rejects_bad_input() -> None:
