@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from mlmkit.exceptions import NotFoundError
+from mlmkit.store._sql import Where
 from mlmkit.store.database import Database
 from mlmkit.store.predictions.aggregates import query
 
@@ -86,24 +87,13 @@ def list_alerts(db: Database, *, model_name: str | None = None, status: str | No
                 since: datetime | None = None, sent: bool | None = None,
                 ids: Sequence[int] | None = None, limit: int | None = None) -> pl.DataFrame:
     """Alerts as polars, newest first, filtered by the given fields."""
-    conds: list[str] = ["TRUE"]
-    params: list[Any] = []
-    for column, value in (("model_name", model_name), ("status", status),
-                          ("severity", severity), ("rule", rule), ("sent", sent)):
-        if value is not None:
-            conds.append(f"{column} = ?")
-            params.append(value)
-    if since is not None:
-        conds.append("created_at >= ?")
-        params.append(since)
-    if ids is not None:
-        conds.append(f"alert_id IN ({', '.join('?' for _ in ids) or 'NULL'})")
-        params.extend(ids)
-    sql = f"SELECT {_COLUMNS} FROM alerts WHERE {' AND '.join(conds)} " \
-          "ORDER BY created_at DESC, alert_id DESC"
+    where = Where().equals([("model_name", model_name), ("status", status),
+                            ("severity", severity), ("rule", rule), ("sent", sent)]) \
+        .at_least("created_at", since).among("alert_id", ids)
+    sql = f"SELECT {_COLUMNS} FROM alerts WHERE {where} ORDER BY created_at DESC, alert_id DESC"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return query(db, sql, params)
+    return query(db, sql, where.params)
 
 
 def unsent_alerts(db: Database) -> list[dict[str, Any]]:
@@ -142,22 +132,20 @@ def claim_deliveries(db: Database, *, now: datetime, claim_until: datetime,
     ``failed`` rows too and regardless of back-off. Claiming counts the attempt (a process that
     dies mid-delivery used it up) and is one statement, so two processes never claim one row.
     """
-    conds = ["status <> 'sent'", "(claimed_until IS NULL OR claimed_until <= ?)"]
-    params: list[Any] = [now]
+    where = Where().add("status <> 'sent'").add("(claimed_until IS NULL OR claimed_until <= ?)",
+                                                now)
     if due_only:
-        conds.append("status = 'pending' AND next_attempt_at <= ?")
-        params.append(now)
+        where.add("status = 'pending' AND next_attempt_at <= ?", now)
     if sink_keys is not None:
-        conds.append("list_contains(?::VARCHAR[], sink_key)")
-        params.append(list(sink_keys))
-    pick = f"SELECT rowid FROM alert_outbox WHERE {' AND '.join(conds)} " \
+        where.add("list_contains(?::VARCHAR[], sink_key)", list(sink_keys))
+    pick = f"SELECT rowid FROM alert_outbox WHERE {where} " \
            "ORDER BY next_attempt_at, alert_id, sink_key"
     if limit is not None:
         pick += f" LIMIT {int(limit)}"
     rows = db.execute(
         "UPDATE alert_outbox SET attempts = attempts + 1, claimed_until = ?, "
         f"last_attempt_at = ? WHERE rowid IN ({pick}) RETURNING alert_id, sink_key, attempts",
-        [claim_until, now, *params])
+        [claim_until, now, *where.params])
     return sorted((int(a), str(k), int(n)) for a, k, n in rows)
 
 
@@ -206,10 +194,6 @@ def pending_deliveries(db: Database) -> int:
 def outbox(db: Database, *, alert_id: int | None = None,
            status: str | None = None) -> pl.DataFrame:
     """Outbox rows as polars, by alert then sink key."""
-    conds, params = ["TRUE"], []
-    for column, value in (("alert_id", alert_id), ("status", status)):
-        if value is not None:
-            conds.append(f"{column} = ?")
-            params.append(value)
-    return query(db, f"SELECT {_OUTBOX} FROM alert_outbox WHERE {' AND '.join(conds)} "
-                     "ORDER BY alert_id, sink_key", params)
+    where = Where().equal("alert_id", alert_id).equal("status", status)
+    return query(db, f"SELECT {_OUTBOX} FROM alert_outbox WHERE {where} "
+                     "ORDER BY alert_id, sink_key", where.params)

@@ -14,9 +14,9 @@ from typing import Any
 import polars as pl
 
 from mlmkit.exceptions import NotFoundError, StateError
+from mlmkit.store._sql import Where, where_clause
 from mlmkit.store.database import Database
 from mlmkit.store.predictions.aggregates import query
-from mlmkit.store.predictions.writes import where_clause
 from mlmkit.values import TimeRange, utc
 
 __all__ = [
@@ -25,7 +25,6 @@ __all__ = [
     "force_transition",
     "count_open_alerts",
     "has_shadow_rows",
-    "insert_alert",
     "insert_rollout",
     "load_rollout",
     "paired_counts",
@@ -85,14 +84,9 @@ def load_rollout(db: Database, rollout_id: int) -> dict[str, Any]:
 def rollout_ids(db: Database, model_name: str | None = None, status: str | None = None
                 ) -> list[int]:
     """Ids of rollouts (optionally of one model / in one status), oldest first."""
-    sql, params = "SELECT rollout_id FROM rollouts WHERE true", []
-    if model_name is not None:
-        sql += " AND model_name = ?"
-        params.append(model_name)
-    if status is not None:
-        sql += " AND status = ?"
-        params.append(status)
-    return [int(r[0]) for r in db.execute(sql + " ORDER BY rollout_id", params)]
+    where = Where().equal("model_name", model_name).equal("status", status)
+    return [int(r[0]) for r in db.execute(
+        f"SELECT rollout_id FROM rollouts WHERE {where} ORDER BY rollout_id", where.params)]
 
 
 def transition_rollout(db: Database, rollout_id: int, *, expected_step: int,
@@ -171,22 +165,6 @@ def paired_counts(db: Database, model_name: str, version_a: str, version_b: str,
 def count_open_alerts(db: Database, model_name: str, *, severity: str = "critical",
                       since: datetime | None = None) -> int:
     """Alerts of ``model_name`` at ``severity`` still open (optionally created since)."""
-    sql = ("SELECT count(*) FROM alerts WHERE model_name = ? AND severity = ? AND "
-           "status = 'open'")
-    params: list[Any] = [model_name, severity]
-    if since is not None:
-        sql += " AND created_at >= ?"
-        params.append(since)
-    return int(db.execute(sql, params)[0][0])
-
-
-def insert_alert(db: Database, *, rule: str, severity: str, model_name: str,
-                 version: str | None, message: str, details: Mapping[str, Any],
-                 dedup_key: str, created_at: datetime) -> int:
-    """Write one alert row directly (used when the alerting service is unavailable)."""
-    rows = db.execute(
-        "INSERT INTO alerts (created_at, rule, severity, model_name, version, message, details, "
-        "dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING alert_id",
-        [created_at, rule, severity, model_name, version, message,
-         json.dumps(dict(details), default=str), dedup_key])
-    return int(rows[0][0])
+    where = Where().equal("model_name", model_name).equal("severity", severity) \
+        .add("status = 'open'").at_least("created_at", since)
+    return int(db.execute(f"SELECT count(*) FROM alerts WHERE {where}", where.params)[0][0])

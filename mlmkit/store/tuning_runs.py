@@ -12,9 +12,9 @@ from typing import Any
 
 import polars as pl
 
+from mlmkit.store._sql import Where, where_clause
 from mlmkit.store.database import Database
 from mlmkit.store.predictions.aggregates import query
-from mlmkit.store.predictions.writes import where_clause
 from mlmkit.values import TimeRange, utcnow
 
 __all__ = ["RUN_COLUMNS", "grid_cell_counts", "insert_runs", "labelled_scores", "last_run",
@@ -75,16 +75,11 @@ def insert_runs(db: Database, rows: Sequence[Mapping[str, Any]]) -> int:
 def select_runs(db: Database, *, model_name: str | None = None, version: str | None = None,
                 kind: str | None = None, run_id: str | None = None) -> pl.DataFrame:
     """Stored trials, oldest first (``params`` / ``details`` as JSON text)."""
-    where, params = ["TRUE"], []
-    for column, value in (("model_name", model_name), ("version", version), ("kind", kind),
-                          ("run_id", run_id)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
+    where = Where().equals([("model_name", model_name), ("version", version), ("kind", kind),
+                            ("run_id", run_id)])
     sql = (f"SELECT * EXCLUDE (params, details), params::VARCHAR AS params, "
-           f"details::VARCHAR AS details FROM tuning_runs WHERE {' AND '.join(where)} "
-           "ORDER BY row_id")
-    return query(db, sql, params)
+           f"details::VARCHAR AS details FROM tuning_runs WHERE {where} ORDER BY row_id")
+    return query(db, sql, where.params)
 
 
 def last_run(db: Database, model_name: str, version: str, kind: str) -> dict[str, Any] | None:

@@ -13,8 +13,8 @@ from typing import Any
 
 import polars as pl
 
+from mlmkit.store._sql import where_clause
 from mlmkit.store.database import Database
-from mlmkit.store.predictions.writes import where_clause
 from mlmkit.values import TimeRange
 
 __all__ = ["confusion_counts", "query", "score_histogram"]

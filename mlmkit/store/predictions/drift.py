@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from mlmkit.store._sql import Where
 from mlmkit.store.database import Database
 from mlmkit.store.predictions.aggregates import query
 from mlmkit.values import TimeRange
@@ -30,25 +31,17 @@ class Side:
     time_range: TimeRange
 
 
-def _cond(side: Side, params: list[object]) -> str:
-    text = "ts >= ? AND ts < ?"
-    params.extend([side.time_range.start, side.time_range.end])
-    if side.versions:
-        text += f" AND version IN ({', '.join('?' for _ in side.versions)})"
-        params.extend(side.versions)
-    return text
+def _cond(side: Side) -> Where:
+    return Where().at_least("ts", side.time_range.start).before("ts", side.time_range.end) \
+        .among("version", side.versions or None)
 
 
 def _frame(model_name: str, ref: Side, cur: Side, role: str | None,
            params: list[object], columns: Sequence[str] | None = None) -> str:
     """``FROM`` clause text adding a ``side`` column (0 reference, 1 current)."""
-    c0 = _cond(ref, params)
-    c1 = _cond(cur, params)
-    params.append(model_name)
-    where = "model_name = ?"
-    if role is not None:
-        where += " AND role = ?"
-        params.append(role)
+    c0, c1 = _cond(ref), _cond(cur)
+    where = Where().equal("model_name", model_name).equal("role", role)
+    params.extend([*c0.params, *c1.params, *where.params])
     cols = "*" if columns is None else ", ".join(_ident(c) for c in columns)
     return (f"(SELECT {cols}, CASE WHEN {c0} THEN 0 WHEN {c1} THEN 1 END AS side "
             "FROM predictions "
@@ -140,12 +133,6 @@ def numeric_histograms(db: Database, model_name: str, ranges: dict[str, tuple[fl
 def side_rows(db: Database, model_name: str, columns: Sequence[str], side: Side, *,
               role: str | None = "served") -> pl.DataFrame:
     """The raw values of ``columns`` on one side (for small samples and frame references)."""
-    params: list[object] = []
-    cond = _cond(side, params)
-    params.append(model_name)
-    where = f"{cond} AND model_name = ?"
-    if role is not None:
-        where += " AND role = ?"
-        params.append(role)
+    where = _cond(side).equal("model_name", model_name).equal("role", role)
     cols = ", ".join(_ident(c) for c in columns)
-    return query(db, f"SELECT {cols} FROM predictions WHERE {where}", params)
+    return query(db, f"SELECT {cols} FROM predictions WHERE {where}", where.params)

@@ -14,9 +14,9 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
+from mlmkit.store._sql import Where, where_clause
 from mlmkit.store.database import Database
 from mlmkit.store.predictions.aggregates import CONFUSION_CELLS, COUNT_COLUMNS, query
-from mlmkit.store.predictions.writes import where_clause
 from mlmkit.values import TimeRange, utcnow
 
 __all__ = ["daily_summary", "error_stream", "refresh_daily_summary", "window_counts",
@@ -131,19 +131,12 @@ def refresh_daily_summary(db: Database, *, model_name: str | None = None,
     retention has partly deleted keep their full counts. ``before`` limits the refresh to
     rows older than it (e.g. the retention cut-off).
     """
-    conds: list[str] = ["TRUE"]
-    params: list[object] = []
-    if model_name is not None:
-        conds.append("model_name = ?")
-        params.append(model_name)
-    if before is not None:
-        conds.append("ts < ?")
-        params.append(before)
+    where = Where().equal("model_name", model_name).before("ts", before)
     sql = f"""
         INSERT INTO daily_summary
         SELECT model_name, version, role, (ts AT TIME ZONE 'UTC')::DATE AS day, {_DAILY},
                ?::TIMESTAMPTZ AS refreshed_at
-        FROM predictions WHERE {' AND '.join(conds)}
+        FROM predictions WHERE {where}
         GROUP BY ALL
         ON CONFLICT (model_name, version, role, day) DO UPDATE SET
             n = excluded.n, labelled = excluded.labelled, tp = excluded.tp, fp = excluded.fp,
@@ -154,7 +147,7 @@ def refresh_daily_summary(db: Database, *, model_name: str | None = None,
         WHERE excluded.n >= daily_summary.n
     """
     with db.transaction() as conn:
-        row = conn.execute(sql, [utcnow(), *params]).fetchone()
+        row = conn.execute(sql, [utcnow(), *where.params]).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -166,29 +159,20 @@ def daily_summary(db: Database, model_name: str, *, versions: Sequence[str] | No
     Columns ``version, day, n, labelled, tp, fp, tn, fn, scored, brier_sum, log_loss_sum,
     predicted_positive, score_sum``.
     """
-    conds = ["model_name = ?", "role = ?"]
-    params: list[object] = [model_name, role]
-    if versions:
-        conds.append(f"version IN ({', '.join('?' for _ in versions)})")
-        params.extend(versions)
-    day = "(ts AT TIME ZONE 'UTC')::DATE"
+    where = Where().equal("model_name", model_name).equal("role", role) \
+        .among("version", versions or None)
+    as_day = "(?::TIMESTAMPTZ AT TIME ZONE 'UTC')::DATE"
+    day = "(ts AT TIME ZONE 'UTC')::DATE" if raw else "day"
+    if start is not None:
+        where.add(f"{day} >= {as_day}", start)
     if raw:
-        if start is not None:
-            conds.append(f"{day} >= (?::TIMESTAMPTZ AT TIME ZONE 'UTC')::DATE")
-            params.append(start)
-        if end is not None:
-            conds.append("ts < ?")
-            params.append(end)
+        where.before("ts", end)
         sql = (f"SELECT version, {day} AS day, {_DAILY} FROM predictions "
-               f"WHERE {' AND '.join(conds)} GROUP BY ALL ORDER BY version, day")
+               f"WHERE {where} GROUP BY ALL ORDER BY version, day")
     else:
-        if start is not None:
-            conds.append("day >= (?::TIMESTAMPTZ AT TIME ZONE 'UTC')::DATE")
-            params.append(start)
         if end is not None:
-            conds.append("day < (?::TIMESTAMPTZ AT TIME ZONE 'UTC')::DATE")
-            params.append(end)
+            where.add(f"day < {as_day}", end)
         sql = ("SELECT version, day, n, labelled, tp, fp, tn, fn, scored, brier_sum, "
                "log_loss_sum, predicted_positive, score_sum FROM daily_summary "
-               f"WHERE {' AND '.join(conds)} ORDER BY version, day")
-    return query(db, sql, params)
+               f"WHERE {where} ORDER BY version, day")
+    return query(db, sql, where.params)

@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from mlmkit._validation import check_choice, invalid
+from mlmkit.store._sql import Where
 from mlmkit.store.database import Database
 from mlmkit.values import utc
 
@@ -83,19 +84,18 @@ def export_parquet(ws: Any, path: str | os.PathLike[str], *,
     if target.exists() and any(target.iterdir()) and not overwrite:
         raise invalid("path", "an empty or missing directory (or pass overwrite=True)",
                       str(target))
-    select = _select_sql(db, model_name)
+    select, params = _select_sql(db, model_name)
     opts = (f"FORMAT parquet, PARTITION_BY ({', '.join(parts)}), COMPRESSION {compression}"
             + (", OVERWRITE true" if overwrite else ""))
     with db.connection() as conn:
         conn.execute("SELECT 1").fetchall()
-        params = [] if model_name is None else [model_name]
         count = conn.execute(f"SELECT count(*) FROM ({select})", params).fetchall()[0][0]
         if count:
             conn.execute(f"COPY ({select}) TO {_literal(str(target))} ({opts})", params)
     return int(count)
 
 
-def _select_sql(db: Database, model_name: str | None) -> str:
+def _select_sql(db: Database, model_name: str | None) -> tuple[str, list[Any]]:
     with db.connection() as conn:
         cols = conn.execute("SELECT column_name FROM information_schema.columns "
                             "WHERE table_name = 'predictions' ORDER BY ordinal_position"
@@ -107,9 +107,9 @@ def _select_sql(db: Database, model_name: str | None) -> str:
         feature = feats.get(col)
         names.append(f'"{col}"' if feature is None or feature in PARTITION_COLUMNS
                      else f'"{col}" AS "{feature}"')
-    where = "" if model_name is None else " WHERE model_name = ?"
-    return (f"SELECT {', '.join(names)}, CAST(ts AS DATE) AS date FROM predictions{where} "
-            "ORDER BY ts")
+    where = Where().equal("model_name", model_name)
+    return (f"SELECT {', '.join(names)}, CAST(ts AS DATE) AS date FROM predictions "
+            f"WHERE {where} ORDER BY ts", where.params)
 
 
 def read_parquet(path: str | os.PathLike[str], *, model_name: str | None = None,
@@ -122,21 +122,15 @@ def read_parquet(path: str | os.PathLike[str], *, model_name: str | None = None,
     root = Path(path)
     if not root.is_dir():
         raise invalid("path", "a directory written by export_parquet", str(root))
-    clauses: list[str] = ["TRUE"]
-    params: list[Any] = []
-    if model_name is not None:
-        clauses.append("model_name = ?")
-        params.append(model_name)
+    where = Where().equal("model_name", model_name)
     if start is not None:
-        clauses.append("ts >= ? AND date >= CAST(? AS DATE)")
-        params += [utc(start, "start")] * 2
+        where.add("ts >= ? AND date >= CAST(? AS DATE)", *[utc(start, "start")] * 2)
     if end is not None:
-        clauses.append("ts < ? AND date <= CAST(? AS DATE)")
-        params += [utc(end, "end")] * 2
+        where.add("ts < ? AND date <= CAST(? AS DATE)", *[utc(end, "end")] * 2)
     glob = _literal(str(root / "**" / "*.parquet"))
     sql = (f"SELECT * FROM read_parquet({glob}, hive_partitioning = true) "
-           f"WHERE {' AND '.join(clauses)} ORDER BY ts")
+           f"WHERE {where} ORDER BY ts")
     with duckdb.connect(":memory:") as conn:
         conn.execute("SET TimeZone = 'UTC'")
-        arrow = conn.sql(sql, params=params).to_arrow_table()
+        arrow = conn.sql(sql, params=where.params).to_arrow_table()
     return pl.DataFrame(pl.from_arrow(arrow))
