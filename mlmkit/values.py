@@ -1,4 +1,7 @@
-"""Value objects shared by every layer: versions, model types, metadata, A/B configs, windows.
+"""Value objects shared by every layer: versions, model types, metadata, A/B configs.
+
+Windows and time (``parse_window``, ``resolve_range``, ``TimeRange``, ``utcnow``) live in
+:mod:`mlmkit.windows` and are re-exported here.
 
 Everything here is immutable and validates on construction.
 """
@@ -6,19 +9,25 @@ Everything here is immutable and validates on construction.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, overload
+from typing import Any
 
-import semver
-
-from mlmkit import clock as _clock
 from mlmkit._validation import check_name, check_probability, check_real, invalid
 from mlmkit.catalogue import Use, select
+from mlmkit.versions import VERSION_EXPECTATION, Version, VersionLike
+from mlmkit.windows import (
+    EPOCH,
+    DefaultWindow,
+    TimeRange,
+    WindowLike,
+    parse_window,
+    resolve_range,
+    utc,
+    utcnow,
+)
 
 __all__ = [
     "ABTestConfig",
@@ -39,155 +48,6 @@ __all__ = [
 ]
 
 
-VERSION_EXPECTATION = "a semantic version such as '1.2.0'"
-
-
-@functools.total_ordering
-class Version:
-    """A semantic version (``MAJOR.MINOR.PATCH[-prerelease][+build]``), ordered by semver rules.
-
-    Parsing and precedence come from the ``semver`` package. A leading ``v`` is accepted.
-
-    Examples
-    --------
-    >>> Version.parse("1.10.0") > Version.parse("1.9.0")
-    True
-    >>> Version.parse("2.0.0-rc.1") < Version.parse("2.0.0")
-    True
-    >>> str(Version.parse("v1.2.3").bump_minor())
-    '1.3.0'
-    """
-
-    __slots__ = ("_v",)
-
-    def __init__(self, major: int = 0, minor: int = 0, patch: int = 0,
-                 prerelease: str | None = None, build: str | None = None) -> None:
-        try:
-            self._v = semver.Version(major, minor, patch, prerelease, build)
-        except (TypeError, ValueError) as err:
-            raise invalid("version", "a semantic version MAJOR.MINOR.PATCH",
-                          (major, minor, patch)) from err
-
-    @classmethod
-    def parse(cls, text: VersionLike, name: str = "version") -> Version:
-        """Parse ``"1.2.3"`` (or return an existing :class:`Version` unchanged).
-
-        This is THE version parser: every entry point taking a version calls it with the
-        argument's ``name``, so a bad value always reads
-        ``"<name> must be a semantic version such as '1.2.0'; got <value>"``.
-
-        Examples
-        --------
-        >>> try:
-        ...     Version.parse("1.0", "version_b")
-        ... except ValueError as err:
-        ...     print(err)
-        version_b must be a semantic version such as '1.2.0'; got '1.0'
-        """
-        if isinstance(text, Version):
-            return text
-        if isinstance(text, str):
-            try:
-                return _parse_cached(text)
-            except (TypeError, ValueError) as err:
-                raise invalid(name, VERSION_EXPECTATION, text) from err
-        raise invalid(name, VERSION_EXPECTATION, text)
-
-    @classmethod
-    def _parse(cls, text: str) -> Version:
-        raw = text[1:] if text[:1] in ("v", "V") else text
-        parsed = semver.Version.parse(raw)  # ValueError / TypeError: see parse()
-        obj = cls.__new__(cls)
-        obj._v = parsed
-        return obj
-
-    from_string = parse
-
-    @property
-    def major(self) -> int:
-        """The major component."""
-        return int(self._v.major)
-
-    @property
-    def minor(self) -> int:
-        """The minor component."""
-        return int(self._v.minor)
-
-    @property
-    def patch(self) -> int:
-        """The patch component."""
-        return int(self._v.patch)
-
-    @property
-    def prerelease(self) -> str | None:
-        """The pre-release tag, if any."""
-        return self._v.prerelease
-
-    def bump_major(self) -> Version:
-        """Return the next major version (``1.2.3`` → ``2.0.0``)."""
-        return Version.parse(str(self._v.bump_major()))
-
-    def bump_minor(self) -> Version:
-        """Return the next minor version (``1.2.3`` → ``1.3.0``)."""
-        return Version.parse(str(self._v.bump_minor()))
-
-    def bump_patch(self) -> Version:
-        """Return the next patch version (``1.2.3`` → ``1.2.4``)."""
-        return Version.parse(str(self._v.bump_patch()))
-
-    def bump(self, part: str) -> Version:
-        """Bump ``part`` (``"major"``, ``"minor"`` or ``"patch"``)."""
-        if part not in ("major", "minor", "patch"):
-            raise invalid("bump", "one of 'major', 'minor', 'patch'", part)
-        return {"major": self.bump_major, "minor": self.bump_minor,
-                "patch": self.bump_patch}[part]()
-
-    def sort_key(self) -> tuple[Any, ...]:
-        """A tuple that sorts like semver precedence (usable as a SQL-free sort key)."""
-        return (self.major, self.minor, self.patch, self.prerelease is None,
-                _prerelease_key(self.prerelease))
-
-    def __str__(self) -> str:
-        return str(self._v)
-
-    def __repr__(self) -> str:
-        return f"Version('{self}')"
-
-    def __hash__(self) -> int:
-        return hash(str(self._v.finalize_version()) + (self._v.prerelease or ""))
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, str):
-            try:
-                other = Version.parse(other)
-            except ValueError:
-                return NotImplemented
-        if not isinstance(other, Version):
-            return NotImplemented
-        return bool(self._v.compare(other._v) == 0)
-
-    def __lt__(self, other: object) -> bool:
-        if isinstance(other, str):
-            other = Version.parse(other)
-        if not isinstance(other, Version):
-            return NotImplemented
-        return bool(self._v.compare(other._v) < 0)
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_cached(text: str) -> Version:
-    return Version._parse(text)
-
-
-def _prerelease_key(pre: str | None) -> tuple[tuple[int, int | str], ...]:
-    if pre is None:
-        return ()
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in pre.split("."))
-
-
-VersionLike = Version | str
-
-
 class ModelType(StrEnum):
     """The learning paradigm of a model (the seed's enum, same string values)."""
 
@@ -204,20 +64,6 @@ class ModelType(StrEnum):
         except ValueError as err:
             choices = ", ".join(repr(m.value) for m in cls)
             raise invalid("model_type", f"one of {choices}", value) from err
-
-
-def utcnow() -> datetime:
-    """Return the current time as an aware UTC datetime (from :mod:`mlmkit.clock`)."""
-    return _clock.now()
-
-
-def utc(value: datetime, name: str = "timestamp") -> datetime:
-    """Return ``value`` as an aware UTC datetime (naive datetimes are taken as UTC)."""
-    if not isinstance(value, datetime):
-        raise invalid(name, "a datetime", value)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 def _frozen_mapping(name: str, value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -446,136 +292,3 @@ class ABTestConfig:
                 "primary_metric": self.primary_metric,
                 "minimum_improvement": self.minimum_improvement,
                 "significance_level": self.significance_level}
-
-
-# ----------------------------------------------------------------------------- windows
-WindowLike = str | timedelta
-_WINDOW_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_window(window: WindowLike, name: str = "window") -> timedelta:
-    """Parse ``"15m"``, ``"24h"``, ``"7d"``, ``"2w"``, ``"30s"`` or a timedelta.
-
-    Examples
-    --------
-    >>> parse_window("15m")
-    datetime.timedelta(seconds=900)
-    >>> parse_window("7d").days
-    7
-    """
-    if isinstance(window, timedelta):
-        delta = window
-    elif isinstance(window, str) and (match := _WINDOW_RE.match(window)):
-        delta = timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-    else:
-        raise invalid(name, "a duration such as '15m', '24h', '7d' or a timedelta", window)
-    if delta <= timedelta(0):
-        raise invalid(name, "a positive duration", window)
-    return delta
-
-
-@dataclasses.dataclass(frozen=True)
-class TimeRange:
-    """A half-open UTC time range ``[start, end)``; build it with :func:`resolve_range`."""
-
-    start: datetime
-    end: datetime
-
-    @property
-    def duration(self) -> timedelta:
-        """Length of the range."""
-        return self.end - self.start
-
-
-class DefaultWindow(str):
-    """A window a signature uses when the caller gives none (``window=DefaultWindow("24h")``).
-
-    It reads as the plain string in ``help()``; :func:`resolve_range` lets explicit ``start`` /
-    ``end`` replace it, whereas a window the caller passed conflicts with them.
-    """
-
-    __slots__ = ()
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_PAIR_TYPES = (tuple, list)
-
-
-@overload
-def resolve_range(window: Any = None, *, start: datetime | None = None,
-                  end: datetime | None = None, now: datetime | None = None,
-                  default: WindowLike = "24h", name: str = "window") -> TimeRange: ...
-
-
-@overload
-def resolve_range(window: Any = None, *, start: datetime | None = None,
-                  end: datetime | None = None, now: datetime | None = None,
-                  default: None, name: str = "window") -> TimeRange | None: ...
-
-
-def resolve_range(window: Any = None, *, start: datetime | None = None,
-                  end: datetime | None = None, now: datetime | None = None,
-                  default: WindowLike | None = "24h", name: str = "window") -> TimeRange | None:
-    """THE window rule: turn ``window`` or ``start`` / ``end`` into a :class:`TimeRange`.
-
-    Every public windowed entry point (monitor, A/B test, log, tuning, jobs, viz data) calls
-    this once and passes the :class:`TimeRange` inward.
-
-    * ``window`` (``"24h"``, ``"7d"``, a timedelta) is the span of that length ending at
-      ``now``; a ``(start, end)`` pair is that span. It is *either* ``window`` *or*
-      ``start`` / ``end``: giving both raises :class:`~mlmkit.exceptions.ValidationError`
-      (a :class:`DefaultWindow`, a signature's default, gives way to them instead).
-    * With ``start`` / ``end``: a missing ``end`` is ``now``; a missing ``start`` is
-      ``end - default`` (the beginning of the log, :data:`EPOCH`, when ``default`` is None).
-    * With neither: the ``default`` window ending at ``now``; ``None`` when ``default`` is
-      None (the caller reads every row).
-    * Datetimes must be :class:`datetime`; naive ones are taken as UTC (as everywhere in
-      mlmkit, see :func:`utc`), and ``start`` must be earlier than ``end``.
-    * ``now`` defaults to the current time; jobs pass their run time.
-    * ``name`` names the argument in errors (``"baseline"`` gives ``baseline``,
-      ``baseline start``, ``baseline end``).
-
-    Examples
-    --------
-    >>> from datetime import datetime, UTC
-    >>> r = resolve_range("24h", now=datetime(2026, 1, 2, tzinfo=UTC))
-    >>> r.start.isoformat(), r.end.isoformat()
-    ('2026-01-01T00:00:00+00:00', '2026-01-02T00:00:00+00:00')
-    >>> try:
-    ...     resolve_range("7d", start=datetime(2026, 1, 1), end=datetime(2026, 1, 2))
-    ... except ValueError as err:
-    ...     print(err)
-    window must be None when start or end is given (a window or start/end, not both); got '7d'
-    """
-    start_name, end_name = ("start", "end") if name == "window" else (f"{name} start",
-                                                                      f"{name} end")
-    fallback: WindowLike | None = default
-    if isinstance(window, DefaultWindow):
-        window, fallback = None, str(window)
-    if window is not None and (start is not None or end is not None):
-        raise invalid(name, "None when start or end is given (a window or start/end, not both)",
-                      window)
-    if isinstance(window, _PAIR_TYPES):
-        if len(window) != 2:
-            raise invalid(name, "a duration or a (start, end) pair", window)
-        start, end = window
-        if start is None or end is None:
-            raise invalid(name, "a (start, end) pair of datetimes", window)
-        window = None
-    anchor = utc(now, "now") if now is not None else utcnow()
-    if window is None and start is None and end is None:
-        if fallback is None:
-            return None
-        window = fallback
-    if window is not None:
-        return TimeRange(anchor - parse_window(window, name), anchor)
-    stop = utc(end, end_name) if end is not None else anchor
-    if start is not None:
-        begin = utc(start, start_name)
-    else:
-        begin = EPOCH if fallback is None else stop - parse_window(fallback, "default")
-    if begin >= stop:
-        raise invalid(start_name, f"earlier than {end_name} ({stop.isoformat()})",
-                      begin.isoformat())
-    return TimeRange(begin, stop)
