@@ -26,14 +26,21 @@ _COLUMNS = ("alert_id, created_at, rule, severity, model_name, version, message,
             "dedup_key, status, sent, sent_at, send_error, acknowledged_at, resolved_at")
 
 
+_RANK = "(CASE {} WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 ELSE 0 END)"
+
+
 def insert_alert(db: Database, *, rule: str, severity: str, model_name: str | None,
                  version: str | None, message: str, details: dict[str, Any],
                  dedup_key: str, now: datetime, cooldown: timedelta,
                  sink_keys: Sequence[str] = (), claim_until: datetime | None = None
                  ) -> int | None:
-    """Insert an alert unless one with ``dedup_key`` was created within ``cooldown``.
+    """Insert an alert unless an unresolved one with ``dedup_key`` already covers it.
 
-    Resolved alerts do not suppress. Returns the new ``alert_id``, or ``None`` when suppressed.
+    An earlier alert with the same key suppresses this one while it is not resolved, is at
+    least as severe (info < warning < critical: an escalation always gets through), and was
+    either created within ``cooldown`` (the repeat interval of a condition that persists) or
+    acknowledged (someone is on it: quiet until resolved). Returns the new ``alert_id``, or
+    ``None`` when suppressed.
     The check, the insert and one ``pending`` outbox row per ``sink_keys`` entry run in one
     transaction. With ``claim_until`` the rows are claimed for an immediate first attempt
     (``attempts = 1``) until then; without sinks the alert is stored unsent (``no sinks``).
@@ -41,8 +48,10 @@ def insert_alert(db: Database, *, rule: str, severity: str, model_name: str | No
     payload = json.dumps(details, default=str, allow_nan=False) if details else None
     with db.transaction() as conn:
         recent = conn.execute(
-            "SELECT alert_id FROM alerts WHERE dedup_key = ? AND created_at > ? "
-            "AND status <> 'resolved' LIMIT 1", [dedup_key, now - cooldown]).fetchone()
+            f"SELECT alert_id FROM alerts WHERE dedup_key = ? AND status <> 'resolved' "
+            f"AND (created_at > ? OR status = 'acknowledged') "
+            f"AND {_RANK.format('severity')} >= {_RANK.format('?')} LIMIT 1",
+            [dedup_key, now - cooldown, severity]).fetchone()
         if recent is not None:
             return None
         row = conn.execute(

@@ -65,6 +65,31 @@ def test_cooldown_suppresses_repeats_until_resolved():
         assert table.filter(pl.col("alert_id") == a)["status"][0] == "resolved"
 
 
+def test_persisting_condition_repeats_only_after_the_repeat_interval():
+    """An hourly check of a persisting degradation must not page every hour (found by the
+    operations simulation: 27 alerts for one episode); escalations and acknowledgements."""
+    from datetime import UTC, datetime
+
+    from mlmkit.clock import SimulatedClock, use_clock
+
+    sim = SimulatedClock(datetime(2026, 1, 5, tzinfo=UTC))
+    with use_clock(sim), mlmkit.open() as ws:
+        fired = []
+        for _ in range(12):  # twelve hourly checks of the same condition
+            fired.append(ws.alerts.fire("degradation", "warning", "m", "1.0.0", "low"))
+            sim.advance(timedelta(hours=1))
+        assert [i is not None for i in fired] == [True, False, False, False] * 3
+        assert ws.alerts.fire("degradation", "critical", "m", "1.0.0", "worse") is not None
+        assert ws.alerts.fire("degradation", "warning", "m", "1.0.0", "low") is None
+        ack = ws.alerts.fire("drift", "warning", "m", "1.0.0", "drift")
+        assert ack is not None
+        ws.alerts.acknowledge(ack)
+        sim.advance(timedelta(days=2))
+        assert ws.alerts.fire("drift", "warning", "m", "1.0.0", "drift") is None
+        ws.alerts.resolve(ack)
+        assert ws.alerts.fire("drift", "warning", "m", "1.0.0", "drift") is not None
+
+
 def test_webhook_receives_exactly_expected_alerts(server):
     with mlmkit.open() as ws:
         ws.alerts.add_webhook(server.url, timeout=2, retries=0)

@@ -5,9 +5,12 @@ per configured sink (one transaction), then delivered to the sinks (outside any 
 connection), each outcome recorded on its row. A pair that failed (or whose process died) is
 retried only for that sink: by :meth:`AlertingService.retry_unsent` now, or by the
 ``alert-delivery`` job with exponential back-off up to ``max_attempts`` (see
-:mod:`mlmkit.services.alerts.delivery`). ``alerts.sent`` is true once every sink got it. The
-same ``dedup_key`` is not fired again within ``cooldown`` (default 1 hour) unless the earlier
-alert was resolved.
+:mod:`mlmkit.services.alerts.delivery`). ``alerts.sent`` is true once every sink got it. A
+condition that persists does not page every time a job sees it: an unresolved alert with the
+same ``dedup_key`` suppresses new ones of the same or lower severity for ``cooldown`` (the
+repeat interval, default 4 hours as Alertmanager's ``repeat_interval``), and for as long as it
+is acknowledged; an escalation (warning → critical) always fires; a resolved alert suppresses
+nothing.
 """
 
 from __future__ import annotations
@@ -96,7 +99,6 @@ class AlertingService:
         a process that dies mid-delivery leaves them due again after it. Longer than any
         sink's worst case (``(retries + 1) * timeout`` plus back-off for a webhook).
 
-
     Examples
     --------
     >>> import mlmkit
@@ -111,7 +113,7 @@ class AlertingService:
 
     def __init__(self, db: Database, registry: ModelRegistry, *,
                  monitor: Callable[[], PerformanceMonitor] | None = None,
-                 cooldown: WindowLike = "1h", max_attempts: int = 8,
+                 cooldown: WindowLike = "4h", max_attempts: int = 8,
                  retry_backoff: WindowLike = "1m", lease: WindowLike = "5m") -> None:
         self.db = db
         self.registry = registry
