@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 from mlmkit.store._sql import Where
 from mlmkit.store.database import Database
@@ -111,15 +112,24 @@ def insert_snapshots(db: Database, rows: Sequence[Mapping[str, Any]]) -> int:
     if not rows:
         return 0
     cols = ", ".join(SNAPSHOT_COLUMNS)
-    marks = ", ".join("?" for _ in SNAPSHOT_COLUMNS)
-    added = 0
-    with db.transaction() as conn:
-        for row in rows:
-            res = conn.execute(f"INSERT INTO metric_snapshots ({cols}) VALUES ({marks}) "
-                               "ON CONFLICT DO NOTHING RETURNING 1",
-                               [row[c] for c in SNAPSHOT_COLUMNS]).fetchall()
-            added += len(res)
-    return added
+    frame = pa.Table.from_pylist([{c: row[c] for c in SNAPSHOT_COLUMNS} for row in rows],
+                                 schema=_SNAPSHOT_SCHEMA)
+    with db.transaction() as conn:  # one statement per batch (was one per row: 36 ms a call)
+        conn.register("_mlmkit_snapshots", frame)
+        try:
+            added = conn.execute(f"INSERT INTO metric_snapshots ({cols}) SELECT {cols} FROM "
+                                 "_mlmkit_snapshots ON CONFLICT DO NOTHING RETURNING 1"
+                                 ).fetchall()
+        finally:
+            conn.unregister("_mlmkit_snapshots")
+    return len(added)
+
+
+_TS = pa.timestamp("us", tz="UTC")
+_SNAPSHOT_SCHEMA = pa.schema([
+    ("job", pa.string()), ("period_start", _TS), ("model_name", pa.string()),
+    ("version", pa.string()), ("environment", pa.string()), ("metric", pa.string()),
+    ("value", pa.float64()), ("window_start", _TS), ("window_end", _TS), ("created_at", _TS)])
 
 
 def snapshots(db: Database, *, job: str | None = None, model_name: str | None = None,

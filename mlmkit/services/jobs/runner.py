@@ -35,6 +35,7 @@ import dataclasses
 import inspect
 import logging
 import traceback
+import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ import polars as pl
 
 from mlmkit._html import dict_table
 from mlmkit._validation import invalid
+from mlmkit.analysis.metrics import UndefinedMetricWarning
 from mlmkit.services.jobs import bodies as _jobs
 from mlmkit.services.jobs.bodies import JobContext
 from mlmkit.store import jobs as _sql
@@ -186,7 +188,11 @@ def run_job(ws: Workspace, name: str, *, now: datetime | None = None, **options:
     ctx = JobContext(ws, job.name, run_id, at, logger)
     error: str | None = None
     try:
-        job.func(ctx, **options)
+        with warnings.catch_warnings():
+            # a window without both classes is normal with delayed labels: the job records
+            # NaN for the undefined metrics; the warning would only flood scheduler logs
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            job.func(ctx, **options)
     except Exception as err:
         error = f"{type(err).__name__}: {err}"
         ctx.log.error("job %s failed: %s", job.name, error,
