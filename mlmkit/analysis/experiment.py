@@ -36,7 +36,8 @@ import numpy as np
 from mlmkit._validation import check_choice, check_int, invalid
 from mlmkit.analysis.metrics import _kernels
 from mlmkit.analysis.metrics.intervals import bootstrap_counts, bootstrap_histogram
-from mlmkit.analysis.stats.proportions import mcnemar_table, two_proportion_ztest
+from mlmkit.analysis.stats.paired import mcnemar_table
+from mlmkit.analysis.stats.proportions import two_proportion_ztest
 from mlmkit.analysis.stats.result import TestResult, check_alpha
 from mlmkit.analysis.stats.sample_size import required_sample_size
 from mlmkit.analysis.stats.sequential import sequential_two_proportion_test

@@ -1,4 +1,4 @@
-"""Multiple-testing corrections, re-exported by :mod:`mlmkit.analysis.stats.proportions`."""
+"""Multiple-testing corrections (Holm, Benjamini-Hochberg); re-exported by the package."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Significance tests for A/B comparisons of model versions; every test returns a ``TestResult``.
+"""Tests of two proportions and 2x2 tables for A/B comparisons; each returns a ``TestResult``.
 
 Conventions, the same for every function here:
 
@@ -9,10 +9,10 @@ Conventions, the same for every function here:
 - ``ci`` is always two-sided at level ``confidence``, also for one-sided tests.
 - Bad arguments raise :class:`~mlmkit.exceptions.ValidationError` naming the parameter.
 
-Power and sample sizes live in :mod:`mlmkit.analysis.stats.sample_size`, the Welch t-test and the
-bootstrap in :mod:`mlmkit.analysis.stats.means`, the always-valid sequential test in
-:mod:`mlmkit.analysis.stats.sequential` and ``multiple_testing`` in the private ``_multitest``; all
-are re-exported here.
+Paired tests (McNemar) live in :mod:`~mlmkit.analysis.stats.paired`, power and sample sizes in
+:mod:`~mlmkit.analysis.stats.sample_size`, the Welch t-test and the bootstrap in
+:mod:`~mlmkit.analysis.stats.means`, the always-valid sequential test in
+:mod:`~mlmkit.analysis.stats.sequential`; :mod:`mlmkit.analysis.stats` re-exports them all.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from typing import Any
 import numpy as np
 
 from mlmkit._validation import check_int, check_real, invalid
-from mlmkit.analysis.stats.means import bootstrap_difference, welch_ttest
-from mlmkit.analysis.stats.multitest import multiple_testing
 from mlmkit.analysis.stats.result import (
     TestResult,
     check_alpha,
@@ -35,37 +33,8 @@ from mlmkit.analysis.stats.result import (
     wilson_interval,
     z_quantile,
 )
-from mlmkit.analysis.stats.sample_size import (
-    margin_of_error_sample_size,
-    power,
-    required_sample_size,
-)
-from mlmkit.analysis.stats.sequential import (
-    SequentialTest,
-    sequential_path,
-    sequential_tau,
-    sequential_two_proportion_test,
-)
 
-__all__ = [
-    "SequentialTest",
-    "TestResult",
-    "bootstrap_difference",
-    "chi_square_2x2",
-    "fisher_exact",
-    "margin_of_error_sample_size",
-    "mcnemar",
-    "mcnemar_table",
-    "multiple_testing",
-    "power",
-    "required_sample_size",
-    "sample_ratio_mismatch",
-    "sequential_path",
-    "sequential_tau",
-    "sequential_two_proportion_test",
-    "two_proportion_ztest",
-    "welch_ttest",
-]
+__all__ = ["chi_square_2x2", "fisher_exact", "sample_ratio_mismatch", "two_proportion_ztest"]
 
 EXACT_CI_MAX_TOTAL = 10_000
 
@@ -246,114 +215,6 @@ def _woolf_interval(table: np.ndarray, confidence: float) -> tuple[float, float]
     log_or = math.log(cells[0, 0] * cells[1, 1] / (cells[0, 1] * cells[1, 0]))
     half = z_quantile(confidence) * math.sqrt(float(np.sum(1.0 / cells)))
     return math.exp(log_or - half), math.exp(log_or + half)
-
-
-def mcnemar_table(table: Any, *, exact: bool = True, correction: bool = True,
-                  confidence: float = 0.95) -> TestResult:
-    """McNemar's test for paired outcomes of versions A and B on the same traffic.
-
-    The table is ``[[both correct, only A correct], [only B correct, both wrong]]`` (rows: A
-    correct / wrong; columns: B correct / wrong). Statistic and p-value equal
-    ``statsmodels.stats.contingency_tables.mcnemar(table, exact=exact, correction=correction)``,
-    except that with no discordant pairs the result is ``statistic=0, p_value=1``.
-
-    Parameters
-    ----------
-    table : array-like of shape (2, 2)
-        Non-negative integer counts with at least one pair.
-    exact : bool
-        Exact binomial test on the discordant pairs (statistic = the smaller count); otherwise
-        the chi-square approximation with one degree of freedom.
-    correction : bool
-        Continuity correction of the chi-square variant.
-    confidence : float
-        Level of ``ci``, a Wald interval for the paired difference of accuracies.
-
-    Returns
-    -------
-    TestResult
-        ``effect = accuracy_b - accuracy_a = (only_b - only_a) / pairs``.
-
-    Examples
-    --------
-    >>> r = mcnemar_table([[50, 5], [15, 30]])
-    >>> r.statistic, round(r.p_value, 4), r.effect
-    (5.0, 0.0414, 0.1)
-    """
-    counts = check_table(table)
-    confidence = check_alpha(confidence, "confidence")
-    total = int(counts.sum())
-    if total == 0:
-        raise invalid("table", "a 2x2 table with at least one pair", table)
-    from scipy.stats import binom, chi2
-
-    only_a, only_b = int(counts[0, 1]), int(counts[1, 0])
-    discordant = only_a + only_b
-    if discordant == 0:
-        stat, p = 0.0, 1.0
-    elif exact:
-        stat = float(min(only_a, only_b))
-        p = min(1.0, float(binom.cdf(stat, discordant, 0.5)) * 2.0)
-    else:
-        stat = (abs(only_a - only_b) - int(correction)) ** 2 / discordant
-        p = float(chi2.sf(stat, 1))
-    effect = (only_b - only_a) / total
-    se = math.sqrt(max(discordant - (only_b - only_a) ** 2 / total, 0.0)) / total
-    z = z_quantile(confidence)
-    return TestResult(
-        statistic=float(stat), p_value=p, ci=(effect - z * se, effect + z * se), effect=effect,
-        method="McNemar " + ("exact binomial" if exact else "chi-square"),
-        alternative="two-sided", n=total, confidence=confidence,
-        df=None if exact else 1.0, details={"only_a_correct": only_a, "only_b_correct": only_b},
-    )
-
-
-def mcnemar(correct_a: Any, correct_b: Any, *, exact: bool = True, correction: bool = True,
-            confidence: float = 0.95) -> TestResult:
-    """McNemar's test from paired per-row outcomes (1/True = that version was correct).
-
-    Builds the 2x2 table of agreements and calls :func:`mcnemar_table`; use that function
-    directly when the counts come from a SQL aggregate.
-
-    Parameters
-    ----------
-    correct_a, correct_b : array-like of bool or {0, 1}
-        Same length; row ``i`` is the same request scored by both versions (shadow mode).
-    exact, correction, confidence
-        As in :func:`mcnemar_table`.
-
-    Returns
-    -------
-    TestResult
-
-    Examples
-    --------
-    >>> r = mcnemar([1, 1, 0, 0, 1, 0], [1, 1, 1, 1, 1, 0])
-    >>> r.statistic, r.p_value, round(r.effect, 4)
-    (0.0, 0.5, 0.3333)
-    """
-    a = _check_binary("correct_a", correct_a)
-    b = _check_binary("correct_b", correct_b)
-    if a.size != b.size:
-        raise invalid("correct_b", f"an array of the same length as correct_a ({a.size})", b.size)
-    cells = np.bincount(2 * (1 - a) + (1 - b), minlength=4).reshape(2, 2)
-    return mcnemar_table(cells, exact=exact, correction=correction, confidence=confidence)
-
-
-def _check_binary(name: str, values: Any) -> np.ndarray:
-    arr = np.asarray(values)
-    expectation = "a non-empty 1-D array of booleans or 0/1"
-    if arr.ndim != 1 or arr.size == 0:
-        raise invalid(name, expectation, values)
-    if arr.dtype != bool:
-        try:
-            num = arr.astype(float)
-        except (TypeError, ValueError) as err:
-            raise invalid(name, expectation, values) from err
-        if not bool(np.all((num == 0) | (num == 1))):
-            raise invalid(name, expectation, values)
-        arr = num
-    return arr.astype(np.int64)
 
 
 def sample_ratio_mismatch(n_a: int, n_b: int, expected_share_a: float = 0.5, *,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from mlmkit._validation import check_choice, check_int, check_probability, check_real, invalid
-from mlmkit.analysis.stats.proportions import sample_ratio_mismatch
+from mlmkit.analysis.stats import sample_ratio_mismatch
 from mlmkit.catalogue import Use, select
 from mlmkit.store.predictions import monitoring as monitor_sql
 from mlmkit.values import Version, parse_window, resolve_range

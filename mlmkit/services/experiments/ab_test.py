@@ -31,7 +31,7 @@ from mlmkit.analysis.experiment import (
     compare_metric,
     required_sample_size_for_lift,
 )
-from mlmkit.analysis.stats.proportions import TestResult, multiple_testing, sample_ratio_mismatch
+from mlmkit.analysis.stats import TestResult, multiple_testing, sample_ratio_mismatch
 from mlmkit.analysis.stats.sample_size import margin_of_error_sample_size
 from mlmkit.analysis.stats.sample_size import required_sample_size as _required_sample_size
 from mlmkit.catalogue import Use, select
@@ -185,7 +185,7 @@ class ABTestingService:
         if metric not in diff:
             notes.append(f"{metric} is not registered for both versions.")
         elif metric in RATE_METRICS and "sample_count" in perf_a and "sample_count" in perf_b:
-            from mlmkit.analysis.stats.proportions import two_proportion_ztest
+            from mlmkit.analysis.stats import two_proportion_ztest
 
             n_a, n_b = int(perf_a["sample_count"]), int(perf_b["sample_count"])
             tests[metric] = _with_values(two_proportion_ztest(

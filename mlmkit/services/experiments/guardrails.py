@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from mlmkit._validation import check_int, check_real, invalid
-from mlmkit.analysis.stats.proportions import (
+from mlmkit.analysis.stats import (
     TestResult,
     sample_ratio_mismatch,
     sequential_two_proportion_test,

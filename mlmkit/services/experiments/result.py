@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlmkit._html import dict_table
-from mlmkit.analysis.stats.proportions import TestResult
+from mlmkit.analysis.stats import TestResult
 from mlmkit.values import ABTestConfig, ModelMetadata
 
 __all__ = ["ABTestResult", "decide"]

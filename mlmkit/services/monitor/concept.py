@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from mlmkit.analysis.detectors import make_detector, run_detector
-from mlmkit.analysis.stats.proportions import two_proportion_ztest
+from mlmkit.analysis.stats import two_proportion_ztest
 from mlmkit.services.monitor.results import ConceptDriftResult
 from mlmkit.store.database import Database
 from mlmkit.store.predictions import monitoring as monitor_sql
