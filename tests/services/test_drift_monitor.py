@@ -27,6 +27,7 @@ def ws():
     score = 1 / (1 + np.exp(-(1.5 * b + 0.3)))
     y = rng.random(n) < score
     w = mlmkit.open()
+    w.registry.register(mlmkit.ModelMetadata("m", mlmkit.ModelType.SUPERVISED, "1.0.0"))
     w.log.track_batch(pl.DataFrame({
         "model_name": "m", "version": "1.0.0", "prediction": score >= 0.5, "actual": y,
         "score": score, "a": a, "b": b, "c": c, "d": d,

@@ -25,6 +25,7 @@ from mlmkit.analysis.drift.detect import (
     wasserstein,
     wasserstein_from_histogram,
 )
+from mlmkit.analysis.drift.missing import missing_drift
 
 __all__ = [
     'DriftMethod',
@@ -42,6 +43,7 @@ __all__ = [
     'jensen_shannon_from_counts',
     'ks',
     'ks_from_histograms',
+    'missing_drift',
     'psi',
     'psi_from_counts',
     'quantile_edges',

@@ -17,6 +17,19 @@ range (error at most one bin width, i.e. below 0.5 % of the range) and Jensen-Sh
 exact category counts. Smaller samples, numeric features whose reference values fill at most
 5 bins (hence low-cardinality ones), explicit methods other than these, and frame references
 load the values and call :func:`mlmkit.analysis.drift.detect_drift` (exact).
+
+Missing values (NULL; ingest stores NaN and ±inf as NULL, and rows logged before it did are
+read the same way) are a signal of their own. The value statistics use the present values
+only, and per feature the missing share of the two sides is compared by
+:func:`mlmkit.analysis.drift.missing_drift` (2 x 2 chi-square, Holm across the features,
+drift when significant at 0.05 *and* Cohen's ``|h| >= 0.1``). ``drift`` is true when either
+signal drifted. A feature with no present value on one side gets no value statistic
+(``method`` null) and is judged on its missingness only; it never raises.
+
+``effect_size`` is the normalised Wasserstein distance (numeric, score) or the Jensen-Shannon
+distance (categorical) of the present values whatever decided ``drift``: with small samples
+(``ks`` / ``chi_square``) it says how large a significant shift is, so an alert can ask for
+both (see the ``drift-detection`` job).
 """
 
 from __future__ import annotations
@@ -32,9 +45,12 @@ import polars as pl
 from mlmkit._validation import check_int, check_name, invalid
 from mlmkit.analysis.drift.detect import (
     detect_drift,
+    jensen_shannon,
     jensen_shannon_from_counts,
+    wasserstein,
     wasserstein_from_histogram,
 )
+from mlmkit.analysis.drift.missing import missing_drift
 from mlmkit.analysis.estimation import EstimatedMetrics, estimate_performance
 from mlmkit.store.predictions import drift as drift_sql
 from mlmkit.store.predictions.drift import Side
@@ -50,7 +66,12 @@ _BINS = 2000
 _SCHEMA = {"feature": pl.String, "kind": pl.String, "method": pl.String,
            "statistic": pl.Float64, "p_value": pl.Float64, "adjusted_p_value": pl.Float64,
            "threshold": pl.Float64, "drift": pl.Boolean, "n_reference": pl.Int64,
-           "n_current": pl.Int64, "source": pl.String}
+           "n_current": pl.Int64, "source": pl.String, "effect_size": pl.Float64,
+           "missing_reference": pl.Float64, "missing_current": pl.Float64,
+           "missing_effect": pl.Float64, "missing_p_value": pl.Float64,
+           "missing_drift": pl.Boolean}
+#: Per feature: (missing, rows) on the reference side, then on the current side.
+Missing = dict[str, tuple[int, int, int, int]]
 
 
 def _range(value: Any, name: str, *, end: datetime | None = None) -> TimeRange:
@@ -98,13 +119,16 @@ def _columns(store: PredictionStore, model_name: str, features: Any, prediction:
 
 
 def _sql_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[str, str]], ref: Side,
-              cur: Side) -> tuple[list[dict[str, Any]], list[str]]:
-    """Drift rows computed from SQL histograms, plus the features needing exact rows."""
+              cur: Side) -> tuple[list[dict[str, Any]], list[str], Missing]:
+    """Drift rows from SQL histograms, the features needing exact rows, missing counts."""
     numeric = {f: c for f, (c, k) in cols.items() if k != "categorical"}
     categorical = {f: c for f, (c, k) in cols.items() if k == "categorical"}
     stats, cats = drift_sql.side_stats(store.db, model_name, list(numeric.values()),
                                        list(categorical.values()), ref, cur)
     by_col = {r["column"]: r for r in stats.iter_rows(named=True)}
+    missing = {f: (by_col[c]["rows_ref"] - by_col[c]["n_ref"], by_col[c]["rows_ref"],
+                   by_col[c]["rows_cur"] - by_col[c]["n_cur"], by_col[c]["rows_cur"])
+               for f, (c, _) in cols.items()}
     exact: list[str] = []
     ranges: dict[str, tuple[float, float]] = {}
     for feature, column in numeric.items():
@@ -137,7 +161,7 @@ def _sql_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[str
             continue
         stat = jensen_shannon_from_counts(r, c)
         rows.append(_row(feature, "categorical", stat.to_dict(), "sql"))
-    return rows, exact
+    return rows, exact, missing
 
 
 def _row(feature: str, kind: str, stat: dict[str, Any], source: str) -> dict[str, Any]:
@@ -147,19 +171,47 @@ def _row(feature: str, kind: str, stat: dict[str, Any], source: str) -> dict[str
             "threshold": float(stat["threshold"]),
             "drift": bool(stat.get("drift_detected", stat.get("drift"))),
             "n_reference": int(stat["n_reference"]), "n_current": int(stat["n_current"]),
-            "source": source}
+            "source": source, "effect_size": float(stat["statistic"])}
+
+
+def _finite(frame: pl.DataFrame) -> pl.DataFrame:
+    """NaN and ±inf in float columns read as missing (null), as ingest stores them."""
+    return frame.with_columns(pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c)
+                              for c, t in frame.schema.items() if t.is_float())
+
+
+def _missing(reference: pl.DataFrame, current: pl.DataFrame) -> Missing:
+    rn, cn = reference.null_count().row(0, named=True), current.null_count().row(0, named=True)
+    return {f: (rn[f], reference.height, cn[f], current.height) for f in current.columns}
+
+
+def _effect(kind: str, ref: pl.Series, cur: pl.Series) -> float:
+    """Normalised Wasserstein (numbers) or Jensen-Shannon (categories) of present values."""
+    if kind == "categorical":
+        return jensen_shannon(ref.cast(pl.String).to_numpy(), cur.cast(pl.String).to_numpy(),
+                              categorical=True).statistic
+    return wasserstein(ref.to_numpy(), cur.to_numpy(), normalized=True).statistic
+
+
+def _absent(feature: str, kind: str, n_reference: int, n_current: int) -> dict[str, Any]:
+    """The row of a feature without a present value on one side: no value statistic."""
+    return {"feature": feature, "kind": kind, "method": None, "statistic": None,
+            "p_value": None, "adjusted_p_value": None, "threshold": None, "drift": False,
+            "n_reference": n_reference, "n_current": n_current, "source": "rows",
+            "effect_size": None}
 
 
 def _exact_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[str, str]],
                 features: list[str], ref: Side | None, cur: Side, frame: Any,
-                method: Any) -> list[dict[str, Any]]:
+                method: Any) -> tuple[list[dict[str, Any]], Missing]:
     if not features:
-        return []
+        return [], {}
     columns = [cols[f][0] for f in features]
-    current = drift_sql.side_rows(store.db, model_name, columns, cur)
+    finite = [cols[f][0] for f in features if cols[f][1] != "categorical"]
+    current = drift_sql.side_rows(store.db, model_name, columns, cur, finite=finite)
     current.columns = features
     if ref is not None:
-        reference = drift_sql.side_rows(store.db, model_name, columns, ref)
+        reference = drift_sql.side_rows(store.db, model_name, columns, ref, finite=finite)
         reference.columns = features
     else:
         reference = frame if isinstance(frame, pl.DataFrame) else pl.DataFrame(
@@ -168,13 +220,35 @@ def _exact_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[s
         missing = [f for f in features if f not in reference.columns]
         if missing:
             raise invalid("reference", f"a frame with the columns {features}", missing)
-    report = detect_drift(reference.select(features), current, method=method)
-    out = []
-    for rec in report.features.iter_rows(named=True):
-        kind = cols[rec["feature"]][1]
-        out.append(_row(rec["feature"], kind if kind == "prediction" else rec["kind"], rec,
-                        "rows"))
-    return out
+    reference, current = _finite(reference.select(features)), _finite(current)
+    counts = _missing(reference, current)
+    present = [f for f in features if min(counts[f][1] - counts[f][0],
+                                          counts[f][3] - counts[f][2]) > 0]
+    out = [_absent(f, cols[f][1], counts[f][1] - counts[f][0], counts[f][3] - counts[f][2])
+           for f in features if f not in present]
+    if present:
+        report = detect_drift(reference.select(present), current.select(present), method=method)
+        for rec in report.features.iter_rows(named=True):
+            f = rec["feature"]
+            row = _row(f, cols[f][1] if cols[f][1] == "prediction" else rec["kind"], rec, "rows")
+            row["effect_size"] = _effect(rec["kind"], reference[f].drop_nulls(),
+                                         current[f].drop_nulls())
+            out.append(row)
+    return out, counts
+
+
+def _with_missing(rows: list[dict[str, Any]], counts: Missing) -> list[dict[str, Any]]:
+    """Add the missing-share columns (one Holm family over all rows) and fold them in ``drift``."""
+    if not rows:
+        return rows
+    c = np.array([counts[r["feature"]] for r in rows], dtype=np.int64).reshape(len(rows), 4)
+    test = missing_drift(c[:, 0], c[:, 1], c[:, 2], c[:, 3])
+    for row, m in zip(rows, test.iter_rows(named=True), strict=True):
+        row.update(missing_reference=m["share_reference"], missing_current=m["share_current"],
+                   missing_effect=m["effect"], missing_p_value=m["adjusted_p_value"],
+                   missing_drift=m["drift"])
+        row["drift"] = bool(row["drift"] or m["drift"])
+    return rows
 
 
 def data_drift(store: PredictionStore, model_name: str, version: Any = None, *,
@@ -183,8 +257,11 @@ def data_drift(store: PredictionStore, model_name: str, version: Any = None, *,
     """Per-feature drift (one row per feature, plus ``score`` for prediction drift).
 
     Columns: ``feature, kind ("numeric"|"categorical"|"prediction"), method, statistic,
-    p_value, adjusted_p_value, threshold, drift, n_reference, n_current, source
-    ("sql"|"rows")``. See the module docstring for ``reference`` / ``current``.
+    p_value, adjusted_p_value, threshold, drift, n_reference, n_current`` (present values),
+    ``source ("sql"|"rows"), effect_size, missing_reference, missing_current`` (shares),
+    ``missing_effect`` (Cohen's h), ``missing_p_value`` (Holm-adjusted), ``missing_drift``.
+    ``drift`` is value drift or ``missing_drift``. See the module docstring for
+    ``reference`` / ``current`` and the missingness rule.
     """
     check_name("model_name", model_name)
     ver = None if version is None else str(Version.parse(version))
@@ -192,15 +269,15 @@ def data_drift(store: PredictionStore, model_name: str, version: Any = None, *,
     cols = _columns(store, model_name, features, prediction and frame is None)
     if frame is not None:
         names = [f for f in cols if f in _frame_columns(frame)]
-        rows = _exact_rows(store, model_name, cols, names, None, cur, frame, method)
+        rows, counts = _exact_rows(store, model_name, cols, names, None, cur, frame, method)
     elif method == "auto":
-        rows, exact = _sql_rows(store, model_name, cols, ref, cur)  # type: ignore[arg-type]
-        rows += _exact_rows(store, model_name, cols, exact, ref, cur, None, method)
+        rows, exact, counts = _sql_rows(store, model_name, cols, ref, cur)  # type: ignore[arg-type]
+        rows += _exact_rows(store, model_name, cols, exact, ref, cur, None, method)[0]
     else:
-        rows = _exact_rows(store, model_name, cols, list(cols), ref, cur, None, method)
+        rows, counts = _exact_rows(store, model_name, cols, list(cols), ref, cur, None, method)
     order = {f: i for i, f in enumerate(cols)}
     rows.sort(key=lambda r: order.get(r["feature"], math.inf))
-    return pl.DataFrame(rows, schema=_SCHEMA)
+    return pl.DataFrame(_with_missing(rows, counts), schema=_SCHEMA)
 
 
 def _frame_columns(frame: Any) -> list[str]:
