@@ -35,13 +35,12 @@ from mlmkit.analysis.stats import TestResult, multiple_testing, sample_ratio_mis
 from mlmkit.analysis.stats.sample_size import margin_of_error_sample_size
 from mlmkit.analysis.stats.sample_size import required_sample_size as _required_sample_size
 from mlmkit.catalogue import Use, select
+from mlmkit.services.experiments import arms as arms_data
 from mlmkit.services.experiments.result import ABTestResult, decide
 from mlmkit.store import experiments as sql
-from mlmkit.store.predictions.aggregates import confusion_counts, score_histogram
 from mlmkit.values import (
     ABTestConfig,
     ModelMetadata,
-    TimeRange,
     Version,
     WindowLike,
     resolve_range,
@@ -57,7 +56,6 @@ __all__ = ["ABTestResult", "ABTestingService"]
 
 _METRICS = RATE_METRICS + BOOTSTRAP_METRICS
 _DEFAULT_SECONDARY = select(use=Use.HEADLINE)
-_HIST_BINS = 1000
 
 
 def _check_config(config: Any) -> ABTestConfig:
@@ -260,14 +258,15 @@ class ABTestingService:
         a, b = str(config.version_a), str(config.version_b)
         metric = config.primary_metric
         paired = sql.has_shadow_rows(self.db, config.model_name, [a, b], time_range)
-        arms = self._paired_arms(config, time_range) if paired else \
-            self._split_arms(config, time_range)
+        arms = arms_data.paired_arms(self.db, config, time_range) if paired else \
+            arms_data.split_arms(self.db, config, time_range)
         notes: list[str] = []
         if sequential and metric not in RATE_METRICS:
             raise invalid("sequential", f"False for primary_metric {metric!r} (sequential mode "
                           f"covers {', '.join(RATE_METRICS)})", sequential)
         metrics = [metric, *[m for m in dict.fromkeys(secondary) if m != metric]]
-        hist = self._histograms(config, time_range, paired) if "roc_auc" in metrics else None
+        hist = arms_data.score_histograms(self.db, config, time_range, paired) \
+            if "roc_auc" in metrics else None
         tests = {m: compare_metric(m, arms["counts_a"], arms["counts_b"],
                                    alpha=config.significance_level, paired_table=arms["table"],
                                    sequential=sequential and m in RATE_METRICS, tau=tau,
@@ -309,57 +308,6 @@ class ABTestingService:
             tests[metric].p_value, recommendation, metrics_a=values_a, metrics_b=values_b,
             tests=tests, srm=srm, sample_size_required=required, sample_size_achieved=achieved,
             paired=paired, sequential=sequential, notes=tuple(notes), insufficient=short)
-
-    # ------------------------------------------------------------------ data
-    def _split_arms(self, config: ABTestConfig, time_range: TimeRange | None
-                    ) -> dict[str, Any]:
-        a, b = str(config.version_a), str(config.version_b)
-        frame = confusion_counts(self.db, config.model_name, versions=[a, b],
-                                 time_range=time_range)
-        rows = {r["version"]: r for r in frame.iter_rows(named=True)}
-        empty = {"n": 0, "tp": 0, "fp": 0, "tn": 0, "fn": 0}
-
-        def cells(version: str) -> tuple[int, int, int, int]:
-            row = rows.get(version, empty)
-            return int(row["tp"]), int(row["fp"]), int(row["tn"]), int(row["fn"])
-
-        return {"counts_a": cells(a), "counts_b": cells(b), "table": None,
-                "n_a": int(rows.get(a, empty)["n"]), "n_b": int(rows.get(b, empty)["n"])}
-
-    def _paired_arms(self, config: ABTestConfig, time_range: TimeRange | None
-                     ) -> dict[str, Any]:
-        frame = sql.paired_counts(self.db, config.model_name, str(config.version_a),
-                                  str(config.version_b), time_range)
-        ca = [0, 0, 0, 0]
-        cb = [0, 0, 0, 0]
-        table = [[0, 0], [0, 0]]
-        total = 0
-        for pa, pb, actual, n in frame.iter_rows():
-            total += int(n)
-            if actual is None:
-                continue
-            for cells, pred in ((ca, pa), (cb, pb)):
-                cells[{(True, True): 0, (True, False): 1, (False, False): 2,
-                       (False, True): 3}[(bool(pred), bool(actual))]] += int(n)
-            table[0 if pa == actual else 1][0 if pb == actual else 1] += int(n)
-        return {"counts_a": tuple(ca), "counts_b": tuple(cb),
-                "table": table if sum(map(sum, table)) else None, "n_a": total, "n_b": total}
-
-    def _histograms(self, config: ABTestConfig, time_range: TimeRange | None,
-                    paired: bool) -> list[Any]:
-        a, b = str(config.version_a), str(config.version_b)
-        frame = score_histogram(self.db, config.model_name, versions=[a, b],
-                                time_range=time_range, bins=_HIST_BINS,
-                                role=None if paired else "served")
-        out: list[Any] = []
-        for version in (a, b):
-            part = frame.filter(pl.col("version") == version)
-            for col in ("pos", "neg"):
-                dense = [0] * _HIST_BINS
-                for bin_, count in zip(part["bin"].to_list(), part[col].to_list(), strict=True):
-                    dense[int(bin_)] = int(count)
-                out.append(dense)
-        return out
 
     # ------------------------------------------------------------------ rollouts
     def start_rollout(self, config: ABTestConfig, *,
