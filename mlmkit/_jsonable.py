@@ -34,11 +34,19 @@ import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from mlmkit._validation import invalid
 
-__all__ = ["DATETIME_TAG", "canonical", "dumps", "loads"]
+__all__ = ["DATETIME_TAG", "JSONObject", "JSONValue", "canonical", "dumps", "loads"]
+
+#: A JSON-friendly value as mlmkit results, alerts and reports hold it (``to_dict`` outputs,
+#: alert payloads and details): JSON's types plus ``datetime`` (serialised by :func:`dumps`
+#: as a tagged object, or as an ISO string by a caller).
+JSONValue: TypeAlias = (
+    "bool | int | float | str | datetime | list[JSONValue] | dict[str, JSONValue] | None")
+#: A JSON-friendly object: ``str`` keys, :data:`JSONValue` values.
+JSONObject: TypeAlias = "dict[str, JSONValue]"
 
 DATETIME_TAG = "$datetime"
 _EXPECTED = ("a JSON value (None, bool, int, finite float, str, datetime, list, or mapping "

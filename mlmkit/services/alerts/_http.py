@@ -20,7 +20,10 @@ import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer, WriteableBuffer
 
 _MASK = "***"
 _SECRET_NAMES = re.compile(r"(?i)(auth|token|secret|passw|pwd|api[-_]?key|signature|sig\b|"
@@ -118,7 +121,7 @@ class _DeadlineReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         self._sock.settimeout(_left(self._deadline))
         return self._sock.recv_into(buffer)
 
@@ -130,17 +133,17 @@ class _DeadlineSocket:
         self._sock = sock
         self._deadline = deadline
 
-    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+    def makefile(self, mode: str = "rb", *args: object, **kwargs: object) -> io.BufferedReader:
         return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
 
-    def sendall(self, data: Any) -> None:
+    def sendall(self, data: ReadableBuffer) -> None:
         self._sock.settimeout(_left(self._deadline))
         self._sock.sendall(data)
 
     def close(self) -> None:
         """Leave the socket open: the response may still read from it (``post`` closes it)."""
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> object:
         return getattr(self._sock, name)
 
 

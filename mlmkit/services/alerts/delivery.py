@@ -15,8 +15,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TypedDict, cast
 
+from mlmkit._jsonable import JSONObject, JSONValue
 from mlmkit.services.alerts._http import redact_text
 from mlmkit.services.alerts.sinks import AlertSink, SinkError, sink_key
 from mlmkit.store import alerts as alert_sql
@@ -62,14 +63,14 @@ class DeliveryReport:
     failed: int = 0
     gave_up: int = 0
     completed: list[int] = field(default_factory=list)
-    items: list[dict[str, Any]] = field(default_factory=list)
+    items: list[JSONObject] = field(default_factory=list)
 
     @property
     def first_error(self) -> str | None:
         """The first failure's text (credentials masked), if any."""
-        return next((i["error"] for i in self.items if i.get("error")), None)
+        return next((str(i["error"]) for i in self.items if i.get("error")), None)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         """Counts as a JSON-friendly dict."""
         return {"attempted": self.attempted, "sent": self.sent, "failed": self.failed,
                 "gave_up": self.gave_up, "completed_alerts": list(self.completed)}
@@ -87,22 +88,37 @@ def idempotency_key(alert_id: int, created_at: datetime) -> str:
     return f"alert-{alert_id}-{micros}"
 
 
-def alert_payload(row: Mapping[str, Any]) -> dict[str, Any]:
+def alert_payload(row: Mapping[str, object]) -> JSONObject:
     """The JSON-friendly alert dict that sinks receive, from a stored ``alerts`` row."""
-    details = row["details"]
+    stored = cast(_AlertRow, row)
+    details = stored["details"]
     if isinstance(details, str):
         details = json.loads(details) if details else {}
-    created = row["created_at"]
-    return {"alert_id": int(row["alert_id"]),
-            "created_at": created.astimezone(UTC).isoformat(), "rule": row["rule"],
-            "severity": row["severity"], "model_name": row["model_name"],
-            "version": row["version"], "message": row["message"], "details": details or {},
-            "dedup_key": row["dedup_key"],
-            "idempotency_key": idempotency_key(int(row["alert_id"]), created)}
+    created = stored["created_at"]
+    return {"alert_id": int(stored["alert_id"]),
+            "created_at": created.astimezone(UTC).isoformat(), "rule": stored["rule"],
+            "severity": stored["severity"], "model_name": stored["model_name"],
+            "version": stored["version"], "message": stored["message"], "details": details or {},
+            "dedup_key": stored["dedup_key"],
+            "idempotency_key": idempotency_key(int(stored["alert_id"]), created)}
+
+
+class _AlertRow(TypedDict):
+    """A row of ``alerts`` as :func:`mlmkit.store.alerts.alert_rows` returns it."""
+
+    alert_id: int
+    created_at: datetime
+    rule: str
+    severity: str
+    model_name: str | None
+    version: str | None
+    message: str
+    details: str | JSONObject | None  # JSON text as stored, or already parsed
+    dedup_key: str | None
 
 
 def _send(sink: AlertSink | None, key: str,
-          alert: Mapping[str, Any] | None) -> SinkError | None:
+          alert: Mapping[str, JSONValue] | None) -> SinkError | None:
     if alert is None:
         return SinkError("the alert no longer exists")
     if sink is None:
@@ -121,7 +137,7 @@ def _send(sink: AlertSink | None, key: str,
 
 
 def deliver(db: Database, sinks: Sequence[AlertSink], claims: Sequence[tuple[int, str, int]],
-            alerts: Mapping[int, Mapping[str, Any]], policy: DeliveryPolicy, *,
+            alerts: Mapping[int, Mapping[str, JSONValue]], policy: DeliveryPolicy, *,
             now: datetime | None = None) -> DeliveryReport:
     """Attempt each claimed ``(alert_id, sink_key, attempts)`` pair and record the outcome.
 
@@ -137,7 +153,7 @@ def deliver(db: Database, sinks: Sequence[AlertSink], claims: Sequence[tuple[int
         done = alert_sql.record_attempt(db, alert_id, key, at=at, error=error,
                                         next_attempt_at=retry)
         report.attempted += 1
-        item: dict[str, Any] = {"alert_id": alert_id, "sink": key, "attempt": attempts}
+        item: JSONObject = {"alert_id": alert_id, "sink": key, "attempt": attempts}
         if failure is None:
             report.sent += 1
             item["status"] = "sent"

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from mlmkit._jsonable import JSONObject
 from mlmkit._validation import check_choice, check_int, check_probability, check_real, invalid
 from mlmkit.analysis.stats import sample_ratio_mismatch
 from mlmkit.catalogue import Use, select
@@ -35,7 +36,7 @@ class Finding:
 
     severity: str
     message: str
-    details: dict[str, Any] = field(default_factory=dict)
+    details: JSONObject = field(default_factory=dict)
     dedup_key: str | None = None
 
 
@@ -62,14 +63,14 @@ class AlertRule:
 
     name: ClassVar[str] = ""
 
-    def __init__(self, **params: Any) -> None:
+    def __init__(self, **params: object) -> None:
         self.params = params
 
     def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
         """Return what to fire for ``model_name`` / ``version`` (empty when healthy)."""
         raise NotImplementedError
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """``{"rule": name, **params}``: enough to rebuild it with :func:`make_rule`."""
         return {"rule": self.name, **self.params}
 
@@ -89,22 +90,24 @@ class MetricBelow(AlertRule):
     def __init__(self, *, value: float, metric: str = "accuracy", window: str = "24h",
                  min_labels: int = 100, severity: str = "warning") -> None:
         parse_window(window, "window")
-        super().__init__(value=check_real("value", value),
-                         metric=check_choice("metric", metric, _BELOW_METRICS), window=window,
-                         min_labels=check_int("min_labels", min_labels, low=0),
-                         severity=check_choice("severity", severity, SEVERITIES))
+        self.value = check_real("value", value)
+        self.metric = check_choice("metric", metric, _BELOW_METRICS)
+        self.window = window
+        self.min_labels = check_int("min_labels", min_labels, low=0)
+        self.severity = check_choice("severity", severity, SEVERITIES)
+        super().__init__(value=self.value, metric=self.metric, window=window,
+                         min_labels=self.min_labels, severity=self.severity)
 
     def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
         """Compare the window's metric with the limit."""
-        p = self.params
-        m = ctx.monitor.get_current_metrics(model_name, version, p["window"],
-                                            min_labels=p["min_labels"], ci=False)
-        value = m[p["metric"]]
-        if m.insufficient or value is None or math.isnan(value) or value >= p["value"]:
+        m = ctx.monitor.get_current_metrics(model_name, version, self.window,
+                                            min_labels=self.min_labels, ci=False)
+        value = m[self.metric]
+        if m.insufficient or value is None or math.isnan(value) or value >= self.value:
             return []
-        return [Finding(p["severity"], f"{p['metric']} of {model_name} {version} is "
-                        f"{value:.4g} < {p['value']:.4g} over {p['window']}",
-                        {"value": value, "limit": p["value"], "n": m.labelled_count})]
+        return [Finding(self.severity, f"{self.metric} of {model_name} {version} is "
+                        f"{value:.4g} < {self.value:.4g} over {self.window}",
+                        {"value": value, "limit": self.value, "n": m.labelled_count})]
 
 
 class Degradation(AlertRule):
@@ -113,21 +116,25 @@ class Degradation(AlertRule):
     name = "degradation"
 
     def __init__(self, *, threshold: float = 0.05, metric: str = "accuracy",
-                 window: str = "24h", baseline: Any = None, min_labels: int = 100) -> None:
-        super().__init__(threshold=check_probability("threshold", threshold), metric=metric,
-                         window=window, baseline=baseline, min_labels=min_labels)
+                 window: str = "24h", baseline: object = None, min_labels: int = 100) -> None:
+        self.threshold = check_probability("threshold", threshold)
+        self.metric = metric
+        self.window = window
+        self.baseline = baseline
+        self.min_labels = min_labels
+        super().__init__(threshold=self.threshold, metric=metric, window=window,
+                         baseline=baseline, min_labels=min_labels)
 
     def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
         """Run the degradation check without its own alert and report its severity."""
-        p = self.params
         info = ctx.monitor.get_performance_degradation_info(
-            model_name, version, p["threshold"], metric=p["metric"], window=p["window"],
-            baseline=p["baseline"], min_labels=p["min_labels"], alert=False)
+            model_name, version, self.threshold, metric=self.metric, window=self.window,
+            baseline=self.baseline, min_labels=self.min_labels, alert=False)
         if not info.has_degraded:
             return []
-        return [Finding(info.severity, f"{p['metric']} of {model_name} {version} dropped "
+        return [Finding(info.severity, f"{self.metric} of {model_name} {version} dropped "
                         f"{info.degradation_percent:.1f}%", info.to_dict(),
-                        f"degradation:{model_name}:{version}:{p['metric']}")]
+                        f"degradation:{model_name}:{version}:{self.metric}")]
 
 
 class Drift(AlertRule):
@@ -137,23 +144,25 @@ class Drift(AlertRule):
 
     def __init__(self, *, reference: str = "7d", current: str = "24h", max_share: float = 0.0,
                  severity: str = "warning") -> None:
-        super().__init__(reference=reference, current=current,
-                         max_share=check_probability("max_share", max_share),
-                         severity=check_choice("severity", severity, SEVERITIES))
+        self.reference = reference
+        self.current = current
+        self.max_share = check_probability("max_share", max_share)
+        self.severity = check_choice("severity", severity, SEVERITIES)
+        super().__init__(reference=reference, current=current, max_share=self.max_share,
+                         severity=self.severity)
 
     def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
         """Run ``data_drift`` with the rule's windows."""
-        p = self.params
-        report = ctx.monitor.data_drift(model_name, version, reference=p["reference"],
-                                        current=p["current"])
+        report = ctx.monitor.data_drift(model_name, version, reference=self.reference,
+                                        current=self.current)
         features = report.filter(report["kind"] != "prediction")
         if features.height == 0:
             return []
         drifted = features.filter(features["drift"])["feature"].to_list()
         share = len(drifted) / features.height
-        if not drifted or share <= p["max_share"]:
+        if not drifted or share <= self.max_share:
             return []
-        return [Finding(p["severity"], f"{len(drifted)} of {features.height} features of "
+        return [Finding(self.severity, f"{len(drifted)} of {features.height} features of "
                         f"{model_name} {version} drifted: {', '.join(drifted[:10])}",
                         {"features": drifted, "share": share})]
 
@@ -165,19 +174,20 @@ class LabelCoverageLow(AlertRule):
 
     def __init__(self, *, min_coverage: float = 0.5, window: str = "24h",
                  min_predictions: int = 100, severity: str = "warning") -> None:
-        super().__init__(min_coverage=check_probability("min_coverage", min_coverage),
-                         window=window,
-                         min_predictions=check_int("min_predictions", min_predictions, low=0),
-                         severity=check_choice("severity", severity, SEVERITIES))
+        self.min_coverage = check_probability("min_coverage", min_coverage)
+        self.window = window
+        self.min_predictions = check_int("min_predictions", min_predictions, low=0)
+        self.severity = check_choice("severity", severity, SEVERITIES)
+        super().__init__(min_coverage=self.min_coverage, window=window,
+                         min_predictions=self.min_predictions, severity=self.severity)
 
     def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
         """Compare the window's label coverage with the minimum."""
-        p = self.params
-        m = ctx.monitor.get_current_metrics(model_name, version, p["window"], ci=False)
-        if m.sample_count < p["min_predictions"] or m.label_coverage >= p["min_coverage"]:
+        m = ctx.monitor.get_current_metrics(model_name, version, self.window, ci=False)
+        if m.sample_count < self.min_predictions or m.label_coverage >= self.min_coverage:
             return []
-        return [Finding(p["severity"], f"label coverage of {model_name} {version} is "
-                        f"{m.label_coverage:.1%} < {p['min_coverage']:.0%} over {p['window']}",
+        return [Finding(self.severity, f"label coverage of {model_name} {version} is "
+                        f"{m.label_coverage:.1%} < {self.min_coverage:.0%} over {self.window}",
                         {"coverage": m.label_coverage, "n": m.sample_count})]
 
 
@@ -188,31 +198,32 @@ class SampleRatioMismatch(AlertRule):
 
     def __init__(self, *, version_b: str, expected_share_a: float = 0.5, window: str = "24h",
                  alpha: float = 0.001, severity: str = "critical") -> None:
-        super().__init__(version_b=str(Version.parse(version_b)),
-                         expected_share_a=check_probability("expected_share_a",
-                                                            expected_share_a,
-                                                            open_interval=True),
-                         window=window, alpha=alpha,
-                         severity=check_choice("severity", severity, SEVERITIES))
+        self.version_b = str(Version.parse(version_b))
+        self.expected_share_a = check_probability("expected_share_a", expected_share_a,
+                                                  open_interval=True)
+        self.window = window
+        self.alpha = alpha
+        self.severity = check_choice("severity", severity, SEVERITIES)
+        super().__init__(version_b=self.version_b, expected_share_a=self.expected_share_a,
+                         window=window, alpha=alpha, severity=self.severity)
 
     def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
         """Chi-square test of the served counts of the two versions."""
-        p = self.params
-        span = resolve_range(p["window"])
+        span = resolve_range(self.window)
         totals, _ = monitor_sql.window_summary(ctx.db, model_name,
-                                               versions=[version, p["version_b"]],
+                                               versions=[version, self.version_b],
                                                time_range=span, bins=1)
         counts = dict(zip(totals["version"].to_list(), totals["n"].to_list(), strict=True))
-        n_a, n_b = int(counts.get(version, 0)), int(counts.get(p["version_b"], 0))
+        n_a, n_b = int(counts.get(version, 0)), int(counts.get(self.version_b, 0))
         if n_a + n_b == 0:
             return []
-        res = sample_ratio_mismatch(n_a, n_b, p["expected_share_a"], alpha=p["alpha"])
+        res = sample_ratio_mismatch(n_a, n_b, self.expected_share_a, alpha=self.alpha)
         if not res.significant():
             return []
-        return [Finding(p["severity"], f"sample ratio mismatch {model_name} {version} vs "
-                        f"{p['version_b']}: {n_a}/{n_b} (p={res.p_value:.2g})",
+        return [Finding(self.severity, f"sample ratio mismatch {model_name} {version} vs "
+                        f"{self.version_b}: {n_a}/{n_b} (p={res.p_value:.2g})",
                         {"n_a": n_a, "n_b": n_b, "p_value": res.p_value},
-                        f"srm:{model_name}:{version}:{p['version_b']}")]
+                        f"srm:{model_name}:{version}:{self.version_b}")]
 
 
 RULES: dict[str, type[AlertRule]] = {}
@@ -243,7 +254,7 @@ def available_rules() -> tuple[str, ...]:
     return tuple(sorted(RULES))
 
 
-def make_rule(name: str, **params: Any) -> AlertRule:
+def make_rule(name: str, **params: object) -> AlertRule:
     """Build the rule registered as ``name`` from its parameters."""
     cls = RULES.get(name)
     if cls is None:

@@ -14,8 +14,9 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
+from mlmkit._jsonable import JSONObject, JSONValue
 from mlmkit._validation import check_int, check_real, invalid
 from mlmkit.exceptions import MlmkitError
 from mlmkit.services.alerts import _http
@@ -43,11 +44,11 @@ class AlertSink(Protocol):
 
     name: str
 
-    def send(self, alert: Mapping[str, Any]) -> None:
+    def send(self, alert: Mapping[str, JSONValue]) -> None:
         """Deliver one alert (a JSON-friendly dict)."""
 
 
-def sink_key(sink: Any) -> str:
+def sink_key(sink: object) -> str:
     """The outbox identity of ``sink``: its ``key`` attribute, else its ``name``.
 
     Examples
@@ -61,7 +62,7 @@ def sink_key(sink: Any) -> str:
     return _check_key(key)
 
 
-def _check_key(key: Any) -> str:
+def _check_key(key: object) -> str:
     if not isinstance(key, str) or not key.strip() or len(key) > _MAX_KEY:
         raise invalid("key", f"a non-empty string of at most {_MAX_KEY} characters", key)
     return key
@@ -83,7 +84,7 @@ class LoggingSink:
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self.key = _check_key(key) if key is not None else f"logging:{self.logger.name}"
 
-    def send(self, alert: Mapping[str, Any]) -> None:
+    def send(self, alert: Mapping[str, JSONValue]) -> None:
         """Log the alert's message with its id, rule and severity."""
         level = _LEVELS.get(str(alert.get("severity")), logging.WARNING)
         self.logger.log(level, "[%s] alert %s (%s): %s", alert.get("severity"),
@@ -103,7 +104,7 @@ class CallbackSink:
 
     name = "callback"
 
-    def __init__(self, callback: Callable[[dict[str, Any]], Any], *,
+    def __init__(self, callback: Callable[[JSONObject], object], *,
                  key: str | None = None) -> None:
         if not callable(callback):
             raise invalid("callback", "a callable taking the alert dict", callback)
@@ -115,7 +116,7 @@ class CallbackSink:
             key = f"callback:{module}.{qual}"[:_MAX_KEY]
         self.key = _check_key(key)
 
-    def send(self, alert: Mapping[str, Any]) -> None:
+    def send(self, alert: Mapping[str, JSONValue]) -> None:
         """Call the callback with a copy of the alert."""
         self.callback(dict(alert))
 
@@ -213,7 +214,7 @@ class WebhookSink:
         return f"answered HTTP {response.status}", response.status >= 500 or \
             response.status == 429
 
-    def send(self, alert: Mapping[str, Any]) -> None:
+    def send(self, alert: Mapping[str, JSONValue]) -> None:
         """POST the alert; raise :class:`SinkError` after the last failed attempt."""
         idem = str(alert.get("idempotency_key") or alert.get("alert_id") or "")
         body = json.dumps({**dict(alert), "idempotency_key": idem} if idem else dict(alert),
