@@ -37,6 +37,8 @@ END = datetime(2026, 1, 31, tzinfo=UTC)
 
 
 def _build_log(ws: mlmkit.Workspace, n: int) -> None:
+    for version in ("1.0.0", "1.1.0"):  # the monitor reads registered versions only
+        ws.registry.register(mlmkit.ModelMetadata("m", "supervised", version))
     rng = np.random.default_rng(0)
     chunk = 1_000_000
     span = 30 * 86400
@@ -162,6 +164,7 @@ def _drift_rows(tmp: str, scale: float) -> list[dict[str, Any]]:
     ref, cur = bench_drift.make_frames(n)
     label = f"data_drift 20 num + 2 cat logged, {n:.0e} vs {n:.0e}"
     with mlmkit.open(Path(tmp) / "drift.duckdb") as ws:
+        ws.registry.register(mlmkit.ModelMetadata("d", "supervised", "1.0.0"))
         for frame, day in ((ref, 2), (cur, 0)):
             ts = pl.Series("timestamp", (END - timedelta(days=day)).timestamp() * 1e6
                            - np.linspace(1, 86_000e6, frame.height)).cast(pl.Int64).cast(

@@ -74,6 +74,7 @@ def test_alerting_gets_the_monitor_lazily() -> None:
         alerts = ws.alerts
         assert "monitor" not in vars(ws)          # building alerts did not build the monitor
         assert ws.monitor.alerts is alerts        # one alerting service, shared
+        ws.registry.register(mlmkit.ModelMetadata("m", mlmkit.ModelType.SUPERVISED, "1.0.0"))
         ws.alerts.add_rule("metric_below", "m", "1.0.0", value=0.5)
         assert ws.alerts.check() == []            # the provider hands rules the monitor
 

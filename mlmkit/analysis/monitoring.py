@@ -18,7 +18,9 @@ from mlmkit.catalogue import Kind, Significance, proportion, select
 
 __all__ = ["SEVERITIES", "bucket_metrics", "drop_severity", "one_proportion_test", "relative_drop"]
 
-SEVERITIES = ("ok", "warning", "critical")
+#: Degradation verdicts: :func:`drop_severity` gives the first three; ``"insufficient"`` is the
+#: monitor's verdict when it cannot tell (too few labels, no value on one side).
+SEVERITIES = ("ok", "warning", "critical", "insufficient")
 
 
 def _real_or_nan(name: str, value: float) -> float:

@@ -157,6 +157,8 @@ def test_acknowledge_resolve_and_validation():
 
 
 def _log(ws, name, version, n, acc, *, labelled=1.0, seed=0):
+    if not ws.registry.exists(name, version):  # the monitor reads registered versions only
+        ws.registry.register(mlmkit.ModelMetadata(name, mlmkit.ModelType.SUPERVISED, version))
     rng = np.random.default_rng(seed)
     y = rng.random(n) < 0.5
     p = np.where(rng.random(n) < acc, y, ~y)

@@ -155,6 +155,7 @@ def test_million_row_log_stays_small():
         (pl.lit(now) - pl.duration(seconds=pl.col("offset"))).alias("timestamp")
     ).drop("offset")
     with mlmkit.open() as ws:
+        ws.registry.register(mlmkit.ModelMetadata("m", mlmkit.ModelType.SUPERVISED, "1.0.0"))
         ws.log.track_batch(frame)
         trend = ws.monitor.get_performance_trend("m", "1.0.0", "7d", "1h")
         curve = data.threshold_curve(ws, "m", "1.0.0", window="8d")

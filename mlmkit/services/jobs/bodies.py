@@ -200,6 +200,8 @@ def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,
         severity = str(info.severity)
         item = {"severity": severity, "degradation_percent": info.degradation_percent,
                 "insufficient": bool(info.insufficient)}
+        if info.insufficient:  # the monitor cannot tell: nothing judged, nothing alerted
+            return {**item, "status": "skipped", "reason": "insufficient labels to judge"}
         if not info.has_degraded:
             return {**item, "status": "ok"}
         new = _sql.alert_count(ctx.ws.db) > before

@@ -9,8 +9,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from mlmkit._validation import check_probability, check_real, invalid
-from mlmkit.analysis.monitoring import drop_severity, one_proportion_test, relative_drop
-from mlmkit.analysis.stats.proportions import two_proportion_ztest
+from mlmkit.analysis.monitoring import (
+    SEVERITIES,
+    drop_severity,
+    one_proportion_test,
+    relative_drop,
+)
+from mlmkit.analysis.stats import two_proportion_ztest
 from mlmkit.catalogue import Kind, Use, select
 from mlmkit.services.monitor.results import DegradationInfo, WindowMetrics
 from mlmkit.services.monitor.window import proportion_counts
@@ -19,7 +24,11 @@ from mlmkit.values import TimeRange, resolve_range
 if TYPE_CHECKING:
     from mlmkit.services.monitor.service import PerformanceMonitor
 
-__all__ = ["HIGHER_IS_BETTER", "Baseline", "assess", "resolve_baseline", "with_alert"]
+__all__ = ["HIGHER_IS_BETTER", "INSUFFICIENT", "Baseline", "assess", "resolve_baseline",
+           "with_alert"]
+
+#: The severity of a verdict that cannot be made (too few labels, no value to compare).
+INSUFFICIENT = SEVERITIES[-1]
 
 HIGHER_IS_BETTER = select(use=Use.WINDOW, kind=(Kind.COUNT, Kind.SCORE), higher_is_better=True)
 
@@ -85,14 +94,20 @@ def _significance(metric: str, current: WindowMetrics, ref: Baseline) -> float:
 
 def assess(model_name: str, version: str, metric: str, current: WindowMetrics,
            ref: Baseline, *, threshold: float, alpha: float) -> DegradationInfo:
-    """The verdict: relative drop, severity (``ok`` on insufficient labels) and significance."""
+    """The verdict: relative drop, severity and significance.
+
+    The severity is ``"insufficient"`` (nothing judged, never alerted on) when the current or
+    the baseline window has fewer than ``min_labels`` labels or the drop cannot be computed
+    (no value on one side, a zero baseline); else :func:`drop_severity`.
+    """
     threshold = check_real("threshold_percent", threshold, low=0.0, high=1.0, low_open=True)
     alpha = check_probability("alpha", alpha, open_interval=True)
     value = getattr(current, metric)
     cur_value = math.nan if value is None else float(value)
     drop = relative_drop(ref.value, cur_value)
-    insufficient = current.insufficient or (ref.window is not None and ref.window.insufficient)
-    severity = "ok" if insufficient else drop_severity(drop, threshold)
+    insufficient = current.insufficient or (ref.window is not None and ref.window.insufficient) \
+        or math.isnan(drop)
+    severity = INSUFFICIENT if insufficient else drop_severity(drop, threshold)
     p = _significance(metric, current, ref)
     return DegradationInfo(
         model_name=model_name, version=version, metric=metric, baseline_value=ref.value,

@@ -42,6 +42,7 @@ class WindowMetrics:
     mean_score: float | None
     min_labels: int = 100
     roc_auc_error_bound: float | None = None
+    roc_auc_method: str | None = None
 
     @property
     def label_coverage(self) -> float:
@@ -85,7 +86,12 @@ class WindowMetrics:
 
     @property
     def roc_auc(self) -> float | None:
-        """ROC AUC from the labelled score histogram (``None`` without scores)."""
+        """ROC AUC of the labelled scored rows (``None`` without scores).
+
+        Exact up to :data:`~mlmkit.services.monitor.window.EXACT_AUC_MAX_ROWS` rows
+        (``roc_auc_method == "exact"``, ``roc_auc_error_bound == 0``), else from a score
+        histogram (``"histogram"``) off by at most ``roc_auc_error_bound``.
+        """
         value = self._metric("roc_auc")
         return None if value is None else float(value)
 
@@ -133,6 +139,8 @@ class WindowMetrics:
         inner.pop("sample_count", None)
         inner["confusion_matrix"] = self.confusion_matrix
         out.update(inner)
+        if self.roc_auc_method is not None:
+            out["roc_auc_method"] = self.roc_auc_method
         if self.roc_auc_error_bound is not None:
             out["roc_auc_error_bound"] = self.roc_auc_error_bound
         return out
@@ -163,9 +171,10 @@ class DegradationInfo:
     ``relative_drop = (baseline - current) / baseline`` (a fraction, 0.2 is a 20 % drop;
     negative when the model improved); ``degradation_percent`` is the same in percent.
     ``severity`` is ``"ok"`` below ``threshold``, ``"warning"`` from ``threshold``, and
-    ``"critical"`` from twice it; it is ``"ok"`` whenever the current window is
-    ``insufficient`` (fewer than ``min_labels`` labels). ``has_degraded`` is true for
-    ``warning``/``critical``. ``p_value`` tests current < baseline (one-sided two-proportion
+    ``"critical"`` from twice it; it is ``"insufficient"`` (and ``insufficient`` is true)
+    whenever the verdict cannot be made: the current or baseline window has fewer than
+    ``min_labels`` labels, or a side has no value. ``has_degraded`` is true for
+    ``warning``/``critical`` only. ``p_value`` tests current < baseline (one-sided two-proportion
     z-test when the baseline is a window; against a fixed value, a one-sample test);
     ``significant`` compares it with ``alpha``.
     """
@@ -190,7 +199,7 @@ class DegradationInfo:
     @property
     def has_degraded(self) -> bool:
         """Whether the drop reached the warning threshold (on sufficient labels)."""
-        return self.severity != "ok"
+        return self.severity in ("warning", "critical")
 
     @property
     def degradation_percent(self) -> float:

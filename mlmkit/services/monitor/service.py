@@ -10,7 +10,6 @@ are counted (``sample_count``, ``label_coverage``) but are not errors. A result 
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -28,16 +27,17 @@ from mlmkit._validation import (
 )
 from mlmkit.analysis.detectors import DETECTORS
 from mlmkit.analysis.metrics.binary import UndefinedMetricWarning
-from mlmkit.analysis.stats.proportions import multiple_testing, two_proportion_ztest
 from mlmkit.catalogue import Kind, Use, select
+from mlmkit.exceptions import NotFoundError
 from mlmkit.services.monitor import degradation as _deg
+from mlmkit.services.monitor.compare import comparison_frame
 from mlmkit.services.monitor.results import (
     ConceptDriftResult,
     DegradationInfo,
     WindowMetrics,
 )
 from mlmkit.services.monitor.trend import trend_counts
-from mlmkit.services.monitor.window import proportion_counts, rate_rows, window_metrics
+from mlmkit.services.monitor.window import rate_rows, roc_aucs, window_metrics
 from mlmkit.store.predictions import monitoring as monitor_sql
 from mlmkit.store.predictions.batch import ROLES
 from mlmkit.values import (
@@ -94,6 +94,7 @@ class PerformanceMonitor:
     >>> from mlmkit.values import utcnow
     >>> with mlmkit.open() as ws:
     ...     now = utcnow()
+    ...     _ = ws.registry.register(mlmkit.ModelMetadata("m", "supervised", "1.0.0"))
     ...     _ = ws.log.track_batch(pl.DataFrame({
     ...         "model_name": "m", "version": "1.0.0",
     ...         "prediction": [True, True, False, False], "actual": [True, False, False, None],
@@ -115,6 +116,14 @@ class PerformanceMonitor:
         """Same as ``ws.log.track`` (the seed's name); returns the prediction id."""
         return str(self.log.track(*args, **kwargs))
 
+    def _registered(self, model_name: str, versions: Sequence[str] | None = None) -> None:
+        """Raise :class:`NotFoundError` naming an unregistered model or version (the edge check)."""
+        check_name("model_name", model_name)
+        if not self.registry.get_all(model_name):
+            raise NotFoundError(f"model_name={model_name!r} is not registered")
+        for version in versions or ():
+            self.registry.require(model_name, version)
+
     # ------------------------------------------------------------------ metrics
     def get_current_metrics(self, model_name: str, version: VersionLike,
                             window: WindowLike | None = _24H, *, start: datetime | None = None,
@@ -125,9 +134,11 @@ class PerformanceMonitor:
         """Metrics of one version over a window, from one DuckDB aggregation.
 
         Accuracy, precision, recall, F1, specificity (Wilson / count-bootstrap intervals when
-        ``ci``) rest on the labelled rows; ROC AUC comes from a ``bins``-bin labelled score
-        histogram (its worst-case error is ``roc_auc_error_bound``, typically < 1e-4), Brier
-        score and log loss from exact sums. ``scores=False`` computes the count metrics only (one
+        ``ci``) rest on the labelled rows. ROC AUC is exact (``roc_auc_method == "exact"``,
+        ``roc_auc_error_bound == 0``) up to ``EXACT_AUC_MAX_ROWS`` (1e6) labelled scored rows,
+        beyond from a ``bins``-bin labelled score histogram (``"histogram"``; worst-case error
+        ``roc_auc_error_bound``, typically < 1e-4). Brier score and log loss come from exact
+        sums. ``scores=False`` computes the count metrics only (one
         lighter scan: no ROC AUC, Brier score, log loss or mean score); with it,
         ``latency=False`` also skips the exact median label latency (about half of that scan's
         cost on 1e7 rows; ``median_label_latency_s`` is then None).
@@ -138,9 +149,14 @@ class PerformanceMonitor:
             ``metrics["accuracy"]``, ``.confusion_matrix``, ``.sample_count``,
             ``.labelled_count``, ``.label_coverage``, ``.median_label_latency_s``,
             ``.insufficient`` ...
+
+        Raises
+        ------
+        NotFoundError
+            When the model or the version is not registered.
         """
-        check_name("model_name", model_name)
         ver = _version(version)
+        self._registered(model_name, [ver])
         span = resolve_range(window, start=start, end=end)
         min_labels = check_int("min_labels", min_labels, low=0)
         confidence = check_probability("confidence", confidence, open_interval=True)
@@ -156,15 +172,18 @@ class PerformanceMonitor:
                         scores: bool = True, latency: bool = True,
                         role: str = "served") -> WindowMetrics:
         """:meth:`get_current_metrics` on canonical arguments (a resolved ``span``)."""
-        hist: pl.DataFrame | None = None
+        auc = None
         if scores:
-            totals, hist = monitor_sql.window_summary(self.db, model_name, versions=[ver],
-                                                      time_range=span, bins=bins, role=role)
+            totals, _ = monitor_sql.window_summary(self.db, model_name, versions=[ver],
+                                                   time_range=span, bins=0, role=role)
         else:
             totals = monitor_sql.window_counts(self.db, model_name, versions=[ver],
                                                time_range=span, role=role, latency=latency)
         row = totals.row(0, named=True) if totals.height else None
-        return window_metrics(model_name, ver, span.start, span.end, row, hist,
+        if scores and row is not None:
+            auc = roc_aucs(self.db, model_name, {ver: int(row["scored"])}, span, bins=bins,
+                           role=role).get(ver)
+        return window_metrics(model_name, ver, span.start, span.end, row, auc,
                               min_labels=min_labels, ci=ci, confidence=confidence)
 
     # ------------------------------------------------------------------ degradation
@@ -190,10 +209,11 @@ class PerformanceMonitor:
             (``"7d"``): the span of that length ending where the current window starts; a
             ``(start, end)`` pair: that span.
         alert
-            Fire a ``degradation`` alert through ``ws.alerts`` when severity is not ``ok``.
+            Fire a ``degradation`` alert through ``ws.alerts`` when the severity is
+            ``warning`` or ``critical`` (never on ``ok`` or ``insufficient``).
         """
-        check_name("model_name", model_name)
         ver = _version(version)
+        self._registered(model_name, [ver])
         if metric not in _deg.HIGHER_IS_BETTER:
             raise invalid("metric", f"one of {', '.join(_deg.HIGHER_IS_BETTER)}", metric)
         span = resolve_range(window, start=start, end=end)
@@ -228,8 +248,8 @@ class PerformanceMonitor:
         """
         from mlmkit.services.monitor.concept import concept_drift
 
-        check_name("model_name", model_name)
         ver = _version(version)
+        self._registered(model_name, [ver])
         span = resolve_range(window, start=start, end=end)
         if isinstance(detectors, str) or not isinstance(detectors, Sequence) or not detectors:
             raise invalid("detectors", "a non-empty list of detector names", detectors)
@@ -260,8 +280,8 @@ class PerformanceMonitor:
         ``log_loss`` and ``source``. For whole-day intervals, days whose raw rows were removed
         by retention are filled from the daily summaries (:meth:`summarize_daily`).
         """
-        check_name("model_name", model_name)
         versions = self._versions(version)
+        self._registered(model_name, versions)
         span = resolve_range(window, start=start, end=end, default="7d")
         step = parse_window(interval, "interval")
         if span.duration / step > 100_000:
@@ -297,24 +317,26 @@ class PerformanceMonitor:
                 or not versions:
             raise invalid("versions", "a non-empty list of versions", versions)
         vers = [_version(v, "versions") for v in versions]
+        self._registered(model_name, vers)
         if metric not in _METRICS:
             raise invalid("metric", f"one of {', '.join(_METRICS)}", metric)
         span = resolve_range(window, start=start, end=end)
         min_labels = check_int("min_labels", min_labels, low=0)
         alpha = check_probability("alpha", alpha, open_interval=True)
         confidence = check_probability("confidence", confidence, open_interval=True)
-        totals, hist = monitor_sql.window_summary(self.db, model_name, versions=vers,
-                                                  time_range=span)
+        totals, _ = monitor_sql.window_summary(self.db, model_name, versions=vers,
+                                               time_range=span, bins=0)
         rows = {r["version"]: r for r in totals.iter_rows(named=True)}
         results = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
+            aucs = roc_aucs(self.db, model_name, {v: int(r["scored"]) for v, r in rows.items()},
+                            span, bins=10_000, role="served")
             for v in vers:
                 results.append(window_metrics(
-                    model_name, v, span.start, span.end, rows.get(v),
-                    hist.filter(pl.col("version") == v), min_labels=min_labels, ci=True,
-                    confidence=confidence))
-        return _comparison_frame(results, metric, alpha)
+                    model_name, v, span.start, span.end, rows.get(v), aucs.get(v),
+                    min_labels=min_labels, ci=True, confidence=confidence))
+        return comparison_frame(results, metric, alpha)
 
     # ------------------------------------------------------------------ retention
     def summarize_daily(self, model_name: str | None = None, *,
@@ -325,7 +347,7 @@ class PerformanceMonitor:
         replaced by one built from fewer rows, so it is safe to call at any time.
         """
         if model_name is not None:
-            check_name("model_name", model_name)
+            self._registered(model_name)
         return monitor_sql.refresh_daily_summary(self.db, model_name=model_name,
                                                  before=before)
 
@@ -333,9 +355,9 @@ class PerformanceMonitor:
                       start: datetime | None = None, end: datetime | None = None
                       ) -> pl.DataFrame:
         """The stored per-day summaries of a model (optionally some versions / days)."""
-        check_name("model_name", model_name)
-        return monitor_sql.daily_summary(self.db, model_name,
-                                         versions=self._versions(version), start=start,
+        versions = self._versions(version)
+        self._registered(model_name, versions)
+        return monitor_sql.daily_summary(self.db, model_name, versions=versions, start=start,
                                          end=end)
 
     # ------------------------------------------------------------------ data drift
@@ -349,6 +371,7 @@ class PerformanceMonitor:
         """
         from mlmkit.services.monitor.data_drift import estimate_performance_window
 
+        self._registered(model_name, [_version(version)])
         return estimate_performance_window(self.log.store, model_name, version,
                                            reference=reference, current=current,
                                            threshold=threshold, n_simulations=n_simulations)
@@ -358,42 +381,6 @@ class PerformanceMonitor:
         """Per-feature drift of the logged features; see ``monitor.data_drift``."""
         from mlmkit.services.monitor.data_drift import data_drift
 
+        self._registered(model_name, None if version is None else [_version(version)])
         return data_drift(self.log.store, model_name, version, reference=reference,
                           current=current, **options)
-
-
-def _comparison_frame(results: list[WindowMetrics], metric: str, alpha: float) -> pl.DataFrame:
-    first = results[0]
-    records: list[dict[str, Any]] = []
-    p_values: list[float] = []
-    for res in results:
-        rec: dict[str, Any] = {"version": res.version, "sample_count": res.sample_count,
-                               "labelled_count": res.labelled_count,
-                               "label_coverage": res.label_coverage,
-                               "insufficient": res.insufficient}
-        for name in _METRICS:
-            value = getattr(res, name)
-            rec[name] = math.nan if value is None else float(value)
-        ci = res.confidence_intervals.get(metric)
-        rec[f"{metric}_low"] = math.nan if ci is None else ci.low
-        rec[f"{metric}_high"] = math.nan if ci is None else ci.high
-        rec["difference"] = rec[metric] - (getattr(first, metric) or math.nan)
-        p = math.nan
-        if res is not first:
-            a = proportion_counts(metric, first.confusion_matrix)
-            b = proportion_counts(metric, res.confusion_matrix)
-            if a is not None and b is not None and a[1] and b[1]:
-                p = two_proportion_ztest(a[0], a[1], b[0], b[1]).p_value
-            p_values.append(p)
-        rec["p_value"] = p
-        records.append(rec)
-    adjusted = [math.nan] * len(results)
-    valid = [(i + 1, p) for i, p in enumerate(p_values) if not math.isnan(p)]
-    if valid:
-        adj = multiple_testing([p for _, p in valid], method="holm", alpha=alpha)
-        for (idx, _), value in zip(valid, adj.get_column("p_adjusted").to_list(), strict=True):
-            adjusted[idx] = float(value)
-    for rec, value in zip(records, adjusted, strict=True):
-        rec["p_adjusted"] = value
-        rec["significant"] = bool(not math.isnan(value) and value <= alpha)
-    return pl.DataFrame(records)

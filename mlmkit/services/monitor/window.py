@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from mlmkit.analysis.metrics import roc_auc
 from mlmkit.analysis.metrics.binary import (
     Metrics,
     auc_from_histograms,
@@ -19,11 +22,66 @@ from mlmkit.analysis.metrics.binary import (
 from mlmkit.analysis.monitoring import bucket_metrics
 from mlmkit.catalogue import Kind, Significance, proportion, select
 from mlmkit.services.monitor.results import WindowMetrics
+from mlmkit.store.database import Database
+from mlmkit.store.predictions.aggregates import score_histogram
+from mlmkit.store.tuning_runs import labelled_scores
+from mlmkit.values import TimeRange
 
-__all__ = ["PROPORTIONS", "proportion_counts", "rate_rows", "window_metrics"]
+__all__ = ["EXACT_AUC_MAX_ROWS", "PROPORTIONS", "RocAuc", "proportion_counts", "rate_rows",
+           "roc_aucs", "window_metrics"]
 
 #: count metrics that are proportions of confusion counts
 PROPORTIONS = select(kind=Kind.COUNT, test=Significance.PROPORTION)
+
+#: Up to this many labelled, scored rows per version ROC AUC is exact (the ``(score, actual)``
+#: pairs are read and sorted); beyond, it comes from a score histogram with a stated bound.
+EXACT_AUC_MAX_ROWS = 1_000_000
+
+
+@dataclass(frozen=True)
+class RocAuc:
+    """A window's ROC AUC, how it was computed and its worst-case error (0 when exact)."""
+
+    value: float
+    method: str  # "exact" | "histogram"
+    error_bound: float
+
+
+def _histogram_auc(pos: np.ndarray, neg: np.ndarray) -> RocAuc:
+    value = auc_from_histograms(pos, neg)
+    bound = math.nan if math.isnan(value) else auc_histogram_error_bound(pos, neg)
+    return RocAuc(value, "histogram", bound)
+
+
+def roc_aucs(db: Database, model_name: str, scored: Mapping[str, int], span: TimeRange, *,
+             bins: int, role: str, exact_max_rows: int | None = None) -> dict[str, RocAuc]:
+    """ROC AUC per version with labelled, scored rows (``scored`` maps version to their count).
+
+    Exact (:func:`mlmkit.analysis.metrics.roc_auc` on the version's ``(score, actual)`` pairs,
+    one plain scan) when the version has at most ``exact_max_rows`` (default
+    :data:`EXACT_AUC_MAX_ROWS`) of them; else from one ``bins``-bin histogram scan over the
+    remaining versions, with :func:`~mlmkit.analysis.metrics.binary.auc_histogram_error_bound`
+    as its bound.
+    """
+    if exact_max_rows is None:
+        exact_max_rows = EXACT_AUC_MAX_ROWS
+    out: dict[str, RocAuc] = {}
+    large = [v for v, n in scored.items() if n > exact_max_rows]
+    for version, n in scored.items():
+        if 0 < n <= exact_max_rows:
+            pairs = labelled_scores(db, model_name, versions=[version], time_range=span,
+                                    role=role)
+            value = roc_auc(pairs.get_column("actual").to_numpy(),
+                            pairs.get_column("score").to_numpy())
+            out[version] = RocAuc(value, "exact", math.nan if math.isnan(value) else 0.0)
+    if large:
+        hist = score_histogram(db, model_name, versions=large, time_range=span, bins=bins,
+                               role=role)
+        for version in large:
+            part = hist.filter(pl.col("version") == version)
+            out[version] = _histogram_auc(part.get_column("pos").to_numpy(),
+                                          part.get_column("neg").to_numpy())
+    return out
 
 
 def proportion_counts(metric: str, counts: dict[str, int]) -> tuple[int, int] | None:
@@ -34,39 +92,35 @@ def proportion_counts(metric: str, counts: dict[str, int]) -> tuple[int, int] | 
     return int(s), int(n)
 
 
-def _score_metrics(row: dict[str, Any], hist: pl.DataFrame | None
-                   ) -> tuple[float | None, float | None, float | None, float | None]:
+def _score_metrics(row: dict[str, Any]) -> tuple[float | None, float | None]:
     scored = int(row["scored"])
     if scored == 0:
-        return None, None, None, None
+        return None, None
     brier = brier_score_from_sums(scored, int(row["scored_pos"]),
                                   min(float(row["score_sum_pos"]), float(row["scored_pos"])),
                                   min(float(row["score_sq_sum"]), float(scored)))
     loss = log_loss_from_sums(scored, min(float(row["log_pos_sum"]), 0.0),
                               min(float(row["log1m_neg_sum"]), 0.0))
-    auc = bound = None
-    if hist is not None and hist.height:
-        pos = hist.get_column("pos").to_numpy()
-        neg = hist.get_column("neg").to_numpy()
-        auc = auc_from_histograms(pos, neg)
-        bound = None if math.isnan(auc) else auc_histogram_error_bound(pos, neg)
-    return auc, brier, loss, bound
+    return brier, loss
 
 
 def window_metrics(model_name: str, version: str, start: datetime, end: datetime,
-                   row: dict[str, Any] | None, hist: pl.DataFrame | None, *,
+                   row: dict[str, Any] | None, auc: RocAuc | None, *,
                    min_labels: int, ci: bool, confidence: float) -> WindowMetrics:
-    """Build :class:`WindowMetrics` from one ``window_summary`` totals row and its histogram."""
+    """Build :class:`WindowMetrics` from one ``window_summary`` totals row and its ROC AUC."""
     if row is None or int(row["n"]) == 0:
         return WindowMetrics(model_name, version, start, end, None, 0, 0, None, math.nan, None,
                              min_labels=min_labels)
     n, labelled = int(row["n"]), int(row["labelled"])
     metrics = None
-    bound = None
+    bound = method = value = None
     if labelled:
-        auc, brier, loss, bound = _score_metrics(row, hist)
+        brier, loss = _score_metrics(row)
+        if auc is not None and brier is not None:
+            value, method = auc.value, auc.method
+            bound = None if math.isnan(auc.error_bound) else auc.error_bound
         metrics = Metrics.from_counts(int(row["tp"]), int(row["fp"]), int(row["tn"]),
-                                      int(row["fn"]), roc_auc=auc, brier_score=brier,
+                                      int(row["fn"]), roc_auc=value, brier_score=brier,
                                       log_loss=loss, ci=ci, confidence=confidence)
     latency = row.get("median_label_latency_s")
     mean_score = row.get("mean_score")
@@ -75,7 +129,7 @@ def window_metrics(model_name: str, version: str, start: datetime, end: datetime
         None if latency is None else float(latency),
         int(row["predicted_positive"]) / n,
         None if mean_score is None else float(mean_score),
-        min_labels=min_labels, roc_auc_error_bound=bound)
+        min_labels=min_labels, roc_auc_error_bound=bound, roc_auc_method=method)
 
 
 def rate_rows(counts: pl.DataFrame, *, confidence: float) -> pl.DataFrame:
