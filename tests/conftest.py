@@ -12,8 +12,10 @@ from hypothesis import settings
 import mlmkit
 
 # CI gates on the same examples every run (derandomize); explore with HYPOTHESIS_PROFILE=dev.
-settings.register_profile("ci", derandomize=True, print_blob=True)
-settings.register_profile("dev", print_blob=True)
+# no deadline: a per-example time limit is a wall-clock assertion, and DuckDB I/O on a loaded
+# 2-core CI machine exceeds 200 ms now and then (seen on the registry round-trip property)
+settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+settings.register_profile("dev", print_blob=True, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
