@@ -9,9 +9,9 @@ from the paired shadow-mode counts when both versions scored the same units.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -58,7 +58,7 @@ _METRICS = RATE_METRICS + BOOTSTRAP_METRICS
 _DEFAULT_SECONDARY = select(use=Use.HEADLINE)
 
 
-def _check_config(config: Any) -> ABTestConfig:
+def _check_config(config: object) -> ABTestConfig:
     if not isinstance(config, ABTestConfig):
         raise invalid("config", "an ABTestConfig", config)
     return config
@@ -103,7 +103,8 @@ class ABTestingService:
         """
         return routing.select_version(_check_config(config), unit_id)
 
-    def assign(self, config: ABTestConfig, unit_ids: Any) -> pl.DataFrame:
+    def assign(self, config: ABTestConfig,
+               unit_ids: Collection[int] | Collection[str] | pl.Series) -> pl.DataFrame:
         """Route many units at once: columns ``unit_id``, ``arm`` ("A"/"B"), ``version``.
 
         Same decisions as :meth:`select_version`, vectorised (tens of millions per second for
@@ -312,7 +313,7 @@ class ABTestingService:
     # ------------------------------------------------------------------ rollouts
     def start_rollout(self, config: ABTestConfig, *,
                       plan: Mapping[int, float] | Sequence[float] | None = None,
-                      guardrails: Guardrails | Mapping[str, Any] | None = None,
+                      guardrails: Guardrails | Mapping[str, object] | None = None,
                       environment: str = "production", now: datetime | None = None
                       ) -> Rollout:
         """Start a guarded gradual rollout of ``config.version_b`` (see :mod:`.rollout`)."""
@@ -338,7 +339,7 @@ class ABTestingService:
         return [self.get_rollout(i) for i in sql.rollout_ids(self.db, model_name)]
 
 
-def _lift(a: Any, b: Any) -> float:
+def _lift(a: float | None, b: float | None) -> float:
     if a is None or b is None or a == 0:
         return math.nan
     return 100.0 * (float(b) - float(a)) / float(a)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 import polars as pl
 
@@ -18,8 +18,18 @@ __all__ = ["paired_arms", "score_histograms", "split_arms"]
 HIST_BINS = 1000
 
 
+class Arms(TypedDict):
+    """What the test reads per arm: ``(tp, fp, tn, fn)`` cells, served rows, paired table."""
+
+    counts_a: tuple[int, ...]
+    counts_b: tuple[int, ...]
+    table: list[list[int]] | None  # 2x2 agreement table (paired data only)
+    n_a: int
+    n_b: int
+
+
 def split_arms(db: Database, config: ABTestConfig, time_range: TimeRange | None
-               ) -> dict[str, Any]:
+               ) -> Arms:
     """Confusion cells and served rows per arm when the versions split the traffic."""
     a, b = str(config.version_a), str(config.version_b)
     frame = confusion_counts(db, config.model_name, versions=[a, b],
@@ -35,7 +45,7 @@ def split_arms(db: Database, config: ABTestConfig, time_range: TimeRange | None
             "n_a": int(rows.get(a, empty)["n"]), "n_b": int(rows.get(b, empty)["n"])}
 
 def paired_arms(db: Database, config: ABTestConfig, time_range: TimeRange | None
-                ) -> dict[str, Any]:
+                ) -> Arms:
     """Cells per arm and the 2x2 agreement table when both versions scored the same units."""
     frame = sql.paired_counts(db, config.model_name, str(config.version_a),
                               str(config.version_b), time_range)
@@ -55,13 +65,13 @@ def paired_arms(db: Database, config: ABTestConfig, time_range: TimeRange | None
             "table": table if sum(map(sum, table)) else None, "n_a": total, "n_b": total}
 
 def score_histograms(db: Database, config: ABTestConfig, time_range: TimeRange | None,
-                     paired: bool) -> list[Any]:
+                     paired: bool) -> list[list[int]]:
     """Dense positive / negative score histograms of A then B (for ROC AUC tests)."""
     a, b = str(config.version_a), str(config.version_b)
     frame = score_histogram(db, config.model_name, versions=[a, b],
                             time_range=time_range, bins=HIST_BINS,
                             role=None if paired else "served")
-    out: list[Any] = []
+    out: list[list[int]] = []
     for version in (a, b):
         part = frame.filter(pl.col("version") == version)
         for col in ("pos", "neg"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any
 
 from mlmkit._html import dict_table
+from mlmkit._jsonable import JSONObject
 from mlmkit.analysis.stats import TestResult
 from mlmkit.values import ABTestConfig, ModelMetadata
 
@@ -106,12 +106,12 @@ class ABTestResult:
                     and not math.isnan(improvement)
                     and improvement >= 100.0 * self.config.minimum_improvement - 1e-9)
 
-    def get_metrics_summary(self) -> dict[str, dict[str, Any]]:
+    def get_metrics_summary(self) -> dict[str, dict[str, object]]:
         """Per metric: ``version_a, version_b, difference, improvement_percent, p_value``.
 
         ``p_value`` is the Holm-adjusted one for secondary metrics.
         """
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, dict[str, object]] = {}
         for name, diff in self.metrics_difference.items():
             a = self.metrics_a.get(name)
             b = self.metrics_b.get(name)
@@ -129,7 +129,7 @@ class ABTestResult:
             }
         return out
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         """JSON-friendly dict of the result."""
         return {
             "config": self.config.to_dict(),
@@ -150,7 +150,7 @@ class ABTestResult:
         }
 
     def _repr_html_(self) -> str:
-        rows: dict[str, Any] = {
+        rows: dict[str, object] = {
             "versions": f"A={self.config.version_a}  B={self.config.version_b}",
             "primary metric": self.config.primary_metric,
             "winner": self.winner, "significant": self.is_statistically_significant,
@@ -162,13 +162,15 @@ class ABTestResult:
         for name, item in self.get_metrics_summary().items():
             rows[name] = (f"A={_fmt(item['version_a'])} B={_fmt(item['version_b'])} "
                           f"p={_fmt(item['p_value'])}")
+        notes = ""
         for note in self.notes:
-            rows.setdefault("notes", "")
-            rows["notes"] = (rows["notes"] + " " + note).strip()
+            notes = (notes + " " + note).strip()
+        if self.notes:
+            rows["notes"] = notes
         return dict_table(rows, title=f"A/B test {self.config.experiment_key}")
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: object) -> str:
     if isinstance(value, float):
         return "NaN" if math.isnan(value) else f"{value:.4g}"
     return str(value)
