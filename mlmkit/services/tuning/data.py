@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -38,7 +37,7 @@ def configured_threshold(meta: ModelMetadata | None) -> float:
 
 
 def load_curve(db: Database, model_name: str, version: str, span: TimeRange | None, *,
-               points: np.ndarray | None) -> pl.DataFrame:
+               points: np.ndarray[tuple[int], np.dtype[np.float64]] | None) -> pl.DataFrame:
     """The threshold curve of one version's labelled, scored predictions.
 
     With ``points`` (sorted thresholds, at most ``MAX_SQL_GRID_POINTS``) one scan counts the
@@ -77,6 +76,6 @@ def require_rows(height: int, model_name: str, version: str, span: TimeRange | N
 
 def totals(curve: pl.DataFrame) -> tuple[int, int]:
     """Labelled rows and positives of a curve."""
-    first: Mapping[str, Any] = curve.row(0, named=True)
+    first: Mapping[str, int] = curve.row(0, named=True)
     return (int(first["tp"] + first["fp"] + first["tn"] + first["fn"]),
             int(first["tp"] + first["fn"]))

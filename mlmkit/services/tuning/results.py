@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 import polars as pl
 
@@ -17,15 +16,15 @@ __all__ = ["AdaptiveAdjustment", "CostOptimization", "HyperparameterSearch",
 _FRAMES = ("curve", "results")
 
 
-class _Result(Mapping[str, Any]):
+class _Result(Mapping[str, object]):
     """Mapping over the scalar fields: ``result["optimal_threshold"]`` works as in the seed."""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """Return the fields as a dict (frames such as ``curve`` left out)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)  # type: ignore[arg-type]
                 if f.name not in _FRAMES}
 
-    def __getitem__(self, key: str) -> Any:
+    def __getitem__(self, key: str) -> object:
         if key in self.to_dict():
             return getattr(self, key)
         raise KeyError(key)
@@ -196,7 +195,7 @@ class HyperparameterSearch(_Result):
     model_name: str
     version: str
     metric: str
-    best_params: dict[str, Any]
+    best_params: dict[str, object]
     best_value: float
     baseline_value: float
     improvement_percent: float

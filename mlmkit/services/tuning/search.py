@@ -9,7 +9,7 @@ import os
 import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol, SupportsFloat, TypeAlias, TypeGuard, cast
 
 import numpy as np
 import polars as pl
@@ -22,15 +22,26 @@ from mlmkit.catalogue import select
 from mlmkit.exceptions import DependencyError, StateError
 from mlmkit.services.tuning.data import require_rows
 from mlmkit.store.tuning_runs import insert_runs
+from mlmkit.values import TimeRange, VersionLike
 
 if TYPE_CHECKING:
     from mlmkit.services.tuning.engine import AutoTuningEngine
+    from mlmkit.services.tuning.results import HyperparameterSearch
+
+#: One trial's parameters: name -> value (from the grid; handed to ``evaluate`` as they are).
+Params: TypeAlias = dict[str, object]
+_ParamsOnly: TypeAlias = Callable[[Params], object]
+_WithFrame: TypeAlias = Callable[[Params, pl.DataFrame], object]
+#: ``evaluate(params)`` or ``evaluate(params, frame)``; returns a metric, predictions or scores.
+Evaluate: TypeAlias = _ParamsOnly | _WithFrame
+_Floats: TypeAlias = "np.ndarray[tuple[int], np.dtype[np.float64]]"
+_Bools: TypeAlias = "np.ndarray[tuple[int], np.dtype[np.bool_]]"
 
 #: Search metrics where lower is better (minimised); every other metric is maximised.
 MINIMISED = select(higher_is_better=False)
 
 
-def expand_grid(parameter_ranges: Mapping[str, Any]) -> list[dict[str, Any]]:
+def expand_grid(parameter_ranges: Mapping[str, object]) -> list[Params]:
     """Every combination of the parameter values, in a deterministic order.
 
     Per parameter, the seed's ``[min, max, step]`` — a list or tuple of three numbers — is an
@@ -48,7 +59,7 @@ def expand_grid(parameter_ranges: Mapping[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(parameter_ranges, Mapping) or not parameter_ranges:
         raise invalid("parameter_ranges", "a non-empty mapping {name: [min, max, step] or "
                       "{'values': [...]}}", parameter_ranges)
-    axes: list[list[Any]] = []
+    axes: list[list[object]] = []
     for name, spec in parameter_ranges.items():
         if not isinstance(name, str) or not name:
             raise invalid("parameter_ranges", "a mapping with non-empty str keys", name)
@@ -57,11 +68,12 @@ def expand_grid(parameter_ranges: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:
+    """Whether ``value`` is a real number (numpy numbers count: they act as floats here)."""
     return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
 
 
-def _axis(name: str, spec: Any) -> list[Any]:
+def _axis(name: str, spec: object) -> list[object]:
     label = f"parameter_ranges[{name!r}]"
     if isinstance(spec, Mapping):
         if set(spec) == {"values"}:
@@ -74,17 +86,17 @@ def _axis(name: str, spec: Any) -> list[Any]:
     return _values(label, spec)
 
 
-def _values(label: str, spec: Any) -> list[Any]:
+def _values(label: str, spec: object) -> list[object]:
     if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence) or len(spec) == 0:
         raise invalid(label, "[min, max, step] or a non-empty list of values", spec)
     return list(spec)
 
 
-def _range(label: str, spec: tuple[Any, ...]) -> list[Any]:
+def _range(label: str, spec: tuple[object, ...]) -> list[object]:
     expectation = ("[min, max, step] with step > 0 and max >= min (for exactly these three "
                    "values write {'values': [...]})")
     start, stop, step = spec
-    if not all(map(_is_number, spec)):
+    if not (_is_number(start) and _is_number(stop) and _is_number(step)):
         raise invalid(label, expectation, list(spec))
     if all(isinstance(v, (int, np.integer)) for v in spec):
         if step <= 0 or stop < start:
@@ -96,7 +108,7 @@ def _range(label: str, spec: tuple[Any, ...]) -> list[Any]:
         raise invalid(label, expectation, list(spec)) from err
 
 
-def takes_frame(evaluate: Callable[..., Any]) -> bool:
+def takes_frame(evaluate: Evaluate) -> bool:
     """Whether ``evaluate`` accepts a second positional argument (the labelled frame)."""
     if not callable(evaluate):
         raise invalid("evaluate", "a callable evaluate(params) or evaluate(params, frame)",
@@ -111,7 +123,7 @@ def takes_frame(evaluate: Callable[..., Any]) -> bool:
     return variadic or len(positional) >= 2
 
 
-def score_output(output: Any, metric: str, actual: np.ndarray | None,
+def score_output(output: object, metric: str, actual: _Bools | None,
                  threshold: float) -> float:
     """Turn what ``evaluate`` returned (a metric, predictions or scores) into the metric."""
     if isinstance(output, (int, float, np.number)) and not isinstance(output, (bool, np.bool_)):
@@ -179,7 +191,13 @@ def run_trials(trial: Callable[[int], float], n_trials: int, *, n_jobs: int,
     return results
 
 
-def _progress_bar(progress: bool | None, total: int) -> Any:
+class _Bar(Protocol):
+    def update(self, n: int) -> object: ...
+
+    def close(self) -> None: ...
+
+
+def _progress_bar(progress: bool | None, total: int) -> _Bar | None:
     if progress is False:
         return None
     try:
@@ -191,9 +209,10 @@ def _progress_bar(progress: bool | None, total: int) -> Any:
     return auto.tqdm(total=total, desc="hyper-parameter search", leave=False)
 
 
-def search(engine: AutoTuningEngine, model_name: str, version: Any,
-           parameter_ranges: Mapping[str, Any], metric: str, *,
-           evaluate: Callable[..., Any], span: Any, n_jobs: int, progress: bool | None) -> Any:
+def search(engine: AutoTuningEngine, model_name: str, version: VersionLike,
+           parameter_ranges: Mapping[str, object], metric: str, *,
+           evaluate: Evaluate, span: TimeRange | None, n_jobs: int,
+           progress: bool | None) -> HyperparameterSearch:
     """``AutoTuningEngine.optimize_hyperparameters`` (documented there)."""
     from mlmkit.services.tuning.results import HyperparameterSearch
 
@@ -208,9 +227,13 @@ def search(engine: AutoTuningEngine, model_name: str, version: Any,
         require_rows(frame.height, model_name, ver, span)
     actual = frame["actual"].to_numpy().astype(bool) if frame.height else None
 
-    def call(params: dict[str, Any]) -> float:
-        output = evaluate(dict(params), frame) if with_frame else evaluate(dict(params))
-        return score_output(output, metric, actual, float(params.get("threshold", configured)))
+    def call(params: Params) -> float:
+        # takes_frame read evaluate's signature: it takes the frame too, or only the params
+        output = cast(_WithFrame, evaluate)(dict(params), frame) if with_frame else \
+            cast(_ParamsOnly, evaluate)(dict(params))
+        # float() itself rejects a threshold it cannot convert (the trial records the error)
+        threshold = float(cast(SupportsFloat, params.get("threshold", configured)))
+        return score_output(output, metric, actual, threshold)
 
     outcomes = run_trials(lambda i: call(grid[i]), len(grid), n_jobs=n_jobs, progress=progress)
     baseline = _baseline(engine, model_name, ver, grid[0], call)
@@ -238,8 +261,8 @@ def search(engine: AutoTuningEngine, model_name: str, version: Any,
         run_id=run_id, results=_results_frame(grid, values, errors, metric))
 
 
-def _baseline(engine: AutoTuningEngine, model_name: str, version: str, params: Mapping[str, Any],
-              call: Callable[[dict[str, Any]], float]) -> float:
+def _baseline(engine: AutoTuningEngine, model_name: str, version: str,
+              params: Mapping[str, object], call: Callable[[Params], float]) -> float:
     meta = engine.registry.get(model_name, version)
     if meta is None or any(name not in meta.configuration for name in params):
         return float("nan")
@@ -249,13 +272,13 @@ def _baseline(engine: AutoTuningEngine, model_name: str, version: str, params: M
         return float("nan")
 
 
-def _number(value: Any) -> float | None:
+def _number(value: object) -> float | None:
     if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
         return float(value)
     return None
 
 
-def _results_frame(grid: list[dict[str, Any]], values: np.ndarray, errors: list[str | None],
+def _results_frame(grid: list[Params], values: _Floats, errors: list[str | None],
                    metric: str) -> pl.DataFrame:
     columns: dict[str, pl.Series] = {"trial": pl.Series("trial", range(len(grid)),
                                                         dtype=pl.Int64)}
