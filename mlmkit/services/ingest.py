@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import numpy as np
 import polars as pl
@@ -31,6 +31,9 @@ from mlmkit._validation import check_name, check_probability, invalid
 from mlmkit.exceptions import DuplicateError
 from mlmkit.store.predictions.batch import ROLES, Batch, feature_column
 from mlmkit.values import Version, VersionLike, utc, utcnow
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["DEFAULT_MAX_FUTURE", "Row", "check_max_future", "prediction_batch",
            "prediction_row", "to_polars"]
@@ -62,7 +65,7 @@ def _canonical(version: VersionLike) -> str:
     return _canonical_text(version) if isinstance(version, str) else str(Version.parse(version))
 
 
-def _as_bool(name: str, value: Any) -> bool:
+def _as_bool(name: str, value: object) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)) and value in (0, 1):
@@ -70,7 +73,7 @@ def _as_bool(name: str, value: Any) -> bool:
     raise invalid(name, "a boolean or 0/1", value)
 
 
-def feature_value(name: str, value: Any) -> tuple[str | None, Any]:
+def feature_value(name: str, value: object) -> tuple[str | None, str | float | None]:
     """``(kind, canonical value)`` of one feature value; kind ``None`` for a missing value."""
     if type(value) is float:
         return ("numeric", value) if value - value == 0.0 else (None, None)  # NaN/inf
@@ -84,7 +87,7 @@ def feature_value(name: str, value: Any) -> tuple[str | None, Any]:
     raise invalid(f"features[{name!r}]", "a number, a boolean, a string or None", value)
 
 
-def _timestamp(value: Any, now: datetime, max_future: timedelta) -> datetime:
+def _timestamp(value: datetime, now: datetime, max_future: timedelta) -> datetime:
     ts = utc(value, "timestamp")
     if ts > now + max_future:
         raise invalid("timestamp", f"at most {max_future} in the future (clock skew bound "
@@ -92,10 +95,11 @@ def _timestamp(value: Any, now: datetime, max_future: timedelta) -> datetime:
     return ts
 
 
-def prediction_row(model_name: str, version: VersionLike, prediction: Any, *,
-                   actual: Any = None, score: Any = None, confidence: Any = None,
-                   features: Any = None, prediction_id: Any = None, timestamp: Any = None,
-                   unit_id: Any = None, role: str = "served",
+def prediction_row(model_name: str, version: VersionLike, prediction: object, *,
+                   actual: object = None, score: object = None, confidence: object = None,
+                   features: Mapping[str, object] | None = None, prediction_id: object = None,
+                   timestamp: datetime | None = None, unit_id: object = None,
+                   role: str = "served",
                    max_future: timedelta = DEFAULT_MAX_FUTURE) -> Row:
     """Validate one prediction and return its canonical :data:`Row`."""
     check_name("model_name", model_name)
@@ -135,7 +139,7 @@ def prediction_row(model_name: str, version: VersionLike, prediction: Any, *,
 
 
 # ---------------------------------------------------------------------------------- batches
-def to_polars(frame: Any, name: str = "frame") -> pl.DataFrame:
+def to_polars(frame: object, name: str = "frame") -> pl.DataFrame:
     """Accept polars, pandas, pyarrow or a mapping of columns; return a polars frame."""
     if isinstance(frame, pl.DataFrame):
         return frame
@@ -150,11 +154,11 @@ def to_polars(frame: Any, name: str = "frame") -> pl.DataFrame:
             raise invalid(name, "a frame or a mapping of equal-length columns",
                           type(frame).__name__) from err
     if type(frame).__module__.startswith("pandas"):
-        return _from_pandas(frame, name)
+        return _from_pandas(cast("pd.DataFrame", frame), name)
     raise invalid(name, "a polars, pandas or pyarrow frame", type(frame).__name__)
 
 
-def _from_pandas(frame: Any, name: str) -> pl.DataFrame:
+def _from_pandas(frame: pd.DataFrame, name: str) -> pl.DataFrame:
     columns = [str(c) for c in frame.columns]
     if len(set(columns)) != len(columns):
         dupe = next(c for c in columns if columns.count(c) > 1)
@@ -173,7 +177,7 @@ def _from_pandas(frame: Any, name: str) -> pl.DataFrame:
         raise invalid(name, "a frame pyarrow can convert", str(err)) from err
 
 
-def _first_bad(frame: pl.DataFrame, mask: pl.Expr, column: str) -> tuple[int, Any] | None:
+def _first_bad(frame: pl.DataFrame, mask: pl.Expr, column: str) -> tuple[int, object] | None:
     if not frame.select(mask.any()).item():
         return None
     bad = frame.select(pl.int_range(pl.len()).alias("_row"), pl.col(column)).filter(mask)
@@ -182,7 +186,7 @@ def _first_bad(frame: pl.DataFrame, mask: pl.Expr, column: str) -> tuple[int, An
     return int(bad["_row"][0]), bad[column][0]
 
 
-def _fail(column: str, expectation: str, found: tuple[int, Any]) -> None:
+def _fail(column: str, expectation: str, found: tuple[int, object]) -> NoReturn:
     row, value = found
     raise invalid(f"{column} (row {row})", expectation, value)
 
@@ -217,18 +221,19 @@ def _unit_interval(frame: pl.DataFrame, column: str) -> pl.Expr:
 
 
 def _names(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr, tuple[str, ...], int]:
-    uniques: dict[str, list[Any]] = {}
+    uniques: dict[str, list[str]] = {}
     for column in ("model_name", "version"):
         dtype = frame.schema[column]
         if dtype not in (pl.String, pl.Categorical) and not isinstance(dtype, pl.Enum):
             raise invalid(column, "a string column", str(dtype))
-        uniques[column] = frame.get_column(column).cast(pl.String).unique().to_list()
-        for value in uniques[column]:  # few distinct values: check them, not every row
+        values: list[str | None] = frame.get_column(column).cast(pl.String).unique().to_list()
+        for value in values:  # few distinct values: check them, not every row
             if not isinstance(value, str) or not value or value.strip() != value:
                 text = pl.col(column).cast(pl.String)
                 hit = _first_bad(frame, text.is_null() | (text == (value or "")), column)
                 _fail(column, "a non-empty string without surrounding whitespace",
                       hit or (0, value))
+        uniques[column] = [value for value in values if value is not None]  # all are, now
     canonical = {}
     for raw in uniques["version"]:
         canonical[raw] = str(Version.parse(raw, "version"))
@@ -332,7 +337,7 @@ def _feature_exprs(frame: pl.DataFrame, columns: list[str]
     return exprs, features
 
 
-def prediction_batch(frame: Any, *, unique_ids: bool = False,
+def prediction_batch(frame: object, *, unique_ids: bool = False,
                      max_future: timedelta = DEFAULT_MAX_FUTURE) -> Batch:
     """Validate ``frame`` and return the canonical :class:`Batch` (raises on the first problem).
 
