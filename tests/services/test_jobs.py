@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -91,16 +91,20 @@ def test_degradation_check_alerts_once(ws):
     assert len(ws.db.execute("SELECT * FROM alerts")) == 1
 
 
-def test_auto_tuning_registers_and_deploys_new_version_once(ws):
+def test_auto_tuning_registers_and_rolls_out_new_version_once(ws):
     run = run_job(ws, "auto-tuning", now=ws.now, window="7d")
     assert run.status == "ok" and run.changed == 1, run.items
-    rows = ws.log.predictions(NAME, "1.0.0")
+    # tuned on the rows before the held-out split (issue 12.8)
+    split = datetime.fromisoformat(run.items[0]["split"])
+    rows = ws.log.predictions(NAME, "1.0.0", start=ws.now - timedelta(days=7), end=split)
     y, s = rows["actual"].to_numpy(), rows["score"].to_numpy()
     grid = np.round(np.arange(0.5, 0.9 + 1e-9, 0.05), 10)
     best = grid[int(np.argmax([f1_score(y, s >= t) for t in grid]))]
     new = ws.registry.get(NAME, "1.0.1")
     assert new is not None and new.configuration["threshold"] == pytest.approx(best)
-    assert str(ws.registry.deployed_version(NAME)) == "1.0.1"
+    # never deployed directly (12.8): a canary rollout, production still serves 1.0.0
+    assert str(ws.registry.deployed_version(NAME)) == "1.0.0"
+    assert ws.ab.active_rollout(NAME).share_b == pytest.approx(0.1)
     assert run.items[0]["improvement_percent"] > 3.0
     again = run_job(ws, "auto-tuning", now=ws.now, window="7d")
     assert again.changed == 0 and again.items[0]["status"] == "skipped"

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mlmkit._validation import check_int, check_real
+from mlmkit._validation import check_choice, check_int, check_real
 from mlmkit.catalogue import Use, select
 from mlmkit.exceptions import StateError
+from mlmkit.services.jobs import _tuning
 from mlmkit.services.jobs._drift import data_drift_step
 from mlmkit.store import jobs as _sql
-from mlmkit.store.predictions.aggregates import confusion_counts
 from mlmkit.values import ModelMetadata, TimeRange, parse_window, resolve_range
 
 if TYPE_CHECKING:
@@ -218,49 +219,40 @@ def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,
 def auto_tuning(ctx: JobContext, *, metric: str = "f1_score",
                 threshold_range: tuple[float, float] = (0.5, 0.9), step: float = 0.05,
                 window: str | timedelta = "7d", minimum_improvement: float = 3.0,
-                min_samples: int = 100, deploy: bool = True) -> None:
-    """Threshold grid search per production model; a new patch version above the minimum.
+                min_samples: int = 100, holdout: float = 0.3, action: str = "rollout",
+                deploy: bool | None = None) -> None:
+    """Threshold grid search per production model, confirmed on held-out later rows.
 
-    ``minimum_improvement`` is in percent (the seed's 3 %); the tuning service also refuses an
-    improvement inside bootstrap noise (``recommended`` is false). The applied result is a
-    new patch version (``ws.tuning.apply``) with the new ``threshold``, deployed to the same
-    environment when ``deploy``. A version with fewer than ``min_samples`` labelled
-    predictions in the window is skipped, which makes a second run right after a no-op (the
-    new version has no labels yet).
+    The threshold is tuned on the earlier ``1 - holdout`` of the window's labelled rows (by
+    time) and must beat the current one on the later ``holdout`` too: by at least
+    ``minimum_improvement`` percent (the seed's 3 %) with a bootstrap interval above 0, on
+    both parts. Then a new patch version (``ws.tuning.apply``) is registered and, never
+    deployed directly, ``action="rollout"`` starts a guarded gradual rollout to it (canary at
+    10 %, advanced by ``rollout-advancement``) while ``action="propose"`` only raises an
+    ``info`` alert. ``deploy`` is deprecated (``True`` is ``action="rollout"``, ``False``
+    ``"propose"``). Skipped: fewer than ``min_samples`` labelled rows, a rollout of the model
+    running, or the patch version already registered (so a second run is a no-op). See
+    :mod:`mlmkit.services.jobs._tuning`.
     """
     check_real("minimum_improvement", minimum_improvement, low=0.0)
     check_int("min_samples", min_samples, low=1)
+    holdout = check_real("holdout", holdout, low=0.0, high=1.0, low_open=True, high_open=True)
+    if deploy is not None:
+        action = "rollout" if deploy else "propose"
+        note = (f"auto-tuning option deploy={deploy!r} is deprecated: it never deploys "
+                f"directly any more; use action={action!r}")
+        warnings.warn(note, DeprecationWarning, stacklevel=2)
+        ctx.log.warning(note)
+        ctx.details["deprecation"] = note
+    action = check_choice("action", action, _tuning.ACTIONS)
     span = resolve_range(window, now=ctx.now)
-    tuning = ctx.tuning
+    tuning = ctx.tuning  # a missing service fails the run, not each model
 
     def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
-        counts = confusion_counts(ctx.ws.db, meta.model_name, versions=[str(meta.version)],
-                                  time_range=span, by_version=False)
-        labelled = int(counts["labelled"][0]) if counts.height else 0
-        if labelled < min_samples:
-            return {"status": "skipped", "reason": f"{labelled} labelled < {min_samples}"}
-        result = tuning.optimize_threshold(
-            meta.model_name, meta.version, metric, threshold_range, step, start=span.start,
-            end=span.end, min_labels=min_samples, min_improvement_percent=minimum_improvement)
-        improvement = _number(result.improvement_percent)
-        item = {"improvement_percent": improvement,
-                "optimal_threshold": result.optimal_threshold,
-                "current_threshold": result.current_threshold}
-        if not result.recommended or improvement is None or \
-                not improvement > minimum_improvement:
-            return {**item, "status": "unchanged",
-                    "reason": str(result.recommendation)}
-        new = tuning.apply(result, bump="patch", min_improvement_percent=minimum_improvement,
-                           reason=f"auto-tuning job run {ctx.run_id}")
-        if deploy:
-            ctx.ws.registry.deploy(meta.model_name, new.version,
-                                   meta.environment or "production", actor="mlmkit-jobs",
-                                   reason=f"auto-tuning: threshold {item['optimal_threshold']} "
-                                          f"(+{improvement:.2f}% {metric}), run {ctx.run_id}")
-        log.warning("auto-tuning %s: threshold %s -> %s (+%.2f%% %s) as version %s%s",
-                    meta.model_name, item["current_threshold"], item["optimal_threshold"],
-                    improvement, metric, new.version, " (deployed)" if deploy else "")
-        return {**item, "status": "changed", "new_version": str(new.version)}
+        return _tuning.tune_model(ctx, tuning, meta, log, metric=metric,
+                                  threshold_range=threshold_range, step=step, span=span,
+                                  minimum_improvement=minimum_improvement,
+                                  min_samples=min_samples, holdout=holdout, action=action)
 
     ctx.for_each(ctx.production(), body)
 
