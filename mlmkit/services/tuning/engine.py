@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 import polars as pl
@@ -41,8 +41,9 @@ from mlmkit.services.tuning.results import (
     ThresholdOptimization,
     TradeoffOptimization,
 )
+from mlmkit.services.tuning.search import Evaluate
 from mlmkit.store.tuning_runs import insert_runs, select_runs
-from mlmkit.values import DefaultWindow, ModelMetadata, Version, VersionLike, WindowLike
+from mlmkit.values import DefaultWindow, ModelMetadata, TimeRange, Version, VersionLike, WindowLike
 
 if TYPE_CHECKING:
     from mlmkit.services.log import PredictionLog
@@ -266,9 +267,9 @@ class AutoTuningEngine:
 
     # ------------------------------------------------------------------ hyper-parameters
     def optimize_hyperparameters(self, model_name: str, version: VersionLike,
-                                 parameter_ranges: Mapping[str, Any],
+                                 parameter_ranges: Mapping[str, object],
                                  metric_to_optimize: str = "f1_score", *,
-                                 evaluate: Callable[..., Any],
+                                 evaluate: Evaluate,
                                  window: WindowLike | None = _24H,
                                  start: datetime | None = None, end: datetime | None = None,
                                  n_jobs: int = 1,
@@ -346,8 +347,10 @@ class AutoTuningEngine:
         ver = str(Version.parse(version))
         return ver, configured_threshold(self.registry.get(model_name, ver))
 
-    def _curve(self, model_name: str, version: str, threshold_range: Any, step: float | None,
-               current: float, span: Any) -> tuple[pl.DataFrame, tuple[float, float] | None]:
+    def _curve(self, model_name: str, version: str,
+               threshold_range: tuple[float, float] | None, step: float | None,
+               current: float, span: TimeRange | None
+               ) -> tuple[pl.DataFrame, tuple[float, float] | None]:
         bounds = None if threshold_range is None else _range(threshold_range)
         points = None
         if step is not None:
@@ -359,7 +362,7 @@ class AutoTuningEngine:
     @staticmethod
     def _compare(curve: pl.DataFrame, best: ThresholdResult, current: float, metric: str,
                  costs: dict[str, float], *, n_resamples: int, confidence: float, seed: int,
-                 min_labels: int, minimum: float) -> dict[str, Any]:
+                 min_labels: int, minimum: float) -> _Comparison:
         labelled, positives = totals(curve)
         current_value = float(metric_from_counts(metric, **counts_at_threshold(curve, current),
                                                  **costs))
@@ -381,13 +384,27 @@ class AutoTuningEngine:
                 "recommended": recommended, "recommendation": text}
 
     def _store(self, kind: str, model_name: str, version: str, metric: str, value: float,
-               threshold: float, params: dict[str, Any], details: dict[str, Any]) -> str:
+               threshold: float, params: Mapping[str, object], details: Mapping[str, object]
+               ) -> str:
         run_id = uuid.uuid4().hex
         insert_runs(self.db, [{"run_id": run_id, "trial": 0, "kind": kind,
                                   "model_name": model_name, "version": version,
                                   "metric": metric, "value": value, "threshold": threshold,
                                   "params": params, "details": details}])
         return run_id
+
+
+class _Comparison(TypedDict):
+    """The fields :meth:`AutoTuningEngine._compare` adds to a threshold result."""
+
+    current_value: float
+    improvement_percent: float
+    improvement_interval: tuple[float, float]
+    probability_better: float
+    labelled_count: int
+    positive_count: int
+    recommended: bool
+    recommendation: str
 
 
 def _best(curve: pl.DataFrame, metric: str, bounds: tuple[float, float] | None,
@@ -401,7 +418,7 @@ def _best(curve: pl.DataFrame, metric: str, bounds: tuple[float, float] | None,
                                      cost_false_negative=costs.get("cost_false_negative"))
 
 
-def _range(threshold_range: Any) -> tuple[float, float]:
+def _range(threshold_range: tuple[float, float]) -> tuple[float, float]:
     expectation = "None or a (low, high) pair of numbers with low <= high"
     if isinstance(threshold_range, (str, bytes)) or not hasattr(threshold_range, "__len__") \
             or len(threshold_range) != 2:
