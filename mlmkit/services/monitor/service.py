@@ -119,10 +119,13 @@ class PerformanceMonitor:
     def _registered(self, model_name: str, versions: Sequence[str] | None = None) -> None:
         """Raise :class:`NotFoundError` naming an unregistered model or version (the edge check)."""
         check_name("model_name", model_name)
-        if not self.registry.get_all(model_name):
+        known = {str(meta.version) for meta in self.registry.get_all(model_name)}
+        if not known:
             raise NotFoundError(f"model_name={model_name!r} is not registered")
         for version in versions or ():
-            self.registry.require(model_name, version)
+            if version not in known:
+                raise NotFoundError(f"model_name={model_name!r} version={version!r} is not "
+                                    "registered")
 
     # ------------------------------------------------------------------ metrics
     def get_current_metrics(self, model_name: str, version: VersionLike,
