@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 DB ?= data/demo.duckdb
 
-.PHONY: install demo test lint typecheck pytest bench docs clean
+.PHONY: install demo test lint typecheck pytest bench soak docs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,11 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -n 2 mlmkit tests
 
 test: lint typecheck pytest
+
+soak: $(STAMP)
+	rm -f reports/soak.duckdb reports/soak.duckdb.wal
+	mkdir -p reports
+	$(BIN)/mlmkit simulate --db reports/soak.duckdb --days 30
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

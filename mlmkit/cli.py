@@ -13,7 +13,8 @@ from collections.abc import Sequence
 __all__ = ["build_parser", "main"]
 
 # Modules that add subcommands; each defines register(subparsers). Listed explicitly.
-_COMMAND_MODULES = ("mlmkit._cli_core", "mlmkit.ops.commands", "mlmkit.viz.commands")
+_COMMAND_MODULES = ("mlmkit._cli_core", "mlmkit.ops.commands", "mlmkit.viz.commands",
+                    "mlmkit.simulation.commands")
 
 
 def build_parser() -> argparse.ArgumentParser:
