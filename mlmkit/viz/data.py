@@ -7,7 +7,7 @@ arithmetic to :mod:`mlmkit.analysis`; results are small polars frames for :mod:`
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsFloat, cast
 
 import numpy as np
 import polars as pl
@@ -121,7 +121,7 @@ def ab_arms(ws: Workspace, result: Any, *, window: WindowLike | None = "30d",
             ci = intervals.get(name)
             value = values.get(name)
             rows.append({"metric": name, "arm": arm, "version": str(ver),
-                         "estimate": None if value is None else float(value),
+                         "estimate": None if value is None else float(cast(SupportsFloat, value)),
                          "low": getattr(ci, "low", None), "high": getattr(ci, "high", None)})
     return pl.DataFrame(rows, schema={"metric": pl.String, "arm": pl.String,
                                       "version": pl.String, "estimate": pl.Float64,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, SupportsFloat, cast
 
 from mlmkit._jsonable import JSONObject
 from mlmkit._validation import check_choice, check_int, check_probability, check_real, invalid
@@ -102,8 +102,11 @@ class MetricBelow(AlertRule):
         """Compare the window's metric with the limit."""
         m = ctx.monitor.get_current_metrics(model_name, version, self.window,
                                             min_labels=self.min_labels, ci=False)
-        value = m[self.metric]
-        if m.insufficient or value is None or math.isnan(value) or value >= self.value:
+        raw = m[self.metric]
+        if m.insufficient or raw is None:
+            return []
+        value = float(cast(SupportsFloat, raw))
+        if math.isnan(value) or value >= self.value:
             return []
         return [Finding(self.severity, f"{self.metric} of {model_name} {version} is "
                         f"{value:.4g} < {self.value:.4g} over {self.window}",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import polars as pl
 
@@ -17,23 +16,27 @@ __all__ = ["comparison_frame"]
 _METRICS = select(use=Use.WINDOW, kind=(Kind.COUNT, Kind.SCORE))
 
 
+def _value(res: WindowMetrics, metric: str) -> float:
+    value = getattr(res, metric)
+    return math.nan if value is None else float(value)
+
+
 def comparison_frame(results: list[WindowMetrics], metric: str, alpha: float) -> pl.DataFrame:
     """One row per version with ``metric``, its interval and the Holm-adjusted test vs the first."""
     first = results[0]
-    records: list[dict[str, Any]] = []
+    records: list[dict[str, object]] = []
     p_values: list[float] = []
     for res in results:
-        rec: dict[str, Any] = {"version": res.version, "sample_count": res.sample_count,
-                               "labelled_count": res.labelled_count,
-                               "label_coverage": res.label_coverage,
-                               "insufficient": res.insufficient}
+        rec: dict[str, object] = {"version": res.version, "sample_count": res.sample_count,
+                                  "labelled_count": res.labelled_count,
+                                  "label_coverage": res.label_coverage,
+                                  "insufficient": res.insufficient}
         for name in _METRICS:
-            value = getattr(res, name)
-            rec[name] = math.nan if value is None else float(value)
+            rec[name] = _value(res, name)
         ci = res.confidence_intervals.get(metric)
         rec[f"{metric}_low"] = math.nan if ci is None else ci.low
         rec[f"{metric}_high"] = math.nan if ci is None else ci.high
-        rec["difference"] = rec[metric] - (getattr(first, metric) or math.nan)
+        rec["difference"] = _value(res, metric) - (getattr(first, metric) or math.nan)
         p = math.nan
         if res is not first:
             a = proportion_counts(metric, first.confusion_matrix)

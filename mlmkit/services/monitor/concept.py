@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from typing import TypeAlias
 
 import numpy as np
 
@@ -26,12 +27,14 @@ from mlmkit.values import TimeRange
 
 __all__ = ["concept_drift"]
 
+_Floats: TypeAlias = "np.ndarray[tuple[int], np.dtype[np.float64]]"
 
-def _rate(errors: np.ndarray) -> float:
+
+def _rate(errors: _Floats) -> float:
     return float(errors.mean()) if errors.size else math.nan
 
 
-def _when(ts: np.ndarray, index: int) -> datetime:
+def _when(ts: _Floats, index: int) -> datetime:
     return datetime.fromtimestamp(float(ts[index]), tz=UTC)
 
 

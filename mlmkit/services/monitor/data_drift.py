@@ -35,9 +35,9 @@ both (see the ``drift-detection`` job).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict, cast
 
 import numpy as np
 import polars as pl
@@ -54,7 +54,7 @@ from mlmkit.analysis.drift.missing import missing_drift
 from mlmkit.analysis.estimation import EstimatedMetrics, estimate_performance
 from mlmkit.store.predictions import drift as drift_sql
 from mlmkit.store.predictions.drift import Side
-from mlmkit.values import TimeRange, Version, resolve_range
+from mlmkit.values import TimeRange, Version, VersionLike, resolve_range
 
 if TYPE_CHECKING:
     from mlmkit.store.predictions.writes import PredictionStore
@@ -74,15 +74,52 @@ _SCHEMA = {"feature": pl.String, "kind": pl.String, "method": pl.String,
 Missing = dict[str, tuple[int, int, int, int]]
 
 
-def _range(value: Any, name: str, *, end: datetime | None = None) -> TimeRange:
+class _Stat(TypedDict, total=False):
+    """A drift statistic: ``DriftStat.to_dict()`` or a row of ``detect_drift(...).features``."""
+
+    method: str
+    statistic: float
+    p_value: float | None
+    adjusted_p_value: float | None
+    threshold: float
+    drift_detected: bool
+    drift: bool
+    n_reference: int
+    n_current: int
+    kind: str
+
+
+class _DriftRow(TypedDict):
+    """One row of the :func:`data_drift` frame (the ``missing_*`` columns come last)."""
+
+    feature: str
+    kind: str
+    method: str | None
+    statistic: float | None
+    p_value: float | None
+    adjusted_p_value: float | None
+    threshold: float | None
+    drift: bool
+    n_reference: int
+    n_current: int
+    source: str
+    effect_size: float | None
+    missing_reference: NotRequired[float]
+    missing_current: NotRequired[float]
+    missing_effect: NotRequired[float]
+    missing_p_value: NotRequired[float]
+    missing_drift: NotRequired[bool]
+
+
+def _range(value: object, name: str, *, end: datetime | None = None) -> TimeRange:
     """A duration ending at ``end`` (now when None) or a ``(start, end)`` pair."""
     if not isinstance(value, (str, timedelta, tuple, list)):
         raise invalid(name, "a duration or a (start, end) pair", value)
     return resolve_range(value, now=end, name=name)
 
 
-def resolve_sides(model_version: str | None, reference: Any, current: Any
-                  ) -> tuple[Side | None, Side, Any]:
+def resolve_sides(model_version: str | None, reference: object, current: object
+                  ) -> tuple[Side | None, Side, object]:
     """``(reference side or None, current side, reference frame or None)``."""
     versions = None if model_version is None else (model_version,)
     cur = Side(versions, _range(current, "current"))
@@ -103,7 +140,8 @@ def resolve_sides(model_version: str | None, reference: Any, current: Any
                   reference)
 
 
-def _columns(store: PredictionStore, model_name: str, features: Any, prediction: bool
+def _columns(store: PredictionStore, model_name: str, features: Iterable[str] | None,
+             prediction: bool
              ) -> dict[str, tuple[str, str]]:
     fmap = store.feature_map(model_name, refresh=True)
     if features is not None:
@@ -119,7 +157,7 @@ def _columns(store: PredictionStore, model_name: str, features: Any, prediction:
 
 
 def _sql_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[str, str]], ref: Side,
-              cur: Side) -> tuple[list[dict[str, Any]], list[str], Missing]:
+              cur: Side) -> tuple[list[_DriftRow], list[str], Missing]:
     """Drift rows from SQL histograms, the features needing exact rows, missing counts."""
     numeric = {f: c for f, (c, k) in cols.items() if k != "categorical"}
     categorical = {f: c for f, (c, k) in cols.items() if k == "categorical"}
@@ -138,7 +176,7 @@ def _sql_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[str
         else:
             ranges[column] = (float(st["lo"]), float(st["hi"]))
     hist = drift_sql.numeric_histograms(store.db, model_name, ranges, ref, cur, bins=_BINS)
-    rows: list[dict[str, Any]] = []
+    rows: list[_DriftRow] = []
     for feature, column in numeric.items():
         if column not in ranges:
             continue
@@ -150,7 +188,7 @@ def _sql_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[str
         edges = np.linspace(lo, hi if hi > lo else lo + _BINS, _BINS + 1)
         stat = wasserstein_from_histogram(edges, counts[0], counts[1],
                                           reference_std=float(by_col[column]["ref_std"] or 0))
-        rows.append(_row(feature, cols[feature][1], stat.to_dict(), "sql"))
+        rows.append(_row(feature, cols[feature][1], cast("_Stat", stat.to_dict()), "sql"))
     for feature, column in categorical.items():
         wide = (cats.filter(pl.col("column") == column)
                 .pivot(on="side", index="value", values="n").fill_null(0))
@@ -160,11 +198,11 @@ def _sql_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[str
             exact.append(feature)
             continue
         stat = jensen_shannon_from_counts(r, c)
-        rows.append(_row(feature, "categorical", stat.to_dict(), "sql"))
+        rows.append(_row(feature, "categorical", cast("_Stat", stat.to_dict()), "sql"))
     return rows, exact, missing
 
 
-def _row(feature: str, kind: str, stat: dict[str, Any], source: str) -> dict[str, Any]:
+def _row(feature: str, kind: str, stat: _Stat, source: str) -> _DriftRow:
     return {"feature": feature, "kind": kind, "method": stat["method"],
             "statistic": float(stat["statistic"]), "p_value": stat.get("p_value"),
             "adjusted_p_value": stat.get("adjusted_p_value", stat.get("p_value")),
@@ -193,7 +231,7 @@ def _effect(kind: str, ref: pl.Series, cur: pl.Series) -> float:
     return wasserstein(ref.to_numpy(), cur.to_numpy(), normalized=True).statistic
 
 
-def _absent(feature: str, kind: str, n_reference: int, n_current: int) -> dict[str, Any]:
+def _absent(feature: str, kind: str, n_reference: int, n_current: int) -> _DriftRow:
     """The row of a feature without a present value on one side: no value statistic."""
     return {"feature": feature, "kind": kind, "method": None, "statistic": None,
             "p_value": None, "adjusted_p_value": None, "threshold": None, "drift": False,
@@ -202,8 +240,8 @@ def _absent(feature: str, kind: str, n_reference: int, n_current: int) -> dict[s
 
 
 def _exact_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[str, str]],
-                features: list[str], ref: Side | None, cur: Side, frame: Any,
-                method: Any) -> tuple[list[dict[str, Any]], Missing]:
+                features: list[str], ref: Side | None, cur: Side, frame: object,
+                method: str) -> tuple[list[_DriftRow], Missing]:
     if not features:
         return [], {}
     columns = [cols[f][0] for f in features]
@@ -214,9 +252,7 @@ def _exact_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[s
         reference = drift_sql.side_rows(store.db, model_name, columns, ref, finite=finite)
         reference.columns = features
     else:
-        reference = frame if isinstance(frame, pl.DataFrame) else pl.DataFrame(
-            frame.to_dict("list") if hasattr(frame, "to_dict") and not isinstance(
-                frame, Mapping) else dict(frame))
+        reference = _frame(frame)
         missing = [f for f in features if f not in reference.columns]
         if missing:
             raise invalid("reference", f"a frame with the columns {features}", missing)
@@ -230,29 +266,33 @@ def _exact_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[s
         report = detect_drift(reference.select(present), current.select(present), method=method)
         for rec in report.features.iter_rows(named=True):
             f = rec["feature"]
-            row = _row(f, cols[f][1] if cols[f][1] == "prediction" else rec["kind"], rec, "rows")
+            row = _row(f, cols[f][1] if cols[f][1] == "prediction" else rec["kind"],
+                       cast("_Stat", rec), "rows")
             row["effect_size"] = _effect(rec["kind"], reference[f].drop_nulls(),
                                          current[f].drop_nulls())
             out.append(row)
     return out, counts
 
 
-def _with_missing(rows: list[dict[str, Any]], counts: Missing) -> list[dict[str, Any]]:
+def _with_missing(rows: list[_DriftRow], counts: Missing) -> list[_DriftRow]:
     """Add the missing-share columns (one Holm family over all rows) and fold them in ``drift``."""
     if not rows:
         return rows
     c = np.array([counts[r["feature"]] for r in rows], dtype=np.int64).reshape(len(rows), 4)
     test = missing_drift(c[:, 0], c[:, 1], c[:, 2], c[:, 3])
     for row, m in zip(rows, test.iter_rows(named=True), strict=True):
-        row.update(missing_reference=m["share_reference"], missing_current=m["share_current"],
-                   missing_effect=m["effect"], missing_p_value=m["adjusted_p_value"],
-                   missing_drift=m["drift"])
+        row["missing_reference"] = m["share_reference"]
+        row["missing_current"] = m["share_current"]
+        row["missing_effect"] = m["effect"]
+        row["missing_p_value"] = m["adjusted_p_value"]
+        row["missing_drift"] = m["drift"]
         row["drift"] = bool(row["drift"] or m["drift"])
     return rows
 
 
-def data_drift(store: PredictionStore, model_name: str, version: Any = None, *,
-               reference: Any = "7d", current: Any = "24h", features: Any = None,
+def data_drift(store: PredictionStore, model_name: str, version: VersionLike | None = None, *,
+               reference: object = "7d", current: object = "24h",
+               features: Iterable[str] | None = None,
                prediction: bool = True, method: str = "auto") -> pl.DataFrame:
     """Per-feature drift (one row per feature, plus ``score`` for prediction drift).
 
@@ -280,14 +320,25 @@ def data_drift(store: PredictionStore, model_name: str, version: Any = None, *,
     return pl.DataFrame(_with_missing(rows, counts), schema=_SCHEMA)
 
 
-def _frame_columns(frame: Any) -> list[str]:
+def _frame_columns(frame: object) -> list[str]:
     if isinstance(frame, Mapping):
         return list(frame)
     return list(getattr(frame, "columns", []))
 
 
-def estimate_performance_window(store: PredictionStore, model_name: str, version: Any, *,
-                                reference: Any = "7d", current: Any = "24h",
+def _frame(frame: object) -> pl.DataFrame:
+    """A reference frame of :func:`resolve_sides` (polars, a mapping of columns, or pandas)."""
+    if isinstance(frame, pl.DataFrame):
+        return frame
+    if hasattr(frame, "to_dict") and not isinstance(frame, Mapping):
+        return pl.DataFrame(frame.to_dict("list"))
+    if isinstance(frame, Mapping):
+        return pl.DataFrame(dict(frame))
+    raise invalid("reference", "a frame (polars, pandas or a dict of columns)", frame)
+
+
+def estimate_performance_window(store: PredictionStore, model_name: str, version: VersionLike,
+                                *, reference: object = "7d", current: object = "24h",
                                 threshold: float = 0.5, n_simulations: int = 200
                                 ) -> EstimatedMetrics:
     """CBPE estimate of the current window's metrics from scores alone.

@@ -6,7 +6,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlmkit._validation import check_probability, check_real, invalid
 from mlmkit.analysis.monitoring import (
@@ -60,7 +60,7 @@ def _window(monitor: PerformanceMonitor, model_name: str, version: str, metric: 
 
 
 def resolve_baseline(monitor: PerformanceMonitor, model_name: str, version: str, metric: str,
-                     baseline: Any, current: TimeRange, *, min_labels: int) -> Baseline:
+                     baseline: object, current: TimeRange, *, min_labels: int) -> Baseline:
     """Turn the ``baseline`` argument into a :class:`Baseline` (see the public method)."""
     if baseline is None:
         value = _registered(monitor, model_name, version, metric)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
 
 from mlmkit._html import dict_table
-from mlmkit.analysis.metrics.binary import Metrics
+from mlmkit._jsonable import JSONObject
+from mlmkit.analysis.metrics.binary import Interval, Metrics
 from mlmkit.catalogue import Kind, Use, select
 
 __all__ = ["ConceptDriftResult", "DegradationInfo", "WindowMetrics"]
@@ -54,35 +54,39 @@ class WindowMetrics:
         """Whether fewer than ``min_labels`` labels back the metrics."""
         return self.labelled_count < self.min_labels
 
-    def _metric(self, name: str) -> Any:
+    def _metric(self, name: str) -> float | None:
         if self.metrics is None:
             return None if name in _SCORE_METRICS else _NAN
-        return getattr(self.metrics, name)
+        value: float | None = getattr(self.metrics, name)
+        return value
+
+    def _count_metric(self, name: str) -> float:  # a count metric is never None
+        return _NAN if self.metrics is None else float(getattr(self.metrics, name))
 
     @property
     def accuracy(self) -> float:
         """Accuracy of the labelled rows."""
-        return float(self._metric("accuracy"))
+        return self._count_metric("accuracy")
 
     @property
     def precision(self) -> float:
         """Precision of the labelled rows."""
-        return float(self._metric("precision"))
+        return self._count_metric("precision")
 
     @property
     def recall(self) -> float:
         """Recall of the labelled rows."""
-        return float(self._metric("recall"))
+        return self._count_metric("recall")
 
     @property
     def f1_score(self) -> float:
         """F1 of the labelled rows."""
-        return float(self._metric("f1_score"))
+        return self._count_metric("f1_score")
 
     @property
     def specificity(self) -> float:
         """Specificity of the labelled rows."""
-        return float(self._metric("specificity"))
+        return self._count_metric("specificity")
 
     @property
     def roc_auc(self) -> float | None:
@@ -115,13 +119,13 @@ class WindowMetrics:
         return self.metrics.confusion_matrix
 
     @property
-    def confidence_intervals(self) -> dict[str, Any]:
+    def confidence_intervals(self) -> dict[str, Interval]:
         """Intervals per metric (``Interval`` objects; empty without labels)."""
         return {} if self.metrics is None else dict(self.metrics.confidence_intervals)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """Flat dict: window facts, then every metric, then intervals."""
-        out: dict[str, Any] = {
+        out: dict[str, object] = {
             "model_name": self.model_name, "version": self.version,
             "start": self.start, "end": self.end,
             "sample_count": self.sample_count, "labelled_count": self.labelled_count,
@@ -145,7 +149,7 @@ class WindowMetrics:
             out["roc_auc_error_bound"] = self.roc_auc_error_bound
         return out
 
-    def __getitem__(self, key: str) -> Any:
+    def __getitem__(self, key: str) -> object:
         return self.to_dict()[key]
 
     def __contains__(self, key: object) -> bool:
@@ -158,10 +162,6 @@ class WindowMetrics:
     def _repr_html_(self) -> str:
         data = {k: v for k, v in self.to_dict().items() if k != "confidence_intervals"}
         return dict_table(data, title=f"{self.model_name} {self.version}")
-
-
-def _result_dict(obj: Any) -> dict[str, Any]:
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ class DegradationInfo:
     significant: bool
     insufficient: bool
     alert_id: int | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    details: JSONObject = field(default_factory=dict)
 
     @property
     def has_degraded(self) -> bool:
@@ -209,14 +209,22 @@ class DegradationInfo:
     def __bool__(self) -> bool:
         return self.has_degraded
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         """Flat dict including ``has_degraded`` and ``degradation_percent``."""
-        out = _result_dict(self)
-        out["has_degraded"] = self.has_degraded
-        out["degradation_percent"] = self.degradation_percent
-        return out
+        return {
+            "model_name": self.model_name, "version": self.version, "metric": self.metric,
+            "baseline_value": self.baseline_value, "current_value": self.current_value,
+            "relative_drop": self.relative_drop, "threshold": self.threshold,
+            "severity": self.severity, "baseline_source": self.baseline_source,
+            "current_n": self.current_n, "baseline_n": self.baseline_n,
+            "p_value": self.p_value, "significant": self.significant,
+            "insufficient": self.insufficient, "alert_id": self.alert_id,
+            "details": self.details,
+            "has_degraded": self.has_degraded,
+            "degradation_percent": self.degradation_percent,
+        }
 
-    def __getitem__(self, key: str) -> Any:
+    def __getitem__(self, key: str) -> object:
         return self.to_dict()[key]
 
     def _repr_html_(self) -> str:
@@ -252,11 +260,11 @@ class ConceptDriftResult:
     def __bool__(self) -> bool:
         return self.drift_detected
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """Flat dict of the fields."""
-        return _result_dict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def __getitem__(self, key: str) -> Any:
+    def __getitem__(self, key: str) -> object:
         return self.to_dict()[key]
 
     def _repr_html_(self) -> str:

@@ -11,9 +11,9 @@ are counted (``sample_count``, ``label_coverage``) but are not errors. A result 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 import polars as pl
 
@@ -37,7 +37,7 @@ from mlmkit.services.monitor.results import (
     WindowMetrics,
 )
 from mlmkit.services.monitor.trend import trend_counts
-from mlmkit.services.monitor.window import rate_rows, roc_aucs, window_metrics
+from mlmkit.services.monitor.window import TotalsRow, rate_rows, roc_aucs, window_metrics
 from mlmkit.store.predictions import monitoring as monitor_sql
 from mlmkit.store.predictions.batch import ROLES
 from mlmkit.values import (
@@ -51,6 +51,7 @@ from mlmkit.values import (
 )
 
 if TYPE_CHECKING:
+    from mlmkit.analysis.estimation import EstimatedMetrics
     from mlmkit.services.alerts.service import AlertingService
     from mlmkit.services.log import PredictionLog
     from mlmkit.store.database import Database
@@ -60,6 +61,7 @@ __all__ = ["DEFAULT_MIN_LABELS", "PerformanceMonitor"]
 
 DEFAULT_MIN_LABELS = 100
 _METRICS = select(use=Use.WINDOW, kind=(Kind.COUNT, Kind.SCORE))
+_Versions: TypeAlias = "VersionLike | Iterable[VersionLike] | None"  # one, several or all
 
 
 def _version(value: VersionLike, name: str = "version") -> str:
@@ -112,9 +114,17 @@ class PerformanceMonitor:
         self.alerts = alerts
 
     # ------------------------------------------------------------------ tracking
-    def track_prediction(self, *args: Any, **kwargs: Any) -> str:
+    def track_prediction(
+            self, model_name: str, version: VersionLike, prediction: bool | int, *,
+            actual: bool | int | None = None, score: float | None = None,
+            confidence: float | None = None, features: Mapping[str, object] | None = None,
+            prediction_id: str | None = None, timestamp: datetime | None = None,
+            unit_id: str | int | None = None, role: str = "served") -> str:
         """Same as ``ws.log.track`` (the seed's name); returns the prediction id."""
-        return str(self.log.track(*args, **kwargs))
+        return str(self.log.track(model_name, version, prediction, actual=actual, score=score,
+                                  confidence=confidence, features=features, role=role,
+                                  prediction_id=prediction_id, timestamp=timestamp,
+                                  unit_id=unit_id))
 
     def _registered(self, model_name: str, versions: Sequence[str] | None = None) -> None:
         """Raise :class:`NotFoundError` naming an unregistered model or version (the edge check)."""
@@ -182,7 +192,7 @@ class PerformanceMonitor:
         else:
             totals = monitor_sql.window_counts(self.db, model_name, versions=[ver],
                                                time_range=span, role=role, latency=latency)
-        row = totals.row(0, named=True) if totals.height else None
+        row = cast(TotalsRow, totals.row(0, named=True)) if totals.height else None
         if scores and row is not None:
             auc = roc_aucs(self.db, model_name, {ver: int(row["scored"])}, span, bins=bins,
                            role=role).get(ver)
@@ -194,7 +204,7 @@ class PerformanceMonitor:
             self, model_name: str, version: VersionLike, threshold_percent: float = 0.05, *,
             metric: str = "accuracy", window: WindowLike | None = _24H,
             start: datetime | None = None, end: datetime | None = None,
-            baseline: Any = None, min_labels: int = DEFAULT_MIN_LABELS, alpha: float = 0.05,
+            baseline: object = None, min_labels: int = DEFAULT_MIN_LABELS, alpha: float = 0.05,
             alert: bool = True) -> DegradationInfo:
         """Compare the current window with a baseline and alert on a drop.
 
@@ -269,7 +279,7 @@ class PerformanceMonitor:
         return result
 
     # ------------------------------------------------------------------ trend
-    def get_performance_trend(self, model_name: str, version: Any = None,
+    def get_performance_trend(self, model_name: str, version: _Versions = None,
                               window: WindowLike | None = _7D, interval: WindowLike = "1h", *,
                               start: datetime | None = None, end: datetime | None = None,
                               confidence: float = 0.95, use_summaries: bool = True,
@@ -296,7 +306,7 @@ class PerformanceMonitor:
         return rate_rows(counts, confidence=confidence)
 
     @staticmethod
-    def _versions(version: Any) -> list[str] | None:
+    def _versions(version: _Versions) -> list[str] | None:
         if version is None:
             return None
         if isinstance(version, (str, Version)) or not isinstance(version, Iterable):
@@ -329,7 +339,7 @@ class PerformanceMonitor:
         confidence = check_probability("confidence", confidence, open_interval=True)
         totals, _ = monitor_sql.window_summary(self.db, model_name, versions=vers,
                                                time_range=span, bins=0)
-        rows = {r["version"]: r for r in totals.iter_rows(named=True)}
+        rows = {r["version"]: cast(TotalsRow, r) for r in totals.iter_rows(named=True)}
         results = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
@@ -354,7 +364,7 @@ class PerformanceMonitor:
         return monitor_sql.refresh_daily_summary(self.db, model_name=model_name,
                                                  before=before)
 
-    def daily_summary(self, model_name: str, version: Any = None, *,
+    def daily_summary(self, model_name: str, version: _Versions = None, *,
                       start: datetime | None = None, end: datetime | None = None
                       ) -> pl.DataFrame:
         """The stored per-day summaries of a model (optionally some versions / days)."""
@@ -365,8 +375,8 @@ class PerformanceMonitor:
 
     # ------------------------------------------------------------------ data drift
     def estimate_performance(self, model_name: str, version: VersionLike, *,
-                             reference: Any = "7d", current: Any = "24h",
-                             threshold: float = 0.5, n_simulations: int = 200) -> Any:
+                             reference: object = "7d", current: object = "24h",
+                             threshold: float = 0.5, n_simulations: int = 200) -> EstimatedMetrics:
         """Label-free (CBPE) estimate of the current window's metrics from its scores.
 
         Calibrated on the labelled rows of ``reference``; see
@@ -380,10 +390,11 @@ class PerformanceMonitor:
                                            threshold=threshold, n_simulations=n_simulations)
 
     def data_drift(self, model_name: str, version: VersionLike | None = None, *,
-                   reference: Any = "7d", current: Any = "24h", **options: Any) -> pl.DataFrame:
+                   reference: object = "7d", current: object = "24h", method: str = "auto",
+                   features: Iterable[str] | None = None, prediction: bool = True) -> pl.DataFrame:
         """Per-feature drift of the logged features; see ``monitor.data_drift``."""
         from mlmkit.services.monitor.data_drift import data_drift
 
         self._registered(model_name, None if version is None else [_version(version)])
         return data_drift(self.log.store, model_name, version, reference=reference,
-                          current=current, **options)
+                          current=current, features=features, prediction=prediction, method=method)

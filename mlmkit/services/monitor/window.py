@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import NotRequired, TypeAlias, TypedDict
 
 import numpy as np
 import polars as pl
@@ -27,8 +27,8 @@ from mlmkit.store.predictions.aggregates import score_histogram
 from mlmkit.store.tuning_runs import labelled_scores
 from mlmkit.values import TimeRange
 
-__all__ = ["EXACT_AUC_MAX_ROWS", "PROPORTIONS", "RocAuc", "proportion_counts", "rate_rows",
-           "roc_aucs", "window_metrics"]
+__all__ = ["EXACT_AUC_MAX_ROWS", "PROPORTIONS", "RocAuc", "TotalsRow", "proportion_counts",
+           "rate_rows", "roc_aucs", "window_metrics"]
 
 #: count metrics that are proportions of confusion counts
 PROPORTIONS = select(kind=Kind.COUNT, test=Significance.PROPORTION)
@@ -36,6 +36,35 @@ PROPORTIONS = select(kind=Kind.COUNT, test=Significance.PROPORTION)
 #: Up to this many labelled, scored rows per version ROC AUC is exact (the ``(score, actual)``
 #: pairs are read and sorted); beyond, it comes from a score histogram with a stated bound.
 EXACT_AUC_MAX_ROWS = 1_000_000
+
+
+#: Per-bin counts of a labelled score histogram (one side: positives or negatives).
+_Counts: TypeAlias = "np.ndarray[tuple[int], np.dtype[np.int64]]"
+
+
+class TotalsRow(TypedDict):
+    """One row of ``monitor_sql.window_summary`` / ``window_counts`` totals (``named=True``).
+
+    ``window_counts`` (the ``scores=False`` path) has no score sums and no ``mean_score``
+    (its ``scored`` is 0).
+    """
+
+    version: str
+    n: int
+    labelled: int
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+    scored: int
+    predicted_positive: int
+    median_label_latency_s: float | None
+    scored_pos: NotRequired[int]
+    score_sum_pos: NotRequired[float]
+    score_sq_sum: NotRequired[float]
+    log_pos_sum: NotRequired[float]
+    log1m_neg_sum: NotRequired[float]
+    mean_score: NotRequired[float | None]
 
 
 @dataclass(frozen=True)
@@ -47,7 +76,7 @@ class RocAuc:
     error_bound: float
 
 
-def _histogram_auc(pos: np.ndarray, neg: np.ndarray) -> RocAuc:
+def _histogram_auc(pos: _Counts, neg: _Counts) -> RocAuc:
     value = auc_from_histograms(pos, neg)
     bound = math.nan if math.isnan(value) else auc_histogram_error_bound(pos, neg)
     return RocAuc(value, "histogram", bound)
@@ -92,7 +121,7 @@ def proportion_counts(metric: str, counts: dict[str, int]) -> tuple[int, int] | 
     return int(s), int(n)
 
 
-def _score_metrics(row: dict[str, Any]) -> tuple[float | None, float | None]:
+def _score_metrics(row: TotalsRow) -> tuple[float | None, float | None]:
     scored = int(row["scored"])
     if scored == 0:
         return None, None
@@ -105,7 +134,7 @@ def _score_metrics(row: dict[str, Any]) -> tuple[float | None, float | None]:
 
 
 def window_metrics(model_name: str, version: str, start: datetime, end: datetime,
-                   row: dict[str, Any] | None, auc: RocAuc | None, *,
+                   row: TotalsRow | None, auc: RocAuc | None, *,
                    min_labels: int, ci: bool, confidence: float) -> WindowMetrics:
     """Build :class:`WindowMetrics` from one ``window_summary`` totals row and its ROC AUC."""
     if row is None or int(row["n"]) == 0:
