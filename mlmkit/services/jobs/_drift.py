@@ -27,10 +27,11 @@ episode raises one alert, not one a day; a resolved alert lets the next episode 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
+from mlmkit._jsonable import JSONObject, JSONValue
 from mlmkit.store.predictions.aggregates import confusion_counts
 from mlmkit.values import ModelMetadata, TimeRange
 
@@ -44,7 +45,7 @@ __all__ = ["MIN_EFFECT", "alert_features", "data_drift_step"]
 MIN_EFFECT = 0.1
 
 
-def _finite(value: Any) -> Any:
+def _finite(value: JSONValue) -> JSONValue:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
@@ -65,12 +66,12 @@ def _logged(ctx: JobContext, meta: ModelMetadata, span: TimeRange) -> int:
 
 
 def _details(flagged: pl.DataFrame, n_features: int, ref: TimeRange, span: TimeRange,
-             min_effect: float) -> dict[str, Any]:
+             min_effect: float) -> JSONObject:
     keep = ["kind", "method", "statistic", "adjusted_p_value", "threshold", "effect_size",
             "n_reference", "n_current", "missing_reference", "missing_current",
             "missing_effect", "missing_p_value", "missing_drift"]
-    stats = {r["feature"]: {k: _finite(r[k]) for k in keep}
-             for r in flagged.iter_rows(named=True)}
+    stats: JSONObject = {r["feature"]: {k: _finite(r[k]) for k in keep}
+                         for r in flagged.iter_rows(named=True)}
     return {"features": flagged["feature"].to_list(), "statistics": stats,
             "share": flagged.height / n_features, "min_effect": min_effect,
             "current": [span.start.isoformat(), span.end.isoformat()],

@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 import math
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
+from mlmkit._jsonable import JSONObject
 from mlmkit.store.predictions.aggregates import confusion_counts
 from mlmkit.values import ABTestConfig, ModelMetadata, TimeRange
 
@@ -59,7 +60,7 @@ def tune_model(ctx: JobContext, tuning: AutoTuningEngine, meta: ModelMetadata,
                log: logging.LoggerAdapter, *,
                metric: str, threshold_range: tuple[float, float], step: float,
                span: TimeRange, minimum_improvement: float, min_samples: int,
-               holdout: float, action: str) -> dict[str, Any]:
+               holdout: float, action: str) -> JSONObject:
     """The job item of one production version (see the module docstring)."""
     name, version = meta.model_name, str(meta.version)
     if action == "rollout" and (active := ctx.ab.active_rollout(name)) is not None:
@@ -78,7 +79,7 @@ def tune_model(ctx: JobContext, tuning: AutoTuningEngine, meta: ModelMetadata,
         name, version, metric, threshold_range, step, start=span.start, end=split,
         min_labels=math.ceil(min_samples * (1.0 - holdout)),
         min_improvement_percent=minimum_improvement)
-    item: dict[str, Any] = {"improvement_percent": _finite(tuned.improvement_percent),
+    item: JSONObject = {"improvement_percent": _finite(tuned.improvement_percent),
                             "optimal_threshold": tuned.optimal_threshold,
                             "current_threshold": tuned.current_threshold,
                             "split": split.isoformat(), "action": action}
