@@ -184,3 +184,14 @@ def test_rules_fire_through_check():
         assert sorted(ws.alerts.list().filter(pl.col("alert_id").is_in(fired))["rule"]
                       .to_list()) == ["label_coverage_low", "metric_below", "srm"]
         assert ws.alerts.check() == []  # cool-down
+
+
+def test_metric_below_on_a_score_metric_without_scores_finds_nothing():
+    """The rule read ``m["roc_auc"]``, a KeyError when the window had labels but no scores."""
+    with mlmkit.open() as ws:
+        ws.registry.register(mlmkit.ModelMetadata("m", "supervised", "1.0.0"))
+        ws.log.track_batch({"model_name": ["m"] * 200, "version": ["1.0.0"] * 200,
+                            "prediction": [True, False] * 100,
+                            "actual": [True, True, False, False] * 50})
+        ws.alerts.add_rule("metric_below", "m", "1.0.0", metric="roc_auc", value=0.9)
+        assert ws.alerts.check("m") == []

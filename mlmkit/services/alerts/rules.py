@@ -102,7 +102,7 @@ class MetricBelow(AlertRule):
         """Compare the window's metric with the limit."""
         m = ctx.monitor.get_current_metrics(model_name, version, self.window,
                                             min_labels=self.min_labels, ci=False)
-        raw = m[self.metric]
+        raw = getattr(m, self.metric, None)  # a score metric is None without scored rows
         if m.insufficient or raw is None:
             return []
         value = float(cast(SupportsFloat, raw))
