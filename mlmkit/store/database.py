@@ -83,6 +83,7 @@ class Database:
         self._mutex = threading.RLock()
         self._conn: duckdb.DuckDBPyConnection | None = None
         self._depth = 0
+        self._tx_depth, self._tx_doomed = 0, False
         self._acquired_at = self._last_used = 0.0
         self._closed = False
         self._pid, self._fork_held, self._fork_error = os.getpid(), False, ""
@@ -143,16 +144,33 @@ class Database:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Yield the connection inside ``BEGIN`` … ``COMMIT`` (``ROLLBACK`` on any error)."""
+        """Yield the connection inside ``BEGIN`` … ``COMMIT`` (``ROLLBACK`` on any error).
+
+        Nested (same thread) it joins the outer transaction, so multi-step operations wrap
+        atomic store functions in one. No savepoints: an error leaving a nested block rolls
+        the outer one back even if caught (then :class:`StoreError`).
+        """
         with self.connection() as conn:
-            conn.execute("BEGIN TRANSACTION")
+            outer = not self._tx_depth
+            if outer:
+                conn.execute("BEGIN TRANSACTION")
+                self._tx_doomed = False
+            self._tx_depth += 1
             try:
                 yield conn
             except BaseException:
-                with contextlib.suppress(duckdb.Error):  # invalidated: the error propagates
-                    conn.execute("ROLLBACK")
+                self._tx_doomed = True
                 raise
-            conn.execute("COMMIT")
+            finally:
+                self._tx_depth -= 1
+                if outer and self._tx_doomed:
+                    with contextlib.suppress(duckdb.Error):  # invalidated: error propagates
+                        conn.execute("ROLLBACK")
+            if outer and self._tx_doomed:
+                raise StoreError("a nested transaction failed (its error was caught): the "
+                                 "whole transaction was rolled back")
+            if outer:
+                conn.execute("COMMIT")
 
     def execute(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         """Run one statement and return all rows."""
@@ -346,7 +364,7 @@ class Database:
         self._pid = os.getpid()
         self._mutex = threading.RLock()
         self._fork_held = False
-        self._depth = 0
+        self._depth = self._tx_depth = 0
         if self._conn is not None:
             pin(self._conn)
             self._conn = None
