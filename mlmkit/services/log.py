@@ -11,7 +11,7 @@ import uuid
 import warnings
 import weakref
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from mlmkit._faults import fault_point
 from mlmkit._validation import check_choice, check_int, check_name, check_real, invalid
 from mlmkit.exceptions import MlmkitError
 from mlmkit.services.ingest import (
@@ -28,11 +29,11 @@ from mlmkit.services.ingest import (
     prediction_row,
     to_polars,
 )
-from mlmkit.store.predictions.monitoring import refresh_daily_summary
+from mlmkit.store.predictions.monitoring import retire_days
 from mlmkit.store.predictions.writes import PredictionStore, retention_cutoff
 from mlmkit.values import Version, VersionLike, WindowLike, resolve_range, utc, utcnow
 
-__all__ = ["BufferedWriter", "LabelsRecorded", "PredictionLog"]
+__all__ = ["BufferedWriter", "LabelsRecorded", "PredictionLog", "retention_floor"]
 
 
 class LabelsRecorded(int):
@@ -173,21 +174,27 @@ class PredictionLog:
         """Number of logged predictions."""
         return self.store.count(model_name)
 
-    def apply_retention(self, days: float = 30) -> int:
-        """Delete predictions older than ``days``; returns rows removed.
+    def apply_retention(self, days: float = 30, *, now: datetime | None = None) -> int:
+        """Delete the whole UTC days older than ``days``; returns prediction rows removed.
 
-        Per-day summaries (confusion counts per model and version) of the rows about to go
-        are written to ``daily_summary`` first, so 90-day trends keep working.
+        The cut-off ``now - days`` is floored to midnight UTC, so only complete days go, and
+        each goes with its daily summary (confusion counts and score sums per model, version
+        and role, written to ``daily_summary`` in the same transaction as the delete): long
+        trends keep every prediction ever logged. The ``retention`` job calls this too.
         """
         span = check_real("days", days, low=0.0, low_open=True)
-        cutoff = retention_cutoff(utcnow(), span)
-        # Daily confusion counts outlive the raw rows, so long trends survive retention.
-        refresh_daily_summary(self.store.db, before=cutoff)
-        return self.store.delete_before(cutoff)
+        floor = retention_floor(utcnow() if now is None else utc(now, "now"), span)
+        return retire_days(self.store.db, floor)[0]
 
     def buffered(self, *, max_rows: int = 10_000, max_seconds: float = 1.0) -> BufferedWriter:
         """A :class:`BufferedWriter` for serving loops (see its durability note)."""
         return BufferedWriter(self, max_rows=max_rows, max_seconds=max_seconds)
+
+
+def retention_floor(now: datetime, days: float) -> datetime:
+    """The retention cut-off ``now - days`` floored to midnight UTC (whole days only)."""
+    cutoff = retention_cutoff(now, days).astimezone(UTC)
+    return cutoff.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _label_array(values: pl.Series) -> pa.Array:
@@ -242,9 +249,29 @@ class BufferedWriter:
         self._closed = threading.Event()
         self.written = 0
         _exit_flush.register(self)
+        self._timer = False
+        self._start_timer()
+
+    def _start_timer(self) -> None:
+        self._timer = True
         threading.Thread(target=_tick, args=(weakref.ref(self), self._closed,
                                              min(max(self.max_seconds / 4, 0.05), 1.0)),
                          name="mlmkit-buffered-flush", daemon=True).start()
+
+    def _after_fork_child(self) -> None:
+        """In a forked child: the buffer belongs to the parent (which flushes it).
+
+        The child starts empty, with its own id prefix (ids stay unique), a new lock (the
+        parent's may have been held by another thread at the fork) and, on its first
+        :meth:`track`, its own timer thread (threads do not survive a fork).
+        """
+        self._columns, self._keys, self._lists = {}, (), []
+        self._size, self._first_at, self._caller_ids = 0, None, False
+        self._prefix, self._counter = uuid.uuid4().hex[:14], 0
+        self._lock = threading.RLock()
+        self._closed = threading.Event()
+        self._timer = False
+        self.written = 0
 
     def track(self, model_name: str, version: VersionLike, prediction: bool | int, *,
               actual: bool | int | None = None, score: float | None = None,
@@ -267,6 +294,8 @@ class BufferedWriter:
         row["timestamp"] = round(row.pop("ts").timestamp() * 1_000_000)
         for key, (_, value) in canonical.items():
             row[key] = value
+        if not self._timer:  # a forked child: its own timer thread
+            self._start_timer()
         with self._lock:
             keys = tuple(row)
             if keys == self._keys:
@@ -319,8 +348,10 @@ class BufferedWriter:
                 return 0
             frame = pl.DataFrame({k: pl.Series(k, v, strict=False) for k, v in columns.items()})
             frame = frame.with_columns(pl.col("timestamp").cast(pl.Datetime("us", "UTC")))
+            fault_point("log.flush.before_insert")
             # ids this writer generated (random prefix + counter) cannot clash with the table
             written = self._log._insert(frame, generated_ids=not caller_ids)
+            fault_point("log.flush.after_insert")
             self.written += written
         return written
 
@@ -370,6 +401,10 @@ class _ExitFlush:
     def unregister(self, writer: BufferedWriter) -> None:
         self.writers.discard(writer)
 
+    def after_fork_child(self) -> None:
+        for writer in list(self.writers):
+            writer._after_fork_child()
+
     def flush_all(self) -> None:
         for writer in list(self.writers):
             try:
@@ -389,3 +424,4 @@ class _ExitFlush:
 
 
 _exit_flush = _ExitFlush()
+os.register_at_fork(after_in_child=_exit_flush.after_fork_child)

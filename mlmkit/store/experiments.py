@@ -21,6 +21,7 @@ from mlmkit.values import TimeRange, utc
 
 __all__ = [
     "ROLLOUT_COLUMNS",
+    "alert_exists",
     "append_event",
     "force_transition",
     "count_open_alerts",
@@ -168,3 +169,8 @@ def count_open_alerts(db: Database, model_name: str, *, severity: str = "critica
     where = Where().equal("model_name", model_name).equal("severity", severity) \
         .add("status = 'open'").at_least("created_at", since)
     return int(db.execute(f"SELECT count(*) FROM alerts WHERE {where}", where.params)[0][0])
+
+
+def alert_exists(db: Database, dedup_key: str) -> bool:
+    """Whether any alert (open or not) was ever stored with ``dedup_key``."""
+    return bool(db.execute("SELECT 1 FROM alerts WHERE dedup_key = ? LIMIT 1", [dedup_key]))

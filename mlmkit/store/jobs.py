@@ -36,6 +36,7 @@ __all__ = [
     "open_alert_counts",
     "query",
     "running_rollouts",
+    "running_runs",
     "runs",
     "snapshots",
     "start_run",
@@ -64,6 +65,13 @@ def finish_run(db: Database, run_id: int, *, status: str, finished_at: datetime,
         "failed = ?, details = ? WHERE run_id = ?",
         [finished_at, status, error, processed, changed, failed,
          json.dumps(dict(details or {}), default=str), run_id])
+
+
+def running_runs(db: Database, job: str) -> list[tuple[int, datetime, str | None, int | None]]:
+    """Runs of ``job`` still marked ``running``: ``(run_id, started_at, host, pid)``."""
+    rows = db.execute("SELECT run_id, started_at, host, pid FROM job_runs WHERE job = ? AND "
+                      "status = 'running' ORDER BY run_id", [job])
+    return [(int(r[0]), utc(r[1]), r[2], None if r[3] is None else int(r[3])) for r in rows]
 
 
 def runs(db: Database, *, job: str | None = None, limit: int | None = None) -> pl.DataFrame:

@@ -132,8 +132,10 @@ def test_retention_deletes_old_rows_then_is_noop(ws):
     run = run_job(ws, "retention", now=ws.now, days=1)
     removed = {i["table"]: i["removed"] for i in run.items}
     assert removed["predictions"] > 0 and ws.log.count() == before - removed["predictions"]
+    # whole UTC days only (issue 12.6): the cut-off now - 1 day is floored to midnight
+    floor = (ws.now - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     assert ws.log.count() == len(ws.db.execute(
-        "SELECT 1 FROM predictions WHERE ts >= ?", [ws.now - timedelta(days=1)]))
+        "SELECT 1 FROM predictions WHERE ts >= ?", [floor]))
     again = run_job(ws, "retention", now=ws.now, days=1)
     assert again.changed == 0 and all(i["removed"] == 0 for i in again.items)
 

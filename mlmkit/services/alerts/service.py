@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from mlmkit._faults import fault_point
 from mlmkit._validation import check_choice, check_int, check_name, invalid
 from mlmkit.exceptions import StateError
 from mlmkit.services.alerts import delivery as _delivery
@@ -192,6 +193,7 @@ class AlertingService:
             sink_keys=keys, claim_until=now + self.delivery.lease)
         if alert_id is None:
             return None
+        fault_point("alert.fire.after_store")  # stored with its outbox: delivered later
         alert = {"alert_id": alert_id, "created_at": now.isoformat(), "rule": rule,
                  "severity": severity, "model_name": model_name, "version": ver,
                  "message": message, "details": clean, "dedup_key": key,

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from mlmkit._faults import fault_point
 from mlmkit._html import dict_table
 from mlmkit._validation import check_name, check_real, invalid
 from mlmkit.analysis import routing
@@ -116,10 +117,19 @@ def start_rollout(db: Database, registry: ModelRegistry, alerts: AlertingService
     a, b = str(config.version_a), str(config.version_b)
     reg.require(config.model_name, a)
     reg.require(config.model_name, b)
+    with db.transaction():  # baseline, rollout row and history event: all or nothing
+        rollout_id = _start(db, reg, config, shares, rails, environment, when)
+    return Rollout(db, registry, alerts, rollout_id)
+
+
+def _start(db: Database, reg: ModelRegistry, config: ABTestConfig, shares: list[float],
+           rails: Guardrails, environment: str, when: datetime) -> int:
+    a, b = str(config.version_a), str(config.version_b)
     serving = reg.deployed_version(config.model_name, environment)
     if serving is None:
         reg.deploy(config.model_name, a, environment, reason="rollout baseline",
                    actor="mlmkit-rollout")
+        fault_point("rollout.start.after_baseline")
     elif str(serving) != a:
         raise StateError(f"{environment} serves {config.model_name} {serving}, not version_a "
                          f"{a}; start the rollout from the serving version")
@@ -132,9 +142,10 @@ def start_rollout(db: Database, registry: ModelRegistry, alerts: AlertingService
     rollout_id = sql.insert_rollout(db, state, {"event_at": when, "action": "start",
                                                 "step": 1, "share_b": shares[0],
                                                 "reason": reason})
+    fault_point("rollout.start.after_insert")
     reg.record_event(config.model_name, b, environment, "rollout_start", reason=reason,
                      actor="mlmkit-rollout")
-    return Rollout(db, registry, alerts, rollout_id)
+    return rollout_id
 
 
 class Rollout:
@@ -300,16 +311,22 @@ class Rollout:
         changes = {"step": new_step, "share_b": share, "step_started_at": when,
                    "updated_at": when, "reason": reason,
                    "status": "completed" if final else "running"}
-        sql.transition_rollout(self.db, self.rollout_id, expected_step=step,
-                               changes=changes, event={"event_at": when, "action": action,
-                                                       "step": new_step, "share_b": share,
-                                                       "reason": reason, "details": checks})
-        reg = self.registry
-        reg.record_event(self.model_name, self.version_b, self.environment, "rollout_step",
-                         reason=reason, actor="mlmkit-rollout")
-        if final:
-            reg.deploy(self.model_name, self.version_b, self.environment,
-                       reason=f"rollout {self.rollout_id} completed", actor="mlmkit-rollout")
+        reg, point = self.registry, f"rollout.{action}"
+        # One transaction: the new state, its event, the history and (last step) the deploy
+        with self.db.transaction():
+            sql.transition_rollout(self.db, self.rollout_id, expected_step=step,
+                                   changes=changes, event={"event_at": when, "action": action,
+                                                           "step": new_step, "share_b": share,
+                                                           "reason": reason, "details": checks})
+            fault_point(f"{point}.after_transition")
+            reg.record_event(self.model_name, self.version_b, self.environment, "rollout_step",
+                             reason=reason, actor="mlmkit-rollout")
+            if final:
+                fault_point(f"{point}.after_history")
+                reg.deploy(self.model_name, self.version_b, self.environment,
+                           reason=f"rollout {self.rollout_id} completed", actor="mlmkit-rollout")
+            fault_point(f"{point}.before_commit")
+        fault_point(f"{point}.after_commit")
         self.refresh()
         return RolloutDecision(action, new_step, share, reason, checks)
 
@@ -330,20 +347,59 @@ class Rollout:
         changes = {"share_b": 0.0, "status": "rolled_back", "updated_at": when, "reason": text}
         event = {"event_at": when, "action": "rollback", "step": step, "share_b": 0.0,
                  "reason": text, "details": checks}
-        if self.status == "completed":
-            sql.force_transition(self.db, self.rollout_id, changes=changes, event=event)
-        else:
-            sql.transition_rollout(self.db, self.rollout_id, expected_step=step,
-                                   changes=changes, event=event)
+        with self.db.transaction():  # state, event and registry: all or nothing
+            if self.status == "completed":
+                sql.force_transition(self.db, self.rollout_id, changes=changes, event=event)
+            else:
+                sql.transition_rollout(self.db, self.rollout_id, expected_step=step,
+                                       changes=changes, event=event)
+            fault_point("rollout.rollback.after_transition")
+            self._restore_a(text)
+            fault_point("rollout.rollback.before_commit")
+        # After the commit: a crash here leaves a rollback without its alert, which the
+        # rollout-advancement job fires (reconcile(), de-duplicated by its key)
+        fault_point("rollout.rollback.before_alert")
+        self._alert(text, checks)
+        self.refresh()
+        return RolloutDecision("rollback", step, 0.0, text, checks)
+
+    def _restore_a(self, text: str) -> None:
         reg = self.registry
         if reg.deployed_version(self.model_name, self.environment) == self.version_b:
             reg.rollback(self.model_name, self.environment, reason=text, actor="mlmkit-rollout")
         else:
             reg.record_event(self.model_name, self.version_b, self.environment,
                              "rollout_rollback", reason=text, actor="mlmkit-rollout")
-        self._alert(text, checks)
+
+    def reconcile(self) -> list[str]:
+        """Repair what a crash between two steps could leave; idempotent. Returns what it did.
+
+        Transitions are single transactions, so this is the safety net the
+        ``rollout-advancement`` job runs on each model's newest finished rollout: a completed
+        rollout whose deployment was never recorded deploys B; a rolled-back one whose
+        completion deploy still serves rolls it back; a rollback without its alert fires it.
+        """
         self.refresh()
-        return RolloutDecision("rollback", step, 0.0, text, checks)
+        reg, done = self.registry, []
+        mine = f"rollout {self.rollout_id} completed"
+        serving = reg.history(self.model_name, environment=self.environment).filter(
+            pl.col("action").is_in(["deploy", "rollback", "undeploy"]))
+        deployed = serving.filter((pl.col("action") == "deploy")
+                                  & pl.col("reason").str.starts_with(mine))
+        if self.status == "completed" and deployed.height == 0:
+            reg.deploy(self.model_name, self.version_b, self.environment,
+                       reason=f"{mine} (reconciled)", actor="mlmkit-rollout")
+            done.append(f"deployed {self.version_b}")
+        elif self.status == "rolled_back":
+            last = serving.tail(1)
+            if deployed.height and last.height and \
+                    last["event_id"][0] == deployed["event_id"][-1]:
+                self._restore_a(f"rollout {self.rollout_id} rolled back (reconciled)")
+                done.append(f"rolled {self.version_b} back")
+            if not sql.alert_exists(self.db, f"rollout_rollback:{self.rollout_id}"):
+                self._alert(str(self._state["reason"]), {})
+                done.append("fired the rollback alert")
+        return done
 
     def _alert(self, message: str, checks: Mapping[str, Any]) -> None:
         details = {"rollout_id": self.rollout_id, **{k: v for k, v in checks.items()

@@ -14,6 +14,7 @@ from mlmkit.catalogue import Use, select
 from mlmkit.exceptions import StateError
 from mlmkit.services.jobs import _tuning
 from mlmkit.services.jobs._drift import data_drift_step
+from mlmkit.services.log import retention_floor
 from mlmkit.store import jobs as _sql
 from mlmkit.values import ModelMetadata, TimeRange, parse_window, resolve_range
 
@@ -327,7 +328,8 @@ def retention(ctx: JobContext, *, days: float = 30, snapshot_days: float = 90,
     for key, span in spans.items():
         cutoff = ctx.now - timedelta(days=span)
         if key == "predictions":
-            removed[key] = ctx.ws.predictions_store.delete_before(cutoff)
+            cutoff = retention_floor(ctx.now, span)
+            removed[key] = ctx.ws.log.apply_retention(span, now=ctx.now)
         elif key == "snapshots":
             removed[key] = _sql.delete_snapshots_before(ctx.ws.db, cutoff)
         else:
@@ -343,10 +345,20 @@ def rollout_advancement(ctx: JobContext) -> None:
     """Advance every running gradual rollout (``Rollout.advance``): step, hold or roll back.
 
     A step younger than its ``min_duration`` holds, so a second run right after changes
-    nothing.
+    nothing. Each model's newest finished rollout is reconciled first
+    (:meth:`Rollout.reconcile`: a crash between two steps is repaired on the next run).
     """
     ab = ctx.ab
-    running = [r for r in ab.rollouts() if r.status == "running"]
+    rollouts = ab.rollouts()
+    running = [r for r in rollouts if r.status == "running"]
+    newest = {r.model_name: r for r in rollouts}  # oldest first: the last one wins
+    for rollout in newest.values():  # repair a finished rollout a crash left half-applied
+        if rollout.status != "running" and (repaired := rollout.reconcile()):
+            ctx.changed += 1
+            ctx.items.append({"rollout_id": rollout.rollout_id, "status": "changed",
+                              "action": "reconcile", "reason": "; ".join(repaired)})
+            ctx.log.warning("rollout %s of %s reconciled: %s", rollout.rollout_id,
+                            rollout.model_name, "; ".join(repaired))
 
     def body(rollout: Rollout, log: logging.LoggerAdapter) -> dict[str, Any]:
         decision = rollout.advance(now=ctx.now)

@@ -34,14 +34,17 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+import os
+import socket
 import traceback
 import warnings
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from mlmkit._faults import fault_point
 from mlmkit._html import dict_table
 from mlmkit._validation import invalid
 from mlmkit.analysis.metrics import UndefinedMetricWarning
@@ -53,10 +56,14 @@ from mlmkit.values import utc, utcnow
 if TYPE_CHECKING:
     from mlmkit.workspace import Workspace
 
-__all__ = ["JOBS", "Job", "JobRun", "job_history", "job_names", "job_summary", "resolve_job",
-           "run_job", "snapshots"]
+__all__ = ["CRASH_GRACE", "JOBS", "Job", "JobRun", "close_crashed_runs", "job_history",
+           "job_names", "job_summary", "resolve_job", "run_job", "snapshots"]
 
 logger = logging.getLogger("mlmkit.jobs")
+
+#: A ``running`` run older than this is closed as crashed whatever its host (see
+#: :func:`close_crashed_runs`); on the same host a run whose process is gone is closed at once.
+CRASH_GRACE = timedelta(hours=6)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +191,9 @@ def run_job(ws: Workspace, name: str, *, now: datetime | None = None, **options:
                       options) from err
     started = utcnow()
     at = started if now is None else utc(now, "now")
+    close_crashed_runs(ws, job.name, now=started)
     run_id = _sql.start_run(ws.db, job.name, started_at=started)
+    fault_point("job.run.after_start")
     ctx = JobContext(ws, job.name, run_id, at, logger)
     error: str | None = None
     try:
@@ -197,8 +206,44 @@ def run_job(ws: Workspace, name: str, *, now: datetime | None = None, **options:
         error = f"{type(err).__name__}: {err}"
         ctx.log.error("job %s failed: %s", job.name, error,
                       extra={"traceback": traceback.format_exc()})
+    fault_point("job.run.before_finish")
     status = "error" if error else ("partial" if ctx.failed else "ok")
     return _finish(ws, ctx, job.name, run_id, started, status, error)
+
+
+def close_crashed_runs(ws: Workspace, name: str, *, now: datetime | None = None,
+                       grace: timedelta = CRASH_GRACE) -> list[int]:
+    """Close the runs of job ``name`` that a killed process left ``running``; their ids.
+
+    A run is crashed when its process (same host) is gone, or, whatever its host, when it
+    started more than ``grace`` before ``now``. It is closed with status ``failed`` and
+    the error ``crashed: ...``, so health checks and the journal never show a run that will
+    not finish. :func:`run_job` calls this before each run of that job.
+    """
+    at = utcnow() if now is None else utc(now, "now")
+    host, closed = socket.gethostname(), []
+    for run_id, started_at, run_host, pid in _sql.running_runs(ws.db, resolve_job(name).name):
+        gone = run_host == host and pid is not None and not _alive(pid)
+        if not gone and at - started_at <= grace:
+            continue
+        why = "its process ended" if gone else f"still running after {grace}"
+        _sql.finish_run(ws.db, run_id, status="failed", finished_at=at,
+                        error=f"crashed: {why} without finishing (pid {pid} on {run_host})")
+        logger.error("job %s run %d crashed (%s); closed as failed", name, run_id, why)
+        closed.append(run_id)
+    return closed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
 
 
 def _finish(ws: Workspace, ctx: JobContext, job: str, run_id: int, started: datetime,

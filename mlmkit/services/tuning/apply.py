@@ -6,6 +6,7 @@ import math
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from mlmkit._faults import fault_point
 from mlmkit._validation import check_choice, check_real, invalid
 from mlmkit.exceptions import StateError
 from mlmkit.services.tuning.results import (
@@ -50,12 +51,15 @@ def apply(db: Database, registry: ModelRegistry, result: Any, *, bump: str,
            .with_configuration({**meta.configuration, **changes})
            .with_performance_metrics({})
            .with_metadata({**meta.metadata, "tuning": why}))
-    registry.register(new)
-    insert_runs(db, [{"run_id": uuid.uuid4().hex, "trial": 0, "kind": "apply",
-                         "model_name": meta.model_name, "version": str(new_version),
-                         "metric": getattr(result, "metric", None), "value": improvement,
-                         "threshold": changes.get("threshold"), "params": changes,
-                         "details": why}])
+    with db.transaction():  # the new version and its tuning record: both or neither
+        registry.register(new)
+        fault_point("tuning.apply.after_register")
+        insert_runs(db, [{"run_id": uuid.uuid4().hex, "trial": 0, "kind": "apply",
+                          "model_name": meta.model_name, "version": str(new_version),
+                          "metric": getattr(result, "metric", None), "value": improvement,
+                          "threshold": changes.get("threshold"), "params": changes,
+                          "details": why}])
+        fault_point("tuning.apply.before_commit")
     return new
 
 

@@ -14,13 +14,15 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
+from mlmkit._faults import fault_point
+from mlmkit._validation import invalid
 from mlmkit.store._sql import Where, where_clause
 from mlmkit.store.database import Database
 from mlmkit.store.predictions.aggregates import CONFUSION_CELLS, COUNT_COLUMNS, query
 from mlmkit.values import TimeRange, utcnow
 
-__all__ = ["daily_summary", "error_stream", "refresh_daily_summary", "window_counts",
-           "window_summary"]
+__all__ = ["daily_summary", "error_stream", "refresh_daily_summary", "retire_days",
+           "window_counts", "window_summary"]
 
 EPS = 2.220446049250313e-16  # float64 machine epsilon, scikit-learn's log-loss clip
 
@@ -149,6 +151,46 @@ def refresh_daily_summary(db: Database, *, model_name: str | None = None,
     with db.transaction() as conn:
         row = conn.execute(sql, [utcnow(), *where.params]).fetchone()
     return int(row[0]) if row else 0
+
+
+_SUMMED = ("n", "labelled", "tp", "fp", "tn", "fn", "scored", "brier_sum", "log_loss_sum",
+           "predicted_positive", "score_sum")
+
+
+def retire_days(db: Database, before: datetime) -> tuple[int, int]:
+    """Replace the raw rows older than ``before`` by their daily summaries, atomically.
+
+    ``before`` must be a UTC midnight, so each (model, version, role, day) summarised holds
+    every row of that day. One transaction writes the summaries, deletes the rows and the
+    labels recorded before ``before``: a crash leaves either both or neither. A day that
+    already has a summary keeps its counts: one built from at least as many rows replaces it
+    (it summarised rows still here); fewer rows are late arrivals for a day whose rows an
+    earlier retention removed, so they are added to it. Returns ``(rows deleted, summary
+    rows written)``.
+    """
+    if before != before.replace(hour=0, minute=0, second=0, microsecond=0):
+        raise invalid("before", "a UTC midnight", before)
+    keep = "excluded.n >= daily_summary.n"
+    merged = ", ".join(
+        f"{c} = CASE WHEN {keep} THEN excluded.{c} ELSE coalesce(daily_summary.{c} + "
+        f"excluded.{c}, daily_summary.{c}, excluded.{c}) END" for c in _SUMMED)
+    sql = f"""
+        INSERT INTO daily_summary
+        SELECT model_name, version, role, (ts AT TIME ZONE 'UTC')::DATE AS day, {_DAILY},
+               ?::TIMESTAMPTZ AS refreshed_at
+        FROM predictions WHERE ts < ?
+        GROUP BY ALL
+        ON CONFLICT (model_name, version, role, day) DO UPDATE SET {merged},
+            refreshed_at = excluded.refreshed_at
+    """
+    with db.transaction() as conn:
+        written = conn.execute(sql, [utcnow(), before]).fetchone()
+        fault_point("retention.after_summaries")
+        deleted = conn.execute("DELETE FROM predictions WHERE ts < ?", [before]).fetchone()
+        fault_point("retention.after_delete")
+        conn.execute("DELETE FROM actuals WHERE recorded_at < ?", [before])
+        fault_point("retention.before_commit")
+    return (int(deleted[0]) if deleted else 0), (int(written[0]) if written else 0)
 
 
 def daily_summary(db: Database, model_name: str, *, versions: Sequence[str] | None = None,

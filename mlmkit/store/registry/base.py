@@ -30,6 +30,7 @@ from typing import Any
 
 import polars as pl
 
+from mlmkit._faults import fault_point
 from mlmkit._validation import check_name, invalid
 from mlmkit.exceptions import DuplicateError, NotFoundError, StateError
 from mlmkit.values import ModelMetadata, ModelType, Version, VersionLike, utcnow
@@ -135,6 +136,7 @@ class ModelRegistry(abc.ABC):
         with self._atomic():
             self.require(name, version)
             self._put(_bare(metadata), replace=True)
+            fault_point("registry.update.after_put")
             serving = self.environments(name, version)
             if metadata.environment is None:
                 for env in serving:
