@@ -19,11 +19,12 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from mlmkit._faults import fault_point
+from mlmkit._jsonable import JSONObject
 from mlmkit._validation import check_choice, check_int, check_name, invalid
 from mlmkit.exceptions import StateError
 from mlmkit.services.alerts import delivery as _delivery
@@ -47,7 +48,7 @@ from mlmkit.services.alerts.sinks import (
     sink_key,
 )
 from mlmkit.store import alerts as alert_sql
-from mlmkit.values import Version, WindowLike, parse_window, utc, utcnow
+from mlmkit.values import Version, VersionLike, WindowLike, parse_window, utc, utcnow
 
 if TYPE_CHECKING:
     from mlmkit.services.monitor.service import PerformanceMonitor
@@ -145,7 +146,7 @@ class AlertingService:
         self.sinks.append(sink)
         return sink
 
-    def add_callback(self, callback: Callable[[dict[str, Any]], Any], *,
+    def add_callback(self, callback: Callable[[JSONObject], object], *,
                      key: str | None = None) -> AlertSink:
         """Call ``callback(alert_dict)`` for every delivered alert."""
         return self.add_sink(CallbackSink(callback, key=key))
@@ -163,7 +164,8 @@ class AlertingService:
 
     # ------------------------------------------------------------------ firing
     def fire(self, rule: str, severity: str, model_name: str | None = None,
-             version: Any = None, message: str = "", details: dict[str, Any] | None = None,
+             version: VersionLike | None = None, message: str = "",
+             details: Mapping[str, object] | None = None,
              *, dedup_key: str | None = None, cooldown: WindowLike | None = None
              ) -> int | None:
         """Store an alert and deliver it; returns its id, or ``None`` if de-duplicated.
@@ -194,10 +196,11 @@ class AlertingService:
         if alert_id is None:
             return None
         fault_point("alert.fire.after_store")  # stored with its outbox: delivered later
-        alert = {"alert_id": alert_id, "created_at": now.isoformat(), "rule": rule,
-                 "severity": severity, "model_name": model_name, "version": ver,
-                 "message": message, "details": clean, "dedup_key": key,
-                 "idempotency_key": _delivery.idempotency_key(alert_id, now)}
+        alert: JSONObject = {
+            "alert_id": alert_id, "created_at": now.isoformat(), "rule": rule,
+            "severity": severity, "model_name": model_name, "version": ver,
+            "message": message, "details": clean, "dedup_key": key,
+            "idempotency_key": _delivery.idempotency_key(alert_id, now)}
         _delivery.deliver(self.db, sinks, [(alert_id, k, 1) for k in dict.fromkeys(keys)],
                           {alert_id: alert}, self.delivery)
         return alert_id
@@ -246,8 +249,8 @@ class AlertingService:
         return alert_sql.outbox(self.db, alert_id=alert_id, status=status)
 
     # ------------------------------------------------------------------ rules
-    def add_rule(self, rule: str | AlertRule, model_name: str, version: Any = None,
-                 **params: Any) -> AlertRule:
+    def add_rule(self, rule: str | AlertRule, model_name: str,
+                 version: VersionLike | None = None, **params: object) -> AlertRule:
         """Configure a rule (by registered name and parameters, or an instance) for a model.
 
         ``version=None`` evaluates the version deployed in production at check time.
@@ -336,7 +339,7 @@ class _RuleContext:
     monitor: PerformanceMonitor
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat()
     if hasattr(value, "to_dict"):
