@@ -1,19 +1,30 @@
-"""Opening a workspace file: lock handles, integrity and schema checks, inherited handles."""
+"""Opening a workspace file: lock handles and bounded waits, integrity checks, inherited handles.
+
+The lease protocol itself (who holds the file, when it is handed over) is
+:class:`mlmkit.store.database.Database`; this module holds its file-level steps: the ``flock``
+files (``<db>.lock``, the ``<db>.queue`` turnstile), bounded waits on them and on DuckDB's own
+file lock, and the checks every open makes.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import time
+from collections.abc import Callable
 from typing import IO
 
 import duckdb
 
-from mlmkit.exceptions import SchemaError, StoreError
+from mlmkit.exceptions import LockedError, SchemaError, StoreError
 from mlmkit.store import migrations
 
-__all__ = ["check_file_size", "check_schema", "configure", "lock_handle", "pin"]
+__all__ = ["check_file_size", "check_schema", "configure", "connect_until", "flock_until",
+           "lock_handle", "pin", "someone_waits"]
 
 BLOCK_START = 3 * 4096  # DuckDB's main header and two database headers precede the blocks
 _INHERITED: list[duckdb.DuckDBPyConnection] = []  # never closed in a forked child
+_LOCK_MESSAGE = "Could not set lock"  # DuckDB's own lock, held by a process outside mlmkit
 
 
 def lock_handle(name: str, read_only: bool) -> IO[bytes] | None:
@@ -27,6 +38,63 @@ def lock_handle(name: str, read_only: bool) -> IO[bytes] | None:
         return open(name, "rb")
     except FileNotFoundError:
         return None  # nobody can write there, so there is nobody to wait for
+
+
+def flock_until(handle: IO[bytes], mode: int, deadline: float,
+                timeout_error: Callable[[], LockedError]) -> None:
+    """Take ``flock(handle, mode)``, polling until ``deadline`` (then ``timeout_error()``)."""
+    delay = 0.0005
+    while True:
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise timeout_error() from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
+
+
+def someone_waits(queue: IO[bytes] | None) -> bool:
+    """Whether another process holds the turnstile ``queue`` (it waits for the file)."""
+    if queue is None:
+        return False
+    try:
+        fcntl.flock(queue, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    fcntl.flock(queue, fcntl.LOCK_UN)
+    return False
+
+
+def connect_until(path: str, read_only: bool, deadline: float,
+                  lock_timeout: float) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect`` retried on DuckDB's file lock until ``deadline``; checked, configured.
+
+    Raises :class:`LockedError` when the lock outlives the deadline and :class:`StoreError`
+    for any other failure to open (or a truncated file, :func:`check_file_size`).
+    """
+    delay = 0.002
+    while True:
+        try:
+            conn = duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as err:
+            if _LOCK_MESSAGE not in str(err):
+                raise StoreError(f"cannot open {path}: {err}") from err
+            if time.monotonic() >= deadline:
+                raise LockedError(f"{path} is locked by another program for {lock_timeout:g} s "
+                                  f"(lock_timeout): {err}") from err
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+            continue
+        except duckdb.Error as err:
+            raise StoreError(f"cannot open {path}: {err}") from err
+        try:
+            check_file_size(conn, path)
+            return configure(conn)
+        except BaseException:
+            conn.close()
+            raise
 
 
 def configure(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:

@@ -41,11 +41,18 @@ import duckdb
 from mlmkit._validation import invalid
 from mlmkit.exceptions import LockedError, NotFoundError, StateError, StoreError
 from mlmkit.store import migrations as _migrations
-from mlmkit.store._files import check_file_size, check_schema, configure, lock_handle, pin
+from mlmkit.store._files import (
+    check_schema,
+    configure,
+    connect_until,
+    flock_until,
+    lock_handle,
+    pin,
+    someone_waits,
+)
 
 __all__ = ["Database"]
 
-_LOCK_MESSAGE = "Could not set lock"
 _LIVE: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
@@ -239,44 +246,13 @@ class Database:
         self._acquired_at = time.monotonic()
 
     def _flock(self, handle: IO[bytes], deadline: float, mode: int) -> None:
-        delay = 0.0005
-        while True:
-            try:
-                fcntl.flock(handle, mode | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockedError(
-                        f"{self.path} stayed locked by another process for "
-                        f"{self.lock_timeout:g} s (lock_timeout); nothing was written"
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.01)
+        flock_until(handle, mode, deadline, lambda: LockedError(
+            f"{self.path} stayed locked by another process for {self.lock_timeout:g} s "
+            "(lock_timeout); nothing was written"))
 
     def _connect(self, deadline: float) -> duckdb.DuckDBPyConnection:
-        delay = 0.002
-        while True:
-            try:
-                conn = duckdb.connect(str(self.path), read_only=self.read_only)
-            except duckdb.IOException as err:
-                if _LOCK_MESSAGE not in str(err):
-                    raise StoreError(f"cannot open {self.path}: {err}") from err
-                if time.monotonic() >= deadline:
-                    raise LockedError(
-                        f"{self.path} is locked by another program for {self.lock_timeout:g} s "
-                        f"(lock_timeout): {err}"
-                    ) from err
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
-                continue
-            except duckdb.Error as err:
-                raise StoreError(f"cannot open {self.path}: {err}") from err
-            try:
-                check_file_size(conn, str(self.path))
-                return configure(conn)
-            except BaseException:
-                conn.close()
-                raise
+        assert self.path is not None
+        return connect_until(str(self.path), self.read_only, deadline, self.lock_timeout)
 
     def _translate(self, err: duckdb.Error) -> Exception:
         if self.read_only and "read-only" in str(err):
@@ -294,21 +270,11 @@ class Database:
             raise
         return False
 
-    def _someone_waits(self) -> bool:
-        if self._queue_file is None:
-            return False
-        try:
-            fcntl.flock(self._queue_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(self._queue_file, fcntl.LOCK_UN)
-        return False
-
     def _maybe_hand_off(self) -> None:
         if self._conn is None or self.path is None:
             return
         held = time.monotonic() - self._acquired_at
-        if held >= self.min_hold and self._someone_waits():
+        if held >= self.min_hold and someone_waits(self._queue_file):
             self._release()
 
     def _release(self) -> None:
