@@ -15,25 +15,19 @@ import math
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING
 
-import numpy as np
 import polars as pl
 
-from mlmkit._validation import check_choice, check_int, check_name, check_real, invalid
-from mlmkit.analysis.thresholds.curve import ThresholdResult, best_threshold_from_curve
-from mlmkit.analysis.tuning import (
-    best_on_count_curve,
-    bootstrap_threshold_improvement,
-    counts_at_threshold,
-    metric_from_counts,
-    threshold_grid,
-)
+from mlmkit._validation import check_choice, check_int, check_name, check_real
+from mlmkit.analysis.thresholds.curve import best_threshold_from_curve
+from mlmkit.analysis.tuning import counts_at_threshold, metric_from_counts
 from mlmkit.catalogue import Kind, Use, select
 from mlmkit.services.tuning import apply as _tuning_apply
 from mlmkit.services.tuning import search as _tuning_search
 from mlmkit.services.tuning.adaptive import adaptive_adjustment
-from mlmkit.services.tuning.data import configured_threshold, load_curve, time_range, totals
+from mlmkit.services.tuning.comparison import best_threshold, candidate_curve, compare
+from mlmkit.services.tuning.data import configured_threshold, time_range, totals
 from mlmkit.services.tuning.results import (
     AdaptiveAdjustment,
     CostOptimization,
@@ -43,7 +37,7 @@ from mlmkit.services.tuning.results import (
 )
 from mlmkit.services.tuning.search import Evaluate
 from mlmkit.store.tuning_runs import insert_runs, select_runs
-from mlmkit.values import DefaultWindow, ModelMetadata, TimeRange, Version, VersionLike, WindowLike
+from mlmkit.values import DefaultWindow, ModelMetadata, Version, VersionLike, WindowLike
 
 if TYPE_CHECKING:
     from mlmkit.services.log import PredictionLog
@@ -144,12 +138,12 @@ class AutoTuningEngine:
         """
         ver, current = self._version(model_name, version)
         check_choice("metric_to_optimize", metric_to_optimize, _THRESHOLD_METRICS)
-        curve, bounds = self._curve(model_name, ver, threshold_range, step, current,
-                                    time_range(window, start, end))
-        best = _best(curve, metric_to_optimize, bounds, step, current, {})
-        fields = self._compare(curve, best, current, metric_to_optimize, {},
-                               n_resamples=n_resamples, confidence=confidence, seed=seed,
-                               min_labels=min_labels, minimum=min_improvement_percent)
+        curve, bounds = candidate_curve(self.db, model_name, ver, threshold_range, step,
+                                        current, time_range(window, start, end))
+        best = best_threshold(curve, metric_to_optimize, bounds, step, current, {})
+        fields = compare(curve, best, current, metric_to_optimize, {},
+                         n_resamples=n_resamples, confidence=confidence, seed=seed,
+                         min_labels=min_labels, minimum=min_improvement_percent)
         run_id = self._store("threshold", model_name, ver, metric_to_optimize, best.value,
                              best.threshold, {"threshold_range": bounds, "step": step}, fields)
         return ThresholdOptimization(
@@ -178,8 +172,8 @@ class AutoTuningEngine:
         else:
             target, value, other = "recall", check_real("target_recall", target_recall,
                                                         low=0.0, high=1.0), "precision"
-        curve, bounds = self._curve(model_name, ver, threshold_range, step, current,
-                                    time_range(window, start, end))
+        curve, bounds = candidate_curve(self.db, model_name, ver, threshold_range, step,
+                                        current, time_range(window, start, end))
         best = best_threshold_from_curve(curve, metric=other, threshold_range=bounds, step=step,
                                          constraint={f"{target}_at_least": value},
                                          current=current)
@@ -216,12 +210,12 @@ class AutoTuningEngine:
                                                    low=0.0),
                  "cost_false_negative": check_real("cost_false_negative", cost_false_negative,
                                                    low=0.0)}
-        curve, bounds = self._curve(model_name, ver, threshold_range, step, current,
-                                    time_range(window, start, end))
-        best = _best(curve, "cost", bounds, step, current, costs)
-        fields = self._compare(curve, best, current, "cost", costs, n_resamples=n_resamples,
-                               confidence=confidence, seed=seed, min_labels=min_labels,
-                               minimum=min_improvement_percent)
+        curve, bounds = candidate_curve(self.db, model_name, ver, threshold_range, step,
+                                        current, time_range(window, start, end))
+        best = best_threshold(curve, "cost", bounds, step, current, costs)
+        fields = compare(curve, best, current, "cost", costs, n_resamples=n_resamples,
+                         confidence=confidence, seed=seed, min_labels=min_labels,
+                         minimum=min_improvement_percent)
         at_current = counts_at_threshold(curve, current)
         run_id = self._store("cost", model_name, ver, "cost", best.value, best.threshold,
                              {**costs, "threshold_range": bounds, "step": step}, fields)
@@ -347,42 +341,6 @@ class AutoTuningEngine:
         ver = str(Version.parse(version))
         return ver, configured_threshold(self.registry.get(model_name, ver))
 
-    def _curve(self, model_name: str, version: str,
-               threshold_range: tuple[float, float] | None, step: float | None,
-               current: float, span: TimeRange | None
-               ) -> tuple[pl.DataFrame, tuple[float, float] | None]:
-        bounds = None if threshold_range is None else _range(threshold_range)
-        points = None
-        if step is not None:
-            bounds = bounds or (0.0, 1.0)
-            step = check_real("step", step, low=0.0, low_open=True)
-            points = np.union1d(threshold_grid(*bounds, step), [current])
-        return load_curve(self.db, model_name, version, span, points=points), bounds
-
-    @staticmethod
-    def _compare(curve: pl.DataFrame, best: ThresholdResult, current: float, metric: str,
-                 costs: dict[str, float], *, n_resamples: int, confidence: float, seed: int,
-                 min_labels: int, minimum: float) -> _Comparison:
-        labelled, positives = totals(curve)
-        current_value = float(metric_from_counts(metric, **counts_at_threshold(curve, current),
-                                                 **costs))
-        if not best.feasible:
-            improvement, interval, better = math.nan, (math.nan, math.nan), math.nan
-        else:
-            gain = current_value - best.value if metric == "cost" else best.value - current_value
-            improvement = gain / abs(current_value) * 100 if current_value else math.nan
-            boot = bootstrap_threshold_improvement(
-                curve, optimal=best.threshold, current=current, metric=metric,
-                n_resamples=n_resamples, confidence=confidence, seed=seed, **costs)
-            interval, better = (boot.low, boot.high), boot.probability_better
-        recommended, text = _recommend(best, current, metric, improvement, interval, labelled,
-                                       positives, check_int("min_labels", min_labels, low=0),
-                                       check_real("min_improvement_percent", minimum))
-        return {"current_value": current_value, "improvement_percent": improvement,
-                "improvement_interval": interval, "probability_better": better,
-                "labelled_count": labelled, "positive_count": positives,
-                "recommended": recommended, "recommendation": text}
-
     def _store(self, kind: str, model_name: str, version: str, metric: str, value: float,
                threshold: float, params: Mapping[str, object], details: Mapping[str, object]
                ) -> str:
@@ -392,64 +350,3 @@ class AutoTuningEngine:
                                   "metric": metric, "value": value, "threshold": threshold,
                                   "params": params, "details": details}])
         return run_id
-
-
-class _Comparison(TypedDict):
-    """The fields :meth:`AutoTuningEngine._compare` adds to a threshold result."""
-
-    current_value: float
-    improvement_percent: float
-    improvement_interval: tuple[float, float]
-    probability_better: float
-    labelled_count: int
-    positive_count: int
-    recommended: bool
-    recommendation: str
-
-
-def _best(curve: pl.DataFrame, metric: str, bounds: tuple[float, float] | None,
-          step: float | None, current: float, costs: dict[str, float]) -> ThresholdResult:
-    if step is None:  # exact mode on a count curve: the lean path (same answer)
-        return best_on_count_curve(curve, metric=metric, threshold_range=bounds,
-                                   current=current, **costs)
-    return best_threshold_from_curve(curve, metric=metric, threshold_range=bounds, step=step,
-                                     current=current,
-                                     cost_false_positive=costs.get("cost_false_positive"),
-                                     cost_false_negative=costs.get("cost_false_negative"))
-
-
-def _range(threshold_range: tuple[float, float]) -> tuple[float, float]:
-    expectation = "None or a (low, high) pair of numbers with low <= high"
-    if isinstance(threshold_range, (str, bytes)) or not hasattr(threshold_range, "__len__") \
-            or len(threshold_range) != 2:
-        raise invalid("threshold_range", expectation, threshold_range)
-    low = check_real("threshold_range", threshold_range[0], low=0.0, high=1.0)
-    high = check_real("threshold_range", threshold_range[1], low=0.0, high=1.0)
-    if low > high:
-        raise invalid("threshold_range", expectation, threshold_range)
-    return low, high
-
-
-def _recommend(best: ThresholdResult, current: float, metric: str, improvement: float,
-               interval: tuple[float, float], labelled: int, positives: int, min_labels: int,
-               minimum: float) -> tuple[bool, str]:
-    negatives = labelled - positives
-    if labelled < min_labels or min(positives, negatives) < 10:
-        return False, (f"not enough labels to recommend a change: {labelled} labelled "
-                       f"({positives} positive, {negatives} negative); need at least "
-                       f"{min_labels} and 10 of each class")
-    if not best.feasible:
-        return False, f"no threshold to recommend: {best.reason}"
-    if best.threshold == current or not improvement > 0:
-        return False, f"keep threshold {current:g}: it is already optimal for {metric}"
-    ci = f"improvement interval {interval[0]:+.2f}% to {interval[1]:+.2f}%"
-    # improvement is relative and positive when better; for cost that is a reduction
-    change = f"{metric} {'-' if metric == 'cost' else '+'}{abs(improvement):.2f}%"
-    if not interval[0] > 0:
-        return False, (f"keep threshold {current:g}: {change} at {best.threshold:g} is inside "
-                       f"noise ({ci})")
-    if improvement < minimum:
-        return False, (f"keep threshold {current:g}: {change} at {best.threshold:g} is below "
-                       f"the minimum improvement {minimum:g}%")
-    return True, (f"change threshold {current:g} -> {best.threshold:g}: {change} "
-                  f"({ci}, {labelled} labelled predictions)")
