@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlmkit._faults import fault_point
 from mlmkit._validation import check_choice, check_real, invalid
@@ -15,6 +15,7 @@ from mlmkit.services.tuning.results import (
     HyperparameterSearch,
     ThresholdOptimization,
     TradeoffOptimization,
+    TuningResult,
 )
 from mlmkit.store.tuning_runs import insert_runs
 from mlmkit.values import ModelMetadata, utcnow
@@ -28,7 +29,7 @@ _KINDS: dict[type, str] = {ThresholdOptimization: "threshold", CostOptimization:
           HyperparameterSearch: "hyperparameters"}
 
 
-def apply(db: Database, registry: ModelRegistry, result: Any, *, bump: str,
+def apply(db: Database, registry: ModelRegistry, result: TuningResult, *, bump: str,
           min_improvement_percent: float, reason: str | None) -> ModelMetadata:
     """Register ``result.version`` bumped, with the tuned configuration (see the service)."""
     kind = _KINDS.get(type(result))
@@ -63,7 +64,8 @@ def apply(db: Database, registry: ModelRegistry, result: Any, *, bump: str,
     return new
 
 
-def _changes(result: Any, meta: ModelMetadata, minimum: float) -> dict[str, Any]:
+def _changes(result: TuningResult, meta: ModelMetadata, minimum: float
+             ) -> dict[str, object]:
     name = f"{meta.model_name} {meta.version}"
     if isinstance(result, HyperparameterSearch):
         _check_improvement(result.improvement_percent, minimum, name)
@@ -91,7 +93,7 @@ def _check_improvement(improvement: float, minimum: float, name: str) -> None:
                          f"min_improvement_percent={minimum:g}%")
 
 
-def _default_reason(result: Any) -> str:
+def _default_reason(result: TuningResult) -> str:
     for attribute in ("recommendation", "reason"):
         text = getattr(result, attribute, "")
         if text:

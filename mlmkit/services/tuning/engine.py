@@ -34,6 +34,7 @@ from mlmkit.services.tuning.results import (
     HyperparameterSearch,
     ThresholdOptimization,
     TradeoffOptimization,
+    TuningResult,
 )
 from mlmkit.services.tuning.search import Evaluate
 from mlmkit.store.tuning_runs import insert_runs, select_runs
@@ -55,8 +56,6 @@ __all__ = [
 
 _24H = DefaultWindow("24h")
 _THRESHOLD_METRICS = select(use=Use.THRESHOLD, kind=Kind.COUNT)
-TuningResult = (ThresholdOptimization | TradeoffOptimization | CostOptimization
-                | AdaptiveAdjustment | HyperparameterSearch)
 
 
 class AutoTuningEngine:

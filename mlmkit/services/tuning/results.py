@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterator, Mapping
+from typing import TypeAlias
 
 import polars as pl
 
 from mlmkit._html import dict_table
 
 __all__ = ["AdaptiveAdjustment", "CostOptimization", "HyperparameterSearch",
-           "ThresholdOptimization", "TradeoffOptimization"]
+           "ThresholdOptimization", "TradeoffOptimization", "TuningResult"]
 
 _FRAMES = ("curve", "results")
 
@@ -204,3 +205,8 @@ class HyperparameterSearch(_Result):
     labelled_count: int
     run_id: str
     results: pl.DataFrame = dataclasses.field(repr=False)
+
+
+#: Any result of ``ws.tuning`` (what :meth:`AutoTuningEngine.apply` accepts).
+TuningResult: TypeAlias = (ThresholdOptimization | TradeoffOptimization | CostOptimization
+                           | AdaptiveAdjustment | HyperparameterSearch)
