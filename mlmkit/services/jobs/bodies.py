@@ -7,8 +7,9 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, SupportsFloat, SupportsIndex, TypeVar
 
+from mlmkit._jsonable import JSONObject
 from mlmkit._validation import check_choice, check_int, check_real
 from mlmkit.catalogue import Use, select
 from mlmkit.exceptions import StateError
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from mlmkit.workspace import Workspace
 
 _T = TypeVar("_T")
+_O = TypeVar("_O")
 
 #: What the performance-monitoring job snapshots: every metric the monitor reports per window.
 PERFORMANCE_METRICS = select(use=Use.WINDOW)
@@ -35,8 +37,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class _ContextAdapter(logging.LoggerAdapter):
     """A LoggerAdapter that merges its context into each call's ``extra``."""
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
-        kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
+    def process(self, msg: object, kwargs: MutableMapping[str, object]
+                ) -> tuple[object, MutableMapping[str, object]]:
+        extra = kwargs.get("extra")
+        kwargs["extra"] = {**(self.extra or {}), **(extra if isinstance(extra, Mapping) else {})}
         return msg, kwargs
 
 
@@ -55,8 +59,8 @@ class JobContext:
         self.changed = 0
         self.failed = 0
         self.first_error: str | None = None
-        self.items: list[dict[str, Any]] = []
-        self.details: dict[str, Any] = {}
+        self.items: list[JSONObject] = []
+        self.details: JSONObject = {}
 
     def model_log(self, model_name: str, version: str) -> logging.LoggerAdapter:
         """A logger carrying job, run, model and version context."""
@@ -89,20 +93,17 @@ class JobContext:
         """Every version deployed to production."""
         return list(self.ws.registry.get_production_models())
 
-    def for_each(self, models: Iterable[Any], body: Callable[[Any, logging.LoggerAdapter],
-                                                            dict[str, Any]]) -> None:
-        """Run ``body`` per model; a failure is recorded and logged, the others still run.
+    def for_each(self, models: Iterable[ModelMetadata],
+                 body: Callable[[ModelMetadata, logging.LoggerAdapter], JSONObject]) -> None:
+        """Run ``body`` per model; a failure is recorded and logged, the others still run."""
+        self.for_each_entry(((m.model_name, str(m.version), m) for m in models), body)
 
-        ``models`` holds :class:`ModelMetadata` or ``(model_name, version, obj)`` triples
-        (``body`` then gets ``obj``).
-        """
-        for entry in models:
-            if isinstance(entry, ModelMetadata):
-                name, version, obj = entry.model_name, str(entry.version), entry
-            else:
-                name, version, obj = entry
+    def for_each_entry(self, entries: Iterable[tuple[str, str, _O]],
+                       body: Callable[[_O, logging.LoggerAdapter], JSONObject]) -> None:
+        """:meth:`for_each` over ``(model_name, version, obj)`` triples (``body`` gets ``obj``)."""
+        for name, version, obj in entries:
             log = self.model_log(name, version)
-            item: dict[str, Any] = {"model_name": name, "version": version}
+            item: JSONObject = {"model_name": name, "version": version}
             self.processed += 1
             try:
                 item.update(body(obj, log))
@@ -126,11 +127,9 @@ def floor_time(at: datetime, period: timedelta) -> datetime:
                               * seconds)
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return float(value)
+def _number(value: object) -> float | None:
+    if not isinstance(value, SupportsFloat | SupportsIndex | str):
+        return None
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -138,7 +137,7 @@ def _number(value: Any) -> float | None:
 
 
 def _snapshot_rows(ctx: JobContext, meta: ModelMetadata, period_start: datetime,
-                   span: TimeRange, values: Mapping[str, float | None]) -> list[dict[str, Any]]:
+                   span: TimeRange, values: Mapping[str, float | None]) -> list[dict[str, object]]:
     return [{"job": ctx.job, "period_start": period_start, "model_name": meta.model_name,
              "version": str(meta.version), "environment": meta.environment or "none",
              "metric": metric, "value": value, "window_start": span.start,
@@ -167,7 +166,7 @@ def performance_monitoring(ctx: JobContext, *, window: str | timedelta = "1h",
     monitor = ctx.monitor
     done = _done_keys(ctx, period_start)
 
-    def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
+    def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> JSONObject:
         if _key(meta) in done:
             return {"status": "skipped", "reason": "snapshot exists for this period"}
         metrics = monitor.get_current_metrics(meta.model_name, meta.version,
@@ -184,7 +183,7 @@ def performance_monitoring(ctx: JobContext, *, window: str | timedelta = "1h",
 
 def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,
                       metric: str = "accuracy", window: str | timedelta = "24h",
-                      baseline: Any = None) -> None:
+                      baseline: object = None) -> None:
     """Degradation of every production model against its baseline; alerts on degradation.
 
     The monitor fires the ``degradation`` alert through ``ws.alerts`` with a de-duplication
@@ -194,14 +193,15 @@ def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,
     span = resolve_range(window, now=ctx.now)
     monitor = ctx.monitor
 
-    def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
+    def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> JSONObject:
         before = _sql.alert_count(ctx.ws.db)
         info = monitor.get_performance_degradation_info(
             meta.model_name, meta.version, threshold_percent, metric=metric, start=span.start,
             end=span.end, baseline=baseline, alert=True)
         severity = str(info.severity)
-        item = {"severity": severity, "degradation_percent": info.degradation_percent,
-                "insufficient": bool(info.insufficient)}
+        item: JSONObject = {"severity": severity,
+                            "degradation_percent": info.degradation_percent,
+                            "insufficient": bool(info.insufficient)}
         if info.insufficient:  # the monitor cannot tell: nothing judged, nothing alerted
             return {**item, "status": "skipped", "reason": "insufficient labels to judge"}
         if not info.has_degraded:
@@ -249,7 +249,7 @@ def auto_tuning(ctx: JobContext, *, metric: str = "f1_score",
     span = resolve_range(window, now=ctx.now)
     tuning = ctx.tuning  # a missing service fails the run, not each model
 
-    def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
+    def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> JSONObject:
         return _tuning.tune_model(ctx, tuning, meta, log, metric=metric,
                                   threshold_range=threshold_range, step=step, span=span,
                                   minimum_improvement=minimum_improvement,
@@ -293,7 +293,7 @@ def drift_detection(ctx: JobContext, *, window: str | timedelta = "24h",
     monitor = ctx.monitor
     done = _done_keys(ctx, period_start)
 
-    def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> dict[str, Any]:
+    def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> JSONObject:
         if _key(meta) in done:
             return {"status": "skipped", "reason": "snapshot exists for this period"}
         result = monitor.detect_concept_drift(meta.model_name, meta.version,
@@ -324,7 +324,7 @@ def retention(ctx: JobContext, *, days: float = 30, snapshot_days: float = 90,
     spans = {"predictions": check_real("days", days, low=0.0, low_open=True),
              "snapshots": check_real("snapshot_days", snapshot_days, low=0.0, low_open=True),
              "job_runs": check_real("run_days", run_days, low=0.0, low_open=True)}
-    removed = {}
+    removed: dict[str, int] = {}
     for key, span in spans.items():
         cutoff = ctx.now - timedelta(days=span)
         if key == "predictions":
@@ -338,7 +338,7 @@ def retention(ctx: JobContext, *, days: float = 30, snapshot_days: float = 90,
         ctx.changed += int(removed[key] > 0)
         ctx.items.append({"table": key, "removed": removed[key], "cutoff": cutoff.isoformat()})
     ctx.log.info("retention removed %s", removed)
-    ctx.details["removed"] = removed
+    ctx.details["removed"] = {**removed}
 
 
 def rollout_advancement(ctx: JobContext) -> None:
@@ -360,11 +360,11 @@ def rollout_advancement(ctx: JobContext) -> None:
             ctx.log.warning("rollout %s of %s reconciled: %s", rollout.rollout_id,
                             rollout.model_name, "; ".join(repaired))
 
-    def body(rollout: Rollout, log: logging.LoggerAdapter) -> dict[str, Any]:
+    def body(rollout: Rollout, log: logging.LoggerAdapter) -> JSONObject:
         decision = rollout.advance(now=ctx.now)
         action = str(decision.action)
-        item = {"rollout_id": rollout.rollout_id, "action": action,
-                "share_b": decision.share_b, "reason": decision.reason}
+        item: JSONObject = {"rollout_id": rollout.rollout_id, "action": action,
+                            "share_b": decision.share_b, "reason": decision.reason}
         if action == "hold":
             return {**item, "status": "unchanged"}
         level = logging.ERROR if action == "rollback" else logging.WARNING
@@ -372,7 +372,7 @@ def rollout_advancement(ctx: JobContext) -> None:
                 rollout.model_name, action, item["share_b"], item["reason"])
         return {**item, "status": "changed"}
 
-    ctx.for_each([(r.model_name, str(r.version_b), r) for r in running], body)
+    ctx.for_each_entry([(r.model_name, str(r.version_b), r) for r in running], body)
 
 
 def alert_delivery(ctx: JobContext, *, max_attempts: int | None = None,

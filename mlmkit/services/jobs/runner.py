@@ -40,12 +40,13 @@ import traceback
 import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from mlmkit._faults import fault_point
 from mlmkit._html import dict_table
+from mlmkit._jsonable import JSONObject, JSONValue
 from mlmkit._validation import invalid
 from mlmkit.analysis.metrics import UndefinedMetricWarning
 from mlmkit.services.jobs import bodies as _jobs
@@ -68,10 +69,14 @@ CRASH_GRACE = timedelta(hours=6)
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """A named job: its function, default cron cadence and a one-line description."""
+    """A named job: its function, default cron cadence and a one-line description.
+
+    ``func(ctx)`` runs the job; its options are keyword-only with defaults, and
+    :func:`run_job` checks the options it passes against ``func``'s signature.
+    """
 
     name: str
-    func: Callable[..., None]
+    func: Callable[[JobContext], None]
     cron: str
     description: str
 
@@ -133,7 +138,7 @@ class JobRun:
     changed: int
     failed: int
     error: str | None
-    items: tuple[Mapping[str, Any], ...] = ()
+    items: tuple[Mapping[str, JSONValue], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -145,7 +150,7 @@ class JobRun:
         """Wall-clock seconds the run took."""
         return (self.finished_at - self.started_at).total_seconds()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         """Return a JSON-friendly dict."""
         return {"job": self.job, "run_id": self.run_id, "status": self.status,
                 "started_at": self.started_at.isoformat(),
@@ -159,7 +164,8 @@ class JobRun:
         return dict_table(data, title=f"job {self.job} #{self.run_id}")
 
 
-def run_job(ws: Workspace, name: str, *, now: datetime | None = None, **options: Any) -> JobRun:
+def run_job(ws: Workspace, name: str, *, now: datetime | None = None,
+            **options: object) -> JobRun:
     """Run one job now, journal it in ``job_runs`` and return the :class:`JobRun`.
 
     Parameters
