@@ -28,7 +28,7 @@ __all__ = ["PARTITION_COLUMNS", "export_parquet", "read_parquet"]
 PARTITION_COLUMNS = ("model_name", "version", "date", "role")
 
 
-def _database(ws: Any) -> Database:
+def _database(ws: object) -> Database:
     db = getattr(ws, "db", ws)
     if not isinstance(db, Database):
         raise invalid("ws", "a Workspace or a Database", ws)
@@ -39,7 +39,7 @@ def _literal(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
 
 
-def export_parquet(ws: Any, path: str | os.PathLike[str], *,
+def export_parquet(ws: object, path: str | os.PathLike[str], *,
                    partition_by: Sequence[str] = ("model_name", "date"),
                    model_name: str | None = None, overwrite: bool = False,
                    compression: str = "zstd") -> int:
