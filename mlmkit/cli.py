@@ -14,7 +14,7 @@ __all__ = ["build_parser", "main"]
 
 # Modules that add subcommands; each defines register(subparsers). Listed explicitly.
 _COMMAND_MODULES = ("mlmkit._cli_core", "mlmkit.ops.commands", "mlmkit.viz.commands",
-                    "mlmkit.simulation.commands")
+                    "mlmkit.simulation.commands", "mlmkit.server.commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ Starlette, uvicorn and httpx are imported only when the server or the client is 
 
 from __future__ import annotations
 
+from mlmkit.server.auth import AuthMiddleware, Principal, Scope, TokenVerifier
 from mlmkit.server.snapshot import Snapshot
 
-__all__ = ["Snapshot"]
+__all__ = ["AuthMiddleware", "Principal", "Scope", "Snapshot", "TokenVerifier"]
