@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -124,7 +125,7 @@ class TokenVerifier:
         self._tokens: tuple[token_store.ActiveToken, ...] = ()
         self._read_at: float | None = None
         self._lock = threading.Lock()
-        self._used: set[int] = set()
+        self._used: dict[int, datetime] = {}  # token id -> last use not yet written
         self._touched: dict[int, float] = {}
 
     def __repr__(self) -> str:
@@ -166,7 +167,7 @@ class TokenVerifier:
                 found = entry
         if found is None:
             return None
-        self._used.add(found.token_id)
+        self._used[found.token_id] = clock.now()
         return Principal(found.token_id, found.name, Scope(found.scope))
 
     def refresh(self) -> None:
@@ -192,16 +193,19 @@ class TokenVerifier:
                               "tokens: open it once with this mlmkit (e.g. `mlmkit tokens list "
                               "--db ...`) to migrate it")
         now = self._monotonic()
-        due = {t for t in self._used
-               if now - self._touched.get(t, -self.touch_interval) >= self.touch_interval}
+        used = dict(self._used)  # a copy: request threads add to it meanwhile
+        due = {t: at for t, at in used.items()
+               if t not in self._touched or now - self._touched[t] >= self.touch_interval}
         if due:
             try:
-                token_store.touch_tokens(db, due, now=clock.now())
+                token_store.touch_tokens(db, due)
             except MlmkitError as err:  # usage bookkeeping never blocks authentication
                 logger.warning("could not record token use (%s): %s", type(err).__name__, err)
             else:
                 self._touched.update(dict.fromkeys(due, now))
-                self._used -= due
+                for t, at in due.items():
+                    if self._used.get(t) == at:  # not used again since
+                        self._used.pop(t, None)
         self._tokens = tuple(token_store.active_tokens(db))
         self._read_at = now
 

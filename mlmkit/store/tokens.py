@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -129,13 +129,17 @@ def active_tokens(db: Database) -> list[ActiveToken]:
     return [ActiveToken(int(r[0]), r[1], str(r[2]), str(r[3])) for r in rows]
 
 
-def touch_tokens(db: Database, token_ids: Iterable[int], *, now: datetime) -> None:
-    """Set ``last_used_at`` of ``token_ids`` to ``now`` (one statement; unknown ids ignored)."""
-    ids = sorted({int(t) for t in token_ids})
-    if ids:
-        marks = ", ".join("?" for _ in ids)
-        db.execute(f"UPDATE api_tokens SET last_used_at = ? WHERE token_id IN ({marks})",
-                   [now, *ids])
+def touch_tokens(db: Database, used: Mapping[int, datetime]) -> None:
+    """Set ``last_used_at`` of each token id in ``used`` to its time (one transaction).
+
+    A time older than the stored one is ignored; unknown ids are ignored.
+    """
+    if used:
+        with db.transaction() as conn:
+            for token_id, at in sorted(used.items()):
+                conn.execute("UPDATE api_tokens SET last_used_at = greatest(coalesce("
+                             "last_used_at, ?::TIMESTAMPTZ), ?::TIMESTAMPTZ) "
+                             "WHERE token_id = ?", [at, at, int(token_id)])
 
 
 def _record(row: Any) -> TokenRecord:
