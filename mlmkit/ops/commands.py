@@ -86,13 +86,28 @@ def register(subparsers: Any) -> None:
     history.set_defaults(func=_cmd_history)
 
     serve = subparsers.add_parser("serve", parents=[common],
-                                  help="serve /metrics and /health over HTTP")
+                                  help="serve the ingestion API, /metrics and /health over HTTP")
     add_db_argument(serve, create=True)
-    serve.add_argument("--port", type=int, default=9108)
+    serve.add_argument("--port", type=int, default=9108, help="port (0: any free port)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--window", default="1h", help="window of the model gauges")
     serve.add_argument("--max-staleness", default=None,
                        help="newest prediction older than this marks /health degraded")
+    serve.add_argument("--no-auth", action="store_true",
+                       help="serve without API tokens (refused unless --host is loopback)")
+    serve.add_argument("--metrics-private", action="store_true",
+                       help="/metrics needs a read token")
+    serve.add_argument("--max-body-mb", type=float, default=64.0,
+                       help="largest request body (413 beyond)")
+    serve.add_argument("--limit-concurrency", type=int, default=1000,
+                       help="connections at once (503 beyond)")
+    serve.add_argument("--backlog", type=int, default=2048, help="listen backlog")
+    serve.add_argument("--timeout-keep-alive", type=float, default=5.0,
+                       help="seconds an idle keep-alive connection stays open")
+    serve.add_argument("--timeout-graceful-shutdown", type=float, default=30.0,
+                       help="seconds in-flight requests get after SIGTERM")
+    serve.add_argument("--snapshot-interval", type=float, default=5.0,
+                       help="seconds between refreshes of the /metrics snapshot")
     serve.set_defaults(func=_cmd_serve)
 
     metrics = subparsers.add_parser("metrics", parents=[common],
@@ -164,7 +179,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
     from mlmkit.exceptions import MlmkitError
-    from mlmkit.ops.server import serve
     from mlmkit.workspace import open_workspace
 
     _configure_logging(args)
@@ -173,8 +187,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         open_workspace(path, lock_timeout=5.0).close()  # create (--create) / migrate once
     except MlmkitError as err:  # serve anyway: /health/ready answers 503 with the reason
         logging.getLogger("mlmkit.ops.server").warning("workspace not usable: %s", err)
-    serve(path, host=args.host, port=args.port, window=args.window,
-          max_staleness=args.max_staleness)
+    from mlmkit.server.run import run_server
+
+    run_server(path, args)
     return 0
 
 

@@ -73,7 +73,7 @@ def test_serve_metrics_and_health(demo_db):
         assert run_job(ws, "performance-monitoring").ok
         rows = ws.log.predictions("n1-detector", "1.0.0")
         ws.alerts.fire("degradation", "critical", "n1-detector", "1.0.0", "accuracy dropped")
-    server = Server(demo_db, "--window", "7d")
+    server = Server(demo_db, "--window", "7d", "--no-auth")  # (unknown paths: 401 with auth)
     try:
         status, text = _get(server.base + "/metrics")
         assert status == 200
@@ -104,6 +104,10 @@ def test_serve_metrics_and_health(demo_db):
 
         with mlmkit.open(demo_db) as ws:  # a newer mlmkit wrote this file
             ws.db.execute("INSERT INTO schema_version VALUES (99, now(), 'future')")
+        deadline = time.monotonic() + 30  # readiness comes from the snapshot (5 s refresh)
+        while (status := _get(server.base + "/health/ready")[0]) == 200 \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
         status, body = _get(server.base + "/health/ready")
         assert status == 503 and "schema version 99" in body
         assert _get(server.base + "/health")[0] == 503

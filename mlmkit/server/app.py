@@ -1,0 +1,320 @@
+"""The ASGI application (Starlette): health, metrics, ingestion and read endpoints.
+
+- ``GET /health/live`` (no file access), ``/health/ready`` and ``/metrics`` from the
+  background :class:`~mlmkit.server.snapshot.Snapshot` (scrapes never touch the file);
+  ``GET /health`` the detailed JSON report (``?max_staleness=``; 400 when unparsable).
+- ``POST /v1/predictions``: ``application/json`` (array of row objects),
+  ``application/x-ndjson`` or ``application/vnd.apache.arrow.stream``; validated by the
+  validator of ``track_batch``, all rows or none, answered after the commit (group commit
+  through :class:`~mlmkit.server.writer.GroupCommitWriter`).
+- ``POST /v1/actuals``: ``{"model_name", "version"?, "prediction_ids", "actuals",
+  "on_unknown"?}``.
+- ``GET /v1/models``, ``GET /v1/models/{name}/metrics?window=24h&version=``,
+  ``GET /v1/route?model=&unit_id=`` (the sticky A/B / rollout decision for a unit).
+
+Errors are JSON ``{"error": {"field", "row", "value", "message"}}``: 422 invalid, 404 unknown,
+409 duplicate, 413 body too large, 400 bad query parameter, 503 locked or shutting down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from mlmkit._lazy import require
+from mlmkit._validation import invalid
+from mlmkit.exceptions import MlmkitError, NotFoundError
+from mlmkit.server.bodies import error_payload, parse_predictions, read_body, status_of
+from mlmkit.server.writer import GroupCommitWriter
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from mlmkit.workspace import Workspace
+
+__all__ = ["Limits", "create_app"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Request limits of the application (the connection limits are uvicorn's)."""
+
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_future: timedelta = timedelta(minutes=5)
+    lock_timeout: float = 30.0
+
+
+class _BadParam(MlmkitError):
+    """A query parameter that does not parse (HTTP 400)."""
+
+
+def _json(payload: object, status: int = 200) -> Response:
+    from starlette.responses import Response
+
+    body = json.dumps(payload, default=str, allow_nan=False).encode()
+    return Response(body, status_code=status, media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
+def _error(err: BaseException) -> Response:
+    status = 400 if isinstance(err, _BadParam) else status_of(err)
+    return _json(error_payload(err), status)
+
+
+def _param(request: Request, name: str, *, required: bool = False) -> str | None:
+    value = request.query_params.get(name)
+    if required and not value:
+        raise _BadParam(f"{name} must be given as a query parameter; got {value!r}")
+    return value
+
+
+def create_app(path: str | os.PathLike[str], *, verifier: Any = None, snapshot: Any = None,
+               limits: Limits | None = None, metrics_public: bool = True,
+               writer: GroupCommitWriter | None = None,
+               max_staleness: str | None = None) -> Starlette:
+    """The Starlette application serving the workspace at ``path``.
+
+    Parameters
+    ----------
+    path
+        Workspace file.
+    verifier
+        A :class:`mlmkit.server.auth.TokenVerifier`; ``None`` serves without authentication
+        (only for a loopback bind).
+    snapshot
+        A :class:`mlmkit.server.snapshot.Snapshot` (started and stopped with the app);
+        ``None``: ``/metrics`` and ``/health/ready`` answer 503.
+    limits
+        Body size, clock-skew bound, lock timeout.
+    metrics_public
+        Serve ``/metrics`` without a token (when a verifier is given).
+    writer
+        The writer owning the workspace (default: a new :class:`GroupCommitWriter`).
+    max_staleness
+        Default ``max_staleness`` of ``/health``.
+    """
+    require("starlette", "server")
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.routing import Route
+
+    lim = limits or Limits()
+    out = writer or GroupCommitWriter(path, lock_timeout=lim.lock_timeout)
+    api = _Api(os.fspath(path), out, snapshot, lim, max_staleness)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        out.start()
+        if snapshot is not None:  # the first scrape already has numbers
+            await asyncio.to_thread(snapshot.refresh)
+            snapshot.start()
+        try:
+            yield
+        finally:  # uvicorn has let in-flight requests finish: commit the queue, close
+            if snapshot is not None:
+                snapshot.stop()
+            await asyncio.to_thread(out.close)
+
+    middleware = []
+    if verifier is not None:
+        from mlmkit.server.auth import DEFAULT_RULES, AuthMiddleware
+
+        middleware.append(Middleware(AuthMiddleware, verifier=verifier, rules=DEFAULT_RULES,
+                                     metrics_public=metrics_public))
+    routes = [
+        Route("/health/live", api.live), Route("/health/ready", api.ready),
+        Route("/health", api.health), Route("/metrics", api.metrics),
+        Route("/v1/predictions", api.predictions, methods=["POST"]),
+        Route("/v1/actuals", api.actuals, methods=["POST"]),
+        Route("/v1/models", api.models), Route("/v1/models/{name}/metrics", api.model_metrics),
+        Route("/v1/route", api.route),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
+                    exception_handlers={404: api.not_found})
+    app.state.writer = out
+    return app
+
+
+class _Api:
+    """The endpoints; the workspace is reached only through the writer thread."""
+
+    def __init__(self, db_path: str, writer: GroupCommitWriter, snapshot: Any, limits: Limits,
+                 max_staleness: str | None) -> None:
+        self.db_path = db_path
+        self.writer = writer
+        self.snapshot = snapshot
+        self.limits = limits
+        self.max_staleness = max_staleness
+
+    async def on_writer(self, fn: Any) -> Any:
+        return await asyncio.wrap_future(self.writer.call(fn))
+
+    async def body(self, request: Request) -> bytes:
+        return await read_body(request.stream(), self.limits.max_body_bytes,
+                               request.headers.get("content-length"))
+
+    async def live(self, request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def ready(self, request: Request) -> Response:
+        if self.snapshot is None:
+            return _json({"status": "error", "error": "no snapshot configured"}, 503)
+        result = self.snapshot.readiness()
+        return _json(result.body, result.status_code)
+
+    async def metrics(self, request: Request) -> Response:
+        from starlette.responses import Response
+
+        if self.snapshot is None:
+            return _json({"status": "error", "error": "no snapshot configured"}, 503)
+        return Response(self.snapshot.metrics_text(), media_type="text/plain; version=0.0.4",
+                        headers={"Cache-Control": "no-store"})
+
+    async def health(self, request: Request) -> Response:
+        from mlmkit.ops.health import health_report
+        from mlmkit.windows import parse_window
+
+        stale = request.query_params.get("max_staleness", self.max_staleness)
+        try:
+            if stale is not None:
+                parse_window(stale, "max_staleness")
+        except MlmkitError as err:
+            return _json(error_payload(err), 400)
+        result = await asyncio.to_thread(health_report, self.db_path, max_staleness=stale,
+                                         lock_timeout=5.0)
+        return _json(result.body, result.status_code)
+
+    async def predictions(self, request: Request) -> Response:
+        try:
+            body = await self.body(request)
+            batch = await asyncio.to_thread(parse_predictions, body,
+                                            request.headers.get("content-type"),
+                                            max_future=self.limits.max_future)
+            if batch is None or batch.num_rows == 0:
+                return _json({"written": 0, "duplicates": 0})
+            result = await asyncio.wrap_future(self.writer.submit(batch))
+        except MlmkitError as err:
+            return _error(err)
+        return _json(result, 201 if result["written"] else 200)
+
+    async def actuals(self, request: Request) -> Response:
+        try:
+            spec = _actuals_spec(await self.body(request))
+            result = await self.on_writer(lambda ws: ws.log.record_actuals(**spec))
+        except MlmkitError as err:
+            return _error(err)
+        return _json({"labelled": int(result), "skipped": result.skipped})
+
+    async def models(self, request: Request) -> Response:
+        return _json({"models": await self.on_writer(_models)})
+
+    async def model_metrics(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        try:
+            window = _window(_param(request, "window") or "24h")
+            version = _param(request, "version")
+            found = await self.on_writer(lambda ws: _metrics(ws, name, version, window))
+        except MlmkitError as err:
+            return _error(err)
+        return _json(found)
+
+    async def route(self, request: Request) -> Response:
+        try:
+            model = str(_param(request, "model", required=True))
+            unit = str(_param(request, "unit_id", required=True))
+            found = await self.on_writer(lambda ws: _route(ws, model, unit))
+        except MlmkitError as err:
+            return _error(err)
+        return _json(found)
+
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        return _json(error_payload(NotFoundError(f"no route {request.url.path}")), 404)
+
+
+def _window(text: str) -> timedelta:
+    from mlmkit.windows import parse_window
+
+    try:
+        return parse_window(text, "window")
+    except MlmkitError as err:
+        raise _BadParam(str(err)) from err
+
+
+def _actuals_spec(body: bytes) -> dict[str, Any]:
+    try:
+        spec = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise invalid("body", "a JSON object", str(err)) from err
+    if not isinstance(spec, Mapping):
+        raise invalid("body", "a JSON object", type(spec).__name__)
+    allowed = {"model_name", "version", "prediction_ids", "actuals", "on_unknown"}
+    if extra := sorted(set(spec) - allowed):
+        raise invalid("body", f"keys among {sorted(allowed)}", extra)
+    for key in ("model_name", "prediction_ids", "actuals"):
+        if key not in spec:
+            raise invalid(key, "given", None)
+    if not isinstance(spec["prediction_ids"], list) or not isinstance(spec["actuals"], list):
+        raise invalid("prediction_ids", "a list (and actuals a list)",
+                      type(spec["prediction_ids"]).__name__)
+    return dict(spec)
+
+
+def _models(ws: Workspace) -> list[dict[str, Any]]:
+    out = []
+    for name in ws.registry.get_all_model_names():
+        deployed = ws.registry.deployed_version(name)
+        out.append({"model_name": name,
+                    "deployed_version": None if deployed is None else str(deployed),
+                    "versions": [m.to_dict() for m in ws.registry.get_all(name)]})
+    return out
+
+
+def _metrics(ws: Workspace, name: str, version: str | None, window: timedelta
+             ) -> dict[str, Any]:
+    from mlmkit._validation import check_name
+
+    check_name("model_name", name)
+    ver = version or ws.registry.deployed_version(name)
+    if ver is None:
+        latest = ws.registry.get_latest(name)
+        if latest is None:
+            raise NotFoundError(f"model_name {name!r} has no registered or deployed version; "
+                                "give version=")
+        ver = latest.version
+    found = ws.monitor.get_current_metrics(name, ver, window=window)
+    return {"model_name": name, "version": str(ver), "window_s": window.total_seconds(),
+            "metrics": _finite(found.to_dict())}
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null."""
+    if isinstance(value, float):
+        return value if value - value == 0.0 else None
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _route(ws: Workspace, model: str, unit_id: str) -> dict[str, Any]:
+    rollout = ws.ab.active_rollout(model)
+    if rollout is not None:
+        chosen = rollout.select_version(unit_id)
+        return {"model_name": model, "unit_id": unit_id, "version": str(chosen),
+                "source": "rollout", "rollout_id": rollout.rollout_id,
+                "share_b": rollout.share_b}
+    deployed = ws.registry.deployed_version(model)
+    if deployed is None:
+        raise NotFoundError(f"model {model!r} has no running rollout and no production "
+                            "deployment")
+    return {"model_name": model, "unit_id": unit_id, "version": str(deployed),
+            "source": "deployment"}

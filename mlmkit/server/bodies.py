@@ -1,0 +1,182 @@
+"""Request bodies of the ingestion API: bounded reading, parsing, and the JSON error shape.
+
+Every body becomes a polars frame validated by :func:`mlmkit.services.ingest.prediction_batch`
+(the validator of ``ws.log.track_batch``), so a row posted over HTTP is stored exactly as the
+same row given to ``track_batch``. JSON has no datetime type: a string ``timestamp`` column is
+parsed as ISO 8601 (naive values are UTC, as in ``track_batch``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mlmkit._validation import invalid
+from mlmkit.exceptions import (
+    DuplicateError,
+    LockedError,
+    MlmkitError,
+    NotFoundError,
+    StateError,
+    ValidationError,
+)
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from mlmkit.store.predictions.batch import Batch
+
+__all__ = ["BodyTooLarge", "error_payload", "parse_predictions", "read_body", "status_of"]
+
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+ARROW = "application/vnd.apache.arrow.stream"
+_MESSAGE = re.compile(r"^(?P<field>.+?)(?: \(row (?P<row>\d+)\))? must be .*; got (?P<value>.*)$",
+                      re.DOTALL)
+_DUPLICATE = re.compile(r"(?:prediction_id |; )('(?:[^'\\]|\\.)*') (?:is already|appears)")
+
+
+class BodyTooLarge(MlmkitError):
+    """The request body exceeds the server's limit (HTTP 413)."""
+
+
+async def read_body(chunks: AsyncIterator[bytes], limit: int, declared: str | None) -> bytes:
+    """The body, read chunk by chunk; :class:`BodyTooLarge` as soon as it passes ``limit``."""
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"request body must be at most {limit} bytes; got Content-Length "
+                           f"{declared}")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body must be at most {limit} bytes; got more")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or JSON).split(";")[0].strip().lower()
+
+
+def _timestamps(frame: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
+    if "timestamp" not in frame.columns or frame.schema["timestamp"] != pl.String:
+        return frame
+    text = frame.get_column("timestamp")
+    try:
+        parsed = text.str.to_datetime(time_unit="us", time_zone="UTC", strict=True)
+    except pl.exceptions.PolarsError:
+        parsed = None
+    if parsed is None or parsed.null_count() != text.null_count():  # mixed formats: row by row
+        values = [_iso(i, v) for i, v in enumerate(text.to_list())]
+        parsed = pl.Series("timestamp", values, dtype=pl.Datetime("us", "UTC"))
+    return frame.with_columns(parsed.alias("timestamp"))
+
+
+def _iso(row: int, value: str | None) -> datetime | None:
+    from mlmkit.values import utc
+
+    if value is None:
+        return None
+    try:
+        return utc(datetime.fromisoformat(value), "timestamp")
+    except ValueError as err:
+        raise invalid(f"timestamp (row {row})", "an ISO 8601 time", value) from err
+
+
+def parse_predictions(body: bytes, content_type: str | None, *, max_future: Any
+                      ) -> Batch | None:
+    """Parse and validate a predictions body into the canonical :class:`Batch`.
+
+    ``None`` for a body without rows (``[]``, empty NDJSON): nothing to write.
+    """
+    import polars as pl
+
+    from mlmkit.services.ingest import prediction_batch
+
+    media = _media_type(content_type)
+    try:
+        if media == ARROW:
+            import pyarrow as pa
+
+            try:
+                table = pa.ipc.open_stream(io.BytesIO(body)).read_all()
+            except (pa.ArrowException, OSError) as err:
+                raise invalid("body", "an Arrow IPC stream", f"{len(body)} bytes") from err
+            return prediction_batch(table, max_future=max_future)
+        if media == NDJSON:
+            rows = [_row(json.loads(line), i) for i, line in
+                    enumerate(ln for ln in body.splitlines() if ln.strip())]
+        elif media == JSON:
+            rows = json.loads(body)
+            if not isinstance(rows, list):
+                raise invalid("body", "a JSON array of row objects", type(rows).__name__)
+            rows = [_row(r, i) for i, r in enumerate(rows)]
+        else:
+            raise invalid("Content-Type", f"one of {JSON}, {NDJSON}, {ARROW}", media)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise invalid("body", f"valid {media}", str(err)) from err
+    if not rows:
+        return None
+    try:
+        frame = pl.from_dicts(rows, infer_schema_length=None)
+    except (pl.exceptions.PolarsError, TypeError, ValueError) as err:
+        raise _mixed(rows, err) from err
+    return prediction_batch(_timestamps(frame), max_future=max_future)
+
+
+def _row(value: object, index: int) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid(f"body (row {index})", "a JSON object", value)
+    return value
+
+
+def _mixed(rows: list[dict[str, Any]], err: Exception) -> ValidationError:
+    """Name the first column (and row) whose JSON values mix types polars cannot unify."""
+    first: dict[str, type] = {}
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            kind = type(value) if value is not None else None
+            if kind is None:
+                continue
+            if kind is int:
+                kind = float
+            seen = first.setdefault(key, kind)
+            if seen is not kind and not (seen is float and kind is bool):
+                return invalid(f"{key} (row {i})", f"a {seen.__name__} like the rows before",
+                               value)
+    return invalid("body", "rows polars can read as one table", str(err))
+
+
+def status_of(err: BaseException) -> int:
+    """The HTTP status of an error raised while serving a request."""
+    if isinstance(err, BodyTooLarge):
+        return 413
+    if isinstance(err, DuplicateError):
+        return 409
+    if isinstance(err, ValidationError):
+        return 422
+    if isinstance(err, NotFoundError):
+        return 404
+    if isinstance(err, (LockedError, StateError)):
+        return 503
+    return 500
+
+
+def error_payload(err: BaseException) -> dict[str, dict[str, Any]]:
+    """``{"error": {"field", "row", "value", "message"}}`` (field/row/value parsed when known)."""
+    message = str(err) if isinstance(err, MlmkitError) else f"{type(err).__name__}: internal error"
+    found = _MESSAGE.match(message) if isinstance(err, MlmkitError) else None
+    field = found.group("field") if found else None
+    row = int(found.group("row")) if found and found.group("row") else None
+    value = found.group("value") if found else None
+    if isinstance(err, DuplicateError) and (dupe := _DUPLICATE.search(message)):
+        field, value = "prediction_id", dupe.group(1)
+    return {"error": {"field": field, "row": row, "value": value, "message": message,
+                      "type": type(err).__name__}}

@@ -1,0 +1,85 @@
+"""``mlmkit serve``: uvicorn on :func:`mlmkit.server.app.create_app`, with its limits.
+
+uvicorn handles SIGTERM/SIGINT: it stops accepting, lets in-flight requests finish (at most
+``--timeout-graceful-shutdown`` seconds), then the application's lifespan commits every queued
+batch and closes the workspace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import signal
+import socket
+
+from mlmkit._lazy import require
+from mlmkit._validation import check_real, invalid
+
+__all__ = ["run_server"]
+
+logger = logging.getLogger("mlmkit.server")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind(host: str, port: int, backlog: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise invalid("--host/--port", "an address this host can listen on",
+                      f"{host}:{port} ({err})") from err
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_server(path: str | os.PathLike[str], args: argparse.Namespace) -> None:
+    """Serve the workspace at ``path`` with the options of ``mlmkit serve`` until SIGTERM."""
+    uvicorn = require("uvicorn", "server")
+    from mlmkit.server.app import Limits, create_app
+    from mlmkit.server.snapshot import Snapshot
+
+    host = str(args.host)
+    if args.no_auth and not _loopback(host):
+        raise invalid("--no-auth", "used only with a loopback --host (127.0.0.1, ::1)", host)
+    verifier = None
+    if not args.no_auth:
+        from mlmkit.server.auth import TokenVerifier
+
+        verifier = TokenVerifier(path)
+    limits = Limits(max_body_bytes=int(check_real("--max-body-mb", args.max_body_mb,
+                                                  low=0.0, low_open=True) * 1024 * 1024))
+    snapshot = Snapshot(path, interval=args.snapshot_interval, window=args.window)
+    app = create_app(path, verifier=verifier, snapshot=snapshot, limits=limits,
+                     metrics_public=not args.metrics_private, max_staleness=args.max_staleness)
+    sock = _bind(host, int(args.port), int(args.backlog))
+    bound = sock.getsockname()
+    config = uvicorn.Config(
+        app, limit_concurrency=int(args.limit_concurrency), backlog=int(args.backlog),
+        timeout_keep_alive=float(args.timeout_keep_alive),
+        timeout_graceful_shutdown=float(args.timeout_graceful_shutdown),
+        log_config=None, access_log=False, lifespan="on", proxy_headers=False,
+        server_header=False)
+    logger.info("serving %s on http://%s:%s", path, bound[0], bound[1])
+    print(f"mlmkit: serving on http://{bound[0]}:{bound[1]}", flush=True)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # uvicorn re-raises the signal it handled
+        signal.signal(sig, _stopped)  # after the graceful shutdown: exit 0, not -15
+    uvicorn.Server(config).run(sockets=[sock])
+    logger.info("server stopped")
+
+
+def _stopped(signum: int, frame: object) -> None:
+    logger.debug("signal %s handled by the graceful shutdown", signum)

@@ -1,0 +1,258 @@
+"""One writer thread owning the workspace: group commit of the ingestion requests.
+
+Each request validates its rows in the request (:func:`mlmkit.services.ingest.prediction_batch`,
+the validator of ``track_batch``) and queues the canonical :class:`Batch`. The writer takes every
+batch waiting at that moment and inserts them in ONE transaction (one commit, one WAL sync for
+the group); if that transaction fails, each request gets its own transaction so that a bad request
+fails alone. A request's future resolves only after its commit: a 2xx answer means durable.
+
+Idempotent retries: a request whose ``(model, version, prediction_id)`` rows all exist already
+with the same values resolves to ``{"written": 0, "duplicates": n}`` (a client retrying after a
+timeout); a partial overlap or different values raises the store's
+:class:`~mlmkit.exceptions.DuplicateError` naming the first clashing id.
+
+Reads and label writes run on the same thread (:meth:`GroupCommitWriter.call`), between groups.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from mlmkit.exceptions import DuplicateError, StateError
+from mlmkit.values import utcnow
+
+if TYPE_CHECKING:
+    from mlmkit.store.predictions.batch import Batch
+    from mlmkit.workspace import Workspace
+
+__all__ = ["GroupCommitWriter"]
+
+logger = logging.getLogger("mlmkit.server.writer")
+T = TypeVar("T")
+
+_COMPARED = ("model_name", "version", "prediction_id", "prediction", "score", "confidence",
+             "unit_id", "role", "ts", "actual")
+
+
+class _Job:
+    __slots__ = ("batch", "fn", "future")
+
+    def __init__(self, batch: Batch | None, fn: Callable[[Workspace], Any] | None) -> None:
+        self.batch = batch
+        self.fn = fn
+        self.future: Future[Any] = Future()
+
+
+class GroupCommitWriter:
+    """The one thread that writes to (and reads from) the workspace of a server process.
+
+    Parameters
+    ----------
+    path
+        Workspace file (opened, created or migrated, by the writer thread).
+    lock_timeout
+        Seconds to wait for another process holding the file (``LockedError`` beyond).
+    max_group
+        Most requests committed in one transaction.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 30.0,
+                 max_group: int = 256) -> None:
+        self.path = os.fspath(path)
+        self.lock_timeout = lock_timeout
+        self.max_group = max_group
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._accepting = False
+        self._guard = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.groups = 0
+        """Transactions committed for groups of more than one request (for tests/benchmarks)."""
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> GroupCommitWriter:
+        """Start the writer thread (idempotent)."""
+        with self._guard:
+            if self._thread is None:
+                self._accepting = True
+                self._thread = threading.Thread(target=self._run, name="mlmkit-writer",
+                                                daemon=True)
+                self._thread.start()
+        return self
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop accepting, commit everything queued, close the workspace."""
+        with self._guard:
+            if not self._accepting:
+                return
+            self._accepting = False
+            self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # ------------------------------------------------------------------ submitting
+    def submit(self, batch: Batch) -> Future[dict[str, int]]:
+        """Queue a validated batch; the future gives ``{"written", "duplicates"}``."""
+        return self._put(_Job(batch, None))
+
+    def call(self, fn: Callable[[Workspace], T]) -> Future[T]:
+        """Run ``fn(workspace)`` on the writer thread (reads, labels); its result in a future."""
+        return self._put(_Job(None, fn))
+
+    def _put(self, job: _Job) -> Future[Any]:
+        with self._guard:
+            if not self._accepting:
+                raise StateError("the server is shutting down; the request was not accepted")
+            self._queue.put(job)
+        return job.future
+
+    # ------------------------------------------------------------------ the thread
+    def _run(self) -> None:
+        from mlmkit.workspace import open_workspace
+
+        ws: Workspace | None = None
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            jobs: list[_Job] = []
+            if first is None:
+                stopping = True
+            else:
+                jobs.append(first)
+            while True:  # everything waiting now (and, on shutdown, the rest of the queue)
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                else:
+                    jobs.append(more)
+            if not jobs:
+                continue
+            if ws is None:
+                try:
+                    ws = open_workspace(self.path, lock_timeout=self.lock_timeout)
+                except Exception as err:  # delivered to every waiting request (re-raised there)
+                    for job in jobs:
+                        job.future.set_exception(err)
+                    continue
+            self._process(ws, jobs)
+        if ws is not None:
+            ws.close()
+
+    def _process(self, ws: Workspace, jobs: list[_Job]) -> None:
+        run: list[_Job] = []
+        for job in jobs:
+            if job.batch is not None:
+                run.append(job)
+                if len(run) >= self.max_group:
+                    self._commit(ws, run)
+                    run = []
+                continue
+            if run:
+                self._commit(ws, run)
+                run = []
+            assert job.fn is not None
+            try:
+                job.future.set_result(job.fn(ws))
+            except Exception as err:  # the request re-raises it (mapped to an HTTP status)
+                job.future.set_exception(err)
+        if run:
+            self._commit(ws, run)
+
+    def _commit(self, ws: Workspace, jobs: list[_Job]) -> None:
+        store = ws.log.store
+        now = utcnow()
+        if len(jobs) > 1:
+            try:
+                combined = _combine([job.batch for job in jobs if job.batch is not None], now)
+                if combined is not None:  # None: an id repeats across requests
+                    store.insert_batch(combined, now=now)
+            except Exception:  # retried below: one transaction per request
+                logger.debug("group of %d failed; committing each request alone", len(jobs))
+            else:
+                if combined is not None:
+                    self.groups += 1
+                    for job in jobs:
+                        assert job.batch is not None
+                        job.future.set_result({"written": job.batch.num_rows, "duplicates": 0})
+                    return
+        for job in jobs:
+            batch = job.batch
+            assert batch is not None
+            try:
+                result = {"written": store.insert_batch(batch, now=now), "duplicates": 0}
+            except DuplicateError as err:
+                try:
+                    result = {"written": 0, "duplicates": _same_rows(ws, batch, err)}
+                except Exception as other:  # the request re-raises it
+                    job.future.set_exception(other)
+                    continue
+            except Exception as err:  # the request re-raises it (mapped to an HTTP status)
+                job.future.set_exception(err)
+                continue
+            job.future.set_result(result)
+
+
+def _combine(batches: list[Batch], now: datetime) -> Batch | None:
+    """One canonical batch of every request's rows (one INSERT), or None if an id repeats.
+
+    Each batch is converted by its own expressions; rows without a timestamp get ``now`` (as
+    ``insert_batch`` would stamp them), labels logged with a row get ``labelled_at = now``.
+    """
+    import polars as pl
+
+    from mlmkit.store.predictions.batch import Batch
+
+    stamp = pl.lit(now).dt.replace_time_zone(None).dt.replace_time_zone("UTC") \
+        .dt.cast_time_unit("us")
+    frames = []
+    features: dict[str, tuple[str, str]] = {}
+    for batch in batches:
+        frame = batch.frame.select(batch.exprs)
+        if not batch.has_timestamps:
+            frame = frame.with_columns(stamp.alias("ts"))
+        if batch.has_actuals:
+            frame = frame.with_columns(
+                pl.when(pl.col("actual").is_not_null()).then(stamp).alias("labelled_at"))
+        frames.append(frame)
+        features.update(batch.features)
+    frame = pl.concat(frames, how="diagonal_relaxed")
+    has_ids = any(batch.has_ids for batch in batches)
+    if has_ids:
+        keys = frame.select("model_name", "version", "prediction_id") \
+            .filter(pl.col("prediction_id").is_not_null())
+        if keys.is_duplicated().any():
+            return None
+    models = tuple(sorted({m for batch in batches for m in batch.models}))
+    return Batch(frame, tuple(pl.col(c) for c in frame.columns), features, models, has_ids,
+                 True, False)
+
+
+def _same_rows(ws: Workspace, batch: Batch, err: DuplicateError) -> int:
+    """Rows of ``batch`` already logged with the same values (all of them), else raise ``err``."""
+    import polars as pl
+
+    if not batch.has_ids:
+        raise err
+    exprs = [e for e in batch.exprs if e.meta.output_name() in _COMPARED]
+    keys = batch.frame.select(exprs).to_arrow(compat_level=pl.CompatLevel.newest())
+    names = keys.column_names
+    same = " AND ".join(f"p.{c} IS NOT DISTINCT FROM b.{c}" for c in names)
+    with ws.db.connection() as conn:
+        conn.register("_mlmkit_retry", keys)
+        try:
+            rows = conn.execute(f"SELECT count(*) FROM _mlmkit_retry b SEMI JOIN "
+                                f"predictions p ON {same}").fetchall()
+        finally:
+            conn.unregister("_mlmkit_retry")
+    if int(rows[0][0]) != batch.num_rows:
+        raise err
+    return batch.num_rows
