@@ -1,0 +1,302 @@
+"""The HTTP server (issue 14): ingestion throughput, request latencies, scrapes and probes.
+
+Targets (issue 14): 1,000-row JSON batches at 4 connections >= 50,000 rows/s and >= 70 % of
+the rows/s of ``track_batch`` in-process on the same batches; Arrow IPC >= 3x the JSON rate;
+single-prediction POST p50 <= 5 ms and p99 <= 50 ms at 16 connections; ``/metrics`` p99 <=
+50 ms with 10 concurrent scrapers; 200 concurrent ``/health/live``: no timeout, p99 <= 100 ms.
+
+A real ``mlmkit serve`` (tokens on, ``--snapshot-interval 5``) runs in a subprocess on
+127.0.0.1; the load comes from threads (asyncio for the 200 connections) of this process, on
+the same machine: on a small machine the load generator competes with the server for the CPU,
+so the figures are a lower bound of what the server does alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+import mlmkit
+
+ROOT = Path(__file__).resolve().parents[1]
+JSON = "application/json"
+ARROW = "application/vnd.apache.arrow.stream"
+
+
+class _Server:
+    """``mlmkit serve`` on a free port of 127.0.0.1, with an admin token."""
+
+    def __init__(self, db: Path) -> None:
+        mlmkit.open(db).close()
+        made = subprocess.run([sys.executable, "-m", "mlmkit.cli", "tokens", "create", "--db",
+                               str(db), "--scope", "admin", "--name", "bench"], cwd=ROOT,
+                              capture_output=True, text=True, check=True)
+        self.token = made.stdout.strip().splitlines()[-1]
+        env = {**os.environ, "MLMKIT_LOG": "quiet", "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mlmkit.cli", "serve", "--db", str(db), "--port", "0",
+             "--snapshot-interval", "5"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, text=True)
+        assert self.proc.stdout is not None
+        found = re.search(r"http://127\.0\.0\.1:(\d+)", self.proc.stdout.readline())
+        assert found, "mlmkit serve printed no address"
+        self.base = f"http://127.0.0.1:{found.group(1)}"
+        self.headers = {"Authorization": f"Bearer {self.token}"}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/health/ready", timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("mlmkit serve did not become ready")
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base, headers=self.headers, timeout=30)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=120)
+
+
+def _batches(n_batches: int, rows: int, model: str) -> list[pl.DataFrame]:
+    rng = np.random.default_rng(11)
+    t0 = datetime.now(UTC) - timedelta(hours=1)
+    out = []
+    for b in range(n_batches):
+        score = rng.random(rows)
+        out.append(pl.DataFrame({
+            "model_name": model, "version": "1.0.0", "prediction": score >= 0.5,
+            "score": score, "prediction_id": [f"{model}-{b}-{i}" for i in range(rows)],
+            "timestamp": [t0 + timedelta(milliseconds=b * rows + i) for i in range(rows)],
+            "unit_id": [f"u{i % 97}" for i in range(rows)],
+            "x1": rng.normal(size=rows), "x2": rng.normal(size=rows)},
+            schema_overrides={"timestamp": pl.Datetime("us", "UTC")}))
+    return out
+
+
+def _json_body(frame: pl.DataFrame) -> bytes:
+    rows = frame.with_columns(pl.col("timestamp").dt.to_string("%Y-%m-%dT%H:%M:%S%.6f+00:00"))
+    return json.dumps(rows.to_dicts()).encode()
+
+
+def _arrow_body(frame: pl.DataFrame) -> bytes:
+    table = frame.to_arrow()
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def _post_all(server: _Server, bodies: list[bytes], content_type: str, conns: int) -> float:
+    """Seconds to POST every body over ``conns`` keep-alive connections."""
+    work: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    for body in bodies:
+        work.put(body)
+    failures: list[str] = []
+
+    def worker() -> None:
+        with server.client() as client:
+            while True:
+                try:
+                    body = work.get_nowait()
+                except queue.Empty:
+                    return
+                resp = client.post("/v1/predictions", content=body,
+                                   headers={"Content-Type": content_type})
+                if resp.status_code != 201:
+                    failures.append(f"{resp.status_code} {resp.text[:200]}")
+
+    threads = [threading.Thread(target=worker) for _ in range(conns)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    took = time.perf_counter() - began
+    if failures:
+        raise RuntimeError(f"{len(failures)} failed posts, e.g. {failures[0]}")
+    return took
+
+
+def _raw(server: Any, method: str, path: str, body: bytes = b"",
+         content_type: str = JSON) -> bytes:
+    """One HTTP/1.1 request, as bytes (the load generator writes them on raw sockets)."""
+    head = [f"{method} {path} HTTP/1.1", f"Host: {server.base.split('//')[1]}",
+            *(f"{k}: {v}" for k, v in server.headers.items())]
+    if method == "POST":
+        head += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    request: bytes) -> int:
+    writer.write(request)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    found = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+    if found and int(found.group(1)):
+        await reader.readexactly(int(found.group(1)))
+    return int(head[9:12])
+
+
+def _latencies(server: Any, conns: int, per_conn: int, request: Callable[[int], bytes], *,
+               timeout: float = 10.0, time_connect: bool = False) -> tuple[list[float], int]:
+    """Request latencies over ``conns`` concurrent keep-alive connections, and the failures.
+
+    A low-overhead asyncio client on raw sockets (httpx in threads would measure itself).
+    With ``time_connect`` the first request of each connection includes opening it, and
+    every connection starts at once.
+    """
+    host, port = server.base.split("//")[1].split(":")
+
+    async def one_conn(k: int, lat: list[float], failed: list[str]) -> None:
+        began = time.perf_counter()
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)),
+                                                    timeout)
+        except (OSError, TimeoutError) as err:
+            failed.append(f"connect: {err!r}")
+            return
+        try:
+            if not time_connect:  # warm the connection outside the timing
+                await asyncio.wait_for(_exchange(reader, writer, request(-1 - k)), timeout)
+            for i in range(per_conn):
+                if i or not time_connect:
+                    began = time.perf_counter()
+                try:
+                    status = await asyncio.wait_for(
+                        _exchange(reader, writer, request(k * per_conn + i)), timeout)
+                except (OSError, TimeoutError, asyncio.IncompleteReadError) as err:
+                    failed.append(repr(err))
+                    return
+                lat.append(time.perf_counter() - began)
+                if status >= 300:
+                    failed.append(str(status))
+        finally:
+            writer.close()
+
+    async def main() -> tuple[list[float], int]:
+        lat: list[float] = []
+        failed: list[str] = []
+        await asyncio.gather(*(one_conn(k, lat, failed) for k in range(conns)))
+        if failed:
+            print(f"# {len(failed)} failed requests, e.g. {failed[:3]}", file=sys.stderr)
+        return lat, len(failed)
+
+    return asyncio.run(main())
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.quantile(np.asarray(values), q))
+
+
+def _limit(name: str, seconds: float, bound: float, what: str) -> dict[str, Any]:
+    return {"benchmark": name, "mlmkit_s": seconds, "baseline": what, "baseline_s": bound,
+            "ratio": bound / seconds, "target": ">= 1.0 (bound / measured)",
+            "ok": seconds <= bound}
+
+
+def bench_ingest(server: _Server, tmp: Path, n_batches: int) -> list[dict[str, Any]]:
+    frames = _batches(n_batches, 1_000, "json")
+    rows = n_batches * 1_000
+    with mlmkit.open(tmp / "inproc.duckdb") as ws:  # the same batches, in-process
+        ws.log.track_batch(frames[0].with_columns(prediction_id=pl.lit("w-") + pl.col(
+            "prediction_id")))  # a warm-up: the feature columns exist
+        began = time.perf_counter()
+        for frame in frames:
+            ws.log.track_batch(frame)
+        inproc = time.perf_counter() - began
+    bodies = [_json_body(f) for f in frames]
+    http_json = _post_all(server, bodies, JSON, 4)
+    arrow_frames = [f.with_columns(model_name=pl.lit("arrow"),
+                                   prediction_id=pl.lit("a-") + pl.col("prediction_id"))
+                    for f in frames]
+    http_arrow = _post_all(server, [_arrow_body(f) for f in arrow_frames], ARROW, 4)
+    json_rate, arrow_rate = rows / http_json, rows / http_arrow
+    return [
+        {"benchmark": f"HTTP JSON 1,000-row batches, 4 conns ({json_rate:,.0f} rows/s)",
+         "mlmkit_s": http_json, "baseline": "target 50,000 rows/s", "baseline_s": rows / 50_000,
+         "ratio": json_rate / 50_000, "target": ">= 1.0", "ok": json_rate >= 50_000},
+        {"benchmark": "HTTP JSON vs track_batch in-process, same batches (rows/s)",
+         "mlmkit_s": http_json, "baseline": f"track_batch ({rows / inproc:,.0f} rows/s)",
+         "baseline_s": inproc, "ratio": inproc / http_json, "target": ">= 0.70",
+         "ok": inproc / http_json >= 0.70},
+        {"benchmark": f"HTTP Arrow IPC vs JSON, 4 conns ({arrow_rate:,.0f} rows/s)",
+         "mlmkit_s": http_arrow, "baseline": "the JSON posts", "baseline_s": http_json,
+         "ratio": http_json / http_arrow, "target": ">= 3.0", "ok": http_json / http_arrow >= 3},
+    ]
+
+
+def bench_single(server: _Server, per_conn: int) -> list[dict[str, Any]]:
+    now = datetime.now(UTC).isoformat()
+
+    def post(i: int) -> bytes:
+        body = json.dumps([{"model_name": "single", "version": "1.0.0", "prediction": i % 2 == 0,
+                            "score": 0.5, "prediction_id": f"s{i}", "timestamp": now}])
+        return _raw(server, "POST", "/v1/predictions", body.encode())
+
+    lat, failed = _latencies(server, 16, per_conn, post)
+    return [_limit(f"single-prediction POST p50, 16 conns (n={len(lat)}, {failed} failed)",
+                   _pct(lat, 0.5), 0.005, "5 ms"),
+            _limit(f"single-prediction POST p99, 16 conns (max {max(lat) * 1000:.0f} ms)",
+                   _pct(lat, 0.99), 0.050, "50 ms")]
+
+
+def bench_metrics(server: _Server, per_conn: int) -> dict[str, Any]:
+    request = _raw(server, "GET", "/metrics")
+    lat, failed = _latencies(server, 10, per_conn, lambda i: request)
+    row = _limit(f"/metrics p99, 10 concurrent scrapers (p50 {_pct(lat, 0.5) * 1000:.1f} ms, "
+                 f"{failed} failed)", _pct(lat, 0.99), 0.050, "50 ms")
+    row["ok"] = bool(row["ok"]) and failed == 0
+    return row
+
+
+def bench_live(server: _Server, per_conn: int, conns: int = 200) -> dict[str, Any]:
+    request = _raw(server, "GET", "/health/live")
+    lat, failed = _latencies(server, conns, per_conn, lambda i: request, time_connect=True)
+    p99 = _pct(lat, 0.99) if lat else float("inf")
+    row = _limit(f"200 concurrent /health/live p99, connect included ({failed} timeouts/errors "
+                 f"of {conns * per_conn}, max {max(lat) * 1000:.0f} ms)", p99, 0.100, "100 ms")
+    row["ok"] = bool(row["ok"]) and failed == 0
+    return row
+
+
+def run(scale: float = 1.0) -> list[dict[str, Any]]:
+    n_batches = max(8, int(100 * scale))
+    per_conn = max(20, int(150 * min(scale, 1.0)))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp)
+        server = _Server(path / "served.duckdb")
+        try:
+            rows = bench_ingest(server, path, n_batches)
+            rows += bench_single(server, per_conn)
+            rows.append(bench_metrics(server, per_conn))
+            rows.append(bench_live(server, max(3, int(10 * min(scale, 1.0)))))
+        finally:
+            server.stop()
+        return rows
+
+
+if __name__ == "__main__":
+    for result in run(float(sys.argv[1]) if len(sys.argv) > 1 else 1.0):
+        print(result)
