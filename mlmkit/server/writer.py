@@ -242,11 +242,17 @@ def _same_rows(ws: Workspace, batch: Batch, err: DuplicateError) -> int:
 
     if not batch.has_ids:
         raise err
-    exprs = [e for e in batch.exprs if e.meta.output_name() in _COMPARED]
+    compared = {*_COMPARED, *(column for column, _ in batch.features.values())}
+    exprs = [e for e in batch.exprs if e.meta.output_name() in compared]
     keys = batch.frame.select(exprs).to_arrow(compat_level=pl.CompatLevel.newest())
     names = keys.column_names
     same = " AND ".join(f"p.{c} IS NOT DISTINCT FROM b.{c}" for c in names)
     with ws.db.connection() as conn:
+        present = {r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = "
+            "'predictions'").fetchall()}
+        if not set(names) <= present:  # a feature never logged: these are other rows
+            raise err
         conn.register("_mlmkit_retry", keys)
         try:
             rows = conn.execute(f"SELECT count(*) FROM _mlmkit_retry b SEMI JOIN "

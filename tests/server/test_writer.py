@@ -1,0 +1,89 @@
+"""GroupCommitWriter in process: one transaction per group, a bad request fails alone, drain."""
+
+from __future__ import annotations
+
+import threading
+
+import polars as pl
+import pytest
+
+import mlmkit
+from mlmkit.exceptions import DuplicateError, StateError, ValidationError
+from mlmkit.server.writer import GroupCommitWriter
+from mlmkit.services.ingest import prediction_batch
+
+
+def _batch(prefix: str, n: int = 3, **features: object):
+    return prediction_batch(pl.DataFrame({
+        "model_name": ["m"] * n, "version": ["1.0.0"] * n, "prediction": [True] * n,
+        "score": [0.75] * n, "prediction_id": [f"{prefix}{i}" for i in range(n)],
+        **{k: [v] * n for k, v in features.items()}}))
+
+
+@pytest.fixture
+def writer(tmp_path):
+    mlmkit.open(tmp_path / "ws.duckdb").close()
+    out = GroupCommitWriter(tmp_path / "ws.duckdb").start()
+    yield out
+    out.close()
+
+
+def _hold(writer: GroupCommitWriter) -> threading.Event:
+    """Block the writer thread until the returned event is set (requests queue meanwhile)."""
+    release, held = threading.Event(), threading.Event()
+
+    def wait(ws):
+        held.set()
+        release.wait(30)
+
+    writer.call(wait)
+    assert held.wait(30)
+    return release
+
+
+def _ids(writer: GroupCommitWriter) -> list[str]:
+    return sorted(writer.call(lambda ws: ws.log.predictions("m")["prediction_id"].to_list())
+                  .result(30))
+
+
+def test_waiting_requests_commit_in_one_transaction(writer):
+    release = _hold(writer)
+    futures = [writer.submit(_batch(f"g{k}-", x=k)) for k in range(5)]
+    assert not any(f.done() for f in futures)  # nothing answered before the commit
+    release.set()
+    assert [f.result(30) for f in futures] == [{"written": 3, "duplicates": 0}] * 5
+    assert writer.groups == 1
+    assert len(_ids(writer)) == 15
+
+
+def test_a_bad_request_in_a_group_fails_alone(writer):
+    release = _hold(writer)
+    good = writer.submit(_batch("a", x=1.0))
+    clash = writer.submit(_batch("b", x="text"))  # feature x numeric in the same group
+    retry = writer.submit(_batch("a", x=1.0))  # the same rows again: a retry
+    other = writer.submit(_batch("a", x=2.0))  # the same ids with other values
+    more = writer.submit(_batch("a", x=1.0, y=1.0))  # ... and a feature never logged
+    release.set()
+    assert good.result(30) == {"written": 3, "duplicates": 0}
+    with pytest.raises(ValidationError, match="feature 'x'"):
+        clash.result(30)
+    assert retry.result(30) == {"written": 0, "duplicates": 3}
+    for future in (other, more):
+        with pytest.raises(DuplicateError, match="'a0'"):
+            future.result(30)
+    assert writer.groups == 0
+    assert _ids(writer) == ["a0", "a1", "a2"]
+
+
+def test_close_commits_the_queue_then_refuses(writer):
+    release = _hold(writer)
+    futures = [writer.submit(_batch(f"c{k}-")) for k in range(3)]
+    closing = threading.Thread(target=writer.close)
+    closing.start()
+    release.set()
+    closing.join(30)
+    assert [f.result(0) for f in futures] == [{"written": 3, "duplicates": 0}] * 3
+    with pytest.raises(StateError, match="shutting down"):
+        writer.submit(_batch("late"))
+    with mlmkit.open(writer.path) as ws:
+        assert ws.log.count() == 9
