@@ -100,6 +100,11 @@ class TokenVerifier:
         The workspace file (opened for each re-read and closed again: it is never held in
         between), or an open :class:`~mlmkit.store.Database` to read through (a server that
         already has one shares its lease instead of competing with it).
+    via : callable, optional
+        ``via(read)`` runs ``read(db)`` where the caller's open database lives and returns its
+        result, e.g. on a server's single writer thread:
+        ``via=lambda read: writer.call(lambda ws: read(ws.db)).result()``. Then ``source`` is
+        only named in messages and the file is never opened by the verifier itself.
     ttl : float
         Seconds a read of the tokens is trusted: the bound on how long a revoked token keeps
         working (and how long a new one waits to be accepted).
@@ -113,7 +118,8 @@ class TokenVerifier:
 
     def __init__(self, source: str | os.PathLike[str] | Database, *, ttl: float = 5.0,
                  lock_timeout: float = 5.0, touch_interval: float = 60.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 via: Callable[[Callable[[Database], None]], object] | None = None) -> None:
         if not isinstance(ttl, int | float) or isinstance(ttl, bool) or not 0 <= ttl <= 300:
             raise invalid("ttl", "a number of seconds in [0, 300]", ttl)
         self._db = source if isinstance(source, Database) else None
@@ -122,6 +128,7 @@ class TokenVerifier:
         self.lock_timeout = lock_timeout
         self.touch_interval = touch_interval
         self._monotonic = monotonic
+        self._via = via
         self._tokens: tuple[token_store.ActiveToken, ...] = ()
         self._read_at: float | None = None
         self._lock = threading.Lock()
@@ -175,7 +182,9 @@ class TokenVerifier:
         with self._lock:
             if not self.stale:
                 return
-            if self._db is not None:
+            if self._via is not None:
+                self._via(self._read)
+            elif self._db is not None:
                 self._read(self._db)
             else:
                 db = Database(self._path, lock_timeout=self.lock_timeout, migrate=False,

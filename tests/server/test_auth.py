@@ -368,3 +368,18 @@ def test_migration_from_a_version_7_file(tmp_path: Path,
         assert ws.db.execute("SELECT max(version) FROM schema_version")[0][0] >= 8
         assert [m.model_name for m in ws.registry.get_all("m")] == ["m"]
     assert verifier.verify(out.strip()) is Scope.READ
+
+
+def test_verifier_reads_via_the_callers_thread(workspace: Path, tokens: dict[str, str]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls = []
+    with mlmkit.open(workspace) as ws, ThreadPoolExecutor(1) as owner:
+        def via(read: Any) -> None:
+            calls.append(1)
+            owner.submit(read, ws.db).result()
+
+        verifier = TokenVerifier(workspace, ttl=60.0, via=via)
+        assert verifier.verify(tokens["ingest"]) is Scope.INGEST
+        assert verifier.verify(tokens["revoked"]) is None
+    assert calls == [1]  # one read for both, through the owner of the open database
