@@ -31,7 +31,7 @@ from mlmkit._lazy import require
 from mlmkit._validation import invalid
 from mlmkit.exceptions import MlmkitError, NotFoundError
 from mlmkit.server.bodies import error_payload, parse_predictions, read_body, status_of
-from mlmkit.server.writer import GroupCommitWriter
+from mlmkit.server.writer import GroupCommitWriter, Prepared
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -109,6 +109,9 @@ def create_app(path: str | os.PathLike[str], *, verifier: Any = None, snapshot: 
     lim = limits or Limits()
     out = writer or GroupCommitWriter(path, lock_timeout=lim.lock_timeout)
     api = _Api(os.fspath(path), out, snapshot, lim, max_staleness)
+    if snapshot is not None:  # refreshes read on the writer thread: the file stays with it
+        snapshot.read_through(
+            lambda read: out.call(lambda ws: read(ws.db)).result(timeout=lim.lock_timeout + 30))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -195,15 +198,21 @@ class _Api:
     async def predictions(self, request: Request) -> Response:
         try:
             body = await self.body(request)
-            batch = await asyncio.to_thread(parse_predictions, body,
-                                            request.headers.get("content-type"),
-                                            max_future=self.limits.max_future)
-            if batch is None or batch.num_rows == 0:
+            prepared = await asyncio.to_thread(self.prepare, body,
+                                               request.headers.get("content-type"))
+            if prepared is None:
                 return _json({"written": 0, "duplicates": 0})
-            result = await asyncio.wrap_future(self.writer.submit(batch))
+            result = await asyncio.wrap_future(self.writer.submit(prepared))
         except MlmkitError as err:
             return _error(err)
         return _json(result, 201 if result["written"] else 200)
+
+    def prepare(self, body: bytes, content_type: str | None) -> Prepared | None:
+        """Parse, validate (``prediction_batch``) and convert a body, in a worker thread."""
+        batch = parse_predictions(body, content_type, max_future=self.limits.max_future)
+        if batch is None or batch.num_rows == 0:
+            return None
+        return self.writer.prepare(batch)
 
     async def actuals(self, request: Request) -> Response:
         try:

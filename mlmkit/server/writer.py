@@ -22,7 +22,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlmkit.exceptions import DuplicateError, StateError
@@ -41,10 +41,42 @@ _COMPARED = ("model_name", "version", "prediction_id", "prediction", "score", "c
              "unit_id", "role", "ts", "actual")
 
 
+class Prepared:
+    """A validated batch converted to its stored columns, ready to be concatenated.
+
+    Built in the request's thread (:meth:`GroupCommitWriter.prepare`), so the one writer
+    thread only concatenates and inserts. Rows without a timestamp are stamped with the
+    time of preparation, labels logged with a row with ``labelled_at`` of that time.
+    """
+
+    __slots__ = ("batch", "stamped")
+
+    def __init__(self, batch: Batch, now: datetime) -> None:
+        import polars as pl
+
+        from mlmkit.store.predictions.batch import Batch
+
+        stamp = pl.lit(now.astimezone(UTC).replace(tzinfo=None)).dt.replace_time_zone("UTC") \
+            .dt.cast_time_unit("us")
+        extra = []
+        if not batch.has_timestamps:
+            extra.append(stamp.alias("ts"))
+        if batch.has_actuals:
+            extra.append(pl.when(pl.col("actual").is_not_null()).then(stamp)
+                         .alias("labelled_at"))
+        frame = batch.frame.select(batch.exprs)
+        if extra:
+            frame = frame.with_columns(extra)
+        self.stamped = not batch.has_timestamps
+        """Whether ``ts`` was stamped here (then a retry's ``ts`` is not compared)."""
+        self.batch = Batch(frame, tuple(pl.col(c) for c in frame.columns), batch.features,
+                           batch.models, batch.has_ids, True, False)
+
+
 class _Job:
     __slots__ = ("batch", "fn", "future")
 
-    def __init__(self, batch: Batch | None, fn: Callable[[Workspace], Any] | None) -> None:
+    def __init__(self, batch: Prepared | None, fn: Callable[[Workspace], Any] | None) -> None:
         self.batch = batch
         self.fn = fn
         self.future: Future[Any] = Future()
@@ -97,9 +129,18 @@ class GroupCommitWriter:
             self._thread.join(timeout)
 
     # ------------------------------------------------------------------ submitting
-    def submit(self, batch: Batch) -> Future[dict[str, int]]:
-        """Queue a validated batch; the future gives ``{"written", "duplicates"}``."""
-        return self._put(_Job(batch, None))
+    @staticmethod
+    def prepare(batch: Batch) -> Prepared:
+        """Convert a validated batch for :meth:`submit` (in the caller's thread)."""
+        return Prepared(batch, utcnow())
+
+    def submit(self, batch: Batch | Prepared) -> Future[dict[str, int]]:
+        """Queue a validated batch; the future gives ``{"written", "duplicates"}``.
+
+        A :class:`Batch` is prepared (converted) in the calling thread first.
+        """
+        return self._put(_Job(batch if isinstance(batch, Prepared) else self.prepare(batch),
+                              None))
 
     def call(self, fn: Callable[[Workspace], T]) -> Future[T]:
         """Run ``fn(workspace)`` on the writer thread (reads, labels); its result in a future."""
@@ -169,10 +210,11 @@ class GroupCommitWriter:
 
     def _commit(self, ws: Workspace, jobs: list[_Job]) -> None:
         store = ws.log.store
-        now = utcnow()
-        if len(jobs) > 1:
+        now = utcnow()  # (rows and labels are stamped already: see Prepared)
+        prepared = [job.batch for job in jobs if job.batch is not None]
+        if len(prepared) > 1:
             try:
-                combined = _combine([job.batch for job in jobs if job.batch is not None], now)
+                combined = _combine([p.batch for p in prepared])
                 if combined is not None:  # None: an id repeats across requests
                     store.insert_batch(combined, now=now)
             except Exception:  # retried below: one transaction per request
@@ -180,18 +222,16 @@ class GroupCommitWriter:
             else:
                 if combined is not None:
                     self.groups += 1
-                    for job in jobs:
-                        assert job.batch is not None
-                        job.future.set_result({"written": job.batch.num_rows, "duplicates": 0})
+                    for job, done in zip(jobs, prepared, strict=True):
+                        job.future.set_result({"written": done.batch.num_rows,
+                                               "duplicates": 0})
                     return
-        for job in jobs:
-            batch = job.batch
-            assert batch is not None
+        for job, one in zip(jobs, prepared, strict=True):
             try:
-                result = {"written": store.insert_batch(batch, now=now), "duplicates": 0}
+                result = {"written": store.insert_batch(one.batch, now=now), "duplicates": 0}
             except DuplicateError as err:
                 try:
-                    result = {"written": 0, "duplicates": _same_rows(ws, batch, err)}
+                    result = {"written": 0, "duplicates": _same_rows(ws, one, err)}
                 except Exception as other:  # the request re-raises it
                     job.future.set_exception(other)
                     continue
@@ -201,48 +241,35 @@ class GroupCommitWriter:
             job.future.set_result(result)
 
 
-def _combine(batches: list[Batch], now: datetime) -> Batch | None:
-    """One canonical batch of every request's rows (one INSERT), or None if an id repeats.
-
-    Each batch is converted by its own expressions; rows without a timestamp get ``now`` (as
-    ``insert_batch`` would stamp them), labels logged with a row get ``labelled_at = now``.
-    """
+def _combine(batches: list[Batch]) -> Batch | None:
+    """One batch of every request's prepared rows (one INSERT), or None if an id repeats."""
     import polars as pl
 
     from mlmkit.store.predictions.batch import Batch
 
-    stamp = pl.lit(now).dt.replace_time_zone(None).dt.replace_time_zone("UTC") \
-        .dt.cast_time_unit("us")
-    frames = []
-    features: dict[str, tuple[str, str]] = {}
-    for batch in batches:
-        frame = batch.frame.select(batch.exprs)
-        if not batch.has_timestamps:
-            frame = frame.with_columns(stamp.alias("ts"))
-        if batch.has_actuals:
-            frame = frame.with_columns(
-                pl.when(pl.col("actual").is_not_null()).then(stamp).alias("labelled_at"))
-        frames.append(frame)
-        features.update(batch.features)
-    frame = pl.concat(frames, how="diagonal_relaxed")
-    has_ids = any(batch.has_ids for batch in batches)
+    frame = pl.concat([b.frame for b in batches], how="diagonal_relaxed")
+    has_ids = any(b.has_ids for b in batches)
     if has_ids:
         keys = frame.select("model_name", "version", "prediction_id") \
             .filter(pl.col("prediction_id").is_not_null())
         if keys.is_duplicated().any():
             return None
-    models = tuple(sorted({m for batch in batches for m in batch.models}))
+    features = {f: spec for b in batches for f, spec in b.features.items()}
+    models = tuple(sorted({m for b in batches for m in b.models}))
     return Batch(frame, tuple(pl.col(c) for c in frame.columns), features, models, has_ids,
                  True, False)
 
 
-def _same_rows(ws: Workspace, batch: Batch, err: DuplicateError) -> int:
+def _same_rows(ws: Workspace, prepared: Prepared, err: DuplicateError) -> int:
     """Rows of ``batch`` already logged with the same values (all of them), else raise ``err``."""
     import polars as pl
 
+    batch = prepared.batch
     if not batch.has_ids:
         raise err
     compared = {*_COMPARED, *(column for column, _ in batch.features.values())}
+    if prepared.stamped:  # the retry's rows were stamped on arrival: another time
+        compared.discard("ts")
     exprs = [e for e in batch.exprs if e.meta.output_name() in compared]
     keys = batch.frame.select(exprs).to_arrow(compat_level=pl.CompatLevel.newest())
     names = keys.column_names
