@@ -175,6 +175,9 @@ class GroupCommitWriter:
                     stopping = True
                 else:
                     jobs.append(more)
+            # a request cancelled meanwhile (its client gone, a shutdown timeout) is dropped
+            # unwritten; the others can no longer be cancelled, so resolving them cannot fail
+            jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
             if not jobs:
                 continue
             if ws is None:

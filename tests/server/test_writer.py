@@ -87,3 +87,14 @@ def test_close_commits_the_queue_then_refuses(writer):
         writer.submit(_batch("late"))
     with mlmkit.open(writer.path) as ws:
         assert ws.log.count() == 9
+
+
+def test_a_cancelled_request_is_dropped_and_the_writer_goes_on(writer):
+    release = _hold(writer)
+    gone = writer.submit(_batch("gone"))
+    kept = writer.submit(_batch("kept"))
+    assert gone.cancel()  # e.g. asyncio cancelled the request waiting on it
+    release.set()
+    assert kept.result(30) == {"written": 3, "duplicates": 0}
+    assert writer.submit(_batch("after")).result(30)["written"] == 3
+    assert _ids(writer) == ["after0", "after1", "after2", "kept0", "kept1", "kept2"]
