@@ -160,21 +160,7 @@ class GroupCommitWriter:
         ws: Workspace | None = None
         stopping = False
         while not stopping:
-            first = self._queue.get()
-            jobs: list[_Job] = []
-            if first is None:
-                stopping = True
-            else:
-                jobs.append(first)
-            while True:  # everything waiting now (and, on shutdown, the rest of the queue)
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stopping = True
-                else:
-                    jobs.append(more)
+            jobs, stopping = self._take()
             # a request cancelled meanwhile (its client gone, a shutdown timeout) is dropped
             # unwritten; the others can no longer be cancelled, so resolving them cannot fail
             jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
@@ -187,9 +173,30 @@ class GroupCommitWriter:
                     for job in jobs:
                         job.future.set_exception(err)
                     continue
-            self._process(ws, jobs)
+            try:
+                self._process(ws, jobs)
+            except Exception as err:  # a bug must not leave requests waiting forever
+                logger.exception("writer: a group failed unexpectedly")
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(err)
         if ws is not None:
             ws.close()
+
+    def _take(self) -> tuple[list[_Job], bool]:
+        """Every job waiting now (blocking for the first), and whether close() was called."""
+        jobs: list[_Job] = []
+        stopping = False
+        item = self._queue.get()
+        while True:  # (on shutdown: the rest of the queue too)
+            if item is None:
+                stopping = True
+            else:
+                jobs.append(item)
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return jobs, stopping
 
     def _process(self, ws: Workspace, jobs: list[_Job]) -> None:
         run: list[_Job] = []

@@ -98,3 +98,17 @@ def test_a_cancelled_request_is_dropped_and_the_writer_goes_on(writer):
     assert kept.result(30) == {"written": 3, "duplicates": 0}
     assert writer.submit(_batch("after")).result(30)["written"] == 3
     assert _ids(writer) == ["after0", "after1", "after2", "kept0", "kept1", "kept2"]
+
+
+def test_an_unexpected_error_reaches_the_requests_and_the_writer_goes_on(writer, monkeypatch):
+    def broken(ws, jobs):
+        raise RuntimeError("a bug in the writer")
+
+    release = _hold(writer)
+    failing = writer.submit(_batch("x"))
+    monkeypatch.setattr(writer, "_commit", broken)
+    release.set()
+    with pytest.raises(RuntimeError, match="a bug"):
+        failing.result(30)
+    monkeypatch.undo()
+    assert writer.submit(_batch("y")).result(30)["written"] == 3
