@@ -27,14 +27,19 @@ def short_db(path: str | os.PathLike[str], *, lock_timeout: float = 5.0) -> Iter
         raise StoreError(f"workspace file {file} is not readable")
     db = Database(file, lock_timeout=lock_timeout, migrate=False)
     try:
-        with db.connection() as conn:
-            found = migrations.schema_version(conn)
-        supported = migrations.latest_version()
-        if found > supported:
-            raise schema_error(str(file), found, supported)
-        if found < supported:
-            raise SchemaError(f"{file} has schema version {found}; this mlmkit writes "
-                              f"{supported}: open it once with mlmkit (any command) to migrate")
+        check_schema_current(db, file)
         yield db
     finally:
         db.close()
+
+
+def check_schema_current(db: Database, file: str | os.PathLike[str]) -> None:
+    """Raise :class:`SchemaError` unless the schema of ``db`` is this mlmkit's."""
+    with db.connection() as conn:
+        found = migrations.schema_version(conn)
+    supported = migrations.latest_version()
+    if found > supported:
+        raise schema_error(str(file), found, supported)
+    if found < supported:
+        raise SchemaError(f"{file} has schema version {found}; this mlmkit writes "
+                          f"{supported}: open it once with mlmkit (any command) to migrate")

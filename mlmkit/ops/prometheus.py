@@ -53,9 +53,11 @@ from mlmkit.exceptions import MlmkitError
 from mlmkit.ops._access import short_db
 from mlmkit.ops._exposition import GaugeFamily, exposition, write_atomically
 from mlmkit.store import jobs as _sql
+from mlmkit.store.database import Database
 from mlmkit.values import WindowLike, parse_window, utcnow
 
-__all__ = ["MlmkitCollector", "generate_metrics", "make_registry", "write_textfile"]
+__all__ = ["MlmkitCollector", "generate_metrics", "make_registry", "read_exposition_data",
+           "write_textfile"]
 
 logger = logging.getLogger("mlmkit.ops.prometheus")
 
@@ -92,16 +94,8 @@ class MlmkitCollector:
         return []
 
     def _read(self) -> dict[str, Any]:
-        now = utcnow()
         with short_db(self.path, lock_timeout=self.lock_timeout) as db:
-            return {
-                "counts": _sql.live_counts(db, now - self.window, now),
-                "alerts": _sql.open_alert_counts(db),
-                "jobs": _sql.job_summary(db),
-                "drift": _sql.snapshots(db, job="drift-detection", latest=True),
-                "newest": _sql.newest_prediction(db),
-                "rollouts": _sql.running_rollouts(db),
-            }
+            return read_exposition_data(db, self.window)
 
     def collect(self) -> Iterator[Any]:
         """Yield the metric families (``mlmkit_workspace_up`` 0 when the file is unreadable)."""
@@ -139,6 +133,19 @@ class MlmkitCollector:
         took = gauge("mlmkit_scrape_duration_seconds", "Seconds this collection took")
         took.add_metric([], time.perf_counter() - started)
         yield took
+
+
+def read_exposition_data(db: Database, window: timedelta) -> dict[str, Any]:
+    """The few aggregate queries behind the exposition, on an open ``db`` (one read)."""
+    now = utcnow()
+    return {
+        "counts": _sql.live_counts(db, now - window, now),
+        "alerts": _sql.open_alert_counts(db),
+        "jobs": _sql.job_summary(db),
+        "drift": _sql.snapshots(db, job="drift-detection", latest=True),
+        "newest": _sql.newest_prediction(db),
+        "rollouts": _sql.running_rollouts(db),
+    }
 
 
 def _model_families(gauge: Any, counts: pl.DataFrame, window: timedelta) -> Iterator[Any]:

@@ -29,31 +29,46 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from mlmkit._validation import check_real
 from mlmkit.exceptions import LockedError, MlmkitError
+from mlmkit.ops._access import check_schema_current
 from mlmkit.ops._exposition import exposition
 from mlmkit.ops.health import HealthResult
-from mlmkit.ops.prometheus import MlmkitCollector
+from mlmkit.ops.prometheus import MlmkitCollector, read_exposition_data
 from mlmkit.store import migrations
+from mlmkit.store.database import Database
 from mlmkit.values import WindowLike, parse_window
 
-__all__ = ["Snapshot"]
+__all__ = ["Snapshot", "Via"]
 
 logger = logging.getLogger("mlmkit.server.snapshot")
+
+
+Via = Callable[[Callable[[Database], dict[str, Any]]], dict[str, Any]]
+"""Runs a read on the process that owns the file: ``via(read)`` returns ``read(db)``."""
 
 
 class _Reader(MlmkitCollector):
     """The exporter's collector, remembering why its one read of the file failed."""
 
     error: MlmkitError | OSError | None = None
+    via: Via | None = None
 
     def _read(self) -> dict[str, Any]:
         try:
-            return super()._read()
+            if self.via is None:
+                return super()._read()
+            window, path = self.window, self.path
+
+            def read(db: Database) -> dict[str, Any]:
+                check_schema_current(db, path)  # another process may have changed it
+                return read_exposition_data(db, window)
+
+            return self.via(read)
         except (MlmkitError, OSError) as err:
             self.error = err
             raise
@@ -112,11 +127,20 @@ class Snapshot:
                         else check_real("max_age", max_age, low=0.0))
         self.lock_timeout = check_real("lock_timeout", lock_timeout, low=0.0)
         self._state = _State()
+        self._via: Via | None = None
         self._refreshing = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- refreshing -------------------------------------------------------------------------
+    def read_through(self, via: Via | None) -> None:
+        """Read through the file's owner instead of opening the file (``None``: open it).
+
+        ``mlmkit serve`` passes its writer thread, which holds the workspace open: a refresh
+        then never takes the file away from ingestion.
+        """
+        self._via = via
+
     def refresh(self) -> bool:
         """Read the workspace now; returns whether it succeeded (a failure keeps old values).
 
@@ -125,6 +149,7 @@ class Snapshot:
         """
         with self._refreshing:
             reader = _Reader(self.path, window=self.window, lock_timeout=self.lock_timeout)
+            reader.via = self._via
             try:
                 text = exposition(list(reader.families()))
             except Exception as err:
@@ -134,7 +159,8 @@ class Snapshot:
                 self._state = _State(text, time.monotonic(), time.time(), self._state.errors)
                 return True
             why = reader.error
-            self._failed(f"{type(why).__name__}: {why}", fatal=not isinstance(why, LockedError))
+            self._failed(f"{type(why).__name__}: {why}",
+                         fatal=not isinstance(why, LockedError | TimeoutError))
             return False
 
     def _failed(self, reason: str, *, fatal: bool) -> None:

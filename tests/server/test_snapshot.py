@@ -173,3 +173,38 @@ def test_a_missing_file_is_not_ready(tmp_path: Path) -> None:
 def test_bad_arguments_name_themselves(tmp_path: Path, arg: str, value: object) -> None:
     with pytest.raises(mlmkit.ValidationError, match=arg):
         Snapshot(tmp_path / "ws.duckdb", **{arg: value})  # type: ignore[arg-type]
+
+
+def test_reading_through_the_writer_never_opens_the_file(db: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """In ``mlmkit serve`` the writer thread owns the file; refreshes run on it."""
+    from mlmkit.ops import prometheus
+    from mlmkit.server.writer import GroupCommitWriter
+
+    def no_open(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the snapshot opened the file itself")
+
+    writer = GroupCommitWriter(db).start()
+    try:
+        monkeypatch.setattr(prometheus, "short_db", no_open)
+        snap = Snapshot(db, interval=60)
+        snap.read_through(lambda read: writer.call(lambda ws: read(ws.db)).result(timeout=30))
+        assert snap.refresh() is True
+        assert _value(snap.metrics_text(), "mlmkit_model_predictions") == 500.0
+        assert snap.readiness().status_code == 200
+        writer.call(lambda ws: ws.log.track_batch(_frame(10, seed=9))).result(timeout=30)
+        assert snap.refresh() is True
+        assert _value(snap.metrics_text(), "mlmkit_model_predictions") == 510.0
+    finally:
+        writer.close()
+    assert snap.refresh() is False  # the writer is closed: not ready, with the reason
+    assert snap.readiness().status_code == 503
+    assert "shutting down" in snap.readiness().body["error"]
+
+
+def test_the_server_app_reads_its_snapshot_through_its_writer(db: Path) -> None:
+    from mlmkit.server.app import create_app
+
+    snap = Snapshot(db, interval=60)
+    create_app(db, snapshot=snap)
+    assert snap._via is not None
