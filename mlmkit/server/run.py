@@ -53,20 +53,24 @@ def run_server(path: str | os.PathLike[str], args: argparse.Namespace) -> None:
     uvicorn = require("uvicorn", "server")
     from mlmkit.server.app import Limits, create_app
     from mlmkit.server.snapshot import Snapshot
+    from mlmkit.server.writer import GroupCommitWriter
 
     host = str(args.host)
     if args.no_auth and not _loopback(host):
         raise invalid("--no-auth", "used only with a loopback --host (127.0.0.1, ::1)", host)
-    verifier = None
-    if not args.no_auth:
-        from mlmkit.server.auth import TokenVerifier
-
-        verifier = TokenVerifier(path)
     limits = Limits(max_body_bytes=int(check_real("--max-body-mb", args.max_body_mb,
                                                   low=0.0, low_open=True) * 1024 * 1024))
+    writer = GroupCommitWriter(path, lock_timeout=limits.lock_timeout)
+    verifier = None
+    if not args.no_auth:  # tokens are read on the writer thread, which holds the file open
+        from mlmkit.server.auth import TokenVerifier
+
+        verifier = TokenVerifier(path, via=lambda read: writer.call(
+            lambda ws: read(ws.db)).result(timeout=limits.lock_timeout + 30))
     snapshot = Snapshot(path, interval=args.snapshot_interval, window=args.window)
     app = create_app(path, verifier=verifier, snapshot=snapshot, limits=limits,
-                     metrics_public=not args.metrics_private, max_staleness=args.max_staleness)
+                     metrics_public=not args.metrics_private, max_staleness=args.max_staleness,
+                     writer=writer)
     sock = _bind(host, int(args.port), int(args.backlog))
     bound = sock.getsockname()
     config = uvicorn.Config(
