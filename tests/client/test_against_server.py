@@ -155,3 +155,18 @@ def test_buffered_client_against_the_server(served) -> None:  # type: ignore[no-
         ids = [buf.track("buffered", "1.0.0", i % 2 == 0, score=0.4) for i in range(1000)]
     assert buf.written == 1000 and buf.pending == 0
     assert set(stored(db, "buffered")["prediction_id"].to_list()) == set(ids)
+
+
+def test_buffered_rows_are_sent_at_interpreter_exit(served) -> None:  # type: ignore[no-untyped-def]
+    server, db, tokens = served
+    code = (f"from mlmkit.client import BufferedClient\n"
+            f"buf = BufferedClient({server.base!r}, {tokens['ingest']!r}, max_rows=1000, "
+            f"max_seconds=600)\n"
+            f"for i in range(25):\n"
+            f"    buf.track('atexit', '1.0.0', True, prediction_id=f'e{{i}}')\n"
+            f"print(buf.pending)\n")  # no close(): the exit hook flushes
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "25"
+    assert stored(db, "atexit").height == 25

@@ -259,3 +259,26 @@ def test_buffered_refuses_beyond_max_pending() -> None:
     with pytest.raises(UnavailableError, match="max_pending"):
         buf.track("m", "1.0.0", True)
     assert buf.pending == 2
+
+
+def test_a_forked_child_starts_with_an_empty_buffer_and_its_own_ids() -> None:
+    script = Script(lambda r: httpx.Response(201, json={"written": len(json.loads(r.content)),
+                                                         "duplicates": 0}))
+    buf = buffered(script, max_rows=100, max_seconds=60)
+    parent_id = buf.track("m", "1.0.0", True)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.close(read)
+        child_id = buf.track("m", "1.0.0", False)
+        os.write(write, json.dumps([buf.pending, child_id]).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as fh:
+        pending, child_id = json.loads(fh.read())
+    os.waitpid(child, 0)
+    assert pending == 1  # the child's own row only: the parent's row is the parent's to send
+    assert child_id.split("-")[0] != parent_id.split("-")[0]
+    assert buf.pending == 1
+    buf.close()
+    assert [r["prediction_id"] for r in json.loads(script.bodies()[0])] == [parent_id]
