@@ -99,6 +99,8 @@ def register(subparsers: Any) -> None:
                        help="/metrics needs a read token")
     serve.add_argument("--max-body-mb", type=float, default=64.0,
                        help="largest request body (413 beyond)")
+    serve.add_argument("--body-timeout", type=float, default=60.0,
+                       help="seconds a request body may take to arrive (408 beyond)")
     serve.add_argument("--limit-concurrency", type=int, default=1000,
                        help="connections at once (503 beyond)")
     serve.add_argument("--backlog", type=int, default=2048, help="listen backlog")

@@ -13,7 +13,8 @@
   ``GET /v1/route?model=&unit_id=`` (the sticky A/B / rollout decision for a unit).
 
 Errors are JSON ``{"error": {"field", "row", "value", "message"}}``: 422 invalid, 404 unknown,
-409 duplicate, 413 body too large, 400 bad query parameter, 503 locked or shutting down.
+409 duplicate, 413 body too large, 408 body too slow, 400 bad query parameter, 503 locked
+or shutting down.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Limits:
     """Request limits of the application (the connection limits are uvicorn's)."""
 
     max_body_bytes: int = 64 * 1024 * 1024
+    body_timeout: float = 60.0
     max_future: timedelta = timedelta(minutes=5)
     lock_timeout: float = 30.0
 
@@ -162,7 +164,8 @@ class _Api:
 
     async def body(self, request: Request) -> bytes:
         return await read_body(request.stream(), self.limits.max_body_bytes,
-                               request.headers.get("content-length"))
+                               request.headers.get("content-length"),
+                               timeout=self.limits.body_timeout)
 
     async def live(self, request: Request) -> Response:
         return _json({"status": "ok"})

@@ -8,6 +8,7 @@ parsed as ISO 8601 (naive values are UTC, as in ``track_batch``).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 
     from mlmkit.store.predictions.batch import Batch
 
-__all__ = ["BodyTooLarge", "error_payload", "parse_predictions", "read_body", "status_of"]
+__all__ = ["BodyTimeout", "BodyTooLarge", "error_payload", "parse_predictions", "read_body",
+           "status_of"]
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -44,18 +46,36 @@ class BodyTooLarge(MlmkitError):
     """The request body exceeds the server's limit (HTTP 413)."""
 
 
-async def read_body(chunks: AsyncIterator[bytes], limit: int, declared: str | None) -> bytes:
-    """The body, read chunk by chunk; :class:`BodyTooLarge` as soon as it passes ``limit``."""
+class BodyTimeout(MlmkitError):
+    """The request body did not arrive in time (HTTP 408)."""
+
+
+async def read_body(chunks: AsyncIterator[bytes], limit: int, declared: str | None, *,
+                    timeout: float | None = None) -> bytes:
+    """The body, read chunk by chunk; :class:`BodyTooLarge` as soon as it passes ``limit``.
+
+    :class:`BodyTimeout` when the whole body has not arrived within ``timeout`` seconds (a
+    client sending slowly keeps no connection and no memory for long).
+    """
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"request body must be at most {limit} bytes; got Content-Length "
                            f"{declared}")
     parts: list[bytes] = []
     size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"request body must be at most {limit} bytes; got more")
-        parts.append(chunk)
+
+    async def read() -> None:
+        nonlocal size
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"request body must be at most {limit} bytes; got more")
+            parts.append(chunk)
+
+    try:
+        await asyncio.wait_for(read(), timeout)
+    except TimeoutError as err:
+        raise BodyTimeout(f"request body must arrive within {timeout:g} s; got {size} bytes "
+                          "by then") from err
     return b"".join(parts)
 
 
@@ -158,6 +178,8 @@ def status_of(err: BaseException) -> int:
     """The HTTP status of an error raised while serving a request."""
     if isinstance(err, BodyTooLarge):
         return 413
+    if isinstance(err, BodyTimeout):
+        return 408
     if isinstance(err, DuplicateError):
         return 409
     if isinstance(err, ValidationError):

@@ -59,7 +59,9 @@ def run_server(path: str | os.PathLike[str], args: argparse.Namespace) -> None:
     if args.no_auth and not _loopback(host):
         raise invalid("--no-auth", "used only with a loopback --host (127.0.0.1, ::1)", host)
     limits = Limits(max_body_bytes=int(check_real("--max-body-mb", args.max_body_mb,
-                                                  low=0.0, low_open=True) * 1024 * 1024))
+                                                  low=0.0, low_open=True) * 1024 * 1024),
+                    body_timeout=check_real("--body-timeout", args.body_timeout, low=0.0,
+                                            low_open=True))
     writer = GroupCommitWriter(path, lock_timeout=limits.lock_timeout)
     verifier = None
     if not args.no_auth:  # tokens are read on the writer thread, which holds the file open

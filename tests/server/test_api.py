@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -221,6 +223,26 @@ def test_actuals_models_metrics_and_route(tmp_path):
             route = server.client.get("/v1/route", params={"model": "n1-detector",
                                                            "unit_id": unit}).json()
             assert (route["version"], route["source"]) == (version, "rollout"), unit
+        assert server.stop() == 0
+    finally:
+        server.kill()
+
+
+def test_a_body_sent_too_slowly_is_answered_408(tmp_path):
+    server = Server(tmp_path / "ws.duckdb", "--body-timeout", "1")
+    try:
+        port = int(server.base.rsplit(":", 1)[1])
+        body = json.dumps(_rows("slow", 2)).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"POST /v1/predictions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         b"application/json\r\nContent-Length: " + str(len(body)).encode()
+                         + b"\r\n\r\n" + body[:10])  # ... and the rest never comes
+            began = time.monotonic()
+            answer = sock.recv(4096).decode()
+            waited = time.monotonic() - began
+        assert answer.startswith("HTTP/1.1 408"), answer
+        assert "must arrive within 1 s" in answer and 0.5 < waited < 10
+        assert server.post("/v1/predictions", body).status_code == 201  # the server goes on
         assert server.stop() == 0
     finally:
         server.kill()
