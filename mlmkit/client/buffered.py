@@ -19,6 +19,7 @@ __all__ = ["BufferedClient"]
 
 logger = logging.getLogger("mlmkit.client")
 _OPEN: weakref.WeakSet[BufferedClient] = weakref.WeakSet()
+_OPEN_HOOK: list[bool] = []
 
 
 class BufferedClient:
@@ -54,6 +55,9 @@ class BufferedClient:
         self.max_pending = check_int("max_pending", max_pending, low=max_rows)
         self.written = 0
         self._start(os.getpid())
+        if not _OPEN_HOOK:  # registered on first use: importing the module does nothing
+            atexit.register(_flush_at_exit)
+            _OPEN_HOOK.append(True)
         _OPEN.add(self)
 
     def _start(self, pid: int) -> None:
@@ -172,7 +176,6 @@ def _tick(ref: weakref.ref[BufferedClient], closed: threading.Event, every: floa
         del buffered
 
 
-@atexit.register
 def _flush_at_exit() -> None:
     for buffered in list(_OPEN):
         if buffered._pid != os.getpid() or not buffered.pending:
