@@ -20,17 +20,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from mlmkit._html import dict_table
 from mlmkit.exceptions import MlmkitError
-from mlmkit.ops._access import short_db
+from mlmkit.ops._access import check_schema_current, short_db
 from mlmkit.store import jobs as _sql
 from mlmkit.store import migrations
+from mlmkit.store.database import Database
 from mlmkit.values import WindowLike, parse_window, utcnow
 
 __all__ = ["HealthResult", "health_report", "liveness", "readiness"]
+
+
+Via = Callable[[Callable[[Database], Any]], Any]
+"""``via(read)``: run ``read(db)`` on an open database and return its result."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +87,7 @@ def readiness(path: str | os.PathLike[str], *, lock_timeout: float = 5.0) -> Hea
 
 
 def health_report(path: str | os.PathLike[str], *, max_staleness: WindowLike | None = None,
-                  lock_timeout: float = 5.0) -> HealthResult:
+                  lock_timeout: float = 5.0, via: Via | None = None) -> HealthResult:
     """The detailed report behind ``/health``.
 
     Parameters
@@ -92,6 +98,9 @@ def health_report(path: str | os.PathLike[str], *, max_staleness: WindowLike | N
         When given, a newest prediction older than this marks the report ``degraded``.
     lock_timeout
         Seconds to wait for the file.
+    via
+        ``via(read)`` runs ``read(db)`` where the caller's open database lives (``mlmkit
+        serve``: its writer thread) instead of opening the file.
 
     Returns
     -------
@@ -104,10 +113,16 @@ def health_report(path: str | os.PathLike[str], *, max_staleness: WindowLike | N
     database: dict[str, Any] = {"path": os.fspath(path),
                                 "supported_schema_version": migrations.latest_version()}
     try:
-        with short_db(path, lock_timeout=lock_timeout) as db:
-            jobs = _sql.job_summary(db)
-            alerts = _sql.open_alert_counts(db)
-            newest = _sql.newest_prediction(db)
+        def read(db: Database, *, check: bool = True) -> tuple[Any, Any, Any]:
+            if check:  # (short_db has checked it)
+                check_schema_current(db, path)
+            return _sql.job_summary(db), _sql.open_alert_counts(db), _sql.newest_prediction(db)
+
+        if via is not None:
+            jobs, alerts, newest = via(read)
+        else:
+            with short_db(path, lock_timeout=lock_timeout) as db:
+                jobs, alerts, newest = read(db, check=False)
     except (MlmkitError, OSError) as err:
         database.update(ok=False, error=f"{type(err).__name__}: {err}")
         return HealthResult(503, {"status": "error", "checked_at": now.isoformat(),

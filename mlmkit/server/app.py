@@ -159,6 +159,10 @@ class _Api:
         self.limits = limits
         self.max_staleness = max_staleness
 
+    def via(self, read: Any) -> Any:
+        """Run ``read(db)`` on the writer thread (which holds the file) and wait for it."""
+        return self.writer.call(lambda ws: read(ws.db)).result(self.limits.lock_timeout + 30)
+
     async def on_writer(self, fn: Any) -> Any:
         return await asyncio.wrap_future(self.writer.call(fn))
 
@@ -195,7 +199,7 @@ class _Api:
         except MlmkitError as err:
             return _json(error_payload(err), 400)
         result = await asyncio.to_thread(health_report, self.db_path, max_staleness=stale,
-                                         lock_timeout=5.0)
+                                         lock_timeout=5.0, via=self.via)
         return _json(result.body, result.status_code)
 
     async def predictions(self, request: Request) -> Response:

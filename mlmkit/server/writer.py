@@ -88,7 +88,8 @@ class GroupCommitWriter:
     Parameters
     ----------
     path
-        Workspace file (opened, created or migrated, by the writer thread).
+        Workspace file, opened (and migrated) by the writer thread; never created: a file
+        deleted under a running server is an error, not a new empty workspace.
     lock_timeout
         Seconds to wait for another process holding the file (``LockedError`` beyond).
     max_group
@@ -168,7 +169,7 @@ class GroupCommitWriter:
                 continue
             if ws is None:
                 try:
-                    ws = open_workspace(self.path, lock_timeout=self.lock_timeout)
+                    ws = open_workspace(self.path, lock_timeout=self.lock_timeout, create=False)
                 except Exception as err:  # delivered to every waiting request (re-raised there)
                     for job in jobs:
                         job.future.set_exception(err)
