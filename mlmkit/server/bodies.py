@@ -148,7 +148,33 @@ def parse_predictions(body: bytes, content_type: str | None, *, max_future: Any
         frame = pl.from_dicts(rows, infer_schema_length=None)
     except (pl.exceptions.PolarsError, TypeError, ValueError) as err:
         raise _mixed(rows, err) from err
+    _check_strings(rows, frame)
     return prediction_batch(_timestamps(frame), max_future=max_future)
+
+
+def _check_strings(rows: list[dict[str, Any]], frame: pl.DataFrame) -> None:
+    """Refuse a column polars made text from mixed values (``1`` and ``"x"`` -> ``"1"``).
+
+    A feature given as a number in one row and a string in another is a client bug; stored as
+    text it would silently turn a numeric feature categorical.
+    """
+    import polars as pl
+
+    text = [c for c, dtype in frame.schema.items() if dtype == pl.String]
+    features = frame.schema.get("features")
+    inner = [f.name for f in features.fields if f.dtype == pl.String] \
+        if isinstance(features, pl.Struct) else []
+    for i, row in enumerate(rows):
+        for column in text:
+            value = row.get(column)
+            if value is not None and not isinstance(value, str):
+                raise invalid(f"{column} (row {i})", "a string, as in the other rows", value)
+        nested = row.get("features")
+        for name in inner if isinstance(nested, dict) else ():
+            value = nested.get(name)
+            if value is not None and not isinstance(value, str):
+                raise invalid(f"features[{name!r}] (row {i})", "a string, as in the other rows",
+                              value)
 
 
 def _row(value: object, index: int) -> dict[str, Any]:

@@ -93,6 +93,14 @@ def test_bad_bodies_answer_422_naming_field_row_value(tmp_path):
         rows[2]["timestamp"] = "yesterday"
         err = server.post("/v1/predictions", json.dumps(rows)).json()["error"]
         assert (err["field"], err["row"], err["value"]) == ("timestamp", 2, "'yesterday'")
+        rows = _rows("b", 3)
+        rows[2]["unit_id"] = 7  # text elsewhere: polars would make it "7"
+        err = server.post("/v1/predictions", json.dumps(rows)).json()["error"]
+        assert (err["field"], err["row"], err["value"]) == ("unit_id", 2, "7")
+        rows = _rows("b", 3)
+        rows[1]["features"]["colour"] = 3  # a categorical feature given a number
+        err = server.post("/v1/predictions", json.dumps(rows)).json()["error"]
+        assert (err["field"], err["row"], err["value"]) == ("features['colour']", 1, "3")
         for body, ctype, field in [
                 ("{not json", "application/json", "body"),
                 ('{"model_name": "m"}', "application/json", "body"),
