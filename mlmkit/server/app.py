@@ -185,7 +185,8 @@ class _Api:
 
         if self.snapshot is None:
             return _json({"status": "error", "error": "no snapshot configured"}, 503)
-        return Response(self.snapshot.metrics_text(), media_type="text/plain; version=0.0.4",
+        return Response(self.snapshot.metrics_text() + self.writer.metrics_text(),
+                        media_type="text/plain; version=0.0.4",
                         headers={"Cache-Control": "no-store"})
 
     async def health(self, request: Request) -> Response:

@@ -170,7 +170,9 @@ def _check_strings(rows: list[dict[str, Any]], frame: pl.DataFrame) -> None:
             if value is not None and not isinstance(value, str):
                 raise invalid(f"{column} (row {i})", "a string, as in the other rows", value)
         nested = row.get("features")
-        for name in inner if isinstance(nested, dict) else ():
+        if not isinstance(nested, dict):
+            continue
+        for name in inner:
             value = nested.get(name)
             if value is not None and not isinstance(value, str):
                 raise invalid(f"features[{name!r}] (row {i})", "a string, as in the other rows",

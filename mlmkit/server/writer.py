@@ -107,6 +107,9 @@ class GroupCommitWriter:
         self._thread: threading.Thread | None = None
         self.groups = 0
         """Transactions committed for groups of more than one request (for tests/benchmarks)."""
+        self.stats = {"requests": 0, "rows": 0, "duplicates": 0, "failed": 0, "commits": 0}
+        """Counters since start: answered requests, rows written, rows found already logged
+        (retries), failed requests, transactions committed (``/metrics`` exports them)."""
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> GroupCommitWriter:
@@ -233,6 +236,7 @@ class GroupCommitWriter:
             else:
                 if combined is not None:
                     self.groups += 1
+                    self._count(commits=1, requests=len(jobs), rows=combined.num_rows)
                     for job, done in zip(jobs, prepared, strict=True):
                         job.future.set_result({"written": done.batch.num_rows,
                                                "duplicates": 0})
@@ -244,12 +248,36 @@ class GroupCommitWriter:
                 try:
                     result = {"written": 0, "duplicates": _same_rows(ws, one, err)}
                 except Exception as other:  # the request re-raises it
+                    self._count(requests=1, failed=1)
                     job.future.set_exception(other)
                     continue
             except Exception as err:  # the request re-raises it (mapped to an HTTP status)
+                self._count(requests=1, failed=1)
                 job.future.set_exception(err)
                 continue
+            self._count(requests=1, rows=result["written"], duplicates=result["duplicates"],
+                        commits=1 if result["written"] else 0)
             job.future.set_result(result)
+
+    def _count(self, **increments: int) -> None:
+        for key, value in increments.items():
+            self.stats[key] += value
+
+    def metrics_text(self) -> bytes:
+        """The counters in the Prometheus text format (appended to ``/metrics``)."""
+        lines = []
+        for key, help_text in (("requests", "ingestion requests answered"),
+                               ("rows", "prediction rows written"),
+                               ("duplicates", "rows of retried requests found already logged"),
+                               ("failed", "ingestion requests refused at commit"),
+                               ("commits", "transactions committed (one per group)")):
+            name = f"mlmkit_server_ingest_{key}_total"
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter",
+                      f"{name} {float(self.stats[key])!r}"]
+        name = "mlmkit_server_ingest_queue_depth"
+        lines += [f"# HELP {name} requests waiting for the writer", f"# TYPE {name} gauge",
+                  f"{name} {float(self._queue.qsize())!r}"]
+        return ("\n".join(lines) + "\n").encode()
 
 
 def _combine(batches: list[Batch]) -> Batch | None:

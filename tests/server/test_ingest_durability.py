@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 import threading
@@ -63,13 +64,20 @@ def test_concurrent_requests_every_acknowledged_row_once(tmp_path):
         for t in threads:
             t.join()
         elapsed = time.monotonic() - started
+        counters = dict(re.findall(r"^(mlmkit_server_ingest_\w+) (\S+)$",
+                                   server.client.get("/metrics").text, re.M))
         assert server.stop() == 0
     finally:
         server.kill()
     assert len(acked) == 8 * 50 * 10, "every request answered 2xx"
     ids = _ids(db)
     assert len(ids) == len(set(ids)) and set(ids) == set(acked)
-    print(f"8 threads x 50 requests x 10 rows: {len(acked) / elapsed:.0f} rows/s")
+    assert float(counters["mlmkit_server_ingest_requests_total"]) == 400
+    assert float(counters["mlmkit_server_ingest_rows_total"]) == 4000
+    commits = float(counters["mlmkit_server_ingest_commits_total"])
+    assert commits < 400  # concurrent requests were committed together
+    print(f"8 threads x 50 requests x 10 rows: {len(acked) / elapsed:.0f} rows/s, "
+          f"{commits:.0f} transactions")
 
 
 @pytest.mark.parametrize("how", ["kill -9", "SIGTERM"])
