@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from mlmkit.services.experiments.rollout import Rollout
+    from mlmkit.values import Version
     from mlmkit.workspace import Workspace
 
 __all__ = ["Limits", "create_app"]
@@ -52,6 +55,8 @@ class Limits:
     body_timeout: float = 60.0
     max_future: timedelta = timedelta(minutes=5)
     lock_timeout: float = 30.0
+    route_ttl: float = 1.0
+    """Seconds ``/v1/route`` reuses a model's rollout state (a new step shows within this)."""
 
 
 class _BadParam(MlmkitError):
@@ -158,6 +163,7 @@ class _Api:
         self.snapshot = snapshot
         self.limits = limits
         self.max_staleness = max_staleness
+        self.routes: dict[str, tuple[float, Rollout | Version]] = {}
 
     def via(self, read: Any) -> Any:
         """Run ``read(db)`` on the writer thread (which holds the file) and wait for it."""
@@ -247,10 +253,14 @@ class _Api:
         try:
             model = str(_param(request, "model", required=True))
             unit = str(_param(request, "unit_id", required=True))
-            found = await self.on_writer(lambda ws: _route(ws, model, unit))
+            now = time.monotonic()
+            cached = self.routes.get(model)
+            if cached is None or cached[0] < now:  # re-read at most every route_ttl seconds
+                source = await self.on_writer(lambda ws: _route_source(ws, model))
+                cached = self.routes[model] = (now + self.limits.route_ttl, source)
         except MlmkitError as err:
             return _error(err)
-        return _json(found)
+        return _json(_route(cached[1], model, unit))
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         return _json(error_payload(NotFoundError(f"no route {request.url.path}")), 404)
@@ -322,16 +332,25 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _route(ws: Workspace, model: str, unit_id: str) -> dict[str, Any]:
+def _route_source(ws: Workspace, model: str) -> Rollout | Version:
+    """The running rollout of ``model`` (its state loaded), else its production version."""
     rollout = ws.ab.active_rollout(model)
     if rollout is not None:
-        chosen = rollout.select_version(unit_id)
-        return {"model_name": model, "unit_id": unit_id, "version": str(chosen),
-                "source": "rollout", "rollout_id": rollout.rollout_id,
-                "share_b": rollout.share_b}
+        return rollout
     deployed = ws.registry.deployed_version(model)
     if deployed is None:
         raise NotFoundError(f"model {model!r} has no running rollout and no production "
                             "deployment")
-    return {"model_name": model, "unit_id": unit_id, "version": str(deployed),
-            "source": "deployment"}
+    return deployed
+
+
+def _route(source: Rollout | Version, model: str, unit_id: str) -> dict[str, Any]:
+    """The decision for one unit: pure (sticky hash of the rollout's loaded state)."""
+    from mlmkit.values import Version
+
+    if isinstance(source, Version):
+        return {"model_name": model, "unit_id": unit_id, "version": str(source),
+                "source": "deployment"}
+    return {"model_name": model, "unit_id": unit_id,
+            "version": str(source.select_version(unit_id)), "source": "rollout",
+            "rollout_id": source.rollout_id, "share_b": source.share_b}

@@ -259,3 +259,32 @@ def test_a_body_sent_too_slowly_is_answered_408(tmp_path):
         assert server.stop() == 0
     finally:
         server.kill()
+
+
+def test_route_follows_a_rollout_started_while_serving(tmp_path):
+    db = tmp_path / "ws.duckdb"
+    with mlmkit.open(db) as ws:
+        for version in ("1.0.0", "1.1.0"):
+            ws.registry.register(mlmkit.ModelMetadata.for_n1_detector(version, {}))
+        ws.registry.deploy("n1-detector", "1.0.0")
+    server = Server(db)
+    try:
+        def route(unit):
+            resp = server.client.get("/v1/route", params={"model": "n1-detector",
+                                                          "unit_id": unit})
+            assert resp.status_code == 200, resp.text
+            return resp.json()
+
+        assert route("u1")["source"] == "deployment"
+        with mlmkit.open(db) as ws:  # another process starts a rollout (the file is handed over)
+            rollout = ws.ab.start_rollout(mlmkit.ABTestConfig.for_gradual_rollout(
+                "n1-detector", "1.0.0", "1.1.0"))
+            expected = {f"u{i}": str(rollout.select_version(f"u{i}")) for i in range(40)}
+        deadline = time.monotonic() + 10  # the cached decision lives route_ttl (1 s)
+        while route("u1")["source"] != "rollout":
+            assert time.monotonic() < deadline, "the rollout never reached /v1/route"
+            time.sleep(0.1)
+        assert {unit: route(unit)["version"] for unit in expected} == expected
+        assert server.stop() == 0
+    finally:
+        server.kill()
