@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, NoReturn, Required, TypedDict, cast
 
 import numpy as np
 import polars as pl
@@ -35,15 +35,35 @@ from mlmkit.values import Version, VersionLike, utc, utcnow
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DEFAULT_MAX_FUTURE", "Row", "check_max_future", "prediction_batch",
-           "prediction_row", "to_polars"]
+__all__ = ["DEFAULT_MAX_FUTURE", "Feature", "PredictionRow", "Row", "check_max_future",
+           "prediction_batch", "prediction_row", "to_polars"]
 
 REQUIRED = ("model_name", "version", "prediction")
 OPTIONAL = ("actual", "score", "confidence", "prediction_id", "timestamp", "unit_id", "role")
 DEFAULT_MAX_FUTURE = timedelta(minutes=5)
 """How far in the future a prediction timestamp may lie (clock skew between hosts)."""
 
-Row = tuple[dict[str, Any], dict[str, tuple[str | None, Any]]]
+
+class PredictionRow(TypedDict, total=False):
+    """The base columns of one canonical prediction (the optional ones only when given)."""
+
+    model_name: Required[str]
+    version: Required[str]
+    prediction: Required[bool]
+    ts: Required[datetime]
+    role: Required[str]
+    actual: bool
+    labelled_at: datetime
+    confidence: float
+    score: float
+    prediction_id: str
+    unit_id: str
+
+
+Feature = tuple[str | None, str | float | None]
+"""One canonical feature value: ``(kind or None when missing, value)``."""
+
+Row = tuple[PredictionRow, dict[str, Feature]]
 """A canonical row: base columns, and ``{feature: (kind or None when missing, value)}``."""
 
 
@@ -73,7 +93,7 @@ def _as_bool(name: str, value: object) -> bool:
     raise invalid(name, "a boolean or 0/1", value)
 
 
-def feature_value(name: str, value: object) -> tuple[str | None, str | float | None]:
+def feature_value(name: str, value: object) -> Feature:
     """``(kind, canonical value)`` of one feature value; kind ``None`` for a missing value."""
     if type(value) is float:
         return ("numeric", value) if value - value == 0.0 else (None, None)  # NaN/inf
@@ -104,11 +124,13 @@ def prediction_row(model_name: str, version: VersionLike, prediction: object, *,
     """Validate one prediction and return its canonical :data:`Row`."""
     check_name("model_name", model_name)
     pred = _as_bool("prediction", prediction)
+    if role not in ROLES:
+        raise invalid("role", "'served' or 'shadow'", role)
     now = utcnow()
-    row: dict[str, Any] = {"model_name": model_name, "version": _canonical(version),
-                           "prediction": pred,
-                           "ts": now if timestamp is None else
-                           _timestamp(timestamp, now, max_future)}
+    row: PredictionRow = {"model_name": model_name, "version": _canonical(version),
+                          "prediction": pred, "role": role,
+                          "ts": now if timestamp is None else
+                          _timestamp(timestamp, now, max_future)}
     if actual is not None:
         row["actual"] = _as_bool("actual", actual)
         row["labelled_at"] = now
@@ -122,9 +144,6 @@ def prediction_row(model_name: str, version: VersionLike, prediction: object, *,
         row["prediction_id"] = check_name("prediction_id", str(prediction_id))
     if unit_id is not None:
         row["unit_id"] = str(unit_id)
-    if role not in ROLES:
-        raise invalid("role", "'served' or 'shadow'", role)
-    row["role"] = role
     if features is None:
         return row, {}
     if not isinstance(features, Mapping):
@@ -234,9 +253,7 @@ def _names(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr, tuple[str, ...], int]
                 _fail(column, "a non-empty string without surrounding whitespace",
                       hit or (0, value))
         uniques[column] = [value for value in values if value is not None]  # all are, now
-    canonical = {}
-    for raw in uniques["version"]:
-        canonical[raw] = str(Version.parse(raw, "version"))
+    canonical = {raw: str(Version.parse(raw, "version")) for raw in uniques["version"]}
     version = pl.col("version").cast(pl.String)
     if any(k != v for k, v in canonical.items()):
         version = version.replace_strict(canonical, return_dtype=pl.String)

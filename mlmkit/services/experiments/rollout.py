@@ -25,21 +25,29 @@ restarts.
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 import polars as pl
 
 from mlmkit._faults import fault_point
 from mlmkit._html import dict_table
-from mlmkit._validation import check_name, check_real, invalid
+from mlmkit._jsonable import JSONObject
+from mlmkit._validation import check_name, invalid
 from mlmkit.analysis import routing
 from mlmkit.exceptions import StateError
 from mlmkit.services.experiments.guardrails import ConfigValue, Guardrails, StepCounts
+from mlmkit.services.experiments.steps import (
+    DEFAULT_PLAN,
+    PlanLike,
+    RolloutDecision,
+    RolloutState,
+    config_at,
+    parse_plan,
+    state_to_dict,
+)
 from mlmkit.store import experiments as sql
 from mlmkit.store.predictions.aggregates import confusion_counts
 from mlmkit.values import ABTestConfig, TimeRange, Version, utc, utcnow
@@ -51,55 +59,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_PLAN", "Guardrails", "Rollout", "RolloutDecision", "start_rollout"]
 
-DEFAULT_PLAN = (0.1, 0.25, 0.5, 0.75, 1.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class RolloutDecision:
-    """What :meth:`Rollout.advance` did.
-
-    ``action`` is ``"advance"``, ``"hold"``, ``"rollback"`` or ``"complete"``.
-    """
-
-    action: str
-    step: int
-    share_b: float
-    reason: str
-    checks: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict."""
-        return {"action": self.action, "step": self.step, "share_b": self.share_b,
-                "reason": self.reason, "checks": dict(self.checks)}
-
-    def _repr_html_(self) -> str:
-        return dict_table({k: v for k, v in self.to_dict().items() if k != "checks"}
-                          | {str(k): v for k, v in self.checks.items()}, title="Rollout decision")
-
-
-def _parse_plan(plan: Mapping[int, float] | Sequence[float] | None) -> list[float]:
-    if plan is None:
-        return list(DEFAULT_PLAN)
-    expectation = "increasing traffic shares in (0, 1] ending at 1.0"
-    if isinstance(plan, Mapping):
-        values = [plan[k] for k in sorted(plan)]
-    elif isinstance(plan, Sequence) and not isinstance(plan, str):
-        values = list(plan)
-    else:
-        raise invalid("plan", expectation, plan)
-    try:
-        shares = [check_real("plan share", v, low=0.0, high=1.0, low_open=True) for v in values]
-    except ValueError as err:
-        raise invalid("plan", expectation, plan) from err
-    if not shares or shares[-1] != 1.0 or any(x >= y for x, y in itertools.pairwise(shares)):
-        raise invalid("plan", expectation, plan)
-    return shares
-
-
 def start_rollout(db: Database, registry: ModelRegistry, alerts: AlertingService,
                   config: ABTestConfig, *,
-                  plan: Mapping[int, float] | Sequence[float] | None = None,
-                  guardrails: Guardrails | Mapping[str, Any] | None = None,
+                  plan: PlanLike = None,
+                  guardrails: Guardrails | Mapping[str, object] | None = None,
                   environment: str = "production", now: datetime | None = None) -> Rollout:
     """Start a rollout of ``config.version_b`` replacing ``config.version_a`` in ``environment``.
 
@@ -110,7 +73,7 @@ def start_rollout(db: Database, registry: ModelRegistry, alerts: AlertingService
     if not isinstance(config, ABTestConfig):
         raise invalid("config", "an ABTestConfig", config)
     check_name("environment", environment)
-    shares = _parse_plan(plan)
+    shares = parse_plan(plan)
     rails = Guardrails.parse(guardrails)
     when = utc(now, "now") if now is not None else utcnow()
     reg = registry
@@ -161,16 +124,14 @@ class Rollout:
         self.registry = registry
         self.alerts = alerts
         self.rollout_id = int(rollout_id)
-        self._state: dict[str, Any] = {}
+        self._state: RolloutState
         self._config: ABTestConfig | None = None
         self.refresh()
 
     def refresh(self) -> Rollout:
         """Reload the state from the database; returns ``self``."""
-        self._state = sql.load_rollout(self.db, self.rollout_id)
-        fields = dict(self._state["config"])
-        fields["traffic_split_a"] = round(1.0 - float(self._state["share_b"]), 12)
-        self._config = ABTestConfig(**fields)
+        self._state = cast("RolloutState", sql.load_rollout(self.db, self.rollout_id))
+        self._config = config_at(self._state["config"], self._state["share_b"])
         return self
 
     # ------------------------------------------------------------------ state
@@ -222,8 +183,7 @@ class Rollout:
     @property
     def step_started_at(self) -> datetime:
         """When the current step began."""
-        when: datetime = self._state["step_started_at"]
-        return when
+        return self._state["step_started_at"]
 
     @property
     def config(self) -> ABTestConfig:
@@ -301,7 +261,7 @@ class Rollout:
                           correct_a=int(ra["tp"]) + int(ra["tn"]),
                           correct_b=int(rb["tp"]) + int(rb["tn"]), critical_alerts=critical)
 
-    def _next_step(self, checks: dict[str, Any], when: datetime) -> RolloutDecision:
+    def _next_step(self, checks: dict[str, ConfigValue], when: datetime) -> RolloutDecision:
         step, plan = self.step, self.plan
         new_step, share = step + 1, plan[step] if step < len(plan) else 1.0
         final = new_step >= len(plan) or share >= 1.0
@@ -340,7 +300,7 @@ class Rollout:
             raise StateError(f"rollout {self.rollout_id} is already rolled back")
         return self._roll_back(reason, {}, when)
 
-    def _roll_back(self, reason: str, checks: dict[str, Any], when: datetime
+    def _roll_back(self, reason: str, checks: dict[str, ConfigValue], when: datetime
                    ) -> RolloutDecision:
         step = self.step
         text = f"rollback at step {step} ({self.share_b:.0%} on {self.version_b}): {reason}"
@@ -401,7 +361,7 @@ class Rollout:
                 done.append("fired the rollback alert")
         return done
 
-    def _alert(self, message: str, checks: Mapping[str, Any]) -> None:
+    def _alert(self, message: str, checks: Mapping[str, ConfigValue]) -> None:
         details = {"rollout_id": self.rollout_id, **{k: v for k, v in checks.items()
                                                      if not isinstance(v, float)
                                                      or math.isfinite(v)}}
@@ -410,12 +370,9 @@ class Rollout:
                             dedup_key=f"rollout_rollback:{self.rollout_id}")
 
     # ------------------------------------------------------------------ display
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         """JSON-friendly state."""
-        out = dict(self._state)
-        for key in ("created_at", "step_started_at", "updated_at"):
-            out[key] = out[key].isoformat()
-        return out
+        return state_to_dict(self._state)
 
     def _repr_html_(self) -> str:
         keys = ("rollout_id", "model_name", "version_a", "version_b", "environment", "status",
