@@ -1,34 +1,41 @@
-"""A BufferedWriter across fork(): the child never re-flushes the parent's rows (real fork)."""
+"""A BufferedWriter across fork(): the child never re-flushes the parent's rows (real fork).
+
+The scenario runs in a fresh interpreter: a pytest worker has already started polars' and
+DuckDB's thread pools in earlier tests, and fork() from such a process can deadlock inside
+those libraries (polars documents the hazard), whatever mlmkit does. A timeout turns any hang
+into a failure instead of a stuck CI run.
+"""
 
 from __future__ import annotations
 
-import multiprocessing
-import threading
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
-import mlmkit
+SCRIPT = textwrap.dedent("""
+    import json, multiprocessing, sys, threading
+    import mlmkit
 
+    WRITER = []
 
-def _child(path: str, held: bool, out: multiprocessing.Queue) -> None:
-    ws = mlmkit.open(path)
-    writer = _WRITER[0]
-    ids = [writer.track("m", "1.0.0", True, score=0.5) for _ in range(3)]
-    writer.close()  # the child's own rows only; would hang on an inherited held lock
-    ws.close()
-    out.put((ids, writer.written, held))
+    def child(path, out):
+        ws = mlmkit.open(path)
+        writer = WRITER[0]
+        ids = [writer.track("m", "1.0.0", True, score=0.5) for _ in range(3)]
+        writer.close()  # the child's own rows only; would hang on an inherited held lock
+        ws.close()
+        out.put((ids, writer.written))
 
-
-_WRITER: list[mlmkit.BufferedWriter] = []
-
-
-def test_forked_child_drops_the_parents_buffer(tmp_path):
-    path = str(tmp_path / "ws.duckdb")
+    path = sys.argv[1]
     with mlmkit.open(path) as ws:
         writer = ws.log.buffered(max_rows=1000, max_seconds=3600)
-        _WRITER[:] = [writer]
+        WRITER[:] = [writer]
         parent_ids = [writer.track("m", "1.0.0", False, score=0.5) for _ in range(5)]
         got, done = threading.Event(), threading.Event()
 
-        def hold() -> None:  # another thread holds the writer's lock at the fork
+        def hold():  # another thread holds the writer's lock at the fork
             with writer._lock:
                 got.set()
                 done.wait(30)
@@ -37,17 +44,27 @@ def test_forked_child_drops_the_parents_buffer(tmp_path):
         holder.start()
         assert got.wait(10)
         ctx = multiprocessing.get_context("fork")
-        out: multiprocessing.Queue = ctx.Queue()
-        proc = ctx.Process(target=_child, args=(path, True, out))
+        out = ctx.Queue()
+        proc = ctx.Process(target=child, args=(path, out))
         proc.start()
-        child_ids, child_written, _ = out.get(timeout=60)
+        child_ids, child_written = out.get(timeout=60)
         proc.join(60)
         done.set()
         holder.join()
-        assert proc.exitcode == 0
-        assert child_written == 3
         writer.close()
-        assert ws.log.count("m") == 8  # 5 from the parent (once), 3 from the child
-        assert not set(child_ids) & set(parent_ids)
-        ids = ws.db.execute("SELECT count(DISTINCT prediction_id) FROM predictions")[0][0]
-        assert ids == 8
+        distinct = ws.db.execute("SELECT count(DISTINCT prediction_id) FROM predictions")[0][0]
+        print(json.dumps({"exitcode": proc.exitcode, "child_written": child_written,
+                          "count": ws.log.count("m"), "distinct": distinct,
+                          "overlap": len(set(child_ids) & set(parent_ids))}))
+""")
+
+
+def test_forked_child_drops_the_parents_buffer(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "ws.duckdb")],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["exitcode"] == 0
+    assert result["child_written"] == 3
+    assert result["count"] == 8  # 5 from the parent (once), 3 from the child
+    assert result["distinct"] == 8 and result["overlap"] == 0
