@@ -114,3 +114,10 @@ def test_services_use_only_the_stores_public_modules() -> None:
             if parts[:2] == ["mlmkit", "store"] and any(p.startswith("_") for p in parts[2:]):
                 offenders.append(f"{name} imports {imported}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_every_module_reads_in_one_sitting() -> None:
+    """No module over 400 lines: a concept that outgrows that becomes a subpackage."""
+    long = {name: n for name, path in MODULES.items()
+            if (n := len(path.read_text().splitlines())) > 400}
+    assert not long, long
