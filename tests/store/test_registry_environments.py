@@ -254,3 +254,15 @@ TestDuckDBRegistrySequences = DuckDBRegistryMachine.TestCase
 TestDuckDBRegistrySequences.settings = settings(
     max_examples=15, stateful_step_count=25, deadline=None,
     suppress_health_check=[HealthCheck.too_slow])
+
+
+def test_rollback_to_a_deleted_version_is_a_state_error(registry: ModelRegistry) -> None:
+    """Found by the stateful test: deploy 1.0.0, deploy 1.1.0, delete 1.0.0, roll back."""
+    for v in ("1.0.0", "1.1.0"):
+        registry.register(n1(v))
+    registry.deploy(NAME, "1.0.0")
+    registry.deploy(NAME, "1.1.0")
+    assert registry.delete(NAME, "1.0.0")
+    with pytest.raises(StateError, match="was deleted"):
+        registry.rollback(NAME)
+    assert str(registry.deployed_version(NAME, "production")) == "1.1.0"

@@ -251,7 +251,10 @@ class ModelRegistry(abc.ABC):
                 raise StateError(f"model_name={model_name!r} has no earlier deployment in "
                                  f"environment={environment!r} to roll back to")
             current, target = stack[-1], stack[-2]
-            self.require(model_name, target)
+            if self.get(model_name, target) is None:
+                raise StateError(f"model_name={model_name!r}: version {target}, which served "
+                                 f"environment={environment!r} before {current}, was deleted; "
+                                 "deploy a version explicitly")
             self._append_event(_event(model_name, target, environment, "rollback", current,
                                       reason, actor))
         return Version.parse(target)
