@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,23 @@ import mlmkit
 settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
 settings.register_profile("dev", print_blob=True, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def _restore_mlmkit_logger() -> Iterator[None]:
+    """Undo what a test's configure_logging() did to the "mlmkit" logger.
+
+    It sets ``propagate = False`` and a level; left in place, every later test on that worker
+    loses mlmkit's records from caplog (an auth test failed only after a logging test).
+    """
+    logger = logging.getLogger("mlmkit")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    for handler in [h for h in logger.handlers if h not in saved[0]]:
+        logger.removeHandler(handler)
+        handler.close()
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
 
 
 @pytest.fixture
