@@ -213,11 +213,13 @@ def buffered(script: Script, **kw: object) -> BufferedClient:
 def test_buffered_flushes_by_size_time_and_close() -> None:
     script = Script(lambda r: httpx.Response(201, json={"written": len(json.loads(r.content)),
                                                          "duplicates": 0}))
-    buf = buffered(script, max_rows=10, max_seconds=0.3)
+    # max_seconds well above the time 25 in-memory calls take even on a loaded CI machine
+    # (0.3 s let the timer flush mid-loop once there, splitting the size-triggered batches)
+    buf = buffered(script, max_rows=10, max_seconds=2.0)
     for i in range(25):
         buf.track("m", "1.0.0", i % 2 == 0, score=0.5)
     assert [len(json.loads(b)) for b in script.bodies()] == [10, 10]
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
     while buf.pending:
         assert time.monotonic() < deadline
         time.sleep(0.05)

@@ -249,19 +249,34 @@ def test_last_used_is_written_at_most_once_a_minute(workspace: Path,
 
 
 # --------------------------------------------------------------------- secrets stay secret
+def _drive(app: AuthMiddleware, tokens: dict[str, str], unknown: str, bodies: list[str]) -> None:
+    for token in (*tokens.values(), unknown):
+        for method, path in (("POST", "/v1/predictions"), ("GET", "/v1/models"),
+                             ("GET", "/metrics")):
+            bodies.append(request(app, method, path, bearer(token)).text)
+        bodies.append(request(app, "GET", "/v1/models",
+                              {"Authorization": f"Bearer {token} junk"}).text)
+
+
 def test_token_never_logged_echoed_or_shown(workspace: Path, tokens: dict[str, str],
                                             caplog: pytest.LogCaptureFixture) -> None:
     verifier = TokenVerifier(workspace)
     app = AuthMiddleware(echo_app, verifier, DEFAULT_RULES, metrics_public=False)
     unknown = "mlmk_" + "Z" * 43
-    bodies = []
-    with caplog.at_level(logging.DEBUG):
-        for token in (*tokens.values(), unknown):
-            for method, path in (("POST", "/v1/predictions"), ("GET", "/v1/models"),
-                                 ("GET", "/metrics")):
-                bodies.append(request(app, method, path, bearer(token)).text)
-            bodies.append(request(app, "GET", "/v1/models",
-                                  {"Authorization": f"Bearer {token} junk"}).text)
+    bodies: list[str] = []
+    # listen on the auth logger itself: whatever an earlier test on this worker did to the
+    # logging tree (levels, propagate, dictConfig), the records must reach caplog here
+    auth_log = logging.getLogger("mlmkit.server.auth")
+    saved = (auth_log.level, auth_log.disabled)
+    auth_log.addHandler(caplog.handler)
+    auth_log.setLevel(logging.DEBUG)
+    auth_log.disabled = False
+    try:
+        _drive(app, tokens, unknown, bodies)
+    finally:
+        auth_log.removeHandler(caplog.handler)
+        auth_log.setLevel(saved[0])
+        auth_log.disabled = saved[1]
     assert any("denied" in r.getMessage() for r in caplog.records)
     shown = caplog.text + "".join(bodies) + repr(verifier) + repr(app)
     shown += repr(verifier._tokens) + repr(verifier.identify(tokens["admin"]))
