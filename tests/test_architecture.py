@@ -121,3 +121,14 @@ def test_every_module_reads_in_one_sitting() -> None:
     long = {name: n for name, path in MODULES.items()
             if (n := len(path.read_text().splitlines())) > 400}
     assert not long, long
+
+
+def test_lower_layers_never_reach_up_into_server_client_or_simulation() -> None:
+    """server/, client/ and simulation/ sit on top: nothing below imports them (even lazily)."""
+    top = ("mlmkit.server", "mlmkit.client", "mlmkit.simulation")
+    below = ("mlmkit.analysis", "mlmkit.store", "mlmkit.services", "mlmkit.ops", "mlmkit.viz")
+    offenders = [f"{name} imports {imported}"
+                 for name, path in MODULES.items() if name.startswith(below)
+                 for imported in _runtime_imports(ast.parse(path.read_text()))
+                 if imported.startswith(top)]
+    assert not offenders, "\n".join(offenders)

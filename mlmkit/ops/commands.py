@@ -1,4 +1,4 @@
-"""CLI commands of the ops layer: ``jobs run|schedule|list|history``, ``serve``, ``metrics``.
+"""CLI commands of the ops layer: ``jobs run|schedule|list|history`` and ``metrics``.
 
 The top-level parser (``mlmkit.cli``) calls :func:`register` with its sub-parsers; each command
 sets ``func`` to a handler ``(args) -> int`` (the process exit code). ``python -m mlmkit.ops``
@@ -20,10 +20,11 @@ from typing import Any
 from mlmkit._cli_core import add_db_argument, check_output, workspace_path
 from mlmkit._validation import invalid
 
-__all__ = ["main", "register"]
+__all__ = ["common_options", "configure_cli_logging", "main", "register"]
 
 
-def _common() -> argparse.ArgumentParser:
+def common_options() -> argparse.ArgumentParser:
+    """The logging options every long-running command shares (a parent parser)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--log", metavar="STRATEGY", default=None,
                         help="logging: console, json, file[:PATH], syslog[:ADDR], quiet "
@@ -46,7 +47,7 @@ def _option(text: str) -> tuple[str, Any]:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``jobs``, ``serve`` and ``metrics`` to an argparse sub-parsers object.
+    """Add ``jobs`` and ``metrics`` to an argparse sub-parsers object.
 
     Examples
     --------
@@ -57,7 +58,7 @@ def register(subparsers: Any) -> None:
     >>> args.name, args.db, args.func.__name__
     ('retention', 'ws.duckdb', '_cmd_run')
     """
-    common = _common()
+    common = common_options()
     jobs = subparsers.add_parser("jobs", help="run or schedule the monitoring jobs")
     sub = jobs.add_subparsers(dest="jobs_command", required=True)
 
@@ -85,33 +86,6 @@ def register(subparsers: Any) -> None:
     history.add_argument("--limit", type=int, default=20)
     history.set_defaults(func=_cmd_history)
 
-    serve = subparsers.add_parser("serve", parents=[common],
-                                  help="serve the ingestion API, /metrics and /health over HTTP")
-    add_db_argument(serve, create=True)
-    serve.add_argument("--port", type=int, default=9108, help="port (0: any free port)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--window", default="1h", help="window of the model gauges")
-    serve.add_argument("--max-staleness", default=None,
-                       help="newest prediction older than this marks /health degraded")
-    serve.add_argument("--no-auth", action="store_true",
-                       help="serve without API tokens (refused unless --host is loopback)")
-    serve.add_argument("--metrics-private", action="store_true",
-                       help="/metrics needs a read token")
-    serve.add_argument("--max-body-mb", type=float, default=64.0,
-                       help="largest request body (413 beyond)")
-    serve.add_argument("--body-timeout", type=float, default=60.0,
-                       help="seconds a request body may take to arrive (408 beyond)")
-    serve.add_argument("--limit-concurrency", type=int, default=1000,
-                       help="connections at once (503 beyond)")
-    serve.add_argument("--backlog", type=int, default=2048, help="listen backlog")
-    serve.add_argument("--timeout-keep-alive", type=float, default=5.0,
-                       help="seconds an idle keep-alive connection stays open")
-    serve.add_argument("--timeout-graceful-shutdown", type=float, default=30.0,
-                       help="seconds in-flight requests get after SIGTERM")
-    serve.add_argument("--snapshot-interval", type=float, default=5.0,
-                       help="seconds between refreshes of the /metrics snapshot")
-    serve.set_defaults(func=_cmd_serve)
-
     metrics = subparsers.add_parser("metrics", parents=[common],
                                     help="print the Prometheus exposition or write a textfile")
     add_db_argument(metrics)
@@ -121,7 +95,8 @@ def register(subparsers: Any) -> None:
     metrics.set_defaults(func=_cmd_metrics)
 
 
-def _configure_logging(args: argparse.Namespace) -> None:
+def configure_cli_logging(args: argparse.Namespace) -> None:
+    """Set up mlmkit's logging from the shared ``--log`` options."""
     from mlmkit.ops.logging import configure
 
     configure(getattr(args, "log", None), level=getattr(args, "log_level", None))
@@ -131,7 +106,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from mlmkit.services.jobs.runner import run_job
     from mlmkit.workspace import open_workspace
 
-    _configure_logging(args)
+    configure_cli_logging(args)
     try:
         now = None if args.now is None else datetime.fromisoformat(args.now)
     except ValueError as err:
@@ -150,7 +125,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_schedule(args: argparse.Namespace) -> int:
     from mlmkit.ops.scheduler import run_scheduler
 
-    _configure_logging(args)
+    configure_cli_logging(args)
     run_scheduler(workspace_path(args), args.config)
     return 0
 
@@ -177,28 +152,10 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    import logging
-
-    from mlmkit.exceptions import MlmkitError
-    from mlmkit.workspace import open_workspace
-
-    _configure_logging(args)
-    path = workspace_path(args)
-    try:
-        open_workspace(path, lock_timeout=5.0).close()  # create (--create) / migrate once
-    except MlmkitError as err:  # serve anyway: /health/ready answers 503 with the reason
-        logging.getLogger("mlmkit.ops.server").warning("workspace not usable: %s", err)
-    from mlmkit.server.run import run_server
-
-    run_server(path, args)
-    return 0
-
-
 def _cmd_metrics(args: argparse.Namespace) -> int:
     from mlmkit.ops.prometheus import generate_metrics, write_textfile
 
-    _configure_logging(args)
+    configure_cli_logging(args)
     path = workspace_path(args)
     if args.textfile:
         write_textfile(path, check_output(args.textfile, path, name="--textfile"),

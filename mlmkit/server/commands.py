@@ -1,4 +1,4 @@
-"""The ``mlmkit tokens`` commands: create, list and revoke the HTTP server's API tokens.
+"""The server's commands: ``mlmkit serve`` and ``mlmkit tokens create|list|revoke``.
 
 ``create`` prints the token once, alone on stdout (``TOKEN=$(mlmkit tokens create ...)``), and
 what it is on stderr; the workspace keeps only its SHA-256 hash. ``list`` never shows hashes.
@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from mlmkit._cli_core import add_db_argument, workspace_path
+from mlmkit.ops.commands import common_options, configure_cli_logging
 
 __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
-    """Add ``tokens create|list|revoke`` to an argparse sub-parsers object.
+    """Add ``serve`` and ``tokens create|list|revoke`` to an argparse sub-parsers object.
 
     Examples
     --------
@@ -29,6 +30,34 @@ def register(subparsers: Any) -> None:
     >>> args.scope, args.name, args.func.__name__
     ('read', None, '_cmd_create')
     """
+    common = common_options()
+    serve = subparsers.add_parser("serve", parents=[common],
+                                  help="serve the ingestion API, /metrics and /health over HTTP")
+    add_db_argument(serve, create=True)
+    serve.add_argument("--port", type=int, default=9108, help="port (0: any free port)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--window", default="1h", help="window of the model gauges")
+    serve.add_argument("--max-staleness", default=None,
+                       help="newest prediction older than this marks /health degraded")
+    serve.add_argument("--no-auth", action="store_true",
+                       help="serve without API tokens (refused unless --host is loopback)")
+    serve.add_argument("--metrics-private", action="store_true",
+                       help="/metrics needs a read token")
+    serve.add_argument("--max-body-mb", type=float, default=64.0,
+                       help="largest request body (413 beyond)")
+    serve.add_argument("--body-timeout", type=float, default=60.0,
+                       help="seconds a request body may take to arrive (408 beyond)")
+    serve.add_argument("--limit-concurrency", type=int, default=1000,
+                       help="connections at once (503 beyond)")
+    serve.add_argument("--backlog", type=int, default=2048, help="listen backlog")
+    serve.add_argument("--timeout-keep-alive", type=float, default=5.0,
+                       help="seconds an idle keep-alive connection stays open")
+    serve.add_argument("--timeout-graceful-shutdown", type=float, default=30.0,
+                       help="seconds in-flight requests get after SIGTERM")
+    serve.add_argument("--snapshot-interval", type=float, default=5.0,
+                       help="seconds between refreshes of the /metrics snapshot")
+    serve.set_defaults(func=_cmd_serve)
+
     tokens = subparsers.add_parser("tokens", help="manage the HTTP server's API tokens")
     sub = tokens.add_subparsers(dest="tokens_command", required=True)
 
@@ -92,4 +121,22 @@ def _cmd_revoke(args: argparse.Namespace) -> int:
         record = tokens.revoke_token(ws.db, args.token_id, now=clock.now())
     print(f"token {record.token_id} revoked at {_when(record.revoked_at)} UTC "
           "(a running server stops accepting it within seconds)")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from mlmkit.exceptions import MlmkitError
+    from mlmkit.workspace import open_workspace
+
+    configure_cli_logging(args)
+    path = workspace_path(args)
+    try:
+        open_workspace(path, lock_timeout=5.0).close()  # create (--create) / migrate once
+    except MlmkitError as err:  # serve anyway: /health/ready answers 503 with the reason
+        logging.getLogger("mlmkit.ops.server").warning("workspace not usable: %s", err)
+    from mlmkit.server.run import run_server
+
+    run_server(path, args)
     return 0

@@ -39,7 +39,7 @@ def _get(url):
 
 def _cli(*args, **kw):
     env = {**os.environ, "MLMKIT_LOG": "quiet", "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "mlmkit.ops", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "mlmkit.cli", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 

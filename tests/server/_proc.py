@@ -20,7 +20,7 @@ class Server:
 
     def __init__(self, db: Path, *extra: str, auth: bool = False) -> None:
         env = {**os.environ, "MLMKIT_LOG": "quiet", "PYTHONPATH": str(ROOT)}
-        argv = [sys.executable, "-m", "mlmkit.ops", "serve", "--db", str(db), "--create",
+        argv = [sys.executable, "-m", "mlmkit.cli", "serve", "--db", str(db), "--create",
                 "--port", "0", "--snapshot-interval", "0.5", *extra]
         if not auth:
             argv.append("--no-auth")
