@@ -271,6 +271,25 @@ def test_progress_true_without_tqdm_names_the_install(ws: mlmkit.Workspace,
                                            evaluate=lambda p: 1.0, window=None, progress=True)
 
 
+def test_hyperparameter_search_reads_the_registry_once(ws: mlmkit.Workspace,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # the configured threshold and the baseline's parameters come from one registry read
+    calls: list[tuple[str, str]] = []
+    get = ws.registry.get
+
+    def counting(model_name: str, version: str) -> ModelMetadata | None:
+        calls.append((model_name, str(version)))
+        return get(model_name, version)
+
+    monkeypatch.setattr(ws.registry, "get", counting)
+    r = ws.tuning.optimize_hyperparameters(
+        "digits", "1.0.0", {"threshold": {"values": [0.3, 0.5, 0.7]}}, "score",
+        evaluate=lambda p: 1.0 - abs(float(p["threshold"]) - 0.3), window=None, progress=False)
+    assert calls == [("digits", "1.0.0")]
+    assert r.baseline_value == pytest.approx(0.8)  # the configured 0.5 evaluated
+    assert r.best_params == {"threshold": 0.3}
+
+
 def test_apply_registers_a_patch_version_and_keeps_the_old_one(ws_file: mlmkit.Workspace
                                                                 ) -> None:
     y, s = _scores("breast_cancer")

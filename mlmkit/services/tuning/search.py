@@ -20,9 +20,9 @@ from mlmkit.analysis.metrics.binary import binary_classification_metrics
 from mlmkit.analysis.tuning import threshold_grid
 from mlmkit.catalogue import select
 from mlmkit.exceptions import DependencyError, StateError
-from mlmkit.services.tuning.data import require_rows
+from mlmkit.services.tuning.data import configured_threshold, require_rows
 from mlmkit.store.tuning_runs import insert_runs
-from mlmkit.values import TimeRange, VersionLike
+from mlmkit.values import ModelMetadata, TimeRange, Version, VersionLike
 
 if TYPE_CHECKING:
     from mlmkit.services.tuning.engine import AutoTuningEngine
@@ -218,7 +218,9 @@ def search(engine: AutoTuningEngine, model_name: str, version: VersionLike,
 
     if not isinstance(metric, str) or not metric:
         raise invalid("metric_to_optimize", "a metric name such as 'f1_score'", metric)
-    ver, configured = engine._version(model_name, version)
+    ver = str(Version.parse(version))
+    meta = engine.registry.get(model_name, ver)  # read once: threshold and baseline params
+    configured = configured_threshold(meta)
     grid = expand_grid(parameter_ranges)
     with_frame = takes_frame(evaluate)
     frame = engine.log.store.select(model_name, versions=[ver], time_range=span,
@@ -236,7 +238,7 @@ def search(engine: AutoTuningEngine, model_name: str, version: VersionLike,
         return score_output(output, metric, actual, threshold)
 
     outcomes = run_trials(lambda i: call(grid[i]), len(grid), n_jobs=n_jobs, progress=progress)
-    baseline = _baseline(engine, model_name, ver, grid[0], call)
+    baseline = _baseline(meta, grid[0], call)
     values = np.array([v for v, _ in outcomes], dtype=np.float64)
     errors = [e for _, e in outcomes]
     run_id = uuid.uuid4().hex
@@ -261,9 +263,8 @@ def search(engine: AutoTuningEngine, model_name: str, version: VersionLike,
         run_id=run_id, results=_results_frame(grid, values, errors, metric))
 
 
-def _baseline(engine: AutoTuningEngine, model_name: str, version: str,
-              params: Mapping[str, object], call: Callable[[Params], float]) -> float:
-    meta = engine.registry.get(model_name, version)
+def _baseline(meta: ModelMetadata | None, params: Mapping[str, object],
+              call: Callable[[Params], float]) -> float:
     if meta is None or any(name not in meta.configuration for name in params):
         return float("nan")
     try:
