@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GaugeFamily", "exposition", "write_atomically"]
+__all__ = ["CounterFamily", "GaugeFamily", "exposition", "write_atomically"]
 
 
 class GaugeFamily:
@@ -45,6 +45,22 @@ class GaugeFamily:
                              float(value)))
 
 
+class CounterFamily(GaugeFamily):
+    """A counter family (``# TYPE ... counter``); the name is written as given.
+
+    Examples
+    --------
+    >>> fam = CounterFamily("jobs_total", "jobs run")
+    >>> fam.add_metric([], 3)
+    >>> print(exposition([fam]).decode(), end="")
+    # HELP jobs_total jobs run
+    # TYPE jobs_total counter
+    jobs_total 3.0
+    """
+
+    type = "counter"
+
+
 def _number(value: float) -> str:
     """Format like Go (and prometheus_client): ``1.0``, ``1.7e+09``, ``+Inf``, ``NaN``."""
     if math.isnan(value):
@@ -64,11 +80,11 @@ def _label(value: str) -> str:
 
 
 def exposition(families: Iterable[Any]) -> bytes:
-    """The text exposition of :class:`GaugeFamily` ``families``."""
+    """The text exposition of :class:`GaugeFamily` / :class:`CounterFamily` ``families``."""
     out: list[str] = []
     for fam in families:
         doc = fam.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        out.append(f"# HELP {fam.name} {doc}\n# TYPE {fam.name} gauge\n")
+        out.append(f"# HELP {fam.name} {doc}\n# TYPE {fam.name} {fam.type}\n")
         for labels, value in fam.samples:
             pairs = ",".join(f'{k}="{_label(v)}"' for k, v in sorted(labels.items()))
             out.append(f"{fam.name}{{{pairs}}} " if pairs else f"{fam.name} ")

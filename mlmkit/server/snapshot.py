@@ -29,14 +29,14 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mlmkit._validation import check_real
 from mlmkit.exceptions import LockedError, MlmkitError
 from mlmkit.ops._access import check_schema_current
-from mlmkit.ops._exposition import exposition
+from mlmkit.ops._exposition import CounterFamily, GaugeFamily, exposition
 from mlmkit.ops.health import HealthResult
 from mlmkit.ops.prometheus import MlmkitCollector, read_exposition_data
 from mlmkit.store import migrations
@@ -218,20 +218,20 @@ class Snapshot:
         body = state.text if state.text is not None else (
             b"# HELP mlmkit_workspace_up 1 when the workspace file could be read\n"
             b"# TYPE mlmkit_workspace_up gauge\nmlmkit_workspace_up 0.0\n")
-        return body + b"".join(self._own_lines(state))
+        return body + self._own_lines(state)
 
-    def _own_lines(self, state: _State) -> Iterator[bytes]:
+    def _own_lines(self, state: _State) -> bytes:
         age = math.inf if state.taken_at is None else time.monotonic() - state.taken_at
-        yield (b"# HELP mlmkit_snapshot_age_seconds Seconds since the snapshot behind this "
-               b"exposition was read from the workspace\n"
-               b"# TYPE mlmkit_snapshot_age_seconds gauge\n")
-        yield f"mlmkit_snapshot_age_seconds {'+Inf' if math.isinf(age) else repr(age)}\n".encode()
-        yield (b"# HELP mlmkit_snapshot_refresh_errors_total Snapshot refreshes that failed\n"
-               b"# TYPE mlmkit_snapshot_refresh_errors_total counter\n")
-        yield f"mlmkit_snapshot_refresh_errors_total {float(state.errors)!r}\n".encode()
-        yield (b"# HELP mlmkit_snapshot_last_refresh_ok 1 when the newest refresh succeeded\n"
-               b"# TYPE mlmkit_snapshot_last_refresh_ok gauge\n")
-        yield f"mlmkit_snapshot_last_refresh_ok {0.0 if state.last_error else 1.0}\n".encode()
+        fresh = GaugeFamily("mlmkit_snapshot_age_seconds", "Seconds since the snapshot behind "
+                            "this exposition was read from the workspace")
+        fresh.add_metric([], age)
+        errors = CounterFamily("mlmkit_snapshot_refresh_errors_total",
+                               "Snapshot refreshes that failed")
+        errors.add_metric([], state.errors)
+        ok = GaugeFamily("mlmkit_snapshot_last_refresh_ok",
+                         "1 when the newest refresh succeeded")
+        ok.add_metric([], 0.0 if state.last_error else 1.0)
+        return exposition([fresh, errors, ok])
 
     def readiness(self) -> HealthResult:
         """200 when a recent refresh succeeded; else 503 with the reason (no file access)."""

@@ -265,19 +265,20 @@ class GroupCommitWriter:
 
     def metrics_text(self) -> bytes:
         """The counters in the Prometheus text format (appended to ``/metrics``)."""
-        lines = []
+        from mlmkit.ops._exposition import CounterFamily, GaugeFamily, exposition
+
+        families: list[GaugeFamily] = []
         for key, help_text in (("requests", "ingestion requests answered"),
                                ("rows", "prediction rows written"),
                                ("duplicates", "rows of retried requests found already logged"),
                                ("failed", "ingestion requests refused at commit"),
                                ("commits", "transactions committed (one per group)")):
-            name = f"mlmkit_server_ingest_{key}_total"
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter",
-                      f"{name} {float(self.stats[key])!r}"]
-        name = "mlmkit_server_ingest_queue_depth"
-        lines += [f"# HELP {name} requests waiting for the writer", f"# TYPE {name} gauge",
-                  f"{name} {float(self._queue.qsize())!r}"]
-        return ("\n".join(lines) + "\n").encode()
+            counter = CounterFamily(f"mlmkit_server_ingest_{key}_total", help_text)
+            counter.add_metric([], self.stats[key])
+            families.append(counter)
+        depth = GaugeFamily("mlmkit_server_ingest_queue_depth", "requests waiting for the writer")
+        depth.add_metric([], self._queue.qsize())
+        return exposition([*families, depth])
 
 
 def _combine(batches: list[Batch]) -> Batch | None:

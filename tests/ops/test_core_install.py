@@ -66,6 +66,27 @@ def test_own_exposition_equals_prometheus_client(demo_db):
     assert _without_timing(ours) == _without_timing(theirs)
 
 
+def test_own_counter_family_equals_prometheus_client():
+    # the server's ingest and snapshot counters are written by this one writer
+    from prometheus_client.core import CounterMetricFamily
+    from prometheus_client.registry import CollectorRegistry
+
+    from mlmkit.ops._exposition import CounterFamily, exposition
+
+    ours = CounterFamily("mlmkit_x_total", "rows\nwritten")
+    theirs = CounterMetricFamily("mlmkit_x_total", "rows\nwritten")
+    for fam in (ours, theirs):
+        fam.add_metric([], 1_234_567_890)
+
+    class Collector:
+        def collect(self):
+            yield theirs
+
+    registry = CollectorRegistry()
+    registry.register(Collector())
+    assert exposition([ours]) == generate_latest(registry)
+
+
 @pytest.mark.slow
 def test_serve_metrics_work_without_prometheus_client(demo_db, tmp_path):
     with mlmkit.open(demo_db) as ws:
