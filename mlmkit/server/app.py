@@ -200,12 +200,11 @@ class _Api:
         from mlmkit.windows import parse_window
 
         stale = request.query_params.get("max_staleness", self.max_staleness)
-        try:
-            if stale is not None:
-                parse_window(stale, "max_staleness")
+        try:  # parsed once, here at the edge (a bad value is the client's 400)
+            limit = None if stale is None else parse_window(stale, "max_staleness")
         except MlmkitError as err:
             return _json(error_payload(err), 400)
-        result = await asyncio.to_thread(health_report, self.db_path, max_staleness=stale,
+        result = await asyncio.to_thread(health_report, self.db_path, max_staleness=limit,
                                          lock_timeout=5.0, via=self.via)
         return _json(result.body, result.status_code)
 
