@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -42,15 +43,6 @@ class Baseline:
     window: WindowMetrics | None = None
 
 
-def _registered(monitor: PerformanceMonitor, model_name: str, version: str,
-                metric: str) -> float | None:
-    meta = monitor.registry.get(model_name, version)
-    if meta is None:
-        return None
-    value = meta.performance_metrics.get(metric)
-    return None if value is None else float(value)
-
-
 def _window(monitor: PerformanceMonitor, model_name: str, version: str, metric: str,
             span: TimeRange, min_labels: int) -> Baseline:
     ref = monitor._window_metrics(model_name, version, span, min_labels=min_labels, ci=False)
@@ -60,12 +52,15 @@ def _window(monitor: PerformanceMonitor, model_name: str, version: str, metric: 
 
 
 def resolve_baseline(monitor: PerformanceMonitor, model_name: str, version: str, metric: str,
-                     baseline: object, current: TimeRange, *, min_labels: int) -> Baseline:
-    """Turn the ``baseline`` argument into a :class:`Baseline` (see the public method)."""
+                     baseline: object, current: TimeRange, *, min_labels: int,
+                     registered: Mapping[str, float]) -> Baseline:
+    """Turn the ``baseline`` argument into a :class:`Baseline` (see the public method).
+
+    ``registered`` is the version's ``performance_metrics``, read by the caller's edge check.
+    """
     if baseline is None:
-        value = _registered(monitor, model_name, version, metric)
-        if value is not None:
-            return Baseline(value, "registered performance_metrics")
+        if registered.get(metric) is not None:
+            return Baseline(float(registered[metric]), "registered performance_metrics")
         span = TimeRange(current.start - 7 * current.duration, current.start)
         return _window(monitor, model_name, version, metric, span, min_labels)
     if isinstance(baseline, (int, float)) and not isinstance(baseline, bool):

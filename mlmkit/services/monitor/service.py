@@ -126,16 +126,17 @@ class PerformanceMonitor:
                                   prediction_id=prediction_id, timestamp=timestamp,
                                   unit_id=unit_id))
 
-    def _registered(self, model_name: str, versions: Sequence[str] | None = None) -> None:
-        """Raise :class:`NotFoundError` naming an unregistered model or version (the edge check)."""
+    def _registered(self, model_name: str, versions: Sequence[str] | None = None
+                    ) -> dict[str, Mapping[str, float]]:
+        """Each version's ``performance_metrics``; NotFoundError names an unregistered one."""
         check_name("model_name", model_name)
-        known = {str(meta.version) for meta in self.registry.get_all(model_name)}
+        known = {str(m.version): m.performance_metrics for m in self.registry.get_all(model_name)}
         if not known:
             raise NotFoundError(f"model_name={model_name!r} is not registered")
         for version in versions or ():
             if version not in known:
-                raise NotFoundError(f"model_name={model_name!r} version={version!r} is not "
-                                    "registered")
+                raise NotFoundError(f"{model_name=} version={version!r} is not registered")
+        return known
 
     # ------------------------------------------------------------------ metrics
     def get_current_metrics(self, model_name: str, version: VersionLike,
@@ -226,7 +227,7 @@ class PerformanceMonitor:
             ``warning`` or ``critical`` (never on ``ok`` or ``insufficient``).
         """
         ver = _version(version)
-        self._registered(model_name, [ver])
+        registered = self._registered(model_name, [ver])[ver]
         if metric not in _deg.HIGHER_IS_BETTER:
             raise invalid("metric", f"one of {', '.join(_deg.HIGHER_IS_BETTER)}", metric)
         span = resolve_range(window, start=start, end=end)
@@ -235,7 +236,7 @@ class PerformanceMonitor:
         threshold = check_real("threshold_percent", threshold_percent, low=0.0, high=1.0,
                                low_open=True)
         ref = _deg.resolve_baseline(self, model_name, ver, metric, baseline, span,
-                                    min_labels=min_labels)
+                                    min_labels=min_labels, registered=registered)
         info = _deg.assess(model_name, ver, metric, current, ref,
                            threshold=threshold, alpha=alpha)
         if alert and info.has_degraded:
@@ -325,7 +326,6 @@ class PerformanceMonitor:
         two-sided pooled two-proportion z-test of ``version - first``; ``p_adjusted`` applies
         Holm's correction across the comparisons; ``significant`` uses ``p_adjusted``.
         """
-        check_name("model_name", model_name)
         if isinstance(versions, (str, Version)) or not isinstance(versions, Iterable) \
                 or not versions:
             raise invalid("versions", "a non-empty list of versions", versions)
