@@ -91,6 +91,19 @@ def test_degradation_check_alerts_once(ws):
     assert len(ws.db.execute("SELECT * FROM alerts")) == 1
 
 
+def test_degradation_check_ignores_alerts_fired_by_others_meanwhile(ws, monkeypatch):
+    assert run_job(ws, "degradation-check", now=ws.now).changed == 1
+    fire = ws.alerts.fire
+
+    def fire_and_another(*args, **kwargs):  # another writer stores an alert meanwhile
+        fire("other-rule", "info", NAME, message="unrelated")
+        return fire(*args, **kwargs)
+
+    monkeypatch.setattr(ws.alerts, "fire", fire_and_another)
+    again = run_job(ws, "degradation-check", now=ws.now)
+    assert again.changed == 0 and again.items[0]["status"] == "unchanged"
+
+
 def test_auto_tuning_registers_and_rolls_out_new_version_once(ws):
     run = run_job(ws, "auto-tuning", now=ws.now, window="7d")
     assert run.status == "ok" and run.changed == 1, run.items

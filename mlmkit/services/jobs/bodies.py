@@ -194,7 +194,6 @@ def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,
     monitor = ctx.monitor
 
     def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> JSONObject:
-        before = _sql.alert_count(ctx.ws.db)
         info = monitor.get_performance_degradation_info(
             meta.model_name, meta.version, threshold_percent, metric=metric, start=span.start,
             end=span.end, baseline=baseline, alert=True)
@@ -206,7 +205,7 @@ def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,
             return {**item, "status": "skipped", "reason": "insufficient labels to judge"}
         if not info.has_degraded:
             return {**item, "status": "ok"}
-        new = _sql.alert_count(ctx.ws.db) > before
+        new = info.alert_id is not None  # None: de-duplicated against an open alert
         log.warning("%s %s: %s degraded by %.2f%% (severity %s)%s", meta.model_name,
                     meta.version, metric, info.degradation_percent or 0.0, severity,
                     "" if new else " (alert already open)",
