@@ -213,9 +213,8 @@ class SampleRatioMismatch(AlertRule):
     def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
         """Chi-square test of the served counts of the two versions."""
         span = resolve_range(self.window)
-        totals, _ = monitor_sql.window_summary(ctx.db, model_name,
-                                               versions=[version, self.version_b],
-                                               time_range=span, bins=1)
+        totals = monitor_sql.window_counts(ctx.db, model_name, versions=[version, self.version_b],
+                                           time_range=span, latency=False)
         counts = dict(zip(totals["version"].to_list(), totals["n"].to_list(), strict=True))
         n_a, n_b = int(counts.get(version, 0)), int(counts.get(self.version_b, 0))
         if n_a + n_b == 0:
