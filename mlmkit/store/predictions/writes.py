@@ -197,16 +197,16 @@ class PredictionStore:
                     if shared:
                         raise invalid("model_name", f"given: prediction_id {shared[0][0]!r} "
                                       f"is logged by models {shared[0][1]}", None)
-                missing = conn.execute(
-                    "SELECT l.prediction_id FROM _mlmkit_labels l WHERE NOT EXISTS (SELECT 1 "
-                    f"FROM predictions p WHERE p.prediction_id = l.prediction_id{scope})",
-                    params).fetchall()
+                missing, first = conn.execute(  # counted by DuckDB, not pulled into Python
+                    "SELECT count(*), first(l.prediction_id) FROM _mlmkit_labels l WHERE NOT "
+                    "EXISTS (SELECT 1 FROM predictions p WHERE p.prediction_id = "
+                    f"l.prediction_id{scope})", params).fetchall()[0]
                 if missing and not skip_unknown:
                     where = "" if model_name is None else f" for model {model_name!r}" + (
                         "" if version is None else f" version {version!r}")
                     raise NotFoundError(
-                        f"prediction_id {missing[0][0]!r} is not in the log{where} (first of "
-                        f"{len(missing)} unknown ids); no label was recorded")
+                        f"prediction_id {first!r} is not in the log{where} (first of "
+                        f"{missing} unknown ids); no label was recorded")
                 changed = conn.execute(
                     "UPDATE predictions p SET actual = l.actual, labelled_at = ? "
                     f"FROM _mlmkit_labels l WHERE p.prediction_id = l.prediction_id{scope}",
@@ -217,7 +217,7 @@ class PredictionStore:
                              [at, *params])
             finally:
                 conn.unregister("_mlmkit_labels")
-        return (int(changed[0]) if changed else 0), len(missing)
+        return (int(changed[0]) if changed else 0), int(missing)
 
     # ------------------------------------------------------------------ reads
     def select(self, model_name: str, *, versions: Sequence[str] | None = None,
