@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from mlmkit._html import dict_table
+from mlmkit._html import cell, dict_table
 from mlmkit.simulation.world import LabelQueue, SimulationConfig
 
 if TYPE_CHECKING:
@@ -73,13 +73,7 @@ class Ledger:
 
     def alerts_seen(self, ws: Workspace) -> pl.DataFrame:
         """The alert table."""
-        return ws.alerts.list(limit=None) if _takes_limit(ws) else ws.alerts.list()
-
-
-def _takes_limit(ws: Workspace) -> bool:
-    import inspect
-
-    return "limit" in inspect.signature(ws.alerts.list).parameters
+        return ws.alerts.list(limit=None)
 
 
 def check_step(ws: Workspace, ledger: Ledger, now: datetime, scrape: str | None) -> None:
@@ -162,13 +156,7 @@ class SimulationReport:
     def _repr_html_(self) -> str:
         return dict_table({k: v for k, v in self.to_dict().items() if k != "violations"},
                           title="Simulation") + "".join(
-            f"<p>{_escape(v)}</p>" for v in self.violations[:50])
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
+            f"<p>{cell(v)}</p>" for v in self.violations[:50])
 
 
 def _check_labels(ws: Workspace, ledger: Ledger) -> int:
