@@ -138,6 +138,17 @@ def test_precision_target_equals_brute_force(ws: mlmkit.Workspace, name: str) ->
     assert recall_score(y, s >= mirror.threshold) == pytest.approx(mirror.achieved_recall)
 
 
+def test_bad_recommendation_limits_are_refused_before_any_scan(ws: mlmkit.Workspace) -> None:
+    # 9.9.9 has no rows: a scan would raise StateError, so ValidationError proves none ran
+    for method, extra in ((ws.tuning.optimize_threshold, {}),
+                          (ws.tuning.optimize_cost, {"cost_false_positive": 1.0,
+                                                     "cost_false_negative": 1.0})):
+        with pytest.raises(ValidationError, match="min_labels"):
+            method("digits", "9.9.9", min_labels=-1, **extra)
+        with pytest.raises(ValidationError, match="min_improvement_percent"):
+            method("digits", "9.9.9", min_improvement_percent="x", **extra)
+
+
 def test_infeasible_target_is_reported(ws: mlmkit.Workspace) -> None:
     r = ws.tuning.optimize_precision_recall_tradeoff("digits", "1.0.0", target_recall=1.0,
                                                      threshold_range=(0.6, 0.99), step=0.01,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypedDict
 import numpy as np
 import polars as pl
 
-from mlmkit._validation import check_int, check_real, invalid
+from mlmkit._validation import check_real, invalid
 from mlmkit.analysis.thresholds.curve import ThresholdResult, best_threshold_from_curve
 from mlmkit.analysis.tuning import (
     best_on_count_curve,
@@ -79,7 +79,10 @@ def best_threshold(curve: pl.DataFrame, metric: str, bounds: tuple[float, float]
 def compare(curve: pl.DataFrame, best: ThresholdResult, current: float, metric: str,
             costs: dict[str, float], *, n_resamples: int, confidence: float, seed: int,
             min_labels: int, minimum: float) -> Comparison:
-    """``best`` against the ``current`` threshold: improvement, its interval, recommendation."""
+    """``best`` against the ``current`` threshold: improvement, its interval, recommendation.
+
+    ``min_labels`` and ``minimum`` come checked from the public method (before its scans).
+    """
     labelled, positives = totals(curve)
     current_value = float(metric_from_counts(metric, **counts_at_threshold(curve, current),
                                              **costs))
@@ -93,8 +96,7 @@ def compare(curve: pl.DataFrame, best: ThresholdResult, current: float, metric: 
             n_resamples=n_resamples, confidence=confidence, seed=seed, **costs)
         interval, better = (boot.low, boot.high), boot.probability_better
     recommended, text = _recommend(best, current, metric, improvement, interval, labelled,
-                                   positives, check_int("min_labels", min_labels, low=0),
-                                   check_real("min_improvement_percent", minimum))
+                                   positives, min_labels, minimum)
     return {"current_value": current_value, "improvement_percent": improvement,
             "improvement_interval": interval, "probability_better": better,
             "labelled_count": labelled, "positive_count": positives,

@@ -137,12 +137,14 @@ class AutoTuningEngine:
         """
         ver, current = self._version(model_name, version)
         check_choice("metric_to_optimize", metric_to_optimize, _THRESHOLD_METRICS)
+        min_labels = check_int("min_labels", min_labels, low=0)  # checked before any scan
+        minimum = check_real("min_improvement_percent", min_improvement_percent)
         curve, bounds = candidate_curve(self.db, model_name, ver, threshold_range, step,
                                         current, time_range(window, start, end))
         best = best_threshold(curve, metric_to_optimize, bounds, step, current, {})
         fields = compare(curve, best, current, metric_to_optimize, {},
                          n_resamples=n_resamples, confidence=confidence, seed=seed,
-                         min_labels=min_labels, minimum=min_improvement_percent)
+                         min_labels=min_labels, minimum=minimum)
         run_id = self._store("threshold", model_name, ver, metric_to_optimize, best.value,
                              best.threshold, {"threshold_range": bounds, "step": step}, fields)
         return ThresholdOptimization(
@@ -209,12 +211,14 @@ class AutoTuningEngine:
                                                    low=0.0),
                  "cost_false_negative": check_real("cost_false_negative", cost_false_negative,
                                                    low=0.0)}
+        min_labels = check_int("min_labels", min_labels, low=0)  # checked before any scan
+        minimum = check_real("min_improvement_percent", min_improvement_percent)
         curve, bounds = candidate_curve(self.db, model_name, ver, threshold_range, step,
                                         current, time_range(window, start, end))
         best = best_threshold(curve, "cost", bounds, step, current, costs)
         fields = compare(curve, best, current, "cost", costs, n_resamples=n_resamples,
                          confidence=confidence, seed=seed, min_labels=min_labels,
-                         minimum=min_improvement_percent)
+                         minimum=minimum)
         at_current = counts_at_threshold(curve, current)
         run_id = self._store("cost", model_name, ver, "cost", best.value, best.threshold,
                              {**costs, "threshold_range": bounds, "step": step}, fields)
