@@ -139,6 +139,19 @@ def test_sequential_mode_detects_real_difference(ws_mem: mlmkit.Workspace) -> No
                                                primary_metric="f1_score"), sequential=True)
 
 
+def test_sequential_refused_before_any_scan(ws_mem: mlmkit.Workspace,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlmkit.store import experiments as store_sql
+
+    def scanned(*args: object, **kwargs: object) -> bool:
+        raise AssertionError("scanned the predictions before checking sequential")
+
+    monkeypatch.setattr(store_sql, "has_shadow_rows", scanned)
+    with pytest.raises(ValidationError, match="sequential"):
+        ws_mem.ab.run_test(ABTestConfig.create("n1-detector", "1.0.0", "1.1.0",
+                                               primary_metric="f1_score"), sequential=True)
+
+
 def test_srm_detected(ws_mem: mlmkit.Workspace) -> None:
     ws_mem.log.track_batch(pl.concat([traffic("1.0.0", 0.85, 5500, seed=31),
                                       traffic("1.1.0", 0.95, 4500, seed=32)]))

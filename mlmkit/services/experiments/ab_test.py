@@ -258,13 +258,13 @@ class ABTestingService:
         time_range = resolve_range(window, start=start, end=end, default=None)
         a, b = str(config.version_a), str(config.version_b)
         metric = config.primary_metric
+        if sequential and metric not in RATE_METRICS:
+            raise invalid("sequential", f"False for primary_metric {metric!r} (sequential mode "
+                          f"covers {', '.join(RATE_METRICS)})", sequential)
         paired = sql.has_shadow_rows(self.db, config.model_name, [a, b], time_range)
         arms = arms_data.paired_arms(self.db, config, time_range) if paired else \
             arms_data.split_arms(self.db, config, time_range)
         notes: list[str] = []
-        if sequential and metric not in RATE_METRICS:
-            raise invalid("sequential", f"False for primary_metric {metric!r} (sequential mode "
-                          f"covers {', '.join(RATE_METRICS)})", sequential)
         metrics = [metric, *[m for m in dict.fromkeys(secondary) if m != metric]]
         hist = arms_data.score_histograms(self.db, config, time_range, paired) \
             if "roc_auc" in metrics else None
