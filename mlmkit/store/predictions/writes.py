@@ -245,13 +245,6 @@ class PredictionStore:
                                    [model_name])
         return int(rows[0][0])
 
-    def delete_before(self, cutoff: datetime) -> int:
-        """Delete predictions older than ``cutoff`` and labels recorded before it."""
-        with self.db.transaction() as conn:
-            rows = conn.execute("DELETE FROM predictions WHERE ts < ?", [cutoff]).fetchone()
-            conn.execute("DELETE FROM actuals WHERE recorded_at < ?", [cutoff])
-        return int(rows[0]) if rows else 0
-
 
 def retention_cutoff(now: datetime, days: float) -> datetime:
     """The oldest timestamp kept by a retention of ``days``."""
