@@ -52,16 +52,16 @@ class _Cadence:
 
     def __init__(self, plan: list[JobSchedule], start: datetime) -> None:
         self.plan = plan
+        self._cron = {item.job: parse_cron(item.cron, "UTC", name=f"jobs.{item.job}.cron")
+                      for item in plan if item.interval_s is None and item.cron is not None}
         self._next: dict[str, datetime] = {}
         for item in plan:
             self._next[item.job] = self._after(item, start - timedelta(microseconds=1))
 
-    @staticmethod
-    def _after(item: JobSchedule, moment: datetime) -> datetime:
+    def _after(self, item: JobSchedule, moment: datetime) -> datetime:
         if item.interval_s is not None:
             return moment + timedelta(seconds=item.interval_s)
-        assert item.cron is not None
-        return parse_cron(item.cron, "UTC", name=f"jobs.{item.job}.cron").next_after(moment)
+        return self._cron[item.job].next_after(moment)  # parsed once, in __init__
 
     def due(self, until: datetime) -> list[tuple[datetime, JobSchedule]]:
         """Runs due before ``until``, coalesced per job (as the scheduler does), in time order."""
