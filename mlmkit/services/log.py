@@ -19,7 +19,7 @@ from mlmkit.services.ingest import (
     to_polars,
 )
 from mlmkit.store.predictions.monitoring import retire_days
-from mlmkit.store.predictions.writes import PredictionStore, retention_cutoff
+from mlmkit.store.predictions.writes import PredictionStore
 from mlmkit.values import Version, VersionLike, WindowLike, resolve_range, utc, utcnow
 
 __all__ = ["BufferedWriter", "LabelsRecorded", "PredictionLog", "retention_floor"]
@@ -190,7 +190,7 @@ class PredictionLog:
 
 def retention_floor(now: datetime, days: float) -> datetime:
     """The retention cut-off ``now - days`` floored to midnight UTC (whole days only)."""
-    cutoff = retention_cutoff(now, days).astimezone(UTC)
+    cutoff = (now - timedelta(days=days)).astimezone(UTC)
     return cutoff.replace(hour=0, minute=0, second=0, microsecond=0)
 
 

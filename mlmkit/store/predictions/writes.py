@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -244,8 +244,3 @@ class PredictionStore:
             rows = self.db.execute("SELECT count(*) FROM predictions WHERE model_name = ?",
                                    [model_name])
         return int(rows[0][0])
-
-
-def retention_cutoff(now: datetime, days: float) -> datetime:
-    """The oldest timestamp kept by a retention of ``days``."""
-    return now - timedelta(days=days)
