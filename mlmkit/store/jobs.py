@@ -25,7 +25,6 @@ from mlmkit.values import utc
 
 __all__ = [
     "SNAPSHOT_COLUMNS",
-    "alert_count",
     "delete_runs_before",
     "delete_snapshots_before",
     "finish_run",
@@ -208,11 +207,6 @@ def newest_prediction(db: Database) -> datetime | None:
     """Timestamp of the newest logged prediction, or ``None`` for an empty log."""
     rows = db.execute("SELECT max(ts) FROM predictions")
     return None if rows[0][0] is None else utc(rows[0][0])
-
-
-def alert_count(db: Database) -> int:
-    """Number of rows in the alerts table (to tell a new alert from a de-duplicated one)."""
-    return int(db.execute("SELECT count(*) FROM alerts")[0][0])
 
 
 def running_rollouts(db: Database) -> pl.DataFrame:
