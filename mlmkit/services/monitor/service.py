@@ -149,7 +149,7 @@ class PerformanceMonitor:
 
         Accuracy, precision, recall, F1, specificity (Wilson / count-bootstrap intervals when
         ``ci``) rest on the labelled rows. ROC AUC is exact (``roc_auc_method == "exact"``,
-        ``roc_auc_error_bound == 0``) up to ``EXACT_AUC_MAX_ROWS`` (1e7) labelled scored rows,
+        ``roc_auc_error_bound == 0``) up to ``EXACT_AUC_MAX_ROWS`` (1e6) labelled scored rows,
         beyond from a ``bins``-bin labelled score histogram (``"histogram"``; worst-case error
         ``roc_auc_error_bound``, typically < 1e-4). Brier score and log loss come from exact
         sums. ``scores=False`` computes the count metrics only (one

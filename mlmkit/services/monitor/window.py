@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +11,7 @@ from typing import NotRequired, TypeAlias, TypedDict
 import numpy as np
 import polars as pl
 
-from mlmkit.analysis.metrics import UndefinedMetricWarning
+from mlmkit.analysis.metrics import roc_auc
 from mlmkit.analysis.metrics.binary import (
     Metrics,
     auc_from_histograms,
@@ -24,7 +23,8 @@ from mlmkit.analysis.monitoring import bucket_metrics
 from mlmkit.catalogue import Kind, Significance, proportion, select
 from mlmkit.services.monitor.results import WindowMetrics
 from mlmkit.store.database import Database
-from mlmkit.store.predictions.aggregates import exact_roc_auc, score_histogram
+from mlmkit.store.predictions.aggregates import score_histogram
+from mlmkit.store.tuning_runs import labelled_scores
 from mlmkit.values import TimeRange
 
 __all__ = ["EXACT_AUC_MAX_ROWS", "PROPORTIONS", "RocAuc", "TotalsRow", "proportion_counts",
@@ -33,10 +33,9 @@ __all__ = ["EXACT_AUC_MAX_ROWS", "PROPORTIONS", "RocAuc", "TotalsRow", "proporti
 #: count metrics that are proportions of confusion counts
 PROPORTIONS = select(kind=Kind.COUNT, test=Significance.PROPORTION)
 
-#: Up to this many labelled, scored rows per version ROC AUC is exact (a Mann-Whitney sum over
-#: the distinct scores, aggregated in DuckDB); beyond, it comes from a score histogram (one
-#: cheaper scan) with a stated bound.
-EXACT_AUC_MAX_ROWS = 10_000_000
+#: Up to this many labelled, scored rows per version ROC AUC is exact (the ``(score, actual)``
+#: pairs are read and sorted); beyond, it comes from a score histogram with a stated bound.
+EXACT_AUC_MAX_ROWS = 1_000_000
 
 
 #: Per-bin counts of a labelled score histogram (one side: positives or negatives).
@@ -87,8 +86,8 @@ def roc_aucs(db: Database, model_name: str, scored: Mapping[str, int], span: Tim
              bins: int, role: str, exact_max_rows: int | None = None) -> dict[str, RocAuc]:
     """ROC AUC per version with labelled, scored rows (``scored`` maps version to their count).
 
-    Exact (``store.predictions.aggregates.exact_roc_auc``: one aggregate in DuckDB, no row
-    read into Python) when the version has at most ``exact_max_rows`` (default
+    Exact (:func:`mlmkit.analysis.metrics.roc_auc` on the version's ``(score, actual)`` pairs,
+    one plain scan) when the version has at most ``exact_max_rows`` (default
     :data:`EXACT_AUC_MAX_ROWS`) of them; else from one ``bins``-bin histogram scan over the
     remaining versions, with :func:`~mlmkit.analysis.metrics.binary.auc_histogram_error_bound`
     as its bound.
@@ -97,17 +96,13 @@ def roc_aucs(db: Database, model_name: str, scored: Mapping[str, int], span: Tim
         exact_max_rows = EXACT_AUC_MAX_ROWS
     out: dict[str, RocAuc] = {}
     large = [v for v, n in scored.items() if n > exact_max_rows]
-    small = [v for v, n in scored.items() if 0 < n <= exact_max_rows]
-    exact = exact_roc_auc(db, model_name, versions=small, time_range=span, role=role) \
-        if small else {}
-    for version in small:
-        value = exact.get(version)
-        if value is None:  # one class only: undefined, as roc_auc() says
-            warnings.warn("roc_auc undefined (needs both positives and negatives); returned NaN",
-                          UndefinedMetricWarning, stacklevel=3)
-            out[version] = RocAuc(math.nan, "exact", math.nan)
-        else:
-            out[version] = RocAuc(value, "exact", 0.0)
+    for version, n in scored.items():
+        if 0 < n <= exact_max_rows:
+            pairs = labelled_scores(db, model_name, versions=[version], time_range=span,
+                                    role=role)
+            value = roc_auc(pairs.get_column("actual").to_numpy(),
+                            pairs.get_column("score").to_numpy())
+            out[version] = RocAuc(value, "exact", math.nan if math.isnan(value) else 0.0)
     if large:
         hist = score_histogram(db, model_name, versions=large, time_range=span, bins=bins,
                                role=role)

@@ -17,7 +17,7 @@ from mlmkit.store._sql import where_clause
 from mlmkit.store.database import Database
 from mlmkit.values import TimeRange
 
-__all__ = ["confusion_counts", "exact_roc_auc", "query", "score_histogram"]
+__all__ = ["confusion_counts", "query", "score_histogram"]
 
 # The confusion cells of a group of rows; shared with monitor_sql's window totals.
 CONFUSION_CELLS = """
@@ -97,28 +97,3 @@ def score_histogram(db: Database, model_name: str, *, versions: Sequence[str] | 
            f"count(*) AS n FROM predictions WHERE {where} GROUP BY version, bin "
            "ORDER BY version, bin")
     return query(db, sql, params)
-
-
-def exact_roc_auc(db: Database, model_name: str, *, versions: Sequence[str],
-                  time_range: TimeRange | None = None, role: str | None = "served"
-                  ) -> dict[str, float]:
-    """Exact, tie-aware ROC AUC per version, aggregated in DuckDB (no row leaves the engine).
-
-    Mann-Whitney on the labelled scored rows grouped by distinct score: for each score, its
-    positives beat every negative with a lower score and tie (1/2) with the negatives at it.
-    Versions without both classes are absent. Measured on 1e6 / 1e7 rows: 0.16 / 0.49 s
-    against 0.38 / 1.27 s to read the pairs into numpy and sort them, equal to
-    ``sklearn.metrics.roc_auc_score`` to 1e-15.
-    """
-    where, params = where_clause(model_name, versions, time_range, role=role)
-    where += " AND score IS NOT NULL AND actual IS NOT NULL"
-    sql = (f"WITH g AS (SELECT version, score, count(*) FILTER (WHERE actual) AS pos, "
-           f"count(*) FILTER (WHERE NOT actual) AS neg FROM predictions WHERE {where} "
-           "GROUP BY version, score), "
-           "c AS (SELECT version, pos, neg, coalesce(sum(neg) OVER (PARTITION BY version "
-           "ORDER BY score ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS below "
-           "FROM g) "
-           "SELECT version, (sum(pos * below) + 0.5 * sum(pos * neg)) "
-           "/ (sum(pos)::DOUBLE * sum(neg)) AS auc FROM c GROUP BY version "
-           "HAVING sum(pos) > 0 AND sum(neg) > 0")
-    return {str(v): float(a) for v, a in query(db, sql, params).iter_rows()}
