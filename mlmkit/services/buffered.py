@@ -7,6 +7,7 @@ forked child starts with an empty buffer of its own (see :class:`BufferedWriter`
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import threading
@@ -216,6 +217,7 @@ class _ExitFlush:
         self.at_exit = self.on_signal = False
 
     def register(self, writer: BufferedWriter) -> None:
+        """Flush ``writer`` at exit and on SIGTERM (the handler is set from the main thread)."""
         if not self.at_exit:
             atexit.register(self.flush_all)
             self.at_exit = True
@@ -231,6 +233,15 @@ class _ExitFlush:
     def after_fork_child(self) -> None:
         for writer in list(self.writers):
             writer._after_fork_child()
+        # The parent's SIGTERM handler does not belong to the child: a forked worker (a
+        # multiprocessing pool, gunicorn, Celery) must die on SIGTERM as it would without
+        # mlmkit, not run a flush of writers it inherited (a pool's terminate() hung on that
+        # in CI). A writer the child uses from its main thread installs the handler again.
+        if self.on_signal:
+            previous = self.previous if self.previous is not None else signal.SIG_DFL
+            with contextlib.suppress(ValueError):  # fork from a thread: no handler to reset
+                signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
+            self.on_signal = False
 
     def flush_all(self) -> None:
         for writer in list(self.writers):

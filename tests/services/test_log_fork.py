@@ -68,3 +68,45 @@ def test_forked_child_drops_the_parents_buffer(tmp_path: Path) -> None:
     assert result["child_written"] == 3
     assert result["count"] == 8  # 5 from the parent (once), 3 from the child
     assert result["distinct"] == 8 and result["overlap"] == 0
+
+
+SIGTERM_SCRIPT = textwrap.dedent("""
+    import os, signal, sys, time
+    import mlmkit
+
+    ws = mlmkit.open(sys.argv[1])
+    writer = ws.log.buffered(max_rows=1000, max_seconds=3600)  # installs the SIGTERM flush
+    writer.track("m", "1.0.0", True, score=0.5)
+    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    pid = os.fork()
+    if pid == 0:  # a pool worker: default SIGTERM, as without mlmkit
+        os._exit(0 if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL else 3) \\
+            if sys.argv[2] == "check" else time.sleep(60)
+    if sys.argv[2] == "check":
+        print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    else:
+        time.sleep(0.5)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                print(os.waitstatus_to_exitcode(status))
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            print("hung")
+    writer.close()
+    ws.close()
+""")
+
+
+def test_a_forked_worker_dies_on_sigterm_like_without_mlmkit(tmp_path: Path) -> None:
+    """The parent's flush-on-SIGTERM handler is not inherited: a pool's terminate() hung on it."""
+    for mode, expected in (("check", "0"), ("kill", str(-15))):
+        proc = subprocess.run([sys.executable, "-c", SIGTERM_SCRIPT,
+                               str(tmp_path / f"{mode}.duckdb"), mode],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.strip().splitlines()[-1] == expected
