@@ -14,6 +14,8 @@ Importing mlmkit opens nothing and starts nothing.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from mlmkit._lazy import lazy_getattr as _lazy_getattr
 from mlmkit.exceptions import (
     DependencyError,
@@ -26,8 +28,6 @@ from mlmkit.exceptions import (
     StoreError,
     ValidationError,
 )
-from mlmkit.store.registry.duckdb import DuckDBModelRegistry, ModelRegistry
-from mlmkit.store.registry.memory import InMemoryModelRegistry
 from mlmkit.values import (
     ABTestConfig,
     ModelMetadata,
@@ -36,19 +36,32 @@ from mlmkit.values import (
     Version,
     parse_window,
 )
-from mlmkit.workspace import Workspace, open_workspace
 
-open = open_workspace
+if TYPE_CHECKING:
+    from mlmkit.store.registry.duckdb import DuckDBModelRegistry, ModelRegistry
+    from mlmkit.store.registry.memory import InMemoryModelRegistry
+    from mlmkit.workspace import Workspace, open_workspace
+
+    open = open_workspace
 
 __version__ = "0.1.0"
 
-# Result and service types, loaded on first access so that ``import mlmkit`` stays light.
+# The store, the workspace, result and service types load on first access, so that
+# ``import mlmkit`` (and with it ``mlmkit --help``) imports no duckdb, polars or numpy.
 _LAZY = {name: "mlmkit.services" for name in (
     "ABTestResult", "ABTestingService", "AlertingService", "AutoTuningEngine", "BufferedWriter",
     "ConceptDriftResult", "DegradationInfo", "Guardrails", "PerformanceMonitor",
     "PredictionLog", "Rollout", "RolloutDecision", "ThresholdOptimization", "WindowMetrics",
     "run_job")}
-__getattr__ = _lazy_getattr(__name__, _LAZY)
+_LAZY.update({"DuckDBModelRegistry": "mlmkit.store.registry.duckdb",
+              "ModelRegistry": "mlmkit.store.registry.duckdb",
+              "InMemoryModelRegistry": "mlmkit.store.registry.memory",
+              "Workspace": "mlmkit.workspace", "open_workspace": "mlmkit.workspace"})
+_lazy = _lazy_getattr(__name__, _LAZY)
+
+
+def __getattr__(attr: str) -> Any:
+    return _lazy("open_workspace" if attr == "open" else attr)
 
 __all__ = [
     "ABTestConfig",
