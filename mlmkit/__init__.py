@@ -14,6 +14,7 @@ Importing mlmkit opens nothing and starts nothing.
 
 from __future__ import annotations
 
+import logging as _logging
 from typing import TYPE_CHECKING, Any
 
 from mlmkit._lazy import lazy_getattr as _lazy_getattr
@@ -45,6 +46,11 @@ if TYPE_CHECKING:
     open = open_workspace
 
 __version__ = "0.1.0"
+
+# mlmkit's log records (an alert fired by a rollback, a job's warning) reach no output until the
+# application asks for them: mlmkit.ops.logging.configure(), MLMKIT_LOG, or logging's own set-up.
+# Without a handler, Python's last-resort handler prints them on stderr (red in a notebook).
+_logging.getLogger("mlmkit").addHandler(_logging.NullHandler())
 
 # The store, the workspace, result and service types load on first access, so that
 # ``import mlmkit`` (and with it ``mlmkit --help``) imports no duckdb, polars or numpy.

@@ -100,3 +100,19 @@ def test_bad_strategy_and_level():
         configure("loud")
     with pytest.raises(ValidationError, match="level must be"):
         configure("json", level="LOUDEST")
+
+
+def test_silent_until_configured():
+    """No handler configured: a critical alert record prints nothing (no last-resort stderr)."""
+    import subprocess
+    import sys
+
+    code = ("import logging, mlmkit\n"
+            "logging.getLogger('mlmkit.alerts').critical('[critical] alert 1')\n"
+            "from mlmkit.ops.logging import configure\n"
+            "configure('notebook')\n"
+            "logging.getLogger('mlmkit.alerts').critical('[critical] alert 2')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert "alert 1" not in proc.stderr
+    assert "CRITICAL mlmkit.alerts: [critical] alert 2" in proc.stderr  # the opt-in shows it
