@@ -90,6 +90,22 @@ class Workspace:
         """Release the database file. Idempotent."""
         self.db.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether the workspace was closed (and not reopened since)."""
+        return self.db.closed
+
+    def reopen(self) -> Workspace:
+        """Make a closed workspace file usable again and return it. Idempotent.
+
+        Services, registries and rollouts taken from it before ``close()`` keep working (the
+        notebook panels call this before each action, so "Run All" ending in ``ws.close()``
+        leaves them usable). An in-memory workspace is discarded when closed:
+        ``StateError``; a file deleted since: ``NotFoundError``.
+        """
+        self.db.reopen()
+        return self
+
     def __enter__(self) -> Workspace:
         return self
 

@@ -190,6 +190,28 @@ class Database:
             if self._depth == 0:
                 self._release()
 
+    @property
+    def closed(self) -> bool:
+        """Whether `close` was called (and `reopen` not since)."""
+        return self._closed
+
+    def reopen(self) -> None:
+        """Make a closed file database usable again (objects built on it keep working).
+
+        Idempotent. An in-memory database was discarded by `close`: `StateError`.
+        """
+        with self._mutex:
+            if not self._closed:
+                return
+            if self.path is None:
+                raise StateError("an in-memory workspace is discarded when closed")
+            if not self.path.is_file():
+                raise NotFoundError(f"workspace file {self.path} no longer exists")
+            self._open_lock_files()
+            self._stop = threading.Event()
+            self._start_watchdog()
+            self._closed = False
+
     def close(self) -> None:
         """Release the file (checkpointing it) and stop the watchdog. Idempotent."""
         with self._mutex:

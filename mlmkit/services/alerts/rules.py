@@ -21,6 +21,7 @@ from mlmkit.store.predictions import monitoring as monitor_sql
 from mlmkit.values import Version, parse_window, resolve_range
 
 if TYPE_CHECKING:
+    from mlmkit.services.monitor.results import DegradationInfo
     from mlmkit.services.monitor.service import PerformanceMonitor
     from mlmkit.store.database import Database
 
@@ -128,11 +129,15 @@ class Degradation(AlertRule):
         super().__init__(threshold=self.threshold, metric=metric, window=window,
                          baseline=baseline, min_labels=min_labels)
 
-    def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
-        """Run the degradation check without its own alert and report its severity."""
-        info = ctx.monitor.get_performance_degradation_info(
+    def info(self, ctx: RuleContext, model_name: str, version: str) -> DegradationInfo:
+        """The degradation check with this rule's parameters (no alert fired)."""
+        return ctx.monitor.get_performance_degradation_info(
             model_name, version, self.threshold, metric=self.metric, window=self.window,
             baseline=self.baseline, min_labels=self.min_labels, alert=False)
+
+    def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
+        """Run the degradation check without its own alert and report its severity."""
+        info = self.info(ctx, model_name, version)
         if not info.has_degraded:
             return []
         return [Finding(info.severity, f"{self.metric} of {model_name} {version} dropped "
@@ -154,20 +159,24 @@ class Drift(AlertRule):
         super().__init__(reference=reference, current=current, max_share=self.max_share,
                          severity=self.severity)
 
-    def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
-        """Run ``data_drift`` with the rule's windows."""
+    def drifted(self, ctx: RuleContext, model_name: str, version: str) -> tuple[list[str], int]:
+        """The drifted input features (the prediction excluded) and how many were tested."""
         report = ctx.monitor.data_drift(model_name, version, reference=self.reference,
                                         current=self.current)
         features = report.filter(report["kind"] != "prediction")
-        if features.height == 0:
+        return features.filter(features["drift"])["feature"].to_list(), features.height
+
+    def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
+        """Run ``data_drift`` with the rule's windows."""
+        drifted, tested = self.drifted(ctx, model_name, version)
+        if tested == 0:
             return []
-        drifted = features.filter(features["drift"])["feature"].to_list()
-        share = len(drifted) / features.height
+        share = len(drifted) / tested
         if not drifted or share <= self.max_share:
             return []
-        return [Finding(self.severity, f"{len(drifted)} of {features.height} features of "
+        return [Finding(self.severity, f"{len(drifted)} of {tested} features of "
                         f"{model_name} {version} drifted: {', '.join(drifted[:10])}",
-                        {"features": drifted, "share": share})]
+                        {"features": list(drifted), "share": share})]
 
 
 class LabelCoverageLow(AlertRule):

@@ -11,11 +11,15 @@ from mlmkit.services.monitor.service import (
     DEFAULT_MIN_LABELS,
     PerformanceMonitor,
 )
+from mlmkit.services.monitor.verdict import ModelVerdict, model_verdict, model_verdicts
 
 __all__ = [
     'ConceptDriftResult',
     'DEFAULT_MIN_LABELS',
     'DegradationInfo',
+    'ModelVerdict',
     'PerformanceMonitor',
     'WindowMetrics',
+    'model_verdict',
+    'model_verdicts',
 ]
