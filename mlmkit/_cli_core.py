@@ -1,9 +1,9 @@
 """Core CLI commands (``demo``, ``registry list|history``) and the checks every command shares.
 
 Only ``demo`` and a command given ``--create`` may create a workspace file: every other
-command refuses a ``--db`` path that does not exist (:func:`workspace_path`), so a mistyped
+command refuses a ``--db`` path that does not exist (``workspace_path``), so a mistyped
 path fails loudly instead of answering from an empty workspace. No command writes an output
-over one of its inputs (:func:`check_output`).
+over one of its inputs (``check_output``).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Every multi-step operation (rollout advance/complete/rollback, tuning ``apply``, retention,
 job journaling, alert fire, registry updates that change a deployment, ``BufferedWriter``
-flushes) calls :func:`fault_point` between its steps. When the environment variable
-``MLMKIT_FAULT`` names the point, the process exits at once with status :data:`EXIT_CODE`
+flushes) calls `fault_point` between its steps. When the environment variable
+``MLMKIT_FAULT`` names the point, the process exits at once with status `EXIT_CODE`
 (``os._exit``: no ``finally`` blocks, no ``atexit`` handlers, no flush, as a ``kill -9``
 would). ``tests/test_fault_injection.py`` runs each operation in a subprocess with each of
 its points armed and checks that the next job run leaves a consistent workspace.
@@ -22,6 +22,6 @@ ARMED: str | None = os.environ.get("MLMKIT_FAULT") or None
 
 
 def fault_point(name: str) -> None:
-    """Exit the process with :data:`EXIT_CODE` when ``MLMKIT_FAULT`` equals ``name``."""
+    """Exit the process with `EXIT_CODE` when ``MLMKIT_FAULT`` equals ``name``."""
     if ARMED is not None and name == ARMED:
         os._exit(EXIT_CODE)

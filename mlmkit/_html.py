@@ -1,6 +1,6 @@
 """The one HTML renderer of ``_repr_html_`` results and panels: small tables, everything escaped.
 
-Every key, value, caption and column name passes through :func:`html.escape` here, so a model
+Every key, value, caption and column name passes through `html.escape` here, so a model
 name, configuration key or feature name such as ``<img src=x onerror=alert(1)>`` is shown,
 never run. Nothing else in mlmkit writes table markup.
 """

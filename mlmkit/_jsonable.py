@@ -1,7 +1,7 @@
 """JSON values of model metadata: made canonical once, stored by every registry the same way.
 
-:class:`~mlmkit.values.ModelMetadata` passes its ``configuration``, ``performance_metrics`` and
-``metadata`` through :func:`canonical`, so the in-memory and the DuckDB registry hold (and give
+[`ModelMetadata`][mlmkit.values.ModelMetadata] passes its ``configuration``, ``performance_metrics``
+and ``metadata`` through `canonical`, so the in-memory and the DuckDB registry hold (and give
 back) equal values:
 
 - ``None``, ``bool``, ``int``, ``str`` and finite ``float`` stay (subclasses such as enums and
@@ -13,8 +13,9 @@ back) equal values:
   the tagged object ``{"$datetime": "<ISO 8601>"}``, so it comes back as a datetime (an ISO
   string would come back as a string);
 - anything JSON cannot hold faithfully (sets, bytes, dates, arbitrary objects, NaN and
-  infinities, a mapping key ``"$datetime"``) raises :class:`~mlmkit.exceptions.ValidationError`
-  naming the key path, e.g. ``configuration['grid'][2]``.
+  infinities, a mapping key ``"$datetime"``) raises
+  [`ValidationError`][mlmkit.exceptions.ValidationError] naming the key path, e.g.
+  ``configuration['grid'][2]``.
 
 Examples
 --------
@@ -41,11 +42,11 @@ from mlmkit._validation import invalid
 __all__ = ["DATETIME_TAG", "JSONObject", "JSONValue", "canonical", "dumps", "loads"]
 
 #: A JSON-friendly value as mlmkit results, alerts and reports hold it (``to_dict`` outputs,
-#: alert payloads and details): JSON's types plus ``datetime`` (serialised by :func:`dumps`
+#: alert payloads and details): JSON's types plus ``datetime`` (serialised by `dumps`
 #: as a tagged object, or as an ISO string by a caller).
 JSONValue: TypeAlias = (
     "bool | int | float | str | datetime | list[JSONValue] | dict[str, JSONValue] | None")
-#: A JSON-friendly object: ``str`` keys, :data:`JSONValue` values.
+#: A JSON-friendly object: ``str`` keys, `JSONValue` values.
 JSONObject: TypeAlias = "dict[str, JSONValue]"
 
 DATETIME_TAG = "$datetime"
@@ -120,7 +121,7 @@ def dumps(value: Any) -> str:
 
 
 def loads(text: str) -> Any:
-    """Parse what :func:`dumps` wrote (tagged datetimes come back as aware datetimes)."""
+    """Parse what `dumps` wrote (tagged datetimes come back as aware datetimes)."""
     return json.loads(text, object_hook=_untag)
 
 

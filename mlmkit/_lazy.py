@@ -1,8 +1,8 @@
 """Lazy imports: optional dependencies imported on demand, and lazy package re-exports.
 
-:func:`require` is the one way mlmkit imports an optional dependency: a missing one raises
-:class:`~mlmkit.exceptions.DependencyError` naming the ``pip install 'mlmkit[extra]'`` command.
-:func:`lazy_getattr` builds a package ``__getattr__`` so that ``import mlmkit`` stays cheap.
+`require` is the one way mlmkit imports an optional dependency: a missing one raises
+[`DependencyError`][mlmkit.exceptions.DependencyError] naming the ``pip install 'mlmkit[extra]'``
+command. `lazy_getattr` builds a package ``__getattr__`` so that ``import mlmkit`` stays cheap.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from mlmkit.exceptions import DependencyError
 
 
 def require(module: str, extra: str) -> ModuleType:
-    """Import ``module``, or raise :class:`DependencyError` naming the extra that installs it.
+    """Import ``module``, or raise [`DependencyError`][mlmkit.exceptions.DependencyError] naming the extra that installs it.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """One validation shape for every public argument.
 
-Every check raises :class:`~mlmkit.exceptions.ValidationError` with the message
+Every check raises [`ValidationError`][mlmkit.exceptions.ValidationError] with the message
 ``"<name> must be <expectation>; got <value>"``, so users and tests read one shape.
 """
 

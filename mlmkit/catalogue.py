@@ -1,12 +1,12 @@
 """The metric catalogue: every metric mlmkit knows, once, with what each layer needs to know.
 
-Each :class:`MetricSpec` says what a metric is computed from (``kind``), which way is better,
+Each `MetricSpec` says what a metric is computed from (``kind``), which way is better,
 which significance test compares two of its values, which model tasks it applies to, and where
 mlmkit uses it (``uses``). Services, alert rules, jobs, charts, the tuner and the Prometheus
-exporter read their metric sets from :func:`select` instead of keeping their own tuples, so a
+exporter read their metric sets from `select` instead of keeping their own tuples, so a
 metric added here is validated, monitored, compared and exported consistently.
 
-Shared by every layer (like :mod:`mlmkit.values`): no heavy imports.
+Shared by every layer (like [`mlmkit.values`][mlmkit.values]): no heavy imports.
 
 Examples
 --------
@@ -193,7 +193,7 @@ def select(*, kind: Kind | Collection[Kind] | None = None, use: Use | None = Non
 
 
 def spec(name: str) -> MetricSpec:
-    """The :class:`MetricSpec` of ``name``; an unknown name raises ``ValidationError``."""
+    """The `MetricSpec` of ``name``; an unknown name raises ``ValidationError``."""
     found = CATALOGUE.get(name) if isinstance(name, str) else None
     if found is None:
         raise invalid("metric", f"one of {', '.join(CATALOGUE)}", name)

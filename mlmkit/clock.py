@@ -2,8 +2,9 @@
 
 ``mlmkit.values.utcnow()`` — used by windows, alert cool-downs, rollouts, jobs, retention and
 the Prometheus exporter — asks this module. By default it is the system clock; a simulation
-installs a :class:`SimulatedClock` with :func:`use_clock` and advances it in steps, so a month of
-operation runs in seconds and every component agrees on what "now" is.
+installs a [`SimulatedClock`][mlmkit.clock.SimulatedClock] with
+[`use_clock`][mlmkit.clock.use_clock] and advances it in steps, so a month of operation runs in
+seconds and every component agrees on what "now" is.
 
 Examples
 --------

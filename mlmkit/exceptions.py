@@ -1,6 +1,7 @@
 """The one exception tree of mlmkit.
 
-Every error mlmkit raises on purpose is a :class:`MlmkitError`; catch that to handle
+Every error mlmkit raises on purpose is a [`MlmkitError`][mlmkit.exceptions.MlmkitError]; catch that
+to handle
 "anything mlmkit refused". The tree::
 
     MlmkitError                      base; never raised directly

@@ -1,7 +1,7 @@
 """Value objects shared by every layer: versions, model types, metadata, A/B configs.
 
 Windows and time (``parse_window``, ``resolve_range``, ``TimeRange``, ``utcnow``) live in
-:mod:`mlmkit.windows` and are re-exported here.
+[`mlmkit.windows`][mlmkit.windows] and are re-exported here.
 
 Everything here is immutable and validates on construction.
 """

@@ -43,7 +43,7 @@ class Version:
 
     @classmethod
     def parse(cls, text: VersionLike, name: str = "version") -> Version:
-        """Parse ``"1.2.3"`` (or return an existing :class:`Version` unchanged).
+        """Parse ``"1.2.3"`` (or return an existing [`Version`][mlmkit.versions.Version] unchanged).
 
         This is THE version parser: every entry point taking a version calls it with the
         argument's ``name``, so a bad value always reads

@@ -1,10 +1,10 @@
 """Time in mlmkit: the current time, UTC normalisation and the one window rule.
 
 Every public method that reads a time range resolves it here, once, at the edge
-(:func:`resolve_range`): a ``window`` (``"15m"``, ``"24h"``, ``"7d"``, a timedelta) counted back
-from now, or explicit ``start`` / ``end`` — never both. Inner layers receive a
-:class:`TimeRange`. ``utcnow`` reads :mod:`mlmkit.clock`, so a simulation moves every window.
-Re-exported by :mod:`mlmkit.values`.
+([`resolve_range`][mlmkit.windows.resolve_range]): a ``window`` (``"15m"``, ``"24h"``, ``"7d"``, a
+timedelta) counted back from now, or explicit ``start`` / ``end`` — never both. Inner layers receive
+a [`TimeRange`][mlmkit.windows.TimeRange]. ``utcnow`` reads [`mlmkit.clock`][mlmkit.clock], so a
+simulation moves every window. Re-exported by [`mlmkit.values`][mlmkit.values].
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = ["EPOCH", "DefaultWindow", "TimeRange", "WindowLike", "parse_window", 
 
 
 def utcnow() -> datetime:
-    """Return the current time as an aware UTC datetime (from :mod:`mlmkit.clock`)."""
+    """Return the current time as an aware UTC datetime (from [`mlmkit.clock`][mlmkit.clock])."""
     return _clock.now()
 
 
@@ -63,7 +63,7 @@ def parse_window(window: WindowLike, name: str = "window") -> timedelta:
 
 @dataclasses.dataclass(frozen=True)
 class TimeRange:
-    """A half-open UTC time range ``[start, end)``; build it with :func:`resolve_range`."""
+    """A half-open UTC time range ``[start, end)``; build it with `resolve_range`."""
 
     start: datetime
     end: datetime
@@ -77,8 +77,8 @@ class TimeRange:
 class DefaultWindow(str):
     """A window a signature uses when the caller gives none (``window=DefaultWindow("24h")``).
 
-    It reads as the plain string in ``help()``; :func:`resolve_range` lets explicit ``start`` /
-    ``end`` replace it, whereas a window the caller passed conflicts with them.
+    It reads as the plain string in ``help()``; [`resolve_range`][mlmkit.windows.resolve_range] lets
+    explicit ``start`` / ``end`` replace it, whereas a window the caller passed conflicts with them.
     """
 
     __slots__ = ()
@@ -103,21 +103,22 @@ def resolve_range(window: Any = None, *, start: datetime | None = None,
 def resolve_range(window: Any = None, *, start: datetime | None = None,
                   end: datetime | None = None, now: datetime | None = None,
                   default: WindowLike | None = "24h", name: str = "window") -> TimeRange | None:
-    """THE window rule: turn ``window`` or ``start`` / ``end`` into a :class:`TimeRange`.
+    """THE window rule: turn ``window`` or ``start`` / ``end`` into a `TimeRange`.
 
     Every public windowed entry point (monitor, A/B test, log, tuning, jobs, viz data) calls
-    this once and passes the :class:`TimeRange` inward.
+    this once and passes the [`TimeRange`][mlmkit.windows.TimeRange] inward.
 
     * ``window`` (``"24h"``, ``"7d"``, a timedelta) is the span of that length ending at
       ``now``; a ``(start, end)`` pair is that span. It is *either* ``window`` *or*
-      ``start`` / ``end``: giving both raises :class:`~mlmkit.exceptions.ValidationError`
-      (a :class:`DefaultWindow`, a signature's default, gives way to them instead).
+      ``start`` / ``end``: giving both raises [`ValidationError`][mlmkit.exceptions.ValidationError]
+      (a [`DefaultWindow`][mlmkit.windows.DefaultWindow], a signature's default, gives way to them
+      instead).
     * With ``start`` / ``end``: a missing ``end`` is ``now``; a missing ``start`` is
-      ``end - default`` (the beginning of the log, :data:`EPOCH`, when ``default`` is None).
+      ``end - default`` (the beginning of the log, `EPOCH`, when ``default`` is None).
     * With neither: the ``default`` window ending at ``now``; ``None`` when ``default`` is
       None (the caller reads every row).
-    * Datetimes must be :class:`datetime`; naive ones are taken as UTC (as everywhere in
-      mlmkit, see :func:`utc`), and ``start`` must be earlier than ``end``.
+    * Datetimes must be `datetime`; naive ones are taken as UTC (as everywhere in
+      mlmkit, see [`utc`][mlmkit.windows.utc]), and ``start`` must be earlier than ``end``.
     * ``now`` defaults to the current time; jobs pass their run time.
     * ``name`` names the argument in errors (``"baseline"`` gives ``baseline``,
       ``baseline start``, ``baseline end``).

@@ -30,8 +30,11 @@ __all__ = ["Workspace", "open_workspace"]
 class Workspace:
     """Registry, prediction log, monitor, A/B tests, tuning and alerts over one store.
 
-    Use :func:`mlmkit.open` to create one. Closing releases the file; a closed workspace
-    refuses further use.
+    Use [`mlmkit.open`][mlmkit.workspace.open_workspace] to create one. Closing releases the file; a
+    closed workspace refuses further use. ``engine`` (a
+    [`StatisticsEngine`][mlmkit.store.engines.StatisticsEngine], default the workspace file
+    itself) computes the aggregates of the monitor, the A/B tests and tuning; the registry,
+    alerts, jobs and rollouts stay in the file.
     """
 
     def __init__(self, db: Database) -> None:
@@ -41,21 +44,21 @@ class Workspace:
 
     @functools.cached_property
     def log(self) -> PredictionLog:
-        """The prediction log (:class:`~mlmkit.services.log.PredictionLog`)."""
+        """The prediction log ([`PredictionLog`][mlmkit.services.log.PredictionLog])."""
         from mlmkit.services.log import PredictionLog
 
         return PredictionLog(self.predictions_store)
 
     @functools.cached_property
     def monitor(self) -> PerformanceMonitor:
-        """Performance and drift monitoring (a :class:`PerformanceMonitor`)."""
+        """Performance and drift monitoring (a `PerformanceMonitor`)."""
         from mlmkit.services.monitor.service import PerformanceMonitor
 
         return PerformanceMonitor(self.db, self.log, self.registry, self.alerts)
 
     @functools.cached_property
     def alerts(self) -> AlertingService:
-        """Alert rules, sinks and the alert table (an :class:`AlertingService`).
+        """Alert rules, sinks and the alert table (an `AlertingService`).
 
         Rules call the monitor and the monitor fires alerts, so the alerting service gets the
         monitor as a provider (``self._monitor``), called only when rules are evaluated.
@@ -69,14 +72,14 @@ class Workspace:
 
     @functools.cached_property
     def ab(self) -> ABTestingService:
-        """A/B tests, routing and rollouts (an :class:`ABTestingService`)."""
+        """A/B tests, routing and rollouts (an `ABTestingService`)."""
         from mlmkit.services.experiments.ab_test import ABTestingService
 
         return ABTestingService(self.db, self.registry, self.alerts)
 
     @functools.cached_property
     def tuning(self) -> AutoTuningEngine:
-        """Threshold and hyper-parameter tuning (an :class:`AutoTuningEngine`)."""
+        """Threshold and hyper-parameter tuning (an `AutoTuningEngine`)."""
         from mlmkit.services.tuning.engine import AutoTuningEngine
 
         return AutoTuningEngine(self.db, self.registry, self.log)
@@ -126,12 +129,15 @@ def open_workspace(path: str | os.PathLike[str] | None = None, *, lock_timeout: 
     path
         The workspace file; ``None`` for an in-memory workspace.
     lock_timeout
-        Seconds to wait for another process before raising :class:`LockedError`.
+        Seconds to wait for another process before raising `LockedError`.
     create
-        Create a missing file; ``False`` raises :class:`NotFoundError` instead.
+        Create a missing file; ``False`` raises `NotFoundError` instead.
     read_only
         Read an existing file without writing anything, e.g. on read-only media: nothing is
-        migrated, writes raise :class:`StateError`, and read-only processes share the file.
+        migrated, writes raise `StateError`, and read-only processes share the file.
+    engine
+        Where the aggregates run (default: this file), e.g. a
+        [`ParquetEngine`][mlmkit.store.engines.ParquetEngine] over an exported dataset.
 
     Examples
     --------

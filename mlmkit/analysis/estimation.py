@@ -60,8 +60,9 @@ _SIMULATION_CELLS = 20_000_000  # label draws per roc_auc standard error before 
 class EstimatedMetrics:
     """Estimated metrics of an unlabelled window (see the module docstring for the method).
 
-    ``standard_errors`` holds the standard error of each estimate; :meth:`interval` turns
-    one into a normal confidence interval. ``metrics["accuracy"]`` reads a metric by name.
+    ``standard_errors`` holds the standard error of each estimate;
+    [`interval`][mlmkit.analysis.estimation.EstimatedMetrics.interval] turns one into a normal
+    confidence interval. ``metrics["accuracy"]`` reads a metric by name.
 
     Examples
     --------
@@ -151,7 +152,7 @@ class CBPE:
 
     @property
     def is_fitted(self) -> bool:
-        """Whether :meth:`fit` has been called."""
+        """Whether [`fit`][mlmkit.analysis.estimation.CBPE.fit] has been called."""
         return self._x is not None
 
     def fit(self, reference_actual: Any, reference_score: Any, *,
@@ -308,7 +309,7 @@ def estimate_performance(
     n_simulations: int = 200,
     seed: int = 0,
 ) -> EstimatedMetrics:
-    """Fit :class:`CBPE` on a labelled reference window and estimate an unlabelled one.
+    """Fit `CBPE` on a labelled reference window and estimate an unlabelled one.
 
     Parameters
     ----------

@@ -1,6 +1,7 @@
 """Compare two model versions on one metric from sufficient statistics (confusion counts).
 
-:func:`compare_metric` picks the test that fits the metric and the design, so services never
+[`compare_metric`][mlmkit.analysis.experiment.compare_metric] picks the test that fits the metric
+and the design, so services never
 choose statistics themselves:
 
 ============================  ==================================  ==========================
@@ -15,8 +16,9 @@ roc_auc                       bootstrap of per-bin histograms     bootstrap (his
 ============================  ==================================  ==========================
 
 With ``sequential=True`` proportion metrics use the always-valid mSPRT
-(:func:`mlmkit.analysis.stats.sequential.sequential_two_proportion_test`), whose p-value stays valid
-however often a running experiment is looked at; other metrics refuse sequential mode.
+([`sequential_two_proportion_test`][mlmkit.analysis.stats.sequential.sequential_two_proportion_test]),
+whose p-value stays valid however often a running experiment is looked at; other metrics refuse
+sequential mode.
 
 Note on paired data and metrics other than accuracy: only accuracy has a paired test here;
 for the others the two arms' counts on the same rows are compared as if independent, which is
@@ -144,7 +146,7 @@ def compare_metric(metric: str, counts_a: Counts, counts_b: Counts, *, alpha: fl
     Parameters
     ----------
     metric : str
-        One of :data:`RATE_METRICS` or :data:`BOOTSTRAP_METRICS`.
+        One of `RATE_METRICS` or `BOOTSTRAP_METRICS`.
     counts_a, counts_b : sequence of 4 int
         Labelled confusion counts ``(tp, fp, tn, fn)`` of A and B.
     alpha : float

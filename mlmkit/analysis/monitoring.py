@@ -1,6 +1,6 @@
 """Small pure helpers for performance monitoring: drop severity and one-sample proportion tests.
 
-Used by :mod:`mlmkit.services.monitor.service`; usable on their own.
+Used by [`mlmkit.services.monitor.service`][mlmkit.services.monitor.service]; usable on their own.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from mlmkit.catalogue import Kind, Significance, proportion, select
 
 __all__ = ["SEVERITIES", "bucket_metrics", "drop_severity", "one_proportion_test", "relative_drop"]
 
-#: Degradation verdicts: :func:`drop_severity` gives the first three; ``"insufficient"`` is the
+#: Degradation verdicts: `drop_severity` gives the first three; ``"insufficient"`` is the
 #: monitor's verdict when it cannot tell (too few labels, no value on one side).
 SEVERITIES = ("ok", "warning", "critical", "insufficient")
 
@@ -91,7 +91,8 @@ def bucket_metrics(tp: Any, fp: Any, tn: Any, fn: Any, *,
     """Vectorised count metrics with Wilson intervals for many groups (e.g. trend buckets).
 
     Returns arrays ``accuracy``, ``precision``, ``recall``, ``specificity`` (each with
-    ``*_low`` / ``*_high``, Wilson, equal to :func:`mlmkit.analysis.metrics.wilson_interval`)
+    ``*_low`` / ``*_high``, Wilson, equal to
+    [`mlmkit.analysis.metrics.wilson_interval`][mlmkit.analysis.metrics.intervals.wilson_interval])
     and ``f1_score``; NaN where a metric is 0/0 (no warning: empty buckets are expected).
 
     Examples

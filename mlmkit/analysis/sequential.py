@@ -1,4 +1,4 @@
-"""Alias of :mod:`mlmkit.analysis.stats.sequential`, kept at its documented path."""
+"""Alias of `mlmkit.analysis.stats.sequential`, kept at its documented path."""
 
 from __future__ import annotations
 

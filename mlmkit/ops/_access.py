@@ -17,8 +17,9 @@ from mlmkit.store.migrations import schema_error
 def short_db(path: str | os.PathLike[str], *, lock_timeout: float = 5.0) -> Iterator[Database]:
     """Open ``path`` without creating or migrating it, check its schema, close it on exit.
 
-    Raises :class:`StoreError` when the file is missing or unreadable, :class:`SchemaError`
-    when its schema is newer (or older) than this mlmkit's.
+    Raises [`StoreError`][mlmkit.exceptions.StoreError] when the file is missing or unreadable,
+    [`SchemaError`][mlmkit.exceptions.SchemaError] when its schema is newer (or older) than this
+    mlmkit's.
     """
     file = Path(path)
     if not file.is_file():
@@ -34,7 +35,7 @@ def short_db(path: str | os.PathLike[str], *, lock_timeout: float = 5.0) -> Iter
 
 
 def check_schema_current(db: Database, file: str | os.PathLike[str]) -> None:
-    """Raise :class:`SchemaError` unless the schema of ``db`` is this mlmkit's."""
+    """Raise `SchemaError` unless the schema of ``db`` is this mlmkit's."""
     with db.connection() as conn:
         found = migrations.schema_version(conn)
     supported = migrations.latest_version()

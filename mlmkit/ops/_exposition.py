@@ -1,8 +1,8 @@
 """The Prometheus text exposition format (version 0.0.4) for gauges, without prometheus_client.
 
 ``mlmkit serve`` and ``mlmkit metrics`` answer on the core install with this writer; when
-``prometheus_client`` is installed, :mod:`mlmkit.ops.prometheus` uses it instead and the text
-is the same (a test compares the two).
+``prometheus_client`` is installed, [`mlmkit.ops.prometheus`][mlmkit.ops.prometheus] uses it instead
+and the text is the same (a test compares the two).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _label(value: str) -> str:
 
 
 def exposition(families: Iterable[Any]) -> bytes:
-    """The text exposition of :class:`GaugeFamily` / :class:`CounterFamily` ``families``."""
+    """The text exposition of `GaugeFamily` / `CounterFamily` ``families``."""
     out: list[str] = []
     for fam in families:
         doc = fam.documentation.replace("\\", r"\\").replace("\n", r"\n")

@@ -1,8 +1,8 @@
 """CLI commands of the ops layer: ``jobs run|schedule|list|history`` and ``metrics``.
 
-The top-level parser (``mlmkit.cli``) calls :func:`register` with its sub-parsers; each command
-sets ``func`` to a handler ``(args) -> int`` (the process exit code). ``python -m mlmkit.ops``
-runs these commands without the rest of the CLI.
+The top-level parser (``mlmkit.cli``) calls [`register`][mlmkit.ops.commands.register] with its
+sub-parsers; each command sets ``func`` to a handler ``(args) -> int`` (the process exit code).
+``python -m mlmkit.ops`` runs these commands without the rest of the CLI.
 
 Every command takes ``--log STRATEGY`` (``console``, ``json``, ``file[:PATH]``,
 ``syslog[:ADDR]``, ``quiet``; default ``MLMKIT_LOG`` or ``console``).

@@ -90,9 +90,9 @@ def _field(text: str, index: int, expr: str, arg: str) -> frozenset[int]:
 
 @dataclasses.dataclass(frozen=True)
 class CronSchedule:
-    """A parsed cron expression in a time zone; :meth:`next_after` is a pure function.
+    """A parsed cron expression in a time zone; `next_after` is a pure function.
 
-    Build it with :func:`parse_cron`. ``day_or`` is the Vixie rule: True when both day
+    Build it with `parse_cron`. ``day_or`` is the Vixie rule: True when both day
     fields are restricted, so a day matching either fires. ``frequent`` is Vixie's rule for
     daylight saving: a schedule whose minute or hour field starts with ``*`` runs by the real
     clock, so it also fires in the hour repeated after the clocks go back.
@@ -214,7 +214,7 @@ def _zone(tz: str | tzinfo) -> tzinfo:
 def parse_cron(expr: str, tz: str | tzinfo = "UTC", *, name: str = "cron") -> CronSchedule:
     """Parse a standard cron expression (see the module docstring) read in zone ``tz``.
 
-    ``name`` is the argument named by the :class:`~mlmkit.exceptions.ValidationError`.
+    ``name`` is the argument named by the [`ValidationError`][mlmkit.exceptions.ValidationError].
 
     Examples
     --------
@@ -244,7 +244,7 @@ def next_fire_times(expr: str | CronSchedule, after: datetime, n: int = 1, *,
     """The next ``n`` times ``expr`` fires strictly after ``after`` (aware UTC datetimes).
 
     Pure: the clock is the ``after`` argument, so simulations and tests drive the same code
-    path as :func:`mlmkit.ops.scheduler.run_scheduler`.
+    path as [`mlmkit.ops.scheduler.run_scheduler`][mlmkit.ops.scheduler.run_scheduler].
 
     Examples
     --------

@@ -13,7 +13,8 @@ endpoint            status  meaning
                     503     the database part failed (``status`` is ``error``)
 =================== ======= ==================================================================
 
-Each check opens the file briefly and closes it again (see :mod:`mlmkit.ops.prometheus`).
+Each check opens the file briefly and closes it again (see
+[`mlmkit.ops.prometheus`][mlmkit.ops.prometheus]).
 """
 
 from __future__ import annotations

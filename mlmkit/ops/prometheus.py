@@ -28,10 +28,11 @@ metric                                          labels / meaning
 =============================================== ==============================================
 
 A ratio with no labelled data (0/0) is omitted rather than exported as NaN.
-:func:`generate_metrics`, :func:`write_textfile` and ``mlmkit serve`` write the text format
-themselves, so they work on the core install; ``prometheus_client`` (``pip install
-'mlmkit[ops]'``) is needed only to put :class:`MlmkitCollector` in a registry of your own
-(:func:`make_registry`).
+[`generate_metrics`][mlmkit.ops.prometheus.generate_metrics],
+[`write_textfile`][mlmkit.ops.prometheus.write_textfile] and ``mlmkit serve`` write the text format
+themselves, so they work on the core install; ``prometheus_client`` (``pip install 'mlmkit[ops]'``)
+is needed only to put [`MlmkitCollector`][mlmkit.ops.prometheus.MlmkitCollector] in a registry of
+your own ([`make_registry`][mlmkit.ops.prometheus.make_registry]).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def _prometheus() -> Any:
 
 
 class MlmkitCollector:
-    """A ``prometheus_client`` collector reading a workspace file on each :meth:`collect`.
+    """A ``prometheus_client`` collector reading a workspace file on each `collect`.
 
     Parameters
     ----------
@@ -107,7 +108,7 @@ class MlmkitCollector:
     def families(self, gauge: Any = GaugeFamily) -> Iterator[Any]:
         """The families built with ``gauge`` (a ``GaugeMetricFamily``-like class).
 
-        The default, :class:`mlmkit.ops._exposition.GaugeFamily`, needs no prometheus_client.
+        The default, `mlmkit.ops._exposition.GaugeFamily`, needs no prometheus_client.
         """
         started = time.perf_counter()
         up = gauge("mlmkit_workspace_up", "1 when the workspace file could be read")
@@ -243,7 +244,7 @@ def _job_families(gauge: Any, jobs: pl.DataFrame) -> Iterator[Any]:
 
 
 def make_registry(path: str | os.PathLike[str], *, window: WindowLike = "1h") -> Any:
-    """A ``CollectorRegistry`` holding only a :class:`MlmkitCollector` for ``path``."""
+    """A ``CollectorRegistry`` holding only a `MlmkitCollector` for ``path``."""
     pc = _prometheus()
     registry = pc.CollectorRegistry(auto_describe=False)
     registry.register(MlmkitCollector(path, window=window))

@@ -1,6 +1,6 @@
 """A long-running scheduler for the jobs (``mlmkit jobs schedule``), on APScheduler 3.
 
-Every job runs with the seed's cadence (see :data:`mlmkit.services.jobs.JOBS`) unless a TOML
+Every job runs with the seed's cadence (see `mlmkit.services.jobs.JOBS`) unless a TOML
 file overrides it::
 
     timezone = "UTC"                     # cron expressions are read in this zone
@@ -14,10 +14,10 @@ file overrides it::
     enabled = false
 
 Cron expressions have standard (Vixie) cron semantics, computed by
-:func:`mlmkit.ops.cron.next_fire_times` (0 and 7 are Sunday), not by APScheduler's own cron
-syntax, which numbers weekdays from Monday. Each run opens the workspace, runs the job, and
-closes it, so the scheduler holds the file only while a job works; runs of one job never
-overlap (``max_instances=1``) and missed runs coalesce. SIGTERM / SIGINT stop it cleanly: a
+[`mlmkit.ops.cron.next_fire_times`][mlmkit.ops.cron.next_fire_times] (0 and 7 are Sunday), not by
+APScheduler's own cron syntax, which numbers weekdays from Monday. Each run opens the workspace,
+runs the job, and closes it, so the scheduler holds the file only while a job works; runs of one job
+never overlap (``max_instances=1``) and missed runs coalesce. SIGTERM / SIGINT stop it cleanly: a
 running job finishes first.
 """
 

@@ -1,6 +1,6 @@
 """An HTTP server for ``/metrics`` and the health endpoints (``mlmkit serve``).
 
-Built on :class:`http.server.ThreadingHTTPServer`; each request opens the workspace briefly,
+Built on `http.server.ThreadingHTTPServer`; each request opens the workspace briefly,
 so the server can run beside notebooks and jobs using the same file.
 """
 

@@ -1,12 +1,12 @@
 """The ASGI application (Starlette): health, metrics, ingestion and read endpoints.
 
 - ``GET /health/live`` (no file access), ``/health/ready`` and ``/metrics`` from the
-  background :class:`~mlmkit.server.snapshot.Snapshot` (scrapes never touch the file);
+  background [`Snapshot`][mlmkit.server.snapshot.Snapshot] (scrapes never touch the file);
   ``GET /health`` the detailed JSON report (``?max_staleness=``; 400 when unparsable).
 - ``POST /v1/predictions``: ``application/json`` (array of row objects),
   ``application/x-ndjson`` or ``application/vnd.apache.arrow.stream``; validated by the
   validator of ``track_batch``, all rows or none, answered after the commit (group commit
-  through :class:`~mlmkit.server.writer.GroupCommitWriter`).
+  through `GroupCommitWriter`).
 - ``POST /v1/actuals``: ``{"model_name", "version"?, "prediction_ids", "actuals",
   "on_unknown"?}``.
 - ``GET /v1/models``, ``GET /v1/models/{name}/metrics?window=24h&version=``,
@@ -94,17 +94,17 @@ def create_app(path: str | os.PathLike[str], *, verifier: Any = None, snapshot: 
     path
         Workspace file.
     verifier
-        A :class:`mlmkit.server.auth.TokenVerifier`; ``None`` serves without authentication
+        A `mlmkit.server.auth.TokenVerifier`; ``None`` serves without authentication
         (only for a loopback bind).
     snapshot
-        A :class:`mlmkit.server.snapshot.Snapshot` (started and stopped with the app);
-        ``None``: ``/metrics`` and ``/health/ready`` answer 503.
+        A [`mlmkit.server.snapshot.Snapshot`][mlmkit.server.snapshot.Snapshot] (started and stopped
+        with the app); ``None``: ``/metrics`` and ``/health/ready`` answer 503.
     limits
         Body size, clock-skew bound, lock timeout.
     metrics_public
         Serve ``/metrics`` without a token (when a verifier is given).
     writer
-        The writer owning the workspace (default: a new :class:`GroupCommitWriter`).
+        The writer owning the workspace (default: a new `GroupCommitWriter`).
     max_staleness
         Default ``max_staleness`` of ``/health``.
     """

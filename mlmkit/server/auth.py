@@ -1,13 +1,13 @@
 """Bearer-token authentication and per-endpoint scopes for the HTTP server (issue 14).
 
-- :class:`Scope`: ``ingest`` (write predictions and actuals), ``read`` (read endpoints and a
+- `Scope`: ``ingest`` (write predictions and actuals), ``read`` (read endpoints and a
   protected ``/metrics``), ``admin`` (everything: it implies the other two).
-- :class:`TokenVerifier`: maps a presented token to the :class:`Principal` it belongs to. It
-  keeps the active tokens' SHA-256 hashes (see :mod:`mlmkit.store.tokens`) in memory for
+- `TokenVerifier`: maps a presented token to the `Principal` it belongs to. It
+  keeps the active tokens' SHA-256 hashes (see `mlmkit.store.tokens`) in memory for
   ``ttl`` seconds, then re-reads them with a short read (open, read, close: the file is not
   held between reads), so a revoked token stops working within ``ttl`` seconds. Every hash is
-  compared with :func:`hmac.compare_digest`, without stopping at the first match.
-- :class:`AuthMiddleware`: a pure ASGI middleware that answers ``401`` (no token, a malformed
+  compared with `hmac.compare_digest`, without stopping at the first match.
+- `AuthMiddleware`: a pure ASGI middleware that answers ``401`` (no token, a malformed
   ``Authorization`` header, an unknown or revoked token; with ``WWW-Authenticate: Bearer``) or
   ``403`` (a valid token without the scope the endpoint needs) as JSON, before the application
   sees the request. ``/health/live`` is always open; ``/metrics`` is open with
@@ -59,7 +59,7 @@ _OPEN_PATHS = frozenset({"/health/live"})
 
 
 class Scope(StrEnum):
-    """What a token may do; :attr:`ADMIN` implies the others."""
+    """What a token may do; `ADMIN` implies the others."""
 
     INGEST = "ingest"
     READ = "read"
@@ -98,8 +98,8 @@ class TokenVerifier:
     ----------
     source : str, os.PathLike or Database
         The workspace file (opened for each re-read and closed again: it is never held in
-        between), or an open :class:`~mlmkit.store.Database` to read through (a server that
-        already has one shares its lease instead of competing with it).
+        between), or an open [`Database`][mlmkit.store.database.Database] to read through (a server
+        that already has one shares its lease instead of competing with it).
     via : callable, optional
         ``via(read)`` runs ``read(db)`` where the caller's open database lives and returns its
         result, e.g. on a server's single writer thread:
@@ -109,7 +109,7 @@ class TokenVerifier:
         Seconds a read of the tokens is trusted: the bound on how long a revoked token keeps
         working (and how long a new one waits to be accepted).
     lock_timeout : float
-        Seconds a re-read waits for the file before :class:`~mlmkit.exceptions.LockedError`.
+        Seconds a re-read waits for the file before [`LockedError`][mlmkit.exceptions.LockedError].
     touch_interval : float
         ``last_used_at`` of a token is written at most this often (on a re-read).
     monotonic : callable
@@ -158,7 +158,7 @@ class TokenVerifier:
         return None if principal is None else principal.scope
 
     def identify(self, token: str) -> Principal | None:
-        """The :class:`Principal` ``token`` authenticates, or ``None`` (see :meth:`verify`)."""
+        """The `Principal` ``token`` authenticates, or ``None`` (see `verify`)."""
         if self.stale:
             self.refresh()
         return self._match(token)
@@ -244,7 +244,7 @@ class AuthMiddleware:
     default : Scope or None
         The scope needed by a path no rule matches (``admin``: closed unless stated).
 
-    On success the request's ASGI scope carries the :class:`Principal` under ``"auth"``
+    On success the request's ASGI scope carries the `Principal` under ``"auth"``
     (Starlette's ``request.auth``).
     """
 
@@ -285,7 +285,7 @@ class AuthMiddleware:
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive,
                        send: Send) -> None:
-        """Answer 401/403/503 or pass the request on with its :class:`Principal`."""
+        """Answer 401/403/503 or pass the request on with its `Principal`."""
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return

@@ -1,6 +1,6 @@
 """Request bodies of the ingestion API: bounded reading, parsing, and the JSON error shape.
 
-Every body becomes a polars frame validated by :func:`mlmkit.services.ingest.prediction_batch`
+Every body becomes a polars frame validated by `mlmkit.services.ingest.prediction_batch`
 (the validator of ``ws.log.track_batch``), so a row posted over HTTP is stored exactly as the
 same row given to ``track_batch``. JSON has no datetime type: a string ``timestamp`` column is
 parsed as ISO 8601 (naive values are UTC, as in ``track_batch``).
@@ -52,9 +52,9 @@ class BodyTimeout(MlmkitError):
 
 async def read_body(chunks: AsyncIterator[bytes], limit: int, declared: str | None, *,
                     timeout: float | None = None) -> bytes:
-    """The body, read chunk by chunk; :class:`BodyTooLarge` as soon as it passes ``limit``.
+    """The body, read chunk by chunk; `BodyTooLarge` as soon as it passes ``limit``.
 
-    :class:`BodyTimeout` when the whole body has not arrived within ``timeout`` seconds (a
+    `BodyTimeout` when the whole body has not arrived within ``timeout`` seconds (a
     client sending slowly keeps no connection and no memory for long).
     """
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -112,7 +112,7 @@ def _iso(row: int, value: str | None) -> datetime | None:
 
 def parse_predictions(body: bytes, content_type: str | None, *, max_future: Any
                       ) -> Batch | None:
-    """Parse and validate a predictions body into the canonical :class:`Batch`.
+    """Parse and validate a predictions body into the canonical `Batch`.
 
     ``None`` for a body without rows (``[]``, empty NDJSON): nothing to write.
     """

@@ -1,4 +1,4 @@
-"""``mlmkit serve``: uvicorn on :func:`mlmkit.server.app.create_app`, with its limits.
+"""``mlmkit serve``: uvicorn on `mlmkit.server.app.create_app`, with its limits.
 
 uvicorn handles SIGTERM/SIGINT: it stops accepting, lets in-flight requests finish (at most
 ``--timeout-graceful-shutdown`` seconds), then the application's lifespan commits every queued

@@ -1,7 +1,7 @@
 """One writer thread owning the workspace: group commit of the ingestion requests.
 
-Each request validates its rows in the request (:func:`mlmkit.services.ingest.prediction_batch`,
-the validator of ``track_batch``) and queues the canonical :class:`Batch`. The writer takes every
+Each request validates its rows in the request (`mlmkit.services.ingest.prediction_batch`,
+the validator of ``track_batch``) and queues the canonical `Batch`. The writer takes every
 batch waiting at that moment and inserts them in ONE transaction (one commit, one WAL sync for
 the group); if that transaction fails, each request gets its own transaction so that a bad request
 fails alone. A request's future resolves only after its commit: a 2xx answer means durable.
@@ -9,9 +9,9 @@ fails alone. A request's future resolves only after its commit: a 2xx answer mea
 Idempotent retries: a request whose ``(model, version, prediction_id)`` rows all exist already
 with the same values resolves to ``{"written": 0, "duplicates": n}`` (a client retrying after a
 timeout); a partial overlap or different values raises the store's
-:class:`~mlmkit.exceptions.DuplicateError` naming the first clashing id.
+[`DuplicateError`][mlmkit.exceptions.DuplicateError] naming the first clashing id.
 
-Reads and label writes run on the same thread (:meth:`GroupCommitWriter.call`), between groups.
+Reads and label writes run on the same thread (`GroupCommitWriter.call`), between groups.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ _COMPARED = ("model_name", "version", "prediction_id", "prediction", "score", "c
 class Prepared:
     """A validated batch converted to its stored columns, ready to be concatenated.
 
-    Built in the request's thread (:meth:`GroupCommitWriter.prepare`), so the one writer
+    Built in the request's thread (`GroupCommitWriter.prepare`), so the one writer
     thread only concatenates and inserts. Rows without a timestamp are stamped with the
     time of preparation, labels logged with a row with ``labelled_at`` of that time.
     """
@@ -135,13 +135,13 @@ class GroupCommitWriter:
     # ------------------------------------------------------------------ submitting
     @staticmethod
     def prepare(batch: Batch) -> Prepared:
-        """Convert a validated batch for :meth:`submit` (in the caller's thread)."""
+        """Convert a validated batch for `submit` (in the caller's thread)."""
         return Prepared(batch, utcnow())
 
     def submit(self, batch: Batch | Prepared) -> Future[dict[str, int]]:
         """Queue a validated batch; the future gives ``{"written", "duplicates"}``.
 
-        A :class:`Batch` is prepared (converted) in the calling thread first.
+        A `Batch` is prepared (converted) in the calling thread first.
         """
         return self._put(_Job(batch if isinstance(batch, Prepared) else self.prepare(batch),
                               None))

@@ -1,4 +1,4 @@
-"""Alias of :mod:`mlmkit.services.experiments.ab_test`, kept at its documented path."""
+"""Alias of `mlmkit.services.experiments.ab_test`, kept at its documented path."""
 
 from __future__ import annotations
 

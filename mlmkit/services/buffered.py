@@ -1,7 +1,8 @@
 """The buffered writer (``ws.log.buffered()``): predictions kept in memory, written in batches.
 
 Flushed by size, by age (a timer thread), on close, at interpreter exit and on SIGTERM; a
-forked child starts with an empty buffer of its own (see :class:`BufferedWriter`).
+forked child starts with an empty buffer of its own (see
+[`BufferedWriter`][mlmkit.services.buffered.BufferedWriter]).
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ class BufferedWriter:
 
     Durability trade-off: a prediction is durable only once its batch is flushed: every
     ``max_rows`` rows, once the oldest buffered row is ``max_seconds`` old (a timer thread
-    checks, so an idle writer flushes too), on :meth:`flush` / :meth:`close`, at interpreter
-    exit and on SIGTERM (the handler, installed when a writer is created in the main thread,
-    flushes every open writer and then runs the handler that was there before). A crash
-    (``kill -9``, power loss) loses at most the unflushed buffer; in exchange a single
-    thread logs hundreds of thousands of predictions a second. Each call is validated when
-    it is made, so a bad call raises at once and never poisons a batch.
+    checks, so an idle writer flushes too), on
+    [`flush`][mlmkit.services.buffered.BufferedWriter.flush] /
+    [`close`][mlmkit.services.buffered.BufferedWriter.close], at interpreter exit and on SIGTERM
+    (the handler, installed when a writer is created in the main thread, flushes every open writer
+    and then runs the handler that was there before). A crash (``kill -9``, power loss) loses at
+    most the unflushed buffer; in exchange a single thread logs hundreds of thousands of predictions
+    a second. Each call is validated when it is made, so a bad call raises at once and never poisons
+    a batch.
 
     Examples
     --------
@@ -89,7 +92,8 @@ class BufferedWriter:
 
         The child starts empty, with its own id prefix (ids stay unique), a new lock (the
         parent's may have been held by another thread at the fork) and, on its first
-        :meth:`track`, its own timer thread (threads do not survive a fork).
+        [`track`][mlmkit.services.buffered.BufferedWriter.track], its own timer thread (threads do
+        not survive a fork).
         """
         self._columns, self._keys, self._lists = {}, (), []
         self._size, self._first_at, self._caller_ids = 0, None, False

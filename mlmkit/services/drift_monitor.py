@@ -1,4 +1,4 @@
-"""Alias of :mod:`mlmkit.services.monitor.data_drift`, kept at its documented path."""
+"""Alias of `mlmkit.services.monitor.data_drift`, kept at its documented path."""
 
 from __future__ import annotations
 

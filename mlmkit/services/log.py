@@ -26,7 +26,7 @@ __all__ = ["BufferedWriter", "LabelsRecorded", "PredictionLog", "retention_floor
 
 
 class LabelsRecorded(int):
-    """Rows labelled by :meth:`PredictionLog.record_actuals` (an ``int``), with ``skipped``.
+    """Rows labelled by `PredictionLog.record_actuals` (an ``int``), with ``skipped``.
 
     ``skipped`` counts the ids matching no row that ``on_unknown="skip"`` passed over.
     """
@@ -46,7 +46,7 @@ class PredictionLog:
     Parameters
     ----------
     store
-        The :class:`~mlmkit.store.predictions.PredictionStore` to write to.
+        The `PredictionStore` to write to.
     max_future
         Clock-skew bound: a prediction timestamped more than this (a timedelta, or seconds)
         in the future is refused (default 5 minutes). Naive timestamps are taken as UTC.
@@ -89,7 +89,7 @@ class PredictionLog:
                          features: Mapping[str, object] | None = None,
                          prediction_id: str | None = None, timestamp: datetime | None = None,
                          unit_id: str | int | None = None, role: str = "served") -> str:
-        """Alias of :meth:`track` (the seed's name)."""
+        """Alias of [`track`][mlmkit.services.log.PredictionLog.track] (the seed's name)."""
         return self.track(model_name, version, prediction, actual=actual, score=score,
                           confidence=confidence, features=features,
                           prediction_id=prediction_id, timestamp=timestamp, unit_id=unit_id,
@@ -118,12 +118,13 @@ class PredictionLog:
 
         Labels are scoped: give ``model_name`` (and optionally ``version``) so that a request
         id reused by another model never labels that model's rows. Without ``model_name`` an
-        id logged by several models is refused (:class:`~mlmkit.exceptions.ValidationError`
-        naming them); an id logged by one model labels its rows (every version and role).
-        Each id must appear once. An id with no row in scope rejects the whole call
-        (:class:`~mlmkit.exceptions.NotFoundError`, nothing recorded) unless
-        ``on_unknown="skip"``: then the known ids are labelled and ``result.skipped`` counts
-        the others. The result is an ``int`` (rows changed) with a ``skipped`` attribute.
+        id logged by several models is refused
+        ([`ValidationError`][mlmkit.exceptions.ValidationError] naming them); an id logged by one
+        model labels its rows (every version and role). Each id must appear once. An id with no row
+        in scope rejects the whole call ([`NotFoundError`][mlmkit.exceptions.NotFoundError], nothing
+        recorded) unless ``on_unknown="skip"``: then the known ids are labelled and
+        ``result.skipped`` counts the others. The result is an ``int`` (rows changed) with a
+        ``skipped`` attribute.
         """
         if model_name is not None:
             check_name("model_name", model_name)
@@ -153,7 +154,7 @@ class PredictionLog:
     def record_actual(self, prediction_id: str, actual: bool | int, *,
                       model_name: str | None = None, version: VersionLike | None = None,
                       at: datetime | None = None) -> None:
-        """Attach ground truth to one logged prediction (scoped as :meth:`record_actuals`)."""
+        """Attach ground truth to one logged prediction (scoped as `record_actuals`)."""
         self.record_actuals([prediction_id], [actual], model_name=model_name, version=version,
                             at=at)
 
@@ -184,7 +185,7 @@ class PredictionLog:
         return retire_days(self.store.db, floor)[0]
 
     def buffered(self, *, max_rows: int = 10_000, max_seconds: float = 1.0) -> BufferedWriter:
-        """A :class:`BufferedWriter` for serving loops (see its durability note)."""
+        """A `BufferedWriter` for serving loops (see its durability note)."""
         return BufferedWriter(self, max_rows=max_rows, max_seconds=max_seconds)
 
 

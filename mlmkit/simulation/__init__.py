@@ -1,7 +1,7 @@
 """Operate mlmkit over simulated time: traffic, late labels, episodes, jobs, alerts, scrapes.
 
 ``mlmkit simulate`` and ``make soak`` run it; ``make test`` runs a short run. See
-:func:`simulate` and docs/OPERATIONS.md.
+`simulate` and docs/OPERATIONS.md.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What must hold while mlmkit operates, and the report of a simulation run.
 
-The :class:`Ledger` is the world's book-keeping: every row tracked, every label delivered, every
-job run. :func:`check_step` checks the registry and the Prometheus exposition each step;
-:func:`check_end` checks the log, the summaries, the alerts and the deliveries at the end.
+The `Ledger` is the world's book-keeping: every row tracked, every label delivered, every
+job run. `check_step` checks the registry and the Prometheus exposition each step;
+`check_end` checks the log, the summaries, the alerts and the deliveries at the end.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def check_step(ws: Workspace, ledger: Ledger, now: datetime, scrape: str | None)
 
 @dataclasses.dataclass(frozen=True)
 class SimulationReport:
-    """The outcome of :func:`~mlmkit.simulation.simulate`: figures and violated invariants."""
+    """The outcome of `simulate`: figures and violated invariants."""
 
     days: float
     rows_tracked: int

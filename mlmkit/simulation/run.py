@@ -1,12 +1,12 @@
 """Run mlmkit as a deployment would, on a simulated clock, and check what must hold.
 
-:func:`simulate` drives a real workspace file through the public API: traffic every step
+`simulate` drives a real workspace file through the public API: traffic every step
 (``track``, ``track_batch`` and the buffered writer), labels arriving late or never, guarded
 rollouts of a good and a bad version, a degradation and a drift episode, every job of
 ``mlmkit jobs`` at its cron cadence (the scheduler's plan and cron rules, the clock injected),
 ``/metrics`` scraped over real HTTP and parsed with prometheus_client's parser, alerts delivered
 to a webhook receiver on 127.0.0.1. The invariants are checked as it runs and at the end
-(:mod:`mlmkit.simulation.invariants`).
+(`mlmkit.simulation.invariants`).
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def simulate(path: str | os.PathLike[str], config: SimulationConfig | None = Non
 
     ``schedule`` overrides the job plan like the scheduler's TOML file (default: the seed's
     cadences, retention shortened to ``config.retention_days``). The report's
-    :attr:`~SimulationReport.ok` is true when every invariant held.
+    `ok` is true when every invariant held.
     """
     from mlmkit.ops.server import make_server
     from mlmkit.workspace import open_workspace

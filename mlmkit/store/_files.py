@@ -1,9 +1,9 @@
 """Opening a workspace file: lock handles and bounded waits, integrity checks, inherited handles.
 
 The lease protocol itself (who holds the file, when it is handed over) is
-:class:`mlmkit.store.database.Database`; this module holds its file-level steps: the ``flock``
-files (``<db>.lock``, the ``<db>.queue`` turnstile), bounded waits on them and on DuckDB's own
-file lock, and the checks every open makes.
+[`mlmkit.store.database.Database`][mlmkit.store.database.Database]; this module holds its file-level
+steps: the ``flock`` files (``<db>.lock``, the ``<db>.queue`` turnstile), bounded waits on them and
+on DuckDB's own file lock, and the checks every open makes.
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ def connect_until(path: str, read_only: bool, deadline: float,
                   lock_timeout: float) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect`` retried on DuckDB's file lock until ``deadline``; checked, configured.
 
-    Raises :class:`LockedError` when the lock outlives the deadline and :class:`StoreError`
-    for any other failure to open (or a truncated file, :func:`check_file_size`).
+    Raises [`LockedError`][mlmkit.exceptions.LockedError] when the lock outlives the deadline and
+    [`StoreError`][mlmkit.exceptions.StoreError] for any other failure to open (or a truncated file,
+    `check_file_size`).
     """
     delay = 0.002
     while True:

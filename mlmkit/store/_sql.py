@@ -40,7 +40,7 @@ class Where:
         return self if value is None else self.add(f"{column} = ?", value)
 
     def equals(self, pairs: Iterable[tuple[str, Any]]) -> Where:
-        """:meth:`equal` for each ``(column, value)`` pair."""
+        """`equal` for each ``(column, value)`` pair."""
         for column, value in pairs:
             self.equal(column, value)
         return self

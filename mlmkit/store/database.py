@@ -11,7 +11,8 @@ therefore treats the file as a *lease*:
   small watchdog thread, and hands the file over once it has held it for ``min_hold``
   seconds. An idle holder releases the file after ``idle_release`` seconds even with nobody
   waiting, so non-mlmkit tools can open it too. Read-only workspaces share ``<db>.lock``.
-- Waiting is bounded: after ``lock_timeout`` seconds a :class:`~mlmkit.exceptions.LockedError`
+- Waiting is bounded: after ``lock_timeout`` seconds a
+[`LockedError`][mlmkit.exceptions.LockedError]
   is raised and nothing was written. ``duckdb.connect`` is retried on DuckDB's own
   "Could not set lock" error within the same bound (for processes outside this protocol).
 - ``flock`` locks vanish with their process, so a ``kill -9`` never leaves the file locked;
@@ -64,7 +65,8 @@ class Database:
     path
         Database file, or ``None`` for an in-memory database.
     lock_timeout
-        Seconds to wait for another process before raising :class:`LockedError`.
+        Seconds to wait for another process before raising
+        [`LockedError`][mlmkit.exceptions.LockedError].
     min_hold
         Seconds a busy holder keeps the file before handing it to a waiting process.
     idle_release
@@ -73,10 +75,12 @@ class Database:
         Apply pending schema migrations on first use; ``False`` opens the file as it is
         (used by health checks).
     create
-        Create a missing file; ``False`` raises :class:`NotFoundError` instead.
+        Create a missing file; ``False`` raises [`NotFoundError`][mlmkit.exceptions.NotFoundError]
+        instead.
     read_only
         Open an existing file for reading only (for read-only media): writes raise
-        :class:`StateError`, nothing is migrated and readers share the file.
+        [`StateError`][mlmkit.exceptions.StateError], nothing is migrated and readers share the
+        file.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0,
@@ -155,7 +159,7 @@ class Database:
 
         Nested (same thread) it joins the outer transaction, so multi-step operations wrap
         atomic store functions in one. No savepoints: an error leaving a nested block rolls
-        the outer one back even if caught (then :class:`StoreError`).
+        the outer one back even if caught (then [`StoreError`][mlmkit.exceptions.StoreError]).
         """
         with self.connection() as conn:
             outer = not self._tx_depth

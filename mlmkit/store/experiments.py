@@ -1,6 +1,6 @@
 """SQL for A/B tests and rollouts: rollout state and events, paired (shadow) counts, alerts.
 
-Only this module (with the rest of :mod:`mlmkit.store`) talks to DuckDB for issue 5; the
+Only this module (with the rest of `mlmkit.store`) talks to DuckDB for issue 5; the
 services get plain dicts and small polars frames back.
 """
 
@@ -94,8 +94,8 @@ def transition_rollout(db: Database, rollout_id: int, *, expected_step: int,
                        changes: Mapping[str, Any], event: Mapping[str, Any]) -> None:
     """Update a running rollout and append its event atomically.
 
-    Raises :class:`StateError` when the rollout is no longer running at ``expected_step``
-    (another process moved it first).
+    Raises [`StateError`][mlmkit.exceptions.StateError] when the rollout is no longer running at
+    ``expected_step`` (another process moved it first).
     """
     sets = ", ".join(f"{k} = ?" for k in changes)
     with db.transaction() as conn:

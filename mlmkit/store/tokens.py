@@ -1,12 +1,12 @@
 """API tokens of the HTTP server, stored as hashes (``api_tokens``, migration m008).
 
-A token is ``mlmk_`` followed by a random 32-byte URL-safe secret (:func:`secrets.token_urlsafe`),
+A token is ``mlmk_`` followed by a random 32-byte URL-safe secret (`secrets.token_urlsafe`),
 so it is recognisable in a leaked log or a secret scanner. Only its SHA-256 is stored
-(:func:`hash_token`). A fast hash is the right choice here: a slow password KDF (bcrypt, scrypt,
+(`hash_token`). A fast hash is the right choice here: a slow password KDF (bcrypt, scrypt,
 argon2) protects *low-entropy* secrets against guessing, whereas 256 random bits cannot be
 guessed from their hash at any hashing speed; SHA-256 also keeps verification to microseconds,
 which matters since every request is checked. The token string is returned once by
-:func:`create_token` and never written anywhere.
+`create_token` and never written anywhere.
 
 Rows are never deleted: a revoked token keeps its row (``revoked_at``) for the audit trail.
 """

@@ -24,7 +24,7 @@ __all__ = ["RUN_COLUMNS", "grid_cell_counts", "insert_runs", "labelled_scores", 
 RUN_COLUMNS = ("run_id", "trial", "kind", "model_name", "version", "metric", "value",
                "threshold", "params", "details")
 
-#: Above this many grid points, :func:`grid_cell_counts` is not used (per-score counts are).
+#: Above this many grid points, `grid_cell_counts` is not used (per-score counts are).
 MAX_SQL_GRID_POINTS = 256
 
 
@@ -42,7 +42,7 @@ def _number(value: Any) -> float | None:
 
 
 def insert_runs(db: Database, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Append trial rows (mappings with the keys of :data:`RUN_COLUMNS`); returns rows written."""
+    """Append trial rows (mappings with the keys of `RUN_COLUMNS`); returns rows written."""
     if not rows:
         return 0
     now = utcnow()

@@ -50,8 +50,8 @@ def drift_heatmap(drift: pl.DataFrame, *, value: str = "evidence",
     Parameters
     ----------
     drift : polars.DataFrame
-        :func:`mlmkit.viz.data.drift_over_time`: ``period, feature, statistic, drift`` and
-        ``p_value``.
+        [`mlmkit.viz.data.drift_over_time`][mlmkit.viz.data.drift_over_time]: ``period, feature,
+        statistic, drift`` and ``p_value``.
     value : str
         Colour: ``"evidence"`` (``-log10`` of the adjusted p-value, capped at 10; comparable
         across methods) or any numeric column such as ``"statistic"``.
@@ -101,7 +101,8 @@ def ab_comparison(result: Any, *, arms: pl.DataFrame | None = None,
         From ``ws.ab.run_test``; each metric's test gives the difference and its interval.
     arms : polars.DataFrame, optional
         ``metric, arm ("A"|"B"), estimate, low, high``, e.g.
-        :func:`mlmkit.viz.data.ab_arms`; default: point estimates from the result.
+        [`mlmkit.viz.data.ab_arms`][mlmkit.viz.data.ab_arms]; default: point estimates from the
+        result.
     """
     alt = altair()
     tests = getattr(result, "tests", None)
@@ -149,8 +150,9 @@ def sequential_path(path: pl.DataFrame, *, title: str = "Sequential test",
     Parameters
     ----------
     path : polars.DataFrame
-        :func:`mlmkit.analysis.stats.sequential.sequential_path` output (``look, n_a, n_b, effect,
-        p_value, ci_low, ci_high, reject``), optionally with a ``time`` column.
+        [`sequential_path`][mlmkit.analysis.stats.sequential.sequential_path] output
+        (``look, n_a, n_b, effect, p_value, ci_low, ci_high, reject``), optionally with a ``time``
+        column.
     """
     alt = altair()
     frame = _need(path, "path", {"look", "effect", "ci_low", "ci_high", "p_value", "reject"})

@@ -151,7 +151,8 @@ def roc_curve(curve: Any, *, max_points: int = 400, title: str = "ROC curve") ->
     ----------
     curve
         A frame with ``threshold, tp, fp, tn, fn`` (optionally ``version``), e.g. from
-        :func:`mlmkit.viz.data.threshold_curve` or a tuning result's ``curve``.
+        [`mlmkit.viz.data.threshold_curve`][mlmkit.viz.data.threshold_curve] or a tuning result's
+        ``curve``.
     """
     alt = altair()
     frame = _by_version(_curve_frame(curve), max_points)
@@ -222,8 +223,8 @@ def calibration(frame: pl.DataFrame, *, title: str = "Calibration") -> Any:
     ----------
     frame : polars.DataFrame
         ``mean_score, observed_rate, count`` per bin, e.g. from
-        :func:`mlmkit.viz.data.calibration_frame` or
-        :func:`mlmkit.analysis.metrics.calibration`.
+        [`mlmkit.viz.data.calibration_frame`][mlmkit.viz.data.calibration_frame] or
+        [`mlmkit.analysis.metrics.calibration`][mlmkit.analysis.metrics.calibration.calibration].
     """
     need = {"mean_score", "observed_rate", "count"}
     if not isinstance(frame, pl.DataFrame):

@@ -25,9 +25,9 @@ def frame_html(frame: Any, *, max_rows: int = 20) -> str:
 class ConfirmAction:
     """An action button that asks for confirmation before calling ``action``.
 
-    Clicking :attr:`button` reveals :attr:`confirm` / :attr:`cancel`; clicking
-    :attr:`confirm` runs ``action()`` and reports its return value (or error) in ``status``.
-    """
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
 
     def __init__(self, label: str, action: Callable[[], str], status: Any, *,
                  style: str = "warning") -> None:

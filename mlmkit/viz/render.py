@@ -63,5 +63,5 @@ class StaticChart:
 
 
 def show(chart: Any, *, scale: float = 1.0) -> StaticChart:
-    """Return a :class:`StaticChart` (display it, or make it a cell's last expression)."""
+    """Return a `StaticChart` (display it, or make it a cell's last expression)."""
     return StaticChart(chart, scale=scale)

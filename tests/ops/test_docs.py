@@ -1,7 +1,14 @@
-"""The documentation site builds in strict mode (what `make docs` runs)."""
+"""The documentation site builds in strict mode (what `make docs` runs), offline and without jargon.
+
+One strict build (module fixture) serves every site check: no page loads anything from another
+host (scripts, styles, images, frames), no Sphinx role is printed literally, cross-references are
+mkdocstrings/autorefs links (an unresolved one fails the strict build), and the pages written for
+users hold no internal jargon or private module paths.
+"""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -10,19 +17,88 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+
+#: A Sphinx cross-reference role (``:class:`X```): mkdocstrings prints it literally.
+SPHINX_ROLE = re.compile(r":(class|func|meth|mod|attr|exc|data|obj|py:\w+):`")
+#: An element that makes the browser fetch from another host.
+EXTERNAL_LOAD = re.compile(
+    r"<(script|link|img|iframe|source|video|audio|embed)\b[^>]*\b(src|href|data-src)\s*=\s*"
+    r"[\"']?(https?:)?//", re.IGNORECASE)
+CSS_EXTERNAL = re.compile(r"(url\(\s*[\"']?|@import\s+[\"']?)(https?:)?//", re.IGNORECASE)
+#: Words from the project's own history that mean nothing to a reader of the docs.
+JARGON = re.compile(r"\bthe seed\b|\bseed's\b|\bissue \d+|\bissues? #\d+|\bsession\b|/work/",
+                    re.IGNORECASE)
+PRIVATE_PATH = re.compile(r"\bmlmkit(\.\w+)*\._\w+")
+
+
+def _mkdocs_available() -> bool:
+    return shutil.which("mkdocs") is not None or (Path(sys.executable).parent / "mkdocs").exists()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings")
+    if not _mkdocs_available():
+        pytest.skip("mkdocs executable missing")
+    out = tmp_path_factory.mktemp("docs") / "site"
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING" not in proc.stderr, proc.stderr
+    return out
 
 
 @pytest.mark.slow
-def test_mkdocs_builds_strict(tmp_path):
-    pytest.importorskip("mkdocs")
-    pytest.importorskip("mkdocstrings")
-    if shutil.which("mkdocs") is None and not (Path(sys.executable).parent / "mkdocs").exists():
-        pytest.skip("mkdocs executable missing")
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d",
-                           str(tmp_path / "site")], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert "WARNING" not in proc.stderr
-    api = (tmp_path / "site" / "api" / "ops" / "index.html").read_text()
+def test_mkdocs_builds_strict(site: Path) -> None:
+    api = (site / "api" / "ops" / "index.html").read_text()
     assert "write_textfile" in api and "health_report" in api
-    assert (tmp_path / "site" / "DEPLOYMENT" / "index.html").exists()
+    assert (site / "DEPLOYMENT" / "index.html").exists()
+
+
+@pytest.mark.slow
+def test_site_makes_no_external_request(site: Path) -> None:
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) > 20
+    offenders = [f"{p.relative_to(site)}: {m.group(0)}" for p in pages
+                 for m in EXTERNAL_LOAD.finditer(p.read_text(encoding="utf-8"))]
+    offenders += [f"{p.relative_to(site)}: {m.group(0)}" for p in sorted(site.rglob("*.css"))
+                  for m in CSS_EXTERNAL.finditer(p.read_text(encoding="utf-8", errors="replace"))]
+    assert not offenders, offenders[:20]
+    # code is highlighted at build time (Pygments), with the stylesheet served from the site
+    quick = (site / "QUICKSTART" / "index.html").read_text(encoding="utf-8")
+    assert 'class="highlight"' in quick and "css/pygments.css" in quick
+    assert (site / "css" / "pygments.css").is_file()
+
+
+@pytest.mark.slow
+def test_site_prints_no_sphinx_role_and_links_cross_references(site: Path) -> None:
+    literal = [str(p.relative_to(site)) for p in sorted((site / "api").rglob("*.html"))
+               if SPHINX_ROLE.search(p.read_text(encoding="utf-8"))]
+    assert not literal, literal
+    core = (site / "api" / "core" / "index.html").read_text(encoding="utf-8")
+    # `[`ValidationError`][mlmkit.exceptions.ValidationError]` in a docstring became a link
+    assert re.search(r'<a class="autorefs[^"]*" href="[^"]*#mlmkit\.exceptions\.ValidationError"',
+                     core)
+
+
+def test_no_sphinx_roles_in_the_package() -> None:
+    found = [f"{p.relative_to(ROOT)}:{i}" for p in sorted((ROOT / "mlmkit").rglob("*.py"))
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if SPHINX_ROLE.search(line)]
+    assert not found, f"Sphinx roles (use [`Name`][mlmkit.module.Name] or `Name`): {found[:20]}"
+
+
+def test_api_pages_name_no_private_module() -> None:
+    found = [f"{p.name}: {m.group(0)}" for p in sorted((DOCS / "api").glob("*.md"))
+             for m in PRIVATE_PATH.finditer(p.read_text(encoding="utf-8"))]
+    assert not found, found
+
+
+def test_user_docs_hold_no_internal_jargon() -> None:
+    pages = [*sorted(DOCS.rglob("*.md")), ROOT / "README.md"]
+    found = [f"{p.relative_to(ROOT)}:{i}: {m.group(0)!r}" for p in pages
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             for m in JARGON.finditer(line)]
+    assert not found, "\n".join(found)

@@ -4,19 +4,18 @@ Input convention, for every detector: ``x = 1`` is an error (a misclassification
 correct prediction. DDM and EDDM accept only 0 / 1; ADWIN, Page-Hinkley and CUSUM also accept
 any finite real value (a loss), "up" meaning worse. ``update(x)`` returns the detector;
 ``drift_detected``, ``warning_detected`` and ``n_seen`` are read-only; ``reset()`` restores the
-initial state (details in :mod:`mlmkit.analysis.detectors._base`).
+initial state (details in `mlmkit.analysis.detectors._base`).
 
-=================  ==============================================  ===========  =======
-name               algorithm                                       directions   warning
-=================  ==============================================  ===========  =======
-``ddm``            :class:`DDM` (Gama et al. 2004)                 up           yes
-``eddm``           :class:`EDDM` (Baena-García et al. 2006)        up           yes
-``adwin``          :class:`ADWIN` (Bifet & Gavaldà 2007)           up, down     no
-``page_hinkley``   :class:`PageHinkley` (Page 1954)                mode         no
-``cusum``          :class:`CUSUM` (two-sided tabular)              up, down     no
-=================  ==============================================  ===========  =======
+| name | algorithm | directions | warning |
+| --- | --- | --- | --- |
+| ``ddm`` | `DDM` (Gama et al. 2004) | up | yes |
+| ``eddm`` | `EDDM` (Baena-García et al. 2006) | up | yes |
+| ``adwin`` | `ADWIN` (Bifet & Gavaldà 2007) | up, down | no |
+| ``page_hinkley`` | `PageHinkley` (Page 1954) | mode | no |
+| ``cusum`` | `CUSUM` (two-sided tabular) | up, down | no |
 
-:func:`run_detector` runs one over a whole stream and lists the indices where it fired.
+[`run_detector`][mlmkit.analysis.detectors._run.run_detector] runs one over a whole stream and lists
+the indices where it fired.
 """
 
 from __future__ import annotations

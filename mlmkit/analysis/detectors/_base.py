@@ -59,7 +59,7 @@ class DriftDetector(abc.ABC):
 
     @property
     def n_seen(self) -> int:
-        """Number of updates since construction or the last :meth:`reset`."""
+        """Number of updates since construction or the last `reset`."""
         return self._n_seen
 
     @property
@@ -135,7 +135,7 @@ class DriftDetector(abc.ABC):
 
 
 class SidedDetector(DriftDetector):
-    """A :class:`DriftDetector` that also tells on which side its last drift was (private base).
+    """A `DriftDetector` that also tells on which side its last drift was (private base).
 
     Subclasses set ``self._drift, self._direction = True, "up"`` (or ``"down"``) in ``_update``.
     """

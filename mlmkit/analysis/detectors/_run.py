@@ -17,7 +17,7 @@ from mlmkit.analysis.detectors.ddm import DDM
 from mlmkit.analysis.detectors.eddm import EDDM
 from mlmkit.analysis.detectors.page_hinkley import PageHinkley
 
-#: Detector classes by registry name (used by :func:`make_detector` and alert configs).
+#: Detector classes by registry name (used by `make_detector` and alert configs).
 DETECTORS: dict[str, type[DriftDetector]] = {
     "adwin": ADWIN,
     "cusum": CUSUM,
@@ -33,7 +33,7 @@ def make_detector(name: str, **params: Any) -> DriftDetector:
     Parameters
     ----------
     name : str
-        One of :data:`DETECTORS` (``"adwin"``, ``"cusum"``, ``"ddm"``, ``"eddm"``,
+        One of `DETECTORS` (``"adwin"``, ``"cusum"``, ``"ddm"``, ``"eddm"``,
         ``"page_hinkley"``).
     **params
         Constructor parameters of that detector; ``detector.params`` round-trips.

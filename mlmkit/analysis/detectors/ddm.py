@@ -23,7 +23,8 @@ class DDM(DriftDetector):
 
     The minimum is only tracked after ``warm_start`` observations *and* once the rate is
     positive, so that a lucky error-free start (:math:`s_{min} = 0`) cannot make the next error
-    a drift. Input: 1 = error, 0 = correct (see :mod:`mlmkit.analysis.detectors`).
+    a drift. Input: 1 = error, 0 = correct (see
+    [`mlmkit.analysis.detectors`][mlmkit.analysis.detectors]).
 
     Parameters
     ----------

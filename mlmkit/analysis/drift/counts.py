@@ -1,10 +1,11 @@
-"""Drift statistics from pre-aggregated counts (re-exported by :mod:`mlmkit.analysis.drift.detect`).
+"""Drift statistics from pre-aggregated counts (re-exported by `mlmkit.analysis.drift.detect`).
 
 The store computes histograms in SQL; these functions turn two aligned count vectors (same
-bins or same categories, same order) into the same :class:`DriftStat` the raw functions give.
-For reference-quantile bins use :func:`quantile_edges` on the reference and count with the
-convention of :func:`bin_counts`: bin 0 is ``x < e[0]``, bin i is ``e[i-1] <= x < e[i]``, the
-last bin is ``x >= e[-1]``.
+bins or same categories, same order) into the same
+[`DriftStat`][mlmkit.analysis.drift.methods.DriftStat] the raw functions give. For
+reference-quantile bins use `quantile_edges` on the reference and count with the convention of
+`bin_counts`: bin 0 is ``x < e[0]``, bin i is ``e[i-1] <= x < e[i]``, the last bin is ``x >=
+e[-1]``.
 """
 
 from __future__ import annotations

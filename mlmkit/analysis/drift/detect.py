@@ -1,7 +1,9 @@
 """Two-sample drift statistics, a registry of drift methods and a per-feature drift report.
 
-Methods (``available_drift_methods()``; each is a :class:`DriftMethod` with a default threshold
-and a score type, and new ones can be added with :func:`register_drift_method`):
+Methods (``available_drift_methods()``; each is a
+[`DriftMethod`][mlmkit.analysis.drift.methods.DriftMethod] with a default threshold
+and a score type, and new ones can be added with
+[`register_drift_method`][mlmkit.analysis.drift.methods.register_drift_method]):
 
 =================  ==========  =========  =================================================
 name               score       default    applies to
@@ -16,7 +18,8 @@ name               score       default    applies to
 
 A distance drifts when ``statistic >= threshold``, a p-value when ``p_value < threshold``.
 
-The ``auto`` rule (per column, used by :func:`detect_drift` by default):
+The ``auto`` rule (per column, used by [`detect_drift`][mlmkit.analysis.drift.report.detect_drift]
+by default):
 
 1. A numeric column with at most 5 distinct reference values is treated as categorical.
 2. If ``min(n_reference, n_current) <= 1000``: numeric -> ``ks``, categorical ->
@@ -101,7 +104,8 @@ def quantile_edges(reference: Any, *, bins: int = 10) -> np.ndarray:
 
     Quantiles interpolate linearly between order statistics (numpy's default); repeated edges
     (discrete data) are dropped, so there may be fewer than ``bins`` bins. The outer bins are
-    open: use :func:`bin_counts` (or the same rule in SQL) to count.
+    open: use [`bin_counts`][mlmkit.analysis.drift.detect.bin_counts] (or the same rule in SQL) to
+    count.
 
     Examples
     --------
@@ -150,11 +154,12 @@ def psi(reference: Any, current: Any, bins: int = 10, *, categorical: bool | Non
         threshold: float | None = None) -> DriftStat:
     """Population stability index of ``current`` against ``reference``.
 
-    Numeric samples are cut at ``bins`` reference quantiles (:func:`quantile_edges`, outer bins
-    open); categorical ones (strings, booleans, or ``categorical=True``) use one bin per
-    category. ``PSI = sum((q - p) * ln(q / p))`` with reference proportions ``p`` and current
-    proportions ``q``; an empty bin's proportion is replaced by ``1e-4`` (no renormalisation),
-    so ``psi(x, x) == 0``. Default threshold 0.1 (drift when ``PSI >= 0.1``).
+    Numeric samples are cut at ``bins`` reference quantiles
+    ([`quantile_edges`][mlmkit.analysis.drift.detect.quantile_edges], outer bins open); categorical
+    ones (strings, booleans, or ``categorical=True``) use one bin per category. ``PSI = sum((q - p)
+    * ln(q / p))`` with reference proportions ``p`` and current proportions ``q``; an empty bin's
+    proportion is replaced by ``1e-4`` (no renormalisation), so ``psi(x, x) == 0``. Default
+    threshold 0.1 (drift when ``PSI >= 0.1``).
 
     Examples
     --------
@@ -225,10 +230,10 @@ def jensen_shannon(reference: Any, current: Any, *, bins: int = 10, base: float 
                    threshold: float | None = None) -> DriftStat:
     """Jensen-Shannon distance between the binned (or categorical) distributions.
 
-    Bins as in :func:`psi` (no smoothing: the distance handles empty bins). The distance is
-    the square root of the JS divergence in log base ``base`` (default 2, range [0, 1]) and
-    equals ``scipy.spatial.distance.jensenshannon(p, q, base=base)`` on the same histograms.
-    Default threshold 0.1.
+    Bins as in [`psi`][mlmkit.analysis.drift.detect.psi] (no smoothing: the distance handles empty
+    bins). The distance is the square root of the JS divergence in log base ``base`` (default 2,
+    range [0, 1]) and equals ``scipy.spatial.distance.jensenshannon(p, q, base=base)`` on the same
+    histograms. Default threshold 0.1.
 
     Examples
     --------
@@ -247,7 +252,8 @@ def hellinger(reference: Any, current: Any, *, bins: int = 10, categorical: bool
               threshold: float | None = None) -> DriftStat:
     """Hellinger distance ``||sqrt(p) - sqrt(q)||_2 / sqrt(2)`` between binned distributions.
 
-    Bins as in :func:`psi`; the distance lies in [0, 1]. Default threshold 0.1.
+    Bins as in [`psi`][mlmkit.analysis.drift.detect.psi]; the distance lies in [0, 1]. Default
+    threshold 0.1.
 
     Examples
     --------

@@ -1,6 +1,6 @@
 """Drift result type, prepared samples and the registry of drift methods (private).
 
-Public names are re-exported by :mod:`mlmkit.analysis.drift.detect`.
+Public names are re-exported by [`mlmkit.analysis.drift.detect`][mlmkit.analysis.drift.detect].
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class DriftStat:
 
 def make_stat(method: str, statistic: float, p_value: float | None, threshold: float,
               n_reference: int, n_current: int) -> DriftStat:
-    """Build a :class:`DriftStat`, deciding drift from the p-value or the distance."""
+    """Build a `DriftStat`, deciding drift from the p-value or the distance."""
     detected = p_value < threshold if p_value is not None else statistic >= threshold
     return DriftStat(method, float(statistic), None if p_value is None else float(p_value),
                      float(threshold), bool(detected), int(n_reference), int(n_current))

@@ -2,13 +2,13 @@
 
 A feature whose values start to go missing (a broken upstream join, a sensor that reports NaN)
 may keep the distribution of its *present* values intact, so value drift alone misses it.
-:func:`missing_drift` compares, per feature, the missing share of the reference with that of
+`missing_drift` compares, per feature, the missing share of the reference with that of
 the current window:
 
 - **test**: chi-square test of homogeneity on the 2 x 2 table ``(missing, present)`` x
   ``(reference, current)``, with Yates' continuity correction (exactly
   ``scipy.stats.chi2_contingency(table)``, as the ``chi_square`` drift method); the p-values of
-  the testable features are adjusted together (Holm by default, as :func:`detect_drift`).
+  the testable features are adjusted together (Holm by default, as `detect_drift`).
 - **effect size**: Cohen's ``h = 2 asin(sqrt(q)) - 2 asin(sqrt(p))`` between the reference
   share ``p`` and the current share ``q`` (the difference on the variance-stabilised scale,
   so ``|h|`` means about the same at 1 % as at 50 % missing).

@@ -2,7 +2,7 @@
 
 Every public metric accepts numpy arrays, lists, polars / pandas Series (anything with
 ``to_numpy``); labels must be bool or 0/1, scores finite probabilities in [0, 1]. Violations
-raise :class:`~mlmkit.exceptions.ValidationError` naming the argument.
+raise [`ValidationError`][mlmkit.exceptions.ValidationError] naming the argument.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class UndefinedMetricWarning(UserWarning):
 
 
 def warn_undefined(names: list[str], reason: str, *, stacklevel: int = 3) -> None:
-    """Emit one :class:`~mlmkit.analysis.metrics.UndefinedMetricWarning` for ``names``."""
+    """Emit one `UndefinedMetricWarning` for ``names``."""
     warnings.warn(
         f"{', '.join(names)} undefined ({reason}); returned NaN",
         UndefinedMetricWarning,

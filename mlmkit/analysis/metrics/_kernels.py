@@ -12,7 +12,7 @@ import numpy as np
 from mlmkit.analysis.metrics._inputs import BoolArray, FloatArray, IntArray
 from mlmkit.catalogue import Kind, select
 
-#: The keys of :func:`count_metrics`.
+#: The keys of `count_metrics`.
 COUNT_METRICS = select(kind=Kind.COUNT)
 
 

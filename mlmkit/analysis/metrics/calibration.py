@@ -108,7 +108,8 @@ def calibration_from_histograms(
     Returns
     -------
     polars.DataFrame
-        Same columns as :func:`calibration`, one row per non-empty bin.
+        Same columns as [`calibration`][mlmkit.analysis.metrics.calibration.calibration], one row
+        per non-empty bin.
 
     Examples
     --------
@@ -156,7 +157,7 @@ def expected_calibration_error(
     bins : int, default 10
         Number of bins.
     strategy : {"uniform", "quantile"}, default "uniform"
-        Binning, as in :func:`calibration`.
+        Binning, as in [`calibration`][mlmkit.analysis.metrics.calibration.calibration].
 
     Returns
     -------
@@ -179,7 +180,8 @@ def expected_calibration_error_from_histograms(
     Parameters
     ----------
     counts, positives, score_sums : array-like
-        As in :func:`calibration_from_histograms`.
+        As in
+        [`calibration_from_histograms`][mlmkit.analysis.metrics.calibration.calibration_from_histograms].
 
     Returns
     -------

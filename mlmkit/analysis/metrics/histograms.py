@@ -34,11 +34,12 @@ def auc_from_histograms(pos_counts: Any, neg_counts: Any) -> float:
     Bins must be ordered by increasing score. A positive beats every negative in a lower
     bin and ties (counts 1/2) with every negative in its own bin. With one bin per distinct
     score this *is* the exact AUC; with coarser bins it differs from the AUC of the
-    underlying rows by at most :func:`auc_histogram_error_bound` (half the share of
-    positive-negative pairs that fall in the same bin). For ``B`` uniform bins on [0, 1]
-    and a negative-score density bounded by ``D`` that bound is at most ``0.5 * D / B``
-    (e.g. ≤ 1e-4 for 10,000 bins and ``D <= 2``); the realised error is typically far
-    smaller because pairs inside a bin split nearly evenly.
+    underlying rows by at most
+    [`auc_histogram_error_bound`][mlmkit.analysis.metrics.histograms.auc_histogram_error_bound]
+    (half the share of positive-negative pairs that fall in the same bin). For ``B`` uniform bins on
+    [0, 1] and a negative-score density bounded by ``D`` that bound is at most ``0.5 * D / B`` (e.g.
+    ≤ 1e-4 for 10,000 bins and ``D <= 2``); the realised error is typically far smaller because
+    pairs inside a bin split nearly evenly.
 
     Parameters
     ----------
@@ -62,7 +63,7 @@ def auc_from_histograms(pos_counts: Any, neg_counts: Any) -> float:
 
 
 def auc_histogram_error_bound(pos_counts: Any, neg_counts: Any) -> float:
-    """Largest possible gap between :func:`auc_from_histograms` and the exact row AUC.
+    """Largest possible gap between `auc_from_histograms` and the exact row AUC.
 
     Equals ``0.5 * sum(pos * neg) / (sum(pos) * sum(neg))``: only pairs sharing a bin can
     be ordered either way, and the histogram counts each of them 1/2.
@@ -158,7 +159,7 @@ def log_loss_from_sums(
 ) -> float:
     """Log loss from ``Σ log(score)`` over positives and ``Σ log(1 - score)`` over negatives.
 
-    To match :func:`log_loss` (and scikit-learn), clip scores to ``[eps, 1 - eps]`` with
+    To match `log_loss` (and scikit-learn), clip scores to ``[eps, 1 - eps]`` with
     ``eps = 2.220446049250313e-16`` before taking logs, e.g. in SQL
     ``ln(greatest(score, eps))``.
 

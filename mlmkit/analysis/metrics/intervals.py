@@ -4,7 +4,7 @@ The bootstrap never loops over rows. Resampling ``n`` rows with replacement is t
 drawing the number of copies of each distinct ``(label, prediction)`` or ``(label, score)``
 cell from a multinomial, so count metrics resample the four confusion cells and ranking
 metrics resample the per-distinct-score positive / negative counts (binned to at most
-``max_bins`` uniform score bins for very large windows; see :func:`auc_histogram_error_bound`).
+``max_bins`` uniform score bins for very large windows; see `auc_histogram_error_bound`).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> Inte
 
     Equals ``statsmodels.stats.proportion.proportion_confint(successes, n,
     alpha=1 - confidence, method="wilson")``. ``n == 0`` gives a NaN interval and an
-    :class:`UndefinedMetricWarning`.
+    `UndefinedMetricWarning`.
 
     Parameters
     ----------
@@ -187,7 +187,7 @@ def bootstrap_interval(
     under row resampling, in O(n_resamples). ``roc_auc`` and ``pr_auc`` take scores and
     resample per-distinct-score counts; with more than ``max_bins`` distinct scores, the
     scores are binned into ``max_bins`` uniform bins first (the AUC moves by at most
-    :func:`auc_histogram_error_bound`, ~1e-4 for 10,000 bins, far inside the interval).
+    `auc_histogram_error_bound`, ~1e-4 for 10,000 bins, far inside the interval).
     Resamples where the metric is undefined are dropped with an UndefinedMetricWarning.
 
     Parameters

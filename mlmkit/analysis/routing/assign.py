@@ -80,7 +80,8 @@ def experiment_salt(key: str) -> int:
     Parameters
     ----------
     key : str
-        Experiment key, e.g. :attr:`mlmkit.values.ABTestConfig.experiment_key`.
+        Experiment key, e.g.
+        [`mlmkit.values.ABTestConfig.experiment_key`][mlmkit.values.ABTestConfig.experiment_key].
 
     Returns
     -------
@@ -127,7 +128,7 @@ def _string_key(unit_id: str) -> int:
 
 
 def unit_bucket(unit_id: int | str, salt: int) -> float:
-    """The bucket in ``[0, 1)`` of one unit (pure Python; equals :func:`unit_buckets`).
+    """The bucket in ``[0, 1)`` of one unit (pure Python; equals `unit_buckets`).
 
     Examples
     --------
@@ -181,7 +182,7 @@ def unit_buckets(unit_ids: Any, salt: int) -> NDArray[np.float64]:
     unit_ids : array-like of int or str
         numpy integer array, polars Series (integer or string) or a list.
     salt : int
-        Experiment salt (:func:`experiment_salt`).
+        Experiment salt ([`experiment_salt`][mlmkit.analysis.routing.assign.experiment_salt]).
 
     Returns
     -------
@@ -245,8 +246,9 @@ def routing_share_b(config: ABTestConfig) -> float:
 def select_version(config: ABTestConfig, unit_id: int | str | None = None) -> Version:
     """The version serving ``unit_id`` under ``config`` (sticky; random without an id).
 
-    The salt is :func:`experiment_salt` of ``config.experiment_key``, which does not include
-    the traffic split, so a gradual rollout keeps every unit already in B there.
+    The salt is [`experiment_salt`][mlmkit.analysis.routing.assign.experiment_salt] of
+    ``config.experiment_key``, which does not include the traffic split, so a gradual rollout keeps
+    every unit already in B there.
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""Vectorised string keys for :mod:`mlmkit.analysis.routing.assign` (private).
+"""Vectorised string keys for `mlmkit.analysis.routing.assign` (private).
 
 The key of a string is ``sum((byte_j + 1) * P**j) mod 2**64`` over its UTF-8 bytes (see the
 routing module docstring; the values are pinned by golden tests and must never change). It is

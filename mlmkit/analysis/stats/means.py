@@ -1,7 +1,8 @@
 """Comparisons of continuous outcomes (latency, revenue, scores) between versions A and B.
 
-Same conventions as :mod:`mlmkit.analysis.stats.proportions`: effects are **B minus A**, ``ci`` is
-two-sided, every function returns a :class:`~mlmkit.analysis.stats.TestResult`.
+Same conventions as [`mlmkit.analysis.stats.proportions`][mlmkit.analysis.stats.proportions]:
+effects are **B minus A**, ``ci`` is two-sided, every function returns a
+[`TestResult`][mlmkit.analysis.stats.result.TestResult].
 """
 
 from __future__ import annotations

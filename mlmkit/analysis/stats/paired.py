@@ -1,6 +1,7 @@
 """Paired tests: both versions scored the same units (shadow mode); McNemar's test.
 
-Same conventions as :mod:`mlmkit.analysis.stats.proportions` (B minus A, two-sided ``ci``).
+Same conventions as [`mlmkit.analysis.stats.proportions`][mlmkit.analysis.stats.proportions] (B
+minus A, two-sided ``ci``).
 """
 
 from __future__ import annotations
@@ -80,15 +81,16 @@ def mcnemar(correct_a: Any, correct_b: Any, *, exact: bool = True, correction: b
             confidence: float = 0.95) -> TestResult:
     """McNemar's test from paired per-row outcomes (1/True = that version was correct).
 
-    Builds the 2x2 table of agreements and calls :func:`mcnemar_table`; use that function
-    directly when the counts come from a SQL aggregate.
+    Builds the 2x2 table of agreements and calls
+    [`mcnemar_table`][mlmkit.analysis.stats.paired.mcnemar_table]; use that function directly when
+    the counts come from a SQL aggregate.
 
     Parameters
     ----------
     correct_a, correct_b : array-like of bool or {0, 1}
         Same length; row ``i`` is the same request scored by both versions (shadow mode).
     exact, correction, confidence
-        As in :func:`mcnemar_table`.
+        As in [`mcnemar_table`][mlmkit.analysis.stats.paired.mcnemar_table].
 
     Returns
     -------

@@ -7,12 +7,12 @@ Conventions, the same for every function here:
   means B is larger and ``alternative="greater"`` means "B is greater than A".
 - **2x2 tables** have one row per group (A, then B) and columns (success, failure).
 - ``ci`` is always two-sided at level ``confidence``, also for one-sided tests.
-- Bad arguments raise :class:`~mlmkit.exceptions.ValidationError` naming the parameter.
+- Bad arguments raise [`ValidationError`][mlmkit.exceptions.ValidationError] naming the parameter.
 
-Paired tests (McNemar) live in :mod:`~mlmkit.analysis.stats.paired`, power and sample sizes in
-:mod:`~mlmkit.analysis.stats.sample_size`, the Welch t-test and the bootstrap in
-:mod:`~mlmkit.analysis.stats.means`, the always-valid sequential test in
-:mod:`~mlmkit.analysis.stats.sequential`; :mod:`mlmkit.analysis.stats` re-exports them all.
+Paired tests (McNemar) live in [`paired`][mlmkit.analysis.stats.paired], power and sample sizes in
+[`sample_size`][mlmkit.analysis.stats.sample_size], the Welch t-test and the bootstrap in
+[`means`][mlmkit.analysis.stats.means], the always-valid sequential test in
+[`sequential`][mlmkit.analysis.stats.sequential]; `mlmkit.analysis.stats` re-exports them all.
 """
 
 from __future__ import annotations
@@ -104,7 +104,8 @@ def chi_square_2x2(table: Any, *, correction: bool = True,
     """Pearson chi-square test of independence on a 2x2 table (rows A, B; columns success, fail).
 
     Equals ``scipy.stats.chi2_contingency(table, correction=correction)``. Without Yates'
-    correction the statistic is the square of :func:`two_proportion_ztest`'s z.
+    correction the statistic is the square of
+    [`two_proportion_ztest`][mlmkit.analysis.stats.proportions.two_proportion_ztest]'s z.
 
     Parameters
     ----------

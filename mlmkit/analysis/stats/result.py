@@ -1,4 +1,4 @@
-"""Shared pieces of :mod:`mlmkit.analysis.stats`: the result type and argument checks."""
+"""Shared pieces of `mlmkit.analysis.stats`: the result type and argument checks."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ ALTERNATIVES = ("two-sided", "greater", "less")
 
 @dataclass(frozen=True)
 class TestResult:
-    """Outcome of a significance test; every test in :mod:`mlmkit.analysis.stats` returns one.
+    """Outcome of a significance test; every test in `mlmkit.analysis.stats` returns one.
 
     Orientation: comparisons of two groups are always **B minus A** (``effect = B - A``), so a
     positive ``statistic``/``effect`` means B is larger and ``alternative="greater"`` means
@@ -42,8 +42,9 @@ class TestResult:
     n : int
         Number of observations (units, pairs or rows) the test used.
     alpha : float
-        Default significance level of :meth:`significant` (0.05 unless the test sets another,
-        e.g. 0.001 for the sample-ratio-mismatch check).
+        Default significance level of
+        [`significant`][mlmkit.analysis.stats.result.TestResult.significant] (0.05 unless the test
+        sets another, e.g. 0.001 for the sample-ratio-mismatch check).
     confidence : float or None
         Level of ``ci``.
     df : float or None

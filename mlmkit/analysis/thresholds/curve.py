@@ -1,12 +1,15 @@
 """Decision thresholds for binary scores: the full threshold curve and the best threshold.
 
-A score ``s`` is predicted positive when ``s >= threshold``. :func:`threshold_curve` evaluates
-every distinct score as a threshold in O(n log n) (for float64 scores in [0, 2) one ``np.sort``
-of keys packing score bits and label, otherwise two sorts and a linear merge; then cumulative
-sums), :func:`threshold_curve_from_histogram` builds the same frame from counts
-aggregated per distinct score or per score bin (e.g. by SQL ``GROUP BY``), and
-:func:`best_threshold` / :func:`best_threshold_from_curve` pick the threshold optimising a metric,
-optionally under a precision / recall constraint or as the minimum expected cost.
+A score ``s`` is predicted positive when ``s >= threshold``.
+[`threshold_curve`][mlmkit.analysis.thresholds.curve.threshold_curve] evaluates every distinct score
+as a threshold in O(n log n) (for float64 scores in [0, 2) one ``np.sort`` of keys packing score
+bits and label, otherwise two sorts and a linear merge; then cumulative sums),
+[`threshold_curve_from_histogram`][mlmkit.analysis.thresholds.curve.threshold_curve_from_histogram]
+builds the same frame from counts aggregated per distinct score or per score bin (e.g. by SQL
+``GROUP BY``), and [`best_threshold`][mlmkit.analysis.thresholds.curve.best_threshold] /
+[`best_threshold_from_curve`][mlmkit.analysis.thresholds.curve.best_threshold_from_curve] pick the
+threshold optimising a metric, optionally under a precision / recall constraint or as the minimum
+expected cost.
 
 Rates that are 0 / 0 (precision with no predicted positive, recall without positives) are NaN.
 """
@@ -34,7 +37,7 @@ __all__ = [
     "threshold_curve_from_histogram",
 ]
 
-#: Metrics :func:`best_threshold` can optimise ("cost" is minimised, every other one maximised).
+#: Metrics `best_threshold` can optimise ("cost" is minimised, every other one maximised).
 METRICS = select(use=Use.THRESHOLD)
 
 
@@ -47,7 +50,7 @@ class ThresholdResult:
     threshold : float
         Predict positive when ``score >= threshold``; NaN when no threshold is feasible.
     metric : str
-        The optimised metric (one of :data:`METRICS`).
+        The optimised metric (one of `METRICS`).
     value : float
         The metric at ``threshold`` (expected cost per prediction for ``"cost"``).
     tp, fp, tn, fn : int
@@ -128,7 +131,7 @@ def threshold_curve(actual: Any, score: Any) -> pl.DataFrame:
 
 def threshold_curve_from_histogram(thresholds_or_bin_edges: Any, pos_counts: Any,
                                    neg_counts: Any) -> pl.DataFrame:
-    """The :func:`threshold_curve` frame from counts aggregated per score or per score bin.
+    """The `threshold_curve` frame from counts aggregated per score or per score bin.
 
     Parameters
     ----------
@@ -143,8 +146,9 @@ def threshold_curve_from_histogram(thresholds_or_bin_edges: Any, pos_counts: Any
     Returns
     -------
     polars.DataFrame
-        Same columns as :func:`threshold_curve`, one row per score or bin (bins with no rows
-        are kept; they repeat the counts of the next bin up).
+        Same columns as [`threshold_curve`][mlmkit.analysis.thresholds.curve.threshold_curve], one
+        row per score or bin (bins with no rows are kept; they repeat the counts of the next bin
+        up).
 
     Examples
     --------
@@ -187,9 +191,9 @@ def best_threshold(actual: Any, score: Any, *, metric: str | None = None,
     Parameters
     ----------
     actual, score : array-like
-        As in :func:`threshold_curve`.
+        As in [`threshold_curve`][mlmkit.analysis.thresholds.curve.threshold_curve].
     metric : str, optional
-        One of :data:`METRICS`. Default ``"f1_score"``, or ``"cost"`` when costs are given.
+        One of `METRICS`. Default ``"f1_score"``, or ``"cost"`` when costs are given.
         ``"cost"`` is the expected cost per prediction
         ``(cost_false_positive * fp + cost_false_negative * fn) / n`` and is minimised; every
         other metric is maximised.
@@ -243,12 +247,13 @@ def best_threshold_from_curve(curve: pl.DataFrame, *, metric: str | None = None,
                               cost_false_positive: float | None = None,
                               cost_false_negative: float | None = None,
                               current: float | None = None) -> ThresholdResult:
-    """:func:`best_threshold` on a curve from :func:`threshold_curve` or a histogram.
+    """`best_threshold` on a curve from `threshold_curve` or a histogram.
 
     ``curve`` needs the columns ``threshold`` (strictly increasing), ``tp``, ``fp``, ``tn`` and
     ``fn``. In grid mode a grid point between two curve thresholds gets the counts of the next
     curve threshold up, which is exact for a curve over distinct scores and at bin resolution for
-    a curve over score bins. Other parameters as in :func:`best_threshold`.
+    a curve over score bins. Other parameters as in
+    [`best_threshold`][mlmkit.analysis.thresholds.curve.best_threshold].
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""Private kernels of :mod:`mlmkit.analysis.thresholds` (input checks, sorting, metric columns)."""
+"""Private kernels of `mlmkit.analysis.thresholds` (input checks, sorting, metric columns)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def sorted_counts(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, 
     """Distinct thresholds (ascending) with the positives and negatives scoring ``>=`` each.
 
     float64 scores in ``[0, 2)`` (probabilities) take one ``np.sort`` of packed uint64 keys
-    (:func:`_packed_counts`); other scores take :func:`_merged_counts`. Both are exact.
+    (`_packed_counts`); other scores take `_merged_counts`. Both are exact.
     """
     if score.dtype == np.float64:
         bits = score.view(np.uint64)
@@ -80,7 +80,7 @@ def sorted_counts(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, 
 
 def _packed_counts(positive: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                                     np.ndarray]:
-    """:func:`sorted_counts` for float64 bit patterns below ``2**62`` (``+0.0 <= score < 2``).
+    """`sorted_counts` for float64 bit patterns below ``2**62`` (``+0.0 <= score < 2``).
 
     Non-negative float64 bit patterns sort like the floats, and below ``2**62`` the top bit is
     free: ``bits << 1 | label`` keeps every score bit plus the label, so a single SIMD
@@ -112,7 +112,7 @@ def _packed_counts(positive: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, 
 
 def _merged_counts(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                                     np.ndarray]:
-    """:func:`sorted_counts` for any finite scores.
+    """`sorted_counts` for any finite scores.
 
     Positive and negative scores are sorted separately in place (``np.sort`` is SIMD-accelerated
     and much faster than ``argsort``); a stable argsort of the two sorted runs is then a single

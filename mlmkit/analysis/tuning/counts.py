@@ -1,8 +1,9 @@
 """Threshold grids, counts at a threshold and the bootstrap of an improvement between two.
 
-Everything works on a threshold curve (:func:`mlmkit.analysis.thresholds.threshold_curve` or
-:func:`~mlmkit.analysis.thresholds.threshold_curve_from_histogram`), i.e. on counts aggregated
-per distinct score or per score cell, never on raw rows.
+Everything works on a threshold curve
+([`threshold_curve`][mlmkit.analysis.thresholds.curve.threshold_curve] or
+[`threshold_curve_from_histogram`][mlmkit.analysis.thresholds.curve.threshold_curve_from_histogram]),
+i.e. on counts aggregated per distinct score or per score cell, never on raw rows.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def threshold_grid(low: float, high: float, step: float) -> np.ndarray:
     """The inclusive grid ``low, low + step, ..., <= high`` used by grid-mode threshold search.
 
     Points are rounded to 12 decimals, so float steps land on round numbers (the same grid as
-    :func:`mlmkit.analysis.thresholds.best_threshold` with ``step``).
+    [`mlmkit.analysis.thresholds.best_threshold`][mlmkit.analysis.thresholds.curve.best_threshold]
+    with ``step``).
 
     Examples
     --------
@@ -53,11 +55,11 @@ def threshold_grid(low: float, high: float, step: float) -> np.ndarray:
 
 
 def count_curve(actual: Any, score: Any) -> pl.DataFrame:
-    """Only the count columns of :func:`~mlmkit.analysis.thresholds.threshold_curve`.
+    """Only the count columns of `threshold_curve`.
 
     ``threshold, tp, fp, tn, fn`` at every distinct score, ascending: what
-    :func:`~mlmkit.analysis.thresholds.best_threshold_from_curve` needs, without computing
-    the rate columns twice on large logs.
+    [`best_threshold_from_curve`][mlmkit.analysis.thresholds.curve.best_threshold_from_curve] needs,
+    without computing the rate columns twice on large logs.
 
     Examples
     --------
@@ -76,7 +78,7 @@ def best_on_count_curve(curve: pl.DataFrame, *, metric: str = "f1_score",
                         threshold_range: tuple[float, float] | None = None,
                         current: float | None = None, cost_false_positive: float = 0.0,
                         cost_false_negative: float = 0.0) -> ThresholdResult:
-    """Exact-mode :func:`~mlmkit.analysis.thresholds.best_threshold_from_curve`, lean.
+    """Exact-mode `best_threshold_from_curve`, lean.
 
     Same answer (every curve threshold in ``threshold_range`` is a candidate; ties within
     1e-12 relative go to the candidate closest to ``current``, else the lowest), but only

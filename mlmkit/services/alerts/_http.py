@@ -1,6 +1,6 @@
 """One HTTP POST under a total deadline, and the redaction of secrets in URLs and error text.
 
-:func:`post` opens its own connection (no pooling, no proxy, no redirect handling) and bounds
+`post` opens its own connection (no pooling, no proxy, no redirect handling) and bounds
 the whole exchange (connect, send, status line, headers, body) by one monotonic deadline: every
 socket operation gets the time that is left as its timeout, and a read that starts after the
 deadline fails at once. A receiver that trickles one byte at a time is therefore cut off at the
@@ -156,7 +156,7 @@ def _left(deadline: float) -> float:
 
 @dataclass(frozen=True)
 class Response:
-    """What :func:`post` saw: the status code and the ``Location`` header (if any)."""
+    """What `post` saw: the status code and the ``Location`` header (if any)."""
 
     status: int
     location: str | None

@@ -5,7 +5,8 @@ concurrent processes never deliver the same pair at once), sends, and records th
 by row, so a crash at any point loses at most the claim of the pair in flight, which becomes
 due again when its lease ends. A failed pair is retried after ``backoff * 2**(attempts-1)``
 (at most ``max_backoff``) until ``max_attempts`` attempts were made; it is then ``failed`` and
-only :meth:`AlertingService.retry_unsent` (an explicit request) tries it again.
+only [`AlertingService.retry_unsent`][mlmkit.services.alerts.service.AlertingService.retry_unsent]
+(an explicit request) tries it again.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def alert_payload(row: Mapping[str, object]) -> JSONObject:
 
 
 class _AlertRow(TypedDict):
-    """A row of ``alerts`` as :func:`mlmkit.store.alerts.alert_rows` returns it."""
+    """A row of ``alerts`` as `mlmkit.store.alerts.alert_rows` returns it."""
 
     alert_id: int
     created_at: datetime

@@ -1,10 +1,11 @@
 """Alert rules: small strategy objects registered by name and rebuilt from their parameters.
 
-A rule's :meth:`AlertRule.evaluate` looks at a :class:`RuleContext` (the database and the
-performance monitor; a :class:`~mlmkit.workspace.Workspace` is one) and returns the
-:class:`Finding` objects to fire (an empty list when all is well). Built-in rules: ``metric_below``,
-``degradation``, ``drift``, ``label_coverage_low``, ``srm``. Add one with
-:func:`register_rule`.
+A rule's [`AlertRule.evaluate`][mlmkit.services.alerts.rules.AlertRule.evaluate] looks at a
+[`RuleContext`][mlmkit.services.alerts.rules.RuleContext] (the database and the performance monitor;
+a [`Workspace`][mlmkit.workspace.Workspace] is one) and returns the
+[`Finding`][mlmkit.services.alerts.rules.Finding] objects to fire (an empty list when all is well).
+Built-in rules: ``metric_below``, ``degradation``, ``drift``, ``label_coverage_low``, ``srm``. Add
+one with [`register_rule`][mlmkit.services.alerts.rules.register_rule].
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ class Finding:
 class RuleContext(Protocol):
     """What a rule reads: the database and the performance monitor.
 
-    :class:`~mlmkit.services.alerts.AlertingService` passes one when it evaluates its rules;
-    a :class:`~mlmkit.workspace.Workspace` has both attributes, so it can be passed too.
+    [`AlertingService`][mlmkit.services.alerts.service.AlertingService] passes one when it evaluates
+    its rules; a [`Workspace`][mlmkit.workspace.Workspace] has both attributes, so it can be passed
+    too.
     """
 
     @property
@@ -72,7 +74,7 @@ class AlertRule:
         raise NotImplementedError
 
     def to_dict(self) -> dict[str, object]:
-        """``{"rule": name, **params}``: enough to rebuild it with :func:`make_rule`."""
+        """``{"rule": name, **params}``: enough to rebuild it with `make_rule`."""
         return {"rule": self.name, **self.params}
 
     def __repr__(self) -> str:
@@ -115,7 +117,7 @@ class MetricBelow(AlertRule):
 
 
 class Degradation(AlertRule):
-    """Fire the severity of :meth:`PerformanceMonitor.get_performance_degradation_info`."""
+    """Fire the severity of `PerformanceMonitor.get_performance_degradation_info`."""
 
     name = "degradation"
 

@@ -3,14 +3,14 @@
 Every alert is first stored in the ``alerts`` table together with one ``pending`` outbox row
 per configured sink (one transaction), then delivered to the sinks (outside any database
 connection), each outcome recorded on its row. A pair that failed (or whose process died) is
-retried only for that sink: by :meth:`AlertingService.retry_unsent` now, or by the
-``alert-delivery`` job with exponential back-off up to ``max_attempts`` (see
-:mod:`mlmkit.services.alerts.delivery`). ``alerts.sent`` is true once every sink got it. A
-condition that persists does not page every time a job sees it: an unresolved alert with the
-same ``dedup_key`` suppresses new ones of the same or lower severity for ``cooldown`` (the
-repeat interval, default 4 hours as Alertmanager's ``repeat_interval``), and for as long as it
-is acknowledged; an escalation (warning → critical) always fires; a resolved alert suppresses
-nothing.
+retried only for that sink: by
+[`AlertingService.retry_unsent`][mlmkit.services.alerts.service.AlertingService.retry_unsent] now,
+or by the ``alert-delivery`` job with exponential back-off up to ``max_attempts`` (see
+`mlmkit.services.alerts.delivery`). ``alerts.sent`` is true once every sink got it. A condition that
+persists does not page every time a job sees it: an unresolved alert with the same ``dedup_key``
+suppresses new ones of the same or lower severity for ``cooldown`` (the repeat interval, default 4
+hours as Alertmanager's ``repeat_interval``), and for as long as it is acknowledged; an escalation
+(warning → critical) always fires; a resolved alert suppresses nothing.
 """
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ class AlertingService:
 
     Rules read the performance monitor, and the monitor fires alerts through this service.
     To break that cycle the service gets the monitor as a *provider*: a function returning
-    it, called only when :meth:`check` evaluates rules (so building either service never
-    builds the other eagerly, and the workspace still creates each on first use).
+    it, called only when [`check`][mlmkit.services.alerts.service.AlertingService.check] evaluates
+    rules (so building either service never builds the other eagerly, and the workspace still
+    creates each on first use).
 
     Parameters
     ----------
@@ -87,11 +88,13 @@ class AlertingService:
     registry
         The model registry (the production version of a rule configured without one).
     monitor
-        Returns the :class:`~mlmkit.services.monitor.PerformanceMonitor` that rules read;
-        ``None`` for a service that only fires and stores alerts (:meth:`check` then
-        raises :class:`~mlmkit.exceptions.StateError` if rules are configured).
+        Returns the [`PerformanceMonitor`][mlmkit.services.monitor.service.PerformanceMonitor] that
+        rules read; ``None`` for a service that only fires and stores alerts
+        ([`check`][mlmkit.services.alerts.service.AlertingService.check] then raises
+        [`StateError`][mlmkit.exceptions.StateError] if rules are configured).
     cooldown
-        Default de-duplication window of :meth:`fire`.
+        Default de-duplication window of
+        [`fire`][mlmkit.services.alerts.service.AlertingService.fire].
     max_attempts
         Attempts per (alert, sink) before the ``alert-delivery`` job gives up on it.
     retry_backoff
@@ -132,7 +135,7 @@ class AlertingService:
     def add_sink(self, sink: AlertSink) -> AlertSink:
         """Deliver future alerts to ``sink`` too (anything with ``name`` and ``send``).
 
-        A sink is identified by its ``key`` (:func:`~mlmkit.services.alerts.sinks.sink_key`):
+        A sink is identified by its ``key`` (`sink_key`):
         adding one whose key is already configured replaces that sink, and a pending delivery
         stored by another process reaches the sink with the same key here.
         """

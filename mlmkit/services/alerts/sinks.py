@@ -132,8 +132,9 @@ class WebhookSink:
     retried ``retries`` times with exponential back-off (``backoff * 2**attempt`` seconds);
     other statuses fail at once. Redirects (3xx) are never followed: a receiver that answers
     with one has not accepted the alert, and following it could forward the alert and its
-    credentials to another host. Failure raises :class:`SinkError`, with the original error
-    chained and every credential (user info in the URL, secret headers) masked.
+    credentials to another host. Failure raises
+    [`SinkError`][mlmkit.services.alerts.sinks.SinkError], with the original error chained and every
+    credential (user info in the URL, secret headers) masked.
 
     Each request carries ``Idempotency-Key: <alert idempotency key>`` (the key is in the
     JSON body too, with ``alert_id``), so a receiver can drop a re-delivered alert.
@@ -215,7 +216,7 @@ class WebhookSink:
             response.status == 429
 
     def send(self, alert: Mapping[str, JSONValue]) -> None:
-        """POST the alert; raise :class:`SinkError` after the last failed attempt."""
+        """POST the alert; raise `SinkError` after the last failed attempt."""
         idem = str(alert.get("idempotency_key") or alert.get("alert_id") or "")
         body = json.dumps({**dict(alert), "idempotency_key": idem} if idem else dict(alert),
                           default=str).encode()

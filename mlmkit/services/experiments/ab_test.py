@@ -1,7 +1,7 @@
 """A/B tests between model versions (``ws.ab``): routing, comparisons, tests, rollouts.
 
-Statistics come from :mod:`mlmkit.analysis.experiment` (which test for which metric),
-:mod:`mlmkit.analysis.stats` (SRM, Holm) and :mod:`mlmkit.analysis.routing` (sticky buckets);
+Statistics come from [`mlmkit.analysis.experiment`][mlmkit.analysis.experiment] (which test for
+which metric), `mlmkit.analysis.stats` (SRM, Holm) and `mlmkit.analysis.routing` (sticky buckets);
 counts come from one SQL aggregation (``store.predictions.aggregates.confusion_counts``), or
 from the paired shadow-mode counts when both versions scored the same units.
 """
@@ -107,8 +107,10 @@ class ABTestingService:
                unit_ids: Collection[int] | Collection[str] | pl.Series) -> pl.DataFrame:
         """Route many units at once: columns ``unit_id``, ``arm`` ("A"/"B"), ``version``.
 
-        Same decisions as :meth:`select_version`, vectorised (tens of millions per second for
-        integer ids; see :mod:`mlmkit.analysis.routing.assign` for the hash).
+        Same decisions as
+        [`select_version`][mlmkit.services.experiments.ab_test.ABTestingService.select_version],
+        vectorised (tens of millions per second for integer ids; see
+        [`mlmkit.analysis.routing.assign`][mlmkit.analysis.routing.assign] for the hash).
 
         Examples
         --------
@@ -138,8 +140,9 @@ class ABTestingService:
                                        margin_of_error: float = 0.05) -> int:
         """The seed's sample size to estimate one rate within ``± margin_of_error`` (385).
 
-        This sizes an *estimate*, not a comparison; use :meth:`required_sample_size` to detect
-        a difference between versions.
+        This sizes an *estimate*, not a comparison; use
+        [`required_sample_size`][mlmkit.services.experiments.ab_test.ABTestingService.required_sample_size]
+        to detect a difference between versions.
         """
         return margin_of_error_sample_size(confidence_level, margin_of_error)
 
@@ -316,7 +319,7 @@ class ABTestingService:
                       guardrails: Guardrails | Mapping[str, object] | None = None,
                       environment: str = "production", now: datetime | None = None
                       ) -> Rollout:
-        """Start a guarded gradual rollout of ``config.version_b`` (see :mod:`.rollout`)."""
+        """Start a guarded gradual rollout of ``config.version_b`` (see `rollout`)."""
         from mlmkit.services.experiments.rollout import start_rollout
 
         return start_rollout(self.db, self.registry, self.alerts, config, plan=plan,

@@ -1,14 +1,15 @@
 """Rollout guardrails: small strategy objects registered by name and rebuilt from config.
 
-A :class:`Guardrail` looks at the :class:`StepCounts` of the current rollout step (rows,
+A `Guardrail` looks at the `StepCounts` of the current rollout step (rows,
 labels and correct predictions per arm since the step began) and returns a
-:class:`Verdict`: passed, or failed with a reason (a failure rolls the rollout back).
+`Verdict`: passed, or failed with a reason (a failure rolls the rollout back).
 Built-in guardrails: ``critical_alert``, ``srm``, ``accuracy_drop``, ``min_accuracy``. Add
-one with :func:`register_guardrail` and pass it in ``Guardrails(extra=(...))``.
+one with `register_guardrail` and pass it in ``Guardrails(extra=(...))``.
 
-:class:`Guardrails` is the public, stored configuration of a rollout: its fields build the
-built-in guardrails (:meth:`Guardrails.checks`), and ``extra`` guardrails are stored as
-``{"guardrail": name, **fields}`` and rebuilt with :func:`make_guardrail`.
+[`Guardrails`][mlmkit.services.experiments.guardrails.Guardrails] is the public, stored
+configuration of a rollout: its fields build the built-in guardrails
+([`Guardrails.checks`][mlmkit.services.experiments.guardrails.Guardrails.checks]), and ``extra``
+guardrails are stored as ``{"guardrail": name, **fields}`` and rebuilt with `make_guardrail`.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class Guardrail:
     """Base class: a registered ``name``, config fields (dataclass fields) and ``check``."""
 
     name: ClassVar[str] = ""
-    #: Whether :meth:`check` reads ``StepCounts.critical_alerts`` (the rollout counts them).
+    #: Whether `check` reads ``StepCounts.critical_alerts`` (the rollout counts them).
     needs_alerts: ClassVar[bool] = False
 
     def check(self, counts: StepCounts) -> Verdict:
@@ -98,7 +99,7 @@ class Guardrail:
         raise NotImplementedError
 
     def to_dict(self) -> dict[str, ConfigValue]:
-        """``{"guardrail": name, **fields}``: enough to rebuild it with :func:`make_guardrail`."""
+        """``{"guardrail": name, **fields}``: enough to rebuild it with `make_guardrail`."""
         out: dict[str, ConfigValue] = {"guardrail": self.name}
         for f in dataclasses.fields(self):
             out[f.name] = getattr(self, f.name)
@@ -225,7 +226,7 @@ def available_guardrails() -> tuple[str, ...]:
 
 
 def make_guardrail(config: Mapping[str, ConfigValue]) -> Guardrail:
-    """Rebuild a guardrail from ``{"guardrail": name, **fields}`` (its :meth:`~Guardrail.to_dict`).
+    """Rebuild a guardrail from ``{"guardrail": name, **fields}`` (its `to_dict`).
 
     Examples
     --------
@@ -271,7 +272,7 @@ class Guardrails:
         Roll back when a critical alert for the model is open.
     extra : tuple of Guardrail
         Further guardrails, checked after the built-in ones (mappings as from
-        :meth:`Guardrail.to_dict` are accepted).
+        `Guardrail.to_dict` are accepted).
 
     Examples
     --------
@@ -331,7 +332,7 @@ class Guardrails:
 
     @classmethod
     def parse(cls, value: Guardrails | Mapping[str, object] | None) -> Guardrails:
-        """A :class:`Guardrails` from itself, a mapping of its fields, or ``None`` (defaults)."""
+        """A `Guardrails` from itself, a mapping of its fields, or ``None`` (defaults)."""
         if value is None:
             return cls()
         if isinstance(value, Guardrails):

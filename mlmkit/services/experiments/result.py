@@ -16,17 +16,19 @@ __all__ = ["ABTestResult", "decide"]
 
 @dataclasses.dataclass(frozen=True)
 class ABTestResult:
-    """Outcome of :meth:`ABTestingService.run_test` or ``compare_models``.
+    """Outcome of `ABTestingService.run_test` or ``compare_models``.
 
     ``metrics_difference`` maps each metric to ``value_b - value_a`` (absolute). ``winner`` is
     ``"B"`` or ``"A"`` only when the primary metric's test is significant at
     ``config.significance_level``; otherwise ``"tie"``.
 
-    **Decision rule** (:meth:`should_deploy_version_b`): the primary metric is significantly
-    better for B, its *relative* improvement ``(b - a) / a`` is at least
+    **Decision rule**
+    ([`should_deploy_version_b`][mlmkit.services.experiments.result.ABTestResult.should_deploy_version_b]):
+    the primary metric is significantly better for B, its *relative* improvement ``(b - a) / a`` is
+    at least
     ``config.minimum_improvement`` (0.05 = 5 %), and no sample-ratio mismatch was found. The
     relative reading follows the seed, which reports the improvement in percent
-    (:meth:`get_primary_metric_improvement_percent`).
+    ([`get_primary_metric_improvement_percent`][mlmkit.services.experiments.result.ABTestResult.get_primary_metric_improvement_percent]).
 
     Parameters
     ----------

@@ -1,8 +1,10 @@
 """Guarded gradual rollouts of a new model version, persisted in the workspace.
 
 A rollout sends a growing share of traffic to version B along a plan (default: the seed's
-10 % → 25 % → 50 % → 75 % → 100 %). Routing is sticky (:mod:`mlmkit.analysis.routing.assign`), so a
-unit already on B stays on B when the share grows. :meth:`Rollout.advance` evaluates the
+10 % → 25 % → 50 % → 75 % → 100 %). Routing is sticky
+([`mlmkit.analysis.routing.assign`][mlmkit.analysis.routing.assign]), so a unit already on B stays
+on B when the share grows. [`Rollout.advance`][mlmkit.services.experiments.rollout.Rollout.advance]
+evaluates the
 current step on the predictions logged since the step began:
 
 1. **Guardrails** (any failure → automatic rollback): no open *critical* alert for the model
@@ -67,8 +69,8 @@ def start_rollout(db: Database, registry: ModelRegistry, alerts: AlertingService
     """Start a rollout of ``config.version_b`` replacing ``config.version_a`` in ``environment``.
 
     Both versions must be registered. If nothing serves the environment yet, A is deployed
-    first (the baseline); if another version than A serves it, :class:`StateError` is raised.
-    One running rollout per model at a time.
+    first (the baseline); if another version than A serves it,
+    [`StateError`][mlmkit.exceptions.StateError] is raised. One running rollout per model at a time.
     """
     if not isinstance(config, ABTestConfig):
         raise invalid("config", "an ABTestConfig", config)
@@ -114,8 +116,11 @@ def _start(db: Database, reg: ModelRegistry, config: ABTestConfig, shares: list[
 class Rollout:
     """A persisted guarded rollout; reload any time with ``ws.ab.get_rollout(rollout_id)``.
 
-    Serve traffic with :meth:`select_version` (or ``ws.ab.assign(rollout.config, ids)``) and
-    call :meth:`advance` periodically (e.g. from a scheduled job).
+    Serve traffic with
+    [`select_version`][mlmkit.services.experiments.rollout.Rollout.select_version] (or
+    ``ws.ab.assign(rollout.config, ids)``) and call
+    [`advance`][mlmkit.services.experiments.rollout.Rollout.advance] periodically (e.g. from a
+    scheduled job).
     """
 
     def __init__(self, db: Database, registry: ModelRegistry, alerts: AlertingService,

@@ -1,9 +1,9 @@
 """The steps of a rollout: its plan, its stored state and the decision taken at a step.
 
 A plan is B's traffic share at each step (increasing, ending at 1.0); the state is the
-``rollouts`` row as :func:`mlmkit.store.experiments.load_rollout` returns it; a
-:class:`RolloutDecision` says what :meth:`~mlmkit.services.experiments.rollout.Rollout.advance`
-(or a rollback) did.
+``rollouts`` row as `mlmkit.store.experiments.load_rollout` returns it; a
+[`RolloutDecision`][mlmkit.services.experiments.steps.RolloutDecision] says what
+[`advance`][mlmkit.services.experiments.rollout.Rollout.advance] (or a rollback) did.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ __all__ = ["DEFAULT_PLAN", "PlanLike", "RolloutDecision", "RolloutState", "Store
 DEFAULT_PLAN = (0.1, 0.25, 0.5, 0.75, 1.0)
 
 PlanLike: TypeAlias = "Mapping[int, float] | Sequence[float] | None"
-"""A plan as given: shares in order, ``{step: share}``, or ``None`` for :data:`DEFAULT_PLAN`."""
+"""A plan as given: shares in order, ``{step: share}``, or ``None`` for `DEFAULT_PLAN`."""
 
 
 class StoredConfig(TypedDict):
-    """The experiment of a rollout as stored (:meth:`~mlmkit.values.ABTestConfig.to_dict`)."""
+    """The experiment of a rollout as stored ([`to_dict`][mlmkit.values.ABTestConfig.to_dict])."""
 
     model_name: str
     version_a: str
@@ -109,7 +109,7 @@ def parse_plan(plan: PlanLike) -> list[float]:
 
 @dataclasses.dataclass(frozen=True)
 class RolloutDecision:
-    """What :meth:`Rollout.advance` did.
+    """What [`Rollout.advance`][mlmkit.services.experiments.rollout.Rollout.advance] did.
 
     ``action`` is ``"advance"``, ``"hold"``, ``"rollback"`` or ``"complete"``.
     """

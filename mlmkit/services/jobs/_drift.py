@@ -6,7 +6,7 @@ Alert rule (one ``data_drift`` alert per episode of a production version):
   corrected test for small samples, the effect-size threshold for large ones) **and** its
   ``effect_size`` (normalised Wasserstein for numbers, Jensen-Shannon for categories) is at
   least ``min_effect`` (default 0.1), or when its **missing share** drifted (Holm-corrected
-  chi-square and Cohen's ``|h| >= 0.1``, see :mod:`mlmkit.analysis.drift.missing`);
+  chi-square and Cohen's ``|h| >= 0.1``, see `mlmkit.analysis.drift.missing`);
 - one such feature raises the alert; the score (prediction drift) is reported, never alerted
   on alone (a score shift without a feature shift is concept drift's business).
 

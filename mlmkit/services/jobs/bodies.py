@@ -1,4 +1,4 @@
-"""Job bodies and their run context (see :mod:`mlmkit.services.jobs.runner` for the public face)."""
+"""Job bodies and their run context (see `mlmkit.services.jobs.runner` for the public face)."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ class JobContext:
 
     def for_each_entry(self, entries: Iterable[tuple[str, str, _O]],
                        body: Callable[[_O, logging.LoggerAdapter], JSONObject]) -> None:
-        """:meth:`for_each` over ``(model_name, version, obj)`` triples (``body`` gets ``obj``)."""
+        """`for_each` over ``(model_name, version, obj)`` triples (``body`` gets ``obj``)."""
         for name, version, obj in entries:
             log = self.model_log(name, version)
             item: JSONObject = {"model_name": name, "version": version}
@@ -232,7 +232,7 @@ def auto_tuning(ctx: JobContext, *, metric: str = "f1_score",
     ``info`` alert. ``deploy`` is deprecated (``True`` is ``action="rollout"``, ``False``
     ``"propose"``). Skipped: fewer than ``min_samples`` labelled rows, a rollout of the model
     running, or the patch version already registered (so a second run is a no-op). See
-    :mod:`mlmkit.services.jobs._tuning`.
+    `mlmkit.services.jobs._tuning`.
     """
     check_real("minimum_improvement", minimum_improvement, low=0.0)
     check_int("min_samples", min_samples, low=1)
@@ -269,7 +269,7 @@ def drift_detection(ctx: JobContext, *, window: str | timedelta = "24h",
     when both sides hold at least ``min_samples`` predictions, and raises a ``data_drift``
     alert when a feature's values drifted with an effect of at least ``min_effect`` or its
     missing share drifted (the rule and its false-alarm rationale:
-    :mod:`mlmkit.services.jobs._drift`).
+    `mlmkit.services.jobs._drift`).
 
     ``concept_alpha`` is the level of the concept-drift window test (the monitor's interactive
     default is 0.01, kept). A daily job makes 365 tests a year per model: at 0.01 that is
@@ -345,7 +345,8 @@ def rollout_advancement(ctx: JobContext) -> None:
 
     A step younger than its ``min_duration`` holds, so a second run right after changes
     nothing. Each model's newest finished rollout is reconciled first
-    (:meth:`Rollout.reconcile`: a crash between two steps is repaired on the next run).
+    ([`Rollout.reconcile`][mlmkit.services.experiments.rollout.Rollout.reconcile]: a crash between
+    two steps is repaired on the next run).
     """
     ab = ctx.ab
     rollouts = ab.rollouts()

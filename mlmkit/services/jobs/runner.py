@@ -14,10 +14,10 @@ rollout-advancement      ``*/5 * * * *``     advance (or roll back) gradual roll
 alert-delivery           ``* * * * *``       retry undelivered alerts (back-off, attempt cap)
 ======================== =================== =================================================
 
-:func:`run_job` records the start, end, status (``ok``, ``partial`` when some models failed,
-``error`` when the job itself failed) and error text of each run. Every job is idempotent: a
-second run in the same period writes nothing new. One model's failure is recorded and logged
-with its model/version context; the other models still run.
+[`run_job`][mlmkit.services.jobs.runner.run_job] records the start, end, status (``ok``, ``partial``
+when some models failed, ``error`` when the job itself failed) and error text of each run. Every job
+is idempotent: a second run in the same period writes nothing new. One model's failure is recorded
+and logged with its model/version context; the other models still run.
 
 Examples
 --------
@@ -63,7 +63,7 @@ __all__ = ["CRASH_GRACE", "JOBS", "Job", "JobRun", "close_crashed_runs", "job_hi
 logger = logging.getLogger("mlmkit.jobs")
 
 #: A ``running`` run older than this is closed as crashed whatever its host (see
-#: :func:`close_crashed_runs`); on the same host a run whose process is gone is closed at once.
+#: `close_crashed_runs`); on the same host a run whose process is gone is closed at once.
 CRASH_GRACE = timedelta(hours=6)
 
 
@@ -72,7 +72,8 @@ class Job:
     """A named job: its function, default cron cadence and a one-line description.
 
     ``func(ctx)`` runs the job; its options are keyword-only with defaults, and
-    :func:`run_job` checks the options it passes against ``func``'s signature.
+    [`run_job`][mlmkit.services.jobs.runner.run_job] checks the options it passes against ``func``'s
+    signature.
     """
 
     name: str
@@ -166,14 +167,14 @@ class JobRun:
 
 def run_job(ws: Workspace, name: str, *, now: datetime | None = None,
             **options: object) -> JobRun:
-    """Run one job now, journal it in ``job_runs`` and return the :class:`JobRun`.
+    """Run one job now, journal it in ``job_runs`` and return the `JobRun`.
 
     Parameters
     ----------
     ws
         The workspace.
     name
-        A job name from :data:`JOBS` (``ml-`` prefixes and underscores accepted).
+        A job name from `JOBS` (``ml-`` prefixes and underscores accepted).
     now
         The time the run counts as (UTC); defaults to the wall clock. Periods, windows and
         retention cut-offs are computed from it.
@@ -224,7 +225,8 @@ def close_crashed_runs(ws: Workspace, name: str, *, now: datetime | None = None,
     A run is crashed when its process (same host) is gone, or, whatever its host, when it
     started more than ``grace`` before ``now``. It is closed with status ``failed`` and
     the error ``crashed: ...``, so health checks and the journal never show a run that will
-    not finish. :func:`run_job` calls this before each run of that job.
+    not finish. [`run_job`][mlmkit.services.jobs.runner.run_job] calls this before each run of that
+    job.
     """
     at = utcnow() if now is None else utc(now, "now")
     host, closed = socket.gethostname(), []

@@ -1,4 +1,4 @@
-"""The comparison table of :meth:`PerformanceMonitor.compare_versions`."""
+"""The comparison table of `PerformanceMonitor.compare_versions`."""
 
 from __future__ import annotations
 

@@ -9,19 +9,20 @@ feature (and the score, as *prediction drift*) of a current selection with a ref
   is given), or a frame of feature values (polars / pandas / dict of arrays).
 - ``current``: a duration ending now, or a ``(start, end)`` pair.
 
-Method: the rule of :mod:`mlmkit.analysis.drift.detect` (``auto``). When both sides hold more than
-1,000 values the statistics come from histograms computed in DuckDB (two scans for all
-columns: ranges, moments and category counts, then the numeric histograms; no rows
+Method: the rule of [`mlmkit.analysis.drift.detect`][mlmkit.analysis.drift.detect] (``auto``). When
+both sides hold more than 1,000 values the statistics come from histograms computed in DuckDB (two
+scans for all columns: ranges, moments and category counts, then the numeric histograms; no rows
 transferred): the normalised Wasserstein distance from 2,000 equal-width bins over the joint
 range (error at most one bin width, i.e. below 0.5 % of the range) and Jensen-Shannon from
 exact category counts. Smaller samples, numeric features whose reference values fill at most
 5 bins (hence low-cardinality ones), explicit methods other than these, and frame references
-load the values and call :func:`mlmkit.analysis.drift.detect_drift` (exact).
+load the values and call
+[`mlmkit.analysis.drift.detect_drift`][mlmkit.analysis.drift.report.detect_drift] (exact).
 
 Missing values (NULL; ingest stores NaN and ±inf as NULL, and rows logged before it did are
 read the same way) are a signal of their own. The value statistics use the present values
 only, and per feature the missing share of the two sides is compared by
-:func:`mlmkit.analysis.drift.missing_drift` (2 x 2 chi-square, Holm across the features,
+`mlmkit.analysis.drift.missing_drift` (2 x 2 chi-square, Holm across the features,
 drift when significant at 0.05 *and* Cohen's ``|h| >= 0.1``). ``drift`` is true when either
 signal drifted. A feature with no present value on one side gets no value statistic
 (``method`` null) and is judged on its missingness only; it never raises.
@@ -90,7 +91,7 @@ class _Stat(TypedDict, total=False):
 
 
 class _DriftRow(TypedDict):
-    """One row of the :func:`data_drift` frame (the ``missing_*`` columns come last)."""
+    """One row of the `data_drift` frame (the ``missing_*`` columns come last)."""
 
     feature: str
     kind: str
@@ -327,7 +328,7 @@ def _frame_columns(frame: object) -> list[str]:
 
 
 def _frame(frame: object) -> pl.DataFrame:
-    """A reference frame of :func:`resolve_sides` (polars, a mapping of columns, or pandas)."""
+    """A reference frame of `resolve_sides` (polars, a mapping of columns, or pandas)."""
     if isinstance(frame, pl.DataFrame):
         return frame
     if hasattr(frame, "to_dict") and not isinstance(frame, Mapping):
@@ -344,7 +345,8 @@ def estimate_performance_window(store: PredictionStore, model_name: str, version
     """CBPE estimate of the current window's metrics from scores alone.
 
     The calibration is fitted on the labelled, scored rows of ``reference`` (same forms as
-    :func:`data_drift`, frames excepted); the current window's labels, if any, are ignored.
+    [`data_drift`][mlmkit.services.monitor.data_drift.data_drift], frames excepted); the current
+    window's labels, if any, are ignored.
     """
     check_name("model_name", model_name)
     ver = str(Version.parse(version))

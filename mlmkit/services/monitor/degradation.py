@@ -54,7 +54,7 @@ def _window(monitor: PerformanceMonitor, model_name: str, version: str, metric: 
 def resolve_baseline(monitor: PerformanceMonitor, model_name: str, version: str, metric: str,
                      baseline: object, current: TimeRange, *, min_labels: int,
                      registered: Mapping[str, float]) -> Baseline:
-    """Turn the ``baseline`` argument into a :class:`Baseline` (see the public method).
+    """Turn the ``baseline`` argument into a `Baseline` (see the public method).
 
     ``registered`` is the version's ``performance_metrics``, read by the caller's edge check.
     """
@@ -93,7 +93,8 @@ def assess(model_name: str, version: str, metric: str, current: WindowMetrics,
 
     The severity is ``"insufficient"`` (nothing judged, never alerted on) when the current or
     the baseline window has fewer than ``min_labels`` labels or the drop cannot be computed
-    (no value on one side, a zero baseline); else :func:`drop_severity`.
+    (no value on one side, a zero baseline); else
+    [`drop_severity`][mlmkit.analysis.monitoring.drop_severity].
     """
     threshold = check_real("threshold_percent", threshold, low=0.0, high=1.0, low_open=True)
     alpha = check_probability("alpha", alpha, open_interval=True)

@@ -1,4 +1,4 @@
-"""Frozen result types of :mod:`mlmkit.services.monitor.service`."""
+"""Frozen result types of [`mlmkit.services.monitor.service`][mlmkit.services.monitor.service]."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ _COUNT_METRICS = select(use=Use.WINDOW, kind=Kind.COUNT)  # NaN without labels
 class WindowMetrics:
     """Metrics of one model version over one window, with the labels they rest on.
 
-    ``metrics`` is the analysis-layer :class:`~mlmkit.analysis.metrics.Metrics` of the
+    ``metrics`` is the analysis-layer [`Metrics`][mlmkit.analysis.metrics.binary.Metrics] of the
     labelled rows (``None`` when no row is labelled); the metric properties read through to it
     (NaN without labels). ``sample_count`` counts every prediction in the window,
     ``labelled_count`` those with ground truth. ``insufficient`` is true when fewer than
@@ -92,7 +92,7 @@ class WindowMetrics:
     def roc_auc(self) -> float | None:
         """ROC AUC of the labelled scored rows (``None`` without scores).
 
-        Exact up to :data:`~mlmkit.services.monitor.window.EXACT_AUC_MAX_ROWS` rows
+        Exact up to `EXACT_AUC_MAX_ROWS` rows
         (``roc_auc_method == "exact"``, ``roc_auc_error_bound == 0``), else from a score
         histogram (``"histogram"``) off by at most ``roc_auc_error_bound``.
         """
@@ -234,7 +234,7 @@ class DegradationInfo:
 
 @dataclass(frozen=True)
 class ConceptDriftResult:
-    """Outcome of :meth:`PerformanceMonitor.detect_concept_drift`; truthy when drift was found.
+    """Outcome of `PerformanceMonitor.detect_concept_drift`; truthy when drift was found.
 
     ``detectors`` maps each detector name to the time it first fired (``None`` if it did not).
     ``detected_at`` is the earliest firing time of a streaming detector, or, if none fired but

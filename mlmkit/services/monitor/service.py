@@ -4,7 +4,7 @@ Every windowed method takes ``window`` (``"24h"``, ``"7d"``, a timedelta: the sp
 or explicit ``start=`` / ``end=``. Metrics come from aggregates computed inside DuckDB (one scan
 per call, no rows transferred) and rest on the *labelled* rows only: unlabelled predictions
 are counted (``sample_count``, ``label_coverage``) but are not errors. A result with fewer than
-``min_labels`` labels (default :data:`DEFAULT_MIN_LABELS` = 100, the seed's best practice) is
+``min_labels`` labels (default `DEFAULT_MIN_LABELS` = 100, the seed's best practice) is
 ``insufficient``: it is reported but never alerted on.
 """
 
@@ -185,7 +185,7 @@ class PerformanceMonitor:
                         ci: bool, confidence: float = 0.95, bins: int = 10_000,
                         scores: bool = True, latency: bool = True,
                         role: str = "served") -> WindowMetrics:
-        """:meth:`get_current_metrics` on canonical arguments (a resolved ``span``)."""
+        """`get_current_metrics` on canonical arguments (a resolved ``span``)."""
         auc = None
         if scores:
             totals, _ = monitor_sql.window_summary(self.db, model_name, versions=[ver],
@@ -257,7 +257,7 @@ class PerformanceMonitor:
                              alert: bool = False) -> ConceptDriftResult:
         """Run streaming detectors over the window's labelled error stream (time order).
 
-        See :func:`mlmkit.services.monitor.concept.concept_drift` for the rule; the result is
+        See `mlmkit.services.monitor.concept.concept_drift` for the rule; the result is
         truthy when drift was found. ``alert=True`` fires a ``drift`` alert.
         """
         from mlmkit.services.monitor.concept import concept_drift
@@ -292,7 +292,8 @@ class PerformanceMonitor:
         ...`` plus ``label_coverage``, ``accuracy`` / ``precision`` / ``recall`` /
         ``specificity`` with Wilson ``*_low`` / ``*_high``, ``f1_score``, ``brier_score``,
         ``log_loss`` and ``source``. For whole-day intervals, days whose raw rows were removed
-        by retention are filled from the daily summaries (:meth:`summarize_daily`).
+        by retention are filled from the daily summaries
+        ([`summarize_daily`][mlmkit.services.monitor.service.PerformanceMonitor.summarize_daily]).
         """
         versions = self._versions(version)
         self._registered(model_name, versions)
@@ -380,7 +381,7 @@ class PerformanceMonitor:
         """Label-free (CBPE) estimate of the current window's metrics from its scores.
 
         Calibrated on the labelled rows of ``reference``; see
-        :func:`mlmkit.services.monitor.data_drift.estimate_performance_window`.
+        [`mlmkit.services.monitor.data_drift.estimate_performance_window`][mlmkit.services.monitor.data_drift.estimate_performance_window].
         """
         from mlmkit.services.monitor.data_drift import estimate_performance_window
 

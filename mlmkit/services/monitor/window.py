@@ -86,11 +86,12 @@ def roc_aucs(db: Database, model_name: str, scored: Mapping[str, int], span: Tim
              bins: int, role: str, exact_max_rows: int | None = None) -> dict[str, RocAuc]:
     """ROC AUC per version with labelled, scored rows (``scored`` maps version to their count).
 
-    Exact (:func:`mlmkit.analysis.metrics.roc_auc` on the version's ``(score, actual)`` pairs,
-    one plain scan) when the version has at most ``exact_max_rows`` (default
-    :data:`EXACT_AUC_MAX_ROWS`) of them; else from one ``bins``-bin histogram scan over the
-    remaining versions, with :func:`~mlmkit.analysis.metrics.binary.auc_histogram_error_bound`
-    as its bound.
+    Exact ([`mlmkit.analysis.metrics.roc_auc`][mlmkit.analysis.metrics.scores.roc_auc] on the
+    version's ``(score, actual)`` pairs, one plain scan) when the version has at most
+    ``exact_max_rows`` (default `EXACT_AUC_MAX_ROWS`) of them; else from one ``bins``-bin histogram
+    scan over the remaining versions, with
+    [`auc_histogram_error_bound`][mlmkit.analysis.metrics.histograms.auc_histogram_error_bound] as
+    its bound.
     """
     if exact_max_rows is None:
         exact_max_rows = EXACT_AUC_MAX_ROWS
@@ -136,7 +137,7 @@ def _score_metrics(row: TotalsRow) -> tuple[float | None, float | None]:
 def window_metrics(model_name: str, version: str, start: datetime, end: datetime,
                    row: TotalsRow | None, auc: RocAuc | None, *,
                    min_labels: int, ci: bool, confidence: float) -> WindowMetrics:
-    """Build :class:`WindowMetrics` from one ``window_summary`` totals row and its ROC AUC."""
+    """Build `WindowMetrics` from one ``window_summary`` totals row and its ROC AUC."""
     if row is None or int(row["n"]) == 0:
         return WindowMetrics(model_name, version, start, end, None, 0, 0, None, math.nan, None,
                              min_labels=min_labels)

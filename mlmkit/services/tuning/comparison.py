@@ -1,7 +1,7 @@
 """The tuning engine's threshold comparison: candidates, the optimum, and whether to recommend it.
 
-:func:`candidate_curve` loads the count curve over the candidate thresholds (a grid, or every
-distinct score), :func:`best_threshold` picks the optimum on it and :func:`compare` sets the
+`candidate_curve` loads the count curve over the candidate thresholds (a grid, or every
+distinct score), `best_threshold` picks the optimum on it and `compare` sets the
 optimum against the threshold in use: the relative improvement, its paired bootstrap interval
 and the recommendation (with the reason in words).
 """
@@ -33,7 +33,7 @@ __all__ = ["Comparison", "best_threshold", "candidate_curve", "compare"]
 
 
 class Comparison(TypedDict):
-    """The fields :func:`compare` adds to a threshold result."""
+    """The fields `compare` adds to a threshold result."""
 
     current_value: float
     improvement_percent: float

@@ -21,10 +21,10 @@ DEFAULT_THRESHOLD = 0.5
 
 def time_range(window: WindowLike | None, start: datetime | None,
                end: datetime | None) -> TimeRange | None:
-    """The tuning methods' window: :func:`~mlmkit.values.resolve_range`, ``None`` for all rows.
+    """The tuning methods' window: `resolve_range`, ``None`` for all rows.
 
     ``window=None`` without ``start`` / ``end`` reads every row; the methods' default window
-    (a :class:`~mlmkit.values.DefaultWindow`) gives way to explicit ``start`` / ``end``.
+    (a [`DefaultWindow`][mlmkit.windows.DefaultWindow]) gives way to explicit ``start`` / ``end``.
     """
     return resolve_range(window, start=start, end=end, default=None)
 
@@ -66,7 +66,7 @@ def load_curve(db: Database, model_name: str, version: str, span: TimeRange | No
 
 
 def require_rows(height: int, model_name: str, version: str, span: TimeRange | None) -> None:
-    """Raise :class:`StateError` (insufficient data) when the window holds no labelled rows."""
+    """Raise `StateError` (insufficient data) when the window holds no labelled rows."""
     if height == 0:
         where = "" if span is None else (f" between {span.start.isoformat()} and "
                                          f"{span.end.isoformat()}")

@@ -5,8 +5,9 @@ adaptive adjustment, hyper-parameter search, and applying a result as a new mode
 
 Every threshold method reads ONE aggregated DuckDB pass over the version's labelled, scored
 predictions (per grid cell for a small grid, per distinct score otherwise), builds the
-threshold curve in :mod:`mlmkit.analysis.thresholds.curve` and never loads the raw rows. Every call
-appends its result to the ``tuning_runs`` table (:meth:`AutoTuningEngine.history`).
+threshold curve in [`mlmkit.analysis.thresholds.curve`][mlmkit.analysis.thresholds.curve] and never
+loads the raw rows. Every call appends its result to the ``tuning_runs`` table
+([`AutoTuningEngine.history`][mlmkit.services.tuning.engine.AutoTuningEngine.history]).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class AutoTuningEngine:
     db : Database
         The database holding the prediction log and the ``tuning_runs`` journal.
     registry : ModelRegistry
-        The model registry (configured thresholds; :meth:`apply` registers new versions).
+        The model registry (configured thresholds;
+        [`apply`][mlmkit.services.tuning.engine.AutoTuningEngine.apply] registers new versions).
     log : PredictionLog
         The prediction log (labelled rows for hyper-parameter search).
 
@@ -163,8 +165,9 @@ class AutoTuningEngine:
 
         With ``target_recall`` the mirror: the highest precision whose recall is at least
         ``target_recall`` (``target_precision`` is then ignored). Candidates as in
-        :meth:`optimize_threshold` (exact by default). An infeasible target gives
-        ``feasible=False``, ``threshold=nan`` and a ``reason`` with the best value reachable.
+        [`optimize_threshold`][mlmkit.services.tuning.engine.AutoTuningEngine.optimize_threshold]
+        (exact by default). An infeasible target gives ``feasible=False``, ``threshold=nan`` and a
+        ``reason`` with the best value reachable.
         """
         ver, current = self._version(model_name, version)
         if target_recall is None:
@@ -204,7 +207,8 @@ class AutoTuningEngine:
         ``expected_cost = (cost_false_positive * fp + cost_false_negative * fn) / n``; the
         result also reports precision / recall / F1 at the optimum and F1 at the current
         threshold (the seed's performance-cost trade-off). Other parameters as in
-        :meth:`optimize_threshold` (exact over every distinct score by default).
+        [`optimize_threshold`][mlmkit.services.tuning.engine.AutoTuningEngine.optimize_threshold]
+        (exact over every distinct score by default).
         """
         ver, current = self._version(model_name, version)
         costs = {"cost_false_positive": check_real("cost_false_positive", cost_false_positive,
@@ -299,7 +303,7 @@ class AutoTuningEngine:
             on it.
         progress : bool or None
             A ``tqdm.auto`` bar (notebook-aware). ``None``: only if tqdm is installed;
-            ``True`` without tqdm raises :class:`~mlmkit.exceptions.DependencyError`.
+            ``True`` without tqdm raises [`DependencyError`][mlmkit.exceptions.DependencyError].
 
         Notes
         -----
@@ -321,10 +325,10 @@ class AutoTuningEngine:
         except ``threshold`` (or the searched parameters), and ``metadata["tuning"]`` saying
         why (source version, old / new values, improvement, ``reason``, run id).
 
-        Refusals raise :class:`~mlmkit.exceptions.StateError` and register nothing: an
+        Refusals raise [`StateError`][mlmkit.exceptions.StateError] and register nothing: an
         ``improvement_percent`` below ``min_improvement_percent`` (or unknown), an infeasible
         trade-off, an adaptive run that holds, a threshold equal to the current one. A
-        version that already exists raises :class:`~mlmkit.exceptions.DuplicateError`.
+        version that already exists raises [`DuplicateError`][mlmkit.exceptions.DuplicateError].
         """
         return _tuning_apply.apply(self.db, self.registry, result, bump=bump,
                                    min_improvement_percent=min_improvement_percent,

@@ -1,4 +1,4 @@
-"""Result types of :mod:`mlmkit.services.tuning` (frozen; dict-style access like the seed)."""
+"""Result types of `mlmkit.services.tuning` (frozen; dict-style access like the seed)."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ class TradeoffOptimization(_Result):
 
     @property
     def optimal_threshold(self) -> float:
-        """Alias of ``threshold`` (what :meth:`AutoTuningEngine.apply` installs)."""
+        """Alias of ``threshold`` (what `AutoTuningEngine.apply` installs)."""
         return self.threshold
 
 
@@ -207,6 +207,6 @@ class HyperparameterSearch(_Result):
     results: pl.DataFrame = dataclasses.field(repr=False)
 
 
-#: Any result of ``ws.tuning`` (what :meth:`AutoTuningEngine.apply` accepts).
+#: Any result of ``ws.tuning`` (what `AutoTuningEngine.apply` accepts).
 TuningResult: TypeAlias = (ThresholdOptimization | TradeoffOptimization | CostOptimization
                            | AdaptiveAdjustment | HyperparameterSearch)

@@ -1,7 +1,7 @@
 """Ordered schema migrations.
 
 Each module ``mNNN_<name>.py`` in this package defines ``VERSION = NNN`` and ``SQL`` (a string
-of statements). :func:`migrate` applies, in one transaction each, every migration newer than the
+of statements). `migrate` applies, in one transaction each, every migration newer than the
 file's ``schema_version``; a file whose version is newer than the newest migration is refused.
 """
 
@@ -47,7 +47,7 @@ def schema_version(conn: Any) -> int:
 
 
 def migrate(conn: Any, path: str) -> int:
-    """Bring the database up to :func:`latest_version`; return the version reached."""
+    """Bring the database up to `latest_version`; return the version reached."""
     mods = _modules()
     current = schema_version(conn)
     if current > len(mods):

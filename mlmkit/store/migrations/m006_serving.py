@@ -11,7 +11,9 @@ deployed version left the history pointing at nothing). This migration
 3. drops ``models.environment`` and ``models.deployed_at``;
 4. creates the view ``serving (model_name, environment, version, deployed_at)``: the last
    ``deploy``/``rollback`` event per model and environment unless an ``undeploy`` followed,
-   the same rule as :class:`mlmkit.store.registry.ModelRegistry` applies in Python.
+   the same rule as
+   [`mlmkit.store.registry.ModelRegistry`][mlmkit.store.registry.base.ModelRegistry] applies in
+   Python.
 """
 
 VERSION = 6

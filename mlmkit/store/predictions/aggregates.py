@@ -1,6 +1,6 @@
 """Aggregations pushed down into DuckDB: only small frames come back to Python.
 
-Every function takes the model, optional versions and a :class:`~mlmkit.values.TimeRange`, and
+Every function takes the model, optional versions and a [`TimeRange`][mlmkit.windows.TimeRange], and
 returns a polars frame with one row per group. These are the sufficient statistics the analysis
 layer turns into metrics (confusion counts, score histograms).
 """

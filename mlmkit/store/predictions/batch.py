@@ -1,6 +1,6 @@
 """The canonical prediction batch the store inserts, and the column naming of features.
 
-Validation happens before, at the edge (:mod:`mlmkit.services.ingest`); a :class:`Batch`
+Validation happens before, at the edge (`mlmkit.services.ingest`); a `Batch`
 holds a frame with the expressions that make its columns canonical, and the store trusts it.
 """
 
@@ -25,7 +25,7 @@ CHUNK_ROWS = 1_000_000
 class Batch:
     """A validated batch: the frame, the expressions that convert it, its feature columns.
 
-    Conversion to Arrow happens chunk by chunk (:meth:`arrow_chunks`), so a 1e7-row batch
+    Conversion to Arrow happens chunk by chunk (`arrow_chunks`), so a 1e7-row batch
     never holds a full converted copy next to the caller's frame.
     """
 

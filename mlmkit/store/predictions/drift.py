@@ -1,9 +1,9 @@
 """Feature histograms for drift, computed in DuckDB over two selections of the log.
 
 A *side* is a (versions, time range) selection of one model's rows; side 0 is the reference
-and side 1 the current window. :func:`side_stats` returns per-column counts (present values
+and side 1 the current window. `side_stats` returns per-column counts (present values
 and all rows, so the missing share), ranges and reference moments of numeric columns and the
-value counts of categorical ones; :func:`numeric_histograms` counts both sides on shared
+value counts of categorical ones; `numeric_histograms` counts both sides on shared
 equal-width bins. Each runs as one statement (one scan).
 
 Missing means NULL, and for the numeric columns given as such also NaN and ±inf: ingest stores

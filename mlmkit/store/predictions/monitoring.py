@@ -1,9 +1,9 @@
 """Monitoring aggregates pushed into DuckDB: window summaries, daily summaries, error streams.
 
-:func:`window_summary` computes per version both the additive statistics of a window (counts,
+`window_summary` computes per version both the additive statistics of a window (counts,
 score sums, label latency) and the labelled score histogram used for ROC AUC;
-:func:`window_counts` only the confusion counts and label latency (count metrics).
-:func:`refresh_daily_summary` keeps per-day statistics that survive retention.
+`window_counts` only the confusion counts and label latency (count metrics).
+`refresh_daily_summary` keeps per-day statistics that survive retention.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def window_counts(db: Database, model_name: str, *, versions: Sequence[str] | No
     One row per version with ``n, labelled, tp, fp, tn, fn, predicted_positive,
     median_label_latency_s`` (``scored = 0``: no score statistics). One statement: a
     ``GROUP BY version, actual, prediction`` count (at most six groups per version; measured
-    3-4x faster than the ``FILTER``-ed aggregates of :func:`window_summary`) joined to the exact
+    3-4x faster than the ``FILTER``-ed aggregates of `window_summary`) joined to the exact
     median latency of the labelled rows (``median`` measured as fast as ``approx_quantile``).
     ``latency=False`` skips the median (about half the cost) and returns NULL for it.
     """

@@ -1,10 +1,11 @@
 """The prediction log as a hive-partitioned Parquet dataset, for engines beyond one machine.
 
-:func:`export_parquet` copies the ``predictions`` table (feature columns under their feature
-names) with DuckDB's ``COPY ... (FORMAT parquet, PARTITION_BY ...)`` into
-``<path>/model_name=<m>/date=<yyyy-mm-dd>/*.parquet``; Spark, Trino, Polars or DuckDB elsewhere
-read it as one table and prune partitions on filters. :func:`read_parquet` reads it back
-(optionally one model and a time range) as polars.
+[`export_parquet`][mlmkit.store.predictions.parquet.export_parquet] copies the ``predictions`` table
+(feature columns under their feature names) with DuckDB's ``COPY ... (FORMAT parquet, PARTITION_BY
+...)`` into ``<path>/model_name=<m>/date=<yyyy-mm-dd>/*.parquet``; Spark, Trino, Polars or DuckDB
+elsewhere read it as one table and prune partitions on filters.
+[`read_parquet`][mlmkit.store.predictions.parquet.read_parquet] reads it back (optionally one model
+and a time range) as polars.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def export_parquet(ws: object, path: str | os.PathLike[str], *,
     Parameters
     ----------
     ws
-        A workspace (or its :class:`~mlmkit.store.database.Database`).
+        A workspace (or its [`Database`][mlmkit.store.database.Database]).
     path
         Target directory.
     partition_by

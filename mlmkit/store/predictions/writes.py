@@ -1,7 +1,7 @@
 """The prediction log table: inserts, delayed labels, reads and retention.
 
 Labels are written onto the prediction row (``actual``, ``labelled_at``). Labels recorded after
-the prediction (:meth:`PredictionStore.record_actuals`) are also appended to the ``actuals``
+the prediction (`PredictionStore.record_actuals`) are also appended to the ``actuals``
 audit table in the same transaction; a label logged with the prediction is part of its row.
 """
 
@@ -30,7 +30,7 @@ BASE_COLUMNS = ("prediction_id", "model_name", "version", "ts", "prediction", "s
 
 
 class PredictionStore:
-    """SQL for the ``predictions`` and ``actuals`` tables of one :class:`Database`."""
+    """SQL for the ``predictions`` and ``actuals`` tables of one `Database`."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -84,8 +84,8 @@ class PredictionStore:
     def insert_batch(self, batch: Batch, *, now: datetime, check_ids: bool = True) -> int:
         """Insert a validated batch in one transaction; all rows or none.
 
-        ``now`` (the edge's clock, :func:`mlmkit.values.utcnow`) stamps rows without a
-        timestamp and the labels logged with them, so a simulated clock reaches the table.
+        ``now`` (the edge's clock, [`mlmkit.values.utcnow`][mlmkit.windows.utcnow]) stamps rows
+        without a timestamp and the labels logged with them, so a simulated clock reaches the table.
         ``check_ids=False`` skips the look-up of the batch's ids in the table, for ids the
         caller generated itself (unique by construction).
         """
@@ -174,8 +174,9 @@ class PredictionStore:
         """Attach labels to the rows of ``model_name`` (all models when ``None``) with these ids.
 
         Returns ``(rows changed, ids skipped)``. An id matching no row in scope rejects the
-        whole call (:class:`NotFoundError`) unless ``skip_unknown``; without ``model_name`` an
-        id logged by several models is refused (:class:`ValidationError` naming them).
+        whole call ([`NotFoundError`][mlmkit.exceptions.NotFoundError]) unless ``skip_unknown``;
+        without ``model_name`` an id logged by several models is refused (`ValidationError` naming
+        them).
         """
         table = pa.table({"prediction_id": ids, "actual": actuals})
         scope, params = "", []

@@ -1,7 +1,8 @@
 """The model registry: versions, and deployments derived from an append-only history.
 
-``base`` holds every rule (:class:`ModelRegistry`), ``duckdb`` the workspace-file storage,
-``memory`` an in-process twin for tests; one contract test suite runs over both.
+``base`` holds every rule ([`ModelRegistry`][mlmkit.store.registry.base.ModelRegistry]), ``duckdb``
+the workspace-file storage, ``memory`` an in-process twin for tests; one contract test suite runs
+over both.
 """
 
 from __future__ import annotations

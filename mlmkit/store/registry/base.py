@@ -4,14 +4,15 @@ One source of truth decides which version serves which environment: the append-o
 deployment history. ``deploy`` and ``rollback`` events put a version in an environment (the
 last such event wins), an ``undeploy`` event empties it. A version may serve several
 environments at once. The ``environment`` and ``deployed_at`` of every
-:class:`~mlmkit.values.ModelMetadata` the registry returns are derived from that history,
+[`ModelMetadata`][mlmkit.values.ModelMetadata] the registry returns are derived from that history,
 never stored:
 
-- :meth:`ModelRegistry.get_by_environment` (and :meth:`~ModelRegistry.get_production_models`)
+- [`ModelRegistry.get_by_environment`][mlmkit.store.registry.base.ModelRegistry.get_by_environment]
+(and [`get_production_models`][mlmkit.store.registry.base.ModelRegistry.get_production_models])
   return each version as seen from the environment asked for;
 - every other read returns the version's primary environment: ``production`` when it serves
   production, otherwise the environment it was deployed to most recently;
-  :meth:`~ModelRegistry.environments` lists them all.
+  [`environments`][mlmkit.store.registry.base.ModelRegistry.environments] lists them all.
 
 The seed's recipe ``registry.update(meta.with_deployment(env))`` records a ``deploy`` event,
 ``update(meta.with_deployment(None))`` an ``undeploy`` of every environment the version
@@ -78,7 +79,7 @@ class ModelRegistry(abc.ABC):
 
     # ------------------------------------------------------------ CRUD
     def register(self, metadata: ModelMetadata) -> ModelMetadata:
-        """Add a new model version; a version registered twice raises :class:`DuplicateError`.
+        """Add a new model version; a version registered twice raises `DuplicateError`.
 
         Metadata carrying an ``environment`` is deployed there (with a history event).
 
@@ -110,7 +111,7 @@ class ModelRegistry(abc.ABC):
         return None if meta is None else _placed(meta, self._placements(model_name))
 
     def require(self, model_name: str, version: VersionLike) -> ModelMetadata:
-        """Return one version or raise :class:`NotFoundError`."""
+        """Return one version or raise [`NotFoundError`][mlmkit.exceptions.NotFoundError]."""
         meta = self.get(model_name, version)
         if meta is None:
             raise NotFoundError(f"model_name={model_name!r} version={str(version)!r} is not "
@@ -123,13 +124,14 @@ class ModelRegistry(abc.ABC):
         return versions[-1] if versions else None
 
     def update(self, metadata: ModelMetadata) -> ModelMetadata:
-        """Replace an existing version's metadata (missing → :class:`NotFoundError`).
+        """Replace an existing version's metadata (missing → `NotFoundError`).
 
         ``metadata.environment`` is the deployment wanted: an environment the version does not
         serve yet is deployed (``deploy`` event, the version keeps its other environments);
         ``None`` undeploys every environment it serves (``undeploy`` events). To change only
-        the configuration of a deployed version, start from :meth:`get`. Returns the stored
-        version as :meth:`get` reads it.
+        the configuration of a deployed version, start from
+        [`get`][mlmkit.store.registry.base.ModelRegistry.get]. Returns the stored version as
+        [`get`][mlmkit.store.registry.base.ModelRegistry.get] reads it.
         """
         _check_meta(metadata)
         name, version = metadata.model_name, metadata.version
@@ -149,8 +151,9 @@ class ModelRegistry(abc.ABC):
     def delete(self, model_name: str, version: VersionLike) -> bool:
         """Delete a version; ``False`` when it did not exist. Its history is kept.
 
-        A version serving an environment raises :class:`StateError`: deploy another
-        version there (or :meth:`undeploy`) first.
+        A version serving an environment raises [`StateError`][mlmkit.exceptions.StateError]: deploy
+        another version there (or [`undeploy`][mlmkit.store.registry.base.ModelRegistry.undeploy])
+        first.
         """
         check_name("model_name", model_name)
         version = Version.parse(version)
@@ -213,7 +216,8 @@ class ModelRegistry(abc.ABC):
     def environments(self, model_name: str, version: VersionLike) -> list[str]:
         """Every environment the version serves now: ``production`` first, then newest first.
 
-        The first one is the ``environment`` that :meth:`get` reports.
+        The first one is the ``environment`` that
+        [`get`][mlmkit.store.registry.base.ModelRegistry.get] reports.
         """
         check_name("model_name", model_name)
         envs = self._placements(model_name).get((model_name, str(Version.parse(version))), {})
@@ -226,7 +230,8 @@ class ModelRegistry(abc.ABC):
         """Make ``version`` the one serving ``environment``; record the event.
 
         One history event is the whole change (the version that served before stops serving
-        that environment; :meth:`rollback` returns to it). ``action`` must be ``"deploy"``.
+        that environment; [`rollback`][mlmkit.store.registry.base.ModelRegistry.rollback] returns to
+        it). ``action`` must be ``"deploy"``.
         """
         check_name("model_name", model_name)
         check_name("environment", environment)
@@ -241,7 +246,8 @@ class ModelRegistry(abc.ABC):
         """Return ``environment`` to the version deployed before the current one.
 
         Returns the version now deployed. With no earlier deployment (since the last
-        :meth:`undeploy`), raises :class:`StateError`.
+        [`undeploy`][mlmkit.store.registry.base.ModelRegistry.undeploy]), raises
+        [`StateError`][mlmkit.exceptions.StateError].
         """
         check_name("model_name", model_name)
         check_name("environment", environment)
@@ -263,8 +269,9 @@ class ModelRegistry(abc.ABC):
                  reason: str | None = None, actor: str | None = None) -> Version:
         """Stop serving ``environment``; return the version that served it.
 
-        Nothing serves ``environment`` afterwards, and :meth:`rollback` cannot return past
-        this event. Nothing serving raises :class:`StateError`.
+        Nothing serves ``environment`` afterwards, and
+        [`rollback`][mlmkit.store.registry.base.ModelRegistry.rollback] cannot return past this
+        event. Nothing serving raises [`StateError`][mlmkit.exceptions.StateError].
         """
         check_name("model_name", model_name)
         check_name("environment", environment)

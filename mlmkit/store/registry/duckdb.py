@@ -1,8 +1,8 @@
 """The registry persisted in the workspace's DuckDB file (the seed's cache-backed registry).
 
-:class:`~mlmkit.store.registry.base.ModelRegistry` holds every rule (duplicates, semver order,
-deployments derived from the history); this module only stores rows: ``models`` (one row per
-version, JSON mappings written by :mod:`mlmkit._jsonable`) and ``deployments`` (the history).
+[`ModelRegistry`][mlmkit.store.registry.base.ModelRegistry] holds every rule (duplicates, semver
+order, deployments derived from the history); this module only stores rows: ``models`` (one row per
+version, JSON mappings written by `mlmkit._jsonable`) and ``deployments`` (the history).
 Every multi-statement operation runs in one transaction of the workspace's lease.
 """
 

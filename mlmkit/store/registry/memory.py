@@ -14,7 +14,7 @@ __all__ = ["InMemoryModelRegistry"]
 
 
 class InMemoryModelRegistry(ModelRegistry):
-    """A :class:`~mlmkit.store.registry.ModelRegistry` kept in dicts; thread-safe, not persisted.
+    """A `ModelRegistry` kept in dicts; thread-safe, not persisted.
 
     Examples
     --------
