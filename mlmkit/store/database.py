@@ -200,10 +200,7 @@ class Database:
         return self._closed
 
     def reopen(self) -> None:
-        """Make a closed file database usable again (objects built on it keep working).
-
-        Idempotent. An in-memory database was discarded by `close`: `StateError`.
-        """
+        """Make a closed file usable again (objects on it keep working); idempotent."""
         with self._mutex:
             if not self._closed:
                 return
