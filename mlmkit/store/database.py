@@ -78,9 +78,8 @@ class Database:
         Create a missing file; ``False`` raises [`NotFoundError`][mlmkit.exceptions.NotFoundError]
         instead.
     read_only
-        Open an existing file for reading only (for read-only media): writes raise
-        [`StateError`][mlmkit.exceptions.StateError], nothing is migrated and readers share the
-        file.
+        Open an existing file read-only (read-only media): nothing is migrated, readers share
+        the file, writes raise [`StateError`][mlmkit.exceptions.StateError].
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0,
