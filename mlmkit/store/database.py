@@ -75,8 +75,7 @@ class Database:
         Apply pending schema migrations on first use; ``False`` opens the file as it is
         (used by health checks).
     create
-        Create a missing file; ``False`` raises [`NotFoundError`][mlmkit.exceptions.NotFoundError]
-        instead.
+        Create a missing file (``False``: [`NotFoundError`][mlmkit.exceptions.NotFoundError]).
     read_only
         Open an existing file read-only (read-only media): nothing is migrated, readers share
         the file, writes raise [`StateError`][mlmkit.exceptions.StateError].
