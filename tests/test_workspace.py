@@ -86,3 +86,38 @@ def test_alerting_without_a_monitor_refuses_rules_by_name() -> None:
         bare.add_rule("metric_below", "m", "1.0.0", value=0.5)
         with pytest.raises(mlmkit.exceptions.StateError, match="monitor"):
             bare.check()
+
+
+def test_reopen_after_close_keeps_every_object_working(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    ws = mlmkit.open(path)
+    registry, log, ab = ws.registry, ws.log, ws.ab
+    registry.register(mlmkit.ModelMetadata.for_n1_detector("1.0.0"))
+    registry.register(mlmkit.ModelMetadata.for_n1_detector("1.1.0"))
+    registry.deploy("n1-detector", "1.0.0")
+    rollout = ab.start_rollout(mlmkit.ABTestConfig.create("n1-detector", "1.0.0", "1.1.0"))
+    ws.close()
+    assert ws.closed
+    with mlmkit.open(path, lock_timeout=2) as other:   # closing released the file
+        assert other.registry.get_version_count("n1-detector") == 2
+    with pytest.raises(mlmkit.StoreError, match="closed"):
+        log.count()                                   # closed still refuses, until reopened
+    assert ws.reopen() is ws and not ws.closed
+    ws.reopen()                                       # idempotent
+    assert log.count() == 0 and registry.get_version_count("n1-detector") == 2
+    assert rollout.rollback(reason="after reopen").action == "rollback"
+    ws.close()
+    ws.close()
+
+
+def test_reopen_refuses_memory_and_deleted_files(tmp_path: Path) -> None:
+    ws = mlmkit.open()
+    ws.close()
+    with pytest.raises(mlmkit.StateError, match="in-memory"):
+        ws.reopen()
+    path = tmp_path / "gone.duckdb"
+    ws = mlmkit.open(path)
+    ws.close()
+    path.unlink()
+    with pytest.raises(mlmkit.NotFoundError, match="no longer exists"):
+        ws.reopen()
