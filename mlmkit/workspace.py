@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mlmkit.services.log import PredictionLog
     from mlmkit.services.monitor.service import PerformanceMonitor
     from mlmkit.services.tuning.engine import AutoTuningEngine
+    from mlmkit.store.engines import StatisticsEngine
 
 __all__ = ["Workspace", "open_workspace"]
 
@@ -37,10 +38,13 @@ class Workspace:
     alerts, jobs and rollouts stay in the file.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, engine: StatisticsEngine | None = None) -> None:
+        from mlmkit.store.engines import WorkspaceEngine
+
         self.db = db
         self.registry = DuckDBModelRegistry(db)
         self.predictions_store = PredictionStore(db)
+        self.engine: StatisticsEngine = WorkspaceEngine(db) if engine is None else engine
 
     @functools.cached_property
     def log(self) -> PredictionLog:
@@ -54,7 +58,7 @@ class Workspace:
         """Performance and drift monitoring (a `PerformanceMonitor`)."""
         from mlmkit.services.monitor.service import PerformanceMonitor
 
-        return PerformanceMonitor(self.db, self.log, self.registry, self.alerts)
+        return PerformanceMonitor(self.db, self.log, self.registry, self.alerts).using(self.engine)
 
     @functools.cached_property
     def alerts(self) -> AlertingService:
@@ -75,14 +79,14 @@ class Workspace:
         """A/B tests, routing and rollouts (an `ABTestingService`)."""
         from mlmkit.services.experiments.ab_test import ABTestingService
 
-        return ABTestingService(self.db, self.registry, self.alerts)
+        return ABTestingService(self.db, self.registry, self.alerts).using(self.engine)
 
     @functools.cached_property
     def tuning(self) -> AutoTuningEngine:
         """Threshold and hyper-parameter tuning (an `AutoTuningEngine`)."""
         from mlmkit.services.tuning.engine import AutoTuningEngine
 
-        return AutoTuningEngine(self.db, self.registry, self.log)
+        return AutoTuningEngine(self.db, self.registry, self.log).using(self.engine)
 
     @property
     def path(self) -> str | None:
@@ -121,7 +125,8 @@ class Workspace:
 
 
 def open_workspace(path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0,
-                   create: bool = True, read_only: bool = False) -> Workspace:
+                   create: bool = True, read_only: bool = False,
+                   engine: StatisticsEngine | None = None) -> Workspace:
     """Open (creating or migrating) a workspace file, or an in-memory one with ``path=None``.
 
     Parameters
@@ -147,4 +152,4 @@ def open_workspace(path: str | os.PathLike[str] | None = None, *, lock_timeout: 
     []
     """
     return Workspace(Database(path, lock_timeout=lock_timeout, create=create,
-                              read_only=read_only))
+                              read_only=read_only), engine=engine)

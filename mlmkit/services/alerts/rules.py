@@ -18,7 +18,6 @@ from mlmkit._jsonable import JSONObject
 from mlmkit._validation import check_choice, check_int, check_probability, check_real, invalid
 from mlmkit.analysis.stats import sample_ratio_mismatch
 from mlmkit.catalogue import Use, select
-from mlmkit.store.predictions import monitoring as monitor_sql
 from mlmkit.values import Version, parse_window, resolve_range
 
 if TYPE_CHECKING:
@@ -224,8 +223,9 @@ class SampleRatioMismatch(AlertRule):
     def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
         """Chi-square test of the served counts of the two versions."""
         span = resolve_range(self.window)
-        totals = monitor_sql.window_counts(ctx.db, model_name, versions=[version, self.version_b],
-                                           time_range=span, latency=False)
+        totals = ctx.monitor.engine.window_counts(model_name,
+                                                  versions=[version, self.version_b],
+                                                  time_range=span, latency=False)
         counts = dict(zip(totals["version"].to_list(), totals["n"].to_list(), strict=True))
         n_a, n_b = int(counts.get(version, 0)), int(counts.get(self.version_b, 0))
         if n_a + n_b == 0:

@@ -35,6 +35,7 @@ from mlmkit.analysis.stats import TestResult, multiple_testing, sample_ratio_mis
 from mlmkit.analysis.stats.sample_size import margin_of_error_sample_size
 from mlmkit.analysis.stats.sample_size import required_sample_size as _required_sample_size
 from mlmkit.catalogue import Use, select
+from mlmkit.services._engine import EngineUser
 from mlmkit.services.experiments import arms as arms_data
 from mlmkit.services.experiments.result import ABTestResult, decide
 from mlmkit.store import experiments as sql
@@ -64,7 +65,7 @@ def _check_config(config: object) -> ABTestConfig:
     return config
 
 
-class ABTestingService:
+class ABTestingService(EngineUser):
     """A/B testing, champion/challenger and guarded gradual rollouts over one workspace.
 
     Parameters
@@ -264,12 +265,12 @@ class ABTestingService:
         if sequential and metric not in RATE_METRICS:
             raise invalid("sequential", f"False for primary_metric {metric!r} (sequential mode "
                           f"covers {', '.join(RATE_METRICS)})", sequential)
-        paired = sql.has_shadow_rows(self.db, config.model_name, [a, b], time_range)
-        arms = arms_data.paired_arms(self.db, config, time_range) if paired else \
-            arms_data.split_arms(self.db, config, time_range)
+        paired = self.engine.has_shadow_rows(config.model_name, [a, b], time_range)
+        arms = arms_data.paired_arms(self.engine, config, time_range) if paired else \
+            arms_data.split_arms(self.engine, config, time_range)
         notes: list[str] = []
         metrics = [metric, *[m for m in dict.fromkeys(secondary) if m != metric]]
-        hist = arms_data.score_histograms(self.db, config, time_range, paired) \
+        hist = arms_data.score_histograms(self.engine, config, time_range, paired) \
             if "roc_auc" in metrics else None
         tests = {m: compare_metric(m, arms["counts_a"], arms["counts_b"],
                                    alpha=config.significance_level, paired_table=arms["table"],

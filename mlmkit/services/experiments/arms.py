@@ -6,12 +6,10 @@ from typing import TYPE_CHECKING, TypedDict
 
 import polars as pl
 
-from mlmkit.store import experiments as sql
-from mlmkit.store.predictions.aggregates import confusion_counts, score_histogram
 from mlmkit.values import ABTestConfig, TimeRange
 
 if TYPE_CHECKING:
-    from mlmkit.store.database import Database
+    from mlmkit.store.engines import StatisticsEngine
 
 __all__ = ["paired_arms", "score_histograms", "split_arms"]
 
@@ -28,12 +26,12 @@ class Arms(TypedDict):
     n_b: int
 
 
-def split_arms(db: Database, config: ABTestConfig, time_range: TimeRange | None
+def split_arms(engine: StatisticsEngine, config: ABTestConfig, time_range: TimeRange | None
                ) -> Arms:
     """Confusion cells and served rows per arm when the versions split the traffic."""
     a, b = str(config.version_a), str(config.version_b)
-    frame = confusion_counts(db, config.model_name, versions=[a, b],
-                             time_range=time_range)
+    frame = engine.confusion_counts(config.model_name, versions=[a, b],
+                                    time_range=time_range)
     rows = {r["version"]: r for r in frame.iter_rows(named=True)}
     empty = {"n": 0, "tp": 0, "fp": 0, "tn": 0, "fn": 0}
 
@@ -44,10 +42,10 @@ def split_arms(db: Database, config: ABTestConfig, time_range: TimeRange | None
     return {"counts_a": cells(a), "counts_b": cells(b), "table": None,
             "n_a": int(rows.get(a, empty)["n"]), "n_b": int(rows.get(b, empty)["n"])}
 
-def paired_arms(db: Database, config: ABTestConfig, time_range: TimeRange | None
+def paired_arms(engine: StatisticsEngine, config: ABTestConfig, time_range: TimeRange | None
                 ) -> Arms:
     """Cells per arm and the 2x2 agreement table when both versions scored the same units."""
-    frame = sql.paired_counts(db, config.model_name, str(config.version_a),
+    frame = engine.paired_counts(config.model_name, str(config.version_a),
                               str(config.version_b), time_range)
     ca = [0, 0, 0, 0]
     cb = [0, 0, 0, 0]
@@ -64,13 +62,13 @@ def paired_arms(db: Database, config: ABTestConfig, time_range: TimeRange | None
     return {"counts_a": tuple(ca), "counts_b": tuple(cb),
             "table": table if sum(map(sum, table)) else None, "n_a": total, "n_b": total}
 
-def score_histograms(db: Database, config: ABTestConfig, time_range: TimeRange | None,
+def score_histograms(engine: StatisticsEngine, config: ABTestConfig, time_range: TimeRange | None,
                      paired: bool) -> list[list[int]]:
     """Dense positive / negative score histograms of A then B (for ROC AUC tests)."""
     a, b = str(config.version_a), str(config.version_b)
-    frame = score_histogram(db, config.model_name, versions=[a, b],
-                            time_range=time_range, bins=HIST_BINS,
-                            role=None if paired else "served")
+    frame = engine.score_histogram(config.model_name, versions=[a, b],
+                                   time_range=time_range, bins=HIST_BINS,
+                                   role=None if paired else "served")
     out: list[list[int]] = []
     for version in (a, b):
         part = frame.filter(pl.col("version") == version)

@@ -21,8 +21,7 @@ import numpy as np
 from mlmkit.analysis.detectors import make_detector, run_detector
 from mlmkit.analysis.stats import two_proportion_ztest
 from mlmkit.services.monitor.results import ConceptDriftResult
-from mlmkit.store.database import Database
-from mlmkit.store.predictions import monitoring as monitor_sql
+from mlmkit.store.engines import StatisticsEngine
 from mlmkit.values import TimeRange
 
 __all__ = ["concept_drift"]
@@ -38,10 +37,10 @@ def _when(ts: _Floats, index: int) -> datetime:
     return datetime.fromtimestamp(float(ts[index]), tz=UTC)
 
 
-def concept_drift(db: Database, model_name: str, version: str, span: TimeRange, *,
+def concept_drift(engine: StatisticsEngine, model_name: str, version: str, span: TimeRange, *,
                   detectors: list[str], alpha: float, min_labels: int) -> ConceptDriftResult:
     """Run the rule of this module's docstring over one version's window."""
-    ts, errors = monitor_sql.error_stream(db, model_name, version, time_range=span)
+    ts, errors = engine.error_stream(model_name, version, time_range=span)
     n = int(errors.size)
     built = [(name, make_detector(name)) for name in detectors]
     fired: dict[str, datetime | None] = {name: None for name, _ in built}

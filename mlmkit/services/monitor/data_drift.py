@@ -53,8 +53,7 @@ from mlmkit.analysis.drift.detect import (
 )
 from mlmkit.analysis.drift.missing import missing_drift
 from mlmkit.analysis.estimation import EstimatedMetrics, estimate_performance
-from mlmkit.store.predictions import drift as drift_sql
-from mlmkit.store.predictions.drift import Side
+from mlmkit.store.engines import Side, StatisticsEngine, WorkspaceEngine
 from mlmkit.values import TimeRange, Version, VersionLike, resolve_range
 
 if TYPE_CHECKING:
@@ -157,13 +156,13 @@ def _columns(store: PredictionStore, model_name: str, features: Iterable[str] | 
     return cols
 
 
-def _sql_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[str, str]], ref: Side,
-              cur: Side) -> tuple[list[_DriftRow], list[str], Missing]:
+def _sql_rows(engine: StatisticsEngine, model_name: str, cols: dict[str, tuple[str, str]],
+              ref: Side, cur: Side) -> tuple[list[_DriftRow], list[str], Missing]:
     """Drift rows from SQL histograms, the features needing exact rows, missing counts."""
     numeric = {f: c for f, (c, k) in cols.items() if k != "categorical"}
     categorical = {f: c for f, (c, k) in cols.items() if k == "categorical"}
-    stats, cats = drift_sql.side_stats(store.db, model_name, list(numeric.values()),
-                                       list(categorical.values()), ref, cur)
+    stats, cats = engine.side_stats(model_name, list(numeric.values()),
+                                    list(categorical.values()), ref, cur)
     by_col = {r["column"]: r for r in stats.iter_rows(named=True)}
     missing = {f: (by_col[c]["rows_ref"] - by_col[c]["n_ref"], by_col[c]["rows_ref"],
                    by_col[c]["rows_cur"] - by_col[c]["n_cur"], by_col[c]["rows_cur"])
@@ -176,7 +175,7 @@ def _sql_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[str
             exact.append(feature)
         else:
             ranges[column] = (float(st["lo"]), float(st["hi"]))
-    hist = drift_sql.numeric_histograms(store.db, model_name, ranges, ref, cur, bins=_BINS)
+    hist = engine.numeric_histograms(model_name, ranges, ref, cur, bins=_BINS)
     rows: list[_DriftRow] = []
     for feature, column in numeric.items():
         if column not in ranges:
@@ -240,17 +239,17 @@ def _absent(feature: str, kind: str, n_reference: int, n_current: int) -> _Drift
             "effect_size": None}
 
 
-def _exact_rows(store: PredictionStore, model_name: str, cols: dict[str, tuple[str, str]],
+def _exact_rows(engine: StatisticsEngine, model_name: str, cols: dict[str, tuple[str, str]],
                 features: list[str], ref: Side | None, cur: Side, frame: object,
                 method: str) -> tuple[list[_DriftRow], Missing]:
     if not features:
         return [], {}
     columns = [cols[f][0] for f in features]
     finite = [cols[f][0] for f in features if cols[f][1] != "categorical"]
-    current = drift_sql.side_rows(store.db, model_name, columns, cur, finite=finite)
+    current = engine.side_rows(model_name, columns, cur, finite=finite)
     current.columns = features
     if ref is not None:
-        reference = drift_sql.side_rows(store.db, model_name, columns, ref, finite=finite)
+        reference = engine.side_rows(model_name, columns, ref, finite=finite)
         reference.columns = features
     else:
         reference = _frame(frame)
@@ -294,7 +293,8 @@ def _with_missing(rows: list[_DriftRow], counts: Missing) -> list[_DriftRow]:
 def data_drift(store: PredictionStore, model_name: str, version: VersionLike | None = None, *,
                reference: object = "7d", current: object = "24h",
                features: Iterable[str] | None = None,
-               prediction: bool = True, method: str = "auto") -> pl.DataFrame:
+               prediction: bool = True, method: str = "auto",
+               engine: StatisticsEngine | None = None) -> pl.DataFrame:
     """Per-feature drift (one row per feature, plus ``score`` for prediction drift).
 
     Columns: ``feature, kind ("numeric"|"categorical"|"prediction"), method, statistic,
@@ -302,20 +302,22 @@ def data_drift(store: PredictionStore, model_name: str, version: VersionLike | N
     ``source ("sql"|"rows"), effect_size, missing_reference, missing_current`` (shares),
     ``missing_effect`` (Cohen's h), ``missing_p_value`` (Holm-adjusted), ``missing_drift``.
     ``drift`` is value drift or ``missing_drift``. See the module docstring for
-    ``reference`` / ``current`` and the missingness rule.
+    ``reference`` / ``current`` and the missingness rule. ``engine`` computes the aggregates
+    (default: the workspace database); the feature map comes from ``store``.
     """
     check_name("model_name", model_name)
+    engine = WorkspaceEngine(store.db) if engine is None else engine
     ver = None if version is None else str(Version.parse(version))
     ref, cur, frame = resolve_sides(ver, reference, current)
     cols = _columns(store, model_name, features, prediction and frame is None)
     if frame is not None:
         names = [f for f in cols if f in _frame_columns(frame)]
-        rows, counts = _exact_rows(store, model_name, cols, names, None, cur, frame, method)
+        rows, counts = _exact_rows(engine, model_name, cols, names, None, cur, frame, method)
     elif method == "auto":
-        rows, exact, counts = _sql_rows(store, model_name, cols, ref, cur)  # type: ignore[arg-type]
-        rows += _exact_rows(store, model_name, cols, exact, ref, cur, None, method)[0]
+        rows, exact, counts = _sql_rows(engine, model_name, cols, ref, cur)  # type: ignore[arg-type]
+        rows += _exact_rows(engine, model_name, cols, exact, ref, cur, None, method)[0]
     else:
-        rows, counts = _exact_rows(store, model_name, cols, list(cols), ref, cur, None, method)
+        rows, counts = _exact_rows(engine, model_name, cols, list(cols), ref, cur, None, method)
     order = {f: i for i, f in enumerate(cols)}
     rows.sort(key=lambda r: order.get(r["feature"], math.inf))
     return pl.DataFrame(_with_missing(rows, counts), schema=_SCHEMA)
@@ -340,8 +342,8 @@ def _frame(frame: object) -> pl.DataFrame:
 
 def estimate_performance_window(store: PredictionStore, model_name: str, version: VersionLike,
                                 *, reference: object = "7d", current: object = "24h",
-                                threshold: float = 0.5, n_simulations: int = 200
-                                ) -> EstimatedMetrics:
+                                threshold: float = 0.5, n_simulations: int = 200,
+                                engine: StatisticsEngine | None = None) -> EstimatedMetrics:
     """CBPE estimate of the current window's metrics from scores alone.
 
     The calibration is fitted on the labelled, scored rows of ``reference`` (same forms as
@@ -353,9 +355,10 @@ def estimate_performance_window(store: PredictionStore, model_name: str, version
     ref, cur, frame = resolve_sides(ver, reference, current)
     if ref is None or frame is not None:
         raise invalid("reference", "a duration, a (start, end) pair or a version", reference)
-    ref_rows = drift_sql.side_rows(store.db, model_name, ["actual", "score"], ref)
+    engine = WorkspaceEngine(store.db) if engine is None else engine
+    ref_rows = engine.side_rows(model_name, ["actual", "score"], ref)
     ref_rows = ref_rows.drop_nulls()
-    cur_rows = drift_sql.side_rows(store.db, model_name, ["score"], cur).drop_nulls()
+    cur_rows = engine.side_rows(model_name, ["score"], cur).drop_nulls()
     if cur_rows.height == 0:
         raise invalid("current", "a window with scored predictions", current)
     return estimate_performance(ref_rows["actual"].to_numpy(), ref_rows["score"].to_numpy(),

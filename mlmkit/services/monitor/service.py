@@ -29,13 +29,10 @@ from mlmkit.analysis.detectors import DETECTORS
 from mlmkit.analysis.metrics.binary import UndefinedMetricWarning
 from mlmkit.catalogue import Kind, Use, select
 from mlmkit.exceptions import NotFoundError
+from mlmkit.services._engine import EngineUser
 from mlmkit.services.monitor import degradation as _deg
 from mlmkit.services.monitor.compare import comparison_frame
-from mlmkit.services.monitor.results import (
-    ConceptDriftResult,
-    DegradationInfo,
-    WindowMetrics,
-)
+from mlmkit.services.monitor.results import ConceptDriftResult, DegradationInfo, WindowMetrics
 from mlmkit.services.monitor.trend import trend_counts
 from mlmkit.services.monitor.window import TotalsRow, rate_rows, roc_aucs, window_metrics
 from mlmkit.store.predictions import monitoring as monitor_sql
@@ -75,7 +72,7 @@ def _role(role: str) -> str:
     return check_choice("role", role, ROLES)
 
 
-class PerformanceMonitor:
+class PerformanceMonitor(EngineUser):
     """Metrics, degradation, concept drift, trends, version comparison and data drift.
 
     Parameters
@@ -188,14 +185,14 @@ class PerformanceMonitor:
         """`get_current_metrics` on canonical arguments (a resolved ``span``)."""
         auc = None
         if scores:
-            totals, _ = monitor_sql.window_summary(self.db, model_name, versions=[ver],
+            totals, _ = self.engine.window_summary(model_name, versions=[ver],
                                                    time_range=span, bins=0, role=role)
         else:
-            totals = monitor_sql.window_counts(self.db, model_name, versions=[ver],
+            totals = self.engine.window_counts(model_name, versions=[ver],
                                                time_range=span, role=role, latency=latency)
         row = cast(TotalsRow, totals.row(0, named=True)) if totals.height else None
         if scores and row is not None:
-            auc = roc_aucs(self.db, model_name, {ver: int(row["scored"])}, span, bins=bins,
+            auc = roc_aucs(self.engine, model_name, {ver: int(row["scored"])}, span, bins=bins,
                            role=role).get(ver)
         return window_metrics(model_name, ver, span.start, span.end, row, auc,
                               min_labels=min_labels, ci=ci, confidence=confidence)
@@ -270,7 +267,7 @@ class PerformanceMonitor:
         for name in detectors:
             check_choice("detectors", name, tuple(DETECTORS))
         alpha = check_probability("alpha", alpha, open_interval=True)
-        result = concept_drift(self.db, model_name, ver, span, detectors=list(detectors),
+        result = concept_drift(self.engine, model_name, ver, span, detectors=list(detectors),
                                alpha=alpha, min_labels=check_int("min_labels", min_labels,
                                                                  low=0))
         if alert and result.drift_detected:
@@ -303,7 +300,7 @@ class PerformanceMonitor:
             raise invalid("interval", "at most 100,000 buckets in the window", interval)
         confidence = check_probability("confidence", confidence, open_interval=True)
         role = _role(role)
-        counts = trend_counts(self.db, model_name, versions, span, step, role=role,
+        counts = trend_counts(self.engine, model_name, versions, span, step, role=role,
                               use_summaries=use_summaries)
         return rate_rows(counts, confidence=confidence)
 
@@ -338,13 +335,13 @@ class PerformanceMonitor:
         min_labels = check_int("min_labels", min_labels, low=0)
         alpha = check_probability("alpha", alpha, open_interval=True)
         confidence = check_probability("confidence", confidence, open_interval=True)
-        totals, _ = monitor_sql.window_summary(self.db, model_name, versions=vers,
+        totals, _ = self.engine.window_summary(model_name, versions=vers,
                                                time_range=span, bins=0)
         rows = {r["version"]: cast(TotalsRow, r) for r in totals.iter_rows(named=True)}
         results = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
-            aucs = roc_aucs(self.db, model_name, {v: int(r["scored"]) for v, r in rows.items()},
+            aucs = roc_aucs(self.engine, model_name, {v: int(r["scored"]) for v, r in rows.items()},
                             span, bins=10_000, role="served")
             for v in vers:
                 results.append(window_metrics(
@@ -386,9 +383,9 @@ class PerformanceMonitor:
         from mlmkit.services.monitor.data_drift import estimate_performance_window
 
         self._registered(model_name, [_version(version)])
-        return estimate_performance_window(self.log.store, model_name, version,
-                                           reference=reference, current=current,
-                                           threshold=threshold, n_simulations=n_simulations)
+        return estimate_performance_window(
+            self.log.store, model_name, version, reference=reference, current=current,
+            threshold=threshold, n_simulations=n_simulations, engine=self.engine)
 
     def data_drift(self, model_name: str, version: VersionLike | None = None, *,
                    reference: object = "7d", current: object = "24h", method: str = "auto",
@@ -398,4 +395,5 @@ class PerformanceMonitor:
 
         self._registered(model_name, None if version is None else [_version(version)])
         return data_drift(self.log.store, model_name, version, reference=reference,
-                          current=current, features=features, prediction=prediction, method=method)
+                          current=current, features=features, prediction=prediction, method=method,
+                          engine=self.engine)

@@ -8,9 +8,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from mlmkit.store.database import Database
-from mlmkit.store.predictions import monitoring as monitor_sql
-from mlmkit.store.predictions.aggregates import confusion_counts
+from mlmkit.store.engines import StatisticsEngine
 from mlmkit.values import TimeRange
 
 __all__ = ["trend_counts"]
@@ -28,15 +26,14 @@ def _grid(versions: list[str], span: TimeRange, interval: timedelta) -> pl.DataF
                                 "bucket": pl.Datetime("us", "UTC")})
 
 
-def _summary_deficit(db: Database, model_name: str, versions: Sequence[str] | None,
+def _summary_deficit(engine: StatisticsEngine, model_name: str, versions: Sequence[str] | None,
                      span: TimeRange, interval: timedelta) -> pl.DataFrame | None:
     """Counts present in daily summaries but no longer in the raw rows, per version/bucket."""
-    summary = monitor_sql.daily_summary(db, model_name, versions=versions, start=span.start,
-                                        end=span.end)
+    summary = engine.daily_summaries(model_name, versions=versions, start=span.start,
+                                     end=span.end)
     if summary.height == 0:
         return None
-    raw = monitor_sql.daily_summary(db, model_name, versions=versions, start=span.start,
-                                    end=span.end, raw=True)
+    raw = engine.daily_rows(model_name, versions=versions, start=span.start, end=span.end)
     cols = _COUNTS + _SUMS
     joined = summary.join(raw, on=["version", "day"], how="left", suffix="_raw")
     joined = joined.filter(pl.col("n") > pl.col("n_raw").fill_null(0))
@@ -58,16 +55,16 @@ def _summary_deficit(db: Database, model_name: str, versions: Sequence[str] | No
     ).group_by("version", "bucket").agg([pl.col(c).sum() for c in cols])
 
 
-def trend_counts(db: Database, model_name: str, versions: list[str] | None, span: TimeRange,
-                 interval: timedelta, *, role: str = "served", use_summaries: bool = True
-                 ) -> pl.DataFrame:
+def trend_counts(engine: StatisticsEngine, model_name: str, versions: list[str] | None,
+                 span: TimeRange, interval: timedelta, *, role: str = "served",
+                 use_summaries: bool = True) -> pl.DataFrame:
     """Confusion counts per (version, bucket), every bucket present, summaries filled in.
 
     The ``source`` column says ``"raw"`` or ``"raw+summary"`` (counts taken from the daily
     summary for days whose raw rows were removed; used when ``interval`` is a whole number of
     days, since a daily summary cannot be split).
     """
-    raw = confusion_counts(db, model_name, versions=versions, time_range=span,
+    raw = engine.confusion_counts(model_name, versions=versions, time_range=span,
                            interval=interval, role=role)
     seen = versions or sorted(set(raw.get_column("version").to_list()))
     grid = _grid(list(seen), span, interval)
@@ -79,7 +76,7 @@ def trend_counts(db: Database, model_name: str, versions: list[str] | None, span
         pl.lit("raw").alias("source"))
     whole_days = interval.total_seconds() % 86400 == 0
     if use_summaries and whole_days:
-        deficit = _summary_deficit(db, model_name, versions, span, interval)
+        deficit = _summary_deficit(engine, model_name, versions, span, interval)
         if deficit is not None and deficit.height:
             deficit = deficit.with_columns(pl.col("bucket").dt.convert_time_zone("UTC"))
             out = out.join(deficit, on=["version", "bucket"], how="left", suffix="_sum")

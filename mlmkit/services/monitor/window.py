@@ -22,9 +22,7 @@ from mlmkit.analysis.metrics.binary import (
 from mlmkit.analysis.monitoring import bucket_metrics
 from mlmkit.catalogue import Kind, Significance, proportion, select
 from mlmkit.services.monitor.results import WindowMetrics
-from mlmkit.store.database import Database
-from mlmkit.store.predictions.aggregates import score_histogram
-from mlmkit.store.tuning_runs import labelled_scores
+from mlmkit.store.engines import StatisticsEngine
 from mlmkit.values import TimeRange
 
 __all__ = ["EXACT_AUC_MAX_ROWS", "PROPORTIONS", "RocAuc", "TotalsRow", "proportion_counts",
@@ -82,8 +80,9 @@ def _histogram_auc(pos: _Counts, neg: _Counts) -> RocAuc:
     return RocAuc(value, "histogram", bound)
 
 
-def roc_aucs(db: Database, model_name: str, scored: Mapping[str, int], span: TimeRange, *,
-             bins: int, role: str, exact_max_rows: int | None = None) -> dict[str, RocAuc]:
+def roc_aucs(engine: StatisticsEngine, model_name: str, scored: Mapping[str, int],
+             span: TimeRange, *, bins: int, role: str,
+             exact_max_rows: int | None = None) -> dict[str, RocAuc]:
     """ROC AUC per version with labelled, scored rows (``scored`` maps version to their count).
 
     Exact ([`mlmkit.analysis.metrics.roc_auc`][mlmkit.analysis.metrics.scores.roc_auc] on the
@@ -99,13 +98,13 @@ def roc_aucs(db: Database, model_name: str, scored: Mapping[str, int], span: Tim
     large = [v for v, n in scored.items() if n > exact_max_rows]
     for version, n in scored.items():
         if 0 < n <= exact_max_rows:
-            pairs = labelled_scores(db, model_name, versions=[version], time_range=span,
+            pairs = engine.labelled_scores(model_name, versions=[version], time_range=span,
                                     role=role)
             value = roc_auc(pairs.get_column("actual").to_numpy(),
                             pairs.get_column("score").to_numpy())
             out[version] = RocAuc(value, "exact", math.nan if math.isnan(value) else 0.0)
     if large:
-        hist = score_histogram(db, model_name, versions=large, time_range=span, bins=bins,
+        hist = engine.score_histogram(model_name, versions=large, time_range=span, bins=bins,
                                role=role)
         for version in large:
             part = hist.filter(pl.col("version") == version)

@@ -11,6 +11,7 @@ from mlmkit.exceptions import StateError
 from mlmkit.services.tuning.data import load_curve, totals
 from mlmkit.services.tuning.results import AdaptiveAdjustment
 from mlmkit.store.database import Database
+from mlmkit.store.engines import StatisticsEngine, WorkspaceEngine
 from mlmkit.store.tuning_runs import insert_runs, last_run
 from mlmkit.values import TimeRange
 
@@ -18,8 +19,12 @@ from mlmkit.values import TimeRange
 def adaptive_adjustment(db: Database, model_name: str, version: str, configured: float,
                         span: TimeRange | None, *, current_threshold: float | None,
                         max_step: float, dead_band: float, reversal_factor: float,
-                        min_labels: int, persist: bool) -> AdaptiveAdjustment:
-    """One controller run: read the state, decide, append the decision (see the service)."""
+                        min_labels: int, persist: bool,
+                        engine: StatisticsEngine | None = None) -> AdaptiveAdjustment:
+    """One controller run: read the state, decide, append the decision (see the service).
+
+    The curve comes from ``engine`` (default: ``db``); the controller's state is in ``db``.
+    """
     last = last_run(db, model_name, version, "adaptive")
     previous = str(last["details"].get("last_move", "hold")) if last else "hold"
     if current_threshold is not None:
@@ -29,7 +34,8 @@ def adaptive_adjustment(db: Database, model_name: str, version: str, configured:
     else:
         current = configured
     try:
-        curve = load_curve(db, model_name, version, span, points=None)
+        curve = load_curve(WorkspaceEngine(db) if engine is None else engine, model_name,
+                           version, span, points=None)
     except StateError as err:
         fields = _hold(current, 0, f"hold: {err}")
     else:

@@ -27,7 +27,7 @@ from mlmkit.services.tuning.data import load_curve, totals
 from mlmkit.values import TimeRange
 
 if TYPE_CHECKING:
-    from mlmkit.store.database import Database
+    from mlmkit.store.engines import StatisticsEngine
 
 __all__ = ["Comparison", "best_threshold", "candidate_curve", "compare"]
 
@@ -45,7 +45,7 @@ class Comparison(TypedDict):
     recommendation: str
 
 
-def candidate_curve(db: Database, model_name: str, version: str,
+def candidate_curve(engine: StatisticsEngine, model_name: str, version: str,
                     threshold_range: tuple[float, float] | None, step: float | None,
                     current: float, span: TimeRange | None
                     ) -> tuple[pl.DataFrame, tuple[float, float] | None]:
@@ -60,7 +60,7 @@ def candidate_curve(db: Database, model_name: str, version: str,
         bounds = bounds or (0.0, 1.0)
         step = check_real("step", step, low=0.0, low_open=True)
         points = np.union1d(threshold_grid(*bounds, step), [current])
-    return load_curve(db, model_name, version, span, points=points), bounds
+    return load_curve(engine, model_name, version, span, points=points), bounds
 
 
 def best_threshold(curve: pl.DataFrame, metric: str, bounds: tuple[float, float] | None,

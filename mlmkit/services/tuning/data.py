@@ -12,8 +12,8 @@ from mlmkit._validation import check_real
 from mlmkit.analysis.thresholds.curve import threshold_curve_from_histogram
 from mlmkit.analysis.tuning import count_curve
 from mlmkit.exceptions import StateError
-from mlmkit.store.database import Database
-from mlmkit.store.tuning_runs import MAX_SQL_GRID_POINTS, grid_cell_counts, labelled_scores
+from mlmkit.store.engines import StatisticsEngine
+from mlmkit.store.tuning_runs import MAX_SQL_GRID_POINTS
 from mlmkit.values import ModelMetadata, TimeRange, WindowLike, resolve_range
 
 DEFAULT_THRESHOLD = 0.5
@@ -36,7 +36,7 @@ def configured_threshold(meta: ModelMetadata | None) -> float:
     return check_real("configuration['threshold']", meta.configuration["threshold"])
 
 
-def load_curve(db: Database, model_name: str, version: str, span: TimeRange | None, *,
+def load_curve(engine: StatisticsEngine, model_name: str, version: str, span: TimeRange | None, *,
                points: np.ndarray[tuple[int], np.dtype[np.float64]] | None) -> pl.DataFrame:
     """The threshold curve of one version's labelled, scored predictions.
 
@@ -48,8 +48,8 @@ def load_curve(db: Database, model_name: str, version: str, span: TimeRange | No
     ``np.sort`` is several times faster than either.
     """
     if points is not None and points.size <= MAX_SQL_GRID_POINTS:
-        cells = grid_cell_counts(db, model_name, points.tolist(), versions=[version],
-                                 time_range=span)
+        cells = engine.grid_cell_counts(model_name, points.tolist(), versions=[version],
+                                        time_range=span)
         require_rows(cells.height, model_name, version, span)
         pos = np.zeros(points.size + 1, dtype=np.int64)
         neg = np.zeros(points.size + 1, dtype=np.int64)
@@ -60,7 +60,7 @@ def load_curve(db: Database, model_name: str, version: str, span: TimeRange | No
             edges = np.concatenate([[float(cells["min_score"][0])], points])
             return threshold_curve_from_histogram(edges, pos, neg)
         return threshold_curve_from_histogram(points, pos[1:], neg[1:])
-    rows = labelled_scores(db, model_name, versions=[version], time_range=span)
+    rows = engine.labelled_scores(model_name, versions=[version], time_range=span)
     require_rows(rows.height, model_name, version, span)
     return count_curve(rows["actual"].to_numpy(), rows["score"].to_numpy())
 

@@ -24,6 +24,7 @@ from mlmkit._validation import check_choice, check_int, check_name, check_real
 from mlmkit.analysis.thresholds.curve import best_threshold_from_curve
 from mlmkit.analysis.tuning import counts_at_threshold, metric_from_counts
 from mlmkit.catalogue import Kind, Use, select
+from mlmkit.services._engine import EngineUser
 from mlmkit.services.tuning import apply as _tuning_apply
 from mlmkit.services.tuning import search as _tuning_search
 from mlmkit.services.tuning.adaptive import adaptive_adjustment
@@ -59,7 +60,7 @@ _24H = DefaultWindow("24h")
 _THRESHOLD_METRICS = select(use=Use.THRESHOLD, kind=Kind.COUNT)
 
 
-class AutoTuningEngine:
+class AutoTuningEngine(EngineUser):
     """Tune decision thresholds and hyper-parameters on logged predictions with ground truth.
 
     Parameters
@@ -141,7 +142,7 @@ class AutoTuningEngine:
         check_choice("metric_to_optimize", metric_to_optimize, _THRESHOLD_METRICS)
         min_labels = check_int("min_labels", min_labels, low=0)  # checked before any scan
         minimum = check_real("min_improvement_percent", min_improvement_percent)
-        curve, bounds = candidate_curve(self.db, model_name, ver, threshold_range, step,
+        curve, bounds = candidate_curve(self.engine, model_name, ver, threshold_range, step,
                                         current, time_range(window, start, end))
         best = best_threshold(curve, metric_to_optimize, bounds, step, current, {})
         fields = compare(curve, best, current, metric_to_optimize, {},
@@ -176,7 +177,7 @@ class AutoTuningEngine:
         else:
             target, value, other = "recall", check_real("target_recall", target_recall,
                                                         low=0.0, high=1.0), "precision"
-        curve, bounds = candidate_curve(self.db, model_name, ver, threshold_range, step,
+        curve, bounds = candidate_curve(self.engine, model_name, ver, threshold_range, step,
                                         current, time_range(window, start, end))
         best = best_threshold_from_curve(curve, metric=other, threshold_range=bounds, step=step,
                                          constraint={f"{target}_at_least": value},
@@ -217,7 +218,7 @@ class AutoTuningEngine:
                                                    low=0.0)}
         min_labels = check_int("min_labels", min_labels, low=0)  # checked before any scan
         minimum = check_real("min_improvement_percent", min_improvement_percent)
-        curve, bounds = candidate_curve(self.db, model_name, ver, threshold_range, step,
+        curve, bounds = candidate_curve(self.engine, model_name, ver, threshold_range, step,
                                         current, time_range(window, start, end))
         best = best_threshold(curve, "cost", bounds, step, current, costs)
         fields = compare(curve, best, current, "cost", costs, n_resamples=n_resamples,
@@ -264,7 +265,7 @@ class AutoTuningEngine:
             current_threshold=current_threshold, max_step=max_step, dead_band=dead_band,
             reversal_factor=reversal_factor, min_labels=check_int("min_labels", min_labels,
                                                                   low=0),
-            persist=persist)
+            persist=persist, engine=self.engine)
 
     # ------------------------------------------------------------------ hyper-parameters
     def optimize_hyperparameters(self, model_name: str, version: VersionLike,

@@ -1,0 +1,122 @@
+"""The statistics-engine seam: every aggregate the services read, as one small protocol.
+
+An engine answers the read-only aggregates of the prediction log (confusion counts, window
+totals, score histograms, daily rows, feature statistics and histograms, tuning grid cells,
+paired counts) with exactly the small frames the analysis layer consumes. Writes and workspace
+state (registry, alerts, jobs, rollouts, daily summaries) stay in the DuckDB workspace.
+
+Implementations: `WorkspaceEngine` (the workspace's own
+DuckDB file, today's SQL) and `ParquetEngine` (DuckDB over
+an exported hive-partitioned Parquet dataset, in-process or over worker processes whose
+partial counts and sums are merged). A Spark engine implements the same methods with the
+portable statements of `mlmkit.store.engines.portable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import polars as pl
+
+from mlmkit.store.predictions.drift import Side
+from mlmkit.values import TimeRange
+
+__all__ = ["Side", "StatisticsEngine"]
+
+
+@runtime_checkable
+class StatisticsEngine(Protocol):
+    """Read-only aggregates of the prediction log (the columns are those of the store functions).
+
+    Every method filters on one model, optional versions, a time range (``start <= ts < end``)
+    and a role (``None`` = every role). Frames come back ordered by their group columns.
+    """
+
+    name: str
+
+    def confusion_counts(self, model_name: str, *, versions: Sequence[str] | None = None,
+                         time_range: TimeRange | None = None, by_version: bool = True,
+                         interval: timedelta | None = None, role: str | None = "served"
+                         ) -> pl.DataFrame:
+        """Confusion cells and score sums per version (and ``bucket`` with ``interval``)."""
+        ...
+
+    def score_histogram(self, model_name: str, *, versions: Sequence[str] | None = None,
+                        time_range: TimeRange | None = None, bins: int = 10_000,
+                        labelled_only: bool = True, role: str | None = "served"
+                        ) -> pl.DataFrame:
+        """``version, bin, pos, neg, n`` per score bin."""
+        ...
+
+    def window_summary(self, model_name: str, *, versions: Sequence[str] | None = None,
+                       time_range: TimeRange | None = None, bins: int = 10_000,
+                       role: str | None = "served") -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Per-version window totals and labelled score histograms."""
+        ...
+
+    def window_counts(self, model_name: str, *, versions: Sequence[str] | None = None,
+                      time_range: TimeRange | None = None, role: str | None = "served",
+                      latency: bool = True) -> pl.DataFrame:
+        """Per-version confusion counts and the exact median label latency."""
+        ...
+
+    def error_stream(self, model_name: str, version: str, *,
+                     time_range: TimeRange | None = None, role: str | None = "served"
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Labelled rows in time order: ``(ts as epoch seconds, error 0/1)``."""
+        ...
+
+    def daily_rows(self, model_name: str, *, versions: Sequence[str] | None = None,
+                   start: datetime | None = None, end: datetime | None = None,
+                   role: str = "served") -> pl.DataFrame:
+        """Per-version, per-UTC-day statistics computed from the rows."""
+        ...
+
+    def daily_summaries(self, model_name: str, *, versions: Sequence[str] | None = None,
+                        start: datetime | None = None, end: datetime | None = None
+                        ) -> pl.DataFrame:
+        """Stored per-day summaries of days retention removed (empty where none are kept)."""
+        ...
+
+    def side_stats(self, model_name: str, numeric: Sequence[str], categorical: Sequence[str],
+                   ref: Side, cur: Side, *, role: str | None = "served"
+                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Feature statistics and categorical value counts of a reference and a current side."""
+        ...
+
+    def numeric_histograms(self, model_name: str, ranges: dict[str, tuple[float, float]],
+                           ref: Side, cur: Side, *, bins: int = 2000,
+                           role: str | None = "served") -> dict[str, np.ndarray]:
+        """``{column: counts of shape (2, bins)}`` on shared equal-width bins."""
+        ...
+
+    def side_rows(self, model_name: str, columns: Sequence[str], side: Side, *,
+                  role: str | None = "served", finite: Sequence[str] = ()) -> pl.DataFrame:
+        """The raw values of ``columns`` on one side (small samples)."""
+        ...
+
+    def grid_cell_counts(self, model_name: str, thresholds: Sequence[float], *,
+                         versions: Sequence[str] | None = None,
+                         time_range: TimeRange | None = None,
+                         role: str | None = "served") -> pl.DataFrame:
+        """``cell, pos, neg, min_score`` per cell between sorted thresholds."""
+        ...
+
+    def labelled_scores(self, model_name: str, *, versions: Sequence[str] | None = None,
+                        time_range: TimeRange | None = None,
+                        role: str | None = "served") -> pl.DataFrame:
+        """``score`` (Float64) and ``actual`` (UInt8) of the labelled, scored rows."""
+        ...
+
+    def has_shadow_rows(self, model_name: str, versions: Sequence[str],
+                        time_range: TimeRange | None) -> bool:
+        """Whether any of ``versions`` logged shadow rows in the range."""
+        ...
+
+    def paired_counts(self, model_name: str, version_a: str, version_b: str,
+                      time_range: TimeRange | None) -> pl.DataFrame:
+        """``pred_a, pred_b, actual, n`` over units both versions scored."""
+        ...
