@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
     from mlmkit.store.predictions.batch import Batch
 
-__all__ = ["BodyTimeout", "BodyTooLarge", "error_payload", "parse_predictions", "read_body",
-           "status_of"]
+__all__ = ["BodyTimeout", "BodyTooLarge", "error_payload", "media_type", "parse_predictions",
+           "parse_rows", "read_body", "row_shape", "rows_batch", "status_of"]
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -79,7 +79,8 @@ async def read_body(chunks: AsyncIterator[bytes], limit: int, declared: str | No
     return b"".join(parts)
 
 
-def _media_type(content_type: str | None) -> str:
+def media_type(content_type: str | None) -> str:
+    """The media type of a ``Content-Type`` header, lower-case (JSON when absent)."""
     return (content_type or JSON).split(";")[0].strip().lower()
 
 
@@ -116,34 +117,61 @@ def parse_predictions(body: bytes, content_type: str | None, *, max_future: Any
 
     ``None`` for a body without rows (``[]``, empty NDJSON): nothing to write.
     """
+    from mlmkit.services.ingest import prediction_batch
+
+    media = media_type(content_type)
+    if media == ARROW:
+        import pyarrow as pa
+
+        try:
+            table = pa.ipc.open_stream(io.BytesIO(body)).read_all()
+        except (pa.ArrowException, OSError) as err:
+            raise invalid("body", "an Arrow IPC stream", f"{len(body)} bytes") from err
+        return prediction_batch(table, max_future=max_future)
+    rows = parse_rows(body, content_type)
+    return rows_batch(rows, max_future=max_future) if rows else None
+
+
+def parse_rows(body: bytes, content_type: str | None) -> list[dict[str, Any]]:
+    """The row objects of a JSON array or NDJSON body (not yet validated)."""
+    media = media_type(content_type)
+    try:
+        if media == NDJSON:
+            return [_row(json.loads(line), i) for i, line in
+                    enumerate(ln for ln in body.splitlines() if ln.strip())]
+        if media == JSON:
+            rows = json.loads(body)
+            if not isinstance(rows, list):
+                raise invalid("body", "a JSON array of row objects", type(rows).__name__)
+            return [_row(r, i) for i, r in enumerate(rows)]
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise invalid("body", f"valid {media}", str(err)) from err
+    raise invalid("Content-Type", f"one of {JSON}, {NDJSON}, {ARROW}", media)
+
+
+def row_shape(rows: list[dict[str, Any]]) -> tuple[str, ...] | None:
+    """The keys (and nested feature keys) shared by every row, or ``None`` if they differ.
+
+    Requests whose rows have one shape can be validated together as one frame (the writer's
+    group validation) with the same outcome as each alone.
+    """
+    shape: tuple[str, ...] | None = None
+    for row in rows:
+        nested = row.get("features")
+        keys = (*sorted(row), *(sorted(nested) if isinstance(nested, dict) else ()))
+        if shape is None:
+            shape = keys
+        elif keys != shape:
+            return None
+    return shape
+
+
+def rows_batch(rows: list[dict[str, Any]], *, max_future: Any) -> Batch:
+    """Validate JSON row objects into the canonical `Batch` (as ``track_batch``)."""
     import polars as pl
 
     from mlmkit.services.ingest import prediction_batch
 
-    media = _media_type(content_type)
-    try:
-        if media == ARROW:
-            import pyarrow as pa
-
-            try:
-                table = pa.ipc.open_stream(io.BytesIO(body)).read_all()
-            except (pa.ArrowException, OSError) as err:
-                raise invalid("body", "an Arrow IPC stream", f"{len(body)} bytes") from err
-            return prediction_batch(table, max_future=max_future)
-        if media == NDJSON:
-            rows = [_row(json.loads(line), i) for i, line in
-                    enumerate(ln for ln in body.splitlines() if ln.strip())]
-        elif media == JSON:
-            rows = json.loads(body)
-            if not isinstance(rows, list):
-                raise invalid("body", "a JSON array of row objects", type(rows).__name__)
-            rows = [_row(r, i) for i, r in enumerate(rows)]
-        else:
-            raise invalid("Content-Type", f"one of {JSON}, {NDJSON}, {ARROW}", media)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise invalid("body", f"valid {media}", str(err)) from err
-    if not rows:
-        return None
     try:
         frame = pl.from_dicts(rows, infer_schema_length=None)
     except (pl.exceptions.PolarsError, TypeError, ValueError) as err:

@@ -22,10 +22,10 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mlmkit.exceptions import DuplicateError, StateError
+from mlmkit.exceptions import DuplicateError, MlmkitError, StateError
 from mlmkit.values import utcnow
 
 if TYPE_CHECKING:
@@ -72,14 +72,46 @@ class Prepared:
         self.batch = Batch(frame, tuple(pl.col(c) for c in frame.columns), batch.features,
                            batch.models, batch.has_ids, True, False)
 
+    def slice(self, offset: int, length: int) -> Prepared:
+        """Rows ``offset .. offset + length`` (one request of a group validated together)."""
+        import dataclasses
+
+        frame = self.batch.frame.slice(offset, length)
+        out = object.__new__(Prepared)
+        out.stamped = self.stamped
+        out.batch = dataclasses.replace(
+            self.batch, frame=frame,
+            models=tuple(sorted(frame.get_column("model_name").unique().to_list())))
+        return out
+
 
 class _Job:
-    __slots__ = ("batch", "fn", "future")
+    __slots__ = ("batch", "fn", "future", "group", "rows")
 
-    def __init__(self, batch: Prepared | None, fn: Callable[[Workspace], Any] | None) -> None:
+    def __init__(self, batch: Prepared | None, fn: Callable[[Workspace], Any] | None,
+                 rows: Rows | None = None) -> None:
         self.batch = batch
         self.fn = fn
+        self.rows = rows
+        self.group: Prepared | None = None
         self.future: Future[Any] = Future()
+
+
+class Rows:
+    """A small request's row objects, validated on the writer thread with its group.
+
+    Requests of one `row_shape` that wait together are validated
+    as ONE frame (one pass of the validator instead of one per request); if that frame fails,
+    each request is validated alone, so errors name the request's own rows.
+    """
+
+    __slots__ = ("max_future", "rows", "shape")
+
+    def __init__(self, rows: list[dict[str, Any]], shape: tuple[str, ...],
+                 max_future: timedelta) -> None:
+        self.rows = rows
+        self.shape = shape
+        self.max_future = max_future
 
 
 class GroupCommitWriter:
@@ -146,6 +178,10 @@ class GroupCommitWriter:
         return self._put(_Job(batch if isinstance(batch, Prepared) else self.prepare(batch),
                               None))
 
+    def submit_rows(self, rows: Rows) -> Future[dict[str, int]]:
+        """Queue a small request's rows, validated on the writer thread with its group."""
+        return self._put(_Job(None, None, rows))
+
     def call(self, fn: Callable[[Workspace], T]) -> Future[T]:
         """Run ``fn(workspace)`` on the writer thread (reads, labels); its result in a future."""
         return self._put(_Job(None, fn))
@@ -205,7 +241,7 @@ class GroupCommitWriter:
     def _process(self, ws: Workspace, jobs: list[_Job]) -> None:
         run: list[_Job] = []
         for job in jobs:
-            if job.batch is not None:
+            if job.fn is None:
                 run.append(job)
                 if len(run) >= self.max_group:
                     self._commit(ws, run)
@@ -222,13 +258,49 @@ class GroupCommitWriter:
         if run:
             self._commit(ws, run)
 
+    @staticmethod
+    def _validate(jobs: list[_Job]) -> list[_Job]:
+        """Validate the row jobs (by shape, together); return the jobs ready to insert."""
+        from mlmkit.server.bodies import rows_batch
+
+        shapes: dict[tuple[str, ...], list[tuple[_Job, Rows]]] = {}
+        for job in jobs:
+            if job.rows is not None:
+                shapes.setdefault(job.rows.shape, []).append((job, job.rows))
+        for same in shapes.values():
+            if len(same) > 1:
+                rows = [row for _, given in same for row in given.rows]
+                try:
+                    group = Prepared(rows_batch(rows, max_future=same[0][1].max_future),
+                                     utcnow())
+                except MlmkitError:  # some request is bad: each is validated alone below
+                    logger.debug("group validation of %d requests failed", len(same))
+                else:
+                    offset = 0
+                    for job, given in same:
+                        job.batch, job.group = group.slice(offset, len(given.rows)), group
+                        offset += len(given.rows)
+                    continue
+            for job, given in same:
+                try:
+                    job.batch = Prepared(rows_batch(given.rows, max_future=given.max_future),
+                                         utcnow())
+                except MlmkitError as err:  # the request re-raises it (422)
+                    job.future.set_exception(err)
+        return [job for job in jobs if job.batch is not None]
+
     def _commit(self, ws: Workspace, jobs: list[_Job]) -> None:
         store = ws.log.store
+        jobs = self._validate(jobs)
         now = utcnow()  # (rows and labels are stamped already: see Prepared)
         prepared = [job.batch for job in jobs if job.batch is not None]
         if len(prepared) > 1:
             try:
-                combined = _combine([p.batch for p in prepared])
+                group = jobs[0].group
+                whole = group is not None and all(job.group is group for job in jobs) \
+                    and sum(p.batch.num_rows for p in prepared) == group.batch.num_rows
+                combined = group.batch if whole and group is not None \
+                    else _combine([p.batch for p in prepared])
                 if combined is not None:  # None: an id repeats across requests
                     store.insert_batch(combined, now=now)
             except Exception:  # retried below: one transaction per request
@@ -311,21 +383,7 @@ def _same_rows(ws: Workspace, prepared: Prepared, err: DuplicateError) -> int:
     if prepared.stamped:  # the retry's rows were stamped on arrival: another time
         compared.discard("ts")
     exprs = [e for e in batch.exprs if e.meta.output_name() in compared]
-    keys = batch.frame.select(exprs).to_arrow(compat_level=pl.CompatLevel.newest())
-    names = keys.column_names
-    same = " AND ".join(f"p.{c} IS NOT DISTINCT FROM b.{c}" for c in names)
-    with ws.db.connection() as conn:
-        present = {r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = "
-            "'predictions'").fetchall()}
-        if not set(names) <= present:  # a feature never logged: these are other rows
-            raise err
-        conn.register("_mlmkit_retry", keys)
-        try:
-            rows = conn.execute(f"SELECT count(*) FROM _mlmkit_retry b SEMI JOIN "
-                                f"predictions p ON {same}").fetchall()
-        finally:
-            conn.unregister("_mlmkit_retry")
-    if int(rows[0][0]) != batch.num_rows:
+    rows = batch.frame.select(exprs).to_arrow(compat_level=pl.CompatLevel.newest())
+    if ws.log.store.count_logged(rows) != batch.num_rows:  # (None: a feature never logged)
         raise err
     return batch.num_rows

@@ -112,3 +112,43 @@ def test_an_unexpected_error_reaches_the_requests_and_the_writer_goes_on(writer,
         failing.result(30)
     monkeypatch.undo()
     assert writer.submit(_batch("y")).result(30)["written"] == 3
+
+
+def _rows(pid: str, **extra: object):
+    from datetime import timedelta
+
+    from mlmkit.server.bodies import row_shape
+    from mlmkit.server.writer import Rows
+
+    rows = [{"model_name": "m", "version": "1.0.0", "prediction": True, "score": 0.5,
+             "prediction_id": pid, **extra}]
+    shape = row_shape(rows)
+    assert shape is not None
+    return Rows(rows, shape, timedelta(minutes=5))
+
+
+def test_small_requests_are_validated_and_committed_as_one_group(writer):
+    release = _hold(writer)
+    futures = [writer.submit_rows(_rows(f"r{k}", x=float(k))) for k in range(6)]
+    release.set()
+    assert [f.result(30) for f in futures] == [{"written": 1, "duplicates": 0}] * 6
+    assert writer.groups == 1 and writer.stats["commits"] == 1
+    frame = writer.call(lambda ws: ws.log.predictions("m")).result(30).sort("prediction_id")
+    assert frame["x"].to_list() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_a_bad_small_request_fails_alone_naming_its_own_row(writer):
+    release = _hold(writer)
+    good = [writer.submit_rows(_rows(f"ok{k}")) for k in range(3)]
+    text = writer.submit_rows(_rows("text", y="a"))  # another shape: its own group
+    fine = writer.submit_rows(_rows("fine", x=2.0))
+    bad_rows = _rows("bad", x=3.0)
+    bad_rows.rows[0]["score"] = 7.0  # same shape as `fine`: the pair fails together
+    bad = writer.submit_rows(bad_rows)
+    release.set()
+    assert [f.result(30) for f in good] == [{"written": 1, "duplicates": 0}] * 3
+    assert text.result(30) == {"written": 1, "duplicates": 0}
+    assert fine.result(30) == {"written": 1, "duplicates": 0}  # validated alone: fine
+    with pytest.raises(ValidationError, match=r"score \(row 0\).*7\.0"):
+        bad.result(30)
+    assert _ids(writer) == ["fine", "ok0", "ok1", "ok2", "text"]

@@ -27,6 +27,8 @@ __all__ = ["PredictionStore", "BASE_COLUMNS"]
 
 BASE_COLUMNS = ("prediction_id", "model_name", "version", "ts", "prediction", "score",
                 "confidence", "unit_id", "role", "actual", "labelled_at")
+_IN_LIST_MAX = 512
+"""Up to this many ids, the duplicate check is an IN-list probe instead of a semi-join."""
 
 
 class PredictionStore:
@@ -116,19 +118,51 @@ class PredictionStore:
 
     @staticmethod
     def _check_new_ids(conn: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:
-        conn.register("_mlmkit_keys", keys)
-        try:
-            clash = conn.execute(
-                "SELECT b.prediction_id, b.version, b.model_name FROM _mlmkit_keys b SEMI JOIN "
-                "predictions p ON p.prediction_id = b.prediction_id AND p.version = b.version "
-                "AND p.model_name = b.model_name ORDER BY b.prediction_id LIMIT 3"
-            ).fetchall()
-        finally:
-            conn.unregister("_mlmkit_keys")
+        if keys.num_rows <= _IN_LIST_MAX:  # a few ids: one IN-list probe (half the semi-join)
+            wanted = set(zip(keys.column("model_name").to_pylist(),
+                             keys.column("version").to_pylist(),
+                             keys.column("prediction_id").to_pylist(), strict=True))
+            ids = sorted({key[2] for key in wanted})
+            found = conn.execute(
+                "SELECT prediction_id, version, model_name FROM predictions WHERE "
+                f"prediction_id IN ({', '.join('?' * len(ids))})", ids).fetchall()
+            clash = sorted(r for r in found if (r[2], r[1], r[0]) in wanted)
+        else:
+            conn.register("_mlmkit_keys", keys)
+            try:
+                clash = conn.execute(
+                    "SELECT b.prediction_id, b.version, b.model_name FROM _mlmkit_keys b SEMI "
+                    "JOIN predictions p ON p.prediction_id = b.prediction_id AND p.version = "
+                    "b.version AND p.model_name = b.model_name ORDER BY b.prediction_id LIMIT 3"
+                ).fetchall()
+            finally:
+                conn.unregister("_mlmkit_keys")
         if clash:
             raise DuplicateError(f"prediction_id {clash[0][0]!r} is already logged for "
                                  f"{clash[0][2]!r} version {clash[0][1]!r}; ids must be "
                                  "unique per model and version (nothing was written)")
+
+    def count_logged(self, rows: pa.Table) -> int | None:
+        """How many of ``rows`` are logged already with these exact values (a retry).
+
+        Compares every column of ``rows`` (stored column names, ``NULL`` equal to ``NULL``);
+        ``None`` when a column does not exist in the table (then no row can be the same).
+        """
+        names = rows.column_names
+        same = " AND ".join(f'p."{c}" IS NOT DISTINCT FROM b."{c}"' for c in names)
+        with self.db.connection() as conn:
+            present = {r[0] for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = "
+                "'predictions'").fetchall()}
+            if not set(names) <= present:
+                return None
+            conn.register("_mlmkit_retry", rows)
+            try:
+                found = conn.execute("SELECT count(*) FROM _mlmkit_retry b SEMI JOIN "
+                                     f"predictions p ON {same}").fetchall()
+            finally:
+                conn.unregister("_mlmkit_retry")
+        return int(found[0][0])
 
     def insert_one(self, row: Mapping[str, Any],
                    features: Mapping[str, tuple[str | None, Any]]) -> str:
