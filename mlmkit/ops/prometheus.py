@@ -15,6 +15,7 @@ metric                                          labels / meaning
 ``mlmkit_model_predictions``                    predictions logged in the window
 ``mlmkit_model_labelled_predictions``           of which labelled
 ``mlmkit_model_traffic_share_ratio``            share of the model's served traffic (rollouts)
+``mlmkit_model_label_delay_seconds``            median prediction-to-label delay (window's labels)
 ``mlmkit_model_drift_share_ratio``              latest drift-detection snapshot
 ``mlmkit_model_open_alerts``                    model, version, severity
 ``mlmkit_rollout_traffic_share_ratio``          configured share of each arm of a rollout
@@ -27,6 +28,8 @@ metric                                          labels / meaning
 ``mlmkit_scrape_duration_seconds``              time this collection took
 =============================================== ==============================================
 
+``mlmkit_model_last_prediction_timestamp_seconds`` (model, version, environment) is the Unix
+time of the version's newest prediction in the window (stale traffic alerts).
 A ratio with no labelled data (0/0) is omitted rather than exported as NaN.
 [`generate_metrics`][mlmkit.ops.prometheus.generate_metrics],
 [`write_textfile`][mlmkit.ops.prometheus.write_textfile] and ``mlmkit serve`` write the text format
@@ -165,6 +168,11 @@ def _model_families(gauge: Any, counts: pl.DataFrame, window: timedelta) -> Iter
                      labels=_MODEL_LABELS)
     share = gauge("mlmkit_model_traffic_share_ratio",
                   f"share of the model's served predictions{span}", labels=_MODEL_LABELS)
+    newest = gauge("mlmkit_model_last_prediction_timestamp_seconds",
+                   f"Unix time of the version's newest prediction{span}", labels=_MODEL_LABELS)
+    delay = gauge("mlmkit_model_label_delay_seconds",
+                  f"median seconds from prediction to label, labelled predictions{span}",
+                  labels=_MODEL_LABELS)
     totals = counts.group_by("model_name").agg(pl.col("n").sum().alias("total"))
     total = dict(totals.iter_rows())
     for row in counts.iter_rows(named=True):
@@ -175,6 +183,10 @@ def _model_families(gauge: Any, counts: pl.DataFrame, window: timedelta) -> Iter
             coverage.add_metric(labels, row["labelled"] / row["n"])
         if total.get(row["model_name"]):
             share.add_metric(labels, row["n"] / total[row["model_name"]])
+        if row["last_ts"] is not None:
+            newest.add_metric(labels, row["last_ts"].timestamp())
+        if row["label_delay_s"] is not None:
+            delay.add_metric(labels, float(row["label_delay_s"]))
         if not row["labelled"]:
             continue
         with warnings.catch_warnings():
@@ -185,7 +197,7 @@ def _model_families(gauge: Any, counts: pl.DataFrame, window: timedelta) -> Iter
             if math.isfinite(value):
                 fams[key].add_metric(labels, value)
     yield from fams.values()
-    yield from (coverage, samples, labelled, share)
+    yield from (coverage, samples, labelled, share, newest, delay)
 
 
 def _drift_family(gauge: Any, drift: pl.DataFrame) -> Iterator[Any]:

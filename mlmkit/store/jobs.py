@@ -169,9 +169,10 @@ def delete_runs_before(db: Database, cutoff: datetime) -> int:
 def live_counts(db: Database, start: datetime, end: datetime) -> pl.DataFrame:
     """Confusion counts per model and version served in ``[start, end)``, plus deployed ones.
 
-    Columns ``model_name, version, environment, n, labelled, tp, fp, tn, fn``; a deployed
-    version without traffic has zero counts; a version with traffic but no deployment has
-    environment ``"none"``.
+    Columns ``model_name, version, environment, n, labelled, tp, fp, tn, fn, last_ts,
+    label_delay_s`` (newest prediction in the window; median seconds from prediction to label
+    of its labelled rows); a deployed version without traffic has zero counts and null
+    ``last_ts``; a version with traffic but no deployment has environment ``"none"``.
     """
     sql = """
         WITH p AS (
@@ -179,7 +180,9 @@ def live_counts(db: Database, start: datetime, end: datetime) -> pl.DataFrame:
                    count(*) FILTER (WHERE actual AND prediction) AS tp,
                    count(*) FILTER (WHERE NOT actual AND prediction) AS fp,
                    count(*) FILTER (WHERE NOT actual AND NOT prediction) AS tn,
-                   count(*) FILTER (WHERE actual AND NOT prediction) AS fn
+                   count(*) FILTER (WHERE actual AND NOT prediction) AS fn,
+                   max(ts) AS last_ts,
+                   median(epoch_us(labelled_at) - epoch_us(ts)) / 1e6 AS label_delay_s
             FROM predictions WHERE ts >= ? AND ts < ? AND role = 'served'
             GROUP BY model_name, version),
         d AS (SELECT model_name, version, environment FROM serving)
@@ -188,7 +191,8 @@ def live_counts(db: Database, start: datetime, end: datetime) -> pl.DataFrame:
                coalesce(d.environment, 'none') AS environment,
                coalesce(p.n, 0) AS n, coalesce(p.labelled, 0) AS labelled,
                coalesce(p.tp, 0) AS tp, coalesce(p.fp, 0) AS fp,
-               coalesce(p.tn, 0) AS tn, coalesce(p.fn, 0) AS fn
+               coalesce(p.tn, 0) AS tn, coalesce(p.fn, 0) AS fn,
+               p.last_ts, p.label_delay_s
         FROM p FULL OUTER JOIN d ON p.model_name = d.model_name AND p.version = d.version
         ORDER BY model_name, version, environment
     """
