@@ -4,6 +4,10 @@ Display a panel as a cell's last expression. Action buttons ask for confirmation
 through the services (registry history, rollouts, new tuned versions). Every panel's
 ``static_html()`` (also its ``text/html`` output) keeps the current content readable in
 papermill / nbconvert output, where widgets are not live.
+
+Every button and dropdown reports its errors in the panel's status line, reopens a workspace
+file closed since the panel was built, and keeps mlmkit's log records (an alert fired by a
+rollback, say) out of the notebook unless the panel was built with ``verbose=True``.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlmkit._html import dict_table
+from mlmkit._validation import invalid
 from mlmkit.catalogue import Use, select, spec
 from mlmkit.viz import charts, data
 from mlmkit.viz._panel_base import ConfirmAction, Panel, frame_html, widgets
 from mlmkit.viz.render import to_html
 
 if TYPE_CHECKING:
+    from mlmkit.values import ABTestConfig
     from mlmkit.workspace import Workspace
 
 __all__ = ["ABReviewPanel", "MonitorPanel", "RegistryBrowser", "ThresholdPanel"]
@@ -43,12 +49,15 @@ class ThresholdPanel(Panel):
         Labelled predictions used for the curve.
     metric : str
         The metric the optimum maximises.
+    verbose : bool
+        Also show the mlmkit log records an action emits in the status line.
     """
 
     def __init__(self, ws: Workspace, model: str, version: Any, *, window: str = "7d",
-                 metric: str = "f1_score", step: float = 0.01) -> None:
+                 metric: str = "f1_score", step: float = 0.01, verbose: bool = False) -> None:
         w = widgets()
-        self.ws, self.model, self.version, self.title = ws, model, str(version), \
+        self._setup(ws, verbose=verbose)
+        self.model, self.version, self.title = model, str(version), \
             f"Threshold: {model} {version}"
         self.result = ws.tuning.optimize_threshold(model, version, metric, (0.0, 1.0), step,
                                                    window)
@@ -60,10 +69,9 @@ class ThresholdPanel(Panel):
                                     continuous_update=True, readout_format=".2f",
                                     layout=w.Layout(width="420px"))
         self.table = w.HTML()
-        self.status = w.HTML()
         self.chart = w.HTML(to_html(charts.threshold_curve(self.result)))
-        self.apply = ConfirmAction("Apply as new version", self._apply, self.status)
-        self.slider.observe(lambda _: self._update(), names="value")
+        self.apply = ConfirmAction(self, "Apply as new version", self._apply)
+        self.observe(self.slider, "threshold", self._update)
         self._update()
         self.widget = w.VBox([w.HTML(f"<h3>{html.escape(self.title)}</h3>"), self.slider,
                               w.HBox([self.table, self.chart]), self.apply.box, self.status])
@@ -105,42 +113,74 @@ class ABReviewPanel(Panel):
     """Pick versions and a window, see the A/B result and charts, act on a rollout.
 
     Buttons (each with confirmation): start a rollout of B, advance it, roll back, deploy B.
+
+    Parameters
+    ----------
+    ws : Workspace
+    model : str
+    window : str
+        The window of the first test (a dropdown changes it).
+    config : ABTestConfig, optional
+        The experiment as configured: its versions are preselected, and its traffic split
+        (the "A share" field), primary metric and levels are used by every test, so the
+        sample-ratio check expects the configured split. Default: the serving version
+        against the newest, 50/50, with the default metric.
+    verbose : bool
+        Also show the mlmkit log records an action emits in the status line.
     """
 
-    def __init__(self, ws: Workspace, model: str, *, window: str = "30d") -> None:
+    def __init__(self, ws: Workspace, model: str, *, window: str = "30d",
+                 config: ABTestConfig | None = None, verbose: bool = False) -> None:
+        from mlmkit.values import ABTestConfig
+
         w = widgets()
-        self.ws, self.model, self.title = ws, model, f"A/B review: {model}"
+        self._setup(ws, verbose=verbose)
+        self.model, self.title = model, f"A/B review: {model}"
+        if config is not None and (not isinstance(config, ABTestConfig)
+                                   or config.model_name != model):
+            raise invalid("config", f"an ABTestConfig of model {model!r}", config)
+        self.base_config = config
         versions = [str(m.version) for m in ws.registry.get_all(model)]
         serving = ws.registry.deployed_version(model)
         first = str(serving) if serving is not None else versions[0]
-        self.version_a = w.Dropdown(options=versions, value=first, description="A")
-        self.version_b = w.Dropdown(options=versions, value=versions[-1], description="B")
+        a, b = (first, versions[-1]) if config is None else \
+            (str(config.version_a), str(config.version_b))
+        self.version_a = w.Dropdown(options=versions, value=a, description="A")
+        self.version_b = w.Dropdown(options=versions, value=b, description="B")
+        self.split_a = w.BoundedFloatText(
+            value=0.5 if config is None else config.traffic_split_a, min=0.0, max=1.0,
+            step=0.05, description="A share", layout=w.Layout(width="160px"))
         self.window = w.Dropdown(options=sorted({*WINDOWS, window}), value=window,
                                  description="window")
         self.run = w.Button(description="Run test", button_style="primary")
         self.result_html = w.HTML()
         self.chart = w.HTML()
-        self.status = w.HTML()
         self.result: Any = None
-        self.run.on_click(lambda _: self.refresh())
+        self.on_click(self.run, "Run test", self.refresh)
         self.actions = {
-            "start": ConfirmAction("Start rollout", self._start, self.status),
-            "advance": ConfirmAction("Advance rollout", self._advance, self.status),
-            "rollback": ConfirmAction("Roll back", self._rollback, self.status),
-            "deploy": ConfirmAction("Deploy B", self._deploy, self.status, style="success"),
+            "start": ConfirmAction(self, "Start rollout", self._start),
+            "advance": ConfirmAction(self, "Advance rollout", self._advance),
+            "rollback": ConfirmAction(self, "Roll back", self._rollback),
+            "deploy": ConfirmAction(self, "Deploy B", self._deploy, style="success"),
         }
         self.widget = w.VBox([w.HTML(f"<h3>{html.escape(self.title)}</h3>"),
-                              w.HBox([self.version_a, self.version_b, self.window, self.run]),
+                              w.HBox([self.version_a, self.version_b, self.split_a,
+                                      self.window, self.run]),
                               self.result_html, self.chart,
                               *[a.box for a in self.actions.values()], self.status])
         if self.version_a.value != self.version_b.value:
             self.refresh()
 
-    def config(self) -> Any:
-        """The experiment of the selected versions."""
+    def config(self) -> ABTestConfig:
+        """The experiment of the selected versions, at the "A share" traffic split."""
         from mlmkit.values import ABTestConfig
 
-        return ABTestConfig.create(self.model, self.version_a.value, self.version_b.value)
+        if self.base_config is None:
+            return ABTestConfig.create(self.model, self.version_a.value, self.version_b.value,
+                                       self.split_a.value)
+        return dataclasses.replace(self.base_config, version_a=self.version_a.value,
+                                   version_b=self.version_b.value,
+                                   traffic_split_a=self.split_a.value)
 
     def refresh(self) -> None:
         """Run the test for the selected versions and window; redraw."""
@@ -186,9 +226,10 @@ class ABReviewPanel(Panel):
 class MonitorPanel(Panel):
     """Production models: current metrics, alerts, trend and drift of the selected model."""
 
-    def __init__(self, ws: Workspace, *, window: str = "7d") -> None:
+    def __init__(self, ws: Workspace, *, window: str = "7d", verbose: bool = False) -> None:
         w = widgets()
-        self.ws, self.title = ws, "Monitor"
+        self._setup(ws, verbose=verbose)
+        self.title = "Monitor"
         names = sorted({m.model_name for m in ws.registry.get_production_models()}) \
             or ws.registry.get_all_model_names()
         self.model = w.Dropdown(options=names, description="model")
@@ -198,10 +239,11 @@ class MonitorPanel(Panel):
         self.alerts = w.HTML()
         self.trend = w.HTML()
         self.drift = w.HTML()
-        self.model.observe(lambda _: self.refresh(), names="value")
-        self.window.observe(lambda _: self.refresh(), names="value")
+        self.observe(self.model, "model", self.refresh)
+        self.observe(self.window, "window", self.refresh)
         self.widget = w.VBox([w.HTML("<h3>Monitor</h3>"), w.HBox([self.model, self.window]),
-                              w.HBox([self.metrics, self.trend]), self.drift, self.alerts])
+                              w.HBox([self.metrics, self.trend]), self.drift, self.alerts,
+                              self.status])
         self.refresh()
 
     def refresh(self) -> None:
@@ -228,21 +270,22 @@ class MonitorPanel(Panel):
     def static_html(self) -> str:
         """Metrics, trend, drift and alerts of the selected model."""
         return self._frame([self.metrics.value, self.trend.value, self.drift.value,
-                            self.alerts.value])
+                            self.alerts.value, self.status.value])
 
 
 class RegistryBrowser(Panel):
     """Versions, environments and deployment history of one model at a time."""
 
-    def __init__(self, ws: Workspace) -> None:
+    def __init__(self, ws: Workspace, *, verbose: bool = False) -> None:
         w = widgets()
-        self.ws, self.title = ws, "Registry"
+        self._setup(ws, verbose=verbose)
+        self.title = "Registry"
         self.model = w.Dropdown(options=ws.registry.get_all_model_names(), description="model")
         self.versions = w.HTML()
         self.history = w.HTML()
-        self.model.observe(lambda _: self.refresh(), names="value")
+        self.observe(self.model, "model", self.refresh)
         self.widget = w.VBox([w.HTML("<h3>Registry</h3>"), self.model, self.versions,
-                              self.history])
+                              self.history, self.status])
         self.refresh()
 
     def refresh(self) -> None:
@@ -265,4 +308,4 @@ class RegistryBrowser(Panel):
 
     def static_html(self) -> str:
         """Versions and history of the selected model."""
-        return self._frame([self.versions.value, self.history.value])
+        return self._frame([self.versions.value, self.history.value, self.status.value])

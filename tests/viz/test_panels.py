@@ -6,6 +6,8 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
+from mlmkit.exceptions import ValidationError
+from mlmkit.values import ABTestConfig
 from mlmkit.viz.panels import ABReviewPanel, MonitorPanel, RegistryBrowser, ThresholdPanel
 
 
@@ -89,3 +91,74 @@ def test_registry_browser(demo_ws):
     panel.model.value = "queue-anomaly"
     html = panel._repr_html_()
     assert "1.2.0" in html and "1.3.0" in html and "challenger" in html
+
+
+def test_panels_reopen_a_closed_workspace(demo_ws):
+    """A notebook's last cell closes the workspace; "Run All" must leave the panels usable."""
+    browser = RegistryBrowser(demo_ws)
+    ab = ABReviewPanel(demo_ws, "queue-anomaly", window="30d")
+    demo_ws.close()
+    browser.model.value = "waf-behavioral"
+    assert browser.last_error is None and "2.0.0" in browser.versions.value
+    ab.window.value = "7d"
+    ab.run.click()
+    assert ab.last_error is None and ab.result.config.version_b == ab.version_b.value
+    ab.actions["start"].button.click()
+    ab.actions["start"].confirm.click()
+    assert "started" in ab.status.value
+    assert demo_ws.ab.active_rollout("queue-anomaly") is not None
+
+
+def test_error_in_a_button_callback_reaches_the_status_line(demo_ws):
+    panel = ABReviewPanel(demo_ws, "queue-anomaly", window="30d")
+    before = panel.result
+    panel.version_b.value = panel.version_a.value
+    panel.run.click()                                  # A = B: refused, shown, not lost
+    assert isinstance(panel.last_error, ValidationError)
+    assert "Run test refused" in panel.status.value
+    assert "version_b must be a version other than version_a" in panel.status.value
+    assert panel.result is before and "refused" in panel.static_html()
+    panel.version_b.value = "1.3.0"
+    panel.run.click()                                  # the next success clears the error
+    assert panel.last_error is None and "refused" not in panel.status.value
+
+
+def test_unexpected_error_in_an_observer_shows_type_and_message(demo_ws, monkeypatch):
+    panel = MonitorPanel(demo_ws, window="7d")
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(demo_ws.monitor, "get_current_metrics", broken)
+    panel.model.value = "waf-behavioral"               # the setter does not raise
+    assert isinstance(panel.last_error, ZeroDivisionError)
+    assert "model failed: ZeroDivisionError: float division by zero" in panel.status.value
+
+
+def test_ab_panel_uses_the_configured_split(demo_ws):
+    """The demo's queue-anomaly challenger takes 20 % of traffic: no SRM at 80/20."""
+    config = ABTestConfig.for_challenger("queue-anomaly", "1.2.0", "1.3.0")
+    expected = demo_ws.ab.run_test(config, "7d")  # 1.3.0 joined 10 days ago
+    assert expected.srm is not None and not expected.srm.details["mismatch"]
+    panel = ABReviewPanel(demo_ws, "queue-anomaly", window="7d", config=config)
+    assert panel.split_a.value == pytest.approx(0.8)
+    assert panel.config() == config
+    assert not panel.result.srm.details["mismatch"]
+    assert panel.result.srm.p_value == pytest.approx(expected.srm.p_value)
+    assert "Sample ratio mismatch" not in panel.result_html.value
+    default = ABReviewPanel(demo_ws, "queue-anomaly", window="7d")  # no config: 50/50 shown
+    assert default.split_a.value == 0.5 and default.result.srm.details["mismatch"]
+    with pytest.raises(ValidationError, match="config must be an ABTestConfig of model"):
+        ABReviewPanel(demo_ws, "n1-detector", config=config)
+
+
+def test_rollback_alert_stays_out_of_the_notebook_unless_verbose(demo_ws, capfd):
+    for verbose in (False, True):
+        panel = ABReviewPanel(demo_ws, "queue-anomaly", window="30d", verbose=verbose)
+        for name in ("start", "rollback"):
+            panel.actions[name].button.click()
+            panel.actions[name].confirm.click()
+        assert panel.last_error is None and "rollback at step 1" in panel.status.value
+        shown = "CRITICAL mlmkit.alerts: [critical] alert" in panel.status.value
+        assert shown is verbose
+    assert capfd.readouterr().err == ""
