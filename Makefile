@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+DEMO_STAMP := $(VENV)/.installed-demo
 DB ?= data/demo.duckdb
 
 .PHONY: install demo test lint typecheck pytest bench soak docs clean
@@ -17,7 +18,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-demo: $(STAMP)
+# The demo needs only the chart and report extras (no JupyterLab, Playwright, mypy, mkdocs);
+# a venv that already has the dev set satisfies it without installing anything.
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/mlmkit demo --db $(DB) --out reports/demo_report.html
 
 lint: $(STAMP)
