@@ -1,4 +1,4 @@
-"""Core CLI commands (``demo``, ``registry list|history``) and the checks every command shares.
+"""Core CLI commands (``demo``, ``registry list|history|show``) and the checks every command shares.
 
 Only ``demo`` and a command given ``--create`` may create a workspace file: every other
 command refuses a ``--db`` path that does not exist (``workspace_path``), so a mistyped
@@ -14,38 +14,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlmkit.exceptions import MlmkitError, NotFoundError, StateError, ValidationError
+from mlmkit._cli_options import add_db, add_json, open_workspace, workspace_path
+from mlmkit._cli_output import emit, frame_rows, render_table
+from mlmkit.exceptions import MlmkitError, StateError, ValidationError
 
 __all__ = ["add_db_argument", "check_output", "register", "workspace_path"]
 
 
 def add_db_argument(parser: argparse.ArgumentParser, *, create: bool = False,
-                    help: str = "workspace file (must exist)") -> None:
-    """Add ``--db`` (required) and, with ``create=True``, ``--create`` to ``parser``."""
-    parser.add_argument("--db", required=True, help=help)
-    if create:
-        parser.add_argument("--create", action="store_true",
-                            help="create an empty workspace when --db does not exist")
+                    help: str | None = None) -> None:
+    """Add ``--db`` (default ``$MLMKIT_DB``) and, with ``create=True``, ``--create``.
 
-
-def workspace_path(args: argparse.Namespace) -> str:
-    """The ``--db`` path of a command, refused when it does not exist and ``--create`` is unset.
-
-    Raises
-    ------
-    NotFoundError
-        The file is missing; the message names the path and the way out.
+    Kept for command modules written before ``mlmkit._cli_options``; see
+    ``mlmkit._cli_options.add_db``.
     """
-    path = Path(args.db)
-    if path.is_dir():
-        raise ValidationError(f"--db must be a workspace file; got the directory {str(path)!r}")
-    if not path.exists() and not getattr(args, "create", False):
-        hint = " or pass --create to start an empty one" if hasattr(args, "create") else ""
-        raise NotFoundError(f"workspace file {str(path)!r} does not exist (check --db{hint}; "
-                            "`mlmkit demo` builds a demo workspace)")
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    return str(path)
+    add_db(parser, create=create, help=help)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -88,20 +71,30 @@ def register(sub: Any) -> None:
                            "not build is replaced only with --force")
     demo.add_argument("--out", default=None, help="write the monitoring report (HTML) here")
     demo.add_argument("--rows", type=int, default=60_000, help="predictions per model")
-    demo.add_argument("--keep", action="store_true", help="keep an existing file")
+    demo.add_argument("--keep", action="store_true",
+                      help="add the demo to an existing file instead of rebuilding it")
     demo.add_argument("--force", action="store_true",
                       help="replace an existing --db file even if the demo did not build it")
     demo.set_defaults(func=run_demo)
 
     registry = sub.add_parser("registry", help="inspect the model registry")
-    reg_sub = registry.add_subparsers(dest="registry_command", required=True)
+    reg_sub = registry.add_subparsers(dest="registry_command", required=True, metavar="COMMAND")
     listing = reg_sub.add_parser("list", help="list registered model versions")
     add_db_argument(listing)
+    add_json(listing, what="the versions")
     listing.set_defaults(func=run_registry_list)
-    history = reg_sub.add_parser("history", help="deployment history")
+    history = reg_sub.add_parser("history", help="deployment history (deploys, rollbacks)")
     add_db_argument(history)
-    history.add_argument("--model", default=None)
+    history.add_argument("--model", default=None, help="only this model (default: every model)")
+    add_json(history, what="the events")
     history.set_defaults(func=run_registry_history)
+    show = reg_sub.add_parser("show", help="one model version in full (configuration, metrics)")
+    add_db_argument(show)
+    show.add_argument("model", help="model name (see `mlmkit registry list`)")
+    show.add_argument("version", nargs="?", default=None,
+                      help="version (default: the production version, else the latest)")
+    add_json(show, what="the version")
+    show.set_defaults(func=run_registry_show)
 
 
 def _remove(path: Path) -> None:
@@ -167,25 +160,54 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_registry_list(args: argparse.Namespace) -> int:
-    """Print every registered version."""
-    import mlmkit
-
-    with mlmkit.open(workspace_path(args)) as ws:
-        for name in ws.registry.get_all_model_names():
-            for meta in ws.registry.get_all(name):
-                env = meta.environment or "-"
-                print(f"{name:<20} {meta.version!s:<10} {meta.model_type.value:<16} {env}")
+    """Print every registered version (a table, or ``--json``)."""
+    with open_workspace(args) as ws:
+        rows = [{"model": meta.model_name, "version": str(meta.version),
+                 "type": meta.model_type.value, "environment": meta.environment,
+                 "created_at": meta.created_at, "deployed_at": meta.deployed_at}
+                for name in ws.registry.get_all_model_names()
+                for meta in ws.registry.get_all(name)]
+    emit(args, rows, empty="(no registered models)")
     return 0
 
 
 def run_registry_history(args: argparse.Namespace) -> int:
-    """Print the deployment history."""
-    import polars as pl
+    """Print the deployment history (a table, or ``--json``)."""
+    with open_workspace(args) as ws:
+        if args.model is not None and not ws.registry.get_all(args.model):
+            known = ", ".join(ws.registry.get_all_model_names()) or "none"
+            raise ValidationError(f"--model {args.model!r} is not registered "
+                                  f"(registered: {known})")
+        rows = frame_rows(ws.registry.history(args.model).drop("event_id"))
+    emit(args, rows, empty="(no deployment events)")
+    return 0
 
-    import mlmkit
 
-    with mlmkit.open(workspace_path(args)) as ws:
-        frame = ws.registry.history(args.model)
-    with pl.Config(tbl_rows=100, tbl_cols=12):
-        print(frame.drop("event_id"))
+def run_registry_show(args: argparse.Namespace) -> int:
+    """Print one version: its fields, configuration and performance metrics."""
+    with open_workspace(args) as ws:
+        if not ws.registry.get_all(args.model):
+            known = ", ".join(ws.registry.get_all_model_names()) or "none"
+            raise ValidationError(f"model {args.model!r} is not registered "
+                                  f"(registered: {known})")
+        version = args.version or ws.registry.deployed_version(args.model)
+        meta = (ws.registry.require(args.model, version) if version is not None
+                else ws.registry.get_all(args.model)[-1])
+        environments = ws.registry.environments(meta.model_name, meta.version)
+    if args.json:
+        emit(args, [], document={**meta.to_dict(), "environments": environments})
+        return 0
+    fields = [("model", meta.model_name), ("version", str(meta.version)),
+              ("type", meta.model_type.value), ("created_at", meta.created_at),
+              ("deployed_at", meta.deployed_at), ("environments", ", ".join(environments))]
+    sections = [("", fields), ("configuration", list(meta.configuration.items())),
+                ("performance_metrics", list(meta.performance_metrics.items())),
+                ("metadata", list(meta.metadata.items()))]
+    blocks = []
+    for title, pairs in sections:
+        if title and not pairs:
+            continue
+        rows = [{title or "field": key, "value": value} for key, value in pairs]
+        blocks.append(render_table(rows))
+    print("\n\n".join(blocks))
     return 0

@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from mlmkit._cli_core import add_db_argument, workspace_path
+from mlmkit._cli_options import add_db, add_host, add_json, add_port, add_window, open_workspace
+from mlmkit._cli_output import emit
 from mlmkit.ops.commands import common_options, configure_cli_logging
 
 __all__ = ["register"]
@@ -33,10 +35,10 @@ def register(subparsers: Any) -> None:
     common = common_options()
     serve = subparsers.add_parser("serve", parents=[common],
                                   help="serve the ingestion API, /metrics and /health over HTTP")
-    add_db_argument(serve, create=True)
-    serve.add_argument("--port", type=int, default=9108, help="port (0: any free port)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--window", default="1h", help="window of the model gauges")
+    add_db(serve, create=True, lock_timeout=False)
+    add_port(serve, 9108)
+    add_host(serve)
+    add_window(serve, "1h", help="window of the model gauges")
     serve.add_argument("--max-staleness", default=None,
                        help="newest prediction older than this marks /health degraded")
     serve.add_argument("--no-auth", action="store_true",
@@ -59,7 +61,7 @@ def register(subparsers: Any) -> None:
     serve.set_defaults(func=_cmd_serve)
 
     tokens = subparsers.add_parser("tokens", help="manage the HTTP server's API tokens")
-    sub = tokens.add_subparsers(dest="tokens_command", required=True)
+    sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="COMMAND")
 
     create = sub.add_parser("create", help="create a token and print it (shown only once)")
     add_db_argument(create)
@@ -71,6 +73,7 @@ def register(subparsers: Any) -> None:
 
     lister = sub.add_parser("list", help="list tokens (id, name, scope, dates; never secrets)")
     add_db_argument(lister)
+    add_json(lister, what="the tokens")
     lister.set_defaults(func=_cmd_list)
 
     revoke = sub.add_parser("revoke", help="revoke a token by id")
@@ -80,11 +83,10 @@ def register(subparsers: Any) -> None:
 
 
 def _cmd_create(args: argparse.Namespace) -> int:
-    import mlmkit
     from mlmkit import clock
     from mlmkit.store import tokens
 
-    with mlmkit.open(workspace_path(args)) as ws:
+    with open_workspace(args) as ws:
         record, token = tokens.create_token(ws.db, scope=args.scope, name=args.name,
                                             now=clock.now())
     print(f"created token {record.token_id} (scope {record.scope}"
@@ -99,25 +101,25 @@ def _when(value: datetime | None) -> str:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    import mlmkit
     from mlmkit.store import tokens
 
-    with mlmkit.open(workspace_path(args)) as ws:
+    with open_workspace(args) as ws:
         records = tokens.list_tokens(ws.db)
-    print(f"{'id':>4}  {'name':<20} {'scope':<7} {'created (UTC)':<20} {'revoked (UTC)':<20} "
-          "last used (UTC)")
-    for r in records:
-        print(f"{r.token_id:>4}  {r.name or '-':<20} {r.scope:<7} {_when(r.created_at):<20} "
-              f"{_when(r.revoked_at):<20} {_when(r.last_used_at)}")
+    emit(args, [{"id": r.token_id, "name": r.name, "scope": r.scope,
+                 "created (UTC)": r.created_at, "revoked (UTC)": r.revoked_at,
+                 "last used (UTC)": r.last_used_at} for r in records],
+         empty="(no tokens)",
+         document=[{"token_id": r.token_id, "name": r.name, "scope": r.scope,
+                    "created_at": r.created_at, "revoked_at": r.revoked_at,
+                    "last_used_at": r.last_used_at} for r in records])
     return 0
 
 
 def _cmd_revoke(args: argparse.Namespace) -> int:
-    import mlmkit
     from mlmkit import clock
     from mlmkit.store import tokens
 
-    with mlmkit.open(workspace_path(args)) as ws:
+    with open_workspace(args) as ws:
         record = tokens.revoke_token(ws.db, args.token_id, now=clock.now())
     print(f"token {record.token_id} revoked at {_when(record.revoked_at)} UTC "
           "(a running server stops accepting it within seconds)")

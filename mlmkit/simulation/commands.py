@@ -8,6 +8,8 @@ import json
 import sys
 from datetime import timedelta
 
+from mlmkit._cli_options import add_json
+
 __all__ = ["register"]
 
 
@@ -28,10 +30,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``simulate`` command."""
     p = sub.add_parser("simulate", help="operate mlmkit over simulated days and check "
                                         "its invariants")
-    p.add_argument("--db", required=True, help="workspace file to create (must not exist)")
-    p.add_argument("--days", type=float, default=3.0)
-    p.add_argument("--seed", type=int, default=20261130)
-    p.add_argument("--rows-per-step", type=int, default=60)
-    p.add_argument("--step-minutes", type=int, default=15)
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--db", required=True, metavar="PATH",
+                   help="workspace file to create (must not exist)")
+    p.add_argument("--days", type=float, default=3.0, help="simulated days to run")
+    p.add_argument("--seed", type=int, default=20261130, help="random seed of the traffic")
+    p.add_argument("--rows-per-step", type=int, default=60,
+                   help="predictions logged per model and step")
+    p.add_argument("--step-minutes", type=int, default=15, help="simulated minutes per step")
+    add_json(p, what="the report")
     p.set_defaults(func=_run)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmkit._cli_core import add_db_argument, check_output, workspace_path
+from mlmkit._cli_options import add_window
 
 __all__ = ["register", "run_report"]
 
@@ -18,10 +19,11 @@ def register(sub: Any) -> None:
     add_db_argument(report)
     report.add_argument("--model", default=None,
                         help="model name (default: the first production model)")
-    report.add_argument("--window", default="7d", help="monitoring window, e.g. 24h or 7d")
-    report.add_argument("--out", default="report.html", help="HTML file to write")
-    report.add_argument("--keep-notebook", default=None,
-                        help="also save the executed notebook here")
+    add_window(report, "7d")
+    report.add_argument("--out", default="report.html", metavar="PATH",
+                        help="HTML file to write")
+    report.add_argument("--keep-notebook", default=None, metavar="PATH",
+                        help="also save the executed notebook here (default: not saved)")
     report.add_argument("--quiet", action="store_true", help="no progress bar")
     report.set_defaults(func=run_report)
 
