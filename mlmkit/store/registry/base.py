@@ -7,12 +7,11 @@ environments at once. The ``environment`` and ``deployed_at`` of every
 [`ModelMetadata`][mlmkit.values.ModelMetadata] the registry returns are derived from that history,
 never stored:
 
-- [`ModelRegistry.get_by_environment`][mlmkit.store.registry.base.ModelRegistry.get_by_environment]
-(and [`get_production_models`][mlmkit.store.registry.base.ModelRegistry.get_production_models])
+- `ModelRegistry.get_by_environment` (and `get_production_models`)
   return each version as seen from the environment asked for;
 - every other read returns the version's primary environment: ``production`` when it serves
   production, otherwise the environment it was deployed to most recently;
-  [`environments`][mlmkit.store.registry.base.ModelRegistry.environments] lists them all.
+  `environments` lists them all.
 
 The seed's recipe ``registry.update(meta.with_deployment(env))`` records a ``deploy`` event,
 ``update(meta.with_deployment(None))`` an ``undeploy`` of every environment the version
@@ -129,9 +128,8 @@ class ModelRegistry(abc.ABC):
         ``metadata.environment`` is the deployment wanted: an environment the version does not
         serve yet is deployed (``deploy`` event, the version keeps its other environments);
         ``None`` undeploys every environment it serves (``undeploy`` events). To change only
-        the configuration of a deployed version, start from
-        [`get`][mlmkit.store.registry.base.ModelRegistry.get]. Returns the stored version as
-        [`get`][mlmkit.store.registry.base.ModelRegistry.get] reads it.
+        the configuration of a deployed version, start from `get`. Returns the stored
+        version as `get` reads it.
         """
         _check_meta(metadata)
         name, version = metadata.model_name, metadata.version
@@ -151,9 +149,8 @@ class ModelRegistry(abc.ABC):
     def delete(self, model_name: str, version: VersionLike) -> bool:
         """Delete a version; ``False`` when it did not exist. Its history is kept.
 
-        A version serving an environment raises [`StateError`][mlmkit.exceptions.StateError]: deploy
-        another version there (or [`undeploy`][mlmkit.store.registry.base.ModelRegistry.undeploy])
-        first.
+        A version serving an environment raises [`StateError`][mlmkit.exceptions.StateError]:
+        deploy another version there (or `undeploy`) first.
         """
         check_name("model_name", model_name)
         version = Version.parse(version)
@@ -216,8 +213,7 @@ class ModelRegistry(abc.ABC):
     def environments(self, model_name: str, version: VersionLike) -> list[str]:
         """Every environment the version serves now: ``production`` first, then newest first.
 
-        The first one is the ``environment`` that
-        [`get`][mlmkit.store.registry.base.ModelRegistry.get] reports.
+        The first one is the ``environment`` that `get` reports.
         """
         check_name("model_name", model_name)
         envs = self._placements(model_name).get((model_name, str(Version.parse(version))), {})
@@ -230,8 +226,7 @@ class ModelRegistry(abc.ABC):
         """Make ``version`` the one serving ``environment``; record the event.
 
         One history event is the whole change (the version that served before stops serving
-        that environment; [`rollback`][mlmkit.store.registry.base.ModelRegistry.rollback] returns to
-        it). ``action`` must be ``"deploy"``.
+        that environment; `rollback` returns to it). ``action`` must be ``"deploy"``.
         """
         check_name("model_name", model_name)
         check_name("environment", environment)
@@ -246,8 +241,7 @@ class ModelRegistry(abc.ABC):
         """Return ``environment`` to the version deployed before the current one.
 
         Returns the version now deployed. With no earlier deployment (since the last
-        [`undeploy`][mlmkit.store.registry.base.ModelRegistry.undeploy]), raises
-        [`StateError`][mlmkit.exceptions.StateError].
+        `undeploy`), raises [`StateError`][mlmkit.exceptions.StateError].
         """
         check_name("model_name", model_name)
         check_name("environment", environment)
@@ -269,8 +263,7 @@ class ModelRegistry(abc.ABC):
                  reason: str | None = None, actor: str | None = None) -> Version:
         """Stop serving ``environment``; return the version that served it.
 
-        Nothing serves ``environment`` afterwards, and
-        [`rollback`][mlmkit.store.registry.base.ModelRegistry.rollback] cannot return past this
+        Nothing serves ``environment`` afterwards, and `rollback` cannot return past this
         event. Nothing serving raises [`StateError`][mlmkit.exceptions.StateError].
         """
         check_name("model_name", model_name)
