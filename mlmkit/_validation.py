@@ -7,6 +7,7 @@ Every check raises [`ValidationError`][mlmkit.exceptions.ValidationError] with t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection
 from typing import Any, TypeVar
 
@@ -15,6 +16,12 @@ from mlmkit.exceptions import ValidationError
 T = TypeVar("T")
 
 _MAX_SHOWN = 80
+_ROW = re.compile(r"(.+) \(row (\d+)\)")
+
+
+def show(value: Any) -> str:
+    """``repr(value)``, cut to 80 characters (the ``got ...`` part of an error message)."""
+    return _show(value)
 
 
 def _show(value: Any) -> str:
@@ -29,8 +36,17 @@ def invalid(name: str, expectation: str, value: Any) -> ValidationError:
     --------
     >>> str(invalid("alpha", "a float in (0, 0.5)", 2))
     'alpha must be a float in (0, 0.5); got 2'
+
+    A name ending in ``" (row N)"`` (a batch column) sets the error's ``row``:
+
+    >>> err = invalid("score (row 3)", "a float in [0, 1]", 1.5)
+    >>> err.field, err.row, err.value
+    ('score', 3, 1.5)
     """
-    return ValidationError(f"{name} must be {expectation}; got {_show(value)}")
+    found = _ROW.fullmatch(name)
+    field, row = (found.group(1), int(found.group(2))) if found else (name, None)
+    return ValidationError(f"{name} must be {expectation}; got {_show(value)}", field=field,
+                           row=row, value=value)
 
 
 def check_real(name: str, value: Any, *, low: float | None = None, high: float | None = None,

@@ -45,7 +45,26 @@ class MlmkitError(Exception):
 
 
 class ValidationError(MlmkitError, ValueError):
-    """An argument or a batch is invalid; nothing was written."""
+    """An argument or a batch is invalid; nothing was written.
+
+    ``field`` names the argument or column, ``row`` the 0-based row of a batch (``None`` for
+    an argument), ``value`` the value received; all ``None`` when not known. The HTTP API
+    answers them as its JSON error.
+
+    Examples
+    --------
+    >>> err = ValidationError("score (row 3) must be in [0, 1]; got 1.5", field="score",
+    ...                       row=3, value=1.5)
+    >>> err.field, err.row, err.value
+    ('score', 3, 1.5)
+    """
+
+    def __init__(self, message: str = "", *, field: str | None = None, row: int | None = None,
+                 value: object = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.row = row
+        self.value = value
 
 
 class DuplicateError(ValidationError):

@@ -326,7 +326,9 @@ class AuthMiddleware:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        body = json.dumps({"error": error, "detail": detail}).encode()
+        from mlmkit.server.bodies import problem
+
+        body = json.dumps(problem(error, detail)).encode()  # the shape of every API error
         headers = [(b"content-type", b"application/json"),
                    (b"content-length", str(len(body)).encode()),
                    (b"cache-control", b"no-store")]

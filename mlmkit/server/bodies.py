@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mlmkit._validation import invalid
+from mlmkit._validation import invalid, show
 from mlmkit.exceptions import (
     DuplicateError,
     LockedError,
@@ -32,14 +31,11 @@ if TYPE_CHECKING:
     from mlmkit.store.predictions.batch import Batch
 
 __all__ = ["BodyTimeout", "BodyTooLarge", "error_payload", "media_type", "parse_predictions",
-           "parse_rows", "read_body", "row_shape", "rows_batch", "status_of"]
+           "parse_rows", "problem", "read_body", "row_shape", "rows_batch", "status_of"]
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
 ARROW = "application/vnd.apache.arrow.stream"
-_MESSAGE = re.compile(r"^(?P<field>.+?)(?: \(row (?P<row>\d+)\))? must be .*; got (?P<value>.*)$",
-                      re.DOTALL)
-_DUPLICATE = re.compile(r"(?:prediction_id |; )('(?:[^'\\]|\\.)*') (?:is already|appears)")
 
 
 class BodyTooLarge(MlmkitError):
@@ -248,13 +244,20 @@ def status_of(err: BaseException) -> int:
 
 
 def error_payload(err: BaseException) -> dict[str, dict[str, Any]]:
-    """``{"error": {"field", "row", "value", "message"}}`` (field/row/value parsed when known)."""
+    """``{"error": {"field", "row", "value", "message", "type"}}`` of any error.
+
+    ``field``, ``row`` and ``value`` come from a :class:`ValidationError`'s attributes
+    (``value`` as its ``repr``, as in the message); ``None`` for other errors.
+    """
     message = str(err) if isinstance(err, MlmkitError) else f"{type(err).__name__}: internal error"
-    found = _MESSAGE.match(message) if isinstance(err, MlmkitError) else None
-    field = found.group("field") if found else None
-    row = int(found.group("row")) if found and found.group("row") else None
-    value = found.group("value") if found else None
-    if isinstance(err, DuplicateError) and (dupe := _DUPLICATE.search(message)):
-        field, value = "prediction_id", dupe.group(1)
-    return {"error": {"field": field, "row": row, "value": value, "message": message,
-                      "type": type(err).__name__}}
+    return problem(type(err).__name__, message, err if isinstance(err, ValidationError) else None)
+
+
+def problem(kind: str, message: str, err: ValidationError | None = None
+            ) -> dict[str, dict[str, Any]]:
+    """The one JSON error shape of the server (401/403 of the auth middleware too)."""
+    known = err is not None and err.field is not None
+    return {"error": {"field": err.field if known and err else None,
+                      "row": err.row if known and err else None,
+                      "value": show(err.value) if known and err else None,
+                      "message": message, "type": kind}}

@@ -294,7 +294,8 @@ def _check_unique(frame: pl.DataFrame, ids: pl.Expr, version: pl.Expr, *,
     if dupes.height:  # otherwise only the 64-bit hashes collided
         raise DuplicateError(f"prediction_id must be unique per model and version within "
                              f"the batch; {dupes['id'][0]!r} appears more than once for "
-                             f"{dupes['model'][0]!r} version {dupes['version'][0]!r}")
+                             f"{dupes['model'][0]!r} version {dupes['version'][0]!r}",
+                             field="prediction_id", value=dupes["id"][0])
 
 
 def _timestamps(frame: pl.DataFrame, max_future: timedelta) -> pl.Expr:

@@ -129,10 +129,10 @@ def test_auth_matrix(app: AuthMiddleware, tokens: dict[str, str], who: str | Non
     if status == 401:
         assert resp.headers["www-authenticate"].startswith("Bearer ")
         assert resp.headers["content-type"] == "application/json"
-        assert resp.json()["error"] in ("invalid_request", "invalid_token")
+        assert resp.json()["error"]["type"] in ("invalid_request", "invalid_token")
     if status == 403:
-        assert resp.json()["error"] == "insufficient_scope"
-        assert "needs scope" in resp.json()["detail"]
+        assert resp.json()["error"]["type"] == "insufficient_scope"
+        assert "needs scope" in resp.json()["error"]["message"]
     if status == 200 and who in ("ingest", "read", "admin") and method != "HEAD" \
             and path not in ("/health/live", "/health/ready"):
         assert resp.text.endswith(f":{who}")  # the app sees the Principal
@@ -145,7 +145,7 @@ def test_auth_matrix(app: AuthMiddleware, tokens: dict[str, str], who: str | Non
 def test_malformed_authorization_is_401(app: AuthMiddleware, header: str) -> None:
     resp = request(app, "GET", "/v1/models", {"Authorization": header})
     assert resp.status_code == 401
-    assert resp.json()["error"] == "invalid_request"
+    assert resp.json()["error"]["type"] == "invalid_request"
     assert resp.headers["www-authenticate"].startswith("Bearer ")
 
 
@@ -173,7 +173,7 @@ def test_health_live_open_even_when_tokens_unreadable(tmp_path: Path) -> None:
                           metrics_public=False)
     assert request(gone, "GET", "/health/live").status_code == 200
     resp = request(gone, "GET", "/v1/models", bearer("mlmk_x"))
-    assert resp.status_code == 503 and resp.json()["error"] == "unavailable"
+    assert resp.status_code == 503 and resp.json()["error"]["type"] == "unavailable"
 
 
 # --------------------------------------------------------------------- revocation, caching

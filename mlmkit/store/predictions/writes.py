@@ -140,7 +140,8 @@ class PredictionStore:
         if clash:
             raise DuplicateError(f"prediction_id {clash[0][0]!r} is already logged for "
                                  f"{clash[0][2]!r} version {clash[0][1]!r}; ids must be "
-                                 "unique per model and version (nothing was written)")
+                                 "unique per model and version (nothing was written)",
+                                 field="prediction_id", value=clash[0][0])
 
     def count_logged(self, rows: pa.Table) -> int | None:
         """How many of ``rows`` are logged already with these exact values (a retry).
@@ -196,7 +197,8 @@ class PredictionStore:
             ).fetchone():
                 raise DuplicateError(f"prediction_id {values['prediction_id']!r} is already "
                                      f"logged for {values['model_name']!r} version "
-                                     f"{values['version']!r}")
+                                     f"{values['version']!r}", field="prediction_id",
+                                     value=values["prediction_id"])
             conn.execute(f"INSERT INTO predictions ({columns}) VALUES ({marks})",
                          list(values.values()))
         return str(values["prediction_id"])
