@@ -30,6 +30,25 @@ def md(source: str):
     return new_markdown_cell(source.strip())
 
 
+#: The ``db_path`` parameter of notebooks 02-04: the file docs/NOTEBOOKS.md names.
+DB_PARAM = 'db_path = "data/demo.duckdb"  # a relative path starts at the repository root'
+
+#: Opens ``db_path`` (built as a small demo workspace if missing) from the repository root,
+#: found from the working directory (JupyterLab starts kernels in the notebook's folder).
+OPEN_WS = """
+here = Path.cwd()
+root = next((p for p in (here, *here.parents) if (p / "pyproject.toml").is_file()), here)
+ws = demo_workspace(root / db_path, per_model=per_model)
+""".strip()
+
+
+def closing() -> list:
+    """The optional last cells of the notebooks with panels (fresh cells for each notebook)."""
+    return [md("Optional: release the workspace file now (the panels above reopen it on their "
+               "next action; an idle workspace lets other processes in after two seconds "
+               "anyway)."), code("ws.close()")]
+
+
 QUICKSTART = [
     md("""
 # mlmkit quickstart: the complete workflow
@@ -129,8 +148,20 @@ tuned
 ws.registry.rollback("n1-detector", reason="quickstart: practise a rollback")
 ws.registry.history("n1-detector").select("event_at", "action", "version", "previous_version", "reason")
 """),
+    md("""
+## 7. Review with panels
+
+Live in JupyterLab (a static copy in exported HTML). Errors appear in a panel's status line;
+`verbose=True` also shows the log records an action emits, such as a fired alert. This
+in-memory workspace lives as long as the kernel (`ws.close()` would discard it).
+"""),
     code("""
-ws.close()
+from mlmkit.viz.panels import MonitorPanel, RegistryBrowser
+
+MonitorPanel(ws, window="7d")
+"""),
+    code("""
+RegistryBrowser(ws)
 """),
 ]
 
@@ -141,8 +172,8 @@ REPORT = [
 Run unattended with `mlmkit report --db PATH --model NAME --window 7d --out report.html`
 (papermill fills the `parameters` cell; the HTML needs no kernel and no JavaScript).
 """),
-    params("""
-db_path = "demo.duckdb"
+    params(f"""
+{DB_PARAM}
 model_name = "n1-detector"
 window = "7d"
 per_model = 3000  # demo size if db_path does not exist yet
@@ -150,6 +181,7 @@ per_model = 3000  # demo size if db_path does not exist yet
     code("""
 import warnings
 from datetime import timedelta
+from pathlib import Path
 
 import polars as pl
 from IPython.display import HTML, Markdown, display
@@ -159,7 +191,7 @@ from mlmkit.viz import charts, data, show
 from mlmkit.viz.report import demo_workspace
 
 warnings.filterwarnings("ignore", category=UserWarning)
-ws = demo_workspace(db_path, per_model=per_model)
+""" + OPEN_WS + """
 span = parse_window(window)
 interval = "1d" if span >= timedelta(days=3) else "1h"
 versions = [str(m.version) for m in ws.registry.get_all(model_name)]
