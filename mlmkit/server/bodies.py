@@ -246,7 +246,7 @@ def status_of(err: BaseException) -> int:
 def error_payload(err: BaseException) -> dict[str, dict[str, Any]]:
     """``{"error": {"field", "row", "value", "message", "type"}}`` of any error.
 
-    ``field``, ``row`` and ``value`` come from a :class:`ValidationError`'s attributes
+    ``field``, ``row`` and ``value`` come from a `ValidationError`'s attributes
     (``value`` as its ``repr``, as in the message); ``None`` for other errors.
     """
     message = str(err) if isinstance(err, MlmkitError) else f"{type(err).__name__}: internal error"

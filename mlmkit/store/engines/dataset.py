@@ -12,7 +12,7 @@ feature under its own name (a name clashing with a base column keeps its storage
 the partition columns ``model_name`` and ``date``.
 
 The manifest records, per model, its type, its features (name, storage column, kind) and per
-day a fingerprint (rows, labelled rows, last label time). :func:`export_dataset` rewrites
+day a fingerprint (rows, labelled rows, last label time). `export_dataset` rewrites
 exactly the days whose fingerprint changed (new days, and older days that got late rows or
 labels), so a nightly export appends new days and refreshes late labels without rewriting
 the rest.
@@ -150,6 +150,6 @@ def export_dataset(db: Database, root: str | os.PathLike[str], *,
 
 
 def remove_dataset(root: str | os.PathLike[str]) -> None:
-    """Delete a dataset directory written by :func:`export_dataset` (refuses anything else)."""
+    """Delete a dataset directory written by `export_dataset` (refuses anything else)."""
     load_manifest(root)
     shutil.rmtree(root)

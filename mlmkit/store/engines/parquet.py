@@ -1,6 +1,6 @@
 """DuckDB over an exported Parquet dataset, in this process or over N worker processes.
 
-The statements are the portable partials of :mod:`mlmkit.store.engines.portable`. With
+The statements are the portable partials of `mlmkit.store.engines.portable`. With
 ``workers=N`` the model's day files (pruned to the time range) are split into N groups of
 about equal size; each worker process runs the statement over its group and the partial
 counts and sums are merged here by group key (exact for counts; sums to rounding).

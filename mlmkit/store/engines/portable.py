@@ -3,9 +3,9 @@
 Every statement reads ``{src}`` (the prediction rows of one model, features under their
 storage column names) and returns *partial* aggregates: counts, sums, minima, maxima, or
 (latency) value counts, never averages or medians. Partials of disjoint row sets therefore
-add up exactly (:data:`MERGE` says how per column), which is what lets N worker processes,
+add up exactly (`MERGE` says how per column), which is what lets N worker processes,
 or N Spark tasks, share one scan. The few functions that differ between engines come from a
-:class:`Dialect`; nothing here uses ``epoch_us``, ``TIMESTAMPTZ`` casts, ``AT TIME ZONE``,
+`Dialect`; nothing here uses ``epoch_us``, ``TIMESTAMPTZ`` casts, ``AT TIME ZONE``,
 ``histogram()``, ``FILTER``-less DuckDB-only types (``UTINYINT``) or ``GROUP BY ALL``.
 """
 
