@@ -56,6 +56,7 @@ def run_part(statement: str, params: list[Any], files: list[str],
     """Run one statement over ``files`` in a fresh in-memory DuckDB (a worker's job)."""
     with duckdb.connect(":memory:") as conn:
         conn.execute("SET TimeZone = 'UTC'")
+        conn.execute("SET enable_progress_bar = false")
         if threads:
             conn.execute(f"SET threads = {int(threads)}")
         text = statement.replace("{src}", _relation(files, features))
