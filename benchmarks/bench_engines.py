@@ -50,7 +50,8 @@ def make_dataset(root: Path, rows: int) -> None:
                 CASE WHEN i % 5 = 0 THEN NULL ELSE random() < 0.3 END AS actual,
                 TIMESTAMPTZ '{day} 12:00:00+00' AS labelled_at, random() AS x
             FROM range({per_day}) t(i) ORDER BY ts)
-            TO '{root / rel}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE})""")
+            TO '{root / rel}'
+            (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE})""")
         days[day] = {"files": [rel], "rows": per_day, "fingerprint": [per_day, 0, None]}
     manifest = {"format": FORMAT_VERSION, "partitioning": ["model_name", "date"], "models": {
         "m": {"model_type": "supervised", "days": days, "features": {
