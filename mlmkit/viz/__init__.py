@@ -12,10 +12,10 @@ from __future__ import annotations
 from mlmkit._lazy import lazy_getattr as _lazy_getattr
 
 __all__ = ["ABReviewPanel", "MonitorPanel", "RegistryBrowser", "ThresholdPanel", "charts",
-           "data", "panels", "render", "render_report", "report", "show"]
+           "data", "panels", "render", "render_report", "report", "show", "tables"]
 
 _NAMES = {"ABReviewPanel": "panels", "MonitorPanel": "panels", "RegistryBrowser": "panels",
           "ThresholdPanel": "panels", "render_report": "report", "show": "render"}
 
 __getattr__ = _lazy_getattr(__name__, {k: f"{__name__}.{v}" for k, v in _NAMES.items()},
-                            modules=("charts", "data", "panels", "render", "report"))
+                            modules=("charts", "data", "panels", "render", "report", "tables"))

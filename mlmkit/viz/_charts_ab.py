@@ -8,8 +8,8 @@ from typing import Any
 import polars as pl
 
 from mlmkit._validation import invalid
-from mlmkit.viz._charts_perf import _data
-from mlmkit.viz._theme import altair, thin
+from mlmkit.viz._charts_perf import _data, _time_axis
+from mlmkit.viz._theme import INK, SEVERITY_COLORS, altair, thin
 
 
 def _need(frame: Any, name: str, columns: set[str]) -> pl.DataFrame:
@@ -19,8 +19,22 @@ def _need(frame: Any, name: str, columns: set[str]) -> pl.DataFrame:
     return frame
 
 
+#: The x-axis title of each drift statistic (one axis per statistic, never mixed).
+STATISTIC_TITLES = {
+    "wasserstein": "Wasserstein distance (normalised)",
+    "jensen_shannon": "Jensen-Shannon distance",
+    "ks": "Kolmogorov-Smirnov D",
+    "psi": "population stability index",
+    "chi2": "chi-square statistic",
+    "chi_square": "chi-square statistic",
+}
+
+
 def drift_bars(drift: pl.DataFrame, *, title: str = "Feature drift") -> Any:
-    """Per-feature drift statistic, coloured by the drift verdict.
+    """Per-feature drift statistic, one panel per statistic, coloured by the drift verdict.
+
+    Different statistics (a Wasserstein distance, a Jensen-Shannon distance, ...) are not on
+    one scale, so each method gets its own panel and x axis titled with the statistic.
 
     Parameters
     ----------
@@ -34,47 +48,100 @@ def drift_bars(drift: pl.DataFrame, *, title: str = "Feature drift") -> Any:
     data = frame.select(keep).with_columns(
         pl.when(pl.col("drift")).then(pl.lit("drift")).otherwise(pl.lit("no drift"))
         .alias("verdict"))
-    return alt.Chart(_data(data)).mark_bar().encode(
-        y=alt.Y("feature:N", sort="-x", title=None),
-        x=alt.X("statistic:Q", title="drift statistic"),
-        color=alt.Color("verdict:N", scale=alt.Scale(domain=["drift", "no drift"],
-                                                      range=["#c0392b", "#7f8c8d"])),
-        tooltip=keep,
-    ).properties(title=title, height=alt.Step(22))
+    if "method" not in data.columns:
+        data = data.with_columns(pl.lit("statistic").alias("method"))
+    data = data.with_columns(pl.col("method").fill_null("missing values only"))
+    panels = []
+    for (method,), part in data.group_by("method", maintain_order=True):
+        panels.append(alt.Chart(_data(part)).mark_bar().encode(
+            y=alt.Y("feature:N", sort="-x", title=None),
+            x=alt.X("statistic:Q", title=STATISTIC_TITLES.get(str(method), str(method))),
+            color=alt.Color("verdict:N", title="verdict",
+                            scale=alt.Scale(domain=["drift", "no drift"],
+                                            range=[SEVERITY_COLORS["critical"], INK])),
+            tooltip=keep,
+        ).properties(height=alt.Step(22), width=320))
+    if not panels:
+        panels.append(alt.Chart(_data(data)).mark_bar())
+    return alt.vconcat(*panels).properties(title=title)
 
 
-def drift_heatmap(drift: pl.DataFrame, *, value: str = "evidence",
+def _all_cells(frame: pl.DataFrame, value: str) -> pl.DataFrame:
+    """Every (period, feature) pair, with ``value`` null where the period has no result."""
+    periods = frame.select("period").unique()
+    features = frame.select("feature").unique()
+    grid = periods.join(features, how="cross")
+    return grid.join(frame, on=["period", "feature"], how="left").with_columns(
+        pl.col("drift").fill_null(False),
+        pl.when(pl.col(value).cast(pl.Float64).fill_nan(None).is_null()).then(pl.lit("n/a"))
+        .otherwise(pl.col(value).round(2).cast(pl.String)).alias("cell_label"))
+
+
+def _drift_ratio(p_col: str | None) -> pl.Expr:
+    """How far past its own drift line a test is (1 = at the threshold), capped at 5.
+
+    Distances: ``statistic / threshold``; p-value tests: ``log p / log threshold``. Both put
+    every method on one scale where drift starts at 1.
+    """
+    distance = pl.col("statistic") / pl.col("threshold")
+    if p_col is None:
+        ratio = distance
+    else:
+        by_p = pl.col(p_col).clip(1e-10, 1.0).log() / pl.col("threshold").clip(1e-10, 0.999).log()
+        ratio = pl.when(pl.col(p_col).is_not_null()).then(by_p).otherwise(distance)
+    return ratio.cast(pl.Float64).clip(0.0, 5.0)
+
+
+def drift_heatmap(drift: pl.DataFrame, *, value: str = "drift_ratio",
                   title: str = "Drift over time") -> Any:
     """Heatmap per feature and period; cells where drift was flagged carry a dot.
+
+    Every period of the frame has a cell for every feature: a period whose test gave no
+    p-value (too few rows, no values) is a grey cell marked ``n/a``, never dropped.
 
     Parameters
     ----------
     drift : polars.DataFrame
-        [`mlmkit.viz.data.drift_over_time`][mlmkit.viz.data.drift_over_time]: ``period, feature,
-        statistic, drift`` and ``p_value``.
+        :func:`mlmkit.viz.data.drift_over_time`: ``period, feature, statistic, drift`` and
+        ``p_value``.
     value : str
-        Colour: ``"evidence"`` (``-log10`` of the adjusted p-value, capped at 10; comparable
-        across methods) or any numeric column such as ``"statistic"``.
+        Colour: ``"drift_ratio"`` (each test against its own drift line: distance over its
+        threshold, or ``log p`` over ``log`` alpha; 1 is where drift starts; comparable across
+        methods), ``"evidence"`` (``-log10`` of the adjusted p-value, capped at 10; ``n/a``
+        for distance methods, which have none) or any numeric column such as
+        ``"statistic"``.
     """
     alt = altair()
     frame = _need(drift, "drift", {"period", "feature", "drift"})
     p_col = "adjusted_p_value" if "adjusted_p_value" in frame.columns else "p_value"
     if value == "evidence":
         frame = _need(frame, "drift", {p_col}).with_columns(
-            (-pl.col(p_col).clip(1e-10, 1.0).log10()).alias("evidence"))
+            (-pl.col(p_col).cast(pl.Float64).clip(1e-10, 1.0).log10()).alias("evidence"))
+    elif value == "drift_ratio":
+        frame = _need(frame, "drift", {"statistic", "threshold"}).with_columns(
+            _drift_ratio(p_col if p_col in frame.columns else None).alias("drift_ratio"))
     frame = _need(frame, "drift", {value})
-    data = frame.select(pl.col("period").dt.strftime("%Y-%m-%d").alias("period"), "feature",
-                        value, "drift",
-                        *[c for c in ("method", "statistic", "p_value") if c in frame.columns
-                          and c != value])
-    base = alt.Chart(_data(data)).encode(x=alt.X("period:O", title="period"),
-                                         y=alt.Y("feature:N", title=None))
-    rect = base.mark_rect().encode(
-        color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="orangered"), title=value),
+    extra = [c for c in ("method", "statistic", "p_value") if c in frame.columns and c != value]
+    cells = _all_cells(frame.select("period", "feature", value, "drift", *extra), value)
+    order = sorted(cells["period"].unique().to_list())
+    labels = [p.strftime("%b %d") if hasattr(p, "strftime") else str(p) for p in order]
+    data = cells.with_columns(
+        pl.col("period").replace_strict(order, labels, return_dtype=pl.String)).sort(
+        "period", "feature")
+    base = alt.Chart(_data(data)).encode(
+        x=alt.X("period:O", title="period", sort=labels, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("feature:N", title=None))
+    empty = base.mark_rect(color=INK, opacity=0.15)  # every cell, "n/a" ones stay grey
+    rect = base.transform_filter(alt.datum.cell_label != "n/a").mark_rect().encode(
+        color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="orangered"),
+                        title="vs drift line" if value == "drift_ratio" else value),
         tooltip=list(data.columns))
+    missing = base.transform_filter(alt.datum.cell_label == "n/a").mark_text(
+        fontSize=10, color=INK).encode(text="cell_label:N")
     marks = base.transform_filter(alt.datum.drift).mark_point(
         shape="circle", filled=True, color="black", size=25)
-    return (rect + marks).properties(title=title, height=alt.Step(24), width=alt.Step(48))
+    return (empty + rect + missing + marks).properties(title=title, height=alt.Step(24),
+                                                       width=alt.Step(52))
 
 
 def _arm_frame(result: Any) -> pl.DataFrame:
@@ -159,7 +226,7 @@ def sequential_path(path: pl.DataFrame, *, title: str = "Sequential test",
     frame = thin(frame, max_rows=max_points).with_columns(
         (pl.col("n_a") + pl.col("n_b")).alias("n") if "n_a" in frame.columns
         else pl.col("look").alias("n"))
-    x = alt.X("time:T", title="time") if "time" in frame.columns else \
+    x = _time_axis(alt, "time", frame) if "time" in frame.columns else \
         alt.X("n:Q", title="labelled units (both arms)")
     base = alt.Chart(_data(frame.drop([c for c in ("details",) if c in frame.columns]))
                      ).encode(x=x)
@@ -190,7 +257,7 @@ def rollout_progress(history: pl.DataFrame, *, title: str = "Rollout progress") 
     data = frame.select("event_at", "action", "step", "share_b",
                         *[c for c in ("reason",) if c in frame.columns]).sort("event_at")
     base = alt.Chart(_data(data)).encode(
-        x=alt.X("event_at:T", title="time"),
+        x=_time_axis(alt, "event_at", data),
         y=alt.Y("share_b:Q", title="share of traffic on B", axis=alt.Axis(format="%"),
                 scale=alt.Scale(domain=[0, 1])))
     return (base.mark_line(interpolate="step-after", color="#3366cc")

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 
 from mlmkit._validation import invalid
 from mlmkit.catalogue import CATALOGUE
-from mlmkit.viz._theme import altair, check_points, thin
+from mlmkit.viz._theme import (
+    DAY_FORMAT,
+    HOUR_FORMAT,
+    INK,
+    SEVERITY_COLORS,
+    altair,
+    check_points,
+    thin,
+)
 
 
 def _label(metric: str) -> str:
@@ -25,8 +35,72 @@ def _data(frame: pl.DataFrame) -> pl.DataFrame:
                                if t.is_float()])
 
 
+def _time_axis(alt: Any, field: str, frame: pl.DataFrame, *, title: str | None = None) -> Any:
+    """A temporal x encoding with dates on the ticks (hours too when the span is short)."""
+    fmt = DAY_FORMAT
+    if frame.height and frame.schema[field].is_temporal():
+        lo, hi = frame[field].min(), frame[field].max()
+        if isinstance(lo, datetime) and isinstance(hi, datetime) and \
+                (hi - lo).total_seconds() <= 3 * 86_400:
+            fmt = HOUR_FORMAT
+    return alt.X(f"{field}:T", title=title, axis=alt.Axis(format=fmt, labelAngle=0,
+                                                         labelOverlap=True))
+
+
+def _deploy_layers(alt: Any, deployments: pl.DataFrame, lo: Any, hi: Any) -> list[Any]:
+    """Dashed rules at the registry's deployment events in ``[lo, hi]``, labelled."""
+    events = deployments.filter(pl.col("event_at").is_between(lo, hi)
+                                & pl.col("action").is_in(["deploy", "rollback", "undeploy"])
+                                ).select(
+        "event_at", "action", "version", "environment",
+        pl.format("{} {}", "action", "version").alias("label"))
+    if not events.height:
+        return []
+    rules = alt.Chart(_data(events)).encode(x="event_at:T")
+    return [rules.mark_rule(color=INK, strokeDash=[4, 3]).encode(
+                tooltip=["action", "version", "environment",
+                         alt.Tooltip("event_at:T", format=HOUR_FORMAT)]),
+            rules.mark_text(align="left", dx=3, dy=-4, fontSize=10, color=INK, angle=0)
+            .encode(text="label:N", y=alt.value(8))]
+
+
+def _alert_layers(alt: Any, alerts: pl.DataFrame, lo: Any, hi: Any) -> list[Any]:
+    """A tick at the top of the plot at each alert's creation time, coloured by severity."""
+    found = alerts.filter(pl.col("created_at").is_between(lo, hi)).select(
+        "created_at", "severity", "rule", "message")
+    if not found.height:
+        return []
+    return [alt.Chart(_data(found.filter(pl.col("severity") == level))).mark_point(
+                shape="triangle-down", size=90, filled=True, color=colour, opacity=1).encode(
+                x="created_at:T", y=alt.value(0),
+                tooltip=[alt.Tooltip("created_at:T", format=HOUR_FORMAT), "severity", "rule",
+                         "message"])
+            for level, colour in SEVERITY_COLORS.items()
+            if found.filter(pl.col("severity") == level).height]
+
+
+def _threshold_layers(alt: Any, baseline: float, threshold: float | None) -> list[Any]:
+    """The baseline and, with a threshold, the warning and critical limits as rules."""
+    lines = [{"value": baseline, "label": f"baseline {baseline:.3f}", "kind": "baseline"}]
+    if threshold is not None:
+        lines += [{"value": baseline * (1 - threshold), "kind": "warning",
+                   "label": f"warning {baseline * (1 - threshold):.3f}"},
+                  {"value": baseline * (1 - 2 * threshold), "kind": "critical",
+                   "label": f"critical {baseline * (1 - 2 * threshold):.3f}"}]
+    colours = {"baseline": INK, **SEVERITY_COLORS}
+    layers = []
+    for line in lines:
+        one = alt.Chart(alt.Data(values=[line])).encode(y="value:Q")
+        layers += [one.mark_rule(strokeDash=[2, 2], color=colours[str(line["kind"])]),
+                   one.mark_text(align="right", dy=-4, fontSize=10, color=INK).encode(
+                       text="label:N", x=alt.value(415))]
+    return layers
+
+
 def metric_trend(trend: pl.DataFrame, *, metric: str = "accuracy",
-                 deployments: pl.DataFrame | None = None, title: str | None = None) -> Any:
+                 deployments: pl.DataFrame | None = None, alerts: pl.DataFrame | None = None,
+                 baseline: float | None = None, threshold: float | None = None,
+                 title: str | None = None) -> Any:
     """Metric per time bucket with its confidence band, one line per version.
 
     Parameters
@@ -37,12 +111,20 @@ def metric_trend(trend: pl.DataFrame, *, metric: str = "accuracy",
     metric : str
         A rate column of the trend.
     deployments : polars.DataFrame, optional
-        ``ws.registry.history(model)``; events inside the trend's time span are drawn as
-        vertical rules labelled with the action and version.
+        ``ws.registry.history(model)``; deploy, rollback and undeploy events inside the
+        trend's time span are drawn as dashed rules at their time, labelled with the version.
+    alerts : polars.DataFrame, optional
+        ``ws.alerts.list(model)``; alerts created inside the span are marked at the top.
+    baseline, threshold : float, optional
+        The degradation rule's baseline value and relative threshold: the baseline and the
+        warning (``baseline * (1 - threshold)``) and critical (``1 - 2 * threshold``) limits
+        are drawn as horizontal rules.
 
     Returns
     -------
     altair.LayerChart
+        The x axis is temporal, its ticks are dates (``%b %d``; with hours over spans up to
+        three days).
     """
     if not isinstance(trend, pl.DataFrame):
         raise invalid("trend", "a polars frame from ws.monitor.get_performance_trend", trend)
@@ -55,31 +137,28 @@ def metric_trend(trend: pl.DataFrame, *, metric: str = "accuracy",
     cols += [f"{metric}_low", f"{metric}_high"] if has_band else []
     data = trend.select([c for c in cols if c in trend.columns]).sort("version", "bucket")
     base = alt.Chart(_data(data)).encode(
-        x=alt.X("bucket:T", title="time"),
+        x=_time_axis(alt, "bucket", data),
         color=alt.Color("version:N", title="version"))
     line = base.mark_line(point=True).encode(
         y=alt.Y(f"{metric}:Q", title=_label(metric), scale=alt.Scale(zero=False)),
-        tooltip=[alt.Tooltip(c) for c in data.columns])
+        tooltip=[alt.Tooltip("bucket:T", format=HOUR_FORMAT),
+                 *[alt.Tooltip(c) for c in data.columns if c != "bucket"]])
     layers = []
     if has_band:
         layers.append(base.mark_area(opacity=0.18).encode(
             y=alt.Y(f"{metric}_low:Q"), y2=alt.Y2(f"{metric}_high:Q")))
     layers.append(line)
-    if deployments is not None and deployments.height and data.height:
+    if baseline is not None and math.isfinite(float(baseline)):
+        layers += _threshold_layers(alt, float(baseline), threshold)
+    if data.height:
         lo, hi = data["bucket"].min(), data["bucket"].max()
         if "bucket_end" in trend.columns:
             hi = trend["bucket_end"].max()
-        events = deployments.filter(pl.col("event_at").is_between(lo, hi)).select(
-            "event_at", "action", "version", "environment",
-            pl.format("{} {}", "action", "version").alias("label"))
-        if events.height:
-            rules = alt.Chart(_data(events)).encode(x="event_at:T")
-            layers.append(rules.mark_rule(color="#555", strokeDash=[4, 3]).encode(
-                tooltip=["action", "version", "environment", "event_at:T"]))
-            layers.append(rules.mark_text(align="right", dx=-3, dy=-4, fontSize=10,
-                                          color="#555").encode(
-                text="label:N", y=alt.value(8)))
-    return alt.layer(*layers).properties(title=title or f"{metric} over time")
+        if deployments is not None and deployments.height:
+            layers += _deploy_layers(alt, deployments, lo, hi)
+        if alerts is not None and alerts.height:
+            layers += _alert_layers(alt, alerts, lo, hi)
+    return alt.layer(*layers).properties(title=title or f"{_label(metric)} over time")
 
 
 def _counts(value: Any) -> dict[str, int]:
@@ -179,6 +258,7 @@ def pr_curve(curve: Any, *, max_points: int = 400, title: str = "Precision-recal
 
 
 def threshold_curve(curve: Any, *, current: float | None = None, optimal: float | None = None,
+                    selected: float | None = None,
                     metrics: Sequence[str] = ("precision", "recall", "f1_score"),
                     max_points: int = 400, title: str = "Metrics vs threshold") -> Any:
     """Precision / recall / F1 against the threshold, current and optimal thresholds marked.
@@ -188,6 +268,12 @@ def threshold_curve(curve: Any, *, current: float | None = None, optimal: float 
     curve
         A threshold-curve frame or a tuning result (its ``curve``, ``current_threshold``
         and ``optimal_threshold`` are used when ``current`` / ``optimal`` are not given).
+    selected : float, optional
+        A threshold being considered (a panel's slider value), drawn as a bolder rule; build
+        the chart again when it changes.
+
+    The labels of the marks sit on separate rows (the leftmost to the left of its rule), so
+    ``current`` and ``optimal`` never overlap even when they are close.
     """
     alt = altair()
     frame = getattr(curve, "curve", curve)
@@ -205,14 +291,24 @@ def threshold_curve(curve: Any, *, current: float | None = None, optimal: float 
         y=alt.Y("value:Q", title="value", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("metric:N"), tooltip=["metric", "threshold:Q", "value:Q"])
     layers = [lines]
-    marks = [{"threshold": float(v), "which": f"{name} {float(v):.3g}"}
-             for name, v in (("current", current), ("optimal", optimal)) if v is not None]
+    named = [(name, v) for name, v in (("current", current), ("optimal", optimal),
+                                       ("selected", selected)) if v is not None]
+    marks = []
+    for row, (name, v) in enumerate(sorted(named, key=lambda item: float(item[1]))):
+        # one text row per mark, left of the rule for the leftmost: labels never overlap
+        marks.append({"threshold": float(v), "which": f"{name} {float(v):.3g}", "name": name,
+                      "row": 10 + 14 * row, "align": "right" if row == 0 and len(named) > 1
+                      else "left"})
     if marks:
         rules = alt.Chart(alt.Data(values=marks)).encode(x="threshold:Q")
-        layers.append(rules.mark_rule(strokeDash=[5, 3], color="#333").encode(
-            tooltip=["which:N"]))
-        layers.append(rules.mark_text(align="left", dx=3, fontSize=10, color="#333").encode(
-            text="which:N", y=alt.value(10)))
+        layers.append(rules.mark_rule(strokeDash=[5, 3], color=INK).encode(
+            tooltip=["which:N"],
+            strokeWidth=alt.condition(alt.datum.name == "selected", alt.value(2.5),
+                                      alt.value(1.2))))
+        for align, dx in (("left", 3), ("right", -3)):
+            layers.append(rules.transform_filter(alt.datum.align == align).mark_text(
+                align=align, dx=dx, fontSize=10, color=INK).encode(
+                text="which:N", y=alt.Y("row:Q", scale=None)))
     return alt.layer(*layers).properties(title=title)
 
 

@@ -10,13 +10,22 @@ import polars as pl
 from mlmkit._lazy import require
 from mlmkit._validation import invalid
 
-__all__ = ["MAX_POINTS", "PALETTE", "THEME", "altair", "check_points", "register_theme", "thin"]
+__all__ = ["DAY_FORMAT", "HOUR_FORMAT", "INK", "MAX_POINTS", "PALETTE", "SEVERITY_COLORS", "THEME",
+           "altair", "check_points", "register_theme", "thin"]
 
 MAX_POINTS = 5_000
 """Upper bound on the rows any chart embeds (Altair's 5,000-row limit never triggers)."""
 
 THEME = "mlmkit"
-PALETTE = ["#3366cc", "#dc7633", "#28a745", "#c0392b", "#8e44ad", "#7f8c8d", "#17a2b8"]
+#: Mid-contrast categorical colours (Tableau 10): readable on white and on a dark notebook.
+PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#9c755f", "#76b7b2"]
+#: Severity colours shared by every chart (alerts, verdicts).
+SEVERITY_COLORS = {"ok": "#59a14f", "info": "#76b7b2", "warning": "#f28e2b",
+                   "critical": "#e15759"}
+#: Ink for text, axes and rules: mid grey, legible on light and dark backgrounds.
+INK = "#8a8a8a"
+#: Date formats of time axes: daily buckets, hourly buckets.
+DAY_FORMAT, HOUR_FORMAT = "%b %d", "%b %d %H:%M"
 
 _registered: list[bool] = []
 
@@ -25,12 +34,17 @@ def _config() -> dict[str, Any]:
     return {
         "config": {
             "view": {"continuousWidth": 420, "continuousHeight": 240, "stroke": None},
-            "background": "white",
+            "background": "transparent",  # the page's own colour shows (light or dark theme)
             "font": "DejaVu Sans, Helvetica, Arial, sans-serif",
-            "title": {"fontSize": 14, "anchor": "start", "color": "#222"},
-            "axis": {"labelFontSize": 11, "titleFontSize": 12, "gridColor": "#e6e6e6",
-                     "domainColor": "#888", "tickColor": "#888"},
-            "legend": {"labelFontSize": 11, "titleFontSize": 12, "orient": "right"},
+            "title": {"fontSize": 14, "anchor": "start", "color": INK, "subtitleColor": INK},
+            "axis": {"labelFontSize": 11, "titleFontSize": 12, "labelColor": INK,
+                     "titleColor": INK, "gridColor": INK, "gridOpacity": 0.25,
+                     "domainColor": INK, "tickColor": INK},
+            "legend": {"labelFontSize": 11, "titleFontSize": 12, "orient": "right",
+                       "labelColor": INK, "titleColor": INK},
+            "header": {"labelColor": INK, "titleColor": INK},
+            "text": {"color": INK},
+            "rule": {"color": INK},
             "range": {"category": PALETTE},
             "line": {"strokeWidth": 2},
             "point": {"size": 40, "filled": True},

@@ -9,6 +9,7 @@ with no kernel, no JavaScript and no network.
 
 from __future__ import annotations
 
+import html
 import os
 import tempfile
 from importlib import resources
@@ -23,16 +24,28 @@ __all__ = ["REPORT_NOTEBOOK", "demo_workspace", "export_html", "render_report",
 
 REPORT_NOTEBOOK = "03_monitoring_report.ipynb"
 
-_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
-{%- block html_head_js -%}{%- endblock html_head_js -%}
-{% block jupyter_widgets %}{% endblock jupyter_widgets %}
-{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-{% block extra_css %}<style>
-body { max-width: 1100px; margin: 0 auto; }
-table.mlmkit { border-collapse: collapse; margin: 0.5em 0; }
-table.mlmkit th, table.mlmkit td { border: 1px solid #ddd; padding: 2px 8px; }
-</style>{% endblock extra_css %}
+#: The page around nbconvert's ``basic`` output (cells only): no JupyterLab CSS and its inline
+#: SVG icons, no script, no external link; light and dark colour schemes.
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+:root {{ color-scheme: light dark; }}
+body {{ max-width: 1100px; margin: 0 auto; padding: 0 16px;
+       font: 14px/1.45 DejaVu Sans, Helvetica, Arial, sans-serif; }}
+h1 {{ font-size: 1.6em; margin: 0.6em 0 0.3em; }}
+h2.mlmkit-section {{ font-size: 1.25em; margin: 1.4em 0 0.4em; border-bottom: 1px solid #8884; }}
+table.mlmkit {{ border-collapse: collapse; margin: 0.5em 0; }}
+table.mlmkit th, table.mlmkit td {{ border: 1px solid #8886; padding: 2px 8px;
+                                   text-align: left; vertical-align: top; }}
+table.mlmkit caption {{ text-align: left; font-weight: bold; padding: 2px 0; }}
+img.mlmkit-chart, .output_png img {{ max-width: 100%; height: auto; }}
+.mlmkit-meta {{ color: #888; }}
+</style></head>
+<body>
+{body}
+</body></html>
 """
 
 
@@ -100,16 +113,14 @@ def export_html(notebook: Any, out_path: str | os.PathLike[str], *,
     """Write an executed notebook (a path or a ``NotebookNode``) as script-free HTML."""
     nbformat = require("nbformat", "report")
     nbconvert = require("nbconvert", "report")
-    jinja2 = require("jinja2", "report")
     node = notebook if not isinstance(notebook, (str, os.PathLike)) else nbformat.read(
         str(notebook), as_version=4)
     node.metadata.pop("widgets", None)
-    node.metadata["title"] = title
     exporter = nbconvert.HTMLExporter(
-        template_name="lab", extra_loaders=[jinja2.DictLoader({"mlmkit.html.j2": _TEMPLATE})],
-        template_file="mlmkit.html.j2", exclude_input=exclude_input,
-        exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(node)
+        template_name="basic", exclude_input=exclude_input, exclude_input_prompt=True,
+        exclude_output_prompt=True)
+    cells, _ = exporter.from_notebook_node(node)
+    body = _PAGE.format(title=html.escape(title), body=cells)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(body, encoding="utf-8")

@@ -82,7 +82,8 @@ def test_every_chart_validates_and_renders(built):
     assert len(built) == 12
     for name, chart in built.items():
         spec = _check(chart)
-        assert spec.get("config", {}).get("background") == "white", name  # theme applied
+        # theme applied: transparent, so a chart reads on a light and a dark notebook alike
+        assert spec.get("config", {}).get("background") == "transparent", name
 
 
 def test_threshold_chart_marks_current_and_optimal(built):

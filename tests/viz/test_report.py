@@ -54,6 +54,68 @@ def test_cli_report_writes_static_html(demo_path, tmp_path, capsys):
     found = re.findall(r'class="mlmkit-section" id="[^"]+">([^<]+)<', html)
     assert found == SECTIONS
     assert "Monitoring report: waf-behavioral" in html
-    assert len(re.findall(r"<img[^>]+src=\"data:image/png;base64,", html)) >= 6
+    # charts are embedded images (inline SVG data: crisp and a fraction of a 2x PNG's size)
+    assert len(re.findall(r"<img[^>]+src=\"data:image/(?:png|svg\+xml);base64,", html)) >= 6
     assert "<script" not in html  # readable with no JS and no network
     assert "Traceback" not in html
+
+
+def _text(html: str) -> str:
+    """The visible text of a page (tags, styles and data URIs dropped)."""
+    import html as _html
+
+    body = re.sub(r"<style.*?</style>", "", html, flags=re.S)
+    body = re.sub(r"<img[^>]*>", "", body)
+    return _html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)))
+
+
+@pytest.mark.slow
+def test_report_opens_with_the_verdicts_and_reads_as_a_report(demo_path, tmp_path):
+    import mlmkit
+    from mlmkit.services.monitor import model_verdicts
+    from mlmkit.viz.report import render_report
+
+    db = tmp_path / "demo.duckdb"
+    shutil.copyfile(demo_path, db)
+    out = render_report(db, tmp_path / "report.html", progress=False)
+    html = out.read_text()
+    with mlmkit.open(db) as ws:
+        verdicts = {v.model_name: v for v in model_verdicts(ws)}
+        alerts = ws.alerts.list()
+    text = _text(html)
+    first = verdicts["n1-detector"]
+    # the verdict of the reported model is the first thing after the title
+    assert text.split("Monitoring report: n1-detector", 1)[1].strip().startswith(
+        f"{first.severity.upper()} {first.sentence}")
+    for v in verdicts.values():
+        assert v.sentence in text and f"Next: {v.action}" in text
+    assert text.index(first.sentence) < text.index("Summary")
+    for message in alerts.filter(alerts["model_name"] == "n1-detector")["message"]:
+        assert message in text  # alert messages in full
+    for raw in ("shape:", "dtype", "None", "┌", "e+0", "median_label_latency_s",
+                "Run unattended"):
+        assert raw not in text, raw
+    # self-contained and offline: no script, no external source, no JupyterLab icon CSS
+    assert "<script" not in html
+    assert not re.search(r"(?:src|href)\s*=\s*[\"']?https?://", html)
+    assert "@import" not in html and "url(http" not in html
+    assert "--jp-icon" not in html and "jp-" not in html
+    assert len(html) < 400_000, len(html)  # the lab template's report was ~650 kB
+
+
+def test_tables_format_units_intervals_and_missing_values():
+    import polars as pl
+
+    from mlmkit.viz import tables
+
+    assert tables.duration(83_470.0) == "23.2 h"
+    assert tables.duration(30) == "30 s" and tables.duration(4 * 86_400) == "4.0 d"
+    assert tables.duration(None) == ""
+    assert tables.rate(0.8743, 0.861, 0.887) == "0.874 (0.861 to 0.887)"
+    assert tables.rate(float("nan")) == ""
+    frame = pl.DataFrame({"a": [1_234_567, None], "b": [True, None],
+                          "c": ["<b>x</b>", "y"]})
+    html = tables.frame_table(frame, {"a": "count", "b": "flag", "c": "name"})
+    assert "1,234,567" in html and ">yes<" in html and "None" not in html
+    assert "&lt;b&gt;" in html and "shape:" not in html
+    assert "none" in tables.frame_table(frame.head(0), title="Alerts")
