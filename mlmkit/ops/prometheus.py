@@ -18,6 +18,7 @@ metric                                          labels / meaning
 ``mlmkit_model_label_delay_seconds``            median prediction-to-label delay (window's labels)
 ``mlmkit_model_drift_share_ratio``              latest drift-detection snapshot
 ``mlmkit_model_open_alerts``                    model, version, severity
+``mlmkit_model_verdict``                        model, version, environment, severity; 0/1/2
 ``mlmkit_rollout_traffic_share_ratio``          configured share of each arm of a rollout
 ``mlmkit_job_last_success_timestamp_seconds``   job
 ``mlmkit_job_last_run_timestamp_seconds``       job
@@ -127,6 +128,7 @@ class MlmkitCollector:
         yield from _model_families(gauge, data["counts"], self.window)
         yield from _drift_family(gauge, data["drift"])
         yield from _alert_family(gauge, data["alerts"])
+        yield from _verdict_family(gauge, data["verdicts"])
         yield from _rollout_family(gauge, data["rollouts"])
         yield from _job_families(gauge, data["jobs"])
         newest = gauge("mlmkit_newest_prediction_timestamp_seconds",
@@ -149,7 +151,26 @@ def read_exposition_data(db: Database, window: timedelta) -> dict[str, Any]:
         "drift": _sql.snapshots(db, job="drift-detection", latest=True),
         "newest": _sql.newest_prediction(db),
         "rollouts": _sql.running_rollouts(db),
+        "verdicts": _verdicts(db),
     }
+
+
+def _verdicts(db: Database) -> list[Any]:
+    """The verdict of every production model (the same rules as the alerts and the report)."""
+    from mlmkit.services.monitor import model_verdicts
+    from mlmkit.workspace import Workspace
+
+    return model_verdicts(Workspace(db))
+
+
+def _verdict_family(gauge: Any, verdicts: list[Any]) -> Iterator[Any]:
+    fam = gauge("mlmkit_model_verdict",
+                "verdict per production model: 0 ok, 1 warning, 2 critical (label severity)",
+                labels=[*_MODEL_LABELS, "severity"])
+    for v in verdicts:
+        fam.add_metric([v.model_name, v.version, v.environment, v.severity],
+                       float(("ok", "warning", "critical").index(v.severity)))
+    yield fam
 
 
 def _model_families(gauge: Any, counts: pl.DataFrame, window: timedelta) -> Iterator[Any]:

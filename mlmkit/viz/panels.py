@@ -22,9 +22,11 @@ import numpy as np
 from mlmkit._html import dict_table
 from mlmkit._validation import invalid
 from mlmkit.catalogue import Use, select, spec
+from mlmkit.services.monitor import model_verdict
 from mlmkit.viz import charts, data
 from mlmkit.viz._panel_base import ConfirmAction, Panel, frame_html, widgets
 from mlmkit.viz.render import to_html
+from mlmkit.viz.tables import verdicts_html
 
 if TYPE_CHECKING:
     from mlmkit.values import ABTestConfig
@@ -235,6 +237,7 @@ class MonitorPanel(Panel):
         self.model = w.Dropdown(options=names, description="model")
         self.window = w.Dropdown(options=sorted({*WINDOWS, window}), value=window,
                                  description="window")
+        self.verdict = w.HTML()  # the same verdict as the report, `mlmkit demo` and Prometheus
         self.metrics = w.HTML()
         self.alerts = w.HTML()
         self.trend = w.HTML()
@@ -242,6 +245,7 @@ class MonitorPanel(Panel):
         self.observe(self.model, "model", self.refresh)
         self.observe(self.window, "window", self.refresh)
         self.widget = w.VBox([w.HTML("<h3>Monitor</h3>"), w.HBox([self.model, self.window]),
+                              self.verdict,
                               w.HBox([self.metrics, self.trend]), self.drift, self.alerts,
                               self.status])
         self.refresh()
@@ -252,6 +256,7 @@ class MonitorPanel(Panel):
         if model is None:
             return
         version = ws.registry.deployed_version(model) or ws.registry.get_all(model)[-1].version
+        self.verdict.value = verdicts_html([model_verdict(ws, model, version)])
         m = ws.monitor.get_current_metrics(model, version, window, ci=False)
         self.metrics.value = dict_table(
             {spec(k).label: getattr(m, k) for k in select(use=Use.WINDOW)},
@@ -269,8 +274,8 @@ class MonitorPanel(Panel):
 
     def static_html(self) -> str:
         """Metrics, trend, drift and alerts of the selected model."""
-        return self._frame([self.metrics.value, self.trend.value, self.drift.value,
-                            self.alerts.value, self.status.value])
+        return self._frame([self.verdict.value, self.metrics.value, self.trend.value,
+                            self.drift.value, self.alerts.value, self.status.value])
 
 
 class RegistryBrowser(Panel):
