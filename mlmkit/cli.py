@@ -18,7 +18,8 @@ __all__ = ["build_parser", "main"]
 
 # Modules that add subcommands; each defines register(subparsers). Listed explicitly.
 _COMMAND_MODULES = ("mlmkit._cli_core", "mlmkit.ops.commands", "mlmkit.viz.commands",
-                    "mlmkit.simulation.commands", "mlmkit.server.commands")
+                    "mlmkit.simulation.commands", "mlmkit.server.commands",
+                    "mlmkit.ops.dataset_commands")
 
 _DESCRIPTION = """Manage ML models in production: a model registry, a prediction log with
 delayed labels, monitoring, alerts, scheduled jobs and an HTTP server."""

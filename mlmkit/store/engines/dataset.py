@@ -23,15 +23,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from mlmkit._validation import check_choice, invalid
+from mlmkit.exceptions import NotFoundError
 from mlmkit.store.database import Database
 
 __all__ = ["BASE_COLUMNS", "MANIFEST", "ROW_GROUP_SIZE", "export_dataset", "load_manifest",
-           "partition_files"]
+           "logged_days", "partition_files", "restore_label_times"]
 
 MANIFEST = "_mlmkit_dataset.json"
 ROW_GROUP_SIZE = 122_880
@@ -72,12 +76,15 @@ def partition_files(root: str | os.PathLike[str], manifest: dict[str, Any], mode
     return out
 
 
-def _models(conn: Any, model_name: str | None) -> dict[str, dict[str, Any]]:
+def _models(conn: Any, wanted: Sequence[str] | None) -> dict[str, dict[str, Any]]:
     """Per model: type, features (name -> column, kind, dataset column)."""
-    where = "" if model_name is None else " WHERE model_name = ?"
-    params = [] if model_name is None else [model_name]
     names = [r[0] for r in conn.execute(
-        f"SELECT DISTINCT model_name FROM predictions{where} ORDER BY 1", params).fetchall()]
+        "SELECT DISTINCT model_name FROM predictions ORDER BY 1").fetchall()]
+    if wanted is not None:
+        if missing := [m for m in wanted if m not in names]:
+            raise NotFoundError(f"model_name {missing[0]!r} has no logged predictions to "
+                                f"export (models with rows: {names})")
+        names = [m for m in names if m in wanted]
     types = dict(conn.execute("SELECT model_name, any_value(model_type) FROM models "
                               "GROUP BY ALL").fetchall())
     out: dict[str, dict[str, Any]] = {}
@@ -91,16 +98,38 @@ def _models(conn: Any, model_name: str | None) -> dict[str, dict[str, Any]]:
 
 
 def export_dataset(db: Database, root: str | os.PathLike[str], *,
-                   model_name: str | None = None, full: bool = False,
+                   model_name: str | Sequence[str] | None = None, full: bool = False,
                    compression: str = "zstd") -> dict[str, int]:
-    """Write (or bring up to date) the dataset at ``root``; returns ``{"rows", "files", "days"}``.
+    """Write (or bring up to date) the dataset at ``root``; returns what was done.
 
     ``full`` rewrites every day; otherwise only days whose fingerprint (rows, labelled rows,
     last label time) changed since the previous export are written. Each day is written to a
     temporary file and renamed over the old one, and the manifest is replaced last, so a
     crash leaves the previous export readable.
+
+    Parameters
+    ----------
+    db
+        The workspace database (``ws.db``).
+    root
+        The dataset directory (created; an existing one must hold a manifest).
+    model_name
+        One model or several (default: every model with logged rows); a model without rows
+        raises ``NotFoundError``.
+    full
+        Rewrite every day, changed or not.
+    compression
+        Parquet codec: ``zstd``, ``snappy``, ``gzip`` or ``uncompressed``.
+
+    Returns
+    -------
+    dict
+        ``days`` and ``files`` written, ``skipped`` (unchanged days left as they were),
+        ``rows`` and ``bytes`` written.
     """
     check_choice("compression", compression, ("zstd", "snappy", "gzip", "uncompressed"))
+    wanted = [model_name] if isinstance(model_name, str) else (
+        None if model_name is None else list(model_name))
     target = Path(root)
     manifest: dict[str, Any] = {"format": FORMAT_VERSION, "partitioning": ["model_name", "date"],
                                 "models": {}}
@@ -109,10 +138,10 @@ def export_dataset(db: Database, root: str | os.PathLike[str], *,
     elif target.exists() and any(target.iterdir()):
         raise invalid("path", "an empty directory or an existing dataset", str(target))
     target.mkdir(parents=True, exist_ok=True)
-    rows = files = days = 0
+    rows = files = days = skipped = written = 0
     with db.connection() as conn:
         conn.execute("SET TimeZone = 'UTC'")
-        models = _models(conn, model_name)
+        models = _models(conn, wanted)
         for name, spec in models.items():
             entry = manifest["models"].setdefault(name, {"days": {}})
             entry.update({k: v for k, v in spec.items()})
@@ -129,6 +158,7 @@ def export_dataset(db: Database, root: str | os.PathLike[str], *,
                 fingerprint = [int(n), int(labelled), last_label]
                 old = entry["days"].get(day)
                 if not full and old is not None and old["fingerprint"] == fingerprint:
+                    skipped += 1
                     continue
                 rel = f"model_name={name}/date={day}/part-0.parquet"
                 path = target / rel
@@ -140,13 +170,49 @@ def export_dataset(db: Database, root: str | os.PathLike[str], *,
                     f"TO {_literal(str(tmp))} (FORMAT parquet, COMPRESSION {compression}, "
                     f"ROW_GROUP_SIZE {ROW_GROUP_SIZE})", [name, day, day])
                 os.replace(tmp, path)
+                written += path.stat().st_size
                 entry["days"][day] = {"files": [rel], "rows": int(n),
                                       "fingerprint": fingerprint}
                 rows, files, days = rows + int(n), files + 1, days + 1
     tmp_manifest = target / (MANIFEST + ".tmp")
     tmp_manifest.write_text(json.dumps(manifest, indent=1, sort_keys=True))
     os.replace(tmp_manifest, target / MANIFEST)
-    return {"rows": rows, "files": files, "days": days}
+    return {"rows": rows, "files": files, "days": days, "skipped": skipped, "bytes": written}
+
+
+def logged_days(db: Database, model_name: str) -> dict[str, int]:
+    """``{yyyy-mm-dd: rows}`` of one model in the workspace (UTC days)."""
+    with db.connection() as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        found = conn.execute("SELECT CAST(ts AS DATE)::VARCHAR, count(*) FROM predictions "
+                             "WHERE model_name = ? GROUP BY ALL", [model_name]).fetchall()
+    return {day: int(n) for day, n in found}
+
+
+def restore_label_times(db: Database, model_name: str, day: str, keys: pa.Table) -> int:
+    """Set ``labelled_at`` of one model-day's labelled rows from ``keys``; returns rows set.
+
+    ``keys`` holds ``version, role, prediction_id, ts, labelled_at`` of the labelled rows of a
+    dataset day; a row matches on all of them but ``labelled_at`` (NULL ids equal). Run it
+    inside the transaction that inserted the rows (`Database.transaction` joins it), so the
+    day is imported with its label times or not at all. Rows without ids sharing one
+    timestamp may exchange label times among themselves.
+    """
+    if keys.num_rows == 0:
+        return 0
+    with db.transaction() as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        conn.register("_mlmkit_label_times", keys)
+        try:
+            found = conn.execute(
+                "UPDATE predictions p SET labelled_at = k.labelled_at FROM _mlmkit_label_times k "
+                "WHERE p.model_name = ? AND p.ts >= CAST(? AS DATE) AND p.ts < CAST(? AS DATE) "
+                "+ 1 AND p.actual IS NOT NULL AND p.version = k.version AND p.role = k.role "
+                "AND p.ts = k.ts AND p.prediction_id IS NOT DISTINCT FROM k.prediction_id",
+                [model_name, day, day]).fetchall()
+        finally:
+            conn.unregister("_mlmkit_label_times")
+    return int(found[0][0]) if found else 0
 
 
 def remove_dataset(root: str | os.PathLike[str]) -> None:
