@@ -1,4 +1,4 @@
-"""Core CLI commands (``demo``, ``registry list|history|show``) and the checks every command shares.
+"""Core CLI commands (``demo``, ``registry list|history|show|deploy|rollback``) and shared checks.
 
 Only ``demo`` and a command given ``--create`` may create a workspace file: every other
 command refuses a ``--db`` path that does not exist (``workspace_path``), so a mistyped
@@ -95,6 +95,17 @@ def register(sub: Any) -> None:
                       help="version (default: the production version, else the latest)")
     add_json(show, what="the version")
     show.set_defaults(func=run_registry_show)
+    for action, what in (("deploy", "make VERSION serve ENVIRONMENT (recorded in the history)"),
+                         ("rollback", "return ENVIRONMENT to the version deployed before")):
+        change = reg_sub.add_parser(action, help=what)
+        add_db_argument(change)
+        change.add_argument("model", help="model name (see `mlmkit registry list`)")
+        if action == "deploy":
+            change.add_argument("version", help="registered version to deploy")
+        change.add_argument("--environment", default="production",
+                            help="environment to change (default: production)")
+        change.add_argument("--reason", default=None, help="reason kept in the history")
+        change.set_defaults(func=run_registry_change, action=action)
 
 
 def _remove(path: Path) -> None:
@@ -120,7 +131,7 @@ def _built_by_demo(path: Path) -> bool:
 def run_demo(args: argparse.Namespace) -> int:
     """Build the demo workspace, print what it holds, optionally write the report."""
     import mlmkit
-    from mlmkit.demo import build_demo
+    from mlmkit.demo import build_demo, summary_lines
 
     path = Path(args.db)
     if args.out:
@@ -138,19 +149,8 @@ def run_demo(args: argparse.Namespace) -> int:
     with mlmkit.open(path) as ws:
         summary = build_demo(ws, per_model=args.rows)
         print(f"demo workspace {path}: {summary} in {time.perf_counter() - began:.1f} s")
-        for meta in ws.registry.get_production_models():
-            metrics = ws.monitor.get_current_metrics(meta.model_name, meta.version,
-                                                     window="7d")
-            drift = ws.monitor.data_drift(meta.model_name, meta.version, reference="14d",
-                                          current="3d")
-            drifted = drift.filter(drift["drift"])["feature"].to_list()
-            degradation = ws.monitor.get_performance_degradation_info(
-                meta.model_name, meta.version, window="3d", baseline="14d")
-            print(f"  {meta.model_name:<15} {meta.version!s:<7} production  "
-                  f"accuracy(7d)={metrics['accuracy']:.3f} "
-                  f"labelled={metrics['labelled_count']:,}/{metrics['sample_count']:,}  "
-                  f"last 3 days: {degradation.severity}  "
-                  f"drifted={', '.join(drifted) or '-'}")
+        for line in summary_lines(ws):  # the verdicts the report and the exporter show
+            print(line)
     if args.out:
         from mlmkit.viz.report import render_report  # papermill: the `report` extra
 
@@ -180,6 +180,19 @@ def run_registry_history(args: argparse.Namespace) -> int:
                                   f"(registered: {known})")
         rows = frame_rows(ws.registry.history(args.model).drop("event_id"))
     emit(args, rows, empty="(no deployment events)")
+    return 0
+
+
+def run_registry_change(args: argparse.Namespace) -> int:
+    """Deploy a version or roll an environment back; print what serves now."""
+    with open_workspace(args) as ws:
+        if args.action == "deploy":
+            version = ws.registry.deploy(args.model, args.version, args.environment,
+                                         reason=args.reason, actor="cli").version
+        else:
+            version = ws.registry.rollback(args.model, args.environment,
+                                           reason=args.reason, actor="cli")
+    print(f"{args.model} {version} now serves {args.environment}")
     return 0
 
 

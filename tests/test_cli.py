@@ -144,6 +144,7 @@ HEAVY = ("polars", "duckdb", "numpy", "pyarrow", "scipy", "altair", "pandas", "h
 # Leaf commands that write or run (their output is a side effect, not a listing): no --json
 # required. Every other leaf command is a read command and must take --json.
 NOT_READ = {"demo", "report", "simulate", "serve", "jobs run", "jobs schedule",
+            "registry deploy", "registry rollback",
             "tokens create", "tokens revoke", "export", "import"}
 POSITIONALS = {"registry show": ["n1-detector"]}
 
@@ -332,3 +333,21 @@ def test_usage_errors_are_one_line():
         assert proc.returncode == 2 and proc.stderr.startswith("mlmkit: error: "), argv
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert "--help`" in proc.stderr
+
+
+def test_registry_deploy_and_rollback_change_what_serves(demo_db, tmp_path):
+    path = tmp_path / "ws.duckdb"
+    path.write_bytes(demo_db.read_bytes())
+    before = _run("registry", "show", "n1-detector", "--db", str(path), "--json")
+    serving = json.loads(before.stdout)["version"]
+    proc = _run("registry", "rollback", "n1-detector", "--db", str(path), "--reason", "drop")
+    assert proc.returncode == 0, proc.stderr
+    with mlmkit.open(path) as ws:
+        now = ws.registry.deployed_version("n1-detector")
+        last = ws.registry.history("n1-detector").row(-1, named=True)
+    assert str(now) != serving and proc.stdout.strip() == f"n1-detector {now} now serves production"
+    assert last["action"] == "rollback" and last["reason"] == "drop"
+    proc = _run("registry", "deploy", "n1-detector", serving, "--db", str(path))
+    assert proc.returncode == 0 and proc.stdout.strip().endswith(f"{serving} now serves production")
+    bad = _run("registry", "deploy", "n1-detector", "9.9.9", "--db", str(path))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

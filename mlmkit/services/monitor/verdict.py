@@ -204,8 +204,9 @@ def _action(ctx: VerdictContext, model_name: str, environment: str, severity: st
                                         & (pl.col("severity") == "critical")).height)
     if critical_drop:
         previous = _previous(ctx, model_name, environment)
-        steps.append(f"roll back to {previous} with ws.registry.rollback({model_name!r}"
-                     + (f", {environment!r})" if environment != "production" else ")")
+        steps.append(f"roll back to {previous} with `mlmkit registry rollback {model_name}"
+                     + (f" --environment {environment}`" if environment != "production"
+                        else "`")
                      if previous else "retrain or replace the model (no earlier version to "
                      "roll back to)")
     elif info.severity == "warning":
