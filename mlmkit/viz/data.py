@@ -17,7 +17,6 @@ from mlmkit._validation import check_int
 from mlmkit.analysis.metrics.binary import calibration_from_histograms
 from mlmkit.analysis.stats.sequential import sequential_path
 from mlmkit.analysis.thresholds.curve import threshold_curve_from_histogram
-from mlmkit.store.predictions.aggregates import score_histogram
 from mlmkit.values import ABTestConfig, Version, WindowLike, parse_window, resolve_range
 
 if TYPE_CHECKING:
@@ -31,8 +30,10 @@ _FINE_BINS = 1000
 
 def _hist(ws: Workspace, model_name: str, versions: list[str], window: WindowLike | None,
           bins: int) -> pl.DataFrame:
+    """The labelled score histogram, read through the monitor's statistics engine."""
     span = resolve_range(window, default=None)
-    return score_histogram(ws.db, model_name, versions=versions, time_range=span, bins=bins)
+    return ws.monitor.engine.score_histogram(model_name, versions=versions, time_range=span,
+                                             bins=bins)
 
 
 def threshold_curve(ws: Workspace, model_name: str, version: Any = None, *,
