@@ -92,6 +92,8 @@ class ThresholdPanel(Panel):
         rates = dict_table({"threshold": r["threshold"], **{
             spec(k).label: r[k] for k in select(use=Use.HEADLINE) if k in r}})
         self.table.value = cm + rates
+        # the chart follows the slider: re-drawn from the pre-computed curve, no query
+        self.chart.value = to_html(charts.threshold_curve(self.result, selected=r["threshold"]))
 
     def _apply(self) -> str:
         r = self.row()

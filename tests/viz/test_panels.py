@@ -8,7 +8,9 @@ pytest.importorskip("ipywidgets")
 
 from mlmkit.exceptions import ValidationError
 from mlmkit.values import ABTestConfig
+from mlmkit.viz import charts
 from mlmkit.viz.panels import ABReviewPanel, MonitorPanel, RegistryBrowser, ThresholdPanel
+from mlmkit.viz.render import to_html
 
 
 def test_threshold_slider_reads_precomputed_curve(demo_ws, monkeypatch):
@@ -21,6 +23,8 @@ def test_threshold_slider_reads_precomputed_curve(demo_ws, monkeypatch):
         assert row["threshold"] == pytest.approx(value)
         assert f"<td>{row['tp']}</td>" in panel.table.value
         assert row["tp"] + row["fn"] == panel.result.positive_count
+        charted = charts.threshold_curve(panel.result, selected=row["threshold"])
+        assert panel.chart.value == to_html(charted)  # the chart follows the slider
     assert queries == []  # no query per slider move
     monkeypatch.undo()
     low, high = panel.row(0.2), panel.row(0.8)
