@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-demo
 DB ?= data/demo.duckdb
 
-.PHONY: install demo test lint typecheck pytest bench soak docs clean
+.PHONY: install demo test lint typecheck pytest bench soak docs clean deploy-test
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -48,6 +48,11 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict
+
+# The Ansible role applied to a booted Debian under systemd-nspawn (root; ~5 min, debootstrap
+# cached in ~/.cache/mlmkit-deploy): not part of `make test`.
+deploy-test: $(STAMP)
+	PY=$(abspath $(BIN)/python) deploy/test/real_systemd.sh
 
 clean:
 	rm -rf $(VENV) site reports .pytest_cache .mypy_cache .ruff_cache
