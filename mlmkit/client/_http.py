@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlmkit._lazy import require
 from mlmkit._validation import check_int, check_real, invalid
+from mlmkit.client._registry import RegistryCalls
 from mlmkit.exceptions import DuplicateError, MlmkitError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class ServerError(MlmkitError):
         self.status_code = status_code
         self.field: str | None = info.get("field")
         self.row: int | None = info.get("row")
-        self.value: str | None = info.get("value")
+        self.value: object = info.get("value")  # (the server's repr of it, a str)
         self.detail = info
 
 
@@ -105,8 +106,10 @@ def _dumps(payload: Any) -> bytes:
                       str(err)) from err
 
 
-class Client:
+class Client(RegistryCalls):
     """A client of ``mlmkit serve``: log predictions and labels, read models and metrics.
+
+    With an ``admin`` token it also changes the registry (`register`, `deploy`, `rollback`).
 
     Every write carries its prediction ids and timestamps (generated here when absent), so a
     retry after a timeout replays exactly the same rows: the server answers such a replay with

@@ -10,7 +10,10 @@
 - ``POST /v1/actuals``: ``{"model_name", "version"?, "prediction_ids", "actuals",
   "on_unknown"?}``.
 - ``GET /v1/models``, ``GET /v1/models/{name}/metrics?window=24h&version=``,
-  ``GET /v1/route?model=&unit_id=`` (the sticky A/B / rollout decision for a unit).
+  ``.../history?environment=``, ``GET /v1/route?model=&unit_id=`` (the sticky A/B / rollout
+  decision for a unit): read on a cursor beside the writer (`mlmkit.server.reads`).
+- ``POST /v1/models`` (register), ``/v1/models/{name}/deploy``, ``.../rollback`` (admin):
+  on the writer thread, between ingestion groups.
 
 Errors are JSON ``{"error": {"field", "row", "value", "message"}}``: 422 invalid, 404 unknown,
 409 duplicate, 413 body too large, 408 body too slow, 400 bad query parameter, 503 locked
@@ -25,7 +28,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from mlmkit._lazy import require
 from mlmkit._validation import invalid
 from mlmkit.exceptions import MlmkitError, NotFoundError
+from mlmkit.server import views
 from mlmkit.server.bodies import (
     ARROW,
     error_payload,
@@ -52,7 +56,6 @@ if TYPE_CHECKING:
 
     from mlmkit.services.experiments.rollout import Rollout
     from mlmkit.values import Version
-    from mlmkit.workspace import Workspace
 
 __all__ = ["Limits", "create_app"]
 
@@ -77,6 +80,10 @@ class _BadParam(MlmkitError):
     """A query parameter that does not parse (HTTP 400)."""
 
 
+class _Conflict(MlmkitError):
+    """A registry change refused in the registry's state, e.g. nothing to roll back (409)."""
+
+
 def _json(payload: object, status: int = 200) -> Response:
     from starlette.responses import Response
 
@@ -86,8 +93,20 @@ def _json(payload: object, status: int = 200) -> Response:
 
 
 def _error(err: BaseException) -> Response:
-    status = 400 if isinstance(err, _BadParam) else status_of(err)
-    return _json(error_payload(err), status)
+    status = 400 if isinstance(err, _BadParam) else 409 if isinstance(err, _Conflict) \
+        else status_of(err)
+    payload = error_payload(err)
+    if isinstance(err, _Conflict):
+        payload["error"]["type"] = "StateError"
+    return _json(payload, status)
+
+
+def _actor(request: Request) -> str | None:
+    """Who changes the registry: the token's name (or id), ``None`` without auth."""
+    principal = request.scope.get("auth")
+    if principal is None:
+        return None
+    return principal.name or f"token {principal.token_id}"
 
 
 def _param(request: Request, name: str, *, required: bool = False) -> str | None:
@@ -130,9 +149,9 @@ def create_app(path: str | os.PathLike[str], *, verifier: Any = None, snapshot: 
     lim = limits or Limits()
     out = writer or GroupCommitWriter(path, lock_timeout=lim.lock_timeout)
     api = _Api(os.fspath(path), out, snapshot, lim, max_staleness)
-    if snapshot is not None:  # refreshes read on the writer thread: the file stays with it
-        snapshot.read_through(
-            lambda read: out.call(lambda ws: read(ws.db)).result(timeout=lim.lock_timeout + 30))
+    if snapshot is not None:  # refreshes read on a cursor beside the writer: the file stays
+        snapshot.read_through(  # with it, and ingestion goes on during the refresh
+            lambda read: out.read(lambda ws: read(ws.db), timeout=lim.lock_timeout + 30))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -159,6 +178,10 @@ def create_app(path: str | os.PathLike[str], *, verifier: Any = None, snapshot: 
         Route("/v1/predictions", api.predictions, methods=["POST"]),
         Route("/v1/actuals", api.actuals, methods=["POST"]),
         Route("/v1/models", api.models), Route("/v1/models/{name}/metrics", api.model_metrics),
+        Route("/v1/models", api.register, methods=["POST"]),
+        Route("/v1/models/{name}/deploy", api.deploy, methods=["POST"]),
+        Route("/v1/models/{name}/rollback", api.rollback, methods=["POST"]),
+        Route("/v1/models/{name}/history", api.history),
         Route("/v1/route", api.route),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
@@ -180,11 +203,16 @@ class _Api:
         self.routes: dict[str, tuple[float, Rollout | Version]] = {}
 
     def via(self, read: Any) -> Any:
-        """Run ``read(db)`` on the writer thread (which holds the file) and wait for it."""
-        return self.writer.call(lambda ws: read(ws.db)).result(self.limits.lock_timeout + 30)
+        """Run ``read(db)`` on a read cursor beside the writer (which holds the file)."""
+        return self.writer.read(lambda ws: read(ws.db), self.limits.lock_timeout + 30)
 
     async def on_writer(self, fn: Any) -> Any:
+        """Run ``fn(workspace)`` on the writer thread (writes: labels, registry changes)."""
         return await asyncio.wrap_future(self.writer.call(fn))
+
+    async def on_reader(self, fn: Any) -> Any:
+        """Run ``fn(workspace)`` in a worker thread on a read cursor (never the writer's)."""
+        return await asyncio.to_thread(self.writer.read, fn, self.limits.lock_timeout + 30)
 
     async def body(self, request: Request) -> bytes:
         return await read_body(request.stream(), self.limits.max_body_bytes,
@@ -267,15 +295,62 @@ class _Api:
             return _error(err)
         return _json({"labelled": int(result), "skipped": result.skipped})
 
+    async def register(self, request: Request) -> Response:
+        try:
+            spec = views.json_object(await self.body(request), views.REGISTER_KEYS,
+                                     ("model_name", "model_type", "version"))
+            meta = views.metadata_of(spec)
+            return _json({"model": await self.change(lambda ws: views.register(ws, meta))}, 201)
+        except MlmkitError as err:
+            return _error(err)
+
+    async def deploy(self, request: Request) -> Response:
+        name, actor = request.path_params["name"], _actor(request)
+        try:
+            spec = views.json_object(await self.body(request), views.CHANGE_KEYS, ("version",))
+            return _json({"model": await self.change(
+                lambda ws: views.deploy(ws, name, spec, actor))})
+        except MlmkitError as err:
+            return _error(err)
+
+    async def rollback(self, request: Request) -> Response:
+        name, actor = request.path_params["name"], _actor(request)
+        try:
+            spec = views.json_object(await self.body(request),
+                                     views.CHANGE_KEYS - {"version"})
+            return _json(await self.change(lambda ws: views.rollback(ws, name, spec, actor)))
+        except MlmkitError as err:
+            return _error(err)
+
+    async def change(self, fn: Any) -> Any:
+        """A registry change on the writer thread; its refusals are 409, never a retryable 503."""
+        from mlmkit.exceptions import StateError
+
+        try:
+            return await self.on_writer(fn)
+        except StateError as err:
+            if not self.writer.accepting:
+                raise
+            raise _Conflict(str(err)) from err
+
+    async def history(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        try:
+            env = _param(request, "environment")
+            events = await self.on_reader(lambda ws: views.history(ws, name, env))
+        except MlmkitError as err:
+            return _error(err)
+        return _json({"model_name": name, "events": events})
+
     async def models(self, request: Request) -> Response:
-        return _json({"models": await self.on_writer(_models)})
+        return _json({"models": await self.on_reader(views.models)})
 
     async def model_metrics(self, request: Request) -> Response:
         name = request.path_params["name"]
         try:
             window = _window(_param(request, "window") or "24h")
             version = _param(request, "version")
-            found = await self.on_writer(lambda ws: _metrics(ws, name, version, window))
+            found = await self.on_reader(lambda ws: views.metrics(ws, name, version, window))
         except MlmkitError as err:
             return _error(err)
         return _json(found)
@@ -287,11 +362,11 @@ class _Api:
             now = time.monotonic()
             cached = self.routes.get(model)
             if cached is None or cached[0] < now:  # re-read at most every route_ttl seconds
-                source = await self.on_writer(lambda ws: _route_source(ws, model))
+                source = await self.on_reader(lambda ws: views.route_source(ws, model))
                 cached = self.routes[model] = (now + self.limits.route_ttl, source)
         except MlmkitError as err:
             return _error(err)
-        return _json(_route(cached[1], model, unit))
+        return _json(views.route(cached[1], model, unit))
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         return _json(error_payload(NotFoundError(f"no route {request.url.path}")), 404)
@@ -307,81 +382,11 @@ def _window(text: str) -> timedelta:
 
 
 def _actuals_spec(body: bytes) -> dict[str, Any]:
-    try:
-        spec = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise invalid("body", "a JSON object", str(err)) from err
-    if not isinstance(spec, Mapping):
-        raise invalid("body", "a JSON object", type(spec).__name__)
-    allowed = {"model_name", "version", "prediction_ids", "actuals", "on_unknown"}
-    if extra := sorted(set(spec) - allowed):
-        raise invalid("body", f"keys among {sorted(allowed)}", extra)
-    for key in ("model_name", "prediction_ids", "actuals"):
-        if key not in spec:
-            raise invalid(key, "given", None)
+    spec = views.json_object(body, frozenset({"model_name", "version", "prediction_ids",
+                                              "actuals", "on_unknown"}),
+                             ("model_name", "prediction_ids", "actuals"))
     if not isinstance(spec["prediction_ids"], list) or not isinstance(spec["actuals"], list):
         raise invalid("prediction_ids", "a list (and actuals a list)",
                       type(spec["prediction_ids"]).__name__)
-    return dict(spec)
+    return spec
 
-
-def _models(ws: Workspace) -> list[dict[str, Any]]:
-    out = []
-    for name in ws.registry.get_all_model_names():
-        deployed = ws.registry.deployed_version(name)
-        out.append({"model_name": name,
-                    "deployed_version": None if deployed is None else str(deployed),
-                    "versions": [m.to_dict() for m in ws.registry.get_all(name)]})
-    return out
-
-
-def _metrics(ws: Workspace, name: str, version: str | None, window: timedelta
-             ) -> dict[str, Any]:
-    from mlmkit._validation import check_name
-
-    check_name("model_name", name)
-    ver = version or ws.registry.deployed_version(name)
-    if ver is None:
-        latest = ws.registry.get_latest(name)
-        if latest is None:
-            raise NotFoundError(f"model_name {name!r} has no registered or deployed version; "
-                                "give version=")
-        ver = latest.version
-    found = ws.monitor.get_current_metrics(name, ver, window=window)
-    return {"model_name": name, "version": str(ver), "window_s": window.total_seconds(),
-            "metrics": _finite(found.to_dict())}
-
-
-def _finite(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become null."""
-    if isinstance(value, float):
-        return value if value - value == 0.0 else None
-    if isinstance(value, Mapping):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _route_source(ws: Workspace, model: str) -> Rollout | Version:
-    """The running rollout of ``model`` (its state loaded), else its production version."""
-    rollout = ws.ab.active_rollout(model)
-    if rollout is not None:
-        return rollout
-    deployed = ws.registry.deployed_version(model)
-    if deployed is None:
-        raise NotFoundError(f"model {model!r} has no running rollout and no production "
-                            "deployment")
-    return deployed
-
-
-def _route(source: Rollout | Version, model: str, unit_id: str) -> dict[str, Any]:
-    """The decision for one unit: pure (sticky hash of the rollout's loaded state)."""
-    from mlmkit.values import Version
-
-    if isinstance(source, Version):
-        return {"model_name": model, "unit_id": unit_id, "version": str(source),
-                "source": "deployment"}
-    return {"model_name": model, "unit_id": unit_id,
-            "version": str(source.select_version(unit_id)), "source": "rollout",
-            "rollout_id": source.rollout_id, "share_b": source.share_b}

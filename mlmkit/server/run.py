@@ -64,11 +64,11 @@ def run_server(path: str | os.PathLike[str], args: argparse.Namespace) -> None:
                                             low_open=True))
     writer = GroupCommitWriter(path, lock_timeout=limits.lock_timeout)
     verifier = None
-    if not args.no_auth:  # tokens are read on the writer thread, which holds the file open
+    if not args.no_auth:  # tokens are read on a cursor of the writer's connection
         from mlmkit.server.auth import TokenVerifier
 
-        verifier = TokenVerifier(path, via=lambda read: writer.call(
-            lambda ws: read(ws.db)).result(timeout=limits.lock_timeout + 30))
+        verifier = TokenVerifier(path, via=lambda read: writer.read(
+            lambda ws: read(ws.db), timeout=limits.lock_timeout + 30))
     snapshot = Snapshot(path, interval=args.snapshot_interval, window=args.window)
     app = create_app(path, verifier=verifier, snapshot=snapshot, limits=limits,
                      metrics_public=not args.metrics_private, max_staleness=args.max_staleness,

@@ -1,9 +1,11 @@
 """One writer thread owning the workspace: group commit of the ingestion requests.
 
 Each request validates its rows in the request (`mlmkit.services.ingest.prediction_batch`,
-the validator of ``track_batch``) and queues the canonical `Batch`. The writer takes every
-batch waiting at that moment and inserts them in ONE transaction (one commit, one WAL sync for
-the group); if that transaction fails, each request gets its own transaction so that a bad request
+the validator of ``track_batch``) and queues the canonical `Batch`; small JSON requests queue
+their rows, validated together by a validation thread (stage 1) while the writer thread
+(stage 2) commits the previous group. The writer takes every batch waiting at that moment and
+inserts them in ONE transaction (one commit, one WAL sync for the group); if that transaction
+fails, each request gets its own transaction so that a bad request
 fails alone. A request's future resolves only after its commit: a 2xx answer means durable.
 
 Idempotent retries: a request whose ``(model, version, prediction_id)`` rows all exist already
@@ -11,7 +13,8 @@ with the same values resolves to ``{"written": 0, "duplicates": n}`` (a client r
 timeout); a partial overlap or different values raises the store's
 [`DuplicateError`][mlmkit.exceptions.DuplicateError] naming the first clashing id.
 
-Reads and label writes run on the same thread (`GroupCommitWriter.call`), between groups.
+Label and registry writes run on the same thread (`GroupCommitWriter.call`), between groups;
+reads run in the caller's thread on a cursor of the writer's connection (`GroupCommitWriter.read`).
 """
 
 from __future__ import annotations
@@ -22,70 +25,25 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlmkit.exceptions import DuplicateError, MlmkitError, StateError
+from mlmkit.server.batches import Prepared, Rows, combine, same_rows
 from mlmkit.values import utcnow
 
 if TYPE_CHECKING:
     from mlmkit.store.predictions.batch import Batch
     from mlmkit.workspace import Workspace
 
-__all__ = ["GroupCommitWriter"]
+__all__ = ["GroupCommitWriter", "Prepared", "Rows"]
 
 logger = logging.getLogger("mlmkit.server.writer")
 T = TypeVar("T")
 
-_COMPARED = ("model_name", "version", "prediction_id", "prediction", "score", "confidence",
-             "unit_id", "role", "ts", "actual")
-
-
-class Prepared:
-    """A validated batch converted to its stored columns, ready to be concatenated.
-
-    Built in the request's thread (`GroupCommitWriter.prepare`), so the one writer
-    thread only concatenates and inserts. Rows without a timestamp are stamped with the
-    time of preparation, labels logged with a row with ``labelled_at`` of that time.
-    """
-
-    __slots__ = ("batch", "stamped")
-
-    def __init__(self, batch: Batch, now: datetime) -> None:
-        import polars as pl
-
-        from mlmkit.store.predictions.batch import Batch
-
-        stamp = pl.lit(now.astimezone(UTC).replace(tzinfo=None)).dt.replace_time_zone("UTC") \
-            .dt.cast_time_unit("us")
-        extra = []
-        if not batch.has_timestamps:
-            extra.append(stamp.alias("ts"))
-        if batch.has_actuals:
-            extra.append(pl.when(pl.col("actual").is_not_null()).then(stamp)
-                         .alias("labelled_at"))
-        frame = batch.frame.select(batch.exprs)
-        if extra:
-            frame = frame.with_columns(extra)
-        self.stamped = not batch.has_timestamps
-        """Whether ``ts`` was stamped here (then a retry's ``ts`` is not compared)."""
-        self.batch = Batch(frame, tuple(pl.col(c) for c in frame.columns), batch.features,
-                           batch.models, batch.has_ids, True, False)
-
-    def slice(self, offset: int, length: int) -> Prepared:
-        """Rows ``offset .. offset + length`` (one request of a group validated together)."""
-        import dataclasses
-
-        frame = self.batch.frame.slice(offset, length)
-        out = object.__new__(Prepared)
-        out.stamped = self.stamped
-        out.batch = dataclasses.replace(
-            self.batch, frame=frame,
-            models=tuple(sorted(frame.get_column("model_name").unique().to_list())))
-        return out
-
 
 class _Job:
+    """A queued request: a prepared batch, a small request's rows, or a call."""
+
     __slots__ = ("batch", "fn", "future", "group", "rows")
 
     def __init__(self, batch: Prepared | None, fn: Callable[[Workspace], Any] | None,
@@ -95,23 +53,6 @@ class _Job:
         self.rows = rows
         self.group: Prepared | None = None
         self.future: Future[Any] = Future()
-
-
-class Rows:
-    """A small request's row objects, validated on the writer thread with its group.
-
-    Requests of one `row_shape` that wait together are validated
-    as ONE frame (one pass of the validator instead of one per request); if that frame fails,
-    each request is validated alone, so errors name the request's own rows.
-    """
-
-    __slots__ = ("max_future", "rows", "shape")
-
-    def __init__(self, rows: list[dict[str, Any]], shape: tuple[str, ...],
-                 max_future: timedelta) -> None:
-        self.rows = rows
-        self.shape = shape
-        self.max_future = max_future
 
 
 class GroupCommitWriter:
@@ -134,9 +75,12 @@ class GroupCommitWriter:
         self.lock_timeout = lock_timeout
         self.max_group = max_group
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._ready: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
         self._accepting = False
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stage: threading.Thread | None = None
+        self._ws: Workspace | None = None
         self.groups = 0
         """Transactions committed for groups of more than one request (for tests/benchmarks)."""
         self.stats = {"requests": 0, "rows": 0, "duplicates": 0, "failed": 0, "commits": 0}
@@ -149,8 +93,11 @@ class GroupCommitWriter:
         with self._guard:
             if self._thread is None:
                 self._accepting = True
+                self._stage = threading.Thread(target=self._validating,
+                                               name="mlmkit-validate", daemon=True)
                 self._thread = threading.Thread(target=self._run, name="mlmkit-writer",
                                                 daemon=True)
+                self._stage.start()
                 self._thread.start()
         return self
 
@@ -161,8 +108,14 @@ class GroupCommitWriter:
                 return
             self._accepting = False
             self._queue.put(None)
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in (self._stage, self._thread):
+            if thread is not None:
+                thread.join(timeout)
+
+    @property
+    def accepting(self) -> bool:
+        """Whether requests are accepted (started and not closing)."""
+        return self._accepting
 
     # ------------------------------------------------------------------ submitting
     @staticmethod
@@ -186,6 +139,19 @@ class GroupCommitWriter:
         """Run ``fn(workspace)`` on the writer thread (reads, labels); its result in a future."""
         return self._put(_Job(None, fn))
 
+    def read(self, fn: Callable[[Workspace], T], timeout: float | None = None) -> T:
+        """Run ``fn(workspace)`` in this thread on a read cursor of the writer's file.
+
+        It reads the last committed state while the writer goes on committing (see
+        `mlmkit.server.reads`); before the writer opened the file, on the writer thread.
+        """
+        from mlmkit.server.reads import CursorDatabase, read_workspace
+
+        ws = self._ws
+        if ws is None or ws.closed or not isinstance(ws.db, CursorDatabase):
+            return self.call(fn).result(timeout)
+        return read_workspace(ws.db, fn)
+
     def _put(self, job: _Job) -> Future[Any]:
         with self._guard:
             if not self._accepting:
@@ -193,14 +159,36 @@ class GroupCommitWriter:
             self._queue.put(job)
         return job.future
 
-    # ------------------------------------------------------------------ the thread
+    # ------------------------------------------------------------------ the threads
+    def _validating(self) -> None:
+        """Stage 1: validate the small requests waiting now, hand them to the committer.
+
+        It runs while the committer commits the previous group, so a request waits for at
+        most the commit running when it arrives, then its own.
+        """
+        stopping = False
+        while not stopping:
+            jobs, stopping = self._take()
+            try:
+                self._validate(jobs)
+            except Exception as err:  # a bug must not leave requests waiting forever
+                logger.exception("writer: validating a group failed unexpectedly")
+                for job in jobs:
+                    _fail(job, err)
+            jobs = [job for job in jobs if not job.future.done()]  # (cancelled or refused)
+            if jobs:
+                self._ready.put(jobs)
+        self._ready.put(None)
+
     def _run(self) -> None:
-        from mlmkit.workspace import open_workspace
+        """Stage 2: commit every validated group waiting (one transaction), run the calls."""
+        from mlmkit.store.read_cursor import CursorDatabase
+        from mlmkit.workspace import Workspace
 
         ws: Workspace | None = None
         stopping = False
         while not stopping:
-            jobs, stopping = self._take()
+            jobs, stopping = _drain(self._ready)
             # a request cancelled meanwhile (its client gone, a shutdown timeout) is dropped
             # unwritten; the others can no longer be cancelled, so resolving them cannot fail
             jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
@@ -208,7 +196,8 @@ class GroupCommitWriter:
                 continue
             if ws is None:
                 try:
-                    ws = open_workspace(self.path, lock_timeout=self.lock_timeout, create=False)
+                    ws = self._ws = Workspace(CursorDatabase(self.path,
+                                                             lock_timeout=self.lock_timeout))
                 except Exception as err:  # delivered to every waiting request (re-raised there)
                     for job in jobs:
                         job.future.set_exception(err)
@@ -259,8 +248,8 @@ class GroupCommitWriter:
             self._commit(ws, run)
 
     @staticmethod
-    def _validate(jobs: list[_Job]) -> list[_Job]:
-        """Validate the row jobs (by shape, together); return the jobs ready to insert."""
+    def _validate(jobs: list[_Job]) -> None:
+        """Validate the row jobs (by shape, together); a bad request's future gets its error."""
         from mlmkit.server.bodies import rows_batch
 
         shapes: dict[tuple[str, ...], list[tuple[_Job, Rows]]] = {}
@@ -286,12 +275,11 @@ class GroupCommitWriter:
                     job.batch = Prepared(rows_batch(given.rows, max_future=given.max_future),
                                          utcnow())
                 except MlmkitError as err:  # the request re-raises it (422)
-                    job.future.set_exception(err)
-        return [job for job in jobs if job.batch is not None]
+                    _fail(job, err)
 
     def _commit(self, ws: Workspace, jobs: list[_Job]) -> None:
         store = ws.log.store
-        jobs = self._validate(jobs)
+        jobs = [job for job in jobs if job.batch is not None]  # (validated in stage 1)
         now = utcnow()  # (rows and labels are stamped already: see Prepared)
         prepared = [job.batch for job in jobs if job.batch is not None]
         if len(prepared) > 1:
@@ -300,7 +288,7 @@ class GroupCommitWriter:
                 whole = group is not None and all(job.group is group for job in jobs) \
                     and sum(p.batch.num_rows for p in prepared) == group.batch.num_rows
                 combined = group.batch if whole and group is not None \
-                    else _combine([p.batch for p in prepared])
+                    else combine([p.batch for p in prepared])
                 if combined is not None:  # None: an id repeats across requests
                     store.insert_batch(combined, now=now)
             except Exception:  # retried below: one transaction per request
@@ -318,7 +306,7 @@ class GroupCommitWriter:
                 result = {"written": store.insert_batch(one.batch, now=now), "duplicates": 0}
             except DuplicateError as err:
                 try:
-                    result = {"written": 0, "duplicates": _same_rows(ws, one, err)}
+                    result = {"written": 0, "duplicates": same_rows(ws, one, err)}
                 except Exception as other:  # the request re-raises it
                     self._count(requests=1, failed=1)
                     job.future.set_exception(other)
@@ -349,41 +337,25 @@ class GroupCommitWriter:
             counter.add_metric([], self.stats[key])
             families.append(counter)
         depth = GaugeFamily("mlmkit_server_ingest_queue_depth", "requests waiting for the writer")
-        depth.add_metric([], self._queue.qsize())
+        depth.add_metric([], self._queue.qsize() + self._ready.qsize())
         return exposition([*families, depth])
 
 
-def _combine(batches: list[Batch]) -> Batch | None:
-    """One batch of every request's prepared rows (one INSERT), or None if an id repeats."""
-    import polars as pl
-
-    from mlmkit.store.predictions.batch import Batch
-
-    frame = pl.concat([b.frame for b in batches], how="diagonal_relaxed")
-    has_ids = any(b.has_ids for b in batches)
-    if has_ids:
-        keys = frame.select("model_name", "version", "prediction_id") \
-            .filter(pl.col("prediction_id").is_not_null())
-        if keys.is_duplicated().any():
-            return None
-    features = {f: spec for b in batches for f, spec in b.features.items()}
-    models = tuple(sorted({m for b in batches for m in b.models}))
-    return Batch(frame, tuple(pl.col(c) for c in frame.columns), features, models, has_ids,
-                 True, False)
+def _drain(ready: queue.SimpleQueue[list[_Job] | None]) -> tuple[list[_Job], bool]:
+    """Every validated job list waiting now (blocking for the first), and whether to stop."""
+    jobs: list[_Job] = []
+    item = ready.get()
+    while True:
+        if item is None:
+            return jobs, True
+        jobs.extend(item)
+        try:
+            item = ready.get_nowait()
+        except queue.Empty:
+            return jobs, False
 
 
-def _same_rows(ws: Workspace, prepared: Prepared, err: DuplicateError) -> int:
-    """Rows of ``batch`` already logged with the same values (all of them), else raise ``err``."""
-    import polars as pl
-
-    batch = prepared.batch
-    if not batch.has_ids:
-        raise err
-    compared = {*_COMPARED, *(column for column, _ in batch.features.values())}
-    if prepared.stamped:  # the retry's rows were stamped on arrival: another time
-        compared.discard("ts")
-    exprs = [e for e in batch.exprs if e.meta.output_name() in compared]
-    rows = batch.frame.select(exprs).to_arrow(compat_level=pl.CompatLevel.newest())
-    if ws.log.store.count_logged(rows) != batch.num_rows:  # (None: a feature never logged)
-        raise err
-    return batch.num_rows
+def _fail(job: _Job, err: BaseException) -> None:
+    """Refuse a job not yet running (stage 1), unless its request was cancelled meanwhile."""
+    if not job.future.done() and job.future.set_running_or_notify_cancel():
+        job.future.set_exception(err)

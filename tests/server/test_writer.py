@@ -152,3 +152,44 @@ def test_a_bad_small_request_fails_alone_naming_its_own_row(writer):
     with pytest.raises(ValidationError, match=r"score \(row 0\).*7\.0"):
         bad.result(30)
     assert _ids(writer) == ["fine", "ok0", "ok1", "ok2", "text"]
+
+
+def test_reads_run_on_a_cursor_beside_a_busy_writer(writer):
+    """A read does not queue behind the writer thread (it did: reads were writer calls)."""
+    writer.submit(_batch("seen")).result(30)
+    release = _hold(writer)
+    try:
+        done = threading.Event()
+        found: list[int] = []
+
+        def read() -> None:
+            found.append(writer.read(lambda ws: ws.log.count("m"), timeout=30))
+            done.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        assert done.wait(10), "the read waited for the writer thread"
+        assert found == [3]
+    finally:
+        release.set()
+
+
+def test_a_read_cannot_write(writer):
+    writer.submit(_batch("w")).result(30)
+    with pytest.raises(StateError, match="tried to write"):
+        writer.read(lambda ws: ws.registry.register(
+            mlmkit.ModelMetadata.for_n1_detector("1.0.0")))
+
+
+def test_small_requests_are_validated_while_the_writer_commits(writer):
+    """Stage 1 validates the next requests while the writer thread is busy (pipeline)."""
+    release = _hold(writer)
+    try:
+        bad_rows = _rows("bad")
+        bad_rows.rows[0]["score"] = 7.0
+        bad = writer.submit_rows(bad_rows)
+        good = writer.submit_rows(_rows("good"))
+        assert isinstance(bad.exception(10), ValidationError)  # while the writer is held
+        assert not good.done()
+    finally:
+        release.set()
+    assert good.result(30) == {"written": 1, "duplicates": 0}
