@@ -25,10 +25,11 @@ per_model = 3000
 from pathlib import Path
 
 from mlmkit.values import ABTestConfig
-from mlmkit.viz import charts, data, show
+from mlmkit.viz import charts, data, show, use_offline_renderer
 from mlmkit.viz.panels import ABReviewPanel, RegistryBrowser
 from mlmkit.viz.report import demo_workspace
 
+use_offline_renderer()  # a chart as a cell's last expression is interactive, with no network
 """ + OPEN_WS + """
 config = ABTestConfig.create(model_name, version_a, version_b, traffic_split=share_a)
 result = ws.ab.run_test(config, window)
@@ -95,10 +96,11 @@ per_model = 3000
 from pathlib import Path
 
 from mlmkit.exceptions import MlmkitError
-from mlmkit.viz import charts, data, show
+from mlmkit.viz import charts, data, show, use_offline_renderer
 from mlmkit.viz.panels import ThresholdPanel
 from mlmkit.viz.report import demo_workspace
 
+use_offline_renderer()  # a chart as a cell's last expression is interactive, with no network
 """ + OPEN_WS + """
 tuned = ws.tuning.optimize_threshold(model_name, version, "f1_score", (0.05, 0.95), 0.01, window)
 tuned

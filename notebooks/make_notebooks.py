@@ -70,8 +70,9 @@ from tqdm.auto import tqdm
 
 import mlmkit
 from mlmkit.values import ABTestConfig, utcnow
-from mlmkit.viz import charts, show
+from mlmkit.viz import charts, show, use_offline_renderer
 
+use_offline_renderer()  # a chart as a cell's last expression is interactive, with no network
 ws = mlmkit.open()
 rng = np.random.default_rng(seed)
 """),
@@ -114,7 +115,8 @@ show(charts.confusion_matrix(metrics))
 """),
     code("""
 trend = ws.monitor.get_performance_trend("n1-detector", None, "48h", "6h")
-show(charts.metric_trend(trend, deployments=ws.registry.history("n1-detector")))
+# interactive (hover for values); show(chart) would give a static PNG instead
+charts.metric_trend(trend, deployments=ws.registry.history("n1-detector"))
 """),
     code("""
 ws.monitor.get_performance_degradation_info("n1-detector", "1.0.0", 0.05, window="48h")

@@ -12,10 +12,13 @@ from __future__ import annotations
 from mlmkit._lazy import lazy_getattr as _lazy_getattr
 
 __all__ = ["ABReviewPanel", "MonitorPanel", "RegistryBrowser", "ThresholdPanel", "charts",
-           "data", "panels", "render", "render_report", "report", "show", "tables"]
+           "data", "offline", "panels", "render", "render_report", "report", "show", "tables",
+           "use_offline_renderer"]
 
 _NAMES = {"ABReviewPanel": "panels", "MonitorPanel": "panels", "RegistryBrowser": "panels",
-          "ThresholdPanel": "panels", "render_report": "report", "show": "render"}
+          "ThresholdPanel": "panels", "render_report": "report", "show": "render",
+          "use_offline_renderer": "offline"}
 
 __getattr__ = _lazy_getattr(__name__, {k: f"{__name__}.{v}" for k, v in _NAMES.items()},
-                            modules=("charts", "data", "panels", "render", "report", "tables"))
+                            modules=("charts", "data", "offline", "panels", "render", "report",
+                                     "tables"))

@@ -120,8 +120,9 @@ def lab(demo_path: Path, tmp_path: Path) -> Iterator[Lab]:
         "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
                    "extension_manager": "readonly", "expose_app_in_browser": True},
     }))
-    settings = {  # no kernel-picker dialog, no news/update toast (and no request for them)
-        "notebook-extension/tracker": {"autoStartDefaultKernel": True},
+    settings = {  # no kernel-picker dialog, no news/update toast (and no request for them);
+        # every cell in the DOM (no windowing), so the test can find outputs far down the page
+        "notebook-extension/tracker": {"autoStartDefaultKernel": True, "windowingMode": "none"},
         "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
     }
     for name, values in settings.items():
@@ -234,3 +235,90 @@ def test_threshold_panel_live_in_jupyterlab(browser, lab: Lab, demo_ws, tmp_path
         raise
     finally:
         page.close()
+
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "reports" / "artifacts"
+#: An interactive chart drawn by vega-embed (canvas by default, svg with renderer="svg").
+VEGA = ".jp-OutputArea .vega-embed canvas.marks, .jp-OutputArea .vega-embed svg.marks"
+#: Every code cell has run: a number in each input prompt, none still waiting ("[*]").
+ALL_RAN = """() => {
+    const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+    return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.innerText));
+}"""
+
+
+def test_shipped_notebook_offline_in_jupyterlab(browser, lab: Lab, tmp_path: Path) -> None:
+    """notebooks/01_quickstart.ipynb run from JupyterLab's menu with the network cut off.
+
+    Its interactive trend chart (``use_offline_renderer`` in the setup cell) is drawn by
+    vega-embed from the inlined scripts, and its MonitorPanel and RegistryBrowser render as
+    live ipywidgets; no request leaves the machine or fails and the console stays clean.
+    """
+    pytest.importorskip("jupyterlab_widgets")
+    shutil.copyfile(NOTEBOOKS / "01_quickstart.ipynb", lab.root / "01_quickstart.ipynb")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    outside: list[str] = []
+    failed: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("requestfailed", lambda r: failed.append(f"{r.url} {r.failure}"))
+
+    def local_only(route) -> None:
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", local_only)
+    try:
+        page.goto(f"{lab.url}/lab/tree/01_quickstart.ipynb?token={lab.token}")
+        page.locator(".jp-Notebook .jp-Cell").nth(1).wait_for()
+        page.wait_for_function(KERNEL_READY, timeout=40_000)
+        page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-item", has_text=re.compile(r"^Run All Cells")).click()
+        page.wait_for_function(ALL_RAN, timeout=180_000)
+        page.wait_for_function(KERNEL_READY, timeout=60_000)
+
+        assert page.locator(".jp-OutputArea-output[data-mime-type*='error']").count() == 0
+        chart = page.locator(VEGA).first
+        chart.wait_for(state="attached", timeout=30_000)
+        chart.scroll_into_view_if_needed()
+        box = chart.bounding_box()
+        assert box is not None and box["width"] > 200 and box["height"] > 100, box
+        assert _nonblank(chart.screenshot())
+        # the vega-embed action menu: the chart is live Vega, not a picture of one
+        assert page.locator(".jp-OutputArea .vega-embed .vega-actions").count() >= 1
+        _keep(page.screenshot(), "jupyterlab_notebook_chart.png")
+
+        monitor = page.locator(".jp-OutputArea .jupyter-widgets",
+                               has=page.locator("h3", has_text=re.compile(r"^Monitor$"))).first
+        monitor.scroll_into_view_if_needed()
+        assert monitor.locator(".widget-dropdown select").count() >= 1  # model picker, live
+        registry = page.locator(".jp-OutputArea .widget-html-content h3",
+                                has_text=re.compile(r"^Registry$"))
+        assert registry.count() >= 1
+        shot = page.screenshot()
+        assert _nonblank(shot)
+        _keep(shot, "jupyterlab_notebook_panel.png")
+
+        assert outside == [] and failed == [], (outside, failed)
+        assert [e for e in errors if not any(p.search(e) for p in BENIGN)] == [], errors
+    except Exception:
+        page.screenshot(path=str(tmp_path / "failure.png"))
+        outputs = page.locator(".jp-OutputArea").all_inner_texts()
+        print(f"screenshot: {tmp_path / 'failure.png'}\noutputs: {outputs}\nconsole errors: "
+              f"{errors}\nblocked: {outside}\nfailed: {failed}\nserver log:\n"
+              f"{(tmp_path / 'jupyter.log').read_text()}")
+        raise
+    finally:
+        page.close()
+
+
+def _keep(png: bytes, name: str) -> None:
+    """Save a screenshot under reports/artifacts/ (git-ignored) for a human to look at."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / name).write_bytes(png)
