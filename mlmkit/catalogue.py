@@ -47,7 +47,9 @@ class Kind(StrEnum):
 
     COUNT = "count"            # confusion counts of labelled rows
     SCORE = "score"            # labels and the positive-class score
-    REGRESSION = "regression"  # numeric actuals and predictions (no metric yet)
+    REGRESSION = "regression"  # numeric actuals and predictions (sums of errors, actuals)
+    CLASS_COUNT = "class-count"  # the KxK confusion counts of a multiclass model
+    CLASS_SCORE = "class-score"  # per-class probability histograms of a multiclass model
     COST = "cost"              # confusion counts weighted by caller-given costs
     WINDOW = "window"          # the window itself: volumes, label coverage, score level
 
@@ -92,6 +94,8 @@ class MetricSpec:
         Where mlmkit offers it.
     cells : tuple of (tuple of str, tuple of str), optional
         For a proportion, the count keys summed into successes and into trials.
+    bounds : tuple of (float, float), optional
+        The range the metric can take (``inf`` for unbounded); ``None``: not declared.
     """
 
     name: str
@@ -102,6 +106,7 @@ class MetricSpec:
     tasks: frozenset[Task]
     uses: frozenset[Use] = frozenset()
     cells: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    bounds: tuple[float, float] | None = None
 
     @property
     def is_proportion(self) -> bool:
@@ -119,11 +124,14 @@ _CONFUSION = ("tp", "fp", "tn", "fn")
 
 def _m(name: str, label: str, kind: Kind, higher: bool | None, test: Significance,
        tasks: Collection[Task], uses: Collection[Use] = (),
-       cells: tuple[tuple[str, ...], tuple[str, ...]] | None = None) -> MetricSpec:
-    return MetricSpec(name, label, kind, higher, test, frozenset(tasks), frozenset(uses), cells)
+       cells: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
+       bounds: tuple[float, float] | None = None) -> MetricSpec:
+    return MetricSpec(name, label, kind, higher, test, frozenset(tasks), frozenset(uses), cells,
+                      bounds)
 
 
 _COUNT_USES = (_W, _E, _T)
+_UNIT, _POSITIVE, _INF = (0.0, 1.0), (0.0, float("inf")), float("inf")
 #: Every metric, in display order.
 CATALOGUE: Mapping[str, MetricSpec] = {m.name: m for m in (
     _m("accuracy", "Accuracy", Kind.COUNT, True, _Z, (_B, _M), (*_COUNT_USES, _H),
@@ -150,6 +158,23 @@ CATALOGUE: Mapping[str, MetricSpec] = {m.name: m for m in (
        _Z, (_B,), (_W,), (("predicted_positive",), ("n",))),
     _m("sample_count", "Predictions", Kind.WINDOW, None, _NO, _ALL, (_W,)),
     _m("labelled_count", "Labelled predictions", Kind.WINDOW, None, _NO, _ALL, (_W,)),
+    # Issue 15 (analysis only so far: no ``uses`` until the services compute them per task).
+    # Multiclass averages of the KxK confusion matrix, one-vs-rest AUC of the probabilities.
+    _m("f1_macro", "F1 (macro)", Kind.CLASS_COUNT, True, _BOOT, (_M,), bounds=_UNIT),
+    _m("precision_macro", "Precision (macro)", Kind.CLASS_COUNT, True, _BOOT, (_M,),
+       bounds=_UNIT),
+    _m("recall_macro", "Recall (macro)", Kind.CLASS_COUNT, True, _BOOT, (_M,), bounds=_UNIT),
+    _m("f1_weighted", "F1 (weighted)", Kind.CLASS_COUNT, True, _BOOT, (_M,), bounds=_UNIT),
+    _m("roc_auc_ovr", "ROC AUC (one-vs-rest)", Kind.CLASS_SCORE, True, _BOOT, (_M,),
+       bounds=_UNIT),
+    # Regression: means of per-row values are compared with Welch, the rest by bootstrap.
+    _m("mae", "MAE", Kind.REGRESSION, False, _WELCH, (_R,), bounds=_POSITIVE),
+    _m("rmse", "RMSE", Kind.REGRESSION, False, _BOOT, (_R,), bounds=_POSITIVE),
+    _m("mape", "MAPE", Kind.REGRESSION, False, _WELCH, (_R,), bounds=_POSITIVE),
+    _m("r2", "R²", Kind.REGRESSION, True, _BOOT, (_R,), bounds=(-_INF, 1.0)),
+    # Score-only: share of rows the model flagged (a volume: no direction).
+    _m("flag_rate", "Flag rate", Kind.WINDOW, None, _Z, (_S,), (),
+       (("flagged",), ("n",)), bounds=_UNIT),
 )}
 
 

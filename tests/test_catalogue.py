@@ -120,7 +120,7 @@ def test_tasks_directions_and_tests_are_declared() -> None:
                                                 ("label_coverage",)), m.name
     assert "specificity" not in select(task=Task.MULTICLASS)
     assert set(select(task=Task.SCORE_ONLY)) >= {"roc_auc", "pr_auc", "brier_score"}
-    assert select(kind=Kind.REGRESSION) == ()
+    assert select(kind=Kind.REGRESSION) == ("mae", "rmse", "mape", "r2")  # issue 15
 
 
 def test_unknown_and_non_proportion_metrics_name_the_value() -> None:

@@ -1,0 +1,160 @@
+"""Summaries of one numeric column from aggregates a database computes: sums and histograms.
+
+Two building blocks shared by the regression and score-only metrics (and usable for any
+per-row value such as ``-log p(true)``):
+
+- [`mean_interval_from_sums`][mlmkit.analysis.metrics.summaries.mean_interval_from_sums]: the
+  mean of a per-row value and its normal-approximation interval from ``(n, Σx, Σx²)``;
+- [`histogram_quantiles`][mlmkit.analysis.metrics.summaries.histogram_quantiles]: quantiles from
+  per-bin counts, each with the interval that is guaranteed to hold the exact sample quantile.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from mlmkit._validation import check_int, check_probability, check_real, invalid
+from mlmkit.analysis.metrics._inputs import as_counts, warn_undefined
+from mlmkit.analysis.metrics.intervals import Interval, normal_interval
+
+__all__ = ["histogram_quantiles", "mean_interval_from_sums", "variance_from_sums"]
+
+#: Quantiles reported by default (the five-number summary's inner points and the 5 % tails).
+DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def variance_from_sums(n: int, total: float, sum_squares: float) -> float:
+    """Sample variance (``ddof=1``) of ``n`` values from their sum and sum of squares.
+
+    ``(Σx² - (Σx)²/n) / (n - 1)``, clipped at 0 against rounding. The subtraction loses about
+    ``eps * mean² / variance`` of relative precision; when the mean is large compared with the
+    spread, pass sums of ``x - c`` for any constant ``c`` near the mean (the variance is the
+    same). NaN for ``n < 2``.
+
+    Examples
+    --------
+    >>> variance_from_sums(4, 10.0, 30.0)  # 1, 2, 3, 4
+    1.6666666666666667
+    """
+    n = check_int("n", n, low=0)
+    total = check_real("total", total)
+    sum_squares = check_real("sum_squares", sum_squares, low=0.0)
+    if n < 2:
+        return math.nan
+    return max(0.0, (sum_squares - total * total / n) / (n - 1))
+
+
+def mean_interval_from_sums(n: int, total: float, sum_squares: float, *,
+                            confidence: float = 0.95) -> Interval:
+    """Mean of a per-row value and its normal-approximation (Wald) interval.
+
+    ``estimate = Σx / n``; ``mean ± z * s / sqrt(n)`` with ``s`` the sample standard deviation
+    (`variance_from_sums`) and ``z`` the two-sided normal quantile. The central limit theorem
+    makes it accurate for the sizes a monitoring window holds (hundreds of rows or more); it is
+    the interval of the Welch test `mlmkit.analysis.stats.welch_from_sums` uses. ``n == 0``
+    gives a NaN interval with an ``UndefinedMetricWarning``; ``n == 1`` a NaN width.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+    total, sum_squares : float
+        ``Σx`` and ``Σx²`` over the rows.
+    confidence : float, default 0.95
+        Nominal coverage in (0, 1).
+
+    Returns
+    -------
+    Interval
+        ``method == "normal"``.
+
+    Examples
+    --------
+    >>> ci = mean_interval_from_sums(4, 10.0, 30.0)
+    >>> ci.estimate, round(ci.low, 4), round(ci.high, 4)
+    (2.5, 1.2348, 3.7652)
+    """
+    confidence = check_probability("confidence", confidence, open_interval=True)
+    variance = variance_from_sums(n, total, sum_squares)
+    if n == 0:
+        warn_undefined(["mean"], "no rows")
+        return Interval(math.nan, math.nan, math.nan, confidence, "normal")
+    return normal_interval(total / n, math.sqrt(variance / n), confidence)
+
+
+def _edges(edges: Any, bins: int) -> np.ndarray:
+    try:
+        e = np.asarray(edges, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise invalid("edges", "increasing finite bin edges", edges) from err
+    if e.ndim != 1 or e.size != bins + 1 or not np.isfinite(e).all() or (np.diff(e) <= 0).any():
+        raise invalid("edges", f"{bins + 1} increasing finite bin edges (one more than counts)",
+                      edges)
+    return e
+
+
+def histogram_quantiles(edges: Any, counts: Any,
+                        quantiles: Sequence[float] = DEFAULT_QUANTILES) -> pl.DataFrame:
+    """Quantiles of a sample from its histogram, each with a guaranteed bracket.
+
+    ``counts[i]`` rows lie in bin ``[edges[i], edges[i+1])`` (the last bin is closed). The
+    quantile ``q`` is numpy's default (``method="linear"``): the value at 0-based rank
+    ``h = q * (n - 1)``, interpolated between the order statistics ``floor(h)`` and
+    ``ceil(h)``. Each order statistic lies in a bin known from the cumulative counts, so the
+    exact sample quantile lies in ``[low, high]`` = from the lower edge of the bin holding rank
+    ``floor(h)`` to the upper edge of the bin holding rank ``ceil(h)``.
+
+    **Bin error bound**: ``|value - exact| <= high - low``, which is one bin width when both
+    ranks share a bin (always for fine bins) and at most the span of the two adjacent
+    non-empty bins otherwise. ``value`` spreads each bin's rows evenly over the bin (rank
+    ``r`` of ``c`` rows in ``[a, b)`` sits at ``a + (r + 0.5) / c * (b - a)``). The bound holds
+    only if every row falls inside ``[edges[0], edges[-1]]``: compute the edges from the
+    window's minimum and maximum (e.g. SQL ``min``/``max``), not from a fixed guess.
+
+    Parameters
+    ----------
+    edges : array-like of float
+        ``len(counts) + 1`` increasing finite edges.
+    counts : array-like of int
+        Rows per bin.
+    quantiles : sequence of float
+        Probabilities in [0, 1].
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns ``quantile``, ``value``, ``low``, ``high`` (NaN without rows).
+
+    Examples
+    --------
+    >>> f = histogram_quantiles([0.0, 1.0, 2.0, 4.0], [2, 4, 2], [0.5])
+    >>> f.row(0)  # rank 3.5 of 8: ranks 3 and 4 lie in [1, 2)
+    (0.5, 1.5, 1.0, 2.0)
+    """
+    c = as_counts("counts", counts)
+    e = _edges(edges, c.size)
+    qs = np.asarray([check_probability("quantiles", q) for q in quantiles], dtype=np.float64)
+    n = int(c.sum())
+    if n == 0:
+        nan = np.full(qs.size, np.nan)
+        return pl.DataFrame({"quantile": qs, "value": nan, "low": nan, "high": nan})
+    cum = np.cumsum(c)
+    h = qs * (n - 1)
+    lo_rank, hi_rank = np.floor(h), np.ceil(h)
+    lo_bin = np.searchsorted(cum, lo_rank, side="right")  # first bin whose cum > rank
+    hi_bin = np.searchsorted(cum, hi_rank, side="right")
+    value = (1.0 - (h - lo_rank)) * _rank_value(e, c, cum, lo_rank, lo_bin) + (
+        h - lo_rank) * _rank_value(e, c, cum, hi_rank, hi_bin)
+    return pl.DataFrame({"quantile": qs, "value": value, "low": e[lo_bin],
+                         "high": e[hi_bin + 1]})
+
+
+def _rank_value(e: np.ndarray, c: np.ndarray, cum: np.ndarray, rank: np.ndarray,
+                bins: np.ndarray) -> np.ndarray:
+    before = cum[bins] - c[bins]
+    return np.asarray(e[bins] + (rank - before + 0.5) / c[bins] * (e[bins + 1] - e[bins]))
