@@ -23,11 +23,19 @@ from mlmkit.analysis.stats.sequential import (
     sequential_tau,
     sequential_two_proportion_test,
 )
+from mlmkit.analysis.stats.tasks import (
+    bootstrap_class_metric,
+    bootstrap_regression_metric,
+    regression_welch,
+    welch_from_sums,
+)
 
 __all__ = [
     "SequentialTest",
     "TestResult",
+    "bootstrap_class_metric",
     "bootstrap_difference",
+    "bootstrap_regression_metric",
     "chi_square_2x2",
     "fisher_exact",
     "margin_of_error_sample_size",
@@ -35,11 +43,13 @@ __all__ = [
     "mcnemar_table",
     "multiple_testing",
     "power",
+    "regression_welch",
     "required_sample_size",
     "sample_ratio_mismatch",
     "sequential_path",
     "sequential_tau",
     "sequential_two_proportion_test",
     "two_proportion_ztest",
+    "welch_from_sums",
     "welch_ttest",
 ]
