@@ -70,6 +70,11 @@ class _Server:
             time.sleep(0.1)
         raise RuntimeError("mlmkit serve did not become ready")
 
+    def cpu(self) -> float:
+        """CPU seconds (user + system) the server process has used so far (Linux)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base, headers=self.headers, timeout=30)
 
@@ -256,9 +261,11 @@ def bench_single(server: _Server, per_conn: int) -> list[dict[str, Any]]:
                             "score": 0.5, "prediction_id": f"s{i}", "timestamp": now}])
         return _raw(server, "POST", "/v1/predictions", body.encode())
 
+    cpu = server.cpu()
     lat, failed = _latencies(server, 16, per_conn, post)
-    return [_limit(f"single-prediction POST p50, 16 conns (n={len(lat)}, {failed} failed)",
-                   _pct(lat, 0.5), 0.005, "5 ms"),
+    cpu = (server.cpu() - cpu) / max(len(lat), 1)
+    return [_limit(f"single-prediction POST p50, 16 conns (n={len(lat)}, {failed} failed, "
+                   f"server CPU {cpu * 1000:.2f} ms/request)", _pct(lat, 0.5), 0.005, "5 ms"),
             _limit(f"single-prediction POST p99, 16 conns (max {max(lat) * 1000:.0f} ms)",
                    _pct(lat, 0.99), 0.050, "50 ms")]
 
@@ -274,30 +281,44 @@ def bench_metrics(server: _Server, per_conn: int) -> dict[str, Any]:
 
 def bench_live(server: _Server, per_conn: int, conns: int = 200) -> dict[str, Any]:
     request = _raw(server, "GET", "/health/live")
+    cpu = server.cpu()
     lat, failed = _latencies(server, conns, per_conn, lambda i: request, time_connect=True)
+    cpu = (server.cpu() - cpu) / max(len(lat), 1)
     p99 = _pct(lat, 0.99) if lat else float("inf")
     row = _limit(f"200 concurrent /health/live p99, connect included ({failed} timeouts/errors "
-                 f"of {conns * per_conn}, max {max(lat) * 1000:.0f} ms)", p99, 0.100, "100 ms")
+                 f"of {conns * per_conn}, max {max(lat) * 1000:.0f} ms, server CPU "
+                 f"{cpu * 1e6:.0f} us/request)", p99, 0.100, "100 ms")
     row["ok"] = bool(row["ok"]) and failed == 0
     return row
 
 
-def run(scale: float = 1.0) -> list[dict[str, Any]]:
+PARTS = ("ingest", "single", "metrics", "live")
+
+
+def run(scale: float = 1.0, parts: tuple[str, ...] = PARTS) -> list[dict[str, Any]]:
+    """Every part of the benchmark (or the ``parts`` named), each row with the load average."""
     n_batches = max(8, int(100 * scale))
     per_conn = max(20, int(150 * min(scale, 1.0)))
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp)
         server = _Server(path / "served.duckdb")
         try:
-            rows = bench_ingest(server, path, n_batches)
-            rows += bench_single(server, per_conn)
-            rows.append(bench_metrics(server, per_conn))
-            rows.append(bench_live(server, max(3, int(10 * min(scale, 1.0)))))
+            for part in parts:
+                load = os.getloadavg()[0]
+                found = bench_ingest(server, path, n_batches) if part == "ingest" else \
+                    bench_single(server, per_conn) if part == "single" else \
+                    [bench_metrics(server, per_conn)] if part == "metrics" else \
+                    [bench_live(server, max(3, int(10 * min(scale, 1.0))))]
+                for row in found:
+                    row["benchmark"] += f" [load average {load:.1f}]"
+                rows += found
         finally:
             server.stop()
         return rows
 
 
-if __name__ == "__main__":
-    for result in run(float(sys.argv[1]) if len(sys.argv) > 1 else 1.0):
+if __name__ == "__main__":  # python -m benchmarks.bench_server [scale] [part ...]
+    chosen = tuple(sys.argv[2:]) or PARTS
+    for result in run(float(sys.argv[1]) if len(sys.argv) > 1 else 1.0, chosen):
         print(result)

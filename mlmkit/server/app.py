@@ -166,7 +166,9 @@ def create_app(path: str | os.PathLike[str], *, verifier: Any = None, snapshot: 
                 snapshot.stop()
             await asyncio.to_thread(out.close)
 
-    middleware = []
+    from mlmkit.server.probes import LiveFirst
+
+    middleware = [Middleware(LiveFirst)]  # (the probe skips auth and routing)
     if verifier is not None:
         from mlmkit.server.auth import DEFAULT_RULES, AuthMiddleware
 

@@ -67,11 +67,15 @@ class GroupCommitWriter:
         Seconds to wait for another process holding the file (``LockedError`` beyond).
     max_group
         Most requests committed in one transaction.
+    pipeline
+        Validate small requests on a second thread while the writer commits (stage 1 /
+        stage 2); ``False``: the writer thread validates each group before committing it.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 30.0,
-                 max_group: int = 256) -> None:
+                 max_group: int = 256, pipeline: bool = False) -> None:
         self.path = os.fspath(path)
+        self.pipeline = pipeline
         self.lock_timeout = lock_timeout
         self.max_group = max_group
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -93,11 +97,12 @@ class GroupCommitWriter:
         with self._guard:
             if self._thread is None:
                 self._accepting = True
-                self._stage = threading.Thread(target=self._validating,
-                                               name="mlmkit-validate", daemon=True)
+                if self.pipeline:
+                    self._stage = threading.Thread(target=self._validating,
+                                                   name="mlmkit-validate", daemon=True)
+                    self._stage.start()
                 self._thread = threading.Thread(target=self._run, name="mlmkit-writer",
                                                 daemon=True)
-                self._stage.start()
                 self._thread.start()
         return self
 
@@ -169,13 +174,7 @@ class GroupCommitWriter:
         stopping = False
         while not stopping:
             jobs, stopping = self._take()
-            try:
-                self._validate(jobs)
-            except Exception as err:  # a bug must not leave requests waiting forever
-                logger.exception("writer: validating a group failed unexpectedly")
-                for job in jobs:
-                    _fail(job, err)
-            jobs = [job for job in jobs if not job.future.done()]  # (cancelled or refused)
+            jobs = self._validated(jobs)
             if jobs:
                 self._ready.put(jobs)
         self._ready.put(None)
@@ -188,7 +187,11 @@ class GroupCommitWriter:
         ws: Workspace | None = None
         stopping = False
         while not stopping:
-            jobs, stopping = _drain(self._ready)
+            if self.pipeline:
+                jobs, stopping = _drain(self._ready)
+            else:
+                jobs, stopping = self._take()
+                jobs = self._validated(jobs)
             # a request cancelled meanwhile (its client gone, a shutdown timeout) is dropped
             # unwritten; the others can no longer be cancelled, so resolving them cannot fail
             jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
@@ -246,6 +249,16 @@ class GroupCommitWriter:
                 job.future.set_exception(err)
         if run:
             self._commit(ws, run)
+
+    def _validated(self, jobs: list[_Job]) -> list[_Job]:
+        """`_validate` the jobs; those still to run (not cancelled, not refused)."""
+        try:
+            self._validate(jobs)
+        except Exception as err:  # a bug must not leave requests waiting forever
+            logger.exception("writer: validating a group failed unexpectedly")
+            for job in jobs:
+                _fail(job, err)
+        return [job for job in jobs if not job.future.done()]
 
     @staticmethod
     def _validate(jobs: list[_Job]) -> None:
