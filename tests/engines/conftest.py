@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -51,3 +53,14 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         ws.log.track_batch(_rows(rng, "fraud", "1.0.0", 2000, 0.0, ids=ids))
         export_dataset(ws.db, out)
     return db, out
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """One local SparkSession per test run (2 cores, 2 shuffle partitions, UTC)."""
+    pytest.importorskip("pyspark", reason="pyspark is not installed: pip install 'mlmkit[spark]'")
+    from mlmkit.store.engines.spark import local_session
+
+    session = local_session(master="local[2]", shuffle_partitions=2)
+    yield session
+    session.stop()
