@@ -167,13 +167,7 @@ RegistryBrowser(ws)
 """),
 ]
 
-REPORT = [
-    md("""
-# mlmkit monitoring report
-
-Run unattended with `mlmkit report --db PATH --model NAME --window 7d --out report.html`
-(papermill fills the `parameters` cell; the HTML needs no kernel and no JavaScript).
-"""),
+REPORT = [  # the report opens with the verdicts; the evidence follows (tables via viz.tables)
     params(f"""
 {DB_PARAM}
 model_name = "n1-detector"
@@ -181,15 +175,19 @@ window = "7d"
 per_model = 3000  # demo size if db_path does not exist yet
 """),
     code("""
+# Run unattended with `mlmkit report --db PATH --model NAME --window 7d --out report.html`:
+# papermill fills the parameters cell; the exported HTML needs no kernel, no JavaScript and
+# no network (charts are PNG images, tables plain HTML).
 import warnings
 from datetime import timedelta
+from html import escape
 from pathlib import Path
 
-import polars as pl
-from IPython.display import HTML, Markdown, display
+from IPython.display import HTML, display
 
-from mlmkit.values import parse_window
-from mlmkit.viz import charts, data, show
+from mlmkit.services.monitor import model_verdict, model_verdicts
+from mlmkit.values import parse_window, utcnow
+from mlmkit.viz import charts, data, show, tables
 from mlmkit.viz.report import demo_workspace
 
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -199,71 +197,77 @@ interval = "1d" if span >= timedelta(days=3) else "1h"
 versions = [str(m.version) for m in ws.registry.get_all(model_name)]
 deployed = ws.registry.deployed_version(model_name)
 version = str(deployed) if deployed is not None else versions[-1]
+verdict = model_verdict(ws, model_name, version)
+others = [v for v in model_verdicts(ws) if v.model_name != model_name]
+
+
+def figure(chart):  # inline SVG: crisp at any zoom, a fraction of a 2x PNG's size
+    return show(chart, fmt="svg")
 
 
 def section(title):
     anchor = title.lower().replace(" ", "-")
-    display(HTML(f"<h2 class='mlmkit-section' id='{anchor}'>{title}</h2>"))
+    display(HTML(f"<h2 class='mlmkit-section' id='{anchor}'>{escape(title)}</h2>"))
 
 
-display(HTML(f"<h1>Monitoring report: {model_name}</h1>"
-             f"<p>Window <b>{window}</b>; production version <b>{version}</b>; "
-             f"versions {', '.join(versions)}.</p>"))
+display(HTML(f"<h1>Monitoring report: {escape(model_name)}</h1>"
+             + tables.verdicts_html([verdict, *others])
+             + f"<p class='mlmkit-meta'>Evidence for {escape(model_name)} {escape(version)} "
+             f"over the last {escape(window)}; versions {escape(', '.join(versions))}; "
+             f"generated {utcnow():%Y-%m-%d %H:%M} UTC.</p>"))
 """),
     code("""
 section("Summary")
 metrics = ws.monitor.get_current_metrics(model_name, version, window)
-display(metrics)
-display(ws.monitor.get_performance_degradation_info(model_name, version, window=window,
-                                                    alert=False))
+display(HTML(tables.summary_table(metrics, verdict)))
 """),
     code("""
 section("Performance trend")
 trend = ws.monitor.get_performance_trend(model_name, None, window, interval)
-show(charts.metric_trend(trend, deployments=ws.registry.history(model_name)))
+figure(charts.metric_trend(trend, deployments=ws.registry.history(model_name),
+                           alerts=ws.alerts.list(model_name),
+                           baseline=verdict.degradation.baseline_value,
+                           threshold=verdict.degradation.threshold))
 """),
     code("""
 section("Confusion matrix")
-show(charts.confusion_matrix(metrics, title=f"Confusion matrix {version}"))
+figure(charts.confusion_matrix(metrics, title=f"Confusion matrix {version}"))
 """),
     code("""
 section("ROC and precision-recall")
 curve = data.threshold_curve(ws, model_name, None, window=window)
-show(charts.roc_curve(curve) | charts.pr_curve(curve))
+figure(charts.roc_curve(curve) | charts.pr_curve(curve))
 """),
     code("""
 section("Calibration")
-show(charts.calibration(data.calibration_frame(ws, model_name, version, window=window)))
+figure(charts.calibration(data.calibration_frame(ws, model_name, version, window=window)))
 """),
     code("""
 section("Version comparison")
-ws.monitor.compare_versions(model_name, versions, window).select(
-    "version", "sample_count", "labelled_count", "accuracy", "accuracy_low", "accuracy_high",
-    "f1_score", "roc_auc", "p_adjusted", "significant")
+display(HTML(tables.versions_table(ws.monitor.compare_versions(model_name, versions, window))))
 """),
     code("""
 section("Data drift")
 drift = ws.monitor.data_drift(model_name, version, reference=window, current="24h")
-display(drift)
-show(charts.drift_bars(drift, title="Drift: last 24h vs the window before"))
+display(HTML(tables.drift_table(drift)))
+figure(charts.drift_bars(drift, title="Drift: last 24h vs the window before"))
 """),
     code("""
 periods = max(2, min(7, span.days))
-show(charts.drift_heatmap(data.drift_over_time(ws, model_name, version, periods=periods,
-                                               reference=window, progress=False)))
+figure(charts.drift_heatmap(data.drift_over_time(ws, model_name, version, periods=periods,
+                                                 reference=window, progress=False)))
 """),
     code("""
 section("Concept drift")
-ws.monitor.detect_concept_drift(model_name, version, window)
+display(HTML(tables.concept_table(ws.monitor.detect_concept_drift(model_name, version, window))))
 """),
     code("""
 section("Alerts")
-alerts = ws.alerts.list(model_name)
-alerts.select("created_at", "rule", "severity", "version", "status", "message") if alerts.height else display(HTML("<p>No alerts.</p>"))
+display(HTML(tables.alerts_table(ws.alerts.list(model_name))))
 """),
     code("""
 section("Deployment history")
-ws.registry.history(model_name).select("event_at", "action", "version", "environment", "previous_version", "reason")
+display(HTML(tables.history_table(ws.registry.history(model_name))))
 """),
     code("""
 ws.close()
