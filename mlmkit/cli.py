@@ -83,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args([a for a in given if a != "--debug"])
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # `mlmkit ... | head`: the reader left; end quietly, as cat does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by the pipe
     except (MlmkitError, OSError) as err:
         if debug:
             raise

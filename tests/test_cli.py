@@ -351,3 +351,12 @@ def test_registry_deploy_and_rollback_change_what_serves(demo_db, tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip().endswith(f"{serving} now serves production")
     bad = _run("registry", "deploy", "n1-detector", "9.9.9", "--db", str(path))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_closed_pipe_ends_the_command_quietly(read_db):
+    # the reader leaves before the command writes (`mlmkit ... | head` with a long listing)
+    proc = subprocess.Popen([MLMKIT, "registry", "history", "--db", str(read_db), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err.decode() == ""
