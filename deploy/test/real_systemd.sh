@@ -114,7 +114,10 @@ apply() {
         ANSIBLE_LOCAL_TEMP=/root/.ansible/tmp \
         "$REPO/.venv/bin/ansible-playbook" -i "$WORK/hosts.yml" -e "@$WORK/vars.yml" \
         "$REPO/deploy/ansible/site.yml" > "$WORK/apply-$1.log" 2>&1 || {
-            tail -40 "$WORK/apply-$1.log"; echo "apply $1 failed" >&2; exit 1; }
+            tail -40 "$WORK/apply-$1.log"
+            inside systemctl status --no-pager --lines=0 'mlmkit*' || true
+            inside journalctl --no-pager -u mlmkit-server -n 60 || true
+            echo "apply $1 failed" >&2; exit 1; }
     grep -E '^container +:' "$WORK/apply-$1.log"
 }
 
