@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mlmkit._validation import check_name, check_probability, check_real, invalid
-from mlmkit.catalogue import Use, select
+from mlmkit.catalogue import Task, Use, select
 from mlmkit.versions import VERSION_EXPECTATION, Version, VersionLike
 from mlmkit.windows import (
     EPOCH,
@@ -36,11 +36,13 @@ __all__ = [
     "ModelMetadata",
     "ModelType",
     "PRIMARY_METRICS",
+    "Task",
     "TimeRange",
     "VERSION_EXPECTATION",
     "Version",
     "VersionLike",
     "WindowLike",
+    "parse_task",
     "parse_window",
     "resolve_range",
     "utc",
@@ -64,6 +66,17 @@ class ModelType(StrEnum):
         except ValueError as err:
             choices = ", ".join(repr(m.value) for m in cls)
             raise invalid("model_type", f"one of {choices}", value) from err
+
+
+def parse_task(value: Task | str, name: str = "task") -> Task:
+    """The `Task` of ``value`` (a member or its string value; ``"score"`` means score-only)."""
+    if isinstance(value, str) and value == "score":
+        return Task.SCORE_ONLY
+    try:
+        return Task(value)
+    except ValueError as err:
+        choices = ", ".join(repr(t.value) for t in Task)
+        raise invalid(name, f"one of {choices} (or 'score')", value) from err
 
 
 def _frozen_mapping(name: str, value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -102,11 +115,15 @@ class ModelMetadata:
     deployed_at: datetime | None = None
     environment: str | None = None
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    task: Task = Task.BINARY
+    """What the model predicts (every version of a model shares it): ``binary`` (default),
+    ``multiclass``, ``regression`` or ``score-only`` (alias ``"score"``)."""
 
     def __post_init__(self) -> None:
         check_name("model_name", self.model_name)
         set_ = object.__setattr__
         set_(self, "model_type", ModelType.parse(self.model_type))
+        set_(self, "task", parse_task(self.task))
         set_(self, "version", Version.parse(self.version))
         set_(self, "configuration", _frozen_mapping("configuration", self.configuration))
         metrics = _frozen_mapping("performance_metrics", self.performance_metrics)
@@ -174,7 +191,28 @@ class ModelMetadata:
             "deployed_at": self.deployed_at.isoformat() if self.deployed_at else None,
             "environment": self.environment,
             "metadata": dict(self.metadata),
+            "task": self.task.value,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelMetadata:
+        """The metadata of a `to_dict` result (``task`` defaults to binary when absent)."""
+        if not isinstance(data, Mapping):
+            raise invalid("data", "a mapping as to_dict() returns", data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        if extra := sorted(set(data) - known):
+            raise invalid("data", f"keys among {sorted(known)}", extra)
+        for key in ("model_name", "model_type", "version"):
+            if data.get(key) is None:
+                raise invalid(f"data[{key!r}]", "given", None)
+        values = {k: v for k, v in data.items() if v is not None}
+        for key in ("created_at", "deployed_at"):
+            if isinstance(values.get(key), str):
+                try:
+                    values[key] = datetime.fromisoformat(values[key])
+                except ValueError as err:
+                    raise invalid(f"data[{key!r}]", "an ISO 8601 time", values[key]) from err
+        return cls(**values)
 
     def _repr_html_(self) -> str:
         from mlmkit._html import dict_table

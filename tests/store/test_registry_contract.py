@@ -142,3 +142,28 @@ def test_file_registry_survives_reopen(tmp_path):
     with mlmkit.open(path) as ws:
         assert ws.registry.get_production_models()[0].configuration["threshold"] == 0.7
         assert ws.registry.history()["reason"].to_list() == ["go"]
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression", "score-only", "score"])
+def test_task_round_trips(registry, task):
+    meta = ModelMetadata("m", ModelType.SUPERVISED, "1.0.0", task=task)
+    assert registry.register(meta).task == meta.task
+    stored = registry.get("m", "1.0.0")
+    assert stored == meta and stored.task.value == ("score-only" if task == "score" else task)
+    assert registry.task("m") == meta.task and registry.get_all("m")[0].task == meta.task
+    assert ModelMetadata.from_dict(stored.to_dict()) == stored
+    assert registry.task("unregistered") == "binary"
+
+
+def test_versions_share_the_model_task(registry):
+    registry.register(ModelMetadata("m", ModelType.SUPERVISED, "1.0.0", task="multiclass"))
+    other = ModelMetadata("m", ModelType.SUPERVISED, "1.1.0", task="regression")
+    with pytest.raises(ValidationError, match=r"task must be 'multiclass'.*got 'regression'"):
+        registry.register(other)
+    assert registry.get_version_count("m") == 1
+    registry.register(ModelMetadata("m", ModelType.SUPERVISED, "1.1.0", task="multiclass"))
+    with pytest.raises(ValidationError, match="task") as err:
+        registry.update(ModelMetadata("m", ModelType.SUPERVISED, "1.0.0", task="binary"))
+    assert err.value.field == "task" and err.value.value == "binary"
+    assert registry.get("m", "1.0.0").task == "multiclass"
+    assert ModelMetadata.for_n1_detector("1.0.0").task == "binary"  # the default

@@ -248,7 +248,8 @@ class PredictionStore:
                     "UPDATE predictions p SET actual = l.actual, labelled_at = ? "
                     f"FROM _mlmkit_labels l WHERE p.prediction_id = l.prediction_id{scope}",
                     [at, *params]).fetchone()
-                conn.execute("INSERT INTO actuals SELECT prediction_id, actual, ? "
+                conn.execute("INSERT INTO actuals (prediction_id, actual, recorded_at) "
+                             "SELECT prediction_id, actual, ? "
                              "FROM _mlmkit_labels l WHERE EXISTS (SELECT 1 FROM predictions p "
                              f"WHERE p.prediction_id = l.prediction_id{scope})",
                              [at, *params])

@@ -23,8 +23,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
-import getpass
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +31,15 @@ import polars as pl
 from mlmkit._faults import fault_point
 from mlmkit._validation import check_name, invalid
 from mlmkit.exceptions import DuplicateError, NotFoundError, StateError
-from mlmkit.values import ModelMetadata, ModelType, Version, VersionLike, utcnow
+from mlmkit.store.registry._rules import Placements as _Placements
+from mlmkit.store.registry._rules import bare as _bare
+from mlmkit.store.registry._rules import check_meta as _check_meta
+from mlmkit.store.registry._rules import check_task as _check_task
+from mlmkit.store.registry._rules import environment_order as _environment_order
+from mlmkit.store.registry._rules import event as _event
+from mlmkit.store.registry._rules import ordered as _ordered
+from mlmkit.store.registry._rules import placed as _placed
+from mlmkit.values import ModelMetadata, ModelType, Task, Version, VersionLike
 
 __all__ = ["HISTORY_SCHEMA", "ModelRegistry", "SERVING_ACTIONS"]
 
@@ -45,7 +51,6 @@ HISTORY_SCHEMA: dict[str, Any] = {
 SERVING_ACTIONS = ("deploy", "rollback", "undeploy")
 """History actions that change what serves; every other action is informational."""
 
-_Placements = dict[tuple[str, str], dict[str, datetime]]
 
 
 class ModelRegistry(abc.ABC):
@@ -96,6 +101,7 @@ class ModelRegistry(abc.ABC):
                 raise DuplicateError(f"model_name={metadata.model_name!r} version="
                                      f"{str(metadata.version)!r} is already registered; "
                                      "use update() or register a new version")
+            _check_task(self._rows(metadata.model_name), metadata)
             self._put(_bare(metadata), replace=False)
             if metadata.environment is not None:
                 self._deploy(metadata.model_name, metadata.version, metadata.environment,
@@ -135,6 +141,7 @@ class ModelRegistry(abc.ABC):
         name, version = metadata.model_name, metadata.version
         with self._atomic():
             self.require(name, version)
+            _check_task(self._rows(name), metadata)
             self._put(_bare(metadata), replace=True)
             fault_point("registry.update.after_put")
             serving = self.environments(name, version)
@@ -203,6 +210,11 @@ class ModelRegistry(abc.ABC):
         """Number of registered versions of ``model_name``."""
         check_name("model_name", model_name)
         return len(self._rows(model_name))
+
+    def task(self, model_name: str) -> Task:
+        """The task every version of ``model_name`` shares; ``binary`` when unregistered."""
+        check_name("model_name", model_name)
+        return next((m.task for m in self._rows(model_name)), Task.BINARY)
 
     def deployed_version(self, model_name: str, environment: str = "production"
                          ) -> Version | None:
@@ -360,40 +372,3 @@ class ModelRegistry(abc.ABC):
             elif ev["action"] == "undeploy":
                 stack.clear()
         return stack
-
-
-def _check_meta(metadata: Any) -> None:
-    if not isinstance(metadata, ModelMetadata):
-        raise invalid("metadata", "a ModelMetadata", metadata)
-
-
-def _ordered(metas: Iterable[ModelMetadata]) -> list[ModelMetadata]:
-    return sorted(metas, key=lambda m: (m.model_name, m.version.sort_key()))
-
-
-def _bare(meta: ModelMetadata) -> ModelMetadata:
-    return dataclasses.replace(meta, environment=None, deployed_at=None)
-
-
-def _environment_order(envs: dict[str, datetime]) -> list[str]:
-    return sorted(envs, key=lambda env: (env != "production", -envs[env].timestamp(), env))
-
-
-def _placed(meta: ModelMetadata, placements: _Placements) -> ModelMetadata:
-    envs = placements.get((meta.model_name, str(meta.version)))
-    if not envs:
-        return _bare(meta)
-    primary = _environment_order(envs)[0]
-    return dataclasses.replace(meta, environment=primary, deployed_at=envs[primary])
-
-
-def _event(model_name: str, version: str, environment: str, action: str,
-           previous: str | None, reason: str | None, actor: str | None) -> dict[str, Any]:
-    if actor is None:
-        try:
-            actor = getpass.getuser()
-        except (KeyError, OSError):
-            actor = "unknown"
-    return {"model_name": model_name, "version": version, "environment": environment,
-            "action": action, "previous_version": previous, "reason": reason,
-            "actor": actor, "event_at": utcnow()}

@@ -25,7 +25,7 @@ class DuckDBModelRegistry(ModelRegistry):
     """The registry persisted in the workspace's DuckDB file."""
 
     _COLUMNS = ("model_name, version, model_type, configuration, performance_metrics, "
-                "metadata, created_at")
+                "metadata, created_at, task")
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -63,7 +63,7 @@ class DuckDBModelRegistry(ModelRegistry):
     def _put(self, meta: ModelMetadata, *, replace: bool) -> None:
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         with self._db.connection() as conn:
-            conn.execute(f"{verb} INTO models ({self._COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+            conn.execute(f"{verb} INTO models ({self._COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
                          _meta_to_row(meta))
 
     def _remove(self, model_name: str, version: str) -> bool:
@@ -97,10 +97,11 @@ def _meta_to_row(meta: ModelMetadata) -> list[Any]:
     return [meta.model_name, str(meta.version), meta.model_type.value,
             _jsonable.dumps(dict(meta.configuration)),
             _jsonable.dumps(dict(meta.performance_metrics)),
-            _jsonable.dumps(dict(meta.metadata)), meta.created_at]
+            _jsonable.dumps(dict(meta.metadata)), meta.created_at, meta.task.value]
 
 
 def _meta_from_row(row: tuple[Any, ...]) -> ModelMetadata:
-    name, version, kind, config, perf, meta, created = row
+    name, version, kind, config, perf, meta, created, task = row
     return ModelMetadata(name, ModelType(kind), Version.parse(version), _jsonable.loads(config),
-                         _jsonable.loads(perf), utc(created), metadata=_jsonable.loads(meta))
+                         _jsonable.loads(perf), utc(created), metadata=_jsonable.loads(meta),
+                         task=task)
