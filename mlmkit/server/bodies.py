@@ -124,8 +124,56 @@ def parse_predictions(body: bytes, content_type: str | None, *, max_future: Any
         except (pa.ArrowException, OSError) as err:
             raise invalid("body", "an Arrow IPC stream", f"{len(body)} bytes") from err
         return prediction_batch(table, max_future=max_future)
+    frame = _read_json(body, media)
+    if frame is not None:  # polars' own reader (no Python row objects): ~2.5x faster
+        return prediction_batch(_timestamps(frame), max_future=max_future) \
+            if frame.height else None
     rows = parse_rows(body, content_type)
     return rows_batch(rows, max_future=max_future) if rows else None
+
+
+_NOT_STRING = r"^(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?|true|false)$"
+"""What polars makes of a JSON number or boolean in a text column (a string like it too)."""
+
+
+def _read_json(body: bytes, media: str) -> pl.DataFrame | None:
+    """A JSON array / NDJSON body read by polars, when that is exactly what `rows_batch` reads.
+
+    ``None`` (then the row-object path decides, with its precise errors) for anything else:
+    not an array of objects, a parse error, escapes in the body, a type polars does not infer
+    as `rows_batch` does, more keys than rows times columns (a key twice in an object: polars
+    keeps the first value, ``json`` the last), or a text column with a value that may have
+    been a JSON number or boolean (polars makes ``7`` the text ``"7"`` there, which
+    `rows_batch` refuses; a string ``"7"`` takes the row-object path too).
+    """
+    import polars as pl
+
+    if media not in (JSON, NDJSON) or b"\\" in body \
+            or (media == JSON and not body.lstrip().startswith(b"[")):
+        return None
+    try:
+        reader = pl.read_json if media == JSON else pl.read_ndjson
+        frame = reader(io.BytesIO(body), infer_schema_length=None)
+    except (pl.exceptions.PolarsError, ValueError, OSError):
+        return None
+    features = frame.schema.get("features")
+    nested = list(features.fields) if isinstance(features, pl.Struct) else []
+    fields: list[tuple[pl.Expr, Any]] = [
+        (pl.col(name), dtype) for name, dtype in frame.schema.items()
+        if not (nested and name == "features")]
+    fields += [(pl.col("features").struct.field(f.name), f.dtype) for f in nested]
+    simple = (pl.String, pl.Int64, pl.Float64, pl.Boolean, pl.Null)
+    if any(dtype not in simple for _, dtype in fields):
+        return None
+    if body.count(b'":') > frame.height * frame.width + frame.height * len(nested):
+        return None  # a key twice in some object: polars keeps the first value, json the last
+    text = [column for column, dtype in fields if dtype == pl.String]
+    if text:  # a JSON number or boolean in a text column became its text: refused below
+        coerced = frame.select(pl.any_horizontal(
+            e.str.contains(_NOT_STRING).fill_null(False).any() for e in text)).item()
+        if coerced:
+            return None
+    return frame
 
 
 def parse_rows(body: bytes, content_type: str | None) -> list[dict[str, Any]]:
