@@ -1,11 +1,17 @@
 """The prediction log as a hive-partitioned Parquet dataset, for engines beyond one machine.
 
-[`export_parquet`][mlmkit.store.predictions.parquet.export_parquet] copies the ``predictions`` table
+`export_parquet` copies the ``predictions`` table
 (feature columns under their feature names) with DuckDB's ``COPY ... (FORMAT parquet, PARTITION_BY
 ...)`` into ``<path>/model_name=<m>/date=<yyyy-mm-dd>/*.parquet``; Spark, Trino, Polars or DuckDB
 elsewhere read it as one table and prune partitions on filters.
-[`read_parquet`][mlmkit.store.predictions.parquet.read_parquet] reads it back (optionally one model
+`read_parquet` reads it back (optionally one model
 and a time range) as polars.
+
+This is a one-shot copy: any partition columns, no manifest, nothing incremental, and the
+statistics engines do not read it. For a dataset that the engines read (``ParquetEngine``),
+that a nightly run brings up to date by rewriting only changed days, and that ``mlmkit
+import`` reads back, use ``mlmkit export`` /
+[`export_dataset`][mlmkit.store.engines.export_dataset].
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ def export_parquet(ws: object, path: str | os.PathLike[str], *,
     Parameters
     ----------
     ws
-        A workspace (or its [`Database`][mlmkit.store.database.Database]).
+        A workspace (or its [`Database`][mlmkit.store.Database]).
     path
         Target directory.
     partition_by
