@@ -2,7 +2,7 @@
 
 Flushed by size, by age (a timer thread), on close, at interpreter exit and on SIGTERM; a
 forked child starts with an empty buffer of its own (see
-[`BufferedWriter`][mlmkit.services.buffered.BufferedWriter]).
+[`BufferedWriter`][mlmkit.services.log.BufferedWriter]).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from mlmkit._faults import fault_point
 from mlmkit._validation import check_int, check_real, invalid
 from mlmkit.exceptions import MlmkitError
 from mlmkit.services.ingest import Feature, prediction_row
-from mlmkit.values import VersionLike
+from mlmkit.values import Task, VersionLike
 
 if TYPE_CHECKING:
     from mlmkit.services.log import PredictionLog
@@ -41,8 +41,8 @@ class BufferedWriter:
     Durability trade-off: a prediction is durable only once its batch is flushed: every
     ``max_rows`` rows, once the oldest buffered row is ``max_seconds`` old (a timer thread
     checks, so an idle writer flushes too), on
-    [`flush`][mlmkit.services.buffered.BufferedWriter.flush] /
-    [`close`][mlmkit.services.buffered.BufferedWriter.close], at interpreter exit and on SIGTERM
+    [`flush`][mlmkit.services.log.BufferedWriter.flush] /
+    [`close`][mlmkit.services.log.BufferedWriter.close], at interpreter exit and on SIGTERM
     (the handler, installed when a writer is created in the main thread, flushes every open writer
     and then runs the handler that was there before). A crash (``kill -9``, power loss) loses at
     most the unflushed buffer; in exchange a single thread logs hundreds of thousands of predictions
@@ -74,6 +74,8 @@ class BufferedWriter:
         self._size = 0
         self._first_at: float | None = None
         self._kinds: dict[tuple[str, str], str] = {}
+        self._tasks: dict[str, Task] = {}
+        self._task: Task | None = None  # of the buffered rows
         self._lock = threading.RLock()
         self._closed = threading.Event()
         self.written = 0
@@ -92,7 +94,7 @@ class BufferedWriter:
 
         The child starts empty, with its own id prefix (ids stay unique), a new lock (the
         parent's may have been held by another thread at the fork) and, on its first
-        [`track`][mlmkit.services.buffered.BufferedWriter.track], its own timer thread (threads do
+        [`track`][mlmkit.services.log.BufferedWriter.track], its own timer thread (threads do
         not survive a fork).
         """
         self._columns, self._keys, self._lists = {}, (), []
@@ -103,19 +105,32 @@ class BufferedWriter:
         self._timer = False
         self.written = 0
 
-    def track(self, model_name: str, version: VersionLike, prediction: bool | int, *,
-              actual: bool | int | None = None, score: float | None = None,
-              confidence: float | None = None, features: Mapping[str, object] | None = None,
+    def track(self, model_name: str, version: VersionLike, prediction: object = None, *,
+              actual: object = None, score: float | None = None,
+              confidence: float | None = None,
+              probabilities: Mapping[object, float] | None = None,
+              features: Mapping[str, object] | None = None,
               prediction_id: str | None = None, timestamp: datetime | None = None,
               unit_id: str | int | None = None, role: str = "served") -> str:
-        """Validate and buffer one prediction; returns its id (generated if not given)."""
+        """Validate and buffer one prediction; returns its id (generated if not given).
+
+        The arguments are those of
+        [`PredictionLog.track`][mlmkit.services.log.PredictionLog.track] for the model's task
+        (looked up once per model by this writer; the flush checks it again). A batch holds
+        one task: a row of another task than the buffered ones flushes them first, so
+        interleave models of different tasks through separate writers.
+        """
+        task = self._tasks.get(model_name)
+        if task is None:
+            task = self._tasks[model_name] = self._log.task(model_name)
         row, canonical = prediction_row(
             model_name, version, prediction, actual=actual, score=score, confidence=confidence,
-            features=features, prediction_id=prediction_id, timestamp=timestamp,
-            unit_id=unit_id, role=role, max_future=self._log.max_future)
+            probabilities=probabilities, features=features, prediction_id=prediction_id,
+            timestamp=timestamp, unit_id=unit_id, role=role, max_future=self._log.max_future,
+            task=task)
         if canonical:
             self._check_kinds(model_name, canonical)
-        values: dict[str, object] = dict(row)
+        values: dict[str, object] = {_INPUT.get(k, k): v for k, v in row.items()}
         if "prediction_id" not in row:
             self._counter += 1
             values["prediction_id"] = pid = f"{self._prefix}{self._counter:010x}"
@@ -130,6 +145,10 @@ class BufferedWriter:
         if not self._timer:  # a forked child: its own timer thread
             self._start_timer()
         with self._lock:
+            if task is not self._task:  # a batch holds one task: flush the other task's rows
+                if self._size:
+                    self.flush()
+                self._task = task
             keys = tuple(values)
             if keys == self._keys:
                 for column, value in zip(self._lists, values.values(), strict=True):
@@ -199,6 +218,11 @@ class BufferedWriter:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+_INPUT = {"label": "prediction", "value": "prediction", "actual_label": "actual",
+          "actual_value": "actual"}
+"""Canonical row keys of each task -> the batch column the flush validates them under."""
 
 
 def _tick(ref: weakref.ref[BufferedWriter], closed: threading.Event, every: float) -> None:

@@ -13,14 +13,16 @@ from mlmkit._validation import check_choice, check_name, check_real, invalid
 from mlmkit.services.buffered import BufferedWriter
 from mlmkit.services.ingest import (
     DEFAULT_MAX_FUTURE,
+    TaskLookup,
     check_max_future,
+    label_values,
     prediction_batch,
     prediction_row,
     to_polars,
 )
 from mlmkit.store.predictions.monitoring import retire_days
-from mlmkit.store.predictions.writes import PredictionStore
-from mlmkit.values import Version, VersionLike, WindowLike, resolve_range, utc, utcnow
+from mlmkit.store.predictions.writes import BASE_COLUMNS, PredictionStore
+from mlmkit.values import Task, Version, VersionLike, WindowLike, resolve_range, utc, utcnow
 
 __all__ = ["BufferedWriter", "LabelsRecorded", "PredictionLog", "retention_floor"]
 
@@ -50,22 +52,41 @@ class PredictionLog:
     max_future
         Clock-skew bound: a prediction timestamped more than this (a timedelta, or seconds)
         in the future is refused (default 5 minutes). Naive timestamps are taken as UTC.
+    tasks
+        ``tasks(model_names) -> {model_name: task}``: the task of registered models, looked up
+        once per call or batch (default: the workspace's registry table); others are binary.
     """
 
     def __init__(self, store: PredictionStore, *,
-                 max_future: timedelta | float = DEFAULT_MAX_FUTURE) -> None:
+                 max_future: timedelta | float = DEFAULT_MAX_FUTURE,
+                 tasks: TaskLookup | None = None) -> None:
         self.store = store
         self.max_future = check_max_future(max_future)
+        self.tasks: TaskLookup = tasks or store.tasks
 
-    def track(self, model_name: str, version: VersionLike, prediction: bool | int, *,
-              actual: bool | int | None = None, score: float | None = None,
-              confidence: float | None = None, features: Mapping[str, object] | None = None,
+    def task(self, model_name: str) -> Task:
+        """The task of ``model_name`` as ingestion applies it (binary when unregistered)."""
+        check_name("model_name", model_name)
+        return self.tasks([model_name]).get(model_name, Task.BINARY)
+
+    def track(self, model_name: str, version: VersionLike, prediction: object = None, *,
+              actual: object = None, score: float | None = None,
+              confidence: float | None = None,
+              probabilities: Mapping[object, float] | None = None,
+              features: Mapping[str, object] | None = None,
               prediction_id: str | None = None, timestamp: datetime | None = None,
               unit_id: str | int | None = None, role: str = "served") -> str:
         """Log one prediction; durable when it returns. Returns the prediction id.
 
-        ``score`` is the positive-class score in [0, 1]; ``confidence`` is the confidence in
-        the predicted label (``score = confidence`` if ``prediction`` else ``1 - confidence``).
+        What ``prediction`` and ``actual`` are depends on the model's task (registered with
+        ``ModelMetadata(task=...)``; unregistered models are binary): booleans (0/1) for
+        binary, class labels (str or int) for multiclass, with optional ``probabilities`` (a
+        mapping label -> probability summing to 1 that contains the predicted label),
+        numbers for regression; a score-only model gives ``score`` (any finite number) and
+        optionally ``prediction`` (a boolean flag) and ``actual`` (a confirmed anomaly).
+        For binary models ``score`` is the positive-class score in [0, 1]; ``confidence`` is
+        the confidence in the predicted label (``score = confidence`` if ``prediction`` else
+        ``1 - confidence``).
         ``role="shadow"`` logs a version that scored the unit without serving it; it may reuse
         the served row's ``prediction_id`` so that one label reaches both.
 
@@ -79,19 +100,21 @@ class PredictionLog:
         """
         row, canonical = prediction_row(
             model_name, version, prediction, actual=actual, score=score, confidence=confidence,
-            features=features, prediction_id=prediction_id, timestamp=timestamp,
-            unit_id=unit_id, role=role, max_future=self.max_future)
+            probabilities=probabilities, features=features, prediction_id=prediction_id,
+            timestamp=timestamp, unit_id=unit_id, role=role, max_future=self.max_future,
+            task=self.task(model_name))
         return self.store.insert_one(row, canonical)
 
-    def track_prediction(self, model_name: str, version: VersionLike, prediction: bool | int,
-                         *, actual: bool | int | None = None, score: float | None = None,
+    def track_prediction(self, model_name: str, version: VersionLike, prediction: object = None,
+                         *, actual: object = None, score: float | None = None,
                          confidence: float | None = None,
+                         probabilities: Mapping[object, float] | None = None,
                          features: Mapping[str, object] | None = None,
                          prediction_id: str | None = None, timestamp: datetime | None = None,
                          unit_id: str | int | None = None, role: str = "served") -> str:
         """Alias of [`track`][mlmkit.services.log.PredictionLog.track] (the seed's name)."""
         return self.track(model_name, version, prediction, actual=actual, score=score,
-                          confidence=confidence, features=features,
+                          confidence=confidence, probabilities=probabilities, features=features,
                           prediction_id=prediction_id, timestamp=timestamp, unit_id=unit_id,
                           role=role)
 
@@ -99,15 +122,20 @@ class PredictionLog:
         """Log a batch (polars, pandas or pyarrow); returns rows written. All rows or none.
 
         Columns: ``model_name, version, prediction`` and optional ``actual, score, confidence,
-        prediction_id, timestamp, unit_id, role``; every other column (or the fields of a
-        struct column ``features``) is a feature. Give ``prediction_id`` (your request ids)
-        for rows whose labels arrive later: rows logged without ids keep a NULL id, which
-        halves the cost of large batches but leaves nothing to attach a label to.
+        probabilities, prediction_id, timestamp, unit_id, role``; every other column (or the
+        fields of a struct column ``features``) is a feature. A batch holds models of one
+        task, and its columns are those of the task (see `track`; a score-only batch needs
+        ``score``, not ``prediction``); multiclass ``probabilities`` is a struct column
+        (a field per class), a list of ``{label, p}`` structs, a map, or a column of dicts.
+        Give ``prediction_id`` (your request ids) for rows whose labels arrive later: rows
+        logged without ids keep a NULL id, which halves the cost of large batches but leaves
+        nothing to attach a label to.
         """
         return self._insert(frame, generated_ids=False)
 
     def _insert(self, frame: object, *, generated_ids: bool) -> int:
-        batch = prediction_batch(frame, unique_ids=generated_ids, max_future=self.max_future)
+        batch = prediction_batch(frame, unique_ids=generated_ids, max_future=self.max_future,
+                                 tasks=self.tasks)
         return self.store.insert_batch(batch, now=utcnow(), check_ids=not generated_ids)
 
     def record_actuals(self, prediction_ids: Iterable[object], actuals: Iterable[object], *,
@@ -124,7 +152,8 @@ class PredictionLog:
         in scope rejects the whole call ([`NotFoundError`][mlmkit.exceptions.NotFoundError], nothing
         recorded) unless ``on_unknown="skip"``: then the known ids are labelled and
         ``result.skipped`` counts the others. The result is an ``int`` (rows changed) with a
-        ``skipped`` attribute.
+        ``skipped`` attribute. ``actuals`` are of the model's task: booleans (0/1) for binary
+        and score-only models, class labels for multiclass, numbers for regression.
         """
         if model_name is not None:
             check_name("model_name", model_name)
@@ -133,10 +162,11 @@ class PredictionLog:
         ids = to_polars({"prediction_id": list(prediction_ids)
                          if not isinstance(prediction_ids, (pl.Series, np.ndarray, pa.Array))
                          else prediction_ids}, "prediction_ids").get_column("prediction_id")
-        values = pl.Series("actual", actuals, strict=False)
-        if len(ids) != len(values):
+        if not isinstance(actuals, (pl.Series, np.ndarray, pa.Array)):
+            actuals = list(actuals)
+        if len(ids) != len(actuals):
             raise invalid("actuals", f"as many values as prediction_ids ({len(ids)})",
-                          f"{len(values)} values")
+                          f"{len(actuals)} values")
         if len(ids) == 0:
             return LabelsRecorded(0)
         if ids.null_count():
@@ -145,13 +175,23 @@ class PredictionLog:
         if ids.is_duplicated().any():
             raise invalid("prediction_ids", "unique ids",
                           ids.filter(ids.is_duplicated())[0])
-        labels = _label_array(values)
+        labels, column = label_values(actuals, self._label_task(model_name, ids))
         changed, skipped = self.store.record_actuals(
             ids.to_arrow(), labels, utc(at, "at") if at is not None else utcnow(),
-            model_name=model_name, version=ver, skip_unknown=on_unknown == "skip")
+            model_name=model_name, version=ver, skip_unknown=on_unknown == "skip",
+            column=column)
         return LabelsRecorded(changed, skipped)
 
-    def record_actual(self, prediction_id: str, actual: bool | int, *,
+    def _label_task(self, model_name: str | None, ids: pl.Series) -> Task:
+        if model_name is not None:
+            return self.task(model_name)
+        found = self.store.label_tasks(ids.to_arrow())  # (empty when every model is binary)
+        if len(kinds := set(found.values())) > 1:
+            raise invalid("model_name", "given: these ids were logged by models of several "
+                          "tasks", dict(sorted(found.items())))
+        return kinds.pop() if kinds else Task.BINARY
+
+    def record_actual(self, prediction_id: str, actual: object, *,
                       model_name: str | None = None, version: VersionLike | None = None,
                       at: datetime | None = None) -> None:
         """Attach ground truth to one logged prediction (scoped as `record_actuals`)."""
@@ -165,8 +205,10 @@ class PredictionLog:
         check_name("model_name", model_name)
         versions = None if version is None else [str(Version.parse(version))]
         span = resolve_range(window, start=start, end=end, default=None)
+        task = self.task(model_name)
+        columns = BASE_COLUMNS + _TASK_COLUMNS.get(task, ())
         return self.store.select(model_name, versions=versions, time_range=span,
-                                 labelled_only=labelled_only)
+                                 labelled_only=labelled_only, columns=columns)
 
     def count(self, model_name: str | None = None) -> int:
         """Number of logged predictions."""
@@ -195,12 +237,5 @@ def retention_floor(now: datetime, days: float) -> datetime:
     return cutoff.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _label_array(values: pl.Series) -> pa.Array:
-    if values.dtype == pl.Boolean and not values.null_count():
-        return values.to_arrow()
-    if values.dtype.is_integer() and values.is_in([0, 1]).all():
-        return values.cast(pl.Boolean).to_arrow()
-    bad = values.filter(values.is_null() | ~values.cast(pl.String).is_in(
-        ["true", "false", "0", "1"]))
-    shown = bad[0] if len(bad) else values[0]
-    raise invalid("actuals", "booleans or 0/1 without nulls", shown)
+_TASK_COLUMNS = {Task.MULTICLASS: ("label", "actual_label", "probabilities"),
+                 Task.REGRESSION: ("value", "actual_value")}

@@ -36,6 +36,7 @@ class Batch:
     has_ids: bool
     has_timestamps: bool
     has_actuals: bool
+    label_column: str = "actual"  # where a label logged with the row goes (per task)
 
     @property
     def num_rows(self) -> int:

@@ -21,12 +21,15 @@ from mlmkit.exceptions import DuplicateError, NotFoundError
 from mlmkit.store._sql import where_clause
 from mlmkit.store.database import Database
 from mlmkit.store.predictions.batch import Batch, feature_column
-from mlmkit.values import TimeRange
+from mlmkit.values import Task, TimeRange
 
-__all__ = ["PredictionStore", "BASE_COLUMNS"]
+__all__ = ["BASE_COLUMNS", "PredictionStore", "TASK_COLUMNS"]
 
 BASE_COLUMNS = ("prediction_id", "model_name", "version", "ts", "prediction", "score",
                 "confidence", "unit_id", "role", "actual", "labelled_at")
+TASK_COLUMNS = ("label", "actual_label", "probabilities", "value", "actual_value")
+"""Columns of multiclass and regression rows (m009); NULL in binary and score-only rows."""
+_LABEL_COLUMNS = ("actual", "actual_label", "actual_value")
 _IN_LIST_MAX = 512
 """Up to this many ids, the duplicate check is an IN-list probe instead of a semi-join."""
 
@@ -98,7 +101,8 @@ class PredictionStore:
         if not batch.has_timestamps:
             extra.append(f"{stamp} AS ts")
         if batch.has_actuals:
-            extra.append(f"CASE WHEN actual IS NOT NULL THEN {stamp} END AS labelled_at")
+            extra.append(f'CASE WHEN "{batch.label_column}" IS NOT NULL THEN {stamp} END '
+                         "AS labelled_at")
         select = ", ".join(["*", *extra])
         with self.db.transaction() as conn:
             if batch.has_ids and check_ids:  # once per batch, before any row is written
@@ -188,7 +192,8 @@ class PredictionStore:
             for feature, (_, value) in present.items():
                 values[fmap[feature][0]] = value
         columns = ", ".join(f'"{c}"' for c in values)
-        marks = ", ".join("?" for _ in values)
+        marks = ", ".join("?::STRUCT(label VARCHAR, p DOUBLE)[]" if c == "probabilities" else "?"
+                          for c in values)
         with self.db.connection() as conn:
             if caller_id and conn.execute(
                     "SELECT 1 FROM predictions WHERE prediction_id = ? AND version = ? "
@@ -204,17 +209,46 @@ class PredictionStore:
         return str(values["prediction_id"])
 
     # ------------------------------------------------------------------ labels
+    def tasks(self, models: Sequence[str]) -> dict[str, Task]:
+        """``{model: task}`` of the registered models among ``models`` (one query)."""
+        rows = self.db.execute("SELECT model_name, any_value(task) FROM models WHERE "
+                               "list_contains(?, model_name) GROUP BY model_name",
+                               [list(models)])
+        return {name: Task(task) for name, task in rows}
+
+    def label_tasks(self, ids: pa.Array) -> dict[str, Task]:
+        """``{model: task}`` of the models that logged ``ids``, when any model is not binary.
+
+        Empty when every registered model is binary (then no id is looked up).
+        """
+        if not self.db.execute("SELECT 1 FROM models WHERE task <> 'binary' LIMIT 1"):
+            return {}
+        with self.db.connection() as conn:
+            conn.register("_mlmkit_ids", pa.table({"prediction_id": ids}))
+            try:
+                rows = conn.execute(
+                    "SELECT DISTINCT p.model_name, coalesce(m.task, 'binary') FROM predictions "
+                    "p SEMI JOIN _mlmkit_ids i USING (prediction_id) LEFT JOIN (SELECT "
+                    "model_name, any_value(task) AS task FROM models GROUP BY 1) m USING "
+                    "(model_name)").fetchall()
+            finally:
+                conn.unregister("_mlmkit_ids")
+        return {name: Task(task) for name, task in rows}
+
     def record_actuals(self, ids: pa.Array, actuals: pa.Array, at: datetime, *,
                        model_name: str | None = None, version: str | None = None,
-                       skip_unknown: bool = False) -> tuple[int, int]:
+                       skip_unknown: bool = False, column: str = "actual") -> tuple[int, int]:
         """Attach labels to the rows of ``model_name`` (all models when ``None``) with these ids.
 
         Returns ``(rows changed, ids skipped)``. An id matching no row in scope rejects the
         whole call ([`NotFoundError`][mlmkit.exceptions.NotFoundError]) unless ``skip_unknown``;
         without ``model_name`` an id logged by several models is refused (`ValidationError` naming
-        them).
+        them). ``column`` is where the labels go: ``actual`` (binary, score-only),
+        ``actual_label`` (multiclass) or ``actual_value`` (regression).
         """
-        table = pa.table({"prediction_id": ids, "actual": actuals})
+        if column not in _LABEL_COLUMNS:
+            raise invalid("column", f"one of {list(_LABEL_COLUMNS)}", column)
+        table = pa.table({"prediction_id": ids, column: actuals})
         scope, params = "", []
         if model_name is not None:
             scope += " AND p.model_name = ?"
@@ -245,11 +279,11 @@ class PredictionStore:
                         f"prediction_id {first!r} is not in the log{where} (first of "
                         f"{missing} unknown ids); no label was recorded")
                 changed = conn.execute(
-                    "UPDATE predictions p SET actual = l.actual, labelled_at = ? "
+                    f"UPDATE predictions p SET {column} = l.{column}, labelled_at = ? "
                     f"FROM _mlmkit_labels l WHERE p.prediction_id = l.prediction_id{scope}",
                     [at, *params]).fetchone()
-                conn.execute("INSERT INTO actuals (prediction_id, actual, recorded_at) "
-                             "SELECT prediction_id, actual, ? "
+                conn.execute(f"INSERT INTO actuals (prediction_id, {column}, recorded_at) "
+                             f"SELECT prediction_id, {column}, ? "
                              "FROM _mlmkit_labels l WHERE EXISTS (SELECT 1 FROM predictions p "
                              f"WHERE p.prediction_id = l.prediction_id{scope})",
                              [at, *params])
@@ -264,7 +298,8 @@ class PredictionStore:
         """Rows of one model as polars, oldest first, feature columns under their names."""
         where, params = where_clause(model_name, versions, time_range)
         if labelled_only:
-            where += " AND actual IS NOT NULL"
+            where += " AND (actual IS NOT NULL OR actual_label IS NOT NULL OR actual_value IS " \
+                "NOT NULL)"
         cols = [f'"{c}"' for c in (columns or BASE_COLUMNS)]
         if features:
             cols += [f'"{c}" AS "{f}"' for f, (c, _) in
