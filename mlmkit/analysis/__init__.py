@@ -8,7 +8,8 @@ No I/O, no duckdb, no plotting. Submodules:
 - ``drift``: two-sample drift statistics and per-feature drift reports;
 - ``detectors``: streaming concept-drift detectors (DDM, EDDM, ADWIN, Page-Hinkley, CUSUM);
 - ``thresholds``: threshold curves and optimal thresholds;
-- ``estimation``: label-free performance estimation (CBPE);
+- ``estimation``: label-free performance estimation (CBPE for binary and multiclass models,
+  direct loss estimation for regression);
 - ``routing``, ``experiment``: sticky traffic assignment and A/B comparisons from counts;
 - ``monitoring``, ``tuning``: the pure parts of the monitor and the tuning engine.
 
