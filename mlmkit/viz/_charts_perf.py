@@ -57,11 +57,20 @@ def _deploy_layers(alt: Any, deployments: pl.DataFrame, lo: Any, hi: Any) -> lis
     if not events.height:
         return []
     rules = alt.Chart(_data(events)).encode(x="event_at:T")
-    return [rules.mark_rule(color=INK, strokeDash=[4, 3]).encode(
-                tooltip=["action", "version", "environment",
-                         alt.Tooltip("event_at:T", format=HOUR_FORMAT)]),
-            rules.mark_text(align="left", dx=3, dy=-4, fontSize=10, color=INK, angle=0)
-            .encode(text="label:N", y=alt.value(8))]
+    # a label in the right fifth of the span is drawn left of its rule, so it stays inside
+    # the plot (it ran into the legend beside the plot before)
+    span = (hi - lo) if hi > lo else None
+    right = (events["event_at"] - lo) / span > 0.8 if span else pl.Series([False] * events.height)
+    layers = [rules.mark_rule(color=INK, strokeDash=[4, 3]).encode(
+        tooltip=["action", "version", "environment",
+                 alt.Tooltip("event_at:T", format=HOUR_FORMAT)])]
+    for align, dx, part in (("left", 3, events.filter(~right)),
+                            ("right", -3, events.filter(right))):
+        if part.height:
+            layers.append(alt.Chart(_data(part)).mark_text(
+                align=align, dx=dx, dy=-4, fontSize=10, color=INK, angle=0).encode(
+                x="event_at:T", text="label:N", y=alt.value(8)))
+    return layers
 
 
 def _alert_layers(alt: Any, alerts: pl.DataFrame, lo: Any, hi: Any) -> list[Any]:
@@ -138,7 +147,8 @@ def metric_trend(trend: pl.DataFrame, *, metric: str = "accuracy",
     data = trend.select([c for c in cols if c in trend.columns]).sort("version", "bucket")
     base = alt.Chart(_data(data)).encode(
         x=_time_axis(alt, "bucket", data),
-        color=alt.Color("version:N", title="version"))
+        color=alt.Color("version:N", title="version",
+                        legend=alt.Legend(orient="bottom", direction="horizontal")))
     line = base.mark_line(point=True).encode(
         y=alt.Y(f"{metric}:Q", title=_label(metric), scale=alt.Scale(zero=False)),
         tooltip=[alt.Tooltip("bucket:T", format=HOUR_FORMAT),
@@ -263,6 +273,9 @@ def threshold_curve(curve: Any, *, current: float | None = None, optimal: float 
                     max_points: int = 400, title: str = "Metrics vs threshold") -> Any:
     """Precision / recall / F1 against the threshold, current and optimal thresholds marked.
 
+    The labels of the marks sit on separate rows (the leftmost to the left of its rule), so
+    ``current`` and ``optimal`` never overlap even when they are close.
+
     Parameters
     ----------
     curve
@@ -271,9 +284,6 @@ def threshold_curve(curve: Any, *, current: float | None = None, optimal: float 
     selected : float, optional
         A threshold being considered (a panel's slider value), drawn as a bolder rule; build
         the chart again when it changes.
-
-    The labels of the marks sit on separate rows (the leftmost to the left of its rule), so
-    ``current`` and ``optimal`` never overlap even when they are close.
     """
     alt = altair()
     frame = getattr(curve, "curve", curve)
@@ -320,7 +330,7 @@ def calibration(frame: pl.DataFrame, *, title: str = "Calibration") -> Any:
     frame : polars.DataFrame
         ``mean_score, observed_rate, count`` per bin, e.g. from
         [`mlmkit.viz.data.calibration_frame`][mlmkit.viz.data.calibration_frame] or
-        [`mlmkit.analysis.metrics.calibration`][mlmkit.analysis.metrics.calibration.calibration].
+        `mlmkit.analysis.metrics.calibration`.
     """
     need = {"mean_score", "observed_rate", "count"}
     if not isinstance(frame, pl.DataFrame):

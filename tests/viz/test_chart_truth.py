@@ -55,6 +55,32 @@ def test_trend_has_dated_time_axis_and_deploys_at_registry_times(demo_ws):
     assert deploys["event_at"][-1] < trend["bucket_end"].max() - timedelta(days=10)
 
 
+def test_deploy_label_at_the_right_edge_stays_clear_of_the_legend():
+    """The version legend sits below the plot and a late deploy's label is drawn left of its
+    rule, so "deploy 1.1.0" no longer runs into the legend title beside the plot."""
+    from datetime import UTC, datetime
+
+    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    trend = pl.DataFrame({"version": ["1.0.0"] * 4 + ["1.1.0"] * 4,
+                          "bucket": [t0 + timedelta(days=d) for d in range(8)],
+                          "accuracy": [0.9 - 0.01 * d for d in range(8)]})
+    history = pl.DataFrame({"event_at": [t0 + timedelta(days=1), t0 + timedelta(days=6, hours=20)],
+                            "action": ["deploy", "deploy"], "version": ["1.0.1", "1.1.0"],
+                            "environment": ["production"] * 2})
+    spec = charts.metric_trend(trend, deployments=history).to_dict(validate=True)
+    legends = [la["encoding"]["color"]["legend"] for la in _layers(spec)
+               if "legend" in la.get("encoding", {}).get("color", {})]
+    legends += [spec["encoding"]["color"]["legend"]] if "encoding" in spec else []
+    layer_enc = [la.get("encoding", {}).get("color", {}).get("legend")
+                 for la in spec.get("layer", [])]
+    assert {"orient": "bottom", "direction": "horizontal"} in [*legends, *layer_enc]
+    labels = {row["label"]: la["mark"] for la in _layers(spec)
+              if la["mark"].get("type") == "text" and la.get("encoding", {}).get("text", {})
+              .get("field") == "label" for row in _values(spec, la)}
+    assert labels["deploy 1.1.0"]["align"] == "right" and labels["deploy 1.1.0"]["dx"] < 0
+    assert labels["deploy 1.0.1"]["align"] == "left" and labels["deploy 1.0.1"]["dx"] > 0
+
+
 def test_short_trend_shows_hours(demo_ws):
     trend = demo_ws.monitor.get_performance_trend("n1-detector", None, "24h", "1h")
     spec = charts.metric_trend(trend).to_dict()
