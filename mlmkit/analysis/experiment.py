@@ -16,7 +16,7 @@ roc_auc                       bootstrap of per-bin histograms     bootstrap (his
 ============================  ==================================  ==========================
 
 With ``sequential=True`` proportion metrics use the always-valid mSPRT
-([`sequential_two_proportion_test`][mlmkit.analysis.stats.sequential.sequential_two_proportion_test]),
+([`sequential_two_proportion_test`][mlmkit.analysis.stats.sequential_two_proportion_test]),
 whose p-value stays valid however often a running experiment is looked at; other metrics refuse
 sequential mode.
 

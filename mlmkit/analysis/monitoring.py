@@ -1,6 +1,6 @@
 """Small pure helpers for performance monitoring: drop severity and one-sample proportion tests.
 
-Used by [`mlmkit.services.monitor.service`][mlmkit.services.monitor.service]; usable on their own.
+Used by [`PerformanceMonitor`][mlmkit.services.monitor.PerformanceMonitor]; usable on their own.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def bucket_metrics(tp: Any, fp: Any, tn: Any, fn: Any, *,
 
     Returns arrays ``accuracy``, ``precision``, ``recall``, ``specificity`` (each with
     ``*_low`` / ``*_high``, Wilson, equal to
-    [`mlmkit.analysis.metrics.wilson_interval`][mlmkit.analysis.metrics.intervals.wilson_interval])
+    [`mlmkit.analysis.metrics.wilson_interval`][mlmkit.analysis.metrics.wilson_interval])
     and ``f1_score``; NaN where a metric is 0/0 (no warning: empty buckets are expected).
 
     Examples

@@ -27,19 +27,19 @@ class BufferedClient:
 
     A prediction is durable once its batch is acknowledged: every ``max_rows`` rows, once the
     oldest buffered row is ``max_seconds`` old (a timer thread checks), on
-    [`flush`][mlmkit.client.buffered.BufferedClient.flush] /
-    [`close`][mlmkit.client.buffered.BufferedClient.close] and at interpreter exit. Each
-    [`track`][mlmkit.client.buffered.BufferedClient.track] is validated when it is made (the checks
+    [`flush`][mlmkit.client.BufferedClient.flush] /
+    [`close`][mlmkit.client.BufferedClient.close] and at interpreter exit. Each
+    [`track`][mlmkit.client.BufferedClient.track] is validated when it is made (the checks
     of ``ws.log.track``), so a bad call raises at once and never poisons a batch. A batch the server
     cannot take now (unreachable after the retries) stays buffered and is tried again; beyond
-    ``max_pending`` rows [`track`][mlmkit.client.buffered.BufferedClient.track] raises
-    [`UnavailableError`][mlmkit.client._http.UnavailableError] instead of growing without bound.
+    ``max_pending`` rows [`track`][mlmkit.client.BufferedClient.track] raises
+    [`UnavailableError`][mlmkit.client.UnavailableError] instead of growing without bound.
     After ``fork()`` the child starts empty (the parent flushes its own rows) with its own ids.
 
     Parameters
     ----------
     base_url, token
-        As for [`Client`][mlmkit.client._http.Client]; other keyword arguments go to it as well.
+        As for [`Client`][mlmkit.client.Client]; other keyword arguments go to it as well.
     max_rows
         Rows per batch.
     max_seconds

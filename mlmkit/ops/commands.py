@@ -1,6 +1,6 @@
 """CLI commands of the ops layer: ``jobs run|schedule|list|history|status`` and ``metrics``.
 
-The top-level parser (``mlmkit.cli``) calls [`register`][mlmkit.ops.commands.register] with its
+The top-level parser (``mlmkit.cli``) calls [`register`][mlmkit.ops.register] with its
 sub-parsers; each command sets ``func`` to a handler ``(args) -> int`` (the process exit code).
 ``python -m mlmkit.ops`` runs these commands without the rest of the CLI.
 

@@ -244,7 +244,7 @@ def next_fire_times(expr: str | CronSchedule, after: datetime, n: int = 1, *,
     """The next ``n`` times ``expr`` fires strictly after ``after`` (aware UTC datetimes).
 
     Pure: the clock is the ``after`` argument, so simulations and tests drive the same code
-    path as [`mlmkit.ops.scheduler.run_scheduler`][mlmkit.ops.scheduler.run_scheduler].
+    path as [`mlmkit.ops.run_scheduler`][mlmkit.ops.run_scheduler].
 
     Examples
     --------

@@ -1,12 +1,12 @@
 """``mlmkit export`` and ``mlmkit import``: the prediction log as a Parquet dataset and back.
 
 ``export`` writes (or brings up to date) the dataset of
-[`export_dataset`][mlmkit.store.engines.dataset.export_dataset]: one file per model and UTC
+[`export_dataset`][mlmkit.store.engines.export_dataset]: one file per model and UTC
 day under ``model_name=<m>/date=<yyyy-mm-dd>/``, a manifest with each model's type, features
 and per-day fingerprints, and only the days that changed since the last export rewritten.
 
 ``import`` reads a dataset into a workspace with
-[`import_dataset`][mlmkit.ops.dataset_commands.import_dataset]: models missing from the registry
+`import_dataset`: models missing from the registry
 are registered (name, type, each version seen), rows go through the log's batch path
 (``ws.log.track_batch``: the same validation as any batch), one transaction per model-day, so
 a day is imported whole or not at all; a model-day the workspace already holds is skipped,

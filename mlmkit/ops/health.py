@@ -14,7 +14,7 @@ endpoint            status  meaning
 =================== ======= ==================================================================
 
 Each check opens the file briefly and closes it again (see
-[`mlmkit.ops.prometheus`][mlmkit.ops.prometheus]).
+[`generate_metrics`][mlmkit.ops.generate_metrics]).
 """
 
 from __future__ import annotations

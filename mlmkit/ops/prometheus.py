@@ -32,11 +32,11 @@ metric                                          labels / meaning
 ``mlmkit_model_last_prediction_timestamp_seconds`` (model, version, environment) is the Unix
 time of the version's newest prediction in the window (stale traffic alerts).
 A ratio with no labelled data (0/0) is omitted rather than exported as NaN.
-[`generate_metrics`][mlmkit.ops.prometheus.generate_metrics],
-[`write_textfile`][mlmkit.ops.prometheus.write_textfile] and ``mlmkit serve`` write the text format
+[`generate_metrics`][mlmkit.ops.generate_metrics],
+[`write_textfile`][mlmkit.ops.write_textfile] and ``mlmkit serve`` write the text format
 themselves, so they work on the core install; ``prometheus_client`` (``pip install 'mlmkit[ops]'``)
-is needed only to put [`MlmkitCollector`][mlmkit.ops.prometheus.MlmkitCollector] in a registry of
-your own ([`make_registry`][mlmkit.ops.prometheus.make_registry]).
+is needed only to put [`MlmkitCollector`][mlmkit.ops.MlmkitCollector] in a registry of
+your own (`make_registry`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ file overrides it::
     enabled = false
 
 Cron expressions have standard (Vixie) cron semantics, computed by
-[`mlmkit.ops.cron.next_fire_times`][mlmkit.ops.cron.next_fire_times] (0 and 7 are Sunday), not by
+`mlmkit.ops.cron.next_fire_times` (0 and 7 are Sunday), not by
 APScheduler's own cron syntax, which numbers weekdays from Monday. Each run opens the workspace,
 runs the job, and closes it, so the scheduler holds the file only while a job works; runs of one job
 never overlap (``max_instances=1``) and missed runs coalesce. SIGTERM / SIGINT stop it cleanly: a

@@ -1,7 +1,7 @@
 """The ASGI application (Starlette): health, metrics, ingestion and read endpoints.
 
 - ``GET /health/live`` (no file access), ``/health/ready`` and ``/metrics`` from the
-  background [`Snapshot`][mlmkit.server.snapshot.Snapshot] (scrapes never touch the file);
+  background [`Snapshot`][mlmkit.server.Snapshot] (scrapes never touch the file);
   ``GET /health`` the detailed JSON report (``?max_staleness=``; 400 when unparsable).
 - ``POST /v1/predictions``: ``application/json`` (array of row objects),
   ``application/x-ndjson`` or ``application/vnd.apache.arrow.stream``; validated by the
@@ -130,7 +130,7 @@ def create_app(path: str | os.PathLike[str], *, verifier: Any = None, snapshot: 
         A `mlmkit.server.auth.TokenVerifier`; ``None`` serves without authentication
         (only for a loopback bind).
     snapshot
-        A [`mlmkit.server.snapshot.Snapshot`][mlmkit.server.snapshot.Snapshot] (started and stopped
+        A [`mlmkit.server.Snapshot`][mlmkit.server.Snapshot] (started and stopped
         with the app); ``None``: ``/metrics`` and ``/health/ready`` answer 503.
     limits
         Body size, clock-skew bound, lock timeout.

@@ -98,7 +98,7 @@ class TokenVerifier:
     ----------
     source : str, os.PathLike or Database
         The workspace file (opened for each re-read and closed again: it is never held in
-        between), or an open [`Database`][mlmkit.store.database.Database] to read through (a server
+        between), or an open [`Database`][mlmkit.store.Database] to read through (a server
         that already has one shares its lease instead of competing with it).
     via : callable, optional
         ``via(read)`` runs ``read(db)`` where the caller's open database lives and returns its

@@ -1,8 +1,8 @@
 """Row batches on their way to the writer: prepared (stored columns), small requests' rows.
 
-[`Prepared`][mlmkit.server.batches.Prepared] is a validated batch converted to its stored
-columns; [`Rows`][mlmkit.server.batches.Rows] a small request's row objects validated with
-the requests of the same shape (see [`GroupCommitWriter`][mlmkit.server.writer.GroupCommitWriter]).
+`Prepared` is a validated batch converted to its stored
+columns; `Rows` a small request's row objects validated with
+the requests of the same shape (see `GroupCommitWriter`).
 `combine` makes one INSERT of a group, `same_rows` recognises a retry.
 """
 

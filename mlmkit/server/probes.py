@@ -2,7 +2,7 @@
 
 A liveness probe says only that the process answers; under a burst of connections (200
 probes at once) every microsecond of middleware and routing per request shows in the tail.
-[`LiveFirst`][mlmkit.server.probes.LiveFirst] is the first middleware of the application and
+`LiveFirst` is the first middleware of the application and
 sends a constant answer for ``GET``/``HEAD /health/live``; every other request passes on.
 """
 

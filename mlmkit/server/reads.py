@@ -1,10 +1,10 @@
 """Reads beside the writer: a second DuckDB cursor of the writer's connection.
 
 The server's one writer thread owns the workspace file (see
-[`GroupCommitWriter`][mlmkit.server.writer.GroupCommitWriter]). Reads (``GET /v1/models``,
+`GroupCommitWriter`). Reads (``GET /v1/models``,
 current metrics, history, the ``/metrics`` snapshot refresh, token re-reads, ``/health``) do
 not run on that thread: `read_workspace` takes a cursor of the writer's connection
-([`CursorDatabase.read_cursor`][mlmkit.store.read_cursor.CursorDatabase.read_cursor]) and runs
+(`CursorDatabase.read_cursor`) and runs
 the read in the caller's thread, on the last committed state, while the writer goes on
 inserting and committing.
 """

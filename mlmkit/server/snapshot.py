@@ -1,8 +1,8 @@
 """A snapshot of the exporter's view of a workspace, refreshed in the background.
 
 ``/metrics`` and ``/health/ready`` of ``mlmkit serve`` answer from a
-[`Snapshot`][mlmkit.server.snapshot.Snapshot]: a thread reads the workspace once every ``interval``
-seconds (the queries of [`mlmkit.ops.prometheus`][mlmkit.ops.prometheus], through one short open of
+[`Snapshot`][mlmkit.server.Snapshot]: a thread reads the workspace once every ``interval``
+seconds (the queries of [`generate_metrics`][mlmkit.ops.generate_metrics], through one short open of
 the file) and keeps the last good exposition in memory with the time it was taken. A scrape or a
 probe therefore never opens the file: it answers in microseconds whatever else holds the workspace,
 and exports how old its values are.

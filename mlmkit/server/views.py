@@ -2,7 +2,7 @@
 
 Reads (``GET /v1/models``, ``/v1/models/{name}/metrics``, ``/v1/models/{name}/history``,
 the route source) are functions of a `Workspace` run by
-[`GroupCommitWriter.read`][mlmkit.server.writer.GroupCommitWriter.read] on a cursor beside the
+`GroupCommitWriter.read` on a cursor beside the
 writer; registry changes (``POST /v1/models``, ``.../deploy``, ``.../rollback``, admin scope)
 are run by the writer thread between ingestion groups, so they serialise with ingestion
 without any lease hand-off.

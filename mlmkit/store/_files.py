@@ -1,7 +1,7 @@
 """Opening a workspace file: lock handles and bounded waits, integrity checks, inherited handles.
 
 The lease protocol itself (who holds the file, when it is handed over) is
-[`mlmkit.store.database.Database`][mlmkit.store.database.Database]; this module holds its file-level
+[`mlmkit.store.Database`][mlmkit.store.Database]; this module holds its file-level
 steps: the ``flock`` files (``<db>.lock``, the ``<db>.queue`` turnstile), bounded waits on them and
 on DuckDB's own file lock, and the checks every open makes.
 """

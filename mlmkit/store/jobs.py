@@ -1,6 +1,6 @@
 """SQL for scheduled jobs: the ``job_runs`` journal, ``metric_snapshots`` and ops read-outs.
 
-Every function takes a [`Database`][mlmkit.store.database.Database] and keeps its connection block
+Every function takes a [`Database`][mlmkit.store.Database] and keeps its connection block
 short (one or two statements), so a job never holds the workspace lease between models.
 The read-outs at the bottom (`live_counts`, `open_alert_counts`,
 `newest_prediction`) feed the Prometheus collector and the health report.

@@ -5,10 +5,10 @@ endpoints, the ``/metrics`` snapshot, token re-reads) do not run on that thread 
 cursor of its connection (``conn.cursor()``: a separate DuckDB connection to the same
 database instance, reading the last committed state while the writer inserts and commits).
 
-[`CursorDatabase`][mlmkit.store.read_cursor.CursorDatabase] is a `Database` with that one
+`CursorDatabase` is a `Database` with that one
 addition: while a cursor is out, it does not hand the file to another process (a hand-off
 closes the connection, which DuckDB refuses while a cursor of it runs a query); the hand-off
-happens when the read ends. [`CursorView`][mlmkit.store.read_cursor.CursorView] puts one
+happens when the read ends. `CursorView` puts one
 cursor behind the `Database` interface the services read through (writes refused).
 """
 

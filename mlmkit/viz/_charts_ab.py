@@ -102,7 +102,7 @@ def drift_heatmap(drift: pl.DataFrame, *, value: str = "drift_ratio",
     Parameters
     ----------
     drift : polars.DataFrame
-        :func:`mlmkit.viz.data.drift_over_time`: ``period, feature, statistic, drift`` and
+        [`drift_over_time`][mlmkit.viz.data.drift_over_time]: ``period, feature, statistic, drift`` and
         ``p_value``.
     value : str
         Colour: ``"drift_ratio"`` (each test against its own drift line: distance over its
@@ -217,7 +217,7 @@ def sequential_path(path: pl.DataFrame, *, title: str = "Sequential test",
     Parameters
     ----------
     path : polars.DataFrame
-        [`sequential_path`][mlmkit.analysis.stats.sequential.sequential_path] output
+        [`sequential_path`][mlmkit.analysis.stats.sequential_path] output
         (``look, n_a, n_b, effect, p_value, ci_low, ci_high, reject``), optionally with a ``time``
         column.
     """

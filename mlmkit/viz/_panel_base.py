@@ -56,7 +56,7 @@ class Panel:
     """Base: ``widget`` (an ipywidgets box), a ``status`` line, guarded callbacks, static HTML.
 
     Subclasses call `_setup` first, wire every widget callback with `on_click` /
-    `observe`, and put [`status`][mlmkit.services.experiments.rollout.Rollout.status] in their box.
+    `observe`, and put [`status`][mlmkit.services.experiments.Rollout.status] in their box.
     """
 
     title = "mlmkit panel"

@@ -2,7 +2,7 @@
 
 Every function takes what a service returned (a polars frame or a result object) and returns
 an ``alt.Chart`` / layered / concatenated chart. Data is aggregated before it reaches a chart:
-no chart embeds more than [`MAX_POINTS`][mlmkit.viz._theme.MAX_POINTS] (5,000) rows, and curves are
+no chart embeds more than [`MAX_POINTS`][mlmkit.viz.charts.MAX_POINTS] (5,000) rows, and curves are
 thinned to a few hundred points. The ``mlmkit`` theme is registered the first time a chart is
 built. Render with ``chart.save("x.svg")`` or
 [`mlmkit.viz.render.to_svg`][mlmkit.viz.render.to_svg].

@@ -1,7 +1,7 @@
 """Chart-ready, aggregated data from a workspace (the bridge between services and charts).
 
 Each function asks the services / store for aggregates (never raw rows) and hands the
-arithmetic to [`mlmkit.analysis`][mlmkit.analysis]; results are small polars frames for `charts`.
+arithmetic to `mlmkit.analysis`; results are small polars frames for `charts`.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def calibration_frame(ws: Workspace, model_name: str, version: Any, *,
 
     Score sums are taken at the fine bins' midpoints (error at most 0.0005 per bin's mean
     score); the rest is
-    [`mlmkit.analysis.metrics.calibration_from_histograms`][mlmkit.analysis.metrics.calibration.calibration_from_histograms].
+    [`mlmkit.analysis.metrics.calibration_from_histograms`][mlmkit.analysis.metrics.calibration_from_histograms].
     """
     bins = check_int("bins", bins, low=2, high=100)
     hist = _hist(ws, model_name, [str(Version.parse(version))], window, _FINE_BINS)
@@ -91,7 +91,7 @@ def sequential_frame(ws: Workspace, config: ABTestConfig, *, window: WindowLike 
 
     Cumulative correct / labelled counts per arm come from
     ``ws.monitor.get_performance_trend``;
-    [`sequential_path`][mlmkit.analysis.stats.sequential.sequential_path] does the test. Adds a
+    [`sequential_path`][mlmkit.analysis.stats.sequential_path] does the test. Adds a
     ``time`` column (end of each look).
     """
     a, b = str(config.version_a), str(config.version_b)

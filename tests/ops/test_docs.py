@@ -83,6 +83,27 @@ def test_site_prints_no_sphinx_role_and_links_cross_references(site: Path) -> No
                      core)
 
 
+@pytest.mark.slow
+def test_api_reference_renders_the_public_paths(site: Path) -> None:
+    """Classes and functions are rendered under the path users import (the front door)."""
+    from mkdocstrings import Inventory
+
+    with (site / "objects.inv").open("rb") as handle:
+        inventory = Inventory.parse_sphinx(handle)
+    primary = {name for name, item in inventory.items() if item.uri.endswith("#" + name)}
+    for name in ("mlmkit.services.monitor.PerformanceMonitor",
+                 "mlmkit.services.monitor.model_verdict", "mlmkit.store.registry.ModelRegistry",
+                 "mlmkit.store.engines.ParquetEngine",
+                 "mlmkit.viz.offline.use_offline_renderer", "mlmkit.client.Client.deploy",
+                 "mlmkit.analysis.stats.welch_from_sums", "mlmkit.analysis.metrics.RegressionSums"):
+        assert name in primary, name
+    internal = sorted(n for n in primary if re.search(
+        r"\.(service|base|duckdb|memory|database|rules|sinks|_\w+)\.[A-Z]", n))
+    assert not internal, internal[:20]
+    monitor = (site / "api" / "monitor" / "index.html").read_text(encoding="utf-8")
+    assert 'id="mlmkit.services.monitor.PerformanceMonitor"' in monitor
+    assert "mlmkit.services.monitor.service" not in monitor
+
 def test_no_sphinx_roles_in_the_package() -> None:
     found = [f"{p.relative_to(ROOT)}:{i}" for p in sorted((ROOT / "mlmkit").rglob("*.py"))
              for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)

@@ -14,7 +14,7 @@ initial state (details in `mlmkit.analysis.detectors._base`).
 | ``page_hinkley`` | `PageHinkley` (Page 1954) | mode | no |
 | ``cusum`` | `CUSUM` (two-sided tabular) | up, down | no |
 
-[`run_detector`][mlmkit.analysis.detectors._run.run_detector] runs one over a whole stream and lists
+[`run_detector`][mlmkit.analysis.detectors.run_detector] runs one over a whole stream and lists
 the indices where it fired.
 """
 

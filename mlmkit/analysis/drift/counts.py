@@ -2,7 +2,7 @@
 
 The store computes histograms in SQL; these functions turn two aligned count vectors (same
 bins or same categories, same order) into the same
-[`DriftStat`][mlmkit.analysis.drift.methods.DriftStat] the raw functions give. For
+[`DriftStat`][mlmkit.analysis.drift.DriftStat] the raw functions give. For
 reference-quantile bins use `quantile_edges` on the reference and count with the convention of
 `bin_counts`: bin 0 is ``x < e[0]``, bin i is ``e[i-1] <= x < e[i]``, the last bin is ``x >=
 e[-1]``.

@@ -1,9 +1,9 @@
 """Two-sample drift statistics, a registry of drift methods and a per-feature drift report.
 
 Methods (``available_drift_methods()``; each is a
-[`DriftMethod`][mlmkit.analysis.drift.methods.DriftMethod] with a default threshold
+[`DriftMethod`][mlmkit.analysis.drift.DriftMethod] with a default threshold
 and a score type, and new ones can be added with
-[`register_drift_method`][mlmkit.analysis.drift.methods.register_drift_method]):
+[`register_drift_method`][mlmkit.analysis.drift.register_drift_method]):
 
 =================  ==========  =========  =================================================
 name               score       default    applies to
@@ -18,7 +18,7 @@ name               score       default    applies to
 
 A distance drifts when ``statistic >= threshold``, a p-value when ``p_value < threshold``.
 
-The ``auto`` rule (per column, used by [`detect_drift`][mlmkit.analysis.drift.report.detect_drift]
+The ``auto`` rule (per column, used by [`detect_drift`][mlmkit.analysis.drift.detect_drift]
 by default):
 
 1. A numeric column with at most 5 distinct reference values is treated as categorical.
@@ -104,7 +104,7 @@ def quantile_edges(reference: Any, *, bins: int = 10) -> np.ndarray:
 
     Quantiles interpolate linearly between order statistics (numpy's default); repeated edges
     (discrete data) are dropped, so there may be fewer than ``bins`` bins. The outer bins are
-    open: use [`bin_counts`][mlmkit.analysis.drift.detect.bin_counts] (or the same rule in SQL) to
+    open: use [`bin_counts`][mlmkit.analysis.drift.bin_counts] (or the same rule in SQL) to
     count.
 
     Examples
@@ -155,7 +155,7 @@ def psi(reference: Any, current: Any, bins: int = 10, *, categorical: bool | Non
     """Population stability index of ``current`` against ``reference``.
 
     Numeric samples are cut at ``bins`` reference quantiles
-    ([`quantile_edges`][mlmkit.analysis.drift.detect.quantile_edges], outer bins open); categorical
+    ([`quantile_edges`][mlmkit.analysis.drift.quantile_edges], outer bins open); categorical
     ones (strings, booleans, or ``categorical=True``) use one bin per category. ``PSI = sum((q - p)
     * ln(q / p))`` with reference proportions ``p`` and current proportions ``q``; an empty bin's
     proportion is replaced by ``1e-4`` (no renormalisation), so ``psi(x, x) == 0``. Default
@@ -230,7 +230,7 @@ def jensen_shannon(reference: Any, current: Any, *, bins: int = 10, base: float 
                    threshold: float | None = None) -> DriftStat:
     """Jensen-Shannon distance between the binned (or categorical) distributions.
 
-    Bins as in [`psi`][mlmkit.analysis.drift.detect.psi] (no smoothing: the distance handles empty
+    Bins as in [`psi`][mlmkit.analysis.drift.psi] (no smoothing: the distance handles empty
     bins). The distance is the square root of the JS divergence in log base ``base`` (default 2,
     range [0, 1]) and equals ``scipy.spatial.distance.jensenshannon(p, q, base=base)`` on the same
     histograms. Default threshold 0.1.
@@ -252,7 +252,7 @@ def hellinger(reference: Any, current: Any, *, bins: int = 10, categorical: bool
               threshold: float | None = None) -> DriftStat:
     """Hellinger distance ``||sqrt(p) - sqrt(q)||_2 / sqrt(2)`` between binned distributions.
 
-    Bins as in [`psi`][mlmkit.analysis.drift.detect.psi]; the distance lies in [0, 1]. Default
+    Bins as in [`psi`][mlmkit.analysis.drift.psi]; the distance lies in [0, 1]. Default
     threshold 0.1.
 
     Examples

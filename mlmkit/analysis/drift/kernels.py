@@ -1,4 +1,4 @@
-"""Numeric kernels behind [`mlmkit.analysis.drift.detect`][mlmkit.analysis.drift.detect] (private).
+"""Numeric kernels behind [`mlmkit.analysis.drift`][mlmkit.analysis.drift] (private).
 
 Everything here works on already-validated inputs: sorted float64 samples or aligned count
 vectors. Validation helpers at the top turn user input into those shapes.

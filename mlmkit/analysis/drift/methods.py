@@ -1,6 +1,6 @@
 """Drift result type, prepared samples and the registry of drift methods (private).
 
-Public names are re-exported by [`mlmkit.analysis.drift.detect`][mlmkit.analysis.drift.detect].
+Public names are re-exported by [`mlmkit.analysis.drift`][mlmkit.analysis.drift].
 """
 
 from __future__ import annotations

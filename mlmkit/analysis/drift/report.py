@@ -185,7 +185,7 @@ def detect_drift(reference: Any, current: Any, *, method: str | Mapping[str, str
         are categorical. Nulls are dropped; NaN or infinite numbers raise.
     method : str or mapping, default "auto"
         A registered method name or ``"auto"`` (the rule in
-        [`mlmkit.analysis.drift.detect`][mlmkit.analysis.drift.detect]), or a mapping column -> name
+        [`mlmkit.analysis.drift`][mlmkit.analysis.drift]), or a mapping column -> name
         (unlisted columns use ``"auto"``). A single name that does not apply to a column's kind
         (``"ks"`` on strings) falls back to ``"auto"`` there; the ``method`` column of the report
         says what was used.

@@ -1,28 +1,28 @@
 """Binary classification metrics from rows or from sufficient statistics.
 
 From rows:
-[`binary_classification_metrics`][mlmkit.analysis.metrics.binary.binary_classification_metrics] (the
-API-contract dict), [`roc_auc`][mlmkit.analysis.metrics.scores.roc_auc],
-[`average_precision`][mlmkit.analysis.metrics.scores.average_precision],
-[`brier_score`][mlmkit.analysis.metrics.scores.brier_score],
-[`log_loss`][mlmkit.analysis.metrics.scores.log_loss],
-[`calibration`][mlmkit.analysis.metrics.calibration.calibration],
-[`expected_calibration_error`][mlmkit.analysis.metrics.calibration.expected_calibration_error]. From
+[`binary_classification_metrics`][mlmkit.analysis.metrics.binary_classification_metrics] (the
+API-contract dict), [`roc_auc`][mlmkit.analysis.metrics.roc_auc],
+[`average_precision`][mlmkit.analysis.metrics.average_precision],
+[`brier_score`][mlmkit.analysis.metrics.brier_score],
+[`log_loss`][mlmkit.analysis.metrics.log_loss],
+`calibration`,
+[`expected_calibration_error`][mlmkit.analysis.metrics.expected_calibration_error]. From
 aggregates a database can compute (no rows):
-[`metrics_from_counts`][mlmkit.analysis.metrics.binary.metrics_from_counts] /
-[`Metrics.from_counts`][mlmkit.analysis.metrics.binary.Metrics.from_counts],
-[`auc_from_histograms`][mlmkit.analysis.metrics.histograms.auc_from_histograms],
-[`average_precision_from_histograms`][mlmkit.analysis.metrics.histograms.average_precision_from_histograms],
-[`brier_score_from_sums`][mlmkit.analysis.metrics.histograms.brier_score_from_sums],
-[`log_loss_from_sums`][mlmkit.analysis.metrics.histograms.log_loss_from_sums],
-[`calibration_from_histograms`][mlmkit.analysis.metrics.calibration.calibration_from_histograms].
-Intervals: [`wilson_interval`][mlmkit.analysis.metrics.intervals.wilson_interval],
-[`bootstrap_interval`][mlmkit.analysis.metrics.intervals.bootstrap_interval].
+[`metrics_from_counts`][mlmkit.analysis.metrics.metrics_from_counts] /
+[`Metrics.from_counts`][mlmkit.analysis.metrics.Metrics.from_counts],
+[`auc_from_histograms`][mlmkit.analysis.metrics.auc_from_histograms],
+[`average_precision_from_histograms`][mlmkit.analysis.metrics.average_precision_from_histograms],
+[`brier_score_from_sums`][mlmkit.analysis.metrics.brier_score_from_sums],
+[`log_loss_from_sums`][mlmkit.analysis.metrics.log_loss_from_sums],
+[`calibration_from_histograms`][mlmkit.analysis.metrics.calibration_from_histograms].
+Intervals: [`wilson_interval`][mlmkit.analysis.metrics.wilson_interval],
+[`bootstrap_interval`][mlmkit.analysis.metrics.bootstrap_interval].
 
 Conventions: labels are bool or 0/1 with 1 the positive class; scores are positive-class
 probabilities in [0, 1]; a metric that is 0/0 (e.g. precision with no predicted positives,
 ROC AUC with one class) is NaN and emits one
-[`UndefinedMetricWarning`][mlmkit.analysis.metrics._inputs.UndefinedMetricWarning] per call. This
+[`UndefinedMetricWarning`][mlmkit.analysis.metrics.UndefinedMetricWarning] per call. This
 differs from scikit-learn, which returns 0.0 for an undefined MCC and averages the present classes
 for balanced accuracy; every defined value equals scikit-learn's. Counting uses ``count_nonzero``
 and ROC AUC / average precision one sort of the scores, so 1e7 rows take well under a second.
@@ -111,8 +111,8 @@ class Metrics:
     """Binary classification metrics of one set of rows (or of its confusion counts).
 
     ``metrics["accuracy"]`` reads a metric by name;
-    [`to_dict`][mlmkit.analysis.metrics.binary.Metrics.to_dict] gives the flat dict of
-    [`binary_classification_metrics`][mlmkit.analysis.metrics.binary.binary_classification_metrics].
+    [`to_dict`][mlmkit.analysis.metrics.Metrics.to_dict] gives the flat dict of
+    [`binary_classification_metrics`][mlmkit.analysis.metrics.binary_classification_metrics].
     Score-based fields are ``None`` when no scores were given; undefined metrics are NaN.
 
     Examples
@@ -249,7 +249,7 @@ def metrics_from_counts(tp: int, fp: int, tn: int, fn: int) -> dict[str, Any]:
     dict
         ``accuracy, precision, recall, f1_score, specificity, balanced_accuracy, mcc, tp,
         fp, tn, fn, sample_count``; use
-        [`Metrics.from_counts`][mlmkit.analysis.metrics.binary.Metrics.from_counts] for the result
+        [`Metrics.from_counts`][mlmkit.analysis.metrics.Metrics.from_counts] for the result
         object (with intervals).
 
     Examples

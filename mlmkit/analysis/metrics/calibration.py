@@ -108,7 +108,7 @@ def calibration_from_histograms(
     Returns
     -------
     polars.DataFrame
-        Same columns as [`calibration`][mlmkit.analysis.metrics.calibration.calibration], one row
+        Same columns as `calibration`, one row
         per non-empty bin.
 
     Examples
@@ -157,7 +157,7 @@ def expected_calibration_error(
     bins : int, default 10
         Number of bins.
     strategy : {"uniform", "quantile"}, default "uniform"
-        Binning, as in [`calibration`][mlmkit.analysis.metrics.calibration.calibration].
+        Binning, as in `calibration`.
 
     Returns
     -------
@@ -181,7 +181,7 @@ def expected_calibration_error_from_histograms(
     ----------
     counts, positives, score_sums : array-like
         As in
-        [`calibration_from_histograms`][mlmkit.analysis.metrics.calibration.calibration_from_histograms].
+        [`calibration_from_histograms`][mlmkit.analysis.metrics.calibration_from_histograms].
 
     Returns
     -------

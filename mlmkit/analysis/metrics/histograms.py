@@ -35,7 +35,7 @@ def auc_from_histograms(pos_counts: Any, neg_counts: Any) -> float:
     bin and ties (counts 1/2) with every negative in its own bin. With one bin per distinct
     score this *is* the exact AUC; with coarser bins it differs from the AUC of the
     underlying rows by at most
-    [`auc_histogram_error_bound`][mlmkit.analysis.metrics.histograms.auc_histogram_error_bound]
+    [`auc_histogram_error_bound`][mlmkit.analysis.metrics.auc_histogram_error_bound]
     (half the share of positive-negative pairs that fall in the same bin). For ``B`` uniform bins on
     [0, 1] and a negative-score density bounded by ``D`` that bound is at most ``0.5 * D / B`` (e.g.
     ≤ 1e-4 for 10,000 bins and ``D <= 2``); the realised error is typically far smaller because

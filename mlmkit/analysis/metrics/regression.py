@@ -2,11 +2,11 @@
 
 A database computes a handful of sums over the labelled rows of a window (``GROUP BY`` a
 version or a segment gives one row each);
-[`RegressionSums`][mlmkit.analysis.metrics.regression.RegressionSums] holds them and
-[`regression_metrics`][mlmkit.analysis.metrics.regression.regression_metrics] turns them into
+[`RegressionSums`][mlmkit.analysis.metrics.RegressionSums] holds them and
+[`regression_metrics`][mlmkit.analysis.metrics.regression_metrics] turns them into
 MAE, RMSE, MAPE, R² and bias with intervals. Residual
 quantiles come from a residual histogram through
-[`residual_quantiles`][mlmkit.analysis.metrics.regression.residual_quantiles].
+[`residual_quantiles`][mlmkit.analysis.metrics.residual_quantiles].
 
 Conventions
 -----------
@@ -281,7 +281,7 @@ def residual_quantiles(edges: Any, counts: Any,
     bracket ``[low, high]`` that holds the exact sample quantile (numpy's ``"linear"``
     definition); the bin error bound ``|value - exact| <= high - low`` is one bin width
     (``(max - min) / B``) when the two order statistics share a bin. See
-    [`histogram_quantiles`][mlmkit.analysis.metrics.summaries.histogram_quantiles].
+    [`histogram_quantiles`][mlmkit.analysis.metrics.histogram_quantiles].
 
     Examples
     --------

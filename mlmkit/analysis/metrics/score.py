@@ -1,12 +1,12 @@
 """Score-only models (anomaly scores, rankings): distribution, flag rate, and their drift.
 
 A score-only model logs a score and optionally a flag, never a label, so its monitoring is
-about the distribution: [`score_summary`][mlmkit.analysis.metrics.score.score_summary] (count,
+about the distribution: [`score_summary`][mlmkit.analysis.metrics.score_summary] (count,
 mean, standard deviation, quantiles from a score histogram),
-[`flag_rate`][mlmkit.analysis.metrics.score.flag_rate] (share flagged, Wilson interval), and the
+[`flag_rate`][mlmkit.analysis.metrics.flag_rate] (share flagged, Wilson interval), and the
 drift of both against a reference window:
-[`score_drift`][mlmkit.analysis.metrics.score.score_drift] (PSI, KS, Jensen-Shannon, Hellinger or
-chi-square on the two histograms) and [`flag_drift`][mlmkit.analysis.metrics.score.flag_drift]
+[`score_drift`][mlmkit.analysis.metrics.score_drift] (PSI, KS, Jensen-Shannon, Hellinger or
+chi-square on the two histograms) and [`flag_drift`][mlmkit.analysis.metrics.flag_drift]
 (chi-square on flagged / not flagged). Everything takes aggregates a ``GROUP BY`` returns; the
 drift functions are those of `mlmkit.analysis.drift` on counts.
 """

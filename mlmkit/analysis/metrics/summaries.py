@@ -3,9 +3,9 @@
 Two building blocks shared by the regression and score-only metrics (and usable for any
 per-row value such as ``-log p(true)``):
 
-- [`mean_interval_from_sums`][mlmkit.analysis.metrics.summaries.mean_interval_from_sums]: the
+- [`mean_interval_from_sums`][mlmkit.analysis.metrics.mean_interval_from_sums]: the
   mean of a per-row value and its normal-approximation interval from ``(n, Σx, Σx²)``;
-- [`histogram_quantiles`][mlmkit.analysis.metrics.summaries.histogram_quantiles]: quantiles from
+- [`histogram_quantiles`][mlmkit.analysis.metrics.histogram_quantiles]: quantiles from
   per-bin counts, each with the interval that is guaranteed to hold the exact sample quantile.
 """
 

@@ -182,7 +182,7 @@ def unit_buckets(unit_ids: Any, salt: int) -> NDArray[np.float64]:
     unit_ids : array-like of int or str
         numpy integer array, polars Series (integer or string) or a list.
     salt : int
-        Experiment salt ([`experiment_salt`][mlmkit.analysis.routing.assign.experiment_salt]).
+        Experiment salt ([`experiment_salt`][mlmkit.analysis.routing.experiment_salt]).
 
     Returns
     -------
@@ -246,7 +246,7 @@ def routing_share_b(config: ABTestConfig) -> float:
 def select_version(config: ABTestConfig, unit_id: int | str | None = None) -> Version:
     """The version serving ``unit_id`` under ``config`` (sticky; random without an id).
 
-    The salt is [`experiment_salt`][mlmkit.analysis.routing.assign.experiment_salt] of
+    The salt is [`experiment_salt`][mlmkit.analysis.routing.experiment_salt] of
     ``config.experiment_key``, which does not include the traffic split, so a gradual rollout keeps
     every unit already in B there.
 

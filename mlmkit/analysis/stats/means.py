@@ -1,8 +1,8 @@
 """Comparisons of continuous outcomes (latency, revenue, scores) between versions A and B.
 
-Same conventions as [`mlmkit.analysis.stats.proportions`][mlmkit.analysis.stats.proportions]:
+Same conventions as `proportions`:
 effects are **B minus A**, ``ci`` is two-sided, every function returns a
-[`TestResult`][mlmkit.analysis.stats.result.TestResult].
+[`TestResult`][mlmkit.analysis.stats.TestResult].
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Paired tests: both versions scored the same units (shadow mode); McNemar's test.
 
-Same conventions as [`mlmkit.analysis.stats.proportions`][mlmkit.analysis.stats.proportions] (B
+Same conventions as `proportions` (B
 minus A, two-sided ``ci``).
 """
 
@@ -82,7 +82,7 @@ def mcnemar(correct_a: Any, correct_b: Any, *, exact: bool = True, correction: b
     """McNemar's test from paired per-row outcomes (1/True = that version was correct).
 
     Builds the 2x2 table of agreements and calls
-    [`mcnemar_table`][mlmkit.analysis.stats.paired.mcnemar_table]; use that function directly when
+    [`mcnemar_table`][mlmkit.analysis.stats.mcnemar_table]; use that function directly when
     the counts come from a SQL aggregate.
 
     Parameters
@@ -90,7 +90,7 @@ def mcnemar(correct_a: Any, correct_b: Any, *, exact: bool = True, correction: b
     correct_a, correct_b : array-like of bool or {0, 1}
         Same length; row ``i`` is the same request scored by both versions (shadow mode).
     exact, correction, confidence
-        As in [`mcnemar_table`][mlmkit.analysis.stats.paired.mcnemar_table].
+        As in [`mcnemar_table`][mlmkit.analysis.stats.mcnemar_table].
 
     Returns
     -------

@@ -9,10 +9,10 @@ Conventions, the same for every function here:
 - ``ci`` is always two-sided at level ``confidence``, also for one-sided tests.
 - Bad arguments raise [`ValidationError`][mlmkit.exceptions.ValidationError] naming the parameter.
 
-Paired tests (McNemar) live in [`paired`][mlmkit.analysis.stats.paired], power and sample sizes in
-[`sample_size`][mlmkit.analysis.stats.sample_size], the Welch t-test and the bootstrap in
-[`means`][mlmkit.analysis.stats.means], the always-valid sequential test in
-[`sequential`][mlmkit.analysis.stats.sequential]; `mlmkit.analysis.stats` re-exports them all.
+Paired tests (McNemar) live in `paired`, power and sample sizes in
+`sample_size`, the Welch t-test and the bootstrap in
+`means`, the always-valid sequential test in
+`sequential`; `mlmkit.analysis.stats` re-exports them all.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def chi_square_2x2(table: Any, *, correction: bool = True,
 
     Equals ``scipy.stats.chi2_contingency(table, correction=correction)``. Without Yates'
     correction the statistic is the square of
-    [`two_proportion_ztest`][mlmkit.analysis.stats.proportions.two_proportion_ztest]'s z.
+    [`two_proportion_ztest`][mlmkit.analysis.stats.two_proportion_ztest]'s z.
 
     Parameters
     ----------

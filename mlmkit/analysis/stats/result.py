@@ -43,7 +43,7 @@ class TestResult:
         Number of observations (units, pairs or rows) the test used.
     alpha : float
         Default significance level of
-        [`significant`][mlmkit.analysis.stats.result.TestResult.significant] (0.05 unless the test
+        [`significant`][mlmkit.analysis.stats.TestResult.significant] (0.05 unless the test
         sets another, e.g. 0.001 for the sample-ratio-mismatch check).
     confidence : float or None
         Level of ``ci``.

@@ -79,13 +79,13 @@ def power(baseline_rate: float, minimum_detectable_effect: float, n_per_group: i
     """Power of the two-sided two-proportion test with ``n_per_group`` units in each group.
 
     The counterpart of
-    [`required_sample_size`][mlmkit.analysis.stats.sample_size.required_sample_size]:
+    [`required_sample_size`][mlmkit.analysis.stats.required_sample_size]:
     ``NormalIndPower().power(effect_size=h, nobs1=n_per_group, alpha=alpha, ratio=1)``.
 
     Parameters
     ----------
     baseline_rate, minimum_detectable_effect : float
-        As in [`required_sample_size`][mlmkit.analysis.stats.sample_size.required_sample_size].
+        As in [`required_sample_size`][mlmkit.analysis.stats.required_sample_size].
     n_per_group : int
         Units in each group (>= 2).
     alpha : float

@@ -32,7 +32,7 @@ simulated setting (rates 0.5 %-50 %, splits 50/50 to 99/1, a look after every un
 **Mixing parameter** ``tau`` (standard deviation of the anticipated absolute difference): the
 boundary is tightest when ``V`` is about ``tau**2 / r`` with ``r = 2 log(1/alpha) +
 log(1 + r)`` (≈ 8.2 at alpha 0.05), i.e. at the sample size where the test is expected to
-decide. [`sequential_tau`][mlmkit.analysis.stats.sequential.sequential_tau] computes that ``tau``
+decide. [`sequential_tau`][mlmkit.analysis.stats.sequential_tau] computes that ``tau``
 for a baseline rate and a planned size per group. The default ``tau=0.05`` is tightest around 1,600
 units per group at a 50 % rate and around 600 at a 90 % rate; results depend on ``tau`` only
 logarithmically. Choose ``tau`` before looking at the data — a data-dependent ``tau`` voids the
@@ -109,7 +109,7 @@ def sequential_two_proportion_test(successes_a: int, n_a: int, successes_b: int,
     """Always-valid test of ``rate_b - rate_a`` at one look (see the module docstring).
 
     The p-value ``min(1, 1 / Lambda)`` is valid at any data-dependent stopping time, so it may
-    be recomputed on every peek; [`SequentialTest`][mlmkit.analysis.stats.sequential.SequentialTest]
+    be recomputed on every peek; [`SequentialTest`][mlmkit.analysis.stats.SequentialTest]
     additionally keeps the running minimum over looks. ``ci`` is the ``1 - alpha`` confidence
     sequence at this look. Until the smaller group holds ``MIN_EXPECTED_COUNT`` expected successes
     and failures the look is not evaluated (``p_value=1``, ``ci=(-1, 1)``, ``details["evaluated"]``
@@ -124,7 +124,7 @@ def sequential_two_proportion_test(successes_a: int, n_a: int, successes_b: int,
         Level of the confidence sequence and default level of ``significant()``.
     tau : float
         Standard deviation of the normal mixing distribution over the absolute difference
-        (see [`sequential_tau`][mlmkit.analysis.stats.sequential.sequential_tau]); fix it before the
+        (see [`sequential_tau`][mlmkit.analysis.stats.sequential_tau]); fix it before the
         experiment starts.
 
     Returns
@@ -215,7 +215,7 @@ def sequential_path(successes_a: Any, n_a: Any, successes_b: Any, n_b: Any, *,
         e.g. hourly running totals from the prediction log.
     alpha, tau : float
         As in
-        [`sequential_two_proportion_test`][mlmkit.analysis.stats.sequential.sequential_two_proportion_test].
+        [`sequential_two_proportion_test`][mlmkit.analysis.stats.sequential_two_proportion_test].
 
     Returns
     -------
@@ -271,10 +271,10 @@ class SequentialTest:
     ----------
     alpha : float
         Level of the test (default of
-        [`result`][mlmkit.analysis.stats.sequential.SequentialTest.result]'s ``significant()``).
+        [`result`][mlmkit.analysis.stats.SequentialTest.result]'s ``significant()``).
     tau : float
         Mixing standard deviation, fixed for the whole experiment (see
-        [`sequential_tau`][mlmkit.analysis.stats.sequential.sequential_tau]).
+        [`sequential_tau`][mlmkit.analysis.stats.sequential_tau]).
 
     Examples
     --------

@@ -1,18 +1,18 @@
 """Two-version comparisons of multiclass and regression metrics (the catalogue's ``test``).
 
 Effects are **B minus A** and every function returns a
-[`TestResult`][mlmkit.analysis.stats.result.TestResult], as in the rest of
+[`TestResult`][mlmkit.analysis.stats.TestResult], as in the rest of
 `mlmkit.analysis.stats`. Which test a metric takes is its catalogue ``test``:
 
 - Welch on a mean of per-row values, from sums alone:
-  [`welch_from_sums`][mlmkit.analysis.stats.tasks.welch_from_sums] and, on two
-  `RegressionSums`, [`regression_welch`][mlmkit.analysis.stats.tasks.regression_welch] (MAE:
+  [`welch_from_sums`][mlmkit.analysis.stats.welch_from_sums] and, on two
+  `RegressionSums`, [`regression_welch`][mlmkit.analysis.stats.regression_welch] (MAE:
   ``|e|``; MAPE: ``|e|/|y|``; bias: ``e``).
 - Bootstrap for the rest:
-  [`bootstrap_class_metric`][mlmkit.analysis.stats.tasks.bootstrap_class_metric] resamples
+  [`bootstrap_class_metric`][mlmkit.analysis.stats.bootstrap_class_metric] resamples
   each confusion matrix as one multinomial draw (F1-macro and the other averages, no rows
   needed);
-  [`bootstrap_regression_metric`][mlmkit.analysis.stats.tasks.bootstrap_regression_metric]
+  [`bootstrap_regression_metric`][mlmkit.analysis.stats.bootstrap_regression_metric]
   resamples rows (RMSE, R², ...). Both are seeded and vectorised, with the percentile interval
   and p-value of `bootstrap_difference`.
 """

@@ -1,13 +1,13 @@
 """Decision thresholds for binary scores: the full threshold curve and the best threshold.
 
 A score ``s`` is predicted positive when ``s >= threshold``.
-[`threshold_curve`][mlmkit.analysis.thresholds.curve.threshold_curve] evaluates every distinct score
+[`threshold_curve`][mlmkit.analysis.thresholds.threshold_curve] evaluates every distinct score
 as a threshold in O(n log n) (for float64 scores in [0, 2) one ``np.sort`` of keys packing score
 bits and label, otherwise two sorts and a linear merge; then cumulative sums),
-[`threshold_curve_from_histogram`][mlmkit.analysis.thresholds.curve.threshold_curve_from_histogram]
+[`threshold_curve_from_histogram`][mlmkit.analysis.thresholds.threshold_curve_from_histogram]
 builds the same frame from counts aggregated per distinct score or per score bin (e.g. by SQL
-``GROUP BY``), and [`best_threshold`][mlmkit.analysis.thresholds.curve.best_threshold] /
-[`best_threshold_from_curve`][mlmkit.analysis.thresholds.curve.best_threshold_from_curve] pick the
+``GROUP BY``), and [`best_threshold`][mlmkit.analysis.thresholds.best_threshold] /
+[`best_threshold_from_curve`][mlmkit.analysis.thresholds.best_threshold_from_curve] pick the
 threshold optimising a metric, optionally under a precision / recall constraint or as the minimum
 expected cost.
 
@@ -146,7 +146,7 @@ def threshold_curve_from_histogram(thresholds_or_bin_edges: Any, pos_counts: Any
     Returns
     -------
     polars.DataFrame
-        Same columns as [`threshold_curve`][mlmkit.analysis.thresholds.curve.threshold_curve], one
+        Same columns as [`threshold_curve`][mlmkit.analysis.thresholds.threshold_curve], one
         row per score or bin (bins with no rows are kept; they repeat the counts of the next bin
         up).
 
@@ -191,7 +191,7 @@ def best_threshold(actual: Any, score: Any, *, metric: str | None = None,
     Parameters
     ----------
     actual, score : array-like
-        As in [`threshold_curve`][mlmkit.analysis.thresholds.curve.threshold_curve].
+        As in [`threshold_curve`][mlmkit.analysis.thresholds.threshold_curve].
     metric : str, optional
         One of `METRICS`. Default ``"f1_score"``, or ``"cost"`` when costs are given.
         ``"cost"`` is the expected cost per prediction
@@ -253,7 +253,7 @@ def best_threshold_from_curve(curve: pl.DataFrame, *, metric: str | None = None,
     ``fn``. In grid mode a grid point between two curve thresholds gets the counts of the next
     curve threshold up, which is exact for a curve over distinct scores and at bin resolution for
     a curve over score bins. Other parameters as in
-    [`best_threshold`][mlmkit.analysis.thresholds.curve.best_threshold].
+    [`best_threshold`][mlmkit.analysis.thresholds.best_threshold].
 
     Examples
     --------

@@ -1,8 +1,8 @@
 """Threshold grids, counts at a threshold and the bootstrap of an improvement between two.
 
 Everything works on a threshold curve
-([`threshold_curve`][mlmkit.analysis.thresholds.curve.threshold_curve] or
-[`threshold_curve_from_histogram`][mlmkit.analysis.thresholds.curve.threshold_curve_from_histogram]),
+([`threshold_curve`][mlmkit.analysis.thresholds.threshold_curve] or
+[`threshold_curve_from_histogram`][mlmkit.analysis.thresholds.threshold_curve_from_histogram]),
 i.e. on counts aggregated per distinct score or per score cell, never on raw rows.
 """
 
@@ -40,7 +40,7 @@ def threshold_grid(low: float, high: float, step: float) -> np.ndarray:
     """The inclusive grid ``low, low + step, ..., <= high`` used by grid-mode threshold search.
 
     Points are rounded to 12 decimals, so float steps land on round numbers (the same grid as
-    [`mlmkit.analysis.thresholds.best_threshold`][mlmkit.analysis.thresholds.curve.best_threshold]
+    [`mlmkit.analysis.thresholds.best_threshold`][mlmkit.analysis.thresholds.best_threshold]
     with ``step``).
 
     Examples
@@ -58,7 +58,7 @@ def count_curve(actual: Any, score: Any) -> pl.DataFrame:
     """Only the count columns of `threshold_curve`.
 
     ``threshold, tp, fp, tn, fn`` at every distinct score, ascending: what
-    [`best_threshold_from_curve`][mlmkit.analysis.thresholds.curve.best_threshold_from_curve] needs,
+    [`best_threshold_from_curve`][mlmkit.analysis.thresholds.best_threshold_from_curve] needs,
     without computing the rate columns twice on large logs.
 
     Examples

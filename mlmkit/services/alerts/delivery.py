@@ -5,7 +5,7 @@ concurrent processes never deliver the same pair at once), sends, and records th
 by row, so a crash at any point loses at most the claim of the pair in flight, which becomes
 due again when its lease ends. A failed pair is retried after ``backoff * 2**(attempts-1)``
 (at most ``max_backoff``) until ``max_attempts`` attempts were made; it is then ``failed`` and
-only [`AlertingService.retry_unsent`][mlmkit.services.alerts.service.AlertingService.retry_unsent]
+only [`AlertingService.retry_unsent`][mlmkit.services.alerts.AlertingService.retry_unsent]
 (an explicit request) tries it again.
 """
 

@@ -1,11 +1,11 @@
 """Alert rules: small strategy objects registered by name and rebuilt from their parameters.
 
-A rule's [`AlertRule.evaluate`][mlmkit.services.alerts.rules.AlertRule.evaluate] looks at a
-[`RuleContext`][mlmkit.services.alerts.rules.RuleContext] (the database and the performance monitor;
+A rule's [`AlertRule.evaluate`][mlmkit.services.alerts.AlertRule.evaluate] looks at a
+[`RuleContext`][mlmkit.services.alerts.RuleContext] (the database and the performance monitor;
 a [`Workspace`][mlmkit.workspace.Workspace] is one) and returns the
-[`Finding`][mlmkit.services.alerts.rules.Finding] objects to fire (an empty list when all is well).
+[`Finding`][mlmkit.services.alerts.Finding] objects to fire (an empty list when all is well).
 Built-in rules: ``metric_below``, ``degradation``, ``drift``, ``label_coverage_low``, ``srm``. Add
-one with [`register_rule`][mlmkit.services.alerts.rules.register_rule].
+one with [`register_rule`][mlmkit.services.alerts.register_rule].
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class Finding:
 class RuleContext(Protocol):
     """What a rule reads: the database and the performance monitor.
 
-    [`AlertingService`][mlmkit.services.alerts.service.AlertingService] passes one when it evaluates
+    [`AlertingService`][mlmkit.services.alerts.AlertingService] passes one when it evaluates
     its rules; a [`Workspace`][mlmkit.workspace.Workspace] has both attributes, so it can be passed
     too.
     """

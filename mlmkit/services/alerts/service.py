@@ -4,7 +4,7 @@ Every alert is first stored in the ``alerts`` table together with one ``pending`
 per configured sink (one transaction), then delivered to the sinks (outside any database
 connection), each outcome recorded on its row. A pair that failed (or whose process died) is
 retried only for that sink: by
-[`AlertingService.retry_unsent`][mlmkit.services.alerts.service.AlertingService.retry_unsent] now,
+[`AlertingService.retry_unsent`][mlmkit.services.alerts.AlertingService.retry_unsent] now,
 or by the ``alert-delivery`` job with exponential back-off up to ``max_attempts`` (see
 `mlmkit.services.alerts.delivery`). ``alerts.sent`` is true once every sink got it. A condition that
 persists does not page every time a job sees it: an unresolved alert with the same ``dedup_key``
@@ -77,7 +77,7 @@ class AlertingService:
 
     Rules read the performance monitor, and the monitor fires alerts through this service.
     To break that cycle the service gets the monitor as a *provider*: a function returning
-    it, called only when [`check`][mlmkit.services.alerts.service.AlertingService.check] evaluates
+    it, called only when [`check`][mlmkit.services.alerts.AlertingService.check] evaluates
     rules (so building either service never builds the other eagerly, and the workspace still
     creates each on first use).
 
@@ -88,13 +88,13 @@ class AlertingService:
     registry
         The model registry (the production version of a rule configured without one).
     monitor
-        Returns the [`PerformanceMonitor`][mlmkit.services.monitor.service.PerformanceMonitor] that
+        Returns the [`PerformanceMonitor`][mlmkit.services.monitor.PerformanceMonitor] that
         rules read; ``None`` for a service that only fires and stores alerts
-        ([`check`][mlmkit.services.alerts.service.AlertingService.check] then raises
+        ([`check`][mlmkit.services.alerts.AlertingService.check] then raises
         [`StateError`][mlmkit.exceptions.StateError] if rules are configured).
     cooldown
         Default de-duplication window of
-        [`fire`][mlmkit.services.alerts.service.AlertingService.fire].
+        [`fire`][mlmkit.services.alerts.AlertingService.fire].
     max_attempts
         Attempts per (alert, sink) before the ``alert-delivery`` job gives up on it.
     retry_backoff

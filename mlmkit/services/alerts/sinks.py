@@ -133,7 +133,7 @@ class WebhookSink:
     other statuses fail at once. Redirects (3xx) are never followed: a receiver that answers
     with one has not accepted the alert, and following it could forward the alert and its
     credentials to another host. Failure raises
-    [`SinkError`][mlmkit.services.alerts.sinks.SinkError], with the original error chained and every
+    [`SinkError`][mlmkit.services.alerts.SinkError], with the original error chained and every
     credential (user info in the URL, secret headers) masked.
 
     Each request carries ``Idempotency-Key: <alert idempotency key>`` (the key is in the

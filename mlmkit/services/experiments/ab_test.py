@@ -109,9 +109,9 @@ class ABTestingService(EngineUser):
         """Route many units at once: columns ``unit_id``, ``arm`` ("A"/"B"), ``version``.
 
         Same decisions as
-        [`select_version`][mlmkit.services.experiments.ab_test.ABTestingService.select_version],
+        [`select_version`][mlmkit.services.experiments.ABTestingService.select_version],
         vectorised (tens of millions per second for integer ids; see
-        [`mlmkit.analysis.routing.assign`][mlmkit.analysis.routing.assign] for the hash).
+        [`mlmkit.analysis.routing`][mlmkit.analysis.routing] for the hash).
 
         Examples
         --------
@@ -142,7 +142,7 @@ class ABTestingService(EngineUser):
         """The seed's sample size to estimate one rate within ``± margin_of_error`` (385).
 
         This sizes an *estimate*, not a comparison; use
-        [`required_sample_size`][mlmkit.services.experiments.ab_test.ABTestingService.required_sample_size]
+        [`required_sample_size`][mlmkit.services.experiments.ABTestingService.required_sample_size]
         to detect a difference between versions.
         """
         return margin_of_error_sample_size(confidence_level, margin_of_error)

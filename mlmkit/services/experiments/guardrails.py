@@ -6,9 +6,9 @@ labels and correct predictions per arm since the step began) and returns a
 Built-in guardrails: ``critical_alert``, ``srm``, ``accuracy_drop``, ``min_accuracy``. Add
 one with `register_guardrail` and pass it in ``Guardrails(extra=(...))``.
 
-[`Guardrails`][mlmkit.services.experiments.guardrails.Guardrails] is the public, stored
+[`Guardrails`][mlmkit.services.experiments.Guardrails] is the public, stored
 configuration of a rollout: its fields build the built-in guardrails
-([`Guardrails.checks`][mlmkit.services.experiments.guardrails.Guardrails.checks]), and ``extra``
+([`Guardrails.checks`][mlmkit.services.experiments.Guardrails.checks]), and ``extra``
 guardrails are stored as ``{"guardrail": name, **fields}`` and rebuilt with `make_guardrail`.
 """
 

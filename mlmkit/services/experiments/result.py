@@ -23,12 +23,12 @@ class ABTestResult:
     ``config.significance_level``; otherwise ``"tie"``.
 
     **Decision rule**
-    ([`should_deploy_version_b`][mlmkit.services.experiments.result.ABTestResult.should_deploy_version_b]):
+    ([`should_deploy_version_b`][mlmkit.services.experiments.ABTestResult.should_deploy_version_b]):
     the primary metric is significantly better for B, its *relative* improvement ``(b - a) / a`` is
     at least
     ``config.minimum_improvement`` (0.05 = 5 %), and no sample-ratio mismatch was found. The
     relative reading follows the seed, which reports the improvement in percent
-    ([`get_primary_metric_improvement_percent`][mlmkit.services.experiments.result.ABTestResult.get_primary_metric_improvement_percent]).
+    ([`get_primary_metric_improvement_percent`][mlmkit.services.experiments.ABTestResult.get_primary_metric_improvement_percent]).
 
     Parameters
     ----------

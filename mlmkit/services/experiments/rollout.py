@@ -2,8 +2,8 @@
 
 A rollout sends a growing share of traffic to version B along a plan (default: the seed's
 10 % → 25 % → 50 % → 75 % → 100 %). Routing is sticky
-([`mlmkit.analysis.routing.assign`][mlmkit.analysis.routing.assign]), so a unit already on B stays
-on B when the share grows. [`Rollout.advance`][mlmkit.services.experiments.rollout.Rollout.advance]
+([`mlmkit.analysis.routing`][mlmkit.analysis.routing]), so a unit already on B stays
+on B when the share grows. [`Rollout.advance`][mlmkit.services.experiments.Rollout.advance]
 evaluates the
 current step on the predictions logged since the step began:
 
@@ -117,9 +117,9 @@ class Rollout:
     """A persisted guarded rollout; reload any time with ``ws.ab.get_rollout(rollout_id)``.
 
     Serve traffic with
-    [`select_version`][mlmkit.services.experiments.rollout.Rollout.select_version] (or
+    [`select_version`][mlmkit.services.experiments.Rollout.select_version] (or
     ``ws.ab.assign(rollout.config, ids)``) and call
-    [`advance`][mlmkit.services.experiments.rollout.Rollout.advance] periodically (e.g. from a
+    [`advance`][mlmkit.services.experiments.Rollout.advance] periodically (e.g. from a
     scheduled job).
     """
 

@@ -2,8 +2,8 @@
 
 A plan is B's traffic share at each step (increasing, ending at 1.0); the state is the
 ``rollouts`` row as `mlmkit.store.experiments.load_rollout` returns it; a
-[`RolloutDecision`][mlmkit.services.experiments.steps.RolloutDecision] says what
-[`advance`][mlmkit.services.experiments.rollout.Rollout.advance] (or a rollback) did.
+[`RolloutDecision`][mlmkit.services.experiments.RolloutDecision] says what
+[`advance`][mlmkit.services.experiments.Rollout.advance] (or a rollback) did.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def parse_plan(plan: PlanLike) -> list[float]:
 
 @dataclasses.dataclass(frozen=True)
 class RolloutDecision:
-    """What [`Rollout.advance`][mlmkit.services.experiments.rollout.Rollout.advance] did.
+    """What [`Rollout.advance`][mlmkit.services.experiments.Rollout.advance] did.
 
     ``action`` is ``"advance"``, ``"hold"``, ``"rollback"`` or ``"complete"``.
     """

@@ -345,7 +345,7 @@ def rollout_advancement(ctx: JobContext) -> None:
 
     A step younger than its ``min_duration`` holds, so a second run right after changes
     nothing. Each model's newest finished rollout is reconciled first
-    ([`Rollout.reconcile`][mlmkit.services.experiments.rollout.Rollout.reconcile]: a crash between
+    ([`Rollout.reconcile`][mlmkit.services.experiments.Rollout.reconcile]: a crash between
     two steps is repaired on the next run).
     """
     ab = ctx.ab

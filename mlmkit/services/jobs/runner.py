@@ -14,7 +14,7 @@ rollout-advancement      ``*/5 * * * *``     advance (or roll back) gradual roll
 alert-delivery           ``* * * * *``       retry undelivered alerts (back-off, attempt cap)
 ======================== =================== =================================================
 
-[`run_job`][mlmkit.services.jobs.runner.run_job] records the start, end, status (``ok``, ``partial``
+[`run_job`][mlmkit.services.jobs.run_job] records the start, end, status (``ok``, ``partial``
 when some models failed, ``error`` when the job itself failed) and error text of each run. Every job
 is idempotent: a second run in the same period writes nothing new. One model's failure is recorded
 and logged with its model/version context; the other models still run.
@@ -72,7 +72,7 @@ class Job:
     """A named job: its function, default cron cadence and a one-line description.
 
     ``func(ctx)`` runs the job; its options are keyword-only with defaults, and
-    [`run_job`][mlmkit.services.jobs.runner.run_job] checks the options it passes against ``func``'s
+    [`run_job`][mlmkit.services.jobs.run_job] checks the options it passes against ``func``'s
     signature.
     """
 
@@ -225,7 +225,7 @@ def close_crashed_runs(ws: Workspace, name: str, *, now: datetime | None = None,
     A run is crashed when its process (same host) is gone, or, whatever its host, when it
     started more than ``grace`` before ``now``. It is closed with status ``failed`` and
     the error ``crashed: ...``, so health checks and the journal never show a run that will
-    not finish. [`run_job`][mlmkit.services.jobs.runner.run_job] calls this before each run of that
+    not finish. [`run_job`][mlmkit.services.jobs.run_job] calls this before each run of that
     job.
     """
     at = utcnow() if now is None else utc(now, "now")

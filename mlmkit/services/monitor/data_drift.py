@@ -9,7 +9,7 @@ feature (and the score, as *prediction drift*) of a current selection with a ref
   is given), or a frame of feature values (polars / pandas / dict of arrays).
 - ``current``: a duration ending now, or a ``(start, end)`` pair.
 
-Method: the rule of [`mlmkit.analysis.drift.detect`][mlmkit.analysis.drift.detect] (``auto``). When
+Method: the rule of [`mlmkit.analysis.drift`][mlmkit.analysis.drift] (``auto``). When
 both sides hold more than 1,000 values the statistics come from histograms computed in DuckDB (two
 scans for all columns: ranges, moments and category counts, then the numeric histograms; no rows
 transferred): the normalised Wasserstein distance from 2,000 equal-width bins over the joint
@@ -17,7 +17,7 @@ range (error at most one bin width, i.e. below 0.5 % of the range) and Jensen-Sh
 exact category counts. Smaller samples, numeric features whose reference values fill at most
 5 bins (hence low-cardinality ones), explicit methods other than these, and frame references
 load the values and call
-[`mlmkit.analysis.drift.detect_drift`][mlmkit.analysis.drift.report.detect_drift] (exact).
+[`mlmkit.analysis.drift.detect_drift`][mlmkit.analysis.drift.detect_drift] (exact).
 
 Missing values (NULL; ingest stores NaN and ±inf as NULL, and rows logged before it did are
 read the same way) are a signal of their own. The value statistics use the present values
@@ -347,7 +347,7 @@ def estimate_performance_window(store: PredictionStore, model_name: str, version
     """CBPE estimate of the current window's metrics from scores alone.
 
     The calibration is fitted on the labelled, scored rows of ``reference`` (same forms as
-    [`data_drift`][mlmkit.services.monitor.data_drift.data_drift], frames excepted); the current
+    [`data_drift`][mlmkit.services.monitor.PerformanceMonitor.data_drift], frames excepted); the current
     window's labels, if any, are ignored.
     """
     check_name("model_name", model_name)

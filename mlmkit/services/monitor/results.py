@@ -1,4 +1,4 @@
-"""Frozen result types of [`mlmkit.services.monitor.service`][mlmkit.services.monitor.service]."""
+"""Frozen result types of [`PerformanceMonitor`][mlmkit.services.monitor.PerformanceMonitor]."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ _COUNT_METRICS = select(use=Use.WINDOW, kind=Kind.COUNT)  # NaN without labels
 class WindowMetrics:
     """Metrics of one model version over one window, with the labels they rest on.
 
-    ``metrics`` is the analysis-layer [`Metrics`][mlmkit.analysis.metrics.binary.Metrics] of the
+    ``metrics`` is the analysis-layer [`Metrics`][mlmkit.analysis.metrics.Metrics] of the
     labelled rows (``None`` when no row is labelled); the metric properties read through to it
     (NaN without labels). ``sample_count`` counts every prediction in the window,
     ``labelled_count`` those with ground truth. ``insufficient`` is true when fewer than

@@ -290,7 +290,7 @@ class PerformanceMonitor(EngineUser):
         ``specificity`` with Wilson ``*_low`` / ``*_high``, ``f1_score``, ``brier_score``,
         ``log_loss`` and ``source``. For whole-day intervals, days whose raw rows were removed
         by retention are filled from the daily summaries
-        ([`summarize_daily`][mlmkit.services.monitor.service.PerformanceMonitor.summarize_daily]).
+        ([`summarize_daily`][mlmkit.services.monitor.PerformanceMonitor.summarize_daily]).
         """
         versions = self._versions(version)
         self._registered(model_name, versions)
@@ -378,7 +378,7 @@ class PerformanceMonitor(EngineUser):
         """Label-free (CBPE) estimate of the current window's metrics from its scores.
 
         Calibrated on the labelled rows of ``reference``; see
-        [`mlmkit.services.monitor.data_drift.estimate_performance_window`][mlmkit.services.monitor.data_drift.estimate_performance_window].
+        `estimate_performance_window`.
         """
         from mlmkit.services.monitor.data_drift import estimate_performance_window
 

@@ -85,11 +85,11 @@ def roc_aucs(engine: StatisticsEngine, model_name: str, scored: Mapping[str, int
              exact_max_rows: int | None = None) -> dict[str, RocAuc]:
     """ROC AUC per version with labelled, scored rows (``scored`` maps version to their count).
 
-    Exact ([`mlmkit.analysis.metrics.roc_auc`][mlmkit.analysis.metrics.scores.roc_auc] on the
+    Exact ([`mlmkit.analysis.metrics.roc_auc`][mlmkit.analysis.metrics.roc_auc] on the
     version's ``(score, actual)`` pairs, one plain scan) when the version has at most
     ``exact_max_rows`` (default `EXACT_AUC_MAX_ROWS`) of them; else from one ``bins``-bin histogram
     scan over the remaining versions, with
-    [`auc_histogram_error_bound`][mlmkit.analysis.metrics.histograms.auc_histogram_error_bound] as
+    [`auc_histogram_error_bound`][mlmkit.analysis.metrics.auc_histogram_error_bound] as
     its bound.
     """
     if exact_max_rows is None:

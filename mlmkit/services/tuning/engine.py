@@ -5,9 +5,9 @@ adaptive adjustment, hyper-parameter search, and applying a result as a new mode
 
 Every threshold method reads ONE aggregated DuckDB pass over the version's labelled, scored
 predictions (per grid cell for a small grid, per distinct score otherwise), builds the
-threshold curve in [`mlmkit.analysis.thresholds.curve`][mlmkit.analysis.thresholds.curve] and never
+threshold curve in [`mlmkit.analysis.thresholds`][mlmkit.analysis.thresholds] and never
 loads the raw rows. Every call appends its result to the ``tuning_runs`` table
-([`AutoTuningEngine.history`][mlmkit.services.tuning.engine.AutoTuningEngine.history]).
+([`AutoTuningEngine.history`][mlmkit.services.tuning.AutoTuningEngine.history]).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class AutoTuningEngine(EngineUser):
         The database holding the prediction log and the ``tuning_runs`` journal.
     registry : ModelRegistry
         The model registry (configured thresholds;
-        [`apply`][mlmkit.services.tuning.engine.AutoTuningEngine.apply] registers new versions).
+        [`apply`][mlmkit.services.tuning.AutoTuningEngine.apply] registers new versions).
     log : PredictionLog
         The prediction log (labelled rows for hyper-parameter search).
 
@@ -166,7 +166,7 @@ class AutoTuningEngine(EngineUser):
 
         With ``target_recall`` the mirror: the highest precision whose recall is at least
         ``target_recall`` (``target_precision`` is then ignored). Candidates as in
-        [`optimize_threshold`][mlmkit.services.tuning.engine.AutoTuningEngine.optimize_threshold]
+        [`optimize_threshold`][mlmkit.services.tuning.AutoTuningEngine.optimize_threshold]
         (exact by default). An infeasible target gives ``feasible=False``, ``threshold=nan`` and a
         ``reason`` with the best value reachable.
         """
@@ -208,7 +208,7 @@ class AutoTuningEngine(EngineUser):
         ``expected_cost = (cost_false_positive * fp + cost_false_negative * fn) / n``; the
         result also reports precision / recall / F1 at the optimum and F1 at the current
         threshold (the seed's performance-cost trade-off). Other parameters as in
-        [`optimize_threshold`][mlmkit.services.tuning.engine.AutoTuningEngine.optimize_threshold]
+        [`optimize_threshold`][mlmkit.services.tuning.AutoTuningEngine.optimize_threshold]
         (exact over every distinct score by default).
         """
         ver, current = self._version(model_name, version)

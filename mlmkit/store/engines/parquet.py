@@ -88,7 +88,7 @@ class ParquetEngine:
     ----------
     path
         A dataset directory written by ``mlmkit export``
-        ([`export_dataset`][mlmkit.store.engines.dataset.export_dataset]).
+        ([`export_dataset`][mlmkit.store.engines.export_dataset]).
     workers
         0: run in this process (DuckDB's own threads). N >= 1: N worker processes over
         disjoint day files, partial aggregates merged.

@@ -1,7 +1,7 @@
 """Apache Spark over an exported Parquet dataset (``pip install 'mlmkit[spark]'``).
 
 The statements are the portable partials of `mlmkit.store.engines.portable` in the
-:data:`SPARK` dialect (``unix_micros``, backquoted identifiers, ``isnan``), run by Spark SQL
+``SPARK`` dialect (``unix_micros``, backquoted identifiers, ``isnan``), run by Spark SQL
 with positional ``?`` parameters over a temporary view of the model's day files (pruned to the
 time range through the manifest, read with a schema built from it, so no inference job runs).
 Spark computes each aggregate over every row at once, so the "partials" are already final
@@ -108,7 +108,7 @@ class SparkEngine:
     ----------
     dataset_path
         A dataset directory written by ``mlmkit export``
-        ([`export_dataset`][mlmkit.store.engines.dataset.export_dataset]), on a file system
+        ([`export_dataset`][mlmkit.store.engines.export_dataset]), on a file system
         the Spark executors can read (local, HDFS mount, ...).
     spark
         A ``pyspark.sql.SparkSession`` to use (never stopped by the engine); ``None`` takes

@@ -12,7 +12,7 @@ deployed version left the history pointing at nothing). This migration
 4. creates the view ``serving (model_name, environment, version, deployed_at)``: the last
    ``deploy``/``rollback`` event per model and environment unless an ``undeploy`` followed,
    the same rule as
-   [`mlmkit.store.registry.ModelRegistry`][mlmkit.store.registry.base.ModelRegistry] applies in
+   [`mlmkit.store.registry.ModelRegistry`][mlmkit.store.registry.ModelRegistry] applies in
    Python.
 """
 

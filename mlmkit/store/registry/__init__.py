@@ -1,6 +1,6 @@
 """The model registry: versions, and deployments derived from an append-only history.
 
-``base`` holds every rule ([`ModelRegistry`][mlmkit.store.registry.base.ModelRegistry]), ``duckdb``
+``base`` holds every rule ([`ModelRegistry`][mlmkit.store.registry.ModelRegistry]), ``duckdb``
 the workspace-file storage, ``memory`` an in-process twin for tests; one contract test suite runs
 over both.
 """

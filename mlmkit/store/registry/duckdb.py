@@ -1,6 +1,6 @@
 """The registry persisted in the workspace's DuckDB file (the seed's cache-backed registry).
 
-[`ModelRegistry`][mlmkit.store.registry.base.ModelRegistry] holds every rule (duplicates, semver
+[`ModelRegistry`][mlmkit.store.registry.ModelRegistry] holds every rule (duplicates, semver
 order, deployments derived from the history); this module only stores rows: ``models`` (one row per
 version, JSON mappings written by `mlmkit._jsonable`) and ``deployments`` (the history).
 Every multi-statement operation runs in one transaction of the workspace's lease.

@@ -2,13 +2,13 @@
 
 The database groups the labelled rows by ``(actual, predicted)`` and returns the counts; from
 that KxK confusion matrix
-[`multiclass_metrics`][mlmkit.analysis.metrics.multiclass.confusion.multiclass_metrics] gives
+[`multiclass_metrics`][mlmkit.analysis.metrics.multiclass_metrics] gives
 accuracy (Wilson interval), per-class precision / recall / F1 / support (Wilson intervals for
 precision and recall) and their macro, micro and weighted averages. Probability-based metrics
 need one more aggregate each:
-[`multiclass_log_loss_from_sums`][mlmkit.analysis.metrics.multiclass.probabilities.multiclass_log_loss_from_sums]
+[`multiclass_log_loss_from_sums`][mlmkit.analysis.metrics.multiclass_log_loss_from_sums]
 (``Σ -log p(true)`` and ``n``) and
-[`ovr_auc_from_histograms`][mlmkit.analysis.metrics.multiclass.probabilities.ovr_auc_from_histograms]
+[`ovr_auc_from_histograms`][mlmkit.analysis.metrics.ovr_auc_from_histograms]
 (per-class score histograms split by whether the row's actual is that class).
 
 Zero division follows scikit-learn's default ``zero_division="warn"``: a precision with no

@@ -1,6 +1,6 @@
 """The KxK confusion matrix of a multiclass model and every metric computed from it.
 
-See [`mlmkit.analysis.metrics.multiclass`][mlmkit.analysis.metrics.multiclass] for the
+See `mlmkit.analysis.metrics.multiclass` for the
 conventions (zero division, label order).
 """
 

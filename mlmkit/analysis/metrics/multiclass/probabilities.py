@@ -74,7 +74,7 @@ def ovr_auc_from_histograms(pos_counts: Any, neg_counts: Any, *,
     class ``k`` falls in bin ``b``; ``neg_counts[k, b]`` the other rows in that bin. Bins are
     ordered by increasing probability and **shared by every class** (e.g. uniform bins on
     [0, 1], or every distinct probability); then per class this is
-    [`auc_from_histograms`][mlmkit.analysis.metrics.histograms.auc_from_histograms], exact
+    [`auc_from_histograms`][mlmkit.analysis.metrics.auc_from_histograms], exact
     with one bin per distinct value and within ``error_bound`` otherwise (``0.5 / B`` times the
     score density for ``B`` uniform bins), and ``micro`` pools the histograms. ``macro`` and
     ``weighted`` average the classes that have rows (scikit-learn raises instead when a class
