@@ -27,8 +27,9 @@ EXTERNAL_LOAD = re.compile(
     r"[\"']?(https?:)?//", re.IGNORECASE)
 CSS_EXTERNAL = re.compile(r"(url\(\s*[\"']?|@import\s+[\"']?)(https?:)?//", re.IGNORECASE)
 #: Words from the project's own history that mean nothing to a reader of the docs.
-JARGON = re.compile(r"\bthe seed\b|\bseed's\b|\bissue \d+|\bissues? #\d+|\bsession\b|/work/",
-                    re.IGNORECASE)
+#: ("session" alone is a Spark or browser term; "this session" is the team's history.)
+JARGON = re.compile(r"\bthe seed\b|\bseed's\b|\bissue \d+|\bissues? #\d+|/work/"
+                    r"|\b(?:this|previous|next|earlier|later|last) session\b", re.IGNORECASE)
 PRIVATE_PATH = re.compile(r"\bmlmkit(\.\w+)*\._\w+")
 
 
