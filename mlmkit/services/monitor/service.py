@@ -33,6 +33,7 @@ from mlmkit.services._engine import EngineUser
 from mlmkit.services.monitor import degradation as _deg
 from mlmkit.services.monitor.compare import comparison_frame
 from mlmkit.services.monitor.results import ConceptDriftResult, DegradationInfo, WindowMetrics
+from mlmkit.services.monitor.tasks import AnyWindowMetrics, task_window_metrics
 from mlmkit.services.monitor.trend import trend_counts
 from mlmkit.services.monitor.window import TotalsRow, rate_rows, roc_aucs, window_metrics
 from mlmkit.store.predictions import monitoring as monitor_sql
@@ -141,25 +142,22 @@ class PerformanceMonitor(EngineUser):
                             end: datetime | None = None, min_labels: int = DEFAULT_MIN_LABELS,
                             ci: bool = True, confidence: float = 0.95, bins: int = 10_000,
                             scores: bool = True, latency: bool = True,
-                            role: str = "served") -> WindowMetrics:
-        """Metrics of one version over a window, from one DuckDB aggregation.
+                            role: str = "served") -> AnyWindowMetrics:
+        """Metrics of one version over a window, from DuckDB aggregations (by the model's task).
 
-        Accuracy, precision, recall, F1, specificity (Wilson / count-bootstrap intervals when
-        ``ci``) rest on the labelled rows. ROC AUC is exact (``roc_auc_method == "exact"``,
-        ``roc_auc_error_bound == 0``) up to ``EXACT_AUC_MAX_ROWS`` (1e6) labelled scored rows,
-        beyond from a ``bins``-bin labelled score histogram (``"histogram"``; worst-case error
-        ``roc_auc_error_bound``, typically < 1e-4). Brier score and log loss come from exact
-        sums. ``scores=False`` computes the count metrics only (one
-        lighter scan: no ROC AUC, Brier score, log loss or mean score); with it,
-        ``latency=False`` also skips the exact median label latency (about half of that scan's
-        cost on 1e7 rows; ``median_label_latency_s`` is then None).
+        Binary: accuracy, precision, recall, F1, specificity (Wilson / count-bootstrap intervals
+        when ``ci``) on the labelled rows. ROC AUC is exact (``roc_auc_method == "exact"``) up
+        to ``EXACT_AUC_MAX_ROWS`` (1e6) labelled scored rows, beyond from a ``bins``-bin score
+        histogram (``"histogram"``; worst-case error ``roc_auc_error_bound``). Brier score and
+        log loss come from exact sums. ``scores=False``: count metrics only (no ROC AUC, Brier,
+        log loss, mean score); with it, ``latency=False`` skips the median label latency.
+        Multiclass, regression and score-only models: see `task_window_metrics` (``scores=False``
+        skips probabilities / residual quantiles; ``bins`` sizes their histograms).
 
         Returns
         -------
-        WindowMetrics
-            ``metrics["accuracy"]``, ``.confusion_matrix``, ``.sample_count``,
-            ``.labelled_count``, ``.label_coverage``, ``.median_label_latency_s``,
-            ``.insufficient`` ...
+        WindowMetrics or MulticlassWindowMetrics or RegressionWindowMetrics or ScoreWindowMetrics
+            ``metrics["accuracy"]``, ``.sample_count``, ``.labelled_count``, ``.insufficient``.
 
         Raises
         ------
@@ -172,9 +170,12 @@ class PerformanceMonitor(EngineUser):
         min_labels = check_int("min_labels", min_labels, low=0)
         confidence = check_probability("confidence", confidence, open_interval=True)
         bins = check_int("bins", bins, low=1, high=10_000_000)
-        return self._window_metrics(model_name, ver, span, min_labels=min_labels, ci=ci,
-                                    confidence=confidence, bins=bins, scores=scores,
-                                    latency=latency, role=_role(role))
+        task = task_window_metrics(self.engine, self.registry.task(model_name), model_name,
+                                   ver, span, min_labels=min_labels, confidence=confidence,
+                                   bins=bins, scores=scores, role=_role(role))
+        return task if task is not None else self._window_metrics(
+            model_name, ver, span, min_labels=min_labels, ci=ci, confidence=confidence,
+            bins=bins, scores=scores, latency=latency, role=_role(role))
 
     current_metrics = get_current_metrics
 

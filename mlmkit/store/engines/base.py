@@ -10,11 +10,16 @@ DuckDB file, today's SQL) and `ParquetEngine` (DuckDB over
 an exported hive-partitioned Parquet dataset, in-process or over worker processes whose
 partial counts and sums are merged). A Spark engine implements the same methods with the
 portable statements of `mlmkit.store.engines.portable`.
+
+`TaskStatisticsEngine` holds the aggregates of multiclass, regression and score-only models
+(`mlmkit.store.engines.portable_tasks`); an engine gets them from the
+`mlmkit.store.engines.tasks.TaskAggregates` mixin by providing ``_merged`` and ``dialect``.
+It is a protocol of its own so that an engine without them still is a `StatisticsEngine`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -24,7 +29,7 @@ import polars as pl
 from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
 
-__all__ = ["Side", "StatisticsEngine"]
+__all__ = ["Side", "StatisticsEngine", "TaskStatisticsEngine"]
 
 
 @runtime_checkable
@@ -119,4 +124,61 @@ class StatisticsEngine(Protocol):
     def paired_counts(self, model_name: str, version_a: str, version_b: str,
                       time_range: TimeRange | None) -> pl.DataFrame:
         """``pred_a, pred_b, actual, n`` over units both versions scored."""
+        ...
+
+
+@runtime_checkable
+class TaskStatisticsEngine(Protocol):
+    """Per-task aggregates of labelled rows in a window, per version (and ``bucket``).
+
+    Same filters as `StatisticsEngine`; partial aggregates merge exactly across workers.
+    """
+
+    name: str
+
+    def class_confusion(self, model_name: str, *, versions: Sequence[str] | None = None,
+                        time_range: TimeRange | None = None, interval: timedelta | None = None,
+                        role: str | None = "served") -> pl.DataFrame:
+        """``version[, bucket], actual, predicted, count`` (``actual`` NULL: unlabelled)."""
+        ...
+
+    def class_log_loss(self, model_name: str, *, versions: Sequence[str] | None = None,
+                       time_range: TimeRange | None = None, interval: timedelta | None = None,
+                       role: str | None = "served") -> pl.DataFrame:
+        """``version[, bucket], n, sum_neg_log_p`` (p clipped to [eps, 1 - eps])."""
+        ...
+
+    def class_score_histogram(self, model_name: str, *, versions: Sequence[str] | None = None,
+                              time_range: TimeRange | None = None, bins: int = 1000,
+                              role: str | None = "served") -> pl.DataFrame:
+        """``version, class, bin, positives, negatives`` on uniform bins of [0, 1]."""
+        ...
+
+    def regression_sums(self, model_name: str, *, versions: Sequence[str] | None = None,
+                        time_range: TimeRange | None = None, interval: timedelta | None = None,
+                        role: str | None = "served") -> pl.DataFrame:
+        """``version[, bucket], total`` and the ``RegressionSums`` fields, ``lo``, ``hi``."""
+        ...
+
+    def residual_histogram(self, model_name: str, *, versions: Sequence[str] | None = None,
+                           time_range: TimeRange | None = None, bins: int = 1000,
+                           ranges: Mapping[str, tuple[float, float]] | None = None,
+                           role: str | None = "served") -> pl.DataFrame:
+        """``version, bin, n, lo, hi``: errors on equal bins of each version's range."""
+        ...
+
+    def score_totals(self, model_name: str, *, versions: Sequence[str] | None = None,
+                     time_range: TimeRange | None = None, interval: timedelta | None = None,
+                     role: str | None = "served") -> pl.DataFrame:
+        """Per version: ``total, n, sum_score, sum_squared_score, lo, hi, flagged, ...``.
+
+        Also ``flag_n`` (rows with a flag), ``labelled`` and ``confirmed``.
+        """
+        ...
+
+    def score_distribution(self, model_name: str, *, versions: Sequence[str] | None = None,
+                           time_range: TimeRange | None = None, bins: int = 1000,
+                           ranges: Mapping[str, tuple[float, float]] | None = None,
+                           role: str | None = "served") -> pl.DataFrame:
+        """``version, bin, n, lo, hi``: scores on equal bins of each version's range."""
         ...

@@ -41,7 +41,8 @@ MANIFEST = "_mlmkit_dataset.json"
 ROW_GROUP_SIZE = 122_880
 FORMAT_VERSION = 1
 BASE_COLUMNS = ("prediction_id", "model_name", "version", "ts", "prediction", "score",
-                "confidence", "unit_id", "role", "actual", "labelled_at", "date")
+                "confidence", "unit_id", "role", "actual", "labelled_at", "label",
+                "actual_label", "value", "actual_value", "probabilities", "date")
 
 
 def _literal(text: str) -> str:
@@ -146,7 +147,8 @@ def export_dataset(db: Database, root: str | os.PathLike[str], *,
             entry = manifest["models"].setdefault(name, {"days": {}})
             entry.update({k: v for k, v in spec.items()})
             prints = conn.execute(
-                "SELECT CAST(ts AS DATE)::VARCHAR, count(*), count(actual), "
+                "SELECT CAST(ts AS DATE)::VARCHAR, count(*), "
+                "count(actual) + count(actual_label) + count(actual_value), "
                 "max(labelled_at)::VARCHAR FROM predictions WHERE model_name = ? GROUP BY ALL "
                 "ORDER BY 1", [name]).fetchall()
             cols = [_ident(c) for c in BASE_COLUMNS[:-1]] + [

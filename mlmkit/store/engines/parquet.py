@@ -27,6 +27,7 @@ from mlmkit._validation import check_int
 from mlmkit.store.engines import _finish as fin
 from mlmkit.store.engines import portable as sql
 from mlmkit.store.engines.dataset import load_manifest, partition_files
+from mlmkit.store.engines.tasks import TaskAggregates
 from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
 
@@ -35,7 +36,9 @@ __all__ = ["ParquetEngine"]
 _TYPES = {"prediction_id": "VARCHAR", "model_name": "VARCHAR", "version": "VARCHAR",
           "ts": "TIMESTAMPTZ", "prediction": "BOOLEAN", "score": "DOUBLE",
           "confidence": "DOUBLE", "unit_id": "VARCHAR", "role": "VARCHAR", "actual": "BOOLEAN",
-          "labelled_at": "TIMESTAMPTZ", "date": "DATE"}
+          "labelled_at": "TIMESTAMPTZ", "label": "VARCHAR", "actual_label": "VARCHAR",
+          "value": "DOUBLE", "actual_value": "DOUBLE",
+          "probabilities": "STRUCT(label VARCHAR, p DOUBLE)[]", "date": "DATE"}
 
 
 def _relation(files: Sequence[str], features: dict[str, tuple[str, str]]) -> str:
@@ -81,7 +84,7 @@ def _days(span: TimeRange | None) -> tuple[date | None, date | None]:
     return span.start.astimezone(UTC).date(), last.astimezone(UTC).date()
 
 
-class ParquetEngine:
+class ParquetEngine(TaskAggregates):
     """A [`StatisticsEngine`][mlmkit.store.engines.StatisticsEngine] over an exported dataset.
 
     Parameters

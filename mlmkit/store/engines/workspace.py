@@ -11,6 +11,8 @@ import polars as pl
 from mlmkit.store import experiments as _experiments
 from mlmkit.store import tuning_runs as _tuning
 from mlmkit.store.database import Database
+from mlmkit.store.engines.portable import Statement
+from mlmkit.store.engines.tasks import TaskAggregates
 from mlmkit.store.predictions import aggregates as _agg
 from mlmkit.store.predictions import drift as _drift
 from mlmkit.store.predictions import monitoring as _mon
@@ -20,17 +22,23 @@ from mlmkit.values import TimeRange
 __all__ = ["WorkspaceEngine"]
 
 
-class WorkspaceEngine:
+class WorkspaceEngine(TaskAggregates):
     """The `StatisticsEngine` of one workspace database.
 
     Each method is the store function of the same name on ``db``; ``daily_summaries`` reads
-    the ``daily_summary`` table that retention keeps.
+    the ``daily_summary`` table that retention keeps. The per-task aggregates
+    (`TaskAggregates`) run the portable statements on the ``predictions`` table.
     """
 
     name = "workspace"
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def _merged(self, st: Statement, model: str, span: TimeRange | None) -> pl.DataFrame:
+        """One portable statement over the ``predictions`` table (already one row per group)."""
+        frame = _agg.query(self.db, st.sql.replace("{src}", "predictions"), st.params)
+        return frame.sort(list(st.keys)) if st.keys and frame.height else frame
 
     def confusion_counts(self, model_name: str, *, versions: Sequence[str] | None = None,
                          time_range: TimeRange | None = None, by_version: bool = True,

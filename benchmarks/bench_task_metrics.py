@@ -1,0 +1,127 @@
+"""Per-task window metrics on a logged 1e7-row prediction log (scale 1.0), issue 15.
+
+- multiclass (10 classes, labels logged with the predictions): ``get_current_metrics`` with
+  ``scores=False`` (accuracy, per-class and averaged P/R/F1, KxK matrix, from one grouped
+  scan) vs scikit-learn's ``classification_report`` + ``confusion_matrix`` on in-memory int
+  arrays (target >= 10x);
+- regression: ``get_current_metrics`` (MAE, RMSE, MAPE, R², bias with intervals, residual
+  quantiles: two scans) vs scikit-learn's ``mean_absolute_error``, ``root_mean_squared_error``,
+  ``mean_absolute_percentage_error`` and ``r2_score`` on in-memory float arrays (>= 10x), and
+  the same with ``scores=False`` (no residual quantiles: one scan).
+
+The baselines get the arrays for free (already in memory); mlmkit reads the DuckDB file.
+Each row's ``detail`` has the 1-minute load average. Run: ``.venv/bin/python -m
+benchmarks.bench_task_metrics [scale]``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+import mlmkit
+from benchmarks._common import best_run, best_seconds, row
+
+END = datetime(2026, 1, 31, tzinfo=UTC)
+SPAN_S = 20 * 86400
+
+
+def _stamps(rng: np.random.Generator, m: int) -> pl.Series:
+    return pl.Series("timestamp", (END.timestamp() - rng.uniform(1, SPAN_S, m)) * 1e6
+                     ).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
+
+
+def _build(ws: mlmkit.Workspace, n: int) -> dict[str, np.ndarray]:
+    ws.registry.register(mlmkit.ModelMetadata("mc", "supervised", "1.0.0", task="multiclass"))
+    ws.registry.register(mlmkit.ModelMetadata("rg", "supervised", "1.0.0", task="regression"))
+    rng = np.random.default_rng(0)
+    parts: dict[str, list[np.ndarray]] = {"y": [], "p": [], "ry": [], "rp": []}
+    chunk = 1_000_000
+    for lo in range(0, n, chunk):
+        m = min(chunk, n - lo)
+        y = rng.integers(0, 10, m)
+        p = np.where(rng.random(m) < 0.7, y, rng.integers(0, 10, m))
+        ws.log.track_batch(pl.DataFrame({"model_name": "mc", "version": "1.0.0",
+                                         "prediction": p, "actual": y,
+                                         "timestamp": _stamps(rng, m)}))
+        ry = rng.normal(50.0, 20.0, m)
+        rp = ry + rng.normal(0.0, 5.0, m)
+        ws.log.track_batch(pl.DataFrame({"model_name": "rg", "version": "1.0.0",
+                                         "prediction": rp, "actual": ry,
+                                         "timestamp": _stamps(rng, m)}))
+        for key, arr in (("y", y), ("p", p), ("ry", ry), ("rp", rp)):
+            parts[key].append(arr)
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def run(scale: float = 1.0) -> list[dict[str, Any]]:
+    """Benchmark rows for ``benchmarks/run.py``."""
+    from sklearn.metrics import (
+        classification_report,
+        confusion_matrix,
+        mean_absolute_error,
+        mean_absolute_percentage_error,
+        r2_score,
+        root_mean_squared_error,
+    )
+
+    n = max(10_000, int(10_000_000 * scale))
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = mlmkit.open(Path(tmp) / "bench.duckdb")
+        data = _build(ws, n)
+        window = {"start": END - timedelta(seconds=SPAN_S + 10), "end": END}
+        load = os.getloadavg()[0]
+
+        def multiclass() -> object:
+            return ws.monitor.get_current_metrics("mc", "1.0.0", **window, scores=False,
+                                                  min_labels=0)
+
+        def sk_multiclass() -> object:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return (classification_report(data["y"], data["p"], output_dict=True),
+                        confusion_matrix(data["y"], data["p"]))
+
+        mine, m = best_run(multiclass)
+        theirs, (report, matrix) = best_run(sk_multiclass, repeats=2)
+        assert abs(m["accuracy"] - report["accuracy"]) < 1e-9  # type: ignore[index]
+        assert (m.confusion_matrix == matrix).all()  # type: ignore[union-attr]
+        rows.append({**row(f"multiclass 10 classes metrics {n:.0e} rows", mine,
+                           "sklearn classification_report+confusion_matrix", theirs,
+                           ">= 10x", 10.0), "detail": f"load average {load:.1f}"})
+
+        def regression(scores: bool) -> object:
+            return ws.monitor.get_current_metrics("rg", "1.0.0", **window, scores=scores,
+                                                  min_labels=0)
+
+        def sk_regression() -> tuple[float, ...]:
+            y, p = data["ry"], data["rp"]
+            return (mean_absolute_error(y, p), root_mean_squared_error(y, p),
+                    mean_absolute_percentage_error(y, p), r2_score(y, p))
+
+        theirs, (mae, _, _, r2) = best_run(sk_regression, repeats=2)
+        for scores in (True, False):
+            mine, r = best_run(lambda s=scores: regression(s))
+            assert abs(r["mae"] - mae) <= 1e-9 * mae and abs(r["r2"] - r2) < 1e-9  # type: ignore[index]
+            what = "with residual quantiles" if scores else "scores=False"
+            rows.append({**row(f"regression metrics {what} {n:.0e} rows", mine,
+                               "sklearn MAE+RMSE+MAPE+R2", theirs, ">= 10x", 10.0),
+                         "detail": f"load average {os.getloadavg()[0]:.1f}"})
+        rows.append({**row("(load average at start)", best_seconds(lambda: None, 1), "-",
+                           None, "-", 0.0), "detail": f"{load:.1f}"})
+        ws.close()
+    return rows
+
+
+if __name__ == "__main__":
+    for r in run(float(sys.argv[1]) if len(sys.argv) > 1 else 1.0):
+        print(r)

@@ -1,0 +1,218 @@
+"""Window metrics of multiclass, regression and score-only models from the engine's aggregates.
+
+`task_window_metrics` is what ``ws.monitor.get_current_metrics`` runs for a model whose
+registered task is not binary: one grouped scan per aggregate
+([`TaskStatisticsEngine`][mlmkit.store.engines.TaskStatisticsEngine]), then the pure
+analysis functions. Scans per call: multiclass 1 (confusion) + 3 with probabilities (log
+loss, per-class histograms and their per-class totals); regression 1 (sums) + 1 for residual
+quantiles; score-only 2 (totals, histogram).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TypeAlias
+
+import numpy as np
+import polars as pl
+
+from mlmkit._validation import invalid
+from mlmkit.analysis.metrics import (
+    OneVsRestAUC,
+    RegressionSums,
+    UndefinedMetricWarning,
+    flag_rate,
+    multiclass_log_loss_from_sums,
+    multiclass_metrics,
+    ovr_auc_from_histograms,
+    regression_metrics,
+    residual_quantiles,
+    score_summary,
+)
+from mlmkit.analysis.metrics.summaries import DEFAULT_QUANTILES
+from mlmkit.catalogue import Task
+from mlmkit.services.monitor.task_results import (
+    AnyWindowMetrics,
+    MulticlassWindowMetrics,
+    RegressionWindowMetrics,
+    ScoreWindowMetrics,
+)
+from mlmkit.store.engines import StatisticsEngine, TaskStatisticsEngine
+from mlmkit.values import TimeRange
+
+__all__ = ["AnyWindowMetrics", "bin_edges", "class_labels", "task_engine", "task_window_metrics"]
+
+_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
+_REGRESSION_SUMS = ("n", "sum_error", "sum_abs_error", "sum_squared_error", "sum_actual",
+                    "sum_squared_actual", "sum_abs_percentage_error", "zero_actuals",
+                    "sum_squared_abs_percentage_error", "sum_fourth_error")
+TaskResult: TypeAlias = MulticlassWindowMetrics | RegressionWindowMetrics | ScoreWindowMetrics
+
+
+def task_engine(engine: StatisticsEngine) -> TaskStatisticsEngine:
+    """``engine`` as a `TaskStatisticsEngine`, or a ValidationError naming it."""
+    if not isinstance(engine, TaskStatisticsEngine):
+        raise invalid("engine", "an engine with per-task aggregates (workspace or Parquet) "
+                      "for a multiclass, regression or score-only model", engine)
+    return engine
+
+
+def class_labels(labels: Sequence[str]) -> dict[str, object]:
+    """Stored (text) label -> reported label: integers when every label is one, else text."""
+    if labels and all(_INTEGER.fullmatch(v) for v in labels):
+        return {v: int(v) for v in labels}
+    return {v: v for v in labels}
+
+
+_Floats: TypeAlias = "np.ndarray[tuple[int], np.dtype[np.float64]]"
+_Ints: TypeAlias = "np.ndarray[tuple[int], np.dtype[np.int64]]"
+
+
+def bin_edges(lo: float, hi: float, bins: int) -> _Floats:
+    """The edges the portable statements bin on: ``lo + i * width`` (width 1 when ``hi == lo``)."""
+    width = (hi - lo) / bins if hi > lo else 1.0
+    edges = lo + width * np.arange(bins + 1, dtype=np.float64)
+    edges[-1] = max(edges[-1], hi)
+    return edges
+
+
+def _dense(frame: pl.DataFrame, version: str, bins: int) -> tuple[_Floats, _Ints]:
+    part = frame.filter(pl.col("version") == version)
+    counts = np.zeros(bins, dtype=np.int64)
+    np.add.at(counts, part["bin"].to_numpy(), part["n"].to_numpy())
+    row = part.row(0, named=True) if part.height else {"lo": 0.0, "hi": 0.0}
+    return bin_edges(float(row["lo"]), float(row["hi"]), bins), counts
+
+
+def task_window_metrics(engine: StatisticsEngine, task: Task, model_name: str, version: str,
+                        span: TimeRange, *, min_labels: int, confidence: float, bins: int,
+                        scores: bool, role: str) -> TaskResult | None:
+    """Window metrics of ``version`` of a multiclass, regression or score-only model.
+
+    ``None`` for a binary model (its metrics are `window_metrics`). Multiclass: accuracy
+    (Wilson), per-class and macro / micro / weighted P / R / F1, the KxK matrix, and with
+    logged probabilities (``scores``) log loss and one-vs-rest ROC AUC from ``bins``-bin
+    per-class histograms. Regression: MAE, RMSE, MAPE (zero actuals left out and counted), R²,
+    bias with normal intervals, and (``scores``) residual quantiles from a ``bins``-bin
+    histogram on the window's error range. Score-only: count, mean, std and quantiles of the
+    scores (``bins`` bins on their range) and the flag rate (Wilson).
+    """
+    if task is Task.BINARY:
+        return None
+    eng = task_engine(engine)
+    head = (model_name, version, span.start, span.end)
+    if task is Task.MULTICLASS:
+        return _multiclass(eng, head, span, min_labels, confidence, bins, scores, role)
+    if task is Task.REGRESSION:
+        return _regression(eng, head, span, min_labels, confidence, bins, scores, role)
+    if task is Task.SCORE_ONLY:
+        return _score(eng, head, span, min_labels, confidence, bins, role)
+    raise invalid("task", "multiclass, regression or score-only", task)
+
+
+_Head = tuple[str, str, datetime, datetime]
+
+
+def _ordered(names: dict[str, object]) -> list[object]:
+    """Reported labels in order: numerically for integers, else as text."""
+    values = list(names.values())
+    if all(isinstance(v, int) for v in values):
+        return sorted(values, key=lambda v: int(str(v)))
+    return sorted(values, key=str)
+
+
+def _multiclass(eng: TaskStatisticsEngine, head: _Head, span: TimeRange, min_labels: int,
+                confidence: float, bins: int, scores: bool, role: str
+                ) -> MulticlassWindowMetrics:
+    model, version = head[0], head[1]
+    conf = eng.class_confusion(model, versions=[version], time_range=span, role=role)
+    labelled = conf.filter(pl.col("actual").is_not_null())
+    total, n = int(conf["count"].sum() or 0), int(labelled["count"].sum() or 0)
+    metrics = log_loss = auc = None
+    proba_n = 0
+    if n:
+        seen = sorted(set(labelled["actual"].to_list()) | set(labelled["predicted"].to_list()))
+        names = class_labels(seen)
+        if scores:
+            hist = eng.class_score_histogram(model, versions=[version], time_range=span,
+                                             bins=bins, role=role)
+            seen = sorted(set(seen) | set(hist["class"].to_list()))
+            names = class_labels(seen)
+        frame = pl.DataFrame({
+            "actual": [names[a] for a in labelled["actual"].to_list()],
+            "predicted": [names[p] for p in labelled["predicted"].to_list()],
+            "count": labelled["count"].cast(pl.Int64)}, strict=False)
+        order = _ordered(names)
+        metrics = multiclass_metrics(frame, labels=order, confidence=confidence)
+        if scores:
+            sums = eng.class_log_loss(model, versions=[version], time_range=span, role=role)
+            proba_n = int(sums["n"].sum() or 0)
+            if proba_n:
+                log_loss = multiclass_log_loss_from_sums(proba_n,
+                                                         float(sums["sum_neg_log_p"].sum()))
+                auc = _ovr(hist, names, order, bins)
+    return MulticlassWindowMetrics(*head, total, n, min_labels,
+                                   metrics, proba_n, log_loss, auc)
+
+
+def _ovr(hist: pl.DataFrame, names: dict[str, object], order: list[object], bins: int
+         ) -> OneVsRestAUC:
+    pos = np.zeros((len(order), bins), dtype=np.int64)
+    neg = np.zeros_like(pos)
+    at = {label: i for i, label in enumerate(order)}
+    cls = np.asarray([at[names[c]] for c in hist["class"].to_list()], dtype=np.int64)
+    b = hist["bin"].to_numpy()
+    np.add.at(pos, (cls, b), hist["positives"].to_numpy())
+    np.add.at(neg, (cls, b), hist["negatives"].to_numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        return ovr_auc_from_histograms(pos, neg, labels=order)
+
+
+def _regression(eng: TaskStatisticsEngine, head: _Head, span: TimeRange, min_labels: int,
+                confidence: float, bins: int, scores: bool, role: str
+                ) -> RegressionWindowMetrics:
+    model, version = head[0], head[1]
+    frame = eng.regression_sums(model, versions=[version], time_range=span, role=role)
+    row = frame.row(0, named=True) if frame.height else None
+    total = int(row["total"]) if row else 0
+    n = int(row["n"]) if row else 0
+    sums = metrics = None
+    quantiles = residual_quantiles([0.0, 1.0], [0])
+    if row is not None and n:
+        sums = RegressionSums(**{k: row[k] for k in _REGRESSION_SUMS})
+        metrics = regression_metrics(sums, confidence=confidence)
+        if scores:
+            hist = eng.residual_histogram(model, versions=[version], time_range=span,
+                                          bins=bins, ranges={version: (row["lo"], row["hi"])},
+                                          role=role)
+            edges, counts = _dense(hist, version, bins)
+            quantiles = residual_quantiles(edges, counts, DEFAULT_QUANTILES)
+    return RegressionWindowMetrics(*head, total, n, min_labels,
+                                   metrics, sums, quantiles)
+
+
+def _score(eng: TaskStatisticsEngine, head: _Head, span: TimeRange, min_labels: int,
+           confidence: float, bins: int, role: str) -> ScoreWindowMetrics:
+    model, version = head[0], head[1]
+    frame = eng.score_totals(model, versions=[version], time_range=span, role=role)
+    row = frame.row(0, named=True) if frame.height else None
+    get = (lambda k: int(row[k])) if row else (lambda k: 0)
+    summary = None
+    hist = pl.DataFrame(schema={"bin": pl.Int64, "n": pl.Int64, "lo": pl.Float64,
+                                "hi": pl.Float64})
+    if row is not None and get("n"):
+        hist = eng.score_distribution(model, versions=[version], time_range=span, bins=bins,
+                                      ranges={version: (row["lo"], row["hi"])}, role=role)
+        edges, counts = _dense(hist, version, bins)
+        summary = score_summary(edges, counts, sum_score=float(row["sum_score"]),
+                                sum_squared_score=float(row["sum_squared_score"]))
+        hist = hist.drop("version")
+    flags = flag_rate(get("flagged"), get("flag_n"), confidence=confidence) \
+        if get("flag_n") else None
+    return ScoreWindowMetrics(*head, get("total"), get("labelled"),
+                              min_labels, summary, get("n"), get("flagged"), get("flag_n"),
+                              get("confirmed"), flags, hist)

@@ -1,0 +1,181 @@
+"""Per-task partial aggregates (multiclass, regression, score-only) in the portable SQL subset.
+
+Same contract as `mlmkit.store.engines.portable`: every statement reads ``{src}`` and returns
+counts, sums, minima and maxima grouped by its keys, so partials of disjoint row sets merge
+exactly (`mlmkit.store.engines._finish.merge`; ``lo`` merges by ``min``, ``hi`` by ``max``,
+everything else is summed). Bins are ``floor`` arithmetic on literal edges; a multiclass
+row's ``probabilities`` list is exploded with the dialect's ``explode`` spelling (DuckDB
+``unnest``, Spark ``explode``). Columns (m009): multiclass ``label`` / ``actual_label`` /
+``probabilities``, regression ``value`` / ``actual_value``, score-only ``score`` / ``prediction``
+(the flag) / ``actual`` (a confirmed anomaly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from mlmkit.store._sql import where_clause
+from mlmkit.store.engines.portable import DUCKDB, EPS, Dialect, Statement
+from mlmkit.values import TimeRange
+
+__all__ = ["EPS", "EXPLODE", "class_confusion", "class_histogram", "class_log_loss",
+           "regression_sums", "residual_histogram", "score_histogram", "score_totals"]
+
+#: How each dialect turns a list column into one row per element (``{c}``: the column).
+EXPLODE = {"duckdb": "unnest({c})", "spark": "explode({c})"}
+
+_ERROR = "(value - actual_value)"
+
+
+def _head(d: Dialect, bucket_us: int | None, origin_us: int | None
+          ) -> tuple[list[str], list[str]]:
+    """Select expressions and key names of ``version`` (and ``bucket_index``)."""
+    select, keys = ["version"], ["version"]
+    if bucket_us is not None:
+        select.append(f"CAST(floor(({d.epoch_us.format(c='ts')} - {int(origin_us or 0)}) / "
+                      f"{int(bucket_us)}) AS BIGINT) AS bucket_index")
+        keys.append("bucket_index")
+    return select, keys
+
+
+def _group(n: int) -> str:
+    return "GROUP BY " + ", ".join(str(i + 1) for i in range(n))
+
+
+def class_confusion(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+                    role: str | None, *, bucket_us: int | None = None,
+                    origin_us: int | None = None, d: Dialect = DUCKDB) -> Statement:
+    """``version[, bucket_index], actual, predicted, count`` of every multiclass row.
+
+    Unlabelled rows come back with ``actual`` NULL (they count in the window's volume).
+    """
+    where, params = where_clause(model, versions, span, role=role)
+    select, keys = _head(d, bucket_us, origin_us)
+    keys += ["actual", "predicted"]
+    sql = (f"SELECT {', '.join(select)}, actual_label AS actual, label AS predicted, "
+           f"count(*) AS count FROM {{src}} WHERE {where} AND label IS NOT NULL "
+           f"{_group(len(keys))}")
+    return Statement(sql, params, tuple(keys))
+
+
+def _exploded(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+              role: str | None, d: Dialect, head: Sequence[str]) -> tuple[str, list[object]]:
+    """Labelled rows with probabilities, one row per (row, listed class): ``pr`` the struct."""
+    where, params = where_clause(model, versions, span, role=role)
+    explode = EXPLODE.get(d.name, EXPLODE["duckdb"]).format(c="probabilities")
+    sql = (f"(SELECT {', '.join(head)}, label AS predicted, actual_label AS actual, "
+           f"{explode} AS pr FROM {{src}} WHERE {where} AND actual_label IS NOT NULL "
+           "AND label IS NOT NULL AND probabilities IS NOT NULL) t")
+    return sql, list(params)
+
+
+def class_log_loss(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+                   role: str | None, *, bucket_us: int | None = None,
+                   origin_us: int | None = None, d: Dialect = DUCKDB) -> Statement:
+    """``version[, bucket_index], actual, n, matched, sum_neg_log_p``: rows with probabilities.
+
+    ``n`` counts rows (the element naming the predicted label, which every list holds);
+    ``matched`` the rows whose list names the actual class, and ``sum_neg_log_p`` their
+    ``Σ -ln clip(p(actual), eps, 1 - eps)`` (scikit-learn's clipping). A row whose list lacks
+    the actual class has ``p = 0``, i.e. ``-ln(eps)``: added when finishing.
+    """
+    select, keys = _head(d, bucket_us, origin_us)
+    src, params = _exploded(model, versions, span, role, d, select)
+    outer = ", ".join(keys)
+    sql = (f"SELECT {outer}, actual, count(*) FILTER (WHERE pr.label = predicted) AS n, "
+           "count(*) FILTER (WHERE pr.label = actual) AS matched, "
+           f"sum(-ln(greatest(least(pr.p, 1 - {EPS}), {EPS}))) FILTER (WHERE pr.label = actual)"
+           f" AS sum_neg_log_p FROM {src} {_group(len(keys) + 1)}")
+    return Statement(sql, params, (*keys, "actual"))
+
+
+def class_histogram(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+                    role: str | None, bins: int, d: Dialect = DUCKDB) -> Statement:
+    """``version, class, bin, positives, negatives``: one-vs-rest histograms of ``p(class)``.
+
+    ``bins`` uniform bins on [0, 1] shared by every class; a row is a positive of ``class``
+    when its actual is that class. Classes missing from a row's list (``p = 0``) are not
+    counted here (the finisher adds them to bin 0).
+    """
+    src, params = _exploded(model, versions, span, role, d, ["version"])
+    sql = (f"SELECT version, pr.label AS class, CAST(least(floor(pr.p * {int(bins)}), "
+           f"{int(bins) - 1}) AS BIGINT) AS bin, count(*) FILTER (WHERE pr.label = actual) "
+           "AS positives, count(*) FILTER (WHERE pr.label <> actual) AS negatives "
+           f"FROM {src} GROUP BY 1, 2, 3")
+    return Statement(sql, params, ("version", "class", "bin"))
+
+
+def regression_sums(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+                    role: str | None, *, bucket_us: int | None = None,
+                    origin_us: int | None = None, d: Dialect = DUCKDB) -> Statement:
+    """``RegressionSums`` columns per version (``error = value - actual_value``), plus volumes.
+
+    ``total`` counts every regression row, ``n`` the labelled ones; ``lo`` / ``hi`` are the
+    smallest and largest error (the residual histogram's edges).
+    """
+    where, params = where_clause(model, versions, span, role=role)
+    select, keys = _head(d, bucket_us, origin_us)
+    e, y = _ERROR, "actual_value"
+    ape = f"abs({e}) / abs({y})"
+    sql = (f"SELECT {', '.join(select)}, count(*) AS total, count({y}) AS n, "
+           f"sum({e}) AS sum_error, sum(abs({e})) AS sum_abs_error, "
+           f"sum({e} * {e}) AS sum_squared_error, sum({y}) AS sum_actual, "
+           f"sum({y} * {y}) AS sum_squared_actual, "
+           f"sum({ape}) FILTER (WHERE {y} <> 0) AS sum_abs_percentage_error, "
+           f"count(*) FILTER (WHERE {y} = 0) AS zero_actuals, "
+           f"sum({ape} * {ape}) FILTER (WHERE {y} <> 0) AS sum_squared_abs_percentage_error, "
+           f"sum({e} * {e} * {e} * {e}) AS sum_fourth_error, min({e}) AS lo, max({e}) AS hi "
+           f"FROM {{src}} WHERE {where} AND value IS NOT NULL {_group(len(keys))}")
+    return Statement(sql, params, tuple(keys))
+
+
+def _binned(expr: str, ranges: Mapping[str, tuple[float, float]], bins: int
+            ) -> tuple[str, list[str]]:
+    """``CASE version WHEN ? THEN <bin of expr on that version's [lo, hi]> END``."""
+    whens: list[str] = []
+    params: list[str] = []
+    for version, (lo, hi) in ranges.items():
+        width = (hi - lo) / bins if hi > lo else 1.0
+        b = f"floor(({expr} - CAST({float(lo)!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
+        whens.append(f"WHEN ? THEN greatest(least({b}, {bins - 1}), 0)")
+        params.append(version)
+    return f"CAST(CASE version {' '.join(whens)} END AS BIGINT)", params
+
+
+def _histogram(expr: str, column: str, model: str, ranges: Mapping[str, tuple[float, float]],
+               span: TimeRange | None, role: str | None, bins: int) -> Statement:
+    b, bin_params = _binned(expr, ranges, bins)
+    where, params = where_clause(model, list(ranges), span, role=role)
+    sql = (f"SELECT version, {b} AS bin, count(*) AS n FROM {{src}} WHERE {where} "
+           f"AND {column} IS NOT NULL GROUP BY 1, 2")
+    return Statement(sql, [*bin_params, *params], ("version", "bin"))
+
+
+def residual_histogram(model: str, ranges: Mapping[str, tuple[float, float]],
+                       span: TimeRange | None, role: str | None, bins: int) -> Statement:
+    """``version, bin, n``: errors of labelled rows on each version's ``bins`` equal bins."""
+    return _histogram(_ERROR, "actual_value", model, ranges, span, role, bins)
+
+
+def score_totals(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+                 role: str | None, *, bucket_us: int | None = None,
+                 origin_us: int | None = None, d: Dialect = DUCKDB) -> Statement:
+    """Score-only volumes and sums per version.
+
+    ``total, n, sum_score, sum_squared_score, lo, hi, flagged, flag_n, labelled, confirmed``.
+    """
+    where, params = where_clause(model, versions, span, role=role)
+    select, keys = _head(d, bucket_us, origin_us)
+    sql = (f"SELECT {', '.join(select)}, count(*) AS total, count(score) AS n, "
+           "sum(score) AS sum_score, sum(score * score) AS sum_squared_score, "
+           "min(score) AS lo, max(score) AS hi, count(*) FILTER (WHERE prediction) AS flagged, "
+           "count(prediction) AS flag_n, count(actual) AS labelled, "
+           "count(*) FILTER (WHERE actual) AS confirmed "
+           f"FROM {{src}} WHERE {where} {_group(len(keys))}")
+    return Statement(sql, params, tuple(keys))
+
+
+def score_histogram(model: str, ranges: Mapping[str, tuple[float, float]],
+                    span: TimeRange | None, role: str | None, bins: int) -> Statement:
+    """``version, bin, n``: scores on each version's ``bins`` equal bins."""
+    return _histogram("score", "score", model, ranges, span, role, bins)

@@ -1,0 +1,207 @@
+"""The per-task aggregates of every engine, written once over the portable partial statements.
+
+`TaskAggregates` is a mixin: an engine that can run a portable `Statement` and merge its
+partials (``_merged(statement, model, span)``) in its ``dialect`` gets every method of
+[`TaskStatisticsEngine`][mlmkit.store.engines.TaskStatisticsEngine] from it. Histogram
+edges that depend on the data (residuals, scores of a score-only model) take two scans: the
+sums statement's ``lo`` / ``hi`` per version, then the bins.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from mlmkit.store.engines import _finish as fin
+from mlmkit.store.engines import portable_tasks as tsql
+from mlmkit.store.engines.portable import DUCKDB, Dialect, Statement
+from mlmkit.values import TimeRange
+
+__all__ = ["LOG_EPS_LOSS", "TaskAggregates"]
+
+#: ``-ln(eps)``: the clipped loss of a row whose probabilities leave out its actual class.
+LOG_EPS_LOSS = -math.log(tsql.EPS)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _bucketing(span: TimeRange | None, interval: timedelta | None
+               ) -> tuple[datetime, int | None, int]:
+    origin = span.start if span is not None else _EPOCH
+    step = None if interval is None else int(interval / timedelta(microseconds=1))
+    return origin, step, fin.epoch_us(origin)
+
+
+def _edges_frame(hist: pl.DataFrame, ranges: Mapping[str, tuple[float, float]]) -> pl.DataFrame:
+    lo = pl.col("version").replace_strict({v: r[0] for v, r in ranges.items()},
+                                          return_dtype=pl.Float64)
+    hi = pl.col("version").replace_strict({v: r[1] for v, r in ranges.items()},
+                                          return_dtype=pl.Float64)
+    return hist.with_columns(lo.alias("lo"), hi.alias("hi"))
+
+
+class TaskAggregates:
+    """Multiclass, regression and score-only aggregates over `_merged` (see the module)."""
+
+    dialect: Dialect = DUCKDB
+
+    def _merged(self, st: Statement, model: str, span: TimeRange | None) -> pl.DataFrame:
+        raise NotImplementedError  # provided by the engine
+
+    # ------------------------------------------------------------------ multiclass
+    def class_confusion(self, model_name: str, *, versions: Sequence[str] | None = None,
+                        time_range: TimeRange | None = None, interval: timedelta | None = None,
+                        role: str | None = "served") -> pl.DataFrame:
+        """``version[, bucket], actual, predicted, count`` (``actual`` NULL: unlabelled rows)."""
+        origin, step, origin_us = _bucketing(time_range, interval)
+        st = tsql.class_confusion(model_name, versions, time_range, role, bucket_us=step,
+                                  origin_us=origin_us, d=self.dialect)
+        return fin.buckets(self._merged(st, model_name, time_range), origin, interval)
+
+    def _class_log_loss_by_actual(self, model_name: str, versions: Sequence[str] | None,
+                                  time_range: TimeRange | None, interval: timedelta | None,
+                                  role: str | None) -> pl.DataFrame:
+        origin, step, origin_us = _bucketing(time_range, interval)
+        st = tsql.class_log_loss(model_name, versions, time_range, role, bucket_us=step,
+                                 origin_us=origin_us, d=self.dialect)
+        frame = fin.buckets(self._merged(st, model_name, time_range), origin, interval)
+        return frame.with_columns(
+            pl.col("n").cast(pl.Int64), pl.col("matched").cast(pl.Int64),
+            (pl.col("sum_neg_log_p").fill_null(0.0)
+             + (pl.col("n") - pl.col("matched")).cast(pl.Float64) * LOG_EPS_LOSS)
+            .alias("sum_neg_log_p"))
+
+    def class_log_loss(self, model_name: str, *, versions: Sequence[str] | None = None,
+                       time_range: TimeRange | None = None, interval: timedelta | None = None,
+                       role: str | None = "served") -> pl.DataFrame:
+        """``version[, bucket], n, sum_neg_log_p`` over labelled rows with probabilities.
+
+        ``sum_neg_log_p`` is ``Σ -ln clip(p(actual), eps, 1 - eps)`` (``eps`` = 2.22e-16, as
+        scikit-learn's ``log_loss``); an actual class missing from a row's list has ``p = 0``.
+        """
+        frame = self._class_log_loss_by_actual(model_name, versions, time_range, interval,
+                                               role)
+        keys = [c for c in ("version", "bucket") if c in frame.columns]
+        return frame.group_by(keys, maintain_order=True).agg(
+            pl.col("n").sum(), pl.col("sum_neg_log_p").sum()).sort(keys)
+
+    def class_score_histogram(self, model_name: str, *, versions: Sequence[str] | None = None,
+                              time_range: TimeRange | None = None, bins: int = 1000,
+                              role: str | None = "served") -> pl.DataFrame:
+        """``version, class, bin, positives, negatives``: one-vs-rest histograms of ``p(class)``.
+
+        ``bins`` uniform bins on [0, 1] shared by every class, over the labelled rows with
+        probabilities; a row is a positive of ``class`` when its actual is that class. A class
+        a row's list leaves out (probability 0) counts in bin 0, so every class has ``n`` rows.
+        """
+        st = tsql.class_histogram(model_name, versions, time_range, role, bins, d=self.dialect)
+        hist = self._merged(st, model_name, time_range).with_columns(
+            pl.col("bin").cast(pl.Int64), pl.col("positives").cast(pl.Int64),
+            pl.col("negatives").cast(pl.Int64))
+        by_actual = self._class_log_loss_by_actual(model_name, versions, time_range, None, role)
+        return _fill_missing(hist, by_actual)
+
+    # ------------------------------------------------------------------ regression
+    def regression_sums(self, model_name: str, *, versions: Sequence[str] | None = None,
+                        time_range: TimeRange | None = None, interval: timedelta | None = None,
+                        role: str | None = "served") -> pl.DataFrame:
+        """One row per version (and ``bucket``): ``total`` rows, then the `RegressionSums` fields.
+
+        Columns ``n, sum_error, sum_abs_error, sum_squared_error, sum_actual,
+        sum_squared_actual, sum_abs_percentage_error, zero_actuals,
+        sum_squared_abs_percentage_error, sum_fourth_error`` over labelled rows (``error =
+        prediction - actual``; the percentage sums over non-zero actuals) and ``lo`` / ``hi``
+        the smallest and largest error.
+        """
+        origin, step, origin_us = _bucketing(time_range, interval)
+        st = tsql.regression_sums(model_name, versions, time_range, role, bucket_us=step,
+                                  origin_us=origin_us, d=self.dialect)
+        frame = fin.buckets(self._merged(st, model_name, time_range), origin, interval)
+        sums = [c for c in frame.columns if c.startswith("sum_")]
+        return frame.with_columns(*[pl.col(c).cast(pl.Float64).fill_null(0.0) for c in sums],
+                                  *[pl.col(c).cast(pl.Int64) for c in
+                                    ("total", "n", "zero_actuals")])
+
+    def residual_histogram(self, model_name: str, *, versions: Sequence[str] | None = None,
+                           time_range: TimeRange | None = None, bins: int = 1000,
+                           ranges: Mapping[str, tuple[float, float]] | None = None,
+                           role: str | None = "served") -> pl.DataFrame:
+        """``version, bin, n, lo, hi``: labelled errors on ``bins`` equal bins of ``[lo, hi]``.
+
+        ``ranges`` maps version to its ``(lo, hi)``; default each version's smallest and
+        largest error in the window (one more scan). The last bin is closed.
+        """
+        if ranges is None:
+            sums = self.regression_sums(model_name, versions=versions, time_range=time_range,
+                                        role=role).filter(pl.col("n") > 0)
+            ranges = {v: (lo, hi) for v, lo, hi in sums.select("version", "lo", "hi").rows()}
+        return self._edged(tsql.residual_histogram(model_name, ranges, time_range, role, bins)
+                           if ranges else None, model_name, time_range, ranges)
+
+    # ------------------------------------------------------------------ score-only
+    def score_totals(self, model_name: str, *, versions: Sequence[str] | None = None,
+                     time_range: TimeRange | None = None, interval: timedelta | None = None,
+                     role: str | None = "served") -> pl.DataFrame:
+        """Volumes and sums of a score-only model's rows per version (and ``bucket``).
+
+        ``total, n, sum_score, sum_squared_score, lo, hi, flagged, flag_n, labelled,
+        confirmed``.
+        """
+        origin, step, origin_us = _bucketing(time_range, interval)
+        st = tsql.score_totals(model_name, versions, time_range, role, bucket_us=step,
+                               origin_us=origin_us, d=self.dialect)
+        frame = fin.buckets(self._merged(st, model_name, time_range), origin, interval)
+        return frame.with_columns(
+            *[pl.col(c).cast(pl.Float64).fill_null(0.0) for c in ("sum_score",
+                                                                   "sum_squared_score")],
+            *[pl.col(c).cast(pl.Int64) for c in ("total", "n", "flagged", "flag_n",
+                                                 "labelled", "confirmed")])
+
+    def score_distribution(self, model_name: str, *, versions: Sequence[str] | None = None,
+                           time_range: TimeRange | None = None, bins: int = 1000,
+                           ranges: Mapping[str, tuple[float, float]] | None = None,
+                           role: str | None = "served") -> pl.DataFrame:
+        """``version, bin, n, lo, hi``: scores on ``bins`` equal bins of each version's range.
+
+        ``ranges`` as in `residual_histogram` (default the window's smallest and largest score).
+        """
+        if ranges is None:
+            totals = self.score_totals(model_name, versions=versions, time_range=time_range,
+                                       role=role).filter(pl.col("n") > 0)
+            ranges = {v: (lo, hi) for v, lo, hi in totals.select("version", "lo", "hi").rows()}
+        return self._edged(tsql.score_histogram(model_name, ranges, time_range, role, bins)
+                           if ranges else None, model_name, time_range, ranges)
+
+    def _edged(self, st: Statement | None, model: str, span: TimeRange | None,
+               ranges: Mapping[str, tuple[float, float]]) -> pl.DataFrame:
+        if st is None:
+            return pl.DataFrame(schema={"version": pl.String, "bin": pl.Int64, "n": pl.Int64,
+                                        "lo": pl.Float64, "hi": pl.Float64})
+        hist = self._merged(st, model, span).with_columns(pl.col("bin").cast(pl.Int64),
+                                                          pl.col("n").cast(pl.Int64))
+        return _edges_frame(hist, ranges).sort("version", "bin")
+
+
+def _fill_missing(hist: pl.DataFrame, by_actual: pl.DataFrame) -> pl.DataFrame:
+    """Add to bin 0 each class's rows whose list left it out (so every class covers n rows)."""
+    totals = by_actual.group_by("version").agg(pl.col("n").sum().alias("rows"))
+    support = by_actual.select("version", pl.col("actual").alias("class"),
+                               pl.col("n").alias("support"))
+    classes = pl.concat([hist.select("version", "class"), support.select("version", "class")]
+                        ).unique()
+    counted = hist.group_by("version", "class").agg(
+        pl.col("positives").sum().alias("pos"), pl.col("negatives").sum().alias("neg"))
+    fill = (classes.join(totals, on="version", how="left")
+            .join(support, on=["version", "class"], how="left")
+            .join(counted, on=["version", "class"], how="left")
+            .with_columns(pl.col(c).fill_null(0) for c in ("rows", "support", "pos", "neg"))
+            .select("version", "class", pl.lit(0, pl.Int64).alias("bin"),
+                    (pl.col("support") - pl.col("pos")).cast(pl.Int64).alias("positives"),
+                    (pl.col("rows") - pl.col("support") - pl.col("neg")).cast(pl.Int64)
+                    .alias("negatives"))
+            .filter((pl.col("positives") > 0) | (pl.col("negatives") > 0)))
+    out = pl.concat([hist.select("version", "class", "bin", "positives", "negatives"), fill])
+    return out.group_by("version", "class", "bin").agg(
+        pl.col("positives").sum(), pl.col("negatives").sum()).sort("version", "class", "bin")
