@@ -47,6 +47,7 @@ from mlmkit.server.bodies import (
     row_shape,
     status_of,
 )
+from mlmkit.server.tasks import TaskCache
 from mlmkit.server.writer import GroupCommitWriter, Prepared, Rows
 
 if TYPE_CHECKING:
@@ -203,6 +204,8 @@ class _Api:
         self.limits = limits
         self.max_staleness = max_staleness
         self.routes: dict[str, tuple[float, Rollout | Version]] = {}
+        self.tasks = TaskCache(lambda models: self.writer.read(  # the models' tasks (W1)
+            lambda ws: ws.log.store.tasks(models), self.limits.lock_timeout + 30))
 
     def via(self, read: Any) -> Any:
         """Run ``read(db)`` on a read cursor beside the writer (which holds the file)."""
@@ -278,13 +281,15 @@ class _Api:
             return None
         rows = parse_rows(body, content_type)
         shape = row_shape(rows) if rows else None
-        if shape is None:
-            return None  # (no rows, or rows of several shapes: the general path)
-        return self.writer.submit_rows(Rows(rows, shape, self.limits.max_future))
+        tasks = self.tasks.known({row.get("model_name") for row in rows})
+        if shape is None or tasks is None:
+            return None  # (no rows, rows of several shapes, tasks to read: the general path)
+        return self.writer.submit_rows(Rows(rows, shape, self.limits.max_future, tasks))
 
     def prepare(self, body: bytes, content_type: str | None) -> Prepared | None:
         """Parse, validate (``prediction_batch``) and convert a body, in a worker thread."""
-        batch = parse_predictions(body, content_type, max_future=self.limits.max_future)
+        batch = parse_predictions(body, content_type, max_future=self.limits.max_future,
+                                  tasks=self.tasks.lookup)
         if batch is None or batch.num_rows == 0:
             return None
         return self.writer.prepare(batch)

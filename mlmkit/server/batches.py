@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 __all__ = ["Prepared", "Rows", "combine", "same_rows"]
 
 _COMPARED = ("model_name", "version", "prediction_id", "prediction", "score", "confidence",
-             "unit_id", "role", "ts", "actual")
+             "unit_id", "role", "ts", "actual", "label", "actual_label", "value", "actual_value",
+             "probabilities")
 
 
 class Prepared:
@@ -44,7 +45,7 @@ class Prepared:
         if not batch.has_timestamps:
             extra.append(stamp.alias("ts"))
         if batch.has_actuals:
-            extra.append(pl.when(pl.col("actual").is_not_null()).then(stamp)
+            extra.append(pl.when(pl.col(batch.label_column).is_not_null()).then(stamp)
                          .alias("labelled_at"))
         frame = batch.frame.select(batch.exprs)
         if extra:
@@ -74,13 +75,15 @@ class Rows:
     each request is validated alone, so errors name the request's own rows.
     """
 
-    __slots__ = ("max_future", "rows", "shape")
+    __slots__ = ("max_future", "rows", "shape", "tasks")
 
     def __init__(self, rows: list[dict[str, Any]], shape: tuple[str, ...],
-                 max_future: timedelta) -> None:
+                 max_future: timedelta, tasks: dict[str, Any] | None = None) -> None:
         self.rows = rows
         self.shape = shape
         self.max_future = max_future
+        self.tasks = tasks
+        """``{model: task}`` of the rows' models (looked up before queueing)."""
 
 def combine(batches: list[Batch]) -> Batch | None:
     """One batch of every request's prepared rows (one INSERT), or None if an id repeats."""

@@ -107,8 +107,8 @@ def _iso(row: int, value: str | None) -> datetime | None:
         raise invalid(f"timestamp (row {row})", "an ISO 8601 time", value) from err
 
 
-def parse_predictions(body: bytes, content_type: str | None, *, max_future: Any
-                      ) -> Batch | None:
+def parse_predictions(body: bytes, content_type: str | None, *, max_future: Any,
+                      tasks: Any = None) -> Batch | None:
     """Parse and validate a predictions body into the canonical `Batch`.
 
     ``None`` for a body without rows (``[]``, empty NDJSON): nothing to write.
@@ -123,13 +123,13 @@ def parse_predictions(body: bytes, content_type: str | None, *, max_future: Any
             table = pa.ipc.open_stream(io.BytesIO(body)).read_all()
         except (pa.ArrowException, OSError) as err:
             raise invalid("body", "an Arrow IPC stream", f"{len(body)} bytes") from err
-        return prediction_batch(table, max_future=max_future)
+        return prediction_batch(table, max_future=max_future, tasks=tasks)
     frame = _read_json(body, media)
     if frame is not None:  # polars' own reader (no Python row objects): ~2.5x faster
-        return prediction_batch(_timestamps(frame), max_future=max_future) \
+        return prediction_batch(_timestamps(frame), max_future=max_future, tasks=tasks) \
             if frame.height else None
     rows = parse_rows(body, content_type)
-    return rows_batch(rows, max_future=max_future) if rows else None
+    return rows_batch(rows, max_future=max_future, tasks=tasks) if rows else None
 
 
 _NOT_STRING = r"^(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?|true|false)$"
@@ -210,8 +210,11 @@ def row_shape(rows: list[dict[str, Any]]) -> tuple[str, ...] | None:
     return shape
 
 
-def rows_batch(rows: list[dict[str, Any]], *, max_future: Any) -> Batch:
-    """Validate JSON row objects into the canonical `Batch` (as ``track_batch``)."""
+def rows_batch(rows: list[dict[str, Any]], *, max_future: Any, tasks: Any = None) -> Batch:
+    """Validate JSON row objects into the canonical `Batch` (as ``track_batch``).
+
+    ``tasks`` (a look-up or a mapping, as `prediction_batch` takes) gives the models' tasks.
+    """
     import polars as pl
 
     from mlmkit.services.ingest import prediction_batch
@@ -221,7 +224,7 @@ def rows_batch(rows: list[dict[str, Any]], *, max_future: Any) -> Batch:
     except (pl.exceptions.PolarsError, TypeError, ValueError) as err:
         raise _mixed(rows, err) from err
     _check_strings(rows, frame)
-    return prediction_batch(_timestamps(frame), max_future=max_future)
+    return prediction_batch(_timestamps(frame), max_future=max_future, tasks=tasks)
 
 
 def _check_strings(rows: list[dict[str, Any]], frame: pl.DataFrame) -> None:

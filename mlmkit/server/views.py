@@ -27,7 +27,7 @@ __all__ = ["CHANGE_KEYS", "REGISTER_KEYS", "deploy", "history", "json_object", "
            "metrics", "models", "register", "rollback", "route", "route_source"]
 
 REGISTER_KEYS = frozenset({"model_name", "model_type", "version", "configuration",
-                            "performance_metrics", "metadata", "environment"})
+                            "performance_metrics", "metadata", "environment", "task"})
 
 
 def json_object(body: bytes, allowed: frozenset[str], required: tuple[str, ...] = ()
@@ -60,7 +60,8 @@ def metadata_of(spec: Mapping[str, Any]) -> ModelMetadata:
 
     return ModelMetadata(spec["model_name"], spec["model_type"], spec["version"],
                          spec.get("configuration") or {}, spec.get("performance_metrics") or {},
-                         environment=spec.get("environment"), metadata=spec.get("metadata") or {})
+                         environment=spec.get("environment"), metadata=spec.get("metadata") or {},
+                         task=spec.get("task", "binary"))
 
 
 def register(ws: Workspace, meta: ModelMetadata) -> dict[str, Any]:

@@ -273,7 +273,9 @@ class GroupCommitWriter:
             if len(same) > 1:
                 rows = [row for _, given in same for row in given.rows]
                 try:
-                    group = Prepared(rows_batch(rows, max_future=same[0][1].max_future),
+                    tasks = {m: t for _, given in same for m, t in (given.tasks or {}).items()}
+                    group = Prepared(rows_batch(rows, max_future=same[0][1].max_future,
+                                                tasks=tasks),
                                      utcnow())
                 except MlmkitError:  # some request is bad: each is validated alone below
                     logger.debug("group validation of %d requests failed", len(same))
@@ -285,7 +287,8 @@ class GroupCommitWriter:
                     continue
             for job, given in same:
                 try:
-                    job.batch = Prepared(rows_batch(given.rows, max_future=given.max_future),
+                    job.batch = Prepared(rows_batch(given.rows, max_future=given.max_future,
+                                                    tasks=given.tasks),
                                          utcnow())
                 except MlmkitError as err:  # the request re-raises it (422)
                     _fail(job, err)
