@@ -86,13 +86,15 @@ def _models(conn: Any, wanted: Sequence[str] | None) -> dict[str, dict[str, Any]
             raise NotFoundError(f"model_name {missing[0]!r} has no logged predictions to "
                                 f"export (models with rows: {names})")
         names = [m for m in names if m in wanted]
-    types = dict(conn.execute("SELECT model_name, any_value(model_type) FROM models "
-                              "GROUP BY ALL").fetchall())
+    kinds = {n: (t, task) for n, t, task in conn.execute(
+        "SELECT model_name, any_value(model_type), any_value(task) FROM models GROUP BY ALL")
+        .fetchall()}
     out: dict[str, dict[str, Any]] = {}
     for name in names:
         feats = conn.execute("SELECT feature, column_name, kind FROM feature_columns "
                              "WHERE model_name = ? ORDER BY feature", [name]).fetchall()
-        out[name] = {"model_type": types.get(name), "features": {
+        model_type, task = kinds.get(name, (None, "binary"))
+        out[name] = {"model_type": model_type, "task": task, "features": {
             f: {"column": c, "kind": k, "dataset_column": c if f in BASE_COLUMNS else f}
             for f, c, k in feats}}
     return out
