@@ -10,7 +10,7 @@ Shared by every layer (like [`mlmkit.values`][mlmkit.values]): no heavy imports.
 
 Examples
 --------
->>> select(use=Use.EXPERIMENT, test=Significance.PROPORTION)
+>>> select(use=Use.EXPERIMENT, test=Significance.PROPORTION, task=Task.BINARY)
 ('accuracy', 'precision', 'recall', 'specificity')
 >>> spec("roc_auc").higher_is_better, spec("log_loss").higher_is_better
 (True, False)
@@ -158,22 +158,25 @@ CATALOGUE: Mapping[str, MetricSpec] = {m.name: m for m in (
        _Z, (_B,), (_W,), (("predicted_positive",), ("n",))),
     _m("sample_count", "Predictions", Kind.WINDOW, None, _NO, _ALL, (_W,)),
     _m("labelled_count", "Labelled predictions", Kind.WINDOW, None, _NO, _ALL, (_W,)),
-    # Issue 15 (analysis only so far: no ``uses`` until the services compute them per task).
+    # Issue 15: ``uses`` are added as the services compute them per task (EXPERIMENT: ``ws.ab``
+    # compares them for multiclass / regression / score-only models).
     # Multiclass averages of the KxK confusion matrix, one-vs-rest AUC of the probabilities.
-    _m("f1_macro", "F1 (macro)", Kind.CLASS_COUNT, True, _BOOT, (_M,), bounds=_UNIT),
-    _m("precision_macro", "Precision (macro)", Kind.CLASS_COUNT, True, _BOOT, (_M,),
+    _m("f1_macro", "F1 (macro)", Kind.CLASS_COUNT, True, _BOOT, (_M,), (_E,), bounds=_UNIT),
+    _m("precision_macro", "Precision (macro)", Kind.CLASS_COUNT, True, _BOOT, (_M,), (_E,),
        bounds=_UNIT),
-    _m("recall_macro", "Recall (macro)", Kind.CLASS_COUNT, True, _BOOT, (_M,), bounds=_UNIT),
-    _m("f1_weighted", "F1 (weighted)", Kind.CLASS_COUNT, True, _BOOT, (_M,), bounds=_UNIT),
+    _m("recall_macro", "Recall (macro)", Kind.CLASS_COUNT, True, _BOOT, (_M,), (_E,),
+       bounds=_UNIT),
+    _m("f1_weighted", "F1 (weighted)", Kind.CLASS_COUNT, True, _BOOT, (_M,), (_E,),
+       bounds=_UNIT),
     _m("roc_auc_ovr", "ROC AUC (one-vs-rest)", Kind.CLASS_SCORE, True, _BOOT, (_M,),
        bounds=_UNIT),
     # Regression: means of per-row values are compared with Welch, the rest by bootstrap.
-    _m("mae", "MAE", Kind.REGRESSION, False, _WELCH, (_R,), bounds=_POSITIVE),
-    _m("rmse", "RMSE", Kind.REGRESSION, False, _BOOT, (_R,), bounds=_POSITIVE),
-    _m("mape", "MAPE", Kind.REGRESSION, False, _WELCH, (_R,), bounds=_POSITIVE),
-    _m("r2", "R²", Kind.REGRESSION, True, _BOOT, (_R,), bounds=(-_INF, 1.0)),
+    _m("mae", "MAE", Kind.REGRESSION, False, _WELCH, (_R,), (_E,), bounds=_POSITIVE),
+    _m("rmse", "RMSE", Kind.REGRESSION, False, _BOOT, (_R,), (_E,), bounds=_POSITIVE),
+    _m("mape", "MAPE", Kind.REGRESSION, False, _WELCH, (_R,), (_E,), bounds=_POSITIVE),
+    _m("r2", "R²", Kind.REGRESSION, True, _BOOT, (_R,), (_E,), bounds=(-_INF, 1.0)),
     # Score-only: share of rows the model flagged (a volume: no direction).
-    _m("flag_rate", "Flag rate", Kind.WINDOW, None, _Z, (_S,), (),
+    _m("flag_rate", "Flag rate", Kind.WINDOW, None, _Z, (_S,), (_E,),
        (("flagged",), ("n",)), bounds=_UNIT),
 )}
 

@@ -85,7 +85,12 @@ def test_consumers_read_their_sets_from_the_catalogue() -> None:
         m for m in service._METRICS if spec(m).higher_is_better}
     assert set(search.MINIMISED) == {m.name for m in CATALOGUE.values()
                                      if m.higher_is_better is False}
-    assert PRIMARY_METRICS == set(experiment.RATE_METRICS + experiment.BOOTSTRAP_METRICS)
+    # binary models' tests from confusion counts; every task's experiment metrics (issue 15)
+    assert set(experiment.RATE_METRICS + experiment.BOOTSTRAP_METRICS) == set(
+        select(use=Use.EXPERIMENT, task=Task.BINARY))
+    assert PRIMARY_METRICS == set().union(*experiment.TASK_METRICS.values())
+    for task, names in experiment.TASK_METRICS.items():
+        assert all(task in spec(m).tasks for m in names), task
     assert all(spec(m).is_proportion for m in experiment.RATE_METRICS)
     assert curve.METRICS == tuning.TUNING_METRICS == select(use=Use.THRESHOLD)
     assert intervals.SCORE_METRICS == ("roc_auc", "pr_auc")

@@ -43,20 +43,32 @@ from mlmkit.analysis.stats.proportions import two_proportion_ztest
 from mlmkit.analysis.stats.result import TestResult, check_alpha
 from mlmkit.analysis.stats.sample_size import required_sample_size
 from mlmkit.analysis.stats.sequential import sequential_two_proportion_test
-from mlmkit.catalogue import Significance, Use, proportion, select
+from mlmkit.catalogue import Kind, Significance, Task, Use, proportion, select
 
 __all__ = [
     "BOOTSTRAP_METRICS",
     "RATE_METRICS",
+    "TASK_METRICS",
     "compare_metric",
     "metric_value",
     "required_sample_size_for_lift",
+    "required_sample_size_for_mean",
+    "sequential_mean_test",
 ]
 
 Counts = Sequence[int]  # (tp, fp, tn, fn)
 
-RATE_METRICS = select(use=Use.EXPERIMENT, test=Significance.PROPORTION)
-BOOTSTRAP_METRICS = select(use=Use.EXPERIMENT, test=Significance.BOOTSTRAP)
+#: The binary classifier's experiment metrics compared from confusion counts (this module).
+RATE_METRICS = select(use=Use.EXPERIMENT, test=Significance.PROPORTION, task=Task.BINARY)
+BOOTSTRAP_METRICS = select(use=Use.EXPERIMENT, test=Significance.BOOTSTRAP, task=Task.BINARY)
+#: What an A/B test can compare per model task (``mlmkit.services.experiments.task_ab`` runs
+#: the other tasks' tests: proportions, Welch from sums, bootstrap of matrices or rows).
+TASK_METRICS: dict[Task, tuple[str, ...]] = {
+    Task.BINARY: RATE_METRICS + BOOTSTRAP_METRICS,
+    Task.MULTICLASS: ("accuracy", *select(use=Use.EXPERIMENT, kind=Kind.CLASS_COUNT)),
+    Task.REGRESSION: select(use=Use.EXPERIMENT, kind=Kind.REGRESSION),
+    Task.SCORE_ONLY: select(use=Use.EXPERIMENT, kind=Kind.WINDOW, task=Task.SCORE_ONLY),
+}
 
 
 def _rate_cells(metric: str, counts: Counts) -> tuple[int, int]:
@@ -237,3 +249,75 @@ def required_sample_size_for_lift(baseline_rate: float, relative_lift: float, *,
     if effect <= 0:
         return None
     return required_sample_size(baseline_rate, effect, alpha=alpha, power=power)
+
+
+def required_sample_size_for_mean(mean_a: float, std: float, relative_change: float, *,
+                                  alpha: float = 0.05, power: float = 0.8) -> int | None:
+    """Units per arm to detect a *relative* change of a mean (MAE: mean ``|e|``), two-sided.
+
+    Cohen's ``d = |mean_a * relative_change| / std`` solved with statsmodels'
+    ``TTestIndPower`` (equal arms); ``None`` when undefined (zero mean, spread or change).
+
+    Examples
+    --------
+    >>> required_sample_size_for_mean(10.0, 8.0, 0.05)
+    4020
+    """
+    if not (math.isfinite(mean_a) and math.isfinite(std)) or std <= 0 or relative_change <= 0 \
+            or mean_a == 0:
+        return None
+    alpha = check_alpha(alpha)
+    power = check_alpha(power, "power")
+    from statsmodels.stats.power import TTestIndPower
+
+    d = abs(mean_a * relative_change) / std
+    n = TTestIndPower().solve_power(effect_size=d, nobs1=None, alpha=alpha, power=power,
+                                    ratio=1.0, alternative="two-sided")
+    return math.ceil(float(n))
+
+
+#: Looks of `sequential_mean_test` wait for this many rows per arm (normal approximation).
+MIN_MEAN_ROWS = 30
+
+
+def sequential_mean_test(moments_a: Sequence[float], moments_b: Sequence[float], *,
+                         alpha: float = 0.05, tau: float = 0.1) -> TestResult:
+    """Always-valid mSPRT of ``mean_b - mean_a`` from each arm's ``(n, Σx, Σx²)``.
+
+    The normal-mixture boundary of `sequential_two_proportion_test` with the Welch variance
+    ``V = s_a²/n_a + s_b²/n_b`` and a mixing standard deviation ``tau`` expressed in units of
+    the pooled standard deviation (a scale-free effect size, like Cohen's d), so one default
+    fits MAE in dollars or in milliseconds. ``p = min(1, 1/Lambda)`` may be recomputed at every
+    look; a look with fewer than ``MIN_MEAN_ROWS`` rows in an arm is not evaluated (p = 1).
+
+    Examples
+    --------
+    >>> r = sequential_mean_test((400, 400.0, 800.0), (400, 600.0, 1300.0))
+    >>> round(r.effect, 2), r.p_value < 0.05
+    (0.5, True)
+    """
+    n_a, sum_a, ss_a = (float(x) for x in moments_a)
+    n_b, sum_b, ss_b = (float(x) for x in moments_b)
+    alpha = check_alpha(alpha)
+    mean_a = sum_a / n_a if n_a else math.nan
+    mean_b = sum_b / n_b if n_b else math.nan
+    diff = mean_b - mean_a
+    evaluated = min(n_a, n_b) >= MIN_MEAN_ROWS
+    log_lr, var = 0.0, math.nan
+    if evaluated:
+        var_a = max(ss_a - n_a * mean_a * mean_a, 0.0) / (n_a - 1)
+        var_b = max(ss_b - n_b * mean_b * mean_b, 0.0) / (n_b - 1)
+        var = var_a / n_a + var_b / n_b
+        pooled = ((n_a - 1) * var_a + (n_b - 1) * var_b) / (n_a + n_b - 2)
+        tau2 = (tau * tau) * pooled
+        if var > 0 and tau2 > 0:
+            log_lr = 0.5 * math.log(var / (var + tau2)) + tau2 * diff * diff / (
+                2.0 * var * (var + tau2))
+        elif diff != 0:
+            log_lr = math.inf
+    return TestResult(
+        statistic=log_lr, p_value=min(1.0, math.exp(-log_lr)), ci=(math.nan, math.nan),
+        effect=diff, method="mSPRT difference of means (normal mixture)",
+        alternative="two-sided", n=int(n_a + n_b), alpha=alpha, confidence=1.0 - alpha,
+        details={"value_a": mean_a, "value_b": mean_b, "tau": tau, "variance": var,
+                 "evaluated": evaluated})

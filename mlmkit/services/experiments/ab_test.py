@@ -9,7 +9,7 @@ from the paired shadow-mode counts when both versions scored the same units.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,6 @@ import numpy as np
 import polars as pl
 
 from mlmkit._validation import (
-    check_choice,
     check_int,
     check_name,
     check_real,
@@ -26,7 +25,6 @@ from mlmkit._validation import (
 )
 from mlmkit.analysis import routing
 from mlmkit.analysis.experiment import (
-    BOOTSTRAP_METRICS,
     RATE_METRICS,
     compare_metric,
     required_sample_size_for_lift,
@@ -34,9 +32,10 @@ from mlmkit.analysis.experiment import (
 from mlmkit.analysis.stats import TestResult, multiple_testing, sample_ratio_mismatch
 from mlmkit.analysis.stats.sample_size import margin_of_error_sample_size
 from mlmkit.analysis.stats.sample_size import required_sample_size as _required_sample_size
-from mlmkit.catalogue import Use, select
+from mlmkit.catalogue import Task
 from mlmkit.services._engine import EngineUser
 from mlmkit.services.experiments import arms as arms_data
+from mlmkit.services.experiments import task_ab
 from mlmkit.services.experiments.result import ABTestResult, decide
 from mlmkit.store import experiments as sql
 from mlmkit.values import (
@@ -55,8 +54,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ABTestResult", "ABTestingService"]
 
-_METRICS = RATE_METRICS + BOOTSTRAP_METRICS
-_DEFAULT_SECONDARY = select(use=Use.HEADLINE)
 
 
 def _check_config(config: object) -> ABTestConfig:
@@ -218,7 +215,7 @@ class ABTestingService(EngineUser):
     def run_test(self, config: ABTestConfig, window: WindowLike | None = None, *,
                  start: datetime | None = None, end: datetime | None = None,
                  sequential: bool = False, tau: float = 0.05,
-                 secondary_metrics: Sequence[str] = _DEFAULT_SECONDARY,
+                 secondary_metrics: Sequence[str] | None = None,
                  srm_alpha: float = 0.001, power: float = 0.8, n_resamples: int = 2000,
                  seed: int = 0, min_samples: int = 100) -> ABTestResult:
         """Test the experiment on the prediction log (labelled rows of both versions).
@@ -233,8 +230,10 @@ class ABTestingService(EngineUser):
             Use the always-valid mSPRT for proportion metrics, so the test may be re-run as
             data arrive ("peeking") without inflating false positives; ``tau`` is its mixing
             standard deviation (fix it before the experiment).
-        secondary_metrics : sequence of str
-            Reported with Holm-adjusted p-values (``tests[m].details["p_holm"]``).
+        secondary_metrics : sequence of str, optional
+            Reported with Holm-adjusted p-values (``tests[m].details["p_holm"]``). Default:
+            accuracy, precision, recall, F1 for a binary model; every other metric of the
+            task for the others (see `mlmkit.services.experiments.task_ab`).
         srm_alpha : float
             Level of the sample-ratio-mismatch check on all served rows of both arms.
         power : float
@@ -245,6 +244,11 @@ class ABTestingService(EngineUser):
             Labelled predictions each version needs before any decision (the seed's 100):
             below it the result is ``insufficient`` — a tie that says so, never "deploy".
 
+        Multiclass, regression and score-only models (their registered task) compare the
+        task's metrics with the catalogue's test each: proportions for accuracy and the flag
+        rate, Welch from sums for MAE / MAPE, bootstrap for F1-macro / RMSE / R² (table in
+        `mlmkit.services.experiments.task_ab`); lower MAE / RMSE wins.
+
         Returns
         -------
         ABTestResult
@@ -253,23 +257,24 @@ class ABTestingService(EngineUser):
             is no SRM check.
         """
         config = _check_config(config)
-        if isinstance(secondary_metrics, str) or not isinstance(secondary_metrics, Iterable):
-            raise invalid("secondary_metrics", "a list of metric names", secondary_metrics)
-        secondary = [check_choice("secondary_metrics", m, _METRICS) for m in secondary_metrics]
+        task = self.registry.task(config.model_name)
+        metrics = task_ab.experiment_metrics(task, config.primary_metric, secondary_metrics,
+                                             sequential)
         tau = check_real("tau", tau, low=0.0, low_open=True)
         srm_alpha = check_real("srm_alpha", srm_alpha, low=0.0, high=0.5, low_open=True)
         min_samples = check_int("min_samples", min_samples, low=1)
         time_range = resolve_range(window, start=start, end=end, default=None)
+        if task is not Task.BINARY:
+            return task_ab.run_task_test(
+                self.engine, self.registry, config, task, time_range, metrics,
+                sequential=sequential, tau=tau, srm_alpha=srm_alpha, power=power,
+                n_resamples=n_resamples, seed=seed, min_samples=min_samples, holm=_holm)
         a, b = str(config.version_a), str(config.version_b)
         metric = config.primary_metric
-        if sequential and metric not in RATE_METRICS:
-            raise invalid("sequential", f"False for primary_metric {metric!r} (sequential mode "
-                          f"covers {', '.join(RATE_METRICS)})", sequential)
         paired = self.engine.has_shadow_rows(config.model_name, [a, b], time_range)
         arms = arms_data.paired_arms(self.engine, config, time_range) if paired else \
             arms_data.split_arms(self.engine, config, time_range)
         notes: list[str] = []
-        metrics = [metric, *[m for m in dict.fromkeys(secondary) if m != metric]]
         hist = arms_data.score_histograms(self.engine, config, time_range, paired) \
             if "roc_auc" in metrics else None
         tests = {m: compare_metric(m, arms["counts_a"], arms["counts_b"],

@@ -9,9 +9,33 @@ from collections.abc import Mapping
 from mlmkit._html import dict_table
 from mlmkit._jsonable import JSONObject
 from mlmkit.analysis.stats import TestResult
+from mlmkit.catalogue import CATALOGUE
 from mlmkit.values import ABTestConfig, ModelMetadata
 
-__all__ = ["ABTestResult", "decide"]
+__all__ = ["ABTestResult", "decide", "improvement_percent"]
+
+
+def _higher_is_better(metric: str) -> bool | None:
+    found = CATALOGUE.get(metric)
+    return True if found is None else found.higher_is_better
+
+
+def improvement_percent(metric: str, a: float | None, b: float | None) -> float:
+    """B's relative improvement over A in percent, read in the metric's catalogue direction.
+
+    ``100 * (b - a) / a`` when higher is better, ``100 * (a - b) / a`` when lower is better
+    (MAE, RMSE), the plain relative change for a metric without direction (flag rate); NaN
+    when undefined.
+
+    Examples
+    --------
+    >>> improvement_percent("accuracy", 0.5, 0.75), improvement_percent("mae", 2.0, 1.5)
+    (50.0, 25.0)
+    """
+    if a is None or b is None or math.isnan(a) or math.isnan(b) or a == 0:
+        return math.nan
+    change = 100.0 * (b - a) / abs(a)
+    return -change if _higher_is_better(metric) is False else change
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,7 +44,9 @@ class ABTestResult:
 
     ``metrics_difference`` maps each metric to ``value_b - value_a`` (absolute). ``winner`` is
     ``"B"`` or ``"A"`` only when the primary metric's test is significant at
-    ``config.significance_level``; otherwise ``"tie"``.
+    ``config.significance_level``; otherwise ``"tie"``. Which way is better comes from the
+    metric catalogue: a lower MAE or RMSE wins; a metric without direction (a score-only
+    model's flag rate) never names a winner.
 
     **Decision rule**
     ([`should_deploy_version_b`][mlmkit.services.experiments.ABTestResult.should_deploy_version_b]):
@@ -83,7 +109,10 @@ class ABTestResult:
         return bool(self.srm is not None and self.srm.details.get("mismatch", False))
 
     def get_primary_metric_improvement_percent(self) -> float:
-        """Relative change of the primary metric, ``100 * (b - a) / a`` (NaN if undefined).
+        """Relative improvement of the primary metric, ``100 * (b - a) / a`` (NaN if undefined).
+
+        For a lower-is-better metric (MAE, RMSE) the sign is flipped, ``100 * (a - b) / a``, so
+        a positive value always means B is better (see `improvement_percent`).
 
         Examples
         --------
@@ -94,11 +123,9 @@ class ABTestResult:
         >>> round(r.get_primary_metric_improvement_percent(), 2)
         12.5
         """
-        a = self.metrics_a.get(self.config.primary_metric, math.nan)
-        b = self.metrics_b.get(self.config.primary_metric, math.nan)
-        if a is None or b is None or math.isnan(a) or math.isnan(b) or a == 0:
-            return math.nan
-        return 100.0 * (b - a) / a
+        metric = self.config.primary_metric
+        return improvement_percent(metric, self.metrics_a.get(metric, math.nan),
+                                   self.metrics_b.get(metric, math.nan))
 
     def should_deploy_version_b(self) -> bool:
         """Significant, B better by at least ``minimum_improvement`` (relative), no SRM."""
@@ -123,8 +150,7 @@ class ABTestResult:
                 p = test.details.get("p_holm", test.p_value)
             out[name] = {
                 "version_a": a, "version_b": b, "difference": diff,
-                "improvement_percent": (100.0 * diff / a) if a not in (None, 0) and a == a
-                else math.nan,
+                "improvement_percent": improvement_percent(name, a, b),
                 "p_value": p,
                 "ci": None if test is None else test.ci,
                 "test": None if test is None else test.method,
@@ -201,13 +227,17 @@ def decide(config: ABTestConfig, primary: TestResult | None, *, srm_detected: bo
             if undersized else ""
         return "tie", False, (f"No significant difference in {metric} "
                               f"(p={primary.p_value:.3g}); keep version A.{extra}")
-    winner = "B" if primary.effect > 0 else "A"
+    direction = _higher_is_better(metric)
+    if direction is None:
+        return "tie", True, (f"{metric} differs significantly between the versions "
+                             f"(p={primary.p_value:.3g}) but has no better direction; review "
+                             "the change before deploying; keep version A.")
+    winner = "B" if (primary.effect > 0) == direction else "A"
     if winner == "A":
         return winner, True, (f"Version A is significantly better on {metric} "
                               f"(p={primary.p_value:.3g}); keep version A.")
     values = primary.details
-    a, b = values.get("value_a"), values.get("value_b")
-    lift = 100.0 * (b - a) / a if a else math.nan
+    lift = improvement_percent(metric, values.get("value_a"), values.get("value_b"))
     if lift >= 100.0 * config.minimum_improvement - 1e-9:
         return winner, True, (f"Deploy version B: {metric} improved by {lift:.2f}% "
                               f"(p={primary.p_value:.3g}); roll out gradually.")

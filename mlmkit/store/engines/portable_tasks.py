@@ -19,7 +19,8 @@ from mlmkit.store.engines.portable import DUCKDB, EPS, Dialect, Statement
 from mlmkit.values import TimeRange
 
 __all__ = ["EPS", "EXPLODE", "class_confusion", "class_histogram", "class_log_loss",
-           "regression_sums", "residual_histogram", "score_histogram", "score_totals"]
+           "regression_pairs", "regression_sums", "residual_histogram", "score_histogram",
+           "score_totals"]
 
 #: How each dialect turns a list column into one row per element (``{c}``: the column).
 EXPLODE = {"duckdb": "unnest({c})", "spark": "explode({c})"}
@@ -127,6 +128,19 @@ def regression_sums(model: str, versions: Sequence[str] | None, span: TimeRange 
            f"sum({e} * {e} * {e} * {e}) AS sum_fourth_error, min({e}) AS lo, max({e}) AS hi "
            f"FROM {{src}} WHERE {where} AND value IS NOT NULL {_group(len(keys))}")
     return Statement(sql, params, tuple(keys))
+
+
+def regression_pairs(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+                     role: str | None) -> Statement:
+    """``version, actual, predicted, count``: the labelled rows as weighted distinct pairs.
+
+    Partials merge exactly (identical pairs sum their counts); a row bootstrap expands them.
+    """
+    where, params = where_clause(model, versions, span, role=role)
+    sql = ("SELECT version, actual_value AS actual, value AS predicted, count(*) AS count "
+           f"FROM {{src}} WHERE {where} AND value IS NOT NULL AND actual_value IS NOT NULL "
+           "GROUP BY 1, 2, 3")
+    return Statement(sql, params, ("version", "actual", "predicted"))
 
 
 def _binned(expr: str, ranges: Mapping[str, tuple[float, float]], bins: int

@@ -124,6 +124,18 @@ class TaskAggregates:
                                   *[pl.col(c).cast(pl.Int64) for c in
                                     ("total", "n", "zero_actuals")])
 
+    def regression_pairs(self, model_name: str, *, versions: Sequence[str] | None = None,
+                         time_range: TimeRange | None = None,
+                         role: str | None = "served") -> pl.DataFrame:
+        """``version, actual, predicted, count``: labelled rows as weighted distinct pairs.
+
+        For tests that need rows (the bootstrap of RMSE or R²); one group per distinct pair.
+        """
+        st = tsql.regression_pairs(model_name, versions, time_range, role)
+        return self._merged(st, model_name, time_range).with_columns(
+            pl.col("actual").cast(pl.Float64), pl.col("predicted").cast(pl.Float64),
+            pl.col("count").cast(pl.Int64)).sort("version", "actual", "predicted")
+
     def residual_histogram(self, model_name: str, *, versions: Sequence[str] | None = None,
                            time_range: TimeRange | None = None, bins: int = 1000,
                            ranges: Mapping[str, tuple[float, float]] | None = None,
