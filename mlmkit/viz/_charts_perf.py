@@ -11,6 +11,7 @@ import polars as pl
 
 from mlmkit._validation import invalid
 from mlmkit.catalogue import CATALOGUE
+from mlmkit.viz._charts_tasks import class_confusion_matrix
 from mlmkit.viz._theme import (
     DAY_FORMAT,
     HOUR_FORMAT,
@@ -88,14 +89,19 @@ def _alert_layers(alt: Any, alerts: pl.DataFrame, lo: Any, hi: Any) -> list[Any]
             if found.filter(pl.col("severity") == level).height]
 
 
-def _threshold_layers(alt: Any, baseline: float, threshold: float | None) -> list[Any]:
-    """The baseline and, with a threshold, the warning and critical limits as rules."""
+def _threshold_layers(alt: Any, baseline: float, threshold: float | None,
+                      higher_is_better: bool = True) -> list[Any]:
+    """The baseline and, with a threshold, the warning and critical limits as rules.
+
+    The limits sit below the baseline for a higher-is-better metric and above it for a
+    lower-is-better one (an error such as MAE or log loss: a rise is bad).
+    """
     lines = [{"value": baseline, "label": f"baseline {baseline:.3f}", "kind": "baseline"}]
     if threshold is not None:
-        lines += [{"value": baseline * (1 - threshold), "kind": "warning",
-                   "label": f"warning {baseline * (1 - threshold):.3f}"},
-                  {"value": baseline * (1 - 2 * threshold), "kind": "critical",
-                   "label": f"critical {baseline * (1 - 2 * threshold):.3f}"}]
+        sign = -1.0 if higher_is_better else 1.0
+        warn, crit = baseline * (1 + sign * threshold), baseline * (1 + 2 * sign * threshold)
+        lines += [{"value": warn, "kind": "warning", "label": f"warning {warn:.3f}"},
+                  {"value": crit, "kind": "critical", "label": f"critical {crit:.3f}"}]
     colours = {"baseline": INK, **SEVERITY_COLORS}
     layers = []
     for line in lines:
@@ -109,16 +115,16 @@ def _threshold_layers(alt: Any, baseline: float, threshold: float | None) -> lis
 def metric_trend(trend: pl.DataFrame, *, metric: str = "accuracy",
                  deployments: pl.DataFrame | None = None, alerts: pl.DataFrame | None = None,
                  baseline: float | None = None, threshold: float | None = None,
-                 title: str | None = None) -> Any:
+                 title: str | None = None, higher_is_better: bool | None = None) -> Any:
     """Metric per time bucket with its confidence band, one line per version.
 
     Parameters
     ----------
     trend : polars.DataFrame
-        ``ws.monitor.get_performance_trend(...)``: ``version, bucket, <metric>`` and, when
-        present, ``<metric>_low`` / ``<metric>_high`` (drawn as a band).
+        ``ws.monitor.get_performance_trend(...)`` of a model of any task: ``version, bucket,
+        <metric>`` and, when present, ``<metric>_low`` / ``<metric>_high`` (drawn as a band).
     metric : str
-        A rate column of the trend.
+        A metric column of the trend (``accuracy``, ``f1_macro``, ``mae``, ``flag_rate`` ...).
     deployments : polars.DataFrame, optional
         ``ws.registry.history(model)``; deploy, rollback and undeploy events inside the
         trend's time span are drawn as dashed rules at their time, labelled with the version.
@@ -127,7 +133,10 @@ def metric_trend(trend: pl.DataFrame, *, metric: str = "accuracy",
     baseline, threshold : float, optional
         The degradation rule's baseline value and relative threshold: the baseline and the
         warning (``baseline * (1 - threshold)``) and critical (``1 - 2 * threshold``) limits
-        are drawn as horizontal rules.
+        are drawn as horizontal rules; above the baseline (``1 + threshold``,
+        ``1 + 2 * threshold``) for a lower-is-better metric.
+    higher_is_better : bool, optional
+        The metric's direction; default the catalogue's (higher for a metric without one).
 
     Returns
     -------
@@ -159,7 +168,10 @@ def metric_trend(trend: pl.DataFrame, *, metric: str = "accuracy",
             y=alt.Y(f"{metric}_low:Q"), y2=alt.Y2(f"{metric}_high:Q")))
     layers.append(line)
     if baseline is not None and math.isfinite(float(baseline)):
-        layers += _threshold_layers(alt, float(baseline), threshold)
+        found = CATALOGUE.get(metric)
+        direction = higher_is_better if higher_is_better is not None else (
+            found is None or found.higher_is_better is not False)
+        layers += _threshold_layers(alt, float(baseline), threshold, bool(direction))
     if data.height:
         lo, hi = data["bucket"].min(), data["bucket"].max()
         if "bucket_end" in trend.columns:
@@ -184,11 +196,16 @@ def _counts(value: Any) -> dict[str, int]:
 def confusion_matrix(metrics: Any, *, title: str = "Confusion matrix") -> Any:
     """2 x 2 heatmap of counts (and share of the labelled rows).
 
+    A multiclass result (``labels`` and a K x K ``confusion_matrix``) is drawn by
+    [`class_confusion_matrix`][mlmkit.viz.charts.class_confusion_matrix] instead.
+
     Parameters
     ----------
     metrics
         A metrics result (``.confusion_matrix``) or a mapping with ``tp, fp, tn, fn``.
     """
+    if getattr(metrics, "task", None) == "multiclass":
+        return class_confusion_matrix(metrics, title=title)
     alt = altair()
     c = _counts(metrics)
     total = max(sum(c.values()), 1)

@@ -17,13 +17,15 @@ from mlmkit._validation import check_int
 from mlmkit.analysis.metrics.binary import calibration_from_histograms
 from mlmkit.analysis.stats.sequential import sequential_path
 from mlmkit.analysis.thresholds.curve import threshold_curve_from_histogram
+from mlmkit.services.monitor.tasks import task_engine
 from mlmkit.values import ABTestConfig, Version, WindowLike, parse_window, resolve_range
+from mlmkit.viz._theme import MAX_POINTS
 
 if TYPE_CHECKING:
     from mlmkit.workspace import Workspace
 
-__all__ = ["ab_arms", "calibration_frame", "drift_over_time", "sequential_frame",
-           "threshold_curve"]
+__all__ = ["ab_arms", "calibration_frame", "drift_over_time", "residual_histogram",
+           "residual_sample", "score_histogram", "sequential_frame", "threshold_curve"]
 
 _FINE_BINS = 1000
 
@@ -155,3 +157,67 @@ def drift_over_time(ws: Workspace, model_name: str, version: Any = None, *, peri
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
 
+# ---------------------------------------------------------------- multiclass, regression, score
+def _versions(version: Any) -> list[str] | None:
+    if version is None:
+        return None
+    many = version if not isinstance(version, (str, Version)) else [version]
+    return [str(Version.parse(v)) for v in many]
+
+
+def _binned(hist: pl.DataFrame, bins: int) -> pl.DataFrame:
+    """Engine histogram (``version, bin, n, lo, hi``) -> ``version, bin_start, bin_end, n``."""
+    width = pl.when(pl.col("hi") > pl.col("lo")).then((pl.col("hi") - pl.col("lo")) / bins
+                                                      ).otherwise(1.0)
+    start = pl.col("lo") + pl.col("bin") * width
+    return hist.select("version", start.alias("bin_start"), (start + width).alias("bin_end"),
+                       pl.col("n").cast(pl.Int64)).sort("version", "bin_start")
+
+
+def residual_histogram(ws: Workspace, model_name: str, version: Any = None, *,
+                       window: WindowLike | None = "7d", bins: int = 40) -> pl.DataFrame:
+    """A regression model's residuals (``prediction - actual``) on ``bins`` equal bins.
+
+    Two engine scans (each version's residual range, then the bins); columns ``version,
+    bin_start, bin_end, n`` (non-empty bins only), for `charts.residual_histogram`.
+    """
+    bins = check_int("bins", bins, low=2, high=_FINE_BINS)
+    span = resolve_range(window, default=None)
+    hist = task_engine(ws.monitor.engine).residual_histogram(
+        model_name, versions=_versions(version), time_range=span, bins=bins)
+    return _binned(hist, bins)
+
+
+def score_histogram(ws: Workspace, model_name: str, version: Any = None, *,
+                    window: WindowLike | None = "7d", bins: int = 40) -> pl.DataFrame:
+    """A score-only model's scores on ``bins`` equal bins of each version's range.
+
+    Columns ``version, bin_start, bin_end, n``, for `charts.score_distribution`.
+    """
+    bins = check_int("bins", bins, low=2, high=_FINE_BINS)
+    span = resolve_range(window, default=None)
+    hist = task_engine(ws.monitor.engine).score_distribution(
+        model_name, versions=_versions(version), time_range=span, bins=bins)
+    return _binned(hist, bins)
+
+
+def residual_sample(ws: Workspace, model_name: str, version: Any, *,
+                    window: WindowLike | None = "7d", size: int = 2_000,
+                    seed: int = 0) -> pl.DataFrame:
+    """A uniform sample of ``size`` labelled rows: ``prediction, residual, sampled_from``.
+
+    Reads the window's labelled prediction / actual pairs of one version (two float columns,
+    no features) and keeps a seeded uniform sample, so the chart stays bounded; the read
+    itself grows with the window (the engines have no sampling statement yet).
+    """
+    size = check_int("size", size, low=1, high=MAX_POINTS)
+    span = resolve_range(window, default=None)
+    rows = ws.log.store.select(model_name, versions=_versions(version), time_range=span,
+                               labelled_only=True, columns=["value", "actual_value"],
+                               features=False).drop_nulls()
+    total = rows.height
+    if total > size:
+        rows = rows.sample(size, seed=seed)
+    return rows.select(pl.col("value").alias("prediction"),
+                       (pl.col("value") - pl.col("actual_value")).alias("residual"),
+                       pl.lit(total, pl.Int64).alias("sampled_from"))
