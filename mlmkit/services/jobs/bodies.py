@@ -7,7 +7,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, SupportsFloat, SupportsIndex, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from mlmkit._jsonable import JSONObject
 from mlmkit._validation import check_choice, check_int, check_real
@@ -15,6 +15,7 @@ from mlmkit.catalogue import Use, select
 from mlmkit.exceptions import StateError
 from mlmkit.services.jobs import _tuning
 from mlmkit.services.jobs._drift import data_drift_step
+from mlmkit.services.jobs._snapshots import snapshot_values
 from mlmkit.services.log import retention_floor
 from mlmkit.store import jobs as _sql
 from mlmkit.values import ModelMetadata, TimeRange, parse_window, resolve_range
@@ -127,15 +128,6 @@ def floor_time(at: datetime, period: timedelta) -> datetime:
                               * seconds)
 
 
-def _number(value: object) -> float | None:
-    if not isinstance(value, SupportsFloat | SupportsIndex | str):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _snapshot_rows(ctx: JobContext, meta: ModelMetadata, period_start: datetime,
                    span: TimeRange, values: Mapping[str, float | None]) -> list[dict[str, object]]:
     return [{"job": ctx.job, "period_start": period_start, "model_name": meta.model_name,
@@ -171,7 +163,7 @@ def performance_monitoring(ctx: JobContext, *, window: str | timedelta = "1h",
             return {"status": "skipped", "reason": "snapshot exists for this period"}
         metrics = monitor.get_current_metrics(meta.model_name, meta.version,
                                               start=span.start, end=span.end, ci=False)
-        values = {m: _number(getattr(metrics, m)) for m in PERFORMANCE_METRICS}
+        values = snapshot_values(metrics, PERFORMANCE_METRICS)
         added = _sql.insert_snapshots(ctx.ws.db, _snapshot_rows(ctx, meta, period_start, span,
                                                                 values))
         log.info("snapshot %s %s: accuracy=%s n=%s", meta.model_name, meta.version,
