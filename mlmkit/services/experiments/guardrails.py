@@ -15,15 +15,18 @@ guardrails are stored as ``{"guardrail": name, **fields}`` and rebuilt with `mak
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import ClassVar
 
 from mlmkit._validation import check_int, check_real, invalid
+from mlmkit.analysis.experiment import sequential_mean_test
 from mlmkit.analysis.stats import (
     TestResult,
     sample_ratio_mismatch,
     sequential_two_proportion_test,
     two_proportion_ztest,
+    welch_from_sums,
 )
 from mlmkit.values import WindowLike, parse_window
 
@@ -48,7 +51,14 @@ ConfigValue = str | int | float | bool | None
 
 @dataclasses.dataclass(frozen=True)
 class StepCounts:
-    """What guardrails judge: each arm's rows since the current step began."""
+    """What guardrails judge: each arm's rows since the current step began.
+
+    ``metric`` is what the rollout guards: ``accuracy`` for classifiers (``correct_*`` of
+    ``labelled_*``); for a regression model a mean of per-row losses whose ``(n, Σx, Σx²)``
+    per arm are ``moments_a`` / ``moments_b`` (``mae``: ``|e|``; ``mse``, guarding RMSE and
+    R²: ``e²``; ``mape``: ``|e|/|y|``), lower is better; ``flag_rate`` for a score-only model
+    (no direction: not guarded, ``labelled_*`` count its scored rows).
+    """
 
     model_name: str
     version_a: str
@@ -61,16 +71,21 @@ class StepCounts:
     correct_a: int = 0
     correct_b: int = 0
     critical_alerts: int = 0
+    metric: str = "accuracy"
+    moments_a: tuple[float, float, float] | None = None
+    moments_b: tuple[float, float, float] | None = None
 
     @property
     def accuracy_a(self) -> float | None:
-        """A's accuracy on its labelled rows (``None`` without labels)."""
-        return self.correct_a / self.labelled_a if self.labelled_a else None
+        """A's accuracy on its labelled rows (``None`` without labels or for another metric)."""
+        ok = self.labelled_a and self.metric == "accuracy"
+        return self.correct_a / self.labelled_a if ok else None
 
     @property
     def accuracy_b(self) -> float | None:
-        """B's accuracy on its labelled rows (``None`` without labels)."""
-        return self.correct_b / self.labelled_b if self.labelled_b else None
+        """B's accuracy on its labelled rows (``None`` without labels or for another metric)."""
+        ok = self.labelled_b and self.metric == "accuracy"
+        return self.correct_b / self.labelled_b if ok else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +160,13 @@ class SampleRatio(Guardrail):
 
 @dataclasses.dataclass(frozen=True)
 class AccuracyDrop(Guardrail):
-    """Fail when B is significantly less accurate than A by more than ``max_drop``."""
+    """Fail when B is significantly less accurate than A by more than ``max_drop``.
+
+    For a regression model (``StepCounts.moments_*``) the same check reads the guarded loss,
+    lower is better: B fails when its mean loss (MAE, ...) is significantly above A's by more
+    than ``max_drop`` *relative* to A's (0.1: 10 % worse), with the always-valid mSPRT on the
+    difference of means (`sequential_mean_test`) or a one-sided Welch test from sums.
+    """
 
     name: ClassVar[str] = "accuracy_drop"
     alpha: float = 0.05
@@ -164,7 +185,9 @@ class AccuracyDrop(Guardrail):
 
     def check(self, counts: StepCounts) -> Verdict:
         """Always-valid mSPRT (``sequential``) or one-sided z-test of B's accuracy vs A's."""
-        if not (counts.labelled_a and counts.labelled_b):
+        if counts.moments_a is not None and counts.moments_b is not None:
+            return self._loss_check(counts, counts.moments_a, counts.moments_b)
+        if counts.metric != "accuracy" or not (counts.labelled_a and counts.labelled_b):
             return Verdict()
         test = self._test(counts)
         details: dict[str, ConfigValue] = {"accuracy_p_value": test.p_value}
@@ -174,6 +197,25 @@ class AccuracyDrop(Guardrail):
         return Verdict(f"accuracy of {counts.version_b} ({counts.accuracy_b:.4f}) is "
                        f"significantly below {counts.version_a} ({counts.accuracy_a:.4f}), "
                        f"p={test.p_value:.2g}", details)
+
+
+    def _loss_check(self, counts: StepCounts, a: tuple[float, float, float],
+                    b: tuple[float, float, float]) -> Verdict:
+        if min(a[0], b[0]) < 2:
+            return Verdict()
+        metric = counts.metric
+        if self.sequential:
+            test = sequential_mean_test(a, b, alpha=self.alpha)
+        else:
+            test = welch_from_sums(int(a[0]), a[1], a[2], int(b[0]), b[1], b[2], "greater")
+        mean_a, mean_b = a[1] / a[0], b[1] / b[0]
+        details: dict[str, ConfigValue] = {f"{metric}_a": mean_a, f"{metric}_b": mean_b,
+                                           f"{metric}_p_value": test.p_value}
+        rise = (mean_b - mean_a) / abs(mean_a) if mean_a else math.inf
+        if test.p_value > self.alpha or mean_b <= mean_a or rise <= self.max_drop:
+            return Verdict(None, details)
+        return Verdict(f"{metric} of {counts.version_b} ({mean_b:.4g}) is significantly above "
+                       f"{counts.version_a} ({mean_a:.4g}), p={test.p_value:.2g}", details)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -39,6 +39,7 @@ from mlmkit._html import dict_table
 from mlmkit._jsonable import JSONObject
 from mlmkit._validation import check_name, invalid
 from mlmkit.analysis import routing
+from mlmkit.catalogue import Task
 from mlmkit.exceptions import StateError
 from mlmkit.services.experiments.guardrails import ConfigValue, Guardrails, StepCounts
 from mlmkit.services.experiments.steps import (
@@ -50,7 +51,9 @@ from mlmkit.services.experiments.steps import (
     parse_plan,
     state_to_dict,
 )
+from mlmkit.services.experiments.task_rollout import task_step_counts
 from mlmkit.store import experiments as sql
+from mlmkit.store.engines import WorkspaceEngine
 from mlmkit.store.predictions.aggregates import confusion_counts
 from mlmkit.values import ABTestConfig, TimeRange, Version, utc, utcnow
 
@@ -251,6 +254,13 @@ class Rollout:
     def _step_counts(self, when: datetime, alerts: bool) -> StepCounts:
         a, b = str(self.version_a), str(self.version_b)
         start = self.step_started_at
+        critical = sql.count_open_alerts(self.db, self.model_name,
+                                         since=self._state["created_at"]) if alerts else 0
+        task = self.registry.task(self.model_name)
+        if task is not Task.BINARY:  # the task's guarded metric (see task_rollout)
+            head = StepCounts(self.model_name, a, b, self.share_b, critical_alerts=critical)
+            return task_step_counts(WorkspaceEngine(self.db), task, head, TimeRange(
+                start, when) if when > start else None, self._state["config"]["primary_metric"])
         rows = {}
         if when > start:
             frame = confusion_counts(self.db, self.model_name, versions=[a, b],
@@ -258,8 +268,6 @@ class Rollout:
             rows = {r["version"]: r for r in frame.iter_rows(named=True)}
         zero = {"n": 0, "labelled": 0, "tp": 0, "tn": 0}
         ra, rb = rows.get(a, zero), rows.get(b, zero)
-        critical = sql.count_open_alerts(self.db, self.model_name,
-                                         since=self._state["created_at"]) if alerts else 0
         return StepCounts(self.model_name, a, b, self.share_b, n_a=int(ra["n"]),
                           n_b=int(rb["n"]), labelled_a=int(ra["labelled"]),
                           labelled_b=int(rb["labelled"]),
