@@ -148,7 +148,7 @@ def test_score_only_flag_rate_is_a_proportion_without_a_winner(ws_file) -> None:
                                "predictions GROUP BY 1 ORDER BY 1")
     cfg = ABTestConfig("an", "1.0.0", "1.1.0", primary_metric="flag_rate")
     res = ws_file.ab.run_test(cfg)
-    z, p = proportions_ztest([frame[1][1], frame[0][1]], [2000, 2000])
+    _z, p = proportions_ztest([frame[1][1], frame[0][1]], [2000, 2000])
     assert res.tests["flag_rate"].p_value == pytest.approx(p)
     assert res.is_statistically_significant and res.winner == "tie"
     assert "no better direction" in res.recommendation
