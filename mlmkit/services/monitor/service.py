@@ -29,12 +29,11 @@ from mlmkit.analysis.detectors import DETECTORS
 from mlmkit.analysis.metrics.binary import UndefinedMetricWarning
 from mlmkit.catalogue import Kind, Use, select
 from mlmkit.exceptions import NotFoundError
-from mlmkit.services._engine import EngineUser
 from mlmkit.services.monitor import degradation as _deg
 from mlmkit.services.monitor.compare import comparison_frame
 from mlmkit.services.monitor.results import ConceptDriftResult, DegradationInfo, WindowMetrics
 from mlmkit.services.monitor.tasks import AnyWindowMetrics, task_window_metrics
-from mlmkit.services.monitor.trend import trend_counts
+from mlmkit.services.monitor.segments import SegmentMethods, trend_counts
 from mlmkit.services.monitor.window import TotalsRow, rate_rows, roc_aucs, window_metrics
 from mlmkit.store.predictions import monitoring as monitor_sql
 from mlmkit.store.predictions.batch import ROLES
@@ -73,7 +72,7 @@ def _role(role: str) -> str:
     return check_choice("role", role, ROLES)
 
 
-class PerformanceMonitor(EngineUser):
+class PerformanceMonitor(SegmentMethods):
     """Metrics, degradation, concept drift, trends, version comparison and data drift.
 
     Parameters
@@ -282,7 +281,7 @@ class PerformanceMonitor(EngineUser):
                               window: WindowLike | None = _7D, interval: WindowLike = "1h", *,
                               start: datetime | None = None, end: datetime | None = None,
                               confidence: float = 0.95, use_summaries: bool = True,
-                              role: str = "served") -> pl.DataFrame:
+                              role: str = "served", segment: object = None) -> pl.DataFrame:
         """One row per (version, bucket), empty buckets included with ``n = 0``.
 
         ``version`` is one version, a list of versions, or ``None`` (each version logged in
@@ -302,7 +301,7 @@ class PerformanceMonitor(EngineUser):
         confidence = check_probability("confidence", confidence, open_interval=True)
         role = _role(role)
         counts = trend_counts(self.engine, model_name, versions, span, step, role=role,
-                              use_summaries=use_summaries)
+                              use_summaries=use_summaries, segment=segment)
         return rate_rows(counts, confidence=confidence)
 
     @staticmethod

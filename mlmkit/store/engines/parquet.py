@@ -27,6 +27,7 @@ from mlmkit._validation import check_int
 from mlmkit.store.engines import _finish as fin
 from mlmkit.store.engines import portable as sql
 from mlmkit.store.engines.dataset import load_manifest, partition_files
+from mlmkit.store.engines.segments import SegmentAggregates
 from mlmkit.store.engines.tasks import TaskAggregates
 from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
@@ -84,7 +85,7 @@ def _days(span: TimeRange | None) -> tuple[date | None, date | None]:
     return span.start.astimezone(UTC).date(), last.astimezone(UTC).date()
 
 
-class ParquetEngine(TaskAggregates):
+class ParquetEngine(TaskAggregates, SegmentAggregates):
     """A [`StatisticsEngine`][mlmkit.store.engines.StatisticsEngine] over an exported dataset.
 
     Parameters
@@ -146,6 +147,13 @@ class ParquetEngine(TaskAggregates):
 
     def _merged(self, st: sql.Statement, model: str, span: TimeRange | None) -> pl.DataFrame:
         return fin.merge(self._parts(st.sql, st.params, model, _days(span)), st.keys)
+
+    def _rows(self, st: sql.Statement, model: str, span: TimeRange | None) -> pl.DataFrame:
+        return pl.concat(self._parts(st.sql, st.params, model, _days(span)))
+
+    def _feature_map(self, model: str) -> dict[str, tuple[str, str]]:
+        feats = self.manifest["models"].get(model, {}).get("features", {})
+        return {name: (f["column"], f["kind"]) for name, f in feats.items()}
 
     # ------------------------------------------------------------------ aggregates
     def confusion_counts(self, model_name: str, *, versions: Sequence[str] | None = None,

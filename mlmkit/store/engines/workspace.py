@@ -12,6 +12,7 @@ from mlmkit.store import experiments as _experiments
 from mlmkit.store import tuning_runs as _tuning
 from mlmkit.store.database import Database
 from mlmkit.store.engines.portable import Statement
+from mlmkit.store.engines.segments import SegmentAggregates
 from mlmkit.store.engines.tasks import TaskAggregates
 from mlmkit.store.predictions import aggregates as _agg
 from mlmkit.store.predictions import drift as _drift
@@ -22,7 +23,7 @@ from mlmkit.values import TimeRange
 __all__ = ["WorkspaceEngine"]
 
 
-class WorkspaceEngine(TaskAggregates):
+class WorkspaceEngine(TaskAggregates, SegmentAggregates):
     """The `StatisticsEngine` of one workspace database.
 
     Each method is the store function of the same name on ``db``; ``daily_summaries`` reads
@@ -39,6 +40,11 @@ class WorkspaceEngine(TaskAggregates):
         """One portable statement over the ``predictions`` table (already one row per group)."""
         frame = _agg.query(self.db, st.sql.replace("{src}", "predictions"), st.params)
         return frame.sort(list(st.keys)) if st.keys and frame.height else frame
+
+    def _feature_map(self, model: str) -> dict[str, tuple[str, str]]:
+        rows = self.db.execute("SELECT feature, column_name, kind FROM feature_columns "
+                               "WHERE model_name = ?", [model])
+        return {f: (c, k) for f, c, k in rows}
 
     def confusion_counts(self, model_name: str, *, versions: Sequence[str] | None = None,
                          time_range: TimeRange | None = None, by_version: bool = True,

@@ -1,0 +1,398 @@
+"""Segments: the aggregates of the engines grouped by feature columns, in one scan each.
+
+A *segment* argument names what to group by (`parse_segment`):
+
+- a feature name (``"country"``): one group per value of that feature;
+- a list or tuple of feature names (``("country", "device")``): one group per combination;
+- a filter mapping (``{"country": ["DE", "FR"], "tier": "gold"}``): the rows whose features
+  take one of the listed values, grouped by those features (``None`` among the values keeps
+  the rows where the feature is missing).
+
+Feature names resolve to their storage columns through the engine's feature map (the
+workspace's ``feature_columns`` table, or the dataset manifest); an unknown name is a
+`ValidationError` naming ``segment``. Filter values are always ``?`` parameters built with
+`mlmkit.store._sql.Where`: no text of the caller reaches the SQL. A missing (NULL) feature
+value forms a segment of its own, with the key NULL.
+
+The statements are portable partials (`mlmkit.store.engines.portable`): the segment keys
+``segment_0, segment_1, ...`` are extra ``GROUP BY`` keys, so partials of disjoint rows still
+merge exactly. `SegmentAggregates` is the mixin that gives an engine with ``_merged``,
+``_rows`` and ``_feature_map`` every method of `SegmentStatisticsEngine`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+import polars as pl
+
+from mlmkit._validation import invalid
+from mlmkit.store._sql import Where, where_clause
+from mlmkit.store.engines import _finish as fin
+from mlmkit.store.engines import portable as sql
+from mlmkit.store.engines.portable import DUCKDB, Dialect, Statement
+from mlmkit.store.predictions.drift import Side
+from mlmkit.values import TimeRange
+
+__all__ = ["ResolvedSegment", "Segment", "SegmentAggregates", "SegmentLike",
+           "SegmentStatisticsEngine", "parse_segment"]
+
+#: What ``segment=`` accepts (see the module).
+SegmentLike = str | Sequence[str] | Mapping[str, object]
+_EXPECT = ("a feature name, a list of feature names, or a {feature: value or list of values} "
+           "filter")
+_SCALARS = (str, int, float)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A canonical segment argument: the features grouped by, and the filter per feature."""
+
+    features: tuple[str, ...]
+    filters: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class ResolvedSegment:
+    """A segment on storage columns: feature names, their columns and kinds, the filter."""
+
+    features: tuple[str, ...]
+    columns: tuple[str, ...]
+    kinds: tuple[str, ...]
+    filters: tuple[tuple[str, str, tuple[Any, ...]], ...]  # (column, kind, values)
+
+    def where(self, d: Dialect = DUCKDB) -> Where:
+        """The filter as ``?``-parameter conditions (``TRUE`` without a filter)."""
+        w = Where()
+        for column, _, values in self.filters:
+            present = [v for v in values if v is not None]
+            ident = d.ident(column)
+            parts = []
+            if present:
+                parts.append(f"{ident} IN ({', '.join('?' for _ in present)})")
+            if len(present) < len(values):
+                parts.append(f"{ident} IS NULL")
+            w.add("(" + " OR ".join(parts) + ")", *present)
+        return w
+
+    def keys(self) -> list[str]:
+        """The key names of the statements: ``segment_0, segment_1, ...``."""
+        return [f"segment_{i}" for i in range(len(self.columns))]
+
+    def select(self, d: Dialect = DUCKDB) -> list[str]:
+        """``<column> AS segment_i`` per feature."""
+        return [f"{d.ident(c)} AS {k}" for c, k in zip(self.columns, self.keys(), strict=True)]
+
+    def named(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Rename the key columns ``segment_i`` to the feature names."""
+        return frame.rename({k: f for k, f in zip(self.keys(), self.features, strict=True)
+                             if k in frame.columns})
+
+
+def _value(value: Any) -> Any:
+    if value is None or (isinstance(value, _SCALARS) and not isinstance(value, bool)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise invalid("segment", "finite filter values", value)
+        return value
+    raise invalid("segment", "filter values that are text, numbers or None", value)
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise invalid("segment", _EXPECT, value)
+    return value
+
+
+def parse_segment(value: Any) -> Segment:
+    """The canonical `Segment` of a ``segment=`` argument, or a ValidationError naming it.
+
+    Examples
+    --------
+    >>> parse_segment("country")
+    Segment(features=('country',), filters=())
+    >>> parse_segment({"country": ["DE", "FR"]}).filters
+    (('country', ('DE', 'FR')),)
+    """
+    if isinstance(value, Segment):
+        return value
+    if isinstance(value, str):
+        return Segment((_name(value),))
+    if isinstance(value, Mapping):
+        if not value:
+            raise invalid("segment", _EXPECT, value)
+        filters = []
+        for key, values in value.items():
+            many = list(values) if isinstance(values, list | tuple | set | frozenset) \
+                else [values]
+            if not many:
+                raise invalid("segment", f"at least one value for {key!r}", values)
+            filters.append((_name(key), tuple(dict.fromkeys(_value(v) for v in many))))
+        return Segment(tuple(k for k, _ in filters), tuple(filters))
+    if isinstance(value, list | tuple) and value:
+        names = tuple(_name(v) for v in value)
+        if len(set(names)) != len(names):
+            raise invalid("segment", "distinct feature names", value)
+        return Segment(names)
+    raise invalid("segment", _EXPECT, value)
+
+
+def resolve(segment: Segment, features: Mapping[str, tuple[str, str]], model: str
+            ) -> ResolvedSegment:
+    """Storage columns of ``segment``'s features (``features``: ``{feature: (column, kind)}``)."""
+    for name in segment.features:
+        if name not in features:
+            known = ", ".join(sorted(features)) or "none logged"
+            raise invalid("segment", f"a feature of {model!r} ({known})", name)
+    filters = []
+    for name, values in segment.filters:
+        column, kind = features[name]
+        for v in values:
+            if v is not None and (kind == "numeric") != (not isinstance(v, str)):
+                raise invalid("segment", f"{kind} values for {name!r}", v)
+        filters.append((column, kind, values))
+    return ResolvedSegment(segment.features, tuple(features[f][0] for f in segment.features),
+                           tuple(features[f][1] for f in segment.features), tuple(filters))
+
+
+# ---------------------------------------------------------------------- statements
+def _where(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+           role: str | None, seg: ResolvedSegment, d: Dialect) -> tuple[str, list[Any]]:
+    where, params = where_clause(model, versions, span, role=role)
+    f = seg.where(d)
+    return f"{where} AND {f}", [*params, *f.params]
+
+
+def _group(n: int) -> str:
+    return " GROUP BY " + ", ".join(str(i + 1) for i in range(n))
+
+
+def confusion(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+              role: str | None, seg: ResolvedSegment, *, bucket_us: int | None = None,
+              origin_us: int = 0, d: Dialect = DUCKDB) -> Statement:
+    """Confusion cells and score sums per version, segment (and ``bucket_index``)."""
+    where, params = _where(model, versions, span, role, seg, d)
+    select, keys = ["version", *seg.select(d)], ["version", *seg.keys()]
+    if bucket_us is not None:
+        select.append(f"CAST(floor(({d.epoch_us.format(c='ts')} - {int(origin_us)}) / "
+                      f"{int(bucket_us)}) AS BIGINT) AS bucket_index")
+        keys.append("bucket_index")
+    head = ", ".join([*select, sql._CELLS, sql._SUMS])
+    return Statement(f"SELECT {head} FROM {{src}} WHERE {where}{_group(len(keys))}", params,
+                     tuple(keys))
+
+
+def totals(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+           role: str | None, seg: ResolvedSegment, d: Dialect = DUCKDB) -> Statement:
+    """Window totals per version and segment (no label latency)."""
+    where, params = _where(model, versions, span, role, seg, d)
+    keys = ["version", *seg.keys()]
+    head = ", ".join(["version", *seg.select(d), sql._CELLS, sql._TOTALS])
+    return Statement(f"SELECT {head} FROM {{src}} WHERE {where}{_group(len(keys))}", params,
+                     tuple(keys))
+
+
+def histogram(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+              role: str | None, seg: ResolvedSegment, bins: int, d: Dialect = DUCKDB
+              ) -> Statement:
+    """Labelled positives / negatives per version, segment and score bin."""
+    where, params = _where(model, versions, span, role, seg, d)
+    keys = ["version", *seg.keys(), "bin"]
+    sql_ = (f"SELECT version, {', '.join(seg.select(d))}, CAST(least(floor(score * "
+            f"{int(bins)}), {int(bins) - 1}) AS BIGINT) AS bin, count(*) FILTER (WHERE actual) "
+            f"AS pos, count(*) FILTER (WHERE NOT actual) AS neg FROM {{src}} WHERE {where} "
+            f"AND score IS NOT NULL AND actual IS NOT NULL{_group(len(keys))}")
+    return Statement(sql_, params, tuple(keys))
+
+
+def scores(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+           role: str | None, seg: ResolvedSegment, d: Dialect = DUCKDB) -> Statement:
+    """The labelled, scored rows: segment keys, ``score`` and ``actual`` (0/1)."""
+    where, params = _where(model, versions, span, role, seg, d)
+    sql_ = (f"SELECT {', '.join(seg.select(d))}, CAST(score AS DOUBLE) AS score, "
+            f"CAST(actual AS INTEGER) AS actual FROM {{src}} WHERE {where} "
+            "AND score IS NOT NULL AND actual IS NOT NULL")
+    return Statement(sql_, params, ())
+
+
+def _sides(model: str, ref: Side, cur: Side, role: str | None, seg: ResolvedSegment,
+           columns: Sequence[str], finite: Sequence[str], d: Dialect) -> tuple[str, list[Any]]:
+    """Both sides' rows of ``columns`` with the segment keys, filtered by the segment."""
+    inner, params = sql.sides(model, ref, cur, role, [*columns, *dict.fromkeys(
+        c for c in seg.columns if c not in columns)], finite, d)
+    f = seg.where(d)
+    cols = ", ".join(d.ident(c) for c in columns)
+    sql_ = (f"(SELECT {', '.join(seg.select(d))}, side{', ' if cols else ''}{cols} "
+            f"FROM {inner} s0 WHERE {f})")
+    return sql_, [*params, *f.params]
+
+
+def feature_histograms(model: str, ranges: Mapping[str, tuple[float, float]], ref: Side,
+                       cur: Side, bins: int, role: str | None, seg: ResolvedSegment,
+                       d: Dialect = DUCKDB) -> Statement:
+    """``segment_i.., side, col, bin, n`` on each column's shared equal-width bins."""
+    cols = list(ranges)
+    src, params = _sides(model, ref, cur, role, seg, cols, cols, d)
+    whens = []
+    for col, (lo, hi) in ranges.items():
+        width = (hi - lo) / bins if hi > lo else 1.0
+        b = f"floor((v - CAST({float(lo)!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
+        whens.append(f"WHEN '{col.replace(chr(39), chr(39) * 2)}' THEN "
+                     f"greatest(least({b}, {bins - 1}), 0)")
+    keys = [*seg.keys(), "side", "col", "bin"]
+    names = ", ".join(d.ident(c) for c in cols)
+    sql_ = (f"SELECT {', '.join(seg.keys())}, side, col, CAST(CASE col {' '.join(whens)} "
+            f"END AS BIGINT) AS bin, count(*) AS n FROM {src} UNPIVOT (v FOR col IN "
+            f"({names})) p{_group(len(keys))}")
+    return Statement(sql_, params, tuple(keys))
+
+
+def category_counts(model: str, categorical: Sequence[str], ref: Side, cur: Side,
+                    role: str | None, seg: ResolvedSegment, d: Dialect = DUCKDB) -> Statement:
+    """``segment_i.., side, col, value, n`` of every categorical column (present values)."""
+    src, params = _sides(model, ref, cur, role, seg, categorical, (), d)
+    keys = [*seg.keys(), "side", "col", "value"]
+    heads = ", ".join(seg.keys())
+    branches = [f"SELECT {heads}, side, {i} AS col, CAST({d.ident(c)} AS STRING) AS value "
+                f"FROM {src} t{i}" for i, c in enumerate(categorical)]
+    sql_ = (f"SELECT {heads}, side, col, value, count(*) AS n FROM "
+            f"({' UNION ALL '.join(branches)}) u WHERE value IS NOT NULL{_group(len(keys))}")
+    return Statement(sql_, params * len(categorical), tuple(keys))
+
+
+# ---------------------------------------------------------------------- engines
+@runtime_checkable
+class SegmentStatisticsEngine(Protocol):
+    """Aggregates grouped by a segment (keys ``segment_0..`` renamed to the feature names)."""
+
+    name: str
+
+    def resolve_segment(self, model_name: str, segment: object) -> ResolvedSegment:
+        """The storage columns of a ``segment=`` argument for ``model_name``."""
+        ...
+
+    def segment_confusion(self, model_name: str, segment: ResolvedSegment, *,
+                          versions: Sequence[str] | None = None,
+                          time_range: TimeRange | None = None,
+                          interval: timedelta | None = None,
+                          role: str | None = "served") -> pl.DataFrame:
+        """``version, <features>[, bucket]`` and the `confusion_counts` columns."""
+        ...
+
+    def segment_totals(self, model_name: str, segment: ResolvedSegment, *,
+                       versions: Sequence[str] | None = None,
+                       time_range: TimeRange | None = None,
+                       role: str | None = "served") -> pl.DataFrame:
+        """``version, <features>`` and the window totals (``mean_score``, no latency)."""
+        ...
+
+    def segment_histogram(self, model_name: str, segment: ResolvedSegment, *,
+                          versions: Sequence[str] | None = None,
+                          time_range: TimeRange | None = None, bins: int = 10_000,
+                          role: str | None = "served") -> pl.DataFrame:
+        """``version, <features>, bin, pos, neg``."""
+        ...
+
+    def segment_scores(self, model_name: str, segment: ResolvedSegment, *,
+                       versions: Sequence[str] | None = None,
+                       time_range: TimeRange | None = None,
+                       role: str | None = "served") -> pl.DataFrame:
+        """``<features>, score, actual`` of the labelled, scored rows."""
+        ...
+
+    def segment_drift_counts(self, model_name: str, segment: ResolvedSegment,
+                             ranges: Mapping[str, tuple[float, float]],
+                             categorical: Sequence[str], ref: Side, cur: Side, *,
+                             bins: int = 2000, role: str | None = "served"
+                             ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """``(numeric, categorical)`` long counts per segment and side (storage columns)."""
+        ...
+
+
+class SegmentAggregates:
+    """`SegmentStatisticsEngine` over an engine's ``_merged``, ``_rows`` and ``_feature_map``."""
+
+    dialect: Dialect = DUCKDB
+
+    def _merged(self, st: Statement, model: str, span: TimeRange | None) -> pl.DataFrame:
+        raise NotImplementedError  # provided by the engine
+
+    def _rows(self, st: Statement, model: str, span: TimeRange | None) -> pl.DataFrame:
+        return self._merged(st, model, span)  # one part: the rows as they are
+
+    def _feature_map(self, model: str) -> dict[str, tuple[str, str]]:
+        raise NotImplementedError  # provided by the engine
+
+    def resolve_segment(self, model_name: str, segment: object) -> ResolvedSegment:
+        """The storage columns of a ``segment=`` argument (see `parse_segment`)."""
+        if isinstance(segment, ResolvedSegment):
+            return segment
+        return resolve(parse_segment(segment), self._feature_map(model_name), model_name)
+
+    def segment_confusion(self, model_name: str, segment: ResolvedSegment, *,
+                          versions: Sequence[str] | None = None,
+                          time_range: TimeRange | None = None,
+                          interval: timedelta | None = None,
+                          role: str | None = "served") -> pl.DataFrame:
+        """See `SegmentStatisticsEngine.segment_confusion`."""
+        origin = time_range.start if time_range is not None else datetime(1970, 1, 1,
+                                                                          tzinfo=UTC)
+        step = None if interval is None else int(interval / timedelta(microseconds=1))
+        st = confusion(model_name, versions, time_range, role, segment, bucket_us=step,
+                       origin_us=fin.epoch_us(origin), d=self.dialect)
+        frame = self._merged(st, model_name, time_range)
+        if interval is not None:
+            start = pl.lit(origin).dt.cast_time_unit("us").dt.convert_time_zone("UTC")
+            frame = frame.with_columns((start + pl.duration(
+                microseconds=pl.col("bucket_index") * step)).alias("bucket")
+            ).drop("bucket_index")
+        return segment.named(frame)
+
+    def segment_totals(self, model_name: str, segment: ResolvedSegment, *,
+                       versions: Sequence[str] | None = None,
+                       time_range: TimeRange | None = None,
+                       role: str | None = "served") -> pl.DataFrame:
+        """See `SegmentStatisticsEngine.segment_totals`."""
+        st = totals(model_name, versions, time_range, role, segment, self.dialect)
+        frame = self._merged(st, model_name, time_range).with_columns(
+            *[pl.col(c).fill_null(0.0) for c in fin._COALESCED],
+            (pl.col("score_sum_all") / pl.col("scored_all")).alias("mean_score"))
+        return segment.named(frame)
+
+    def segment_histogram(self, model_name: str, segment: ResolvedSegment, *,
+                          versions: Sequence[str] | None = None,
+                          time_range: TimeRange | None = None, bins: int = 10_000,
+                          role: str | None = "served") -> pl.DataFrame:
+        """See `SegmentStatisticsEngine.segment_histogram`."""
+        st = histogram(model_name, versions, time_range, role, segment, bins, self.dialect)
+        return segment.named(self._merged(st, model_name, time_range))
+
+    def segment_scores(self, model_name: str, segment: ResolvedSegment, *,
+                       versions: Sequence[str] | None = None,
+                       time_range: TimeRange | None = None,
+                       role: str | None = "served") -> pl.DataFrame:
+        """See `SegmentStatisticsEngine.segment_scores`."""
+        st = scores(model_name, versions, time_range, role, segment, self.dialect)
+        return segment.named(self._rows(st, model_name, time_range))
+
+    def segment_drift_counts(self, model_name: str, segment: ResolvedSegment,
+                             ranges: Mapping[str, tuple[float, float]],
+                             categorical: Sequence[str], ref: Side, cur: Side, *,
+                             bins: int = 2000, role: str | None = "served"
+                             ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """See `SegmentStatisticsEngine.segment_drift_counts`."""
+        span = TimeRange(min(ref.time_range.start, cur.time_range.start),
+                         max(ref.time_range.end, cur.time_range.end))
+        num, cat = pl.DataFrame(), pl.DataFrame()
+        if ranges:
+            st = feature_histograms(model_name, ranges, ref, cur, bins, role, segment,
+                                    self.dialect)
+            num = segment.named(self._merged(st, model_name, span))
+        if categorical:
+            st = category_counts(model_name, categorical, ref, cur, role, segment,
+                                 self.dialect)
+            cat = segment.named(self._merged(st, model_name, span))
+        return num, cat
