@@ -36,6 +36,13 @@ __all__ = ["import_dataset", "register"]
 _CODECS = ("zstd", "snappy", "gzip", "uncompressed")
 _BASE = ("model_name", "version", "prediction", "score", "confidence", "prediction_id",
          "unit_id", "role", "actual")
+_KEYS = ("model_name", "version", "prediction_id", "unit_id", "role")
+#: The dataset columns each non-binary task logs through ``track_batch`` (binary: ``_BASE``).
+_TASK_KEEP = {"multiclass": (*_KEYS, "confidence", "probabilities"), "regression": _KEYS,
+              "score-only": (*_KEYS, "prediction", "score", "actual")}
+#: The dataset columns holding a task's prediction and ground truth.
+_TASK_COLUMNS = {"multiclass": ("label", "actual_label"),
+                 "regression": ("value", "actual_value")}
 
 
 def register(subparsers: Any) -> None:
@@ -105,6 +112,11 @@ def import_dataset(ws: Workspace, path: str | os.PathLike[str], *,
                    model_name: str | Sequence[str] | None = None) -> dict[str, int]:
     """Read a dataset written by ``mlmkit export`` into ``ws``; returns what was done.
 
+    Missing model versions are registered with the manifest's model type and task; each
+    task's rows go through ``ws.log.track_batch`` as that task logs them (a multiclass
+    model's ``label``/``actual_label`` and a regression model's ``value``/``actual_value`` as
+    ``prediction``/``actual``, probabilities kept) and their label times are restored.
+
     Parameters
     ----------
     ws
@@ -130,6 +142,7 @@ def import_dataset(ws: Workspace, path: str | os.PathLike[str], *,
     """
     import polars as pl
 
+    from mlmkit.catalogue import Task
     from mlmkit.exceptions import NotFoundError
     from mlmkit.store.engines.dataset import load_manifest, logged_days, restore_label_times
     from mlmkit.values import ModelMetadata
@@ -144,6 +157,7 @@ def import_dataset(ws: Workspace, path: str | os.PathLike[str], *,
     done = dict.fromkeys(("days", "skipped", "rows", "labels", "registered"), 0)
     for name in names:
         entry = models[name]
+        task = Task(entry.get("task") or "binary")
         present = logged_days(ws.db, name)
         for day, info in sorted(entry["days"].items()):
             if day in present:
@@ -154,22 +168,38 @@ def import_dataset(ws: Workspace, path: str | os.PathLike[str], *,
             if entry.get("model_type"):
                 for version in table.get_column("version").unique().sort().to_list():
                     if not ws.registry.exists(name, version):
-                        ws.registry.register(ModelMetadata(name, entry["model_type"], version))
+                        ws.registry.register(ModelMetadata(name, entry["model_type"], version,
+                                                           task=task))
                         done["registered"] += 1
-            keys = table.filter(pl.col("actual").is_not_null()).select(
+            label = _TASK_COLUMNS.get(task.value, ("prediction", "actual"))[1]
+            keys = table.filter(pl.col(label).is_not_null()).select(
                 "version", "role", "prediction_id", "ts", "labelled_at").to_arrow()
             with ws.db.transaction():
-                done["rows"] += ws.log.track_batch(_batch(table, entry["features"]))
+                done["rows"] += ws.log.track_batch(_batch(table, entry["features"], task.value))
                 done["labels"] += restore_label_times(ws.db, name, day, keys)
             done["days"] += 1
     return done
 
 
-def _batch(table: pl.DataFrame, features: dict[str, dict[str, str]]) -> pl.DataFrame:
-    """A day's file as a ``track_batch`` frame: features in a struct under their names."""
+def _batch(table: pl.DataFrame, features: dict[str, dict[str, str]],
+           task: str = "binary") -> pl.DataFrame:
+    """A day's file as a ``track_batch`` frame of ``task``.
+
+    Features go in a struct under their names; a multiclass or regression model's
+    ``label``/``value`` and ``actual_label``/``actual_value`` columns become ``prediction``
+    and ``actual``, and only the columns its task logs are kept (``track_batch`` refuses
+    another task's columns).
+    """
     import polars as pl
 
-    columns = [pl.col(c) for c in _BASE if c in table.columns]
+    keep, (predicted, label) = _TASK_KEEP.get(task, _BASE), _TASK_COLUMNS.get(
+        task, ("prediction", "actual"))
+    columns = [pl.col(c) for c in keep if c in table.columns]
+    if predicted != "prediction":
+        columns += [pl.col(predicted).alias("prediction"), pl.col(label).alias("actual")]
+    if task == "score-only" and "prediction" in table.columns \
+            and table.get_column("prediction").null_count() == table.height:
+        columns = [c for c in columns if c.meta.output_name() != "prediction"]
     columns.append(pl.col("ts").alias("timestamp"))
     present = {name: spec["dataset_column"] for name, spec in features.items()
                if spec["dataset_column"] in table.columns}

@@ -211,7 +211,8 @@ def restore_label_times(db: Database, model_name: str, day: str, keys: pa.Table)
             found = conn.execute(
                 "UPDATE predictions p SET labelled_at = k.labelled_at FROM _mlmkit_label_times k "
                 "WHERE p.model_name = ? AND p.ts >= CAST(? AS DATE) AND p.ts < CAST(? AS DATE) "
-                "+ 1 AND p.actual IS NOT NULL AND p.version = k.version AND p.role = k.role "
+                "+ 1 AND (p.actual IS NOT NULL OR p.actual_label IS NOT NULL "
+                "OR p.actual_value IS NOT NULL) AND p.version = k.version AND p.role = k.role "
                 "AND p.ts = k.ts AND p.prediction_id IS NOT DISTINCT FROM k.prediction_id",
                 [model_name, day, day]).fetchall()
         finally:
