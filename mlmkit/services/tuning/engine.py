@@ -39,6 +39,7 @@ from mlmkit.services.tuning.results import (
     TuningResult,
 )
 from mlmkit.services.tuning.search import Evaluate
+from mlmkit.services.tuning.tasks import check_threshold_task
 from mlmkit.store.tuning_runs import insert_runs, select_runs
 from mlmkit.values import DefaultWindow, ModelMetadata, Version, VersionLike, WindowLike
 
@@ -62,6 +63,10 @@ _THRESHOLD_METRICS = select(use=Use.THRESHOLD, kind=Kind.COUNT)
 
 class AutoTuningEngine(EngineUser):
     """Tune decision thresholds and hyper-parameters on logged predictions with ground truth.
+
+    Threshold methods fit binary and score-only models (the flag threshold, on confirmed
+    anomalies) and refuse multiclass and regression models with a `StateError` saying why;
+    hyper-parameter search fits every task (see `mlmkit.services.tuning.tasks`).
 
     Parameters
     ----------
@@ -346,6 +351,7 @@ class AutoTuningEngine(EngineUser):
 
     # ------------------------------------------------------------------ helpers
     def _version(self, model_name: str, version: VersionLike) -> tuple[str, float]:
+        check_threshold_task(self.registry, model_name, "threshold tuning")
         ver = str(Version.parse(version))
         return ver, configured_threshold(self.registry.get(model_name, ver))
 

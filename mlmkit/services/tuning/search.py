@@ -18,7 +18,7 @@ from mlmkit._lazy import require
 from mlmkit._validation import check_int, invalid
 from mlmkit.analysis.metrics.binary import binary_classification_metrics
 from mlmkit.analysis.tuning import threshold_grid
-from mlmkit.catalogue import select
+from mlmkit.catalogue import Task, select
 from mlmkit.exceptions import DependencyError, StateError
 from mlmkit.services.tuning.data import configured_threshold, require_rows
 from mlmkit.store.tuning_runs import insert_runs
@@ -223,16 +223,25 @@ def search(engine: AutoTuningEngine, model_name: str, version: VersionLike,
     configured = configured_threshold(meta)
     grid = expand_grid(parameter_ranges)
     with_frame = takes_frame(evaluate)
-    frame = engine.log.store.select(model_name, versions=[ver], time_range=span,
-                                    labelled_only=True)
+    task = engine.registry.task(model_name)
+    if task is Task.BINARY:
+        frame = engine.log.store.select(model_name, versions=[ver], time_range=span,
+                                        labelled_only=True)
+    else:  # the task's own columns (label / actual_label, value / actual_value, ...)
+        frame = engine.log.predictions(model_name, ver, start=span.start if span else None,
+                                       end=span.end if span else None, labelled_only=True)
     if with_frame:  # evaluate reads the window's rows: none is insufficient data
         require_rows(frame.height, model_name, ver, span)
-    actual = frame["actual"].to_numpy().astype(bool) if frame.height else None
+    actual = frame["actual"].to_numpy().astype(bool) \
+        if frame.height and task is Task.BINARY else None
 
     def call(params: Params) -> float:
         # takes_frame read evaluate's signature: it takes the frame too, or only the params
         output = cast(_WithFrame, evaluate)(dict(params), frame) if with_frame else \
             cast(_ParamsOnly, evaluate)(dict(params))
+        if task is not Task.BINARY and not _is_number(output):
+            raise invalid("evaluate(params)", f"the metric as a number for a {task} model "
+                          "(arrays are scored as binary predictions)", type(output).__name__)
         # float() itself rejects a threshold it cannot convert (the trial records the error)
         threshold = float(cast(SupportsFloat, params.get("threshold", configured)))
         return score_output(output, metric, actual, threshold)
