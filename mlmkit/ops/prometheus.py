@@ -19,6 +19,7 @@ metric                                          labels / meaning
 ``mlmkit_model_drift_share_ratio``              latest drift-detection snapshot
 ``mlmkit_model_open_alerts``                    model, version, severity
 ``mlmkit_model_verdict``                        model, version, environment, severity; 0/1/2
+``mlmkit_model_metric``                         model, version, environment, metric; see below
 ``mlmkit_rollout_traffic_share_ratio``          configured share of each arm of a rollout
 ``mlmkit_job_last_success_timestamp_seconds``   job
 ``mlmkit_job_last_run_timestamp_seconds``       job
@@ -32,6 +33,16 @@ metric                                          labels / meaning
 ``mlmkit_model_last_prediction_timestamp_seconds`` (model, version, environment) is the Unix
 time of the version's newest prediction in the window (stale traffic alerts).
 A ratio with no labelled data (0/0) is omitted rather than exported as NaN.
+
+The ``*_ratio`` families above are the binary task's. A multiclass, regression or score-only
+model's window metrics (``ws.monitor.get_current_metrics`` over ``window``) are exported as
+``mlmkit_model_metric{model, version, environment, metric}``, one sample per metric the
+catalogue lists for its task: multiclass ``accuracy``, ``log_loss``, ``f1_macro``,
+``precision_macro``, ``recall_macro``, ``f1_weighted``, ``roc_auc_ovr`` (the last two with
+probabilities); regression ``mae``, ``rmse``, ``mape``, ``r2``; score-only ``mean_score`` and
+``flag_rate``. An undefined value (no labels, MAPE with only zero actuals) is omitted. Their
+``mlmkit_model_labelled_predictions`` and ``mlmkit_model_label_coverage_ratio`` count the
+task's own label column (class label, numeric actual).
 [`generate_metrics`][mlmkit.ops.generate_metrics],
 [`write_textfile`][mlmkit.ops.write_textfile] and ``mlmkit serve`` write the text format
 themselves, so they work on the core install; ``prometheus_client`` (``pip install 'mlmkit[ops]'``)
@@ -53,8 +64,8 @@ from typing import Any
 import polars as pl
 
 from mlmkit._lazy import require
-from mlmkit.catalogue import Use, select
-from mlmkit.exceptions import MlmkitError
+from mlmkit.catalogue import Significance, Task, Use, select
+from mlmkit.exceptions import MlmkitError, NotFoundError
 from mlmkit.ops._access import short_db
 from mlmkit.ops._exposition import GaugeFamily, exposition, write_atomically
 from mlmkit.store import jobs as _sql
@@ -69,6 +80,9 @@ logger = logging.getLogger("mlmkit.ops.prometheus")
 _MODEL_LABELS = ["model", "version", "environment"]
 # (gauge key, catalogue metric): the headline metrics; F1's gauge keeps its published name
 _RATIOS = tuple(({"f1_score": "f1"}.get(m, m), m) for m in select(use=Use.HEADLINE))
+# volumes with gauges of their own; result keys of catalogue names spelled otherwise
+_VOLUMES = frozenset(select(test=Significance.NONE)) | {"label_coverage"}
+_KEYS = {"mean_score": "score_mean"}
 
 
 def _prometheus() -> Any:
@@ -125,7 +139,8 @@ class MlmkitCollector:
             return
         up.add_metric([], 1.0)
         yield up
-        yield from _model_families(gauge, data["counts"], self.window)
+        yield from _model_families(gauge, data["counts"], self.window, data.get("tasks", {}))
+        yield from _task_family(gauge, data["counts"], data.get("tasks", {}))
         yield from _drift_family(gauge, data["drift"])
         yield from _alert_family(gauge, data["alerts"])
         yield from _verdict_family(gauge, data["verdicts"])
@@ -144,8 +159,10 @@ class MlmkitCollector:
 def read_exposition_data(db: Database, window: timedelta) -> dict[str, Any]:
     """The few aggregate queries behind the exposition, on an open ``db`` (one read)."""
     now = utcnow()
+    counts = _sql.live_counts(db, now - window, now)
     return {
-        "counts": _sql.live_counts(db, now - window, now),
+        "counts": counts,
+        "tasks": _task_metrics(db, counts, window, now),
         "alerts": _sql.open_alert_counts(db),
         "jobs": _sql.job_summary(db),
         "drift": _sql.snapshots(db, job="drift-detection", latest=True),
@@ -163,6 +180,45 @@ def _verdicts(db: Database) -> list[Any]:
     return model_verdicts(Workspace(db))
 
 
+def _task_metrics(db: Database, counts: pl.DataFrame, window: timedelta, now: Any
+                  ) -> dict[tuple[str, str], dict[str, float]]:
+    """(model, version) -> {metric: value, "labelled_count": n} of the non-binary models."""
+    from mlmkit.workspace import Workspace
+
+    ws = Workspace(db)
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    tasks = {name: ws.registry.task(name) for name in set(counts["model_name"].to_list())}
+    for model, version in counts.select("model_name", "version").unique().iter_rows():
+        task = tasks[model]
+        if task is Task.BINARY:
+            continue
+        try:
+            m = ws.monitor.get_current_metrics(model, version, None, start=now - window,
+                                               end=now, min_labels=0, bins=1000)
+        except NotFoundError:  # traffic of a version nobody registered
+            continue
+        d = m.to_dict()
+        values = {"labelled_count": float(m.labelled_count)}
+        for name in select(task=task):
+            v = d.get(_KEYS.get(name, name))
+            if name not in _VOLUMES and isinstance(v, int | float) and math.isfinite(v):
+                values[name] = float(v)
+        out[(model, version)] = values
+    return out
+
+
+def _task_family(gauge: Any, counts: pl.DataFrame,
+                 tasks: dict[tuple[str, str], dict[str, float]]) -> Iterator[Any]:
+    fam = gauge("mlmkit_model_metric",
+                "window metric of a multiclass, regression or score-only model (label metric)",
+                labels=[*_MODEL_LABELS, "metric"])
+    for model, version, env in counts.select("model_name", "version", "environment").rows():
+        for name, value in tasks.get((model, version), {}).items():
+            if name != "labelled_count":
+                fam.add_metric([model, version, env, name], value)
+    yield fam
+
+
 def _verdict_family(gauge: Any, verdicts: list[Any]) -> Iterator[Any]:
     fam = gauge("mlmkit_model_verdict",
                 "verdict per production model: 0 ok, 1 warning, 2 critical (label severity)",
@@ -173,7 +229,8 @@ def _verdict_family(gauge: Any, verdicts: list[Any]) -> Iterator[Any]:
     yield fam
 
 
-def _model_families(gauge: Any, counts: pl.DataFrame, window: timedelta) -> Iterator[Any]:
+def _model_families(gauge: Any, counts: pl.DataFrame, window: timedelta,
+                    tasks: dict[tuple[str, str], dict[str, float]]) -> Iterator[Any]:
     from mlmkit.analysis.metrics.binary import (
         metrics_from_counts,  # scipy: imported on first scrape
     )
@@ -198,6 +255,9 @@ def _model_families(gauge: Any, counts: pl.DataFrame, window: timedelta) -> Iter
     total = dict(totals.iter_rows())
     for row in counts.iter_rows(named=True):
         labels = [row["model_name"], row["version"], row["environment"]]
+        task = tasks.get((row["model_name"], row["version"]))
+        if task is not None:  # the task's own label column
+            row["labelled"] = int(task["labelled_count"])
         samples.add_metric(labels, float(row["n"]))
         labelled.add_metric(labels, float(row["labelled"]))
         if row["n"]:

@@ -21,8 +21,6 @@ from mlmkit.viz._theme import INK, PALETTE, SEVERITY_COLORS, altair, check_point
 __all__ = ["class_confusion_matrix", "class_metrics", "residual_histogram", "residual_scatter",
            "score_distribution"]
 
-_PRF = ("precision", "recall", "f1")
-
 
 def _data(frame: pl.DataFrame) -> pl.DataFrame:
     """At most MAX_POINTS rows, NaN as null (JSON has no NaN)."""
@@ -109,7 +107,7 @@ def class_confusion_matrix(metrics: Any, *, normalize: bool = False,
         width=cell * k, height=cell * k, title=title or f"Confusion matrix ({what})")
 
 
-def class_metrics(metrics: Any, *, which: Sequence[str] = _PRF,
+def class_metrics(metrics: Any, *, which: Sequence[str] = ("precision", "recall", "f1"),
                   title: str = "Per-class precision, recall and F1") -> Any:
     """Grouped horizontal bars: precision / recall / F1 of each class, Wilson bounds as rules.
 
