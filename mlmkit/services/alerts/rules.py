@@ -116,11 +116,15 @@ class MetricBelow(AlertRule):
 
 
 class Degradation(AlertRule):
-    """Fire the severity of `PerformanceMonitor.get_performance_degradation_info`."""
+    """Fire the severity of `PerformanceMonitor.get_performance_degradation_info`.
+
+    ``metric`` None: the model's task default (``accuracy``; regression ``mae``, score-only
+    ``flag_rate``); the direction of a worsening comes from the catalogue.
+    """
 
     name = "degradation"
 
-    def __init__(self, *, threshold: float = 0.05, metric: str = "accuracy",
+    def __init__(self, *, threshold: float = 0.05, metric: str | None = None,
                  window: str = "24h", baseline: object = None, min_labels: int = 100) -> None:
         self.threshold = check_probability("threshold", threshold)
         self.metric = metric
@@ -138,12 +142,13 @@ class Degradation(AlertRule):
 
     def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
         """Run the degradation check without its own alert and report its severity."""
+        from mlmkit.services.monitor.degradation import message
+
         info = self.info(ctx, model_name, version)
         if not info.has_degraded:
             return []
-        return [Finding(info.severity, f"{self.metric} of {model_name} {version} dropped "
-                        f"{info.degradation_percent:.1f}%", info.to_dict(),
-                        f"degradation:{model_name}:{version}:{self.metric}")]
+        return [Finding(info.severity, message(info).split(" (")[0], info.to_dict(),
+                        f"degradation:{model_name}:{version}:{info.metric}")]
 
 
 class Drift(AlertRule):

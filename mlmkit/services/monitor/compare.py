@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import math
+import warnings
+from typing import cast
 
 import polars as pl
 
+from mlmkit._validation import invalid
+from mlmkit.analysis.metrics.binary import UndefinedMetricWarning
 from mlmkit.analysis.stats import multiple_testing, two_proportion_ztest
-from mlmkit.catalogue import Kind, Use, select
+from mlmkit.catalogue import Kind, Task, Use, select
 from mlmkit.services.monitor.results import WindowMetrics
-from mlmkit.services.monitor.window import proportion_counts
+from mlmkit.services.monitor.window import TotalsRow, proportion_counts, roc_aucs, window_metrics
+from mlmkit.store.engines import StatisticsEngine
+from mlmkit.values import TimeRange
 
-__all__ = ["comparison_frame"]
+__all__ = ["binary_comparison", "comparison_frame", "version_comparison"]
 
 _METRICS = select(use=Use.WINDOW, kind=(Kind.COUNT, Kind.SCORE))
 
@@ -56,3 +62,39 @@ def comparison_frame(results: list[WindowMetrics], metric: str, alpha: float) ->
         rec["p_adjusted"] = value
         rec["significant"] = bool(not math.isnan(value) and value <= alpha)
     return pl.DataFrame(records)
+
+
+def binary_comparison(engine: StatisticsEngine, model_name: str, versions: list[str],
+                      span: TimeRange, *, metric: str, min_labels: int, alpha: float,
+                      confidence: float) -> pl.DataFrame:
+    """`comparison_frame` of a binary model's versions over ``span`` (one scan)."""
+    totals, _ = engine.window_summary(model_name, versions=versions, time_range=span, bins=0)
+    rows = {r["version"]: cast(TotalsRow, r) for r in totals.iter_rows(named=True)}
+    results = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        aucs = roc_aucs(engine, model_name, {v: int(r["scored"]) for v, r in rows.items()},
+                        span, bins=10_000, role="served")
+        for v in versions:
+            results.append(window_metrics(
+                model_name, v, span.start, span.end, rows.get(v), aucs.get(v),
+                min_labels=min_labels, ci=True, confidence=confidence))
+    return comparison_frame(results, metric, alpha)
+
+
+def version_comparison(engine: StatisticsEngine, task: Task, model_name: str,
+                       versions: list[str], span: TimeRange, *, metric: str | None,
+                       min_labels: int, alpha: float, confidence: float) -> pl.DataFrame:
+    """The frame of ``compare_versions`` by the model's task (``metric`` None: its default)."""
+    from mlmkit.services.monitor.task_compare import task_comparison
+    from mlmkit.services.monitor.task_degradation import task_metric
+
+    if task is not Task.BINARY or metric is None:
+        metric = task_metric(task, metric)
+    if task is not Task.BINARY:
+        return task_comparison(engine, task, model_name, versions, span, metric=metric,
+                               min_labels=min_labels, alpha=alpha, confidence=confidence)
+    if metric not in _METRICS:
+        raise invalid("metric", f"one of {', '.join(_METRICS)}", metric)
+    return binary_comparison(engine, model_name, versions, span, metric=metric,
+                             min_labels=min_labels, alpha=alpha, confidence=confidence)

@@ -140,8 +140,12 @@ def resolve_sides(model_version: str | None, reference: object, current: object
                   reference)
 
 
+#: The prediction column compared as prediction drift, by task (binary, score-only: score).
+PREDICTION_COLUMNS = {"multiclass": ("label", "categorical"), "regression": ("value", "numeric")}
+
+
 def _columns(store: PredictionStore, model_name: str, features: Iterable[str] | None,
-             prediction: bool
+             prediction: bool, task: str = "binary"
              ) -> dict[str, tuple[str, str]]:
     fmap = store.feature_map(model_name, refresh=True)
     if features is not None:
@@ -151,7 +155,9 @@ def _columns(store: PredictionStore, model_name: str, features: Iterable[str] | 
         fmap = {f: fmap[f] for f in features}
     cols = {f: (c, "numeric" if kind == "numeric" else "categorical")
             for f, (c, kind) in fmap.items()}
-    if prediction:
+    if prediction and task in PREDICTION_COLUMNS:
+        cols["prediction"] = PREDICTION_COLUMNS[task]
+    elif prediction:
         cols["score"] = ("score", "prediction")
     return cols
 
@@ -294,8 +300,12 @@ def data_drift(store: PredictionStore, model_name: str, version: VersionLike | N
                reference: object = "7d", current: object = "24h",
                features: Iterable[str] | None = None,
                prediction: bool = True, method: str = "auto",
-               engine: StatisticsEngine | None = None) -> pl.DataFrame:
+               engine: StatisticsEngine | None = None, task: str = "binary") -> pl.DataFrame:
     """Per-feature drift (one row per feature, plus ``score`` for prediction drift).
+
+    The prediction row of a multiclass model is ``prediction``, its predicted class mix
+    (categorical); of a regression model ``prediction``, its predicted values (numeric); of a
+    binary or score-only model ``score``. Its ``kind`` is ``"prediction"`` in every case.
 
     Columns: ``feature, kind ("numeric"|"categorical"|"prediction"), method, statistic,
     p_value, adjusted_p_value, threshold, drift, n_reference, n_current`` (present values),
@@ -309,7 +319,7 @@ def data_drift(store: PredictionStore, model_name: str, version: VersionLike | N
     engine = WorkspaceEngine(store.db) if engine is None else engine
     ver = None if version is None else str(Version.parse(version))
     ref, cur, frame = resolve_sides(ver, reference, current)
-    cols = _columns(store, model_name, features, prediction and frame is None)
+    cols = _columns(store, model_name, features, prediction and frame is None, task)
     if frame is not None:
         names = [f for f in cols if f in _frame_columns(frame)]
         rows, counts = _exact_rows(engine, model_name, cols, names, None, cur, frame, method)
@@ -320,6 +330,9 @@ def data_drift(store: PredictionStore, model_name: str, version: VersionLike | N
         rows, counts = _exact_rows(engine, model_name, cols, list(cols), ref, cur, None, method)
     order = {f: i for i, f in enumerate(cols)}
     rows.sort(key=lambda r: order.get(r["feature"], math.inf))
+    for row in rows:
+        if task in PREDICTION_COLUMNS and row["feature"] == "prediction" and prediction:
+            row["kind"] = "prediction"
     return pl.DataFrame(_with_missing(rows, counts), schema=_SCHEMA)
 
 

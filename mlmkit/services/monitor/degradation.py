@@ -17,16 +17,17 @@ from mlmkit.analysis.monitoring import (
     relative_drop,
 )
 from mlmkit.analysis.stats import two_proportion_ztest
-from mlmkit.catalogue import Kind, Use, select
+from mlmkit.catalogue import Kind, Task, Use, select
 from mlmkit.services.monitor.results import DegradationInfo, WindowMetrics
 from mlmkit.services.monitor.window import proportion_counts
 from mlmkit.values import TimeRange, resolve_range
 
 if TYPE_CHECKING:
+    from mlmkit.services.alerts.service import AlertingService
     from mlmkit.services.monitor.service import PerformanceMonitor
 
-__all__ = ["HIGHER_IS_BETTER", "INSUFFICIENT", "Baseline", "assess", "resolve_baseline",
-           "with_alert"]
+__all__ = ["HIGHER_IS_BETTER", "INSUFFICIENT", "Baseline", "assess", "degradation_info", "fire",
+           "message", "resolve_baseline", "with_alert"]
 
 #: The severity of a verdict that cannot be made (too few labels, no value to compare).
 INSUFFICIENT = SEVERITIES[-1]
@@ -119,3 +120,47 @@ def assess(model_name: str, version: str, metric: str, current: WindowMetrics,
 def with_alert(info: DegradationInfo, alert_id: int | None) -> DegradationInfo:
     """A copy of ``info`` carrying the id of the alert it fired."""
     return dataclasses.replace(info, alert_id=alert_id)
+
+
+def message(info: DegradationInfo) -> str:
+    """``"<metric> of <model> <version> dropped|rose|moved <x>% (<baseline> -> <current>)"``."""
+    word = {"lower_is_better": "rose", "either": "moved"}.get(
+        str(info.details.get("direction")), "dropped")
+    return (f"{info.metric} of {info.model_name} {info.version} {word} "
+            f"{info.degradation_percent:.1f}% ({info.baseline_value:.4g} -> "
+            f"{info.current_value:.4g})")
+
+
+def fire(alerts: AlertingService, info: DegradationInfo) -> DegradationInfo:
+    """Fire the ``degradation`` alert of a degraded ``info``; ``info`` with its alert id."""
+    if not info.has_degraded:
+        return info
+    alert_id = alerts.fire("degradation", info.severity, info.model_name, info.version,
+                           message(info), info.to_dict(),
+                           dedup_key=f"degradation:{info.model_name}:{info.version}:"
+                                     f"{info.metric}")
+    return with_alert(info, alert_id)
+
+
+def degradation_info(monitor: PerformanceMonitor, model_name: str, version: str,
+                     metric: str | None, span: TimeRange, threshold: float, *, baseline: object,
+                     registered: Mapping[str, float], alpha: float, min_labels: int
+                     ) -> DegradationInfo:
+    """``get_performance_degradation_info`` without the alert, by the model's task."""
+    from mlmkit.services.monitor.task_degradation import task_degradation, task_metric
+
+    task = monitor.registry.task(model_name)
+    if task is not Task.BINARY:
+        return task_degradation(monitor.engine, task, model_name, version,
+                                task_metric(task, metric), span, threshold=threshold,
+                                alpha=alpha, baseline=baseline, min_labels=min_labels,
+                                registered=registered)
+    metric = "accuracy" if metric is None else metric
+    if metric not in HIGHER_IS_BETTER:
+        raise invalid("metric", f"one of {', '.join(HIGHER_IS_BETTER)}", metric)
+    current = monitor._window_metrics(model_name, version, span, min_labels=min_labels,
+                                      ci=False)
+    threshold = check_real("threshold_percent", threshold, low=0.0, high=1.0, low_open=True)
+    ref = resolve_baseline(monitor, model_name, version, metric, baseline, span,
+                           min_labels=min_labels, registered=registered)
+    return assess(model_name, version, metric, current, ref, threshold=threshold, alpha=alpha)

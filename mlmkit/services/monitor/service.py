@@ -10,7 +10,6 @@ are counted (``sample_count``, ``label_coverage``) but are not errors. A result 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias, cast
@@ -22,18 +21,18 @@ from mlmkit._validation import (
     check_int,
     check_name,
     check_probability,
-    check_real,
     invalid,
 )
 from mlmkit.analysis.detectors import DETECTORS
-from mlmkit.analysis.metrics.binary import UndefinedMetricWarning
-from mlmkit.catalogue import Kind, Use, select
+from mlmkit.catalogue import Kind, Task, Use, select
 from mlmkit.exceptions import NotFoundError
 from mlmkit.services.monitor import degradation as _deg
-from mlmkit.services.monitor.compare import comparison_frame
+from mlmkit.services.monitor.compare import version_comparison
 from mlmkit.services.monitor.results import ConceptDriftResult, DegradationInfo, WindowMetrics
-from mlmkit.services.monitor.tasks import AnyWindowMetrics, task_window_metrics
 from mlmkit.services.monitor.segments import SegmentMethods, trend_counts
+from mlmkit.services.monitor.task_estimation import TaskEstimate, task_estimate
+from mlmkit.services.monitor.task_trend import task_trend
+from mlmkit.services.monitor.tasks import AnyWindowMetrics, task_window_metrics
 from mlmkit.services.monitor.window import TotalsRow, rate_rows, roc_aucs, window_metrics
 from mlmkit.store.predictions import monitoring as monitor_sql
 from mlmkit.store.predictions.batch import ROLES
@@ -200,20 +199,23 @@ class PerformanceMonitor(SegmentMethods):
     # ------------------------------------------------------------------ degradation
     def get_performance_degradation_info(
             self, model_name: str, version: VersionLike, threshold_percent: float = 0.05, *,
-            metric: str = "accuracy", window: WindowLike | None = _24H,
+            metric: str | None = None, window: WindowLike | None = _24H,
             start: datetime | None = None, end: datetime | None = None,
             baseline: object = None, min_labels: int = DEFAULT_MIN_LABELS, alpha: float = 0.05,
             alert: bool = True) -> DegradationInfo:
-        """Compare the current window with a baseline and alert on a drop.
+        """Compare the current window with a baseline and alert when the metric worsened.
 
         Parameters
         ----------
         threshold_percent
-            Relative drop (a fraction: 0.05 is 5 %) from which severity is ``"warning"``;
-            twice it is ``"critical"``.
+            Relative worsening (a fraction: 0.05 is 5 %) from which severity is
+            ``"warning"``; twice it is ``"critical"``.
         metric
-            A higher-is-better metric (``accuracy``, ``precision``, ``recall``, ``f1_score``,
-            ``specificity``, ``roc_auc``).
+            Binary: a higher-is-better metric (``accuracy``, ``precision``, ``recall``,
+            ``f1_score``, ``specificity``, ``roc_auc``). Other tasks: a metric of theirs, its
+            direction from the catalogue (a rise of ``mae`` is a degradation; see
+            `mlmkit.services.monitor.task_degradation`). Default per task: ``accuracy``
+            (binary, multiclass), ``mae`` (regression), ``flag_rate`` (score-only).
         baseline
             ``None``: the version's registered ``performance_metrics[metric]`` if present,
             else the 7 windows before the current one; a number: that value; a duration
@@ -225,51 +227,47 @@ class PerformanceMonitor(SegmentMethods):
         """
         ver = _version(version)
         registered = self._registered(model_name, [ver])[ver]
-        if metric not in _deg.HIGHER_IS_BETTER:
-            raise invalid("metric", f"one of {', '.join(_deg.HIGHER_IS_BETTER)}", metric)
         span = resolve_range(window, start=start, end=end)
-        min_labels = check_int("min_labels", min_labels, low=0)
-        current = self._window_metrics(model_name, ver, span, min_labels=min_labels, ci=False)
-        threshold = check_real("threshold_percent", threshold_percent, low=0.0, high=1.0,
-                               low_open=True)
-        ref = _deg.resolve_baseline(self, model_name, ver, metric, baseline, span,
-                                    min_labels=min_labels, registered=registered)
-        info = _deg.assess(model_name, ver, metric, current, ref,
-                           threshold=threshold, alpha=alpha)
-        if alert and info.has_degraded:
-            alert_id = self.alerts.fire(
-                "degradation", info.severity, model_name, ver,
-                f"{metric} of {model_name} {ver} dropped {info.degradation_percent:.1f}% "
-                f"({info.baseline_value:.4g} -> {info.current_value:.4g})",
-                info.to_dict(), dedup_key=f"degradation:{model_name}:{ver}:{metric}")
-            info = _deg.with_alert(info, alert_id)
-        return info
+        info = _deg.degradation_info(self, model_name, ver, metric, span, threshold_percent,
+                                     baseline=baseline, registered=registered, alpha=alpha,
+                                     min_labels=check_int("min_labels", min_labels, low=0))
+        return _deg.fire(self.alerts, info) if alert else info
 
     # ------------------------------------------------------------------ concept drift
     def detect_concept_drift(self, model_name: str, version: VersionLike,
                              window: WindowLike | None = _24H, *,
                              start: datetime | None = None, end: datetime | None = None,
-                             detectors: Sequence[str] = ("ddm", "adwin", "page_hinkley"),
+                             detectors: Sequence[str] | None = None,
                              alpha: float = 0.01, min_labels: int = DEFAULT_MIN_LABELS,
                              alert: bool = False) -> ConceptDriftResult:
         """Run streaming detectors over the window's labelled error stream (time order).
 
-        See `mlmkit.services.monitor.concept.concept_drift` for the rule; the result is
-        truthy when drift was found. ``alert=True`` fires a ``drift`` alert.
+        See `mlmkit.services.monitor.concept` for the rule per task (multiclass: the
+        misclassifications; regression: the absolute residuals); the result is truthy when
+        drift was found. ``detectors`` default: ``ddm, adwin, page_hinkley`` (regression:
+        ``adwin, page_hinkley``). ``alert=True`` fires a ``drift`` alert.
         """
-        from mlmkit.services.monitor.concept import concept_drift
+        from mlmkit.services.monitor.concept import (
+            concept_drift,
+            default_detectors,
+            task_concept_drift,
+        )
 
         ver = _version(version)
         self._registered(model_name, [ver])
+        task = self.registry.task(model_name)
         span = resolve_range(window, start=start, end=end)
+        detectors = default_detectors(task) if detectors is None else detectors
         if isinstance(detectors, str) or not isinstance(detectors, Sequence) or not detectors:
             raise invalid("detectors", "a non-empty list of detector names", detectors)
         for name in detectors:
             check_choice("detectors", name, tuple(DETECTORS))
         alpha = check_probability("alpha", alpha, open_interval=True)
+        min_labels = check_int("min_labels", min_labels, low=0)
         result = concept_drift(self.engine, model_name, ver, span, detectors=list(detectors),
-                               alpha=alpha, min_labels=check_int("min_labels", min_labels,
-                                                                 low=0))
+                               alpha=alpha, min_labels=min_labels) if task is Task.BINARY \
+            else task_concept_drift(self.engine, task, model_name, ver, span, alpha=alpha,
+                                    detectors=list(detectors), min_labels=min_labels)
         if alert and result.drift_detected:
             self.alerts.fire("drift", "warning", model_name, ver,
                                 f"concept drift in {model_name} {ver} ({result.detector})",
@@ -291,6 +289,8 @@ class PerformanceMonitor(SegmentMethods):
         ``log_loss`` and ``source``. For whole-day intervals, days whose raw rows were removed
         by retention are filled from the daily summaries
         ([`summarize_daily`][mlmkit.services.monitor.PerformanceMonitor.summarize_daily]).
+        Multiclass, regression and score-only models: the columns of
+        `mlmkit.services.monitor.task_trend` (no summary fill-in).
         """
         versions = self._versions(version)
         self._registered(model_name, versions)
@@ -299,7 +299,10 @@ class PerformanceMonitor(SegmentMethods):
         if span.duration / step > 100_000:
             raise invalid("interval", "at most 100,000 buckets in the window", interval)
         confidence = check_probability("confidence", confidence, open_interval=True)
-        role = _role(role)
+        role, task = _role(role), self.registry.task(model_name)
+        if task is not Task.BINARY:
+            return task_trend(self.engine, task, model_name, versions, span, step,
+                              confidence=confidence, role=role)
         counts = trend_counts(self.engine, model_name, versions, span, step, role=role,
                               use_summaries=use_summaries, segment=segment)
         return rate_rows(counts, confidence=confidence)
@@ -315,7 +318,7 @@ class PerformanceMonitor(SegmentMethods):
     # ------------------------------------------------------------------ versions
     def compare_versions(self, model_name: str, versions: Sequence[VersionLike],
                          window: WindowLike | None = _24H, *, start: datetime | None = None,
-                         end: datetime | None = None, metric: str = "accuracy",
+                         end: datetime | None = None, metric: str | None = None,
                          min_labels: int = DEFAULT_MIN_LABELS, alpha: float = 0.05,
                          confidence: float = 0.95) -> pl.DataFrame:
         """One row per version (one DuckDB scan), with significance against the first.
@@ -323,31 +326,21 @@ class PerformanceMonitor(SegmentMethods):
         For count-based metrics (accuracy, precision, recall, specificity) ``p_value`` is the
         two-sided pooled two-proportion z-test of ``version - first``; ``p_adjusted`` applies
         Holm's correction across the comparisons; ``significant`` uses ``p_adjusted``.
+        Multiclass, regression and score-only models: the catalogue's test of ``metric``
+        (default per task as in `get_performance_degradation_info`), see
+        `mlmkit.services.monitor.task_compare`.
         """
         if isinstance(versions, (str, Version)) or not isinstance(versions, Iterable) \
                 or not versions:
             raise invalid("versions", "a non-empty list of versions", versions)
         vers = [_version(v, "versions") for v in versions]
         self._registered(model_name, vers)
-        if metric not in _METRICS:
-            raise invalid("metric", f"one of {', '.join(_METRICS)}", metric)
-        span = resolve_range(window, start=start, end=end)
-        min_labels = check_int("min_labels", min_labels, low=0)
-        alpha = check_probability("alpha", alpha, open_interval=True)
-        confidence = check_probability("confidence", confidence, open_interval=True)
-        totals, _ = self.engine.window_summary(model_name, versions=vers,
-                                               time_range=span, bins=0)
-        rows = {r["version"]: cast(TotalsRow, r) for r in totals.iter_rows(named=True)}
-        results = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UndefinedMetricWarning)
-            aucs = roc_aucs(self.engine, model_name, {v: int(r["scored"]) for v, r in rows.items()},
-                            span, bins=10_000, role="served")
-            for v in vers:
-                results.append(window_metrics(
-                    model_name, v, span.start, span.end, rows.get(v), aucs.get(v),
-                    min_labels=min_labels, ci=True, confidence=confidence))
-        return comparison_frame(results, metric, alpha)
+        return version_comparison(
+            self.engine, self.registry.task(model_name), model_name, vers,
+            resolve_range(window, start=start, end=end), metric=metric,
+            min_labels=check_int("min_labels", min_labels, low=0),
+            alpha=check_probability("alpha", alpha, open_interval=True),
+            confidence=check_probability("confidence", confidence, open_interval=True))
 
     # ------------------------------------------------------------------ retention
     def summarize_daily(self, model_name: str | None = None, *,
@@ -374,15 +367,23 @@ class PerformanceMonitor(SegmentMethods):
     # ------------------------------------------------------------------ data drift
     def estimate_performance(self, model_name: str, version: VersionLike, *,
                              reference: object = "7d", current: object = "24h",
-                             threshold: float = 0.5, n_simulations: int = 200) -> EstimatedMetrics:
-        """Label-free (CBPE) estimate of the current window's metrics from its scores.
+                             threshold: float = 0.5, n_simulations: int = 200,
+                             calibration: str = "auto") -> TaskEstimate | EstimatedMetrics:
+        """Label-free estimate of the current window's metrics, by the model's task.
 
-        Calibrated on the labelled rows of ``reference``; see
-        `estimate_performance_window`.
+        Binary: CBPE of the scores (`estimate_performance_window`); multiclass (CBPE per class,
+        ``calibration``), regression (DLE), score-only (refused): `task_estimation`.
         """
         from mlmkit.services.monitor.data_drift import estimate_performance_window
 
-        self._registered(model_name, [_version(version)])
+        ver = _version(version)
+        self._registered(model_name, [ver])
+        task = self.registry.task(model_name)
+        if task is not Task.BINARY:
+            return task_estimate(self.engine, task, model_name, ver, reference=reference,
+                                 current=current, calibration=calibration,
+                                 features=self.log.store.feature_map(model_name, refresh=True),
+                                 n_simulations=n_simulations)
         return estimate_performance_window(
             self.log.store, model_name, version, reference=reference, current=current,
             threshold=threshold, n_simulations=n_simulations, engine=self.engine)
@@ -390,10 +391,10 @@ class PerformanceMonitor(SegmentMethods):
     def data_drift(self, model_name: str, version: VersionLike | None = None, *,
                    reference: object = "7d", current: object = "24h", method: str = "auto",
                    features: Iterable[str] | None = None, prediction: bool = True) -> pl.DataFrame:
-        """Per-feature drift of the logged features; see ``monitor.data_drift``."""
+        """Per-feature drift of the logged features and the prediction (``monitor.data_drift``)."""
         from mlmkit.services.monitor.data_drift import data_drift
 
         self._registered(model_name, None if version is None else [_version(version)])
         return data_drift(self.log.store, model_name, version, reference=reference,
                           current=current, features=features, prediction=prediction, method=method,
-                          engine=self.engine)
+                          engine=self.engine, task=self.registry.task(model_name).value)

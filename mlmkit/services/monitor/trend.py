@@ -11,13 +11,14 @@ import polars as pl
 from mlmkit.store.engines import StatisticsEngine
 from mlmkit.values import TimeRange
 
-__all__ = ["trend_counts"]
+__all__ = ["grid", "trend_counts"]
 
 _COUNTS = ["n", "labelled", "tp", "fp", "tn", "fn", "scored", "predicted_positive"]
 _SUMS = ["brier_sum", "log_loss_sum"]
 
 
-def _grid(versions: list[str], span: TimeRange, interval: timedelta) -> pl.DataFrame:
+def grid(versions: list[str], span: TimeRange, interval: timedelta) -> pl.DataFrame:
+    """``version, bucket``: every bucket start of ``span`` for every version."""
     count = max(1, math.ceil(span.duration / interval))
     starts = [span.start + i * interval for i in range(count)]
     return pl.DataFrame({"version": [v for v in versions for _ in starts],
@@ -67,11 +68,11 @@ def trend_counts(engine: StatisticsEngine, model_name: str, versions: list[str] 
     raw = engine.confusion_counts(model_name, versions=versions, time_range=span,
                            interval=interval, role=role)
     seen = versions or sorted(set(raw.get_column("version").to_list()))
-    grid = _grid(list(seen), span, interval)
+    grid_ = grid(list(seen), span, interval)
     cols = _COUNTS + _SUMS
     raw = raw.select("version", pl.col("bucket").dt.cast_time_unit("us")
                      .dt.convert_time_zone("UTC"), *cols)
-    out = grid.join(raw, on=["version", "bucket"], how="left").with_columns(
+    out = grid_.join(raw, on=["version", "bucket"], how="left").with_columns(
         *[pl.col(c).fill_null(0).cast(pl.Int64) for c in _COUNTS],
         pl.lit("raw").alias("source"))
     whole_days = interval.total_seconds() % 86400 == 0

@@ -178,7 +178,9 @@ def _degradation_text(info: DegradationInfo, span: str) -> str:
         return (f"too few labels to judge {info.metric} over the last {span} "
                 f"({info.current_n:,} labelled)")
     if info.has_degraded:
-        return (f"{info.metric} dropped {info.degradation_percent:.1f}% vs baseline "
+        word = {"lower_is_better": "rose", "either": "moved"}.get(
+            str(info.details.get("direction")), "dropped")
+        return (f"{info.metric} {word} {info.degradation_percent:.1f}% vs baseline "
                 f"({info.baseline_value:.3f} -> {info.current_value:.3f}) over the last {span}")
     return (f"{info.metric} {info.current_value:.3f} vs baseline {info.baseline_value:.3f} "
             f"over the last {span}")
@@ -210,7 +212,9 @@ def _action(ctx: VerdictContext, model_name: str, environment: str, severity: st
                      if previous else "retrain or replace the model (no earlier version to "
                      "roll back to)")
     elif info.severity == "warning":
-        steps.append(f"investigate the {info.metric} drop and watch the next window")
+        steps.append(f"investigate the {info.metric} change and watch the next window"
+                     if info.details.get("direction") in ("lower_is_better", "either") else
+                     f"investigate the {info.metric} drop and watch the next window")
     if info.insufficient:
         steps.append(f"collect labels ({info.current_n:,} labelled in the window, "
                      f"{min_labels:,} needed to judge {info.metric})")

@@ -167,6 +167,18 @@ class TaskStatisticsEngine(Protocol):
         """``version, bin, n, lo, hi``: errors on equal bins of each version's range."""
         ...
 
+    def class_probability_sums(self, model_name: str, version: str, *,
+                               time_range: TimeRange | None = None,
+                               role: str | None = "served") -> pl.DataFrame:
+        """``predicted, actual, p_sum, p_sq_sum``: expected confusion sums of CBPE."""
+        ...
+
+    def task_error_stream(self, model_name: str, version: str, *, task: str,
+                          time_range: TimeRange | None = None, role: str | None = "served"
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """Labelled rows in time order: ``(ts as epoch seconds, error or residual)``."""
+        ...
+
     def score_totals(self, model_name: str, *, versions: Sequence[str] | None = None,
                      time_range: TimeRange | None = None, interval: timedelta | None = None,
                      role: str | None = "served") -> pl.DataFrame:

@@ -19,8 +19,8 @@ from mlmkit.store.engines.portable import DUCKDB, EPS, Dialect, Statement
 from mlmkit.values import TimeRange
 
 __all__ = ["EPS", "EXPLODE", "class_confusion", "class_histogram", "class_log_loss",
-           "regression_pairs", "regression_sums", "residual_histogram", "score_histogram",
-           "score_totals"]
+           "class_probability_sums", "error_stream", "regression_pairs", "regression_sums",
+           "residual_histogram", "score_histogram", "score_totals"]
 
 #: How each dialect turns a list column into one row per element (``{c}``: the column).
 EXPLODE = {"duckdb": "unnest({c})", "spark": "explode({c})"}
@@ -193,3 +193,39 @@ def score_histogram(model: str, ranges: Mapping[str, tuple[float, float]],
                     span: TimeRange | None, role: str | None, bins: int) -> Statement:
     """``version, bin, n``: scores on each version's ``bins`` equal bins."""
     return _histogram("score", "score", model, ranges, span, role, bins)
+
+
+#: The per-row error of each task's stream: misclassified (0/1), or the residual.
+_STREAM = {"multiclass": ("CASE WHEN label <> actual_label THEN 1.0 ELSE 0.0 END",
+                          "label IS NOT NULL AND actual_label IS NOT NULL"),
+           "regression": (f"CAST({_ERROR} AS DOUBLE)",
+                          "value IS NOT NULL AND actual_value IS NOT NULL")}
+
+
+def error_stream(model: str, version: str, span: TimeRange | None, role: str | None,
+                 task: str, d: Dialect = DUCKDB) -> Statement:
+    """``t_us, e, k``: labelled rows of one version as value counts of (time, error).
+
+    ``e`` is 1.0 for a misclassified multiclass row (else 0.0), the residual ``value -
+    actual_value`` of a regression row; ``k`` counts the rows sharing both (merges exactly).
+    """
+    expr, present = _STREAM[task]
+    where, params = where_clause(model, [version], span, role=role)
+    sql = (f"SELECT {d.epoch_us.format(c='ts')} AS t_us, {expr} AS e, count(*) AS k "
+           f"FROM {{src}} WHERE {where} AND {present} GROUP BY 1, 2")
+    return Statement(sql, params, ("t_us", "e"))
+
+
+def class_probability_sums(model: str, version: str, span: TimeRange | None, role: str | None,
+                           d: Dialect = DUCKDB) -> Statement:
+    """``predicted, actual, p_sum, p_sq_sum``: ``Σp``, ``Σp²`` of each listed class's probability.
+
+    Over every row of one version with probabilities, labelled or not (``actual`` names the
+    class whose probability is summed): the expected confusion sums of CBPE.
+    """
+    where, params = where_clause(model, [version], span, role=role)
+    explode = EXPLODE.get(d.name, EXPLODE["duckdb"]).format(c="probabilities")
+    sql = ("SELECT predicted, pr.label AS actual, sum(pr.p) AS p_sum, sum(pr.p * pr.p) AS "
+           f"p_sq_sum FROM (SELECT label AS predicted, {explode} AS pr FROM {{src}} WHERE "
+           f"{where} AND label IS NOT NULL AND probabilities IS NOT NULL) t GROUP BY 1, 2")
+    return Statement(sql, params, ("predicted", "actual"))

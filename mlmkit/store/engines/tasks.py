@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from mlmkit.store.engines import _finish as fin
@@ -151,6 +152,29 @@ class TaskAggregates:
             ranges = {v: (lo, hi) for v, lo, hi in sums.select("version", "lo", "hi").rows()}
         return self._edged(tsql.residual_histogram(model_name, ranges, time_range, role, bins)
                            if ranges else None, model_name, time_range, ranges)
+
+    def class_probability_sums(self, model_name: str, version: str, *,
+                               time_range: TimeRange | None = None,
+                               role: str | None = "served") -> pl.DataFrame:
+        """``predicted, actual, p_sum, p_sq_sum`` of one version's rows with probabilities."""
+        st = tsql.class_probability_sums(model_name, version, time_range, role, d=self.dialect)
+        return self._merged(st, model_name, time_range).with_columns(
+            pl.col("p_sum").cast(pl.Float64), pl.col("p_sq_sum").cast(pl.Float64))
+
+    def task_error_stream(self, model_name: str, version: str, *, task: str,
+                          time_range: TimeRange | None = None, role: str | None = "served"
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """Labelled rows in time order: ``(ts as epoch seconds, error)``.
+
+        ``task`` ``"multiclass"``: error 1.0 for a misclassified row, else 0.0;
+        ``"regression"``: the residual ``prediction - actual``. Rows of one timestamp come
+        in increasing error order.
+        """
+        st = tsql.error_stream(model_name, version, time_range, role, task, d=self.dialect)
+        frame = self._merged(st, model_name, time_range).sort("t_us", "e")
+        k = frame["k"].cast(pl.Int64).to_numpy()
+        return (np.repeat(frame["t_us"].cast(pl.Float64).to_numpy() / 1e6, k),
+                np.repeat(frame["e"].cast(pl.Float64).to_numpy(), k))
 
     # ------------------------------------------------------------------ score-only
     def score_totals(self, model_name: str, *, versions: Sequence[str] | None = None,

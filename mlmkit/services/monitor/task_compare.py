@@ -1,0 +1,137 @@
+"""``compare_versions`` for multiclass, regression and score-only models: the catalogue's test.
+
+One row per version with every metric of the task, ``metric``'s interval where the window
+metrics carry one, ``difference`` (version minus the first) and the test of ``metric`` against
+the first version, chosen by the catalogue:
+
+- proportions (accuracy, flag rate): pooled two-proportion z-test on (correct, labelled) or
+  (flagged, rows with a flag);
+- Welch (MAE on ``|e|``, MAPE on ``|e|/|y|``): `regression_welch` from each window's sums, no
+  rows read;
+- bootstrap: the confusion-matrix averages (F1-macro, ...) by multinomial resampling of both
+  matrices (`bootstrap_class_metric`), RMSE and R² by resampling the labelled rows of both
+  versions (`bootstrap_regression_metric`, one extra read of ``value, actual_value``); seeded,
+  so a call is reproducible;
+- one-vs-rest ROC AUC and log loss: no test here (``p_value`` NaN).
+
+``p_adjusted`` is Holm's correction across the comparisons and ``significant`` reads it, as
+for binary models. ``test`` names the method.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import polars as pl
+
+from mlmkit.analysis.metrics import UndefinedMetricWarning
+from mlmkit.analysis.stats import TestResult, multiple_testing, two_proportion_ztest
+from mlmkit.analysis.stats.tasks import (
+    bootstrap_class_metric,
+    bootstrap_regression_metric,
+    regression_welch,
+)
+from mlmkit.catalogue import Kind, Task, select
+from mlmkit.services.monitor.task_degradation import TASK_METRICS, metric_value
+from mlmkit.services.monitor.task_results import (
+    MulticlassWindowMetrics,
+    RegressionWindowMetrics,
+    ScoreWindowMetrics,
+)
+from mlmkit.services.monitor.tasks import TaskResult, task_window_metrics
+from mlmkit.store.engines import Side, StatisticsEngine
+from mlmkit.values import TimeRange
+
+__all__ = ["task_comparison"]
+
+_CLASS_AVERAGES = select(kind=Kind.CLASS_COUNT)
+_ROW_BOOTSTRAP = ("rmse", "r2")
+_PROBABILITIES = ("roc_auc_ovr", "log_loss")
+_N_RESAMPLES = 2000
+
+
+def _proportion(res: TaskResult) -> tuple[int, int] | None:
+    if isinstance(res, MulticlassWindowMetrics) and res.metrics is not None:
+        return int(res.confusion_matrix.trace()), int(res.confusion_matrix.sum())
+    if isinstance(res, ScoreWindowMetrics) and res.flag_count:
+        return res.flagged, res.flag_count
+    return None
+
+
+def _rows(engine: StatisticsEngine, model: str, version: str, span: TimeRange
+          ) -> pl.DataFrame:
+    rows = engine.side_rows(model, ["actual_value", "value"], Side((version,), span),
+                            finite=["actual_value", "value"])
+    return rows.drop_nulls()
+
+
+def _test(engine: StatisticsEngine, model: str, span: TimeRange, metric: str,
+          first: TaskResult, res: TaskResult) -> TestResult | None:
+    if metric in ("accuracy", "flag_rate"):
+        a, b = _proportion(first), _proportion(res)
+        if a is None or b is None:
+            return None
+        return two_proportion_ztest(a[0], a[1], b[0], b[1])
+    if isinstance(first, RegressionWindowMetrics) and isinstance(res, RegressionWindowMetrics):
+        if first.sums is None or res.sums is None or min(first.sums.n, res.sums.n) < 2:
+            return None
+        if metric in ("mae", "mape"):
+            return regression_welch(first.sums, res.sums, metric=metric)
+        ra, rb = _rows(engine, model, first.version, span), _rows(engine, model,
+                                                                   res.version, span)
+        return bootstrap_regression_metric(ra["actual_value"], ra["value"], rb["actual_value"],
+                                           rb["value"], metric=metric,
+                                           n_resamples=_N_RESAMPLES)
+    if isinstance(first, MulticlassWindowMetrics) and isinstance(res, MulticlassWindowMetrics) \
+            and metric in _CLASS_AVERAGES and first.metrics is not None \
+            and res.metrics is not None:
+        return bootstrap_class_metric(first.metrics.confusion_frame(),
+                                      res.metrics.confusion_frame(), metric=metric,
+                                      n_resamples=_N_RESAMPLES)
+    return None
+
+
+def task_comparison(engine: StatisticsEngine, task: Task, model_name: str,
+                    versions: list[str], span: TimeRange, *, metric: str, min_labels: int,
+                    alpha: float, confidence: float) -> pl.DataFrame:
+    """The comparison frame of a non-binary model's versions (module docstring)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        results: list[TaskResult] = []
+        for v in versions:
+            res = task_window_metrics(engine, task, model_name, v, span, min_labels=min_labels,
+                                      confidence=confidence, bins=1000,
+                                      scores=metric in _PROBABILITIES, role="served")
+            assert res is not None  # a non-binary task
+            results.append(res)
+        first = results[0]
+        records: list[dict[str, object]] = []
+        p_values: list[float] = []
+        for res in results:
+            rec: dict[str, object] = {"version": res.version, "sample_count": res.sample_count,
+                                      "labelled_count": res.labelled_count,
+                                      "label_coverage": res.label_coverage,
+                                      "insufficient": res.insufficient}
+            rec.update({name: metric_value(res, name) for name in TASK_METRICS[task]})
+            ci = res.confidence_intervals.get(metric)
+            rec[f"{metric}_low"] = math.nan if ci is None else ci.low
+            rec[f"{metric}_high"] = math.nan if ci is None else ci.high
+            rec["difference"] = metric_value(res, metric) - metric_value(first, metric)
+            test = None if res is first else _test(engine, model_name, span, metric, first,
+                                                   res)
+            p = math.nan if test is None else float(test.p_value)
+            if res is not first:
+                p_values.append(p)
+            rec["p_value"], rec["test"] = p, None if test is None else test.method
+            records.append(rec)
+    adjusted = [math.nan] * len(results)
+    valid = [(i + 1, p) for i, p in enumerate(p_values) if not math.isnan(p)]
+    if valid:
+        adj = multiple_testing([p for _, p in valid], method="holm", alpha=alpha)
+        for (idx, _), value in zip(valid, adj.get_column("p_adjusted").to_list(), strict=True):
+            adjusted[idx] = float(value)
+    for rec, value in zip(records, adjusted, strict=True):
+        rec["p_adjusted"] = value
+        rec["significant"] = bool(not math.isnan(value) and value <= alpha)
+    return pl.DataFrame(records, schema_overrides={"test": pl.String})
