@@ -51,6 +51,8 @@ CALLS: dict[str, Callable[[Any], pl.DataFrame]] = {
         "fraud", _seg(e, ["country", "age"]), versions=["1.0.0"], time_range=SPAN),
     "totals_filter_missing": lambda e: e.segment_totals(
         "churn", e.resolve_segment("churn", {"country": ["fr", "de"], "amount": [None]})),
+    "cells_counts_only": lambda e: e.segment_totals("fraud", _seg(e, ["country", "amount"]),
+                                                    time_range=SPAN, scores=False),
     "confusion_buckets": lambda e: e.segment_confusion(
         "fraud", _seg(e, "country"), time_range=SPAN, interval=timedelta(hours=12)),
     "histogram": lambda e: e.segment_histogram("fraud", _seg(e, "country"), time_range=SPAN,
@@ -99,6 +101,10 @@ def test_segment_equals_filtering_first(engines: dict[str, SegmentStatisticsEngi
         alone = engine.segment_totals("fraud", _seg(engine, {"country": value}),
                                       time_range=SPAN)
         _same(whole.filter(pl.col("country") == value), alone)
+    counts = engine.segment_totals("fraud", _seg(engine, "country"), time_range=SPAN,
+                                   scores=False)
+    cols = [c for c in counts.columns if c != "scored"]
+    _same(whole.select(cols), counts.select(cols))  # the count-only form
     parts = engine.segment_totals("fraud", _seg(engine, "amount"), time_range=SPAN)
     assert parts["amount"].null_count() == 2  # a NULL segment per version
     total = engine.confusion_counts("fraud", time_range=SPAN)  # type: ignore[attr-defined]

@@ -90,6 +90,13 @@ def test_two_keys_and_filters(ws_rows: tuple) -> None:
     assert both.height == 9 and both.schema["tier"] == pl.Float64
     for row in both.iter_rows(named=True):
         _check_against_sklearn(row, _where(rows, device=row["device"], tier=row["tier"]))
+    counted = ws.monitor.segment_metrics("m", "1.0.0", "24h", segment=["device", "tier"],
+                                         ci=False, scores=False)
+    assert counted.drop("mean_score").columns == [c for c in both.columns if "roc" not in c
+                                                  and c not in ("brier_score", "log_loss",
+                                                                "mean_score")]
+    for col in ("sample_count", "labelled_count", "tp", "fp", "tn", "fn", "accuracy"):
+        assert counted[col].to_list() == both[col].to_list()
     picked = ws.monitor.segment_metrics(
         "m", "1.0.0", "24h", segment={"country": ["DE", None], "device": "mobile"}, ci=False)
     assert picked.select("country", "device").rows() == [("DE", "mobile"), (None, "mobile")]

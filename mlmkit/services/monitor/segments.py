@@ -112,7 +112,8 @@ def segment_window_metrics(engine: StatisticsEngine, model: str, ver: str, span:
     eng = segment_engine(engine)
     seg = eng.resolve_segment(model, segment)
     feats = list(seg.features)
-    totals = eng.segment_totals(model, seg, versions=[ver], time_range=span, role=role)
+    totals = eng.segment_totals(model, seg, versions=[ver], time_range=span, role=role,
+                                scores=scores)
     scored = int(totals["scored"].sum()) if totals.height and scores else 0
     aucs = _aucs(eng, model, seg, ver, span, scored, bins=bins, role=role)
     rows = []

@@ -31,9 +31,9 @@ from typing import Any, Protocol, runtime_checkable
 import polars as pl
 
 from mlmkit._validation import invalid
-from mlmkit.store._sql import Where, where_clause
+from mlmkit.store._sql import Where
 from mlmkit.store.engines import _finish as fin
-from mlmkit.store.engines import portable as sql
+from mlmkit.store.engines import portable_segments as ssql
 from mlmkit.store.engines.portable import DUCKDB, Dialect, Statement
 from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
@@ -158,111 +158,6 @@ def resolve(segment: Segment, features: Mapping[str, tuple[str, str]], model: st
                            tuple(features[f][1] for f in segment.features), tuple(filters))
 
 
-# ---------------------------------------------------------------------- statements
-def _where(model: str, versions: Sequence[str] | None, span: TimeRange | None,
-           role: str | None, seg: ResolvedSegment, d: Dialect) -> tuple[str, list[Any]]:
-    where, params = where_clause(model, versions, span, role=role)
-    f = seg.where(d)
-    return f"{where} AND {f}", [*params, *f.params]
-
-
-def _group(n: int) -> str:
-    return " GROUP BY " + ", ".join(str(i + 1) for i in range(n))
-
-
-def confusion(model: str, versions: Sequence[str] | None, span: TimeRange | None,
-              role: str | None, seg: ResolvedSegment, *, bucket_us: int | None = None,
-              origin_us: int = 0, d: Dialect = DUCKDB) -> Statement:
-    """Confusion cells and score sums per version, segment (and ``bucket_index``)."""
-    where, params = _where(model, versions, span, role, seg, d)
-    select, keys = ["version", *seg.select(d)], ["version", *seg.keys()]
-    if bucket_us is not None:
-        select.append(f"CAST(floor(({d.epoch_us.format(c='ts')} - {int(origin_us)}) / "
-                      f"{int(bucket_us)}) AS BIGINT) AS bucket_index")
-        keys.append("bucket_index")
-    head = ", ".join([*select, sql._CELLS, sql._SUMS])
-    return Statement(f"SELECT {head} FROM {{src}} WHERE {where}{_group(len(keys))}", params,
-                     tuple(keys))
-
-
-def totals(model: str, versions: Sequence[str] | None, span: TimeRange | None,
-           role: str | None, seg: ResolvedSegment, d: Dialect = DUCKDB) -> Statement:
-    """Window totals per version and segment (no label latency)."""
-    where, params = _where(model, versions, span, role, seg, d)
-    keys = ["version", *seg.keys()]
-    head = ", ".join(["version", *seg.select(d), sql._CELLS, sql._TOTALS])
-    return Statement(f"SELECT {head} FROM {{src}} WHERE {where}{_group(len(keys))}", params,
-                     tuple(keys))
-
-
-def histogram(model: str, versions: Sequence[str] | None, span: TimeRange | None,
-              role: str | None, seg: ResolvedSegment, bins: int, d: Dialect = DUCKDB
-              ) -> Statement:
-    """Labelled positives / negatives per version, segment and score bin."""
-    where, params = _where(model, versions, span, role, seg, d)
-    keys = ["version", *seg.keys(), "bin"]
-    sql_ = (f"SELECT version, {', '.join(seg.select(d))}, CAST(least(floor(score * "
-            f"{int(bins)}), {int(bins) - 1}) AS BIGINT) AS bin, count(*) FILTER (WHERE actual) "
-            f"AS pos, count(*) FILTER (WHERE NOT actual) AS neg FROM {{src}} WHERE {where} "
-            f"AND score IS NOT NULL AND actual IS NOT NULL{_group(len(keys))}")
-    return Statement(sql_, params, tuple(keys))
-
-
-def scores(model: str, versions: Sequence[str] | None, span: TimeRange | None,
-           role: str | None, seg: ResolvedSegment, d: Dialect = DUCKDB) -> Statement:
-    """The labelled, scored rows: segment keys, ``score`` and ``actual`` (0/1)."""
-    where, params = _where(model, versions, span, role, seg, d)
-    sql_ = (f"SELECT {', '.join(seg.select(d))}, CAST(score AS DOUBLE) AS score, "
-            f"CAST(actual AS INTEGER) AS actual FROM {{src}} WHERE {where} "
-            "AND score IS NOT NULL AND actual IS NOT NULL")
-    return Statement(sql_, params, ())
-
-
-def _sides(model: str, ref: Side, cur: Side, role: str | None, seg: ResolvedSegment,
-           columns: Sequence[str], finite: Sequence[str], d: Dialect) -> tuple[str, list[Any]]:
-    """Both sides' rows of ``columns`` with the segment keys, filtered by the segment."""
-    inner, params = sql.sides(model, ref, cur, role, [*columns, *dict.fromkeys(
-        c for c in seg.columns if c not in columns)], finite, d)
-    f = seg.where(d)
-    cols = ", ".join(d.ident(c) for c in columns)
-    sql_ = (f"(SELECT {', '.join(seg.select(d))}, side{', ' if cols else ''}{cols} "
-            f"FROM {inner} s0 WHERE {f})")
-    return sql_, [*params, *f.params]
-
-
-def feature_histograms(model: str, ranges: Mapping[str, tuple[float, float]], ref: Side,
-                       cur: Side, bins: int, role: str | None, seg: ResolvedSegment,
-                       d: Dialect = DUCKDB) -> Statement:
-    """``segment_i.., side, col, bin, n`` on each column's shared equal-width bins."""
-    cols = list(ranges)
-    src, params = _sides(model, ref, cur, role, seg, cols, cols, d)
-    whens = []
-    for col, (lo, hi) in ranges.items():
-        width = (hi - lo) / bins if hi > lo else 1.0
-        b = f"floor((v - CAST({float(lo)!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
-        whens.append(f"WHEN '{col.replace(chr(39), chr(39) * 2)}' THEN "
-                     f"greatest(least({b}, {bins - 1}), 0)")
-    keys = [*seg.keys(), "side", "col", "bin"]
-    names = ", ".join(d.ident(c) for c in cols)
-    sql_ = (f"SELECT {', '.join(seg.keys())}, side, col, CAST(CASE col {' '.join(whens)} "
-            f"END AS BIGINT) AS bin, count(*) AS n FROM {src} UNPIVOT (v FOR col IN "
-            f"({names})) p{_group(len(keys))}")
-    return Statement(sql_, params, tuple(keys))
-
-
-def category_counts(model: str, categorical: Sequence[str], ref: Side, cur: Side,
-                    role: str | None, seg: ResolvedSegment, d: Dialect = DUCKDB) -> Statement:
-    """``segment_i.., side, col, value, n`` of every categorical column (present values)."""
-    src, params = _sides(model, ref, cur, role, seg, categorical, (), d)
-    keys = [*seg.keys(), "side", "col", "value"]
-    heads = ", ".join(seg.keys())
-    branches = [f"SELECT {heads}, side, {i} AS col, CAST({d.ident(c)} AS STRING) AS value "
-                f"FROM {src} t{i}" for i, c in enumerate(categorical)]
-    sql_ = (f"SELECT {heads}, side, col, value, count(*) AS n FROM "
-            f"({' UNION ALL '.join(branches)}) u WHERE value IS NOT NULL{_group(len(keys))}")
-    return Statement(sql_, params * len(categorical), tuple(keys))
-
-
 # ---------------------------------------------------------------------- engines
 @runtime_checkable
 class SegmentStatisticsEngine(Protocol):
@@ -284,9 +179,12 @@ class SegmentStatisticsEngine(Protocol):
 
     def segment_totals(self, model_name: str, segment: ResolvedSegment, *,
                        versions: Sequence[str] | None = None,
-                       time_range: TimeRange | None = None,
-                       role: str | None = "served") -> pl.DataFrame:
-        """``version, <features>`` and the window totals (``mean_score``, no latency)."""
+                       time_range: TimeRange | None = None, role: str | None = "served",
+                       scores: bool = True) -> pl.DataFrame:
+        """``version, <features>`` and the window totals (``mean_score``, no latency).
+
+        ``scores=False``: the confusion cells only (``scored`` 0), from a cheaper count.
+        """
         ...
 
     def segment_histogram(self, model_name: str, segment: ResolvedSegment, *,
@@ -310,6 +208,17 @@ class SegmentStatisticsEngine(Protocol):
                              ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """``(numeric, categorical)`` long counts per segment and side (storage columns)."""
         ...
+
+
+def _cells(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """``(version, keys.., actual, prediction, k)`` counts -> the confusion cells per group."""
+    a, p, k = pl.col("actual"), pl.col("prediction"), pl.col("k")
+    return frame.group_by(keys).agg(
+        k.sum().alias("n"), k.filter(a.is_not_null()).sum().alias("labelled"),
+        *[k.filter(cond).sum().alias(name) for name, cond in (
+            ("tp", a & p), ("fp", ~a & p), ("tn", ~a & ~p), ("fn", a & ~p))],
+        pl.lit(0, pl.Int64).alias("scored"), k.filter(p).sum().alias("predicted_positive"),
+    ).sort(keys, nulls_last=True)
 
 
 class SegmentAggregates:
@@ -341,7 +250,7 @@ class SegmentAggregates:
         origin = time_range.start if time_range is not None else datetime(1970, 1, 1,
                                                                           tzinfo=UTC)
         step = None if interval is None else int(interval / timedelta(microseconds=1))
-        st = confusion(model_name, versions, time_range, role, segment, bucket_us=step,
+        st = ssql.confusion(model_name, versions, time_range, role, segment, bucket_us=step,
                        origin_us=fin.epoch_us(origin), d=self.dialect)
         frame = self._merged(st, model_name, time_range)
         if interval is not None:
@@ -353,10 +262,14 @@ class SegmentAggregates:
 
     def segment_totals(self, model_name: str, segment: ResolvedSegment, *,
                        versions: Sequence[str] | None = None,
-                       time_range: TimeRange | None = None,
-                       role: str | None = "served") -> pl.DataFrame:
+                       time_range: TimeRange | None = None, role: str | None = "served",
+                       scores: bool = True) -> pl.DataFrame:
         """See `SegmentStatisticsEngine.segment_totals`."""
-        st = totals(model_name, versions, time_range, role, segment, self.dialect)
+        if not scores:
+            return segment.named(_cells(self._merged(ssql.cells(
+                model_name, versions, time_range, role, segment, self.dialect), model_name,
+                time_range), ["version", *segment.keys()]))
+        st = ssql.totals(model_name, versions, time_range, role, segment, self.dialect)
         frame = self._merged(st, model_name, time_range).with_columns(
             *[pl.col(c).fill_null(0.0) for c in fin._COALESCED],
             (pl.col("score_sum_all") / pl.col("scored_all")).alias("mean_score"))
@@ -367,7 +280,7 @@ class SegmentAggregates:
                           time_range: TimeRange | None = None, bins: int = 10_000,
                           role: str | None = "served") -> pl.DataFrame:
         """See `SegmentStatisticsEngine.segment_histogram`."""
-        st = histogram(model_name, versions, time_range, role, segment, bins, self.dialect)
+        st = ssql.histogram(model_name, versions, time_range, role, segment, bins, self.dialect)
         return segment.named(self._merged(st, model_name, time_range))
 
     def segment_scores(self, model_name: str, segment: ResolvedSegment, *,
@@ -375,7 +288,7 @@ class SegmentAggregates:
                        time_range: TimeRange | None = None,
                        role: str | None = "served") -> pl.DataFrame:
         """See `SegmentStatisticsEngine.segment_scores`."""
-        st = scores(model_name, versions, time_range, role, segment, self.dialect)
+        st = ssql.scores(model_name, versions, time_range, role, segment, self.dialect)
         return segment.named(self._rows(st, model_name, time_range))
 
     def segment_drift_counts(self, model_name: str, segment: ResolvedSegment,
@@ -388,11 +301,11 @@ class SegmentAggregates:
                          max(ref.time_range.end, cur.time_range.end))
         num, cat = pl.DataFrame(), pl.DataFrame()
         if ranges:
-            st = feature_histograms(model_name, ranges, ref, cur, bins, role, segment,
+            st = ssql.feature_histograms(model_name, ranges, ref, cur, bins, role, segment,
                                     self.dialect)
             num = segment.named(self._merged(st, model_name, span))
         if categorical:
-            st = category_counts(model_name, categorical, ref, cur, role, segment,
+            st = ssql.category_counts(model_name, categorical, ref, cur, role, segment,
                                  self.dialect)
             cat = segment.named(self._merged(st, model_name, span))
         return num, cat

@@ -1,0 +1,83 @@
+"""A 20-segment breakdown vs the unsegmented call on a 1e6-row log (scale 1.0), issue 15.
+
+``ws.monitor.segment_metrics(..., segment="region")`` (20 regions, one of them partly
+missing: 21 rows) vs ``get_current_metrics`` on the same window, both with their defaults
+(score metrics with the exact ROC AUC, intervals), then both with ``scores=False`` and
+``ci=False`` (count metrics only). Target: the breakdown costs at most 2x the unsegmented
+call (``ratio = unsegmented / segmented >= 0.5``). Also the 20-segment trend (24 buckets)
+vs the unsegmented trend. Each row's ``detail`` has the 1-minute load average.
+Run: ``.venv/bin/python -m benchmarks.bench_segments [scale]``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+import mlmkit
+from benchmarks._common import best_run, row
+
+END = datetime(2026, 1, 31, tzinfo=UTC)
+SPAN_S = 86400
+
+
+def _build(ws: mlmkit.Workspace, n: int) -> None:
+    ws.registry.register(mlmkit.ModelMetadata("m", "supervised", "1.0.0"))
+    rng = np.random.default_rng(0)
+    chunk = 1_000_000
+    regions = np.array([f"r{i:02d}" for i in range(20)])
+    for lo in range(0, n, chunk):
+        m = min(chunk, n - lo)
+        score = rng.random(m)
+        region = pl.Series(regions[rng.integers(0, 20, m)]).set(
+            pl.Series(rng.random(m) < 0.01), None)
+        ws.log.track_batch(pl.DataFrame({
+            "model_name": "m", "version": "1.0.0", "prediction": score > 0.5, "score": score,
+            "actual": rng.random(m) < score, "region": region,
+            "timestamp": pl.Series((END.timestamp() - rng.uniform(1, SPAN_S, m)) * 1e6)
+            .cast(pl.Int64).cast(pl.Datetime("us", "UTC"))}))
+
+
+def run(scale: float = 1.0) -> list[dict[str, Any]]:
+    """Benchmark rows for ``benchmarks/run.py``."""
+    n = max(10_000, int(1_000_000 * scale))
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = mlmkit.open(Path(tmp) / "bench.duckdb")
+        _build(ws, n)
+        window = {"start": END - timedelta(seconds=SPAN_S + 10), "end": END}
+        for label, opts in (("defaults", {}), ("scores=False ci=False",
+                                               {"scores": False, "ci": False})):
+            plain, whole = best_run(lambda o=opts: ws.monitor.get_current_metrics(  # type: ignore[misc]
+                "m", "1.0.0", **window, **o))
+            split, frame = best_run(lambda o=opts: ws.monitor.segment_metrics(  # type: ignore[misc]
+                "m", "1.0.0", **window, segment="region", **o))
+            assert frame.height == 21 and frame["sample_count"].sum() == whole.sample_count == n
+            rows.append({**row(f"20-segment get_current_metrics ({label}) {n:.0e} rows", split,
+                               "unsegmented get_current_metrics", plain, "<= 2x (ratio >= 0.5)",
+                               0.5), "detail": f"load average {os.getloadavg()[0]:.1f}"})
+
+        def trend(segment: str | None) -> pl.DataFrame:
+            return ws.monitor.get_performance_trend("m", "1.0.0", None, "1h", **window,
+                                                    segment=segment)
+
+        plain, flat = best_run(lambda: trend(None))
+        split, by = best_run(lambda: trend("region"))
+        assert by["n"].sum() == flat["n"].sum() == n
+        rows.append({**row(f"20-segment trend, 25 buckets {n:.0e} rows", split,
+                           "unsegmented trend", plain, "<= 2x (ratio >= 0.5)", 0.5),
+                     "detail": f"load average {os.getloadavg()[0]:.1f}"})
+        ws.close()
+    return rows
+
+
+if __name__ == "__main__":
+    for r in run(float(sys.argv[1]) if len(sys.argv) > 1 else 1.0):
+        print(r)

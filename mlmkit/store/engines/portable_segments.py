@@ -1,0 +1,142 @@
+"""Segment statements in the portable SQL subset: the partials of `portable` plus segment keys.
+
+Every statement groups by ``version`` (or the drift ``side``) and the segment keys
+``segment_0, segment_1, ...`` (`ResolvedSegment.select`), and filters by the segment's
+``?``-parameter conditions (`ResolvedSegment.where`); partials of disjoint row sets merge
+exactly (`mlmkit.store.engines._finish.merge`). A NULL key is a group of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from mlmkit.store._sql import where_clause
+from mlmkit.store.engines import portable as sql
+from mlmkit.store.engines.portable import DUCKDB, Dialect, Statement
+from mlmkit.store.predictions.drift import Side
+from mlmkit.values import TimeRange
+
+if TYPE_CHECKING:
+    from mlmkit.store.engines.segments import ResolvedSegment
+
+__all__ = ["category_counts", "cells", "confusion", "feature_histograms", "histogram", "scores",
+           "totals"]
+
+
+def _where(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+           role: str | None, seg: ResolvedSegment, d: Dialect) -> tuple[str, list[Any]]:
+    where, params = where_clause(model, versions, span, role=role)
+    f = seg.where(d)
+    return f"{where} AND {f}", [*params, *f.params]
+
+
+def _group(n: int) -> str:
+    return " GROUP BY " + ", ".join(str(i + 1) for i in range(n))
+
+
+def confusion(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+              role: str | None, seg: ResolvedSegment, *, bucket_us: int | None = None,
+              origin_us: int = 0, d: Dialect = DUCKDB) -> Statement:
+    """Confusion cells and score sums per version, segment (and ``bucket_index``)."""
+    where, params = _where(model, versions, span, role, seg, d)
+    select, keys = ["version", *seg.select(d)], ["version", *seg.keys()]
+    if bucket_us is not None:
+        select.append(f"CAST(floor(({d.epoch_us.format(c='ts')} - {int(origin_us)}) / "
+                      f"{int(bucket_us)}) AS BIGINT) AS bucket_index")
+        keys.append("bucket_index")
+    head = ", ".join([*select, sql._CELLS, sql._SUMS])
+    return Statement(f"SELECT {head} FROM {{src}} WHERE {where}{_group(len(keys))}", params,
+                     tuple(keys))
+
+
+def totals(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+           role: str | None, seg: ResolvedSegment, d: Dialect = DUCKDB) -> Statement:
+    """Window totals per version and segment (no label latency)."""
+    where, params = _where(model, versions, span, role, seg, d)
+    keys = ["version", *seg.keys()]
+    head = ", ".join(["version", *seg.select(d), sql._CELLS, sql._TOTALS])
+    return Statement(f"SELECT {head} FROM {{src}} WHERE {where}{_group(len(keys))}", params,
+                     tuple(keys))
+
+
+def histogram(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+              role: str | None, seg: ResolvedSegment, bins: int, d: Dialect = DUCKDB
+              ) -> Statement:
+    """Labelled positives / negatives per version, segment and score bin."""
+    where, params = _where(model, versions, span, role, seg, d)
+    keys = ["version", *seg.keys(), "bin"]
+    sql_ = (f"SELECT version, {', '.join(seg.select(d))}, CAST(least(floor(score * "
+            f"{int(bins)}), {int(bins) - 1}) AS BIGINT) AS bin, count(*) FILTER (WHERE actual) "
+            f"AS pos, count(*) FILTER (WHERE NOT actual) AS neg FROM {{src}} WHERE {where} "
+            f"AND score IS NOT NULL AND actual IS NOT NULL{_group(len(keys))}")
+    return Statement(sql_, params, tuple(keys))
+
+
+def scores(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+           role: str | None, seg: ResolvedSegment, d: Dialect = DUCKDB) -> Statement:
+    """The labelled, scored rows: segment keys, ``score`` and ``actual`` (0/1)."""
+    where, params = _where(model, versions, span, role, seg, d)
+    sql_ = (f"SELECT {', '.join(seg.select(d))}, CAST(score AS DOUBLE) AS score, "
+            f"CAST(actual AS INTEGER) AS actual FROM {{src}} WHERE {where} "
+            "AND score IS NOT NULL AND actual IS NOT NULL")
+    return Statement(sql_, params, ())
+
+
+def _sides(model: str, ref: Side, cur: Side, role: str | None, seg: ResolvedSegment,
+           columns: Sequence[str], finite: Sequence[str], d: Dialect) -> tuple[str, list[Any]]:
+    """Both sides' rows of ``columns`` with the segment keys, filtered by the segment."""
+    inner, params = sql.sides(model, ref, cur, role, [*columns, *dict.fromkeys(
+        c for c in seg.columns if c not in columns)], finite, d)
+    f = seg.where(d)
+    cols = ", ".join(d.ident(c) for c in columns)
+    sql_ = (f"(SELECT {', '.join(seg.select(d))}, side{', ' if cols else ''}{cols} "
+            f"FROM {inner} s0 WHERE {f})")
+    return sql_, [*params, *f.params]
+
+
+def feature_histograms(model: str, ranges: Mapping[str, tuple[float, float]], ref: Side,
+                       cur: Side, bins: int, role: str | None, seg: ResolvedSegment,
+                       d: Dialect = DUCKDB) -> Statement:
+    """``segment_i.., side, col, bin, n`` on each column's shared equal-width bins."""
+    cols = list(ranges)
+    src, params = _sides(model, ref, cur, role, seg, cols, cols, d)
+    whens = []
+    for col, (lo, hi) in ranges.items():
+        width = (hi - lo) / bins if hi > lo else 1.0
+        b = f"floor((v - CAST({float(lo)!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
+        whens.append(f"WHEN '{col.replace(chr(39), chr(39) * 2)}' THEN "
+                     f"greatest(least({b}, {bins - 1}), 0)")
+    keys = [*seg.keys(), "side", "col", "bin"]
+    names = ", ".join(d.ident(c) for c in cols)
+    sql_ = (f"SELECT {', '.join(seg.keys())}, side, col, CAST(CASE col {' '.join(whens)} "
+            f"END AS BIGINT) AS bin, count(*) AS n FROM {src} UNPIVOT (v FOR col IN "
+            f"({names})) p{_group(len(keys))}")
+    return Statement(sql_, params, tuple(keys))
+
+
+def category_counts(model: str, categorical: Sequence[str], ref: Side, cur: Side,
+                    role: str | None, seg: ResolvedSegment, d: Dialect = DUCKDB) -> Statement:
+    """``segment_i.., side, col, value, n`` of every categorical column (present values)."""
+    src, params = _sides(model, ref, cur, role, seg, categorical, (), d)
+    keys = [*seg.keys(), "side", "col", "value"]
+    heads = ", ".join(seg.keys())
+    branches = [f"SELECT {heads}, side, {i} AS col, CAST({d.ident(c)} AS STRING) AS value "
+                f"FROM {src} t{i}" for i, c in enumerate(categorical)]
+    sql_ = (f"SELECT {heads}, side, col, value, count(*) AS n FROM "
+            f"({' UNION ALL '.join(branches)}) u WHERE value IS NOT NULL{_group(len(keys))}")
+    return Statement(sql_, params * len(categorical), tuple(keys))
+
+
+def cells(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+          role: str | None, seg: ResolvedSegment, d: Dialect = DUCKDB) -> Statement:
+    """``version, segment_i.., actual, prediction, k``: at most 6 groups per segment.
+
+    The count-only form (``scores=False``): a plain ``GROUP BY`` count, measured 3-4x faster
+    than the ``FILTER``-ed sums of `totals`.
+    """
+    where, params = _where(model, versions, span, role, seg, d)
+    keys = ["version", *seg.keys(), "actual", "prediction"]
+    head = ", ".join(["version", *seg.select(d), "actual", "prediction"])
+    return Statement(f"SELECT {head}, count(*) AS k FROM {{src}} WHERE {where}"
+                     f"{_group(len(keys))}", params, tuple(keys))
