@@ -241,18 +241,24 @@ class Client(RegistryCalls):
         self.request("POST", "/v1/predictions", content=_dumps([row]))
         return str(row["prediction_id"])
 
-    def row(self, model_name: str, version: Any, prediction: bool | int, *,
-            actual: bool | int | None = None, score: float | None = None,
+    def row(self, model_name: str, version: Any, prediction: Any, *,
+            actual: Any = None, score: float | None = None,
             confidence: float | None = None, features: Mapping[str, Any] | None = None,
             prediction_id: str | None = None, timestamp: datetime | None = None,
-            unit_id: str | int | None = None, role: str = "served") -> dict[str, Any]:
-        """The JSON row of one prediction, with its id and timestamp fixed (for replays)."""
+            unit_id: str | int | None = None, role: str = "served",
+            probabilities: Mapping[Any, float] | None = None) -> dict[str, Any]:
+        """The JSON row of one prediction, with its id and timestamp fixed (for replays).
+
+        ``prediction``/``actual`` are of the model's task (booleans, class labels, numbers);
+        ``probabilities`` (multiclass) maps class label -> probability.
+        """
         row: dict[str, Any] = {
             "model_name": model_name, "version": str(version), "prediction": prediction,
             "prediction_id": self.new_id() if prediction_id is None else str(prediction_id),
             "timestamp": datetime.now(UTC) if timestamp is None else timestamp, "role": role}
         extra = {"actual": actual, "score": score, "confidence": confidence,
-                 "unit_id": None if unit_id is None else str(unit_id)}
+                 "unit_id": None if unit_id is None else str(unit_id),
+                 "probabilities": None if probabilities is None else dict(probabilities)}
         row.update({k: v for k, v in extra.items() if v is not None})
         if features:
             row["features"] = dict(features)

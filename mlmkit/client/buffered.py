@@ -46,11 +46,19 @@ class BufferedClient:
         Longest a row waits in the buffer.
     max_pending
         Most rows held while the server is unreachable.
+    tasks
+        The task of each model this client logs (``{"intent": "multiclass"}``): its rows are
+        validated locally as that task logs them (`mlmkit.services.ingest`); a model not
+        named is validated as binary, unless ``track`` is given ``task=``. The server
+        validates every row again by the task it registered for the model.
     """
 
     def __init__(self, base_url: str, token: str | None = None, *, max_rows: int = 1_000,
                  max_seconds: float = 1.0, max_pending: int = 100_000,
-                 **client_options: Any) -> None:
+                 tasks: Mapping[str, str] | None = None, **client_options: Any) -> None:
+        from mlmkit.values import parse_task
+
+        self.tasks = {name: parse_task(t, f"tasks[{name!r}]") for name, t in (tasks or {}).items()}
         self.client = Client(base_url, token, **client_options)
         self.max_rows = check_int("max_rows", max_rows, low=1)
         self.max_seconds = check_real("max_seconds", max_seconds, low=0.0)
@@ -75,23 +83,37 @@ class BufferedClient:
         if os.getpid() != self._pid:  # the buffered rows are the parent's to send
             self._start(os.getpid())
 
-    def track(self, model_name: str, version: Any, prediction: bool | int, *,
-              actual: bool | int | None = None, score: float | None = None,
+    def track(self, model_name: str, version: Any, prediction: Any = None, *,
+              actual: Any = None, score: float | None = None,
               confidence: float | None = None, features: Mapping[str, Any] | None = None,
               prediction_id: str | None = None, timestamp: datetime | None = None,
-              unit_id: str | int | None = None, role: str = "served") -> str:
-        """Validate and buffer one prediction; returns its id (generated if not given)."""
-        from mlmkit.services.ingest import prediction_row
+              unit_id: str | int | None = None, role: str = "served",
+              probabilities: Mapping[Any, float] | None = None, task: str | None = None
+              ) -> str:
+        """Validate and buffer one prediction; returns its id (generated if not given).
 
+        The arguments are those of ``ws.log.track`` for the model's task: ``task`` (or the
+        client's ``tasks``; default binary) says which, so that a multiclass, regression or
+        score-only row is checked as its task logs it, not refused as a bad binary row.
+        """
+        from mlmkit.catalogue import Task
+        from mlmkit.services.ingest import prediction_row
+        from mlmkit.values import parse_task
+
+        kind = parse_task(task) if task is not None else self.tasks.get(model_name,
+                                                                         Task.BINARY)
         prediction_row(model_name, version, prediction, actual=actual, score=score,
                        confidence=confidence, features=features, prediction_id=prediction_id,
-                       timestamp=timestamp, unit_id=unit_id, role=role)
+                       timestamp=timestamp, unit_id=unit_id, role=role,
+                       probabilities=probabilities, task=kind)
+        if kind is not Task.BINARY:  # a model's task never changes: later rows and the flush
+            self.tasks[model_name] = kind  # (one task per posted batch) use it
         self._check_fork()
         row = self.client.row(model_name, version, prediction, actual=actual, score=score,
                               confidence=confidence, features=features,
                               prediction_id=prediction_id,
                               timestamp=timestamp or datetime.now(UTC), unit_id=unit_id,
-                              role=role)
+                              role=role, probabilities=probabilities)
         with self._lock:
             if len(self._rows) >= self.max_pending:
                 raise UnavailableError(f"max_pending ({self.max_pending}) rows are waiting for "
@@ -127,17 +149,33 @@ class BufferedClient:
                     self._first_at = time.monotonic() if self._rows else None
                 if not batch:
                     return written
-                try:
-                    answer = self.client.track_batch(batch)
-                except RejectedError:
-                    raise  # a batch the server refuses is dropped: retrying cannot help
-                except UnavailableError:
-                    with self._lock:  # kept (ids fixed: a replay is harmless) and retried later
-                        self._rows[:0] = batch
-                        self._first_at = time.monotonic()
-                    raise
-                written += answer["written"]
-                self.written += answer["written"]
+                groups = self._by_task(batch)  # the server takes one task per batch
+                while groups:
+                    try:
+                        answer = self.client.track_batch(groups[0])
+                    except RejectedError:
+                        self._unsend([r for g in groups[1:] for r in g])
+                        raise  # a batch the server refuses is dropped: retrying cannot help
+                    except UnavailableError:  # kept (ids fixed: a replay is harmless), retried
+                        self._unsend([r for g in groups for r in g])
+                        raise
+                    groups.pop(0)
+                    written += answer["written"]
+                    self.written += answer["written"]
+
+    def _by_task(self, batch: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """``batch`` split by the task of each row's model (order kept within a task)."""
+        groups: dict[object, list[dict[str, Any]]] = {}
+        for row in batch:
+            groups.setdefault(self.tasks.get(row["model_name"]), []).append(row)
+        return list(groups.values())
+
+    def _unsend(self, rows: list[dict[str, Any]]) -> None:
+        """Put ``rows`` back at the head of the buffer (to be posted again later)."""
+        if rows:
+            with self._lock:
+                self._rows[:0] = rows
+                self._first_at = time.monotonic()
 
     @property
     def pending(self) -> int:
