@@ -2,8 +2,8 @@
 
 Targets: at 2e7 rows (x scale) the DuckDB-Parquet engine <= 1.3x the bare DuckDB SQL of the
 same aggregates (confusion counts per version + labelled score histogram); two worker
-processes >= 1.6x faster than one (one DuckDB thread each, warm pool). Spark rows are a
-round-2 TODO.
+processes >= 1.6x faster than one (one DuckDB thread each, warm pool). The Spark figures
+are ``benchmarks/bench_spark.py``'s rows (one source each).
 
 Measured 2026-11-30 on the shared 2-core box (``python -m benchmarks.bench_engines 1.0
 /tmp/engbench/ds``; the second argument keeps the 2e7-row dataset for the next run), load
@@ -156,9 +156,6 @@ def run(scale: float = 1.0, keep: str | None = None) -> list[dict[str, object]]:
         out.append({"benchmark": "2 workers: busiest worker's CPU seconds vs 1 worker's",
                     "rows": rows, "seconds": round(cpu[2], 3), "baseline_s": round(cpu[1], 3),
                     "ratio": round(cpu[1] / cpu[2], 2), "target": "(load-independent check)"})
-        out += [{"benchmark": f"TODO round 2: {what}", "rows": rows, "target": target}
-                for what, target in (("spark engine / bare Spark SQL", "<= 1.5"),
-                                     ("spark monitoring summary / DuckDB", "<= 4"))]
         return out
 
 

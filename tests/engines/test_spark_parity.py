@@ -23,10 +23,11 @@ from mlmkit.exceptions import ValidationError
 from mlmkit.store.database import Database
 from mlmkit.store.engines import StatisticsEngine, WorkspaceEngine
 from mlmkit.store.engines.dataset import export_dataset
+from mlmkit.values import TimeRange
 
 from . import test_parity as parity
 from . import test_services as services
-from .conftest import START, _rows
+from .conftest import END, START, _rows
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +140,99 @@ def test_median_latency_is_exact_from_the_band_or_the_fallback(
     for name in ("window_summary", "window_counts"):
         call = parity.CALLS[name]
         parity._same(call(workspace_engine), call(spark_engine))
+
+
+ODD = ("it's", "two words", "größe \\ ok")  # a quote, a space, non-ASCII and a backslash
+
+
+@pytest.fixture(scope="module")
+def odd_dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A model whose numeric features have names a SQL literal must escape."""
+    root = tmp_path_factory.mktemp("odd")
+    rng = np.random.default_rng(11)
+    rows = _rows(rng, "odd", "1.0.0", 3000, 0.0).drop("amount", "age", "country")
+    rows = rows.with_columns(*[pl.Series(name, rng.normal(i, 1, rows.height))
+                               for i, name in enumerate(ODD)])
+    with mlmkit.open(root / "ws.duckdb") as ws:
+        ws.registry.register(mlmkit.ModelMetadata("odd", "supervised", "1.0.0"))
+        ws.log.track_batch(rows)
+        export_dataset(ws.db, root / "ds")
+    return root / "ws.duckdb", root / "ds"
+
+
+def test_feature_names_with_quotes_spaces_and_unicode(odd_dataset: tuple[Path, Path],
+                                                      spark_session: Any) -> None:
+    from mlmkit.store.engines.parquet import ParquetEngine
+    from mlmkit.store.engines.spark import SparkEngine
+
+    db_path, root = odd_dataset
+    ranges = {name: (-4.0, 6.0) for name in ODD}  # dataset column names (the features')
+    with SparkEngine(root, spark=spark_session) as spark, ParquetEngine(root) as duck:
+        storage = {f["dataset_column"]: f["column"]
+                   for f in spark.manifest["models"]["odd"]["features"].values()}
+        db = Database(db_path, read_only=True)
+        expected = WorkspaceEngine(db).numeric_histograms(
+            "odd", {storage[c]: r for c, r in ranges.items()}, parity.REF, parity.CUR, bins=40)
+        db.close()
+        assert sum(h.sum() for h in expected.values()) > 0
+        for engine in (duck, spark):  # by dataset column name and by storage name
+            got = engine.numeric_histograms("odd", ranges, parity.REF, parity.CUR, bins=40)
+            parity._same(expected, {storage[c]: h for c, h in got.items()})
+            parity._same(expected, engine.numeric_histograms(
+                "odd", {storage[c]: r for c, r in ranges.items()}, parity.REF, parity.CUR,
+                bins=40))
+        with mlmkit.open(db_path) as ws:
+            want = ws.monitor.data_drift("odd", reference=(parity.REF.time_range.start,
+                                                           parity.REF.time_range.end),
+                                         current=(parity.CUR.time_range.start,
+                                                  parity.CUR.time_range.end))
+        with mlmkit.open(db_path, engine=spark) as ws:
+            services._same(want, ws.monitor.data_drift(
+                "odd", reference=(parity.REF.time_range.start, parity.REF.time_range.end),
+                current=(parity.CUR.time_range.start, parity.CUR.time_range.end)))
+
+
+# 7 statements (numeric and categorical drift statistics are two), 2 Spark jobs each with
+# adaptive execution, + 1 filling the cache; 26 without `SparkEngine.cached`
+MAX_SUMMARY_JOBS = 15
+
+
+def _summary(ws: Any) -> list[Any]:
+    """One model's monitoring summary (as benchmarks/bench_spark.py): 2 versions' metrics,
+    their comparison, the daily trend, data drift."""
+    w, half = {"start": START, "end": END}, START + timedelta(days=4)
+    return [*(ws.monitor.get_current_metrics("churn", v, **w).to_dict()
+              for v in ("1.0.0", "1.1.0")),
+            ws.monitor.compare_versions("churn", ["1.0.0", "1.1.0"], **w),
+            ws.monitor.get_performance_trend("churn", None, interval="1d", **w),
+            ws.monitor.data_drift("churn", reference=(START, half), current=(half, END))]
+
+
+def test_a_cached_summary_is_exact_and_takes_few_spark_jobs(
+        dataset: tuple[Path, Path], spark_engine: Any, spark_session: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlmkit.services.monitor import window
+
+    monkeypatch.setattr(window, "EXACT_AUC_MAX_ROWS", 0)  # ROC AUC from histograms, as at scale
+    db, _ = dataset
+    with mlmkit.open(db) as ws:
+        expected = _summary(ws)
+    sc = spark_session.sparkContext
+    jobs = {}
+    with mlmkit.open(db, engine=spark_engine) as ws:
+        for group in ("plain", "cached"):
+            sc.setJobGroup(f"mlmkit-summary-{group}", "one monitoring summary")
+            try:
+                if group == "cached":
+                    with spark_engine.cached("churn", TimeRange(START, END)):
+                        got = _summary(ws)
+                        scope = spark_engine._scope
+                else:
+                    got = _summary(ws)
+            finally:
+                sc.setLocalProperty("spark.jobGroup.id", None)
+            services._same(expected, got)
+            jobs[group] = len(sc.statusTracker().getJobIdsForGroup(f"mlmkit-summary-{group}"))
+    assert jobs["cached"] <= MAX_SUMMARY_JOBS < jobs["plain"], jobs
+    assert spark_engine._scope is None and not scope.frame.storageLevel.useMemory  # unpersisted
+    assert not spark_session.catalog.tableExists(scope.view)

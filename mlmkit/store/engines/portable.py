@@ -198,17 +198,17 @@ def feature_histograms(model: str, ranges: dict[str, tuple[float, float]], ref: 
     cols = list(ranges)
     src, params = sides(model, ref, cur, role, cols, cols, d)
     binned = []
-    for col, (lo, hi) in ranges.items():
+    for lo, hi in ranges.values():
         width = (hi - lo) / bins if hi > lo else 1.0
         b = f"floor((v - CAST({lo!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
-        name = "'" + col.replace("'", "''") + "'"
-        binned.append(f"WHEN {name} THEN CASE WHEN {b} < 0 THEN 0 WHEN {b} > "
+        # the name as a parameter: string literals escape differently (Spark: backslashes)
+        binned.append(f"WHEN ? THEN CASE WHEN {b} < 0 THEN 0 WHEN {b} > "
                       f"{bins - 1} THEN {bins - 1} ELSE {b} END")
     names = ", ".join(d.ident(c) for c in cols)
     when = " ".join(binned)
     sql = (f"SELECT side, col, CAST(CASE col {when} END AS BIGINT) AS bin, count(*) AS n "
            f"FROM {src} UNPIVOT (v FOR col IN ({names})) p GROUP BY 1, 2, 3")
-    return Statement(sql, params, ("side", "col", "bin"))
+    return Statement(sql, [*cols, *params], ("side", "col", "bin"))
 
 
 def rows(model: str, columns: Sequence[str], side: Side, role: str | None,

@@ -15,7 +15,8 @@ from __future__ import annotations
 import itertools
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from mlmkit._lazy import require
 from mlmkit.exceptions import StoreError
 from mlmkit.store.engines import _finish as fin
 from mlmkit.store.engines import portable as sql
+from mlmkit.store.engines._spark import UNCACHED, Scope, cover, days, literal, local_session, only
 from mlmkit.store.engines.dataset import load_manifest, partition_files
 from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
@@ -43,43 +45,8 @@ _TYPES = {"prediction_id": "STRING", "model_name": "STRING", "version": "STRING"
           "labelled_at": "TIMESTAMP"}
 _VIEWS = 32  # temporary views (one per model and day range) kept per engine
 _serial = itertools.count()
-
-
-def local_session(*, master: str = "local[*]", shuffle_partitions: int = 4,
-                  config: dict[str, str] | None = None) -> Any:
-    """A SparkSession for this machine (or the active one): UTC, quiet, small shuffles.
-
-    Parameters
-    ----------
-    master
-        Spark master URL; ``local[*]`` uses every core of this machine.
-    shuffle_partitions
-        ``spark.sql.shuffle.partitions`` (Spark's default of 200 is meant for clusters; the
-        aggregates here are small).
-    config
-        Further ``spark.*`` settings.
-    """
-    sql_mod = require("pyspark.sql", "spark")
-    if master.startswith("local"):
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    settings = {"spark.sql.session.timeZone": "UTC", "spark.ui.enabled": "false",
-                "spark.ui.showConsoleProgress": "false",
-                "spark.sql.shuffle.partitions": str(int(shuffle_partitions)),
-                **(config or {})}
-    builder = sql_mod.SparkSession.builder.master(master).appName("mlmkit")
-    for key, value in settings.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    return session
-
-
 _LATENCY = "unix_micros(labelled_at) - unix_micros(ts)"
 _BAND = 0.001  # half-width (in rank fraction) of the band read exactly around the median
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _banded(st: sql.Statement) -> sql.Statement:
@@ -88,17 +55,6 @@ def _banded(st: sql.Statement) -> sql.Statement:
          f"array({0.5 - _BAND}, {0.5 + _BAND}), 100000) AS lat_q")
     return sql.Statement(st.sql.replace(" FROM {src}", f", {q} FROM {{src}}", 1), st.params,
                          st.keys)
-
-
-def _days(span: TimeRange | None) -> tuple[date | None, date | None]:
-    if span is None:
-        return None, None
-    return (span.start.astimezone(UTC).date(),
-            (span.end - timedelta(microseconds=1)).astimezone(UTC).date())
-
-
-def _cover(a: TimeRange, b: TimeRange) -> tuple[date | None, date | None]:
-    return _days(TimeRange(min(a.start, b.start), max(a.end, b.end)))
 
 
 class SparkEngine:
@@ -132,6 +88,7 @@ class SparkEngine:
             else local_session()
         self._views: OrderedDict[tuple[Any, ...], str] = OrderedDict()
         self._tag = f"mlmkit_src_{next(_serial)}"
+        self._scope: Scope | None = None
 
     # ------------------------------------------------------------------ plumbing
     def refresh(self) -> None:
@@ -159,51 +116,93 @@ class SparkEngine:
 
     def _schema(self, model: str) -> str:
         feats = self.manifest["models"].get(model, {}).get("features", {})
-        cols = [f"`{c}` {t}" for c, t in _TYPES.items()]
-        cols += [f"`{f['dataset_column']}` {'STRING' if f['kind'] == 'categorical' else 'DOUBLE'}"
-                 for f in feats.values()]
+        cols = [f"{SPARK.ident(c)} {t}" for c, t in _TYPES.items()]
+        cols += [f"{SPARK.ident(f['dataset_column'])} "
+                 f"{'STRING' if f['kind'] == 'categorical' else 'DOUBLE'}" for f in feats.values()]
         return ", ".join([*cols, "`date` DATE"])
 
-    def _view(self, model: str, span: tuple[date | None, date | None]) -> str:
-        """A temporary view of the model's day files in ``span``, features also by storage name."""
-        files = tuple(str(f) for f in partition_files(self.path, self.manifest, model, *span))
+    def _files(self, model: str, span: tuple[date | None, date | None]) -> tuple[str, ...]:
+        """The model's day files in ``span`` (the manifest's)."""
+        return tuple(str(f) for f in partition_files(self.path, self.manifest, model, *span))
+
+    def _frame(self, model: str, files: tuple[str, ...]) -> Any:
+        """The rows of ``files`` (a Spark DataFrame read with the manifest's schema)."""
+        if files:
+            return self.spark.read.schema(self._schema(model)) \
+                .option("basePath", str(self.path)).parquet(*files)
+        return self.spark.createDataFrame([], self._schema(model))
+
+    def _register(self, model: str, frame: Any) -> str:
+        """A temporary view of ``frame``, features also under their storage names."""
+        feats = self.manifest["models"].get(model, {}).get("features", {})
+        frame = frame.selectExpr("*", *[
+            f"{SPARK.ident(f['dataset_column'])} AS {SPARK.ident(f['column'])}"
+            for f in feats.values() if f["dataset_column"] != f["column"]])
+        view = f"{self._tag}_{next(_serial)}"
+        frame.createOrReplaceTempView(view)
+        return view
+
+    def _view(self, model: str, files: tuple[str, ...]) -> str:
+        """The (kept) temporary view of ``files`` of ``model``."""
         key = (model, files)
         if key in self._views:
             self._views.move_to_end(key)
             return self._views[key]
-        schema = self._schema(model)
-        if files:
-            frame = self.spark.read.schema(schema).option("basePath", str(self.path)) \
-                .parquet(*files)
-        else:
-            frame = self.spark.createDataFrame([], schema)
-        feats = self.manifest["models"].get(model, {}).get("features", {})
-        frame = frame.selectExpr("*", *[f"`{f['dataset_column']}` AS `{f['column']}`"
-                                        for f in feats.values()
-                                        if f["dataset_column"] != f["column"]])
-        view = f"{self._tag}_{next(_serial)}"
-        frame.createOrReplaceTempView(view)
-        self._views[key] = view
+        view = self._views[key] = self._register(model, self._frame(model, files))
         if len(self._views) > _VIEWS:
             _, old = self._views.popitem(last=False)
             self.spark.catalog.dropTempView(old)
         return view
 
+    @contextmanager
+    def cached(self, model_name: str, time_range: TimeRange | None = None) -> Iterator[None]:
+        """Within the block, read ``model_name``'s rows of ``time_range`` from Spark's memory.
+
+        The day files of the range are read once (``DataFrame.cache``, without the columns no
+        aggregate reads) and every call of the block on that model and inside that range
+        reads the cached rows; window totals, label latencies and score histograms are
+        computed for every version at once and shared by the calls (a monitoring summary of
+        both versions, their comparison, trend and drift is then 6 statements instead of 13).
+        The rows are unpersisted on exit. Results are those of the same calls outside a block.
+        """
+        files = self._files(model_name, days(time_range))
+        frame = self._frame(model_name, files).drop(*UNCACHED).cache()
+        previous, self._scope = self._scope, Scope(model_name, frozenset(files), frame,
+                                                   self._register(model_name, frame))
+        try:
+            yield
+        finally:
+            scope, self._scope = self._scope, previous
+            self.spark.catalog.dropTempView(scope.view)
+            frame.unpersist()
+
     def _run(self, stmt: str, params: list[Any], model: str,
              span: tuple[date | None, date | None] = (None, None)) -> pl.DataFrame:
         """Run one statement over the model's rows in ``span``; a polars frame (UTC times)."""
-        text = stmt.replace("{src}", self._view(model, span))
+        files = self._files(model, span)
+        scope = self._scope
+        view = scope.view if scope is not None and scope.covers(model, files, stmt) \
+            else self._view(model, files)
         errors = require("pyspark.errors", "spark")
         try:
-            table = self.spark.sql(text, args=list(params)).toArrow()
+            table = self.spark.sql(stmt.replace("{src}", view), args=list(params)).toArrow()
         except (errors.PySparkException, require("py4j.protocol", "spark").Py4JError) as err:
             raise StoreError(f"Spark failed on {model!r}: {err}") from err
         frame = pl.DataFrame(pl.from_arrow(table))
         return frame.with_columns(pl.col(c).dt.convert_time_zone("UTC") for c, t in
                                   frame.schema.items() if isinstance(t, pl.Datetime))
 
+    def _shared(self, key: tuple[Any, ...], model: str, span: TimeRange | None,
+                compute: Callable[[Sequence[str] | None], pl.DataFrame],
+                versions: Sequence[str] | None) -> pl.DataFrame:
+        """``compute(versions)``; in a `cached` block ``compute(None)`` once, then filtered."""
+        scope = self._scope
+        if scope is None or not scope.covers(model, self._files(model, days(span)), ""):
+            return compute(versions)
+        return only(scope.shared((*key, model, span), lambda: compute(None)), versions)
+
     def _merged(self, st: sql.Statement, model: str, span: TimeRange | None) -> pl.DataFrame:
-        return fin.merge([self._run(st.sql, st.params, model, _days(span))], st.keys)
+        return fin.merge([self._run(st.sql, st.params, model, days(span))], st.keys)
 
     # ------------------------------------------------------------------ aggregates
     def confusion_counts(self, model_name: str, *, versions: Sequence[str] | None = None,
@@ -222,21 +221,28 @@ class SparkEngine:
                         labelled_only: bool = True, role: str | None = "served"
                         ) -> pl.DataFrame:
         """``version, bin, pos, neg, n`` per score bin."""
-        st = sql.histogram(model_name, versions, time_range, role, bins, labelled_only)
-        return self._merged(st, model_name, time_range)
+        def run(vs: Sequence[str] | None) -> pl.DataFrame:
+            st = sql.histogram(model_name, vs, time_range, role, bins, labelled_only)
+            return self._merged(st, model_name, time_range)
+
+        return self._shared(("histogram", bins, labelled_only, role), model_name, time_range,
+                            run, versions)
 
     def window_summary(self, model_name: str, *, versions: Sequence[str] | None = None,
                        time_range: TimeRange | None = None, bins: int = 10_000,
                        role: str | None = "served") -> tuple[pl.DataFrame, pl.DataFrame]:
         """Per-version totals and labelled score histograms."""
-        totals = self._merged(_banded(sql.totals(model_name, versions, time_range, role)),
-                              model_name, time_range)
-        out = fin.totals(totals, self._latencies(model_name, versions, time_range, role, totals))
+        def run(vs: Sequence[str] | None) -> pl.DataFrame:
+            totals = self._merged(_banded(sql.totals(model_name, vs, time_range, role)),
+                                  model_name, time_range)
+            return fin.totals(totals, self._latencies(model_name, vs, time_range, role, totals))
+
+        out = self._shared(("totals", role), model_name, time_range, run, versions)
         if bins <= 0:
             return out, pl.DataFrame(schema={"version": pl.String, "bin": pl.Int64,
                                              "pos": pl.Int64, "neg": pl.Int64})
-        st = sql.histogram(model_name, versions, time_range, role, bins, True, with_n=False)
-        return out, self._merged(st, model_name, time_range)
+        return out, self.score_histogram(model_name, versions=versions, time_range=time_range,
+                                         bins=bins, role=role).drop("n")
 
     def window_counts(self, model_name: str, *, versions: Sequence[str] | None = None,
                       time_range: TimeRange | None = None, role: str | None = "served",
@@ -263,7 +269,7 @@ class SparkEngine:
             return self._merged(full, model, span)
 
         def per_version(i: int, shift: str) -> str:
-            cases = " ".join(f"WHEN {_literal(v)} THEN {int(q[i])}" for v, q in bands.items())
+            cases = " ".join(f"WHEN {literal(v)} THEN {int(q[i])}" for v, q in bands.items())
             return f"(CASE version {cases} END){shift}"
 
         lo, hi = per_version(0, ""), per_version(1, "")
@@ -272,7 +278,7 @@ class SparkEngine:
                 f"THEN {per_version(1, ' + 1')} ELSE l END AS latency_us, count(*) AS k FROM "
                 f"(SELECT version, {_LATENCY} AS l FROM {{src}} WHERE {where} "
                 "AND actual IS NOT NULL) t GROUP BY 1, 2")
-        lat = fin.merge([self._run(stmt, params, model, _days(span))], full.keys)
+        lat = fin.merge([self._run(stmt, params, model, days(span))], full.keys)
         for version, (low, high) in bands.items():
             mine = lat.filter(pl.col("version") == version)
             n = int(mine["k"].sum())
@@ -290,7 +296,7 @@ class SparkEngine:
         stmt = (f"SELECT {SPARK.epoch_us.format(c='ts')} AS t_us, CASE WHEN prediction <> "
                 f"actual THEN 1 ELSE 0 END AS e FROM {{src}} WHERE {where} "
                 "AND actual IS NOT NULL")
-        frame = self._run(stmt, params, model_name, _days(time_range))
+        frame = self._run(stmt, params, model_name, days(time_range))
         frame = frame.sort("t_us", maintain_order=True)
         return (frame["t_us"].to_numpy().astype(np.float64) / 1e6,
                 frame["e"].to_numpy().astype(np.float64))
@@ -316,7 +322,7 @@ class SparkEngine:
                    ref: Side, cur: Side, *, role: str | None = "served"
                    ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Feature statistics and categorical value counts of both sides."""
-        span = _cover(ref.time_range, cur.time_range)
+        span = cover(ref.time_range, cur.time_range)
         st = sql.numeric_stats(model_name, numeric, ref, cur, role, d=SPARK)
         parts = [self._run(st.sql, st.params, model_name, span)]
         cats = None
@@ -332,7 +338,7 @@ class SparkEngine:
         if not ranges:
             return {}
         st = sql.feature_histograms(model_name, ranges, ref, cur, bins, role, d=SPARK)
-        long = self._run(st.sql, st.params, model_name, _cover(ref.time_range, cur.time_range))
+        long = self._run(st.sql, st.params, model_name, cover(ref.time_range, cur.time_range))
         out = {col: np.zeros((2, bins)) for col in ranges}
         for side, col, b, n in long.iter_rows():
             out[col][int(side), int(b)] = n
@@ -342,7 +348,7 @@ class SparkEngine:
                   role: str | None = "served", finite: Sequence[str] = ()) -> pl.DataFrame:
         """The raw values of ``columns`` on one side."""
         stmt, params = sql.rows(model_name, columns, side, role, finite, d=SPARK)
-        return self._run(stmt, params, model_name, _days(side.time_range))
+        return self._run(stmt, params, model_name, days(side.time_range))
 
     def grid_cell_counts(self, model_name: str, thresholds: Sequence[float], *,
                          versions: Sequence[str] | None = None,
@@ -359,7 +365,7 @@ class SparkEngine:
         where, params = sql.where_clause(model_name, versions, time_range, role=role)
         stmt = ("SELECT CAST(score AS DOUBLE) AS score, CAST(actual AS INTEGER) AS actual "
                 f"FROM {{src}} WHERE {where} AND score IS NOT NULL AND actual IS NOT NULL")
-        frame = self._run(stmt, params, model_name, _days(time_range))
+        frame = self._run(stmt, params, model_name, days(time_range))
         return frame.with_columns(pl.col("score").cast(pl.Float64),
                                   pl.col("actual").cast(pl.UInt8))
 
@@ -368,7 +374,7 @@ class SparkEngine:
         """Whether any of ``versions`` logged shadow rows in the range."""
         where, params = sql.where_clause(model_name, versions, time_range)
         stmt = f"SELECT 1 AS x FROM {{src}} WHERE {where} AND role = 'shadow' LIMIT 1"
-        return self._run(stmt, params, model_name, _days(time_range)).height > 0
+        return self._run(stmt, params, model_name, days(time_range)).height > 0
 
     def paired_counts(self, model_name: str, version_a: str, version_b: str,
                       time_range: TimeRange | None) -> pl.DataFrame:
@@ -385,7 +391,7 @@ class SparkEngine:
             FROM a JOIN b ON a.prediction_id = b.prediction_id
             WHERE (a.role = 'shadow') <> (b.role = 'shadow')
             GROUP BY 1, 2, 3 ORDER BY 1 NULLS LAST, 2 NULLS LAST, 3 NULLS LAST"""
-        return self._run(stmt, [*params_a, *params_b], model_name, _days(time_range))
+        return self._run(stmt, [*params_a, *params_b], model_name, days(time_range))
 
     def __repr__(self) -> str:
         return f"SparkEngine({str(self.path)!r})"
