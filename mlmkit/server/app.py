@@ -8,7 +8,7 @@
   validator of ``track_batch``, all rows or none, answered after the commit (group commit
   through `GroupCommitWriter`).
 - ``POST /v1/actuals``: ``{"model_name", "version"?, "prediction_ids", "actuals",
-  "on_unknown"?}``.
+  "on_unknown"?}``, committed in the transaction of the next ingestion group.
 - ``GET /v1/models``, ``GET /v1/models/{name}/metrics?window=24h&version=``,
   ``.../history?environment=``, ``GET /v1/route?model=&unit_id=`` (the sticky A/B / rollout
   decision for a unit): read on a cursor beside the writer (`mlmkit.server.reads`).
@@ -34,7 +34,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from mlmkit._lazy import require
-from mlmkit._validation import invalid
+from mlmkit._validation import check_name, invalid
 from mlmkit.exceptions import MlmkitError, NotFoundError
 from mlmkit.server import views
 from mlmkit.server.bodies import (
@@ -47,6 +47,7 @@ from mlmkit.server.bodies import (
     row_shape,
     status_of,
 )
+from mlmkit.server.labels import Labels
 from mlmkit.server.tasks import TaskCache
 from mlmkit.server.writer import GroupCommitWriter, Prepared, Rows
 
@@ -271,12 +272,7 @@ class _Api:
         return _json(result, 201 if result["written"] else 200)
 
     def small(self, body: bytes, content_type: str | None) -> Future[dict[str, int]] | None:
-        """A small JSON body of one row shape: decoded here, validated with its group.
-
-        ``None`` for other bodies. (Decoding a few hundred bytes costs microseconds; the
-        validator's polars pass costs ~1 ms whatever the rows, so it runs once per group on
-        the writer thread instead of once per request.)
-        """
+        """A small JSON body of one row shape, validated with its group (else ``None``)."""
         if len(body) > _SMALL_BODY or media_type(content_type) == ARROW:
             return None
         rows = parse_rows(body, content_type)
@@ -295,12 +291,16 @@ class _Api:
         return self.writer.prepare(batch)
 
     async def actuals(self, request: Request) -> Response:
-        try:
+        try:  # validated here; committed in the transaction of the next group
             spec = _actuals_spec(await self.body(request))
-            result = await self.on_writer(lambda ws: ws.log.record_actuals(**spec))
+            if self.tasks.known([spec["model_name"]]) is None:  # (the task read in a thread)
+                await asyncio.to_thread(self.tasks.lookup, [spec["model_name"]])
+            labels = Labels.parse(spec, lambda m: self.tasks.lookup([m])[m])
+            result = await asyncio.wrap_future(self.writer.submit_labels(labels)) \
+                if labels else {"labelled": 0, "skipped": 0}
         except MlmkitError as err:
             return _error(err)
-        return _json({"labelled": int(result), "skipped": result.skipped})
+        return _json(result)
 
     async def register(self, request: Request) -> Response:
         try:
@@ -392,6 +392,7 @@ def _actuals_spec(body: bytes) -> dict[str, Any]:
     spec = views.json_object(body, frozenset({"model_name", "version", "prediction_ids",
                                               "actuals", "on_unknown"}),
                              ("model_name", "prediction_ids", "actuals"))
+    check_name("model_name", spec["model_name"])
     if not isinstance(spec["prediction_ids"], list) or not isinstance(spec["actuals"], list):
         raise invalid("prediction_ids", "a list (and actuals a list)",
                       type(spec["prediction_ids"]).__name__)

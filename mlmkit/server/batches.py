@@ -11,13 +11,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mlmkit.exceptions import DuplicateError
+from mlmkit.exceptions import DuplicateError, MlmkitError
 
 if TYPE_CHECKING:
     from mlmkit.store.predictions.batch import Batch
     from mlmkit.workspace import Workspace
 
-__all__ = ["Prepared", "Rows", "combine", "same_rows"]
+__all__ = ["Prepared", "Rows", "combine", "same_rows", "validate_rows"]
 
 _COMPARED = ("model_name", "version", "prediction_id", "prediction", "score", "confidence",
              "unit_id", "role", "ts", "actual", "label", "actual_label", "value", "actual_value",
@@ -32,7 +32,7 @@ class Prepared:
     time of preparation, labels logged with a row with ``labelled_at`` of that time.
     """
 
-    __slots__ = ("batch", "stamped")
+    __slots__ = ("_batch", "_span", "rows", "stamped")
 
     def __init__(self, batch: Batch, now: datetime) -> None:
         import polars as pl
@@ -52,19 +52,35 @@ class Prepared:
             frame = frame.with_columns(extra)
         self.stamped = not batch.has_timestamps
         """Whether ``ts`` was stamped here (then a retry's ``ts`` is not compared)."""
-        self.batch = Batch(frame, tuple(pl.col(c) for c in frame.columns), batch.features,
-                           batch.models, batch.has_ids, True, False)
+        self._batch: Batch | None = Batch(frame, tuple(pl.col(c) for c in frame.columns),
+                                          batch.features, batch.models, batch.has_ids, True,
+                                          False)
+        self._span: tuple[Prepared, int] | None = None
+        self.rows = frame.height
+
+    @property
+    def batch(self) -> Batch:
+        """The stored columns (a slice is cut only when asked: a group commits its whole)."""
+        if self._batch is None:
+            import dataclasses
+
+            assert self._span is not None
+            whole, offset = self._span
+            frame = whole.batch.frame.slice(offset, self.rows)
+            self._batch = dataclasses.replace(
+                whole.batch, frame=frame,
+                models=tuple(sorted(frame.get_column("model_name").unique().to_list())))
+        return self._batch
 
     def slice(self, offset: int, length: int) -> Prepared:
-        """Rows ``offset .. offset + length`` (one request of a group validated together)."""
-        import dataclasses
+        """Rows ``offset .. offset + length`` (one request of a group validated together).
 
-        frame = self.batch.frame.slice(offset, length)
+        Nothing is copied until its `batch` is read (only when the group's transaction
+        failed and each request is committed alone).
+        """
         out = object.__new__(Prepared)
         out.stamped = self.stamped
-        out.batch = dataclasses.replace(
-            self.batch, frame=frame,
-            models=tuple(sorted(frame.get_column("model_name").unique().to_list())))
+        out._batch, out._span, out.rows = None, (self, offset), length
         return out
 
 class Rows:
@@ -84,6 +100,45 @@ class Rows:
         self.max_future = max_future
         self.tasks = tasks
         """``{model: task}`` of the rows' models (looked up before queueing)."""
+
+def validate_rows(requests: list[Rows]) -> list[tuple[Prepared, Prepared | None] | MlmkitError]:
+    """Validate small requests, those of one shape together (one validator pass).
+
+    Per request its `Prepared` rows and the group they were validated in (``None``: alone),
+    or its error: when a shape's group fails, each of its requests is validated alone, so an
+    error names the request's own row.
+    """
+    from mlmkit.server.bodies import rows_batch
+    from mlmkit.values import utcnow
+
+    out: list[tuple[Prepared, Prepared | None] | MlmkitError | None] = [None] * len(requests)
+    shapes: dict[tuple[str, ...], list[int]] = {}
+    for k, given in enumerate(requests):
+        shapes.setdefault(given.shape, []).append(k)
+    for same in shapes.values():
+        if len(same) > 1:
+            rows = [row for k in same for row in requests[k].rows]
+            tasks = {m: t for k in same for m, t in (requests[k].tasks or {}).items()}
+            try:
+                group = Prepared(rows_batch(rows, max_future=requests[same[0]].max_future,
+                                            tasks=tasks), utcnow())
+            except MlmkitError:  # some request is bad: each is validated alone below
+                pass
+            else:
+                offset = 0
+                for k in same:
+                    out[k] = (group.slice(offset, len(requests[k].rows)), group)
+                    offset += len(requests[k].rows)
+                continue
+        for k in same:
+            given = requests[k]
+            try:
+                out[k] = (Prepared(rows_batch(given.rows, max_future=given.max_future,
+                                              tasks=given.tasks), utcnow()), None)
+            except MlmkitError as err:
+                out[k] = err
+    return [o for o in out if o is not None]
+
 
 def combine(batches: list[Batch]) -> Batch | None:
     """One batch of every request's prepared rows (one INSERT), or None if an id repeats."""

@@ -25,10 +25,12 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlmkit.exceptions import DuplicateError, MlmkitError, StateError
-from mlmkit.server.batches import Prepared, Rows, combine, same_rows
+from mlmkit.server.batches import Prepared, Rows, combine, same_rows, validate_rows
+from mlmkit.server.labels import Labels, record_labels
 from mlmkit.values import utcnow
 
 if TYPE_CHECKING:
@@ -42,15 +44,16 @@ T = TypeVar("T")
 
 
 class _Job:
-    """A queued request: a prepared batch, a small request's rows, or a call."""
+    """A queued request: a prepared batch, a small request's rows, labels, or a call."""
 
-    __slots__ = ("batch", "fn", "future", "group", "rows")
+    __slots__ = ("batch", "fn", "future", "group", "labels", "rows")
 
     def __init__(self, batch: Prepared | None, fn: Callable[[Workspace], Any] | None,
-                 rows: Rows | None = None) -> None:
+                 rows: Rows | None = None, labels: Labels | None = None) -> None:
         self.batch = batch
         self.fn = fn
         self.rows = rows
+        self.labels = labels
         self.group: Prepared | None = None
         self.future: Future[Any] = Future()
 
@@ -139,6 +142,10 @@ class GroupCommitWriter:
     def submit_rows(self, rows: Rows) -> Future[dict[str, int]]:
         """Queue a small request's rows, validated on the writer thread with its group."""
         return self._put(_Job(None, None, rows))
+
+    def submit_labels(self, labels: Labels) -> Future[dict[str, int]]:
+        """Queue a validated label request; committed in the transaction of its group."""
+        return self._put(_Job(None, None, labels=labels))
 
     def call(self, fn: Callable[[Workspace], T]) -> Future[T]:
         """Run ``fn(workspace)`` on the writer thread (reads, labels); its result in a future."""
@@ -263,77 +270,89 @@ class GroupCommitWriter:
     @staticmethod
     def _validate(jobs: list[_Job]) -> None:
         """Validate the row jobs (by shape, together); a bad request's future gets its error."""
-        from mlmkit.server.bodies import rows_batch
-
-        shapes: dict[tuple[str, ...], list[tuple[_Job, Rows]]] = {}
-        for job in jobs:
-            if job.rows is not None:
-                shapes.setdefault(job.rows.shape, []).append((job, job.rows))
-        for same in shapes.values():
-            if len(same) > 1:
-                rows = [row for _, given in same for row in given.rows]
-                try:
-                    tasks = {m: t for _, given in same for m, t in (given.tasks or {}).items()}
-                    group = Prepared(rows_batch(rows, max_future=same[0][1].max_future,
-                                                tasks=tasks),
-                                     utcnow())
-                except MlmkitError:  # some request is bad: each is validated alone below
-                    logger.debug("group validation of %d requests failed", len(same))
-                else:
-                    offset = 0
-                    for job, given in same:
-                        job.batch, job.group = group.slice(offset, len(given.rows)), group
-                        offset += len(given.rows)
-                    continue
-            for job, given in same:
-                try:
-                    job.batch = Prepared(rows_batch(given.rows, max_future=given.max_future,
-                                                    tasks=given.tasks),
-                                         utcnow())
-                except MlmkitError as err:  # the request re-raises it (422)
-                    _fail(job, err)
+        rowed = [job for job in jobs if job.rows is not None]
+        for job, outcome in zip(rowed, validate_rows([job.rows for job in rowed if job.rows]),
+                                strict=True):
+            if isinstance(outcome, MlmkitError):  # the request re-raises it (422)
+                _fail(job, outcome)
+            else:
+                job.batch, job.group = outcome
 
     def _commit(self, ws: Workspace, jobs: list[_Job]) -> None:
+        """Commit the jobs in ONE transaction (one INSERT, one label UPDATE); else each alone."""
+        jobs = [job for job in jobs if job.batch is not None or job.labels is not None]
+        now = utcnow()  # (rows and labels logged with them are stamped already: Prepared)
+        if len(jobs) > 1 and self._group(ws, jobs, now):
+            return
+        for job in jobs:
+            self._alone(ws, job, now)
+
+    def _group(self, ws: Workspace, jobs: list[_Job], now: datetime) -> bool:
+        """One transaction for the group; False (nothing written) if it failed."""
         store = ws.log.store
-        jobs = [job for job in jobs if job.batch is not None]  # (validated in stage 1)
-        now = utcnow()  # (rows and labels are stamped already: see Prepared)
-        prepared = [job.batch for job in jobs if job.batch is not None]
-        if len(prepared) > 1:
+        rowed = [job for job in jobs if job.batch is not None]
+        inserts = [job.batch for job in rowed if job.batch is not None]
+        labels = [job for job in jobs if job.labels is not None]
+        combined = None
+        if inserts:
+            group = rowed[0].group
+            whole = group is not None and all(job.group is group for job in rowed) \
+                and sum(p.rows for p in inserts) == group.rows
             try:
-                group = jobs[0].group
-                whole = group is not None and all(job.group is group for job in jobs) \
-                    and sum(p.batch.num_rows for p in prepared) == group.batch.num_rows
                 combined = group.batch if whole and group is not None \
-                    else combine([p.batch for p in prepared])
-                if combined is not None:  # None: an id repeats across requests
-                    store.insert_batch(combined, now=now)
-            except Exception:  # retried below: one transaction per request
-                logger.debug("group of %d failed; committing each request alone", len(jobs))
-            else:
+                    else combine([p.batch for p in inserts])
+            except Exception:  # (e.g. a column of two types across requests) each alone
+                logger.debug("group of %d not combinable", len(jobs))
+                return False
+            if combined is None:  # an id repeats across requests: each alone
+                return False
+        try:
+            with store.db.transaction():
                 if combined is not None:
-                    self.groups += 1
-                    self._count(commits=1, requests=len(jobs), rows=combined.num_rows)
-                    for job, done in zip(jobs, prepared, strict=True):
-                        job.future.set_result({"written": done.batch.num_rows,
-                                               "duplicates": 0})
-                    return
-        for job, one in zip(jobs, prepared, strict=True):
+                    store.insert_batch(combined, now=now)
+                done = record_labels(store, [job.labels for job in labels if job.labels],
+                                     now) if labels else []
+        except Exception:  # retried by the caller: one transaction per request
+            logger.debug("group of %d failed; committing each request alone", len(jobs))
+            return False
+        self.groups += 1
+        failed = sum(isinstance(outcome, Exception) for outcome in done)
+        self._count(commits=1, requests=len(jobs), failed=failed,
+                    rows=0 if combined is None else combined.num_rows)
+        for job in jobs:
+            if job.batch is not None:
+                job.future.set_result({"written": job.batch.rows, "duplicates": 0})
+        for job, outcome in zip(labels, done, strict=True):
+            if isinstance(outcome, Exception):
+                job.future.set_exception(outcome)
+            else:
+                job.future.set_result(outcome)
+        return True
+
+    def _alone(self, ws: Workspace, job: _Job, now: datetime) -> None:
+        """Commit one request in its own transaction; its error goes to its future only."""
+        store = ws.log.store
+        try:
+            if job.labels is not None:
+                outcome = record_labels(store, [job.labels], now)[0]
+                if isinstance(outcome, Exception):
+                    raise outcome
+                self._count(requests=1, commits=1)
+                job.future.set_result(outcome)
+                return
+            assert job.batch is not None
+            one = job.batch
             try:
                 result = {"written": store.insert_batch(one.batch, now=now), "duplicates": 0}
             except DuplicateError as err:
-                try:
-                    result = {"written": 0, "duplicates": same_rows(ws, one, err)}
-                except Exception as other:  # the request re-raises it
-                    self._count(requests=1, failed=1)
-                    job.future.set_exception(other)
-                    continue
-            except Exception as err:  # the request re-raises it (mapped to an HTTP status)
-                self._count(requests=1, failed=1)
-                job.future.set_exception(err)
-                continue
-            self._count(requests=1, rows=result["written"], duplicates=result["duplicates"],
-                        commits=1 if result["written"] else 0)
-            job.future.set_result(result)
+                result = {"written": 0, "duplicates": same_rows(ws, one, err)}
+        except Exception as err:  # the request re-raises it (mapped to an HTTP status)
+            self._count(requests=1, failed=1)
+            job.future.set_exception(err)
+            return
+        self._count(requests=1, rows=result["written"], duplicates=result["duplicates"],
+                    commits=1 if result["written"] else 0)
+        job.future.set_result(result)
 
     def _count(self, **increments: int) -> None:
         for key, value in increments.items():
