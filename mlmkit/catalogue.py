@@ -158,25 +158,26 @@ CATALOGUE: Mapping[str, MetricSpec] = {m.name: m for m in (
        _Z, (_B,), (_W,), (("predicted_positive",), ("n",))),
     _m("sample_count", "Predictions", Kind.WINDOW, None, _NO, _ALL, (_W,)),
     _m("labelled_count", "Labelled predictions", Kind.WINDOW, None, _NO, _ALL, (_W,)),
-    # Issue 15: ``uses`` are added as the services compute them per task (EXPERIMENT: ``ws.ab``
-    # compares them for multiclass / regression / score-only models).
+    # Issue 15: multiclass / regression / score-only metrics. WINDOW: their task's window result
+    # reports them (get_current_metrics, trend, snapshot, the metric_below rule); EXPERIMENT:
+    # ``ws.ab`` compares them. A consumer that reads binary WindowMetrics selects task=BINARY.
     # Multiclass averages of the KxK confusion matrix, one-vs-rest AUC of the probabilities.
-    _m("f1_macro", "F1 (macro)", Kind.CLASS_COUNT, True, _BOOT, (_M,), (_E,), bounds=_UNIT),
-    _m("precision_macro", "Precision (macro)", Kind.CLASS_COUNT, True, _BOOT, (_M,), (_E,),
+    _m("f1_macro", "F1 (macro)", Kind.CLASS_COUNT, True, _BOOT, (_M,), (_W, _E), bounds=_UNIT),
+    _m("precision_macro", "Precision (macro)", Kind.CLASS_COUNT, True, _BOOT, (_M,), (_W, _E),
        bounds=_UNIT),
-    _m("recall_macro", "Recall (macro)", Kind.CLASS_COUNT, True, _BOOT, (_M,), (_E,),
+    _m("recall_macro", "Recall (macro)", Kind.CLASS_COUNT, True, _BOOT, (_M,), (_W, _E),
        bounds=_UNIT),
-    _m("f1_weighted", "F1 (weighted)", Kind.CLASS_COUNT, True, _BOOT, (_M,), (_E,),
+    _m("f1_weighted", "F1 (weighted)", Kind.CLASS_COUNT, True, _BOOT, (_M,), (_W, _E),
        bounds=_UNIT),
-    _m("roc_auc_ovr", "ROC AUC (one-vs-rest)", Kind.CLASS_SCORE, True, _BOOT, (_M,),
+    _m("roc_auc_ovr", "ROC AUC (one-vs-rest)", Kind.CLASS_SCORE, True, _BOOT, (_M,), (_W,),
        bounds=_UNIT),
     # Regression: means of per-row values are compared with Welch, the rest by bootstrap.
-    _m("mae", "MAE", Kind.REGRESSION, False, _WELCH, (_R,), (_E,), bounds=_POSITIVE),
-    _m("rmse", "RMSE", Kind.REGRESSION, False, _BOOT, (_R,), (_E,), bounds=_POSITIVE),
-    _m("mape", "MAPE", Kind.REGRESSION, False, _WELCH, (_R,), (_E,), bounds=_POSITIVE),
-    _m("r2", "R²", Kind.REGRESSION, True, _BOOT, (_R,), (_E,), bounds=(-_INF, 1.0)),
+    _m("mae", "MAE", Kind.REGRESSION, False, _WELCH, (_R,), (_W, _E), bounds=_POSITIVE),
+    _m("rmse", "RMSE", Kind.REGRESSION, False, _BOOT, (_R,), (_W, _E), bounds=_POSITIVE),
+    _m("mape", "MAPE", Kind.REGRESSION, False, _WELCH, (_R,), (_W, _E), bounds=_POSITIVE),
+    _m("r2", "R²", Kind.REGRESSION, True, _BOOT, (_R,), (_W, _E), bounds=(-_INF, 1.0)),
     # Score-only: share of rows the model flagged (a volume: no direction).
-    _m("flag_rate", "Flag rate", Kind.WINDOW, None, _Z, (_S,), (_E,),
+    _m("flag_rate", "Flag rate", Kind.WINDOW, None, _Z, (_S,), (_W, _E),
        (("flagged",), ("n",)), bounds=_UNIT),
 )}
 
@@ -209,8 +210,10 @@ def select(*, kind: Kind | Collection[Kind] | None = None, use: Use | None = Non
 
     Examples
     --------
-    >>> select(use=Use.WINDOW, higher_is_better=False)
+    >>> select(use=Use.WINDOW, task=Task.BINARY, higher_is_better=False)
     ('brier_score', 'log_loss')
+    >>> select(use=Use.WINDOW, task=Task.REGRESSION, higher_is_better=False)
+    ('mae', 'rmse', 'mape')
     """
     kinds, tests = _as_set(kind), _as_set(test)
     return tuple(

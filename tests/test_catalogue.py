@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 import mlmkit
@@ -79,7 +80,10 @@ def test_consumers_read_their_sets_from_the_catalogue() -> None:
     from mlmkit.values import PRIMARY_METRICS
 
     window = select(use=Use.WINDOW)
-    assert rules._BELOW_METRICS == bodies.PERFORMANCE_METRICS == window
+    # the rule takes every task's window metric; the job snapshots binary WindowMetrics by
+    # these names (other tasks' windows give what they report: services/jobs/_snapshots)
+    assert rules._BELOW_METRICS == window
+    assert bodies.PERFORMANCE_METRICS == select(use=Use.WINDOW, task=Task.BINARY)
     assert service._METRICS == select(use=Use.WINDOW, kind=(Kind.COUNT, Kind.SCORE))
     assert set(degradation.HIGHER_IS_BETTER) == {
         m for m in service._METRICS if spec(m).higher_is_better}
@@ -114,7 +118,31 @@ def test_every_window_metric_is_a_window_metrics_attribute() -> None:
 
     attrs = {f.name for f in dataclasses.fields(WindowMetrics)} | {
         n for n, v in vars(WindowMetrics).items() if isinstance(v, property)}
-    assert set(select(use=Use.WINDOW)) <= attrs
+    assert set(select(use=Use.WINDOW, task=Task.BINARY)) <= attrs
+
+
+def test_every_task_window_metric_is_reported_by_its_window() -> None:
+    # issue 15: f1_macro, mae, flag_rate... are window metrics of their task's result
+    from mlmkit.analysis.metrics import RegressionSums, multiclass_metrics, regression_metrics
+    from mlmkit.services.monitor import task_results as tr
+
+    facts = {"model_name": "m", "version": "1.0.0", "start": None, "end": None,
+             "sample_count": 4, "labelled_count": 4, "min_labels": 0}
+    y, p = np.array([1.0, 2.0, 4.0, 8.0]), np.array([1.5, 2.0, 3.0, 9.0])
+    windows = {
+        Task.MULTICLASS: tr.MulticlassWindowMetrics(
+            **facts, metrics=multiclass_metrics([[2, 1], [0, 1]], labels=["a", "b"]),
+            probability_count=0, log_loss=None, roc_auc=None),
+        Task.REGRESSION: tr.RegressionWindowMetrics(
+            **facts, metrics=regression_metrics(RegressionSums.from_rows(y, p)), sums=None,
+            residual_quantiles=pl.DataFrame(schema=["quantile", "value"])),
+        Task.SCORE_ONLY: tr.ScoreWindowMetrics(
+            **facts, summary=None, scored_count=4, flagged=1, flag_count=4, confirmed=0,
+            flag_rate_interval=None, histogram=pl.DataFrame()),
+    }
+    for task, window in windows.items():
+        own = {m for m in select(use=Use.WINDOW, task=task) if Task.BINARY not in spec(m).tasks}
+        assert own and own <= set(window.keys()), task
 
 
 def test_tasks_directions_and_tests_are_declared() -> None:

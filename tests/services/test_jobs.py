@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 import mlmkit
-from mlmkit.catalogue import Use, select
+from mlmkit.catalogue import Task, Use, select
 from mlmkit.exceptions import ValidationError
 from mlmkit.services.jobs import JOBS, job_history, job_summary, resolve_job, run_job, snapshots
 from mlmkit.values import utcnow
@@ -222,4 +222,4 @@ def test_performance_monitoring_snapshots_a_model_without_labels(tmp_path):
         values = dict(zip(*snapshots(w, model_name=NAME)[["metric", "value"]], strict=True))
     assert values["sample_count"] == 50 and values["labelled_count"] == 0
     assert values["label_coverage"] == 0.0 and values["roc_auc"] is None
-    assert set(values) == set(select(use=Use.WINDOW))
+    assert set(values) == set(select(use=Use.WINDOW, task=Task.BINARY))

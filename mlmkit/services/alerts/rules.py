@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, SupportsFloat, cast
 from mlmkit._jsonable import JSONObject
 from mlmkit._validation import check_choice, check_int, check_probability, check_real, invalid
 from mlmkit.analysis.stats import sample_ratio_mismatch
-from mlmkit.catalogue import Use, select
+from mlmkit.catalogue import Task, Use, select, spec
 from mlmkit.values import Version, parse_window, resolve_range
 
 if TYPE_CHECKING:
     from mlmkit.services.monitor.results import DegradationInfo
     from mlmkit.services.monitor.service import PerformanceMonitor
+    from mlmkit.services.monitor.task_results import AnyWindowMetrics
     from mlmkit.store.database import Database
 
 __all__ = ["RULES", "AlertRule", "Finding", "RuleContext", "available_rules", "make_rule",
@@ -80,12 +81,33 @@ class AlertRule:
         return f"{type(self).__name__}({self.params})"
 
 
-# numeric entries of WindowMetrics a limit can apply to
+# numeric entries of a window result a limit can apply to (every task's, by the catalogue)
 _BELOW_METRICS = select(use=Use.WINDOW)
+# a score-only window reports the mean score as ``score_mean``
+_RESULT_KEYS = {"mean_score": "score_mean"}
+
+
+def _window_value(m: AnyWindowMetrics, metric: str) -> tuple[bool, object]:
+    """Whether the window reports ``metric`` for its task, and its value (None: undefined)."""
+    task = Task(getattr(m, "task", Task.BINARY))  # binary WindowMetrics has no task
+    if task is Task.BINARY:
+        return task in spec(metric).tasks, getattr(m, metric, None)
+    values = m.to_dict()
+    key = _RESULT_KEYS.get(metric, metric) if task is Task.SCORE_ONLY else metric
+    return task in spec(metric).tasks and key in values, values.get(key)
 
 
 class MetricBelow(AlertRule):
-    """Fire when ``metric`` over ``window`` is below ``value`` (on at least ``min_labels``)."""
+    """Fire when ``metric`` over ``window`` is worse than ``value`` (on at least ``min_labels``).
+
+    Worse follows the catalogue's direction: below ``value`` for a metric where higher is
+    better (``accuracy``, ``f1_macro``, ``r2``) and for volumes, which have no direction
+    (``sample_count``, ``flag_rate``); above it where lower is better (``mae``, ``rmse``,
+    ``mape``, ``log_loss``, ``brier_score``). ``metric`` is any window metric of the catalogue;
+    a model whose task's window does not report it (``mae`` on a binary model) raises
+    ``ValidationError`` naming the metric and the task when the rule is evaluated. One alert per
+    model, version and metric until the cool-down ends.
+    """
 
     name = "metric_below"
 
@@ -100,19 +122,33 @@ class MetricBelow(AlertRule):
         super().__init__(value=self.value, metric=self.metric, window=window,
                          min_labels=self.min_labels, severity=self.severity)
 
+    @property
+    def fires_above(self) -> bool:
+        """Whether the rule fires above ``value`` (a metric where lower is better)."""
+        return spec(self.metric).higher_is_better is False
+
     def evaluate(self, ctx: RuleContext, model_name: str, version: str) -> list[Finding]:
-        """Compare the window's metric with the limit."""
+        """Compare the window's metric with the limit, in the metric's direction."""
         m = ctx.monitor.get_current_metrics(model_name, version, self.window,
                                             min_labels=self.min_labels, ci=False)
-        raw = getattr(m, self.metric, None)  # a score metric is None without scored rows
-        if m.insufficient or raw is None:
+        reported, raw = _window_value(m, self.metric)
+        if not reported:
+            task = Task(getattr(m, "task", Task.BINARY))
+            names = [n for n in select(use=Use.WINDOW, task=task)
+                     if _window_value(m, n)[0]]
+            raise invalid("metric", f"a window metric of {model_name}'s task {task} "
+                          f"({', '.join(names)})", self.metric)
+        if m.insufficient or raw is None:  # a score metric is None without scored rows
             return []
         value = float(cast(SupportsFloat, raw))
-        if math.isnan(value) or value >= self.value:
+        worse = value > self.value if self.fires_above else value < self.value
+        if math.isnan(value) or not worse:
             return []
+        sign = ">" if self.fires_above else "<"
         return [Finding(self.severity, f"{self.metric} of {model_name} {version} is "
-                        f"{value:.4g} < {self.value:.4g} over {self.window}",
-                        {"value": value, "limit": self.value, "n": m.labelled_count})]
+                        f"{value:.4g} {sign} {self.value:.4g} over {self.window}",
+                        {"value": value, "limit": self.value, "n": m.labelled_count},
+                        f"metric_below:{model_name}:{version}:{self.metric}")]
 
 
 class Degradation(AlertRule):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from mlmkit._jsonable import JSONObject
 from mlmkit._validation import check_choice, check_int, check_real
-from mlmkit.catalogue import Use, select
+from mlmkit.catalogue import Task, Use, select
 from mlmkit.exceptions import StateError
 from mlmkit.services.jobs import _tuning
 from mlmkit.services.jobs._drift import data_drift_step
@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 _O = TypeVar("_O")
 
-#: What the performance-monitoring job snapshots: every metric the monitor reports per window.
-PERFORMANCE_METRICS = select(use=Use.WINDOW)
+#: What the performance-monitoring job snapshots of a binary model: every metric the monitor
+#: reports per binary window (other tasks snapshot what their window reports, see _snapshots).
+PERFORMANCE_METRICS = select(use=Use.WINDOW, task=Task.BINARY)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
