@@ -90,16 +90,18 @@ def _alert_layers(alt: Any, alerts: pl.DataFrame, lo: Any, hi: Any) -> list[Any]
 
 
 def _threshold_layers(alt: Any, baseline: float, threshold: float | None,
-                      higher_is_better: bool = True) -> list[Any]:
+                      higher_is_better: bool | None = True) -> list[Any]:
     """The baseline and, with a threshold, the warning and critical limits as rules.
 
-    The limits sit below the baseline for a higher-is-better metric and above it for a
-    lower-is-better one (an error such as MAE or log loss: a rise is bad).
+    The limits sit below the baseline for a higher-is-better metric, above it for a
+    lower-is-better one (an error such as MAE or log loss: a rise is bad) and on both sides
+    for a metric without a direction (a flag rate: a move either way is a change).
     """
     lines = [{"value": baseline, "label": f"baseline {baseline:.3f}", "kind": "baseline"}]
-    if threshold is not None:
-        sign = -1.0 if higher_is_better else 1.0
-        warn, crit = baseline * (1 + sign * threshold), baseline * (1 + 2 * sign * threshold)
+    signs = {True: (-1.0,), False: (1.0,), None: (-1.0, 1.0)}[higher_is_better]
+    for sign in () if threshold is None else signs:
+        t = float(threshold or 0.0)
+        warn, crit = baseline * (1 + sign * t), baseline * (1 + 2 * sign * t)
         lines += [{"value": warn, "kind": "warning", "label": f"warning {warn:.3f}"},
                   {"value": crit, "kind": "critical", "label": f"critical {crit:.3f}"}]
     colours = {"baseline": INK, **SEVERITY_COLORS}
@@ -136,7 +138,8 @@ def metric_trend(trend: pl.DataFrame, *, metric: str = "accuracy",
         are drawn as horizontal rules; above the baseline (``1 + threshold``,
         ``1 + 2 * threshold``) for a lower-is-better metric.
     higher_is_better : bool, optional
-        The metric's direction; default the catalogue's (higher for a metric without one).
+        The metric's direction; default the catalogue's (limits on both sides for a metric
+        without one, such as ``flag_rate``; below for a column the catalogue does not know).
 
     Returns
     -------
@@ -170,8 +173,8 @@ def metric_trend(trend: pl.DataFrame, *, metric: str = "accuracy",
     if baseline is not None and math.isfinite(float(baseline)):
         found = CATALOGUE.get(metric)
         direction = higher_is_better if higher_is_better is not None else (
-            found is None or found.higher_is_better is not False)
-        layers += _threshold_layers(alt, float(baseline), threshold, bool(direction))
+            True if found is None else found.higher_is_better)
+        layers += _threshold_layers(alt, float(baseline), threshold, direction)
     if data.height:
         lo, hi = data["bucket"].min(), data["bucket"].max()
         if "bucket_end" in trend.columns:

@@ -21,12 +21,12 @@ import numpy as np
 
 from mlmkit._html import dict_table
 from mlmkit._validation import invalid
-from mlmkit.catalogue import Use, select, spec
+from mlmkit.catalogue import Task, Use, select, spec
 from mlmkit.services.monitor import model_verdict
 from mlmkit.viz import charts, data
 from mlmkit.viz._panel_base import ConfirmAction, Panel, frame_html, widgets
 from mlmkit.viz.render import to_html
-from mlmkit.viz.tables import verdicts_html
+from mlmkit.viz.tables import task_metrics_rows, verdicts_html
 
 if TYPE_CHECKING:
     from mlmkit.values import ABTestConfig
@@ -55,12 +55,18 @@ class ThresholdPanel(Panel):
         Also show the mlmkit log records an action emits in the status line.
     """
 
+    #: The tuning result behind the curve (``None`` when the model was refused).
+    result: Any
+
     def __init__(self, ws: Workspace, model: str, version: Any, *, window: str = "7d",
                  metric: str = "f1_score", step: float = 0.01, verbose: bool = False) -> None:
         w = widgets()
         self._setup(ws, verbose=verbose)
         self.model, self.version, self.title = model, str(version), \
             f"Threshold: {model} {version}"
+        if ws.registry.task(model) is Task.REGRESSION:
+            self._refuse(model)
+            return
         self.result = ws.tuning.optimize_threshold(model, version, metric, (0.0, 1.0), step,
                                                    window)
         self.curve = self.result.curve.sort("threshold")
@@ -77,6 +83,21 @@ class ThresholdPanel(Panel):
         self._update()
         self.widget = w.VBox([w.HTML(f"<h3>{html.escape(self.title)}</h3>"), self.slider,
                               w.HBox([self.table, self.chart]), self.apply.box, self.status])
+
+    def _refuse(self, model: str) -> None:
+        """A regression model: no curve, no slider; the reason in the status line."""
+        w = widgets()
+        self.result = None
+        self.applied = None
+        self.table, self.chart = w.HTML(), w.HTML()
+
+        def refuse() -> str:
+            raise invalid("model", "a model with a decision threshold (binary; a regression "
+                          "model's numeric predictions have none: retrain or recalibrate it)",
+                          f"{model} (task regression)")
+
+        self.act("Threshold tuning", refuse)
+        self.widget = w.VBox([w.HTML(f"<h3>{html.escape(self.title)}</h3>"), self.status])
 
     def row(self, threshold: float | None = None) -> dict[str, Any]:
         """The curve row nearest to ``threshold`` (default: the slider's value)."""
@@ -241,6 +262,7 @@ class MonitorPanel(Panel):
                                  description="window")
         self.verdict = w.HTML()  # the same verdict as the report, `mlmkit demo` and Prometheus
         self.metrics = w.HTML()
+        self.task_chart = w.HTML()  # confusion heatmap / residuals / scores (non-binary)
         self.alerts = w.HTML()
         self.trend = w.HTML()
         self.drift = w.HTML()
@@ -248,8 +270,8 @@ class MonitorPanel(Panel):
         self.observe(self.window, "window", self.refresh)
         self.widget = w.VBox([w.HTML("<h3>Monitor</h3>"), w.HBox([self.model, self.window]),
                               self.verdict,
-                              w.HBox([self.metrics, self.trend]), self.drift, self.alerts,
-                              self.status])
+                              w.HBox([self.metrics, self.trend]), self.task_chart, self.drift,
+                              self.alerts, self.status])
         self.refresh()
 
     def refresh(self) -> None:
@@ -260,13 +282,18 @@ class MonitorPanel(Panel):
         version = ws.registry.deployed_version(model) or ws.registry.get_all(model)[-1].version
         self.verdict.value = verdicts_html([model_verdict(ws, model, version)])
         m = ws.monitor.get_current_metrics(model, version, window, ci=False)
+        binary = getattr(m, "task", "binary") == "binary"
         self.metrics.value = dict_table(
-            {spec(k).label: getattr(m, k) for k in select(use=Use.WINDOW)},
-            title=f"{model} {version} ({window})")
+            {spec(k).label: getattr(m, k) for k in select(use=Use.WINDOW, task=Task.BINARY)}
+            if binary else {"predictions": m.sample_count, "labelled": m.labelled_count,
+                            **task_metrics_rows(m)}, title=f"{model} {version} ({window})")
         interval = "1h" if window == "24h" else "1d"
         trend = ws.monitor.get_performance_trend(model, None, window, interval)
+        metric = {"regression": "mae", "score-only": "flag_rate"}.get(
+            str(getattr(m, "task", "binary")), "accuracy")
         self.trend.value = to_html(charts.metric_trend(
-            trend, deployments=ws.registry.history(model)))
+            trend, metric=metric, deployments=ws.registry.history(model)))
+        self.task_chart.value = "" if binary else to_html(_task_chart(ws, m, window))
         drift = ws.monitor.data_drift(model, version, reference=window, current="24h")
         self.drift.value = "<h4>Data drift (last 24h)</h4>" + to_html(charts.drift_bars(drift))
         alerts = ws.alerts.list(model)
@@ -277,7 +304,22 @@ class MonitorPanel(Panel):
     def static_html(self) -> str:
         """Metrics, trend, drift and alerts of the selected model."""
         return self._frame([self.verdict.value, self.metrics.value, self.trend.value,
-                            self.drift.value, self.alerts.value, self.status.value])
+                            self.task_chart.value, self.drift.value, self.alerts.value,
+                            self.status.value])
+
+
+def _task_chart(ws: Workspace, m: Any, window: str) -> Any:
+    """The chart of a non-binary window: confusion heatmap, residuals or score distribution."""
+    if m.task == "multiclass":
+        return charts.class_confusion_matrix(m)
+    if m.task == "regression":
+        return charts.residual_histogram(data.residual_histogram(
+            ws, m.model_name, m.version, window=window), m)
+    meta = ws.registry.get(m.model_name, m.version)
+    threshold = None if meta is None else meta.configuration.get("threshold")
+    return charts.score_distribution(data.score_histogram(ws, m.model_name, m.version,
+                                                          window=window),
+                                     threshold=threshold, flag_rate=m.flag_rate)
 
 
 class RegistryBrowser(Panel):

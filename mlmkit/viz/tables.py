@@ -24,10 +24,11 @@ from typing import Any
 import polars as pl
 
 from mlmkit._html import dict_table, rows_table
+from mlmkit.catalogue import CATALOGUE, Significance, Task, select
 
 __all__ = ["alerts_table", "concept_table", "drift_table", "duration", "frame_table",
-           "history_table", "rate", "summary_table", "value", "versions_table",
-           "verdicts_html"]
+           "history_table", "rate", "summary_table", "task_metrics_rows", "value",
+           "versions_table", "verdicts_html"]
 
 _BADGE = {"ok": "#2e7d32", "warning": "#b26a00", "critical": "#c62828"}
 
@@ -101,8 +102,49 @@ def verdicts_html(verdicts: Iterable[Any]) -> str:
     return "<section class='mlmkit-verdicts'>" + "".join(parts) + "</section>"
 
 
+def _shown(name: str) -> bool:
+    """A metric of the window, not a volume (a flag rate is a metric of a score-only model)."""
+    return CATALOGUE[name].test is not Significance.NONE and name != "label_coverage"
+
+
+def task_metrics_rows(metrics: Any) -> dict[str, str]:
+    """The headline numbers of a multiclass, regression or score-only window, as text.
+
+    Metrics with an interval read ``estimate (low to high)``; labels come from the catalogue.
+    """
+    d = metrics.to_dict()
+
+    def one(name: str) -> str:
+        return rate(d.get(name), d.get(f"{name}_low"), d.get(f"{name}_high")) \
+            if f"{name}_low" in d else value(d.get(name))
+
+    rows: dict[str, str] = {}
+    for name in select(task=Task(metrics.task)):
+        if name in d and _shown(name):
+            ci = " (95% CI)" if f"{name}_low" in d else ""
+            rows[f"{CATALOGUE[name].label}{ci}"] = one(name)
+    if metrics.task == "multiclass":
+        rows["classes"] = value(len(d.get("labels") or []))
+    elif metrics.task == "regression":
+        rows["bias, mean of prediction - actual (95% CI)"] = one("bias")
+        rows["median residual"] = value(d.get("residual_q50"))
+        if d.get("mape_note"):
+            rows["MAPE note"] = str(d["mape_note"])
+    else:
+        rows["mean score"] = value(d.get("score_mean"))
+        rows["score median / 95th percentile"] = \
+            f"{value(d.get('score_q50'))} / {value(d.get('score_q95'))}"
+    return {k: v for k, v in rows.items() if v}
+
+
 def summary_table(metrics: Any, verdict: Any) -> str:
-    """The key numbers of the report window, and the degradation check of the verdict."""
+    """The key numbers of the report window, and the degradation check of the verdict.
+
+    A multiclass, regression or score-only window shows its task's metrics
+    (`task_metrics_rows`) instead of the binary rates.
+    """
+    if getattr(metrics, "task", "binary") != "binary":
+        return _task_summary(metrics, verdict)
     d = metrics.to_dict()
     ci = d.get("confidence_intervals") or {}
 
@@ -128,8 +170,27 @@ def summary_table(metrics: Any, verdict: Any) -> str:
     return dict_table(rows, title=f"{metrics.model_name} {metrics.version}")
 
 
+def _task_summary(metrics: Any, verdict: Any) -> str:
+    d, info = metrics.to_dict(), verdict.degradation
+    rows = {"window": f"{value(d['start'])} to {value(d['end'])}",
+            "task": str(metrics.task), "predictions": value(d["sample_count"]),
+            "labelled": f"{d['labelled_count']:,} ({value(d['label_coverage'] * 100)} %)"
+            if d["sample_count"] else "0",
+            **task_metrics_rows(metrics),
+            f"{info.metric}, last {verdict.window} vs baseline":
+                f"{value(info.current_value)} vs {value(info.baseline_value)} "
+                f"({info.baseline_source}): {info.severity}"}
+    return dict_table(rows, title=f"{metrics.model_name} {metrics.version} ({metrics.task})")
+
+
 def versions_table(frame: pl.DataFrame) -> str:
-    """``ws.monitor.compare_versions`` as a table with accuracy intervals."""
+    """``ws.monitor.compare_versions`` as a table with accuracy intervals.
+
+    The frame of a multiclass, regression or score-only model (no ``f1_score`` column) shows
+    its own metric columns, the first with its interval.
+    """
+    if "f1_score" not in frame.columns:
+        return _task_versions(frame)
     data = frame.with_columns(pl.struct("accuracy", "accuracy_low", "accuracy_high").map_elements(
         lambda r: rate(r["accuracy"], r["accuracy_low"], r["accuracy_high"]),
         return_dtype=pl.String).alias("accuracy_ci"))
@@ -138,6 +199,25 @@ def versions_table(frame: pl.DataFrame) -> str:
                               "f1_score": "F1", "roc_auc": "ROC AUC",
                               "p_adjusted": "p (adjusted)", "significant": "differs"},
                        formats={"accuracy_ci": str, "f1_score": rate, "roc_auc": rate})
+
+
+def _task_versions(frame: pl.DataFrame) -> str:
+    names = [c for c in frame.columns if c in CATALOGUE and _shown(c)]
+    cols = {"version": "version", "sample_count": "predictions", "labelled_count": "labelled"}
+    formats: dict[str, Callable[[Any], str]] = {}
+    data = frame
+    if names and {f"{names[0]}_low", f"{names[0]}_high"} <= set(frame.columns):
+        first = names[0]
+        data = frame.with_columns(pl.struct(first, f"{first}_low", f"{first}_high").map_elements(
+            lambda r: rate(r[first], r[f"{first}_low"], r[f"{first}_high"]),
+            return_dtype=pl.String).alias(f"{first}_ci"))
+        cols[f"{first}_ci"] = f"{CATALOGUE[first].label} (95% CI)"
+        formats[f"{first}_ci"] = str
+        names = names[1:]
+    cols.update({n: CATALOGUE[n].label for n in names})
+    cols.update({c: label for c, label in (("p_adjusted", "p (adjusted)"),
+                                           ("significant", "differs")) if c in frame.columns})
+    return frame_table(data, cols, formats=formats)
 
 
 def drift_table(frame: pl.DataFrame) -> str:

@@ -207,6 +207,10 @@ def test_trend_limits_follow_the_metric_direction(ws):
     spec = _spec(charts.metric_trend(mc, metric="accuracy", baseline=0.8, threshold=0.1))
     limits = {r["kind"]: r["value"] for r in _inline(spec, "kind")}
     assert limits["warning"] == pytest.approx(0.72) and limits["critical"] == pytest.approx(0.64)
+    score = ws.monitor.get_performance_trend(tw.SCORE, None, "7d", "1d")
+    spec = _spec(charts.metric_trend(score, metric="flag_rate", baseline=0.1, threshold=0.2))
+    values = sorted({r["value"] for r in _inline(spec, "kind")})  # no direction: both sides
+    assert values == pytest.approx([0.06, 0.08, 0.1, 0.12, 0.14])
 
 
 def test_chart_builders_refuse_other_inputs():
