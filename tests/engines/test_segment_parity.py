@@ -95,18 +95,19 @@ def test_segment_equals_filtering_first(engines: dict[str, SegmentStatisticsEngi
                                         name: str) -> None:
     """Each segment's row == the segment aggregate of a filter naming that one value."""
     engine = engines[name]
-    whole = engine.segment_totals("fraud", _seg(engine, "country"), time_range=SPAN)
+    country = _seg(engine, "country")
+    whole = country.named(engine.segment_totals("fraud", country, time_range=SPAN))
     assert whole["country"].null_count() == 0
     for value in whole["country"].to_list():
-        alone = engine.segment_totals("fraud", _seg(engine, {"country": value}),
-                                      time_range=SPAN)
+        alone = country.named(engine.segment_totals(
+            "fraud", _seg(engine, {"country": value}), time_range=SPAN))
         _same(whole.filter(pl.col("country") == value), alone)
-    counts = engine.segment_totals("fraud", _seg(engine, "country"), time_range=SPAN,
-                                   scores=False)
+    counts = country.named(engine.segment_totals("fraud", country, time_range=SPAN,
+                                                 scores=False))
     cols = [c for c in counts.columns if c != "scored"]
     _same(whole.select(cols), counts.select(cols))  # the count-only form
     parts = engine.segment_totals("fraud", _seg(engine, "amount"), time_range=SPAN)
-    assert parts["amount"].null_count() == 2  # a NULL segment per version
+    assert parts["segment_0"].null_count() == 2  # a NULL segment per version
     total = engine.confusion_counts("fraud", time_range=SPAN)  # type: ignore[attr-defined]
     summed = parts.group_by("version").agg(pl.col("n", "tp", "fp", "tn", "fn").sum())
     _same(total.select("version", "n", "tp", "fp", "tn", "fn"), summed)

@@ -151,6 +151,24 @@ def test_drift_per_segment_with_family_correction(ws_rows: tuple) -> None:
         assert drifted == [("DE", "x")]
 
 
+def test_a_feature_named_like_a_result_column_keeps_a_prefix() -> None:
+    """A feature ``method`` / ``n`` clashed with drift's / the trend's columns (DuplicateError)."""
+    rng = np.random.default_rng(1)
+    rows = _frame(rng, utcnow(), 500).with_columns(pl.col("device").alias("method"),
+                                                   pl.col("device").alias("n"))
+    with mlmkit.open() as ws:
+        ws.registry.register(mlmkit.ModelMetadata("m", "supervised", "1.0.0"))
+        ws.log.track_batch(rows)
+        drift = ws.monitor.segment_drift("m", "1.0.0", segment="method", reference="12h",
+                                         current="8h")
+        trend = ws.monitor.get_performance_trend("m", "1.0.0", "24h", "6h", segment="n")
+        metrics = ws.monitor.segment_metrics("m", "1.0.0", "24h", segment=["country", "n"])
+    assert drift.columns[:3] == ["segment_method", "feature", "kind"]
+    assert set(drift["method"].drop_nulls()) <= {"ks", "chi_square"}
+    assert "segment_n" in trend.columns and trend["n"].sum() == 500
+    assert metrics.columns[:2] == ["country", "n"]  # no clash there: plain names
+
+
 def test_bad_segments_name_the_argument(ws_rows: tuple) -> None:
     ws, _ = ws_rows
     for bad in ("nope", "country = 'DE' OR 1=1", [], {}, {"country": []}, ["x", "x"],

@@ -37,6 +37,7 @@ from mlmkit.services.monitor.window import (
     RocAuc,
     TotalsRow,
     _histogram_auc,
+    rate_rows,
     window_metrics,
 )
 from mlmkit.store.engines import StatisticsEngine
@@ -81,14 +82,16 @@ def _aucs(eng: SegmentStatisticsEngine, model: str, seg: ResolvedSegment, ver: s
           span: TimeRange, scored: int, *, bins: int, role: str
           ) -> dict[tuple[object, ...], RocAuc]:
     """ROC AUC per segment: exact up to `EXACT_AUC_MAX_ROWS` scored rows in all, else binned."""
-    feats = list(seg.features)
+    feats = seg.key_names()
     out: dict[tuple[object, ...], RocAuc] = {}
     if scored <= 0:
         return out
     if scored <= EXACT_AUC_MAX_ROWS:
         pairs = eng.segment_scores(model, seg, versions=[ver], time_range=span, role=role)
         for key, part in pairs.group_by(feats):
-            value = roc_auc(part["actual"].to_numpy(), part["score"].to_numpy())
+            with warnings.catch_warnings():  # one class only: NaN, as the frame shows
+                warnings.simplefilter("ignore", UndefinedMetricWarning)
+                value = roc_auc(part["actual"].to_numpy(), part["score"].to_numpy())
             out[tuple(key)] = RocAuc(value, "exact", math.nan if math.isnan(value) else 0.0)
         return out
     hist = eng.segment_histogram(model, seg, versions=[ver], time_range=span, bins=bins,
@@ -111,7 +114,7 @@ def segment_window_metrics(engine: StatisticsEngine, model: str, ver: str, span:
     """
     eng = segment_engine(engine)
     seg = eng.resolve_segment(model, segment)
-    feats = list(seg.features)
+    feats = seg.key_names()
     totals = eng.segment_totals(model, seg, versions=[ver], time_range=span, role=role,
                                 scores=scores)
     scored = int(totals["scored"].sum()) if totals.height and scores else 0
@@ -135,10 +138,11 @@ def segment_window_metrics(engine: StatisticsEngine, model: str, ver: str, span:
     key_schema = {f: totals.schema[f] for f in feats} if totals.height else \
         dict.fromkeys(feats, pl.String)
     if not rows:
-        return pl.DataFrame(schema={**key_schema, "version": pl.String, "sample_count": pl.Int64})
+        return seg.named(pl.DataFrame(schema={**key_schema, "version": pl.String,
+                                              "sample_count": pl.Int64}))
     frame = pl.DataFrame(rows, infer_schema_length=None)
-    return frame.with_columns(*[pl.col(f).cast(t) for f, t in key_schema.items()]
-                              ).sort(feats, nulls_last=True)
+    return seg.named(frame.with_columns(*[pl.col(f).cast(t) for f, t in key_schema.items()]
+                                        ).sort(feats, nulls_last=True))
 
 
 def trend_counts(engine: StatisticsEngine, model_name: str, versions: list[str] | None,
@@ -154,7 +158,7 @@ def trend_counts(engine: StatisticsEngine, model_name: str, versions: list[str] 
                                    use_summaries=use_summaries)
     eng = segment_engine(engine)
     seg = eng.resolve_segment(model_name, segment)
-    feats = list(seg.features)
+    feats = seg.key_names()
     raw = eng.segment_confusion(model_name, seg, versions=versions, time_range=span,
                                 interval=interval, role=role)
     count = max(1, math.ceil(span.duration / interval))
@@ -166,10 +170,11 @@ def trend_counts(engine: StatisticsEngine, model_name: str, versions: list[str] 
     cols = [*_trend._COUNTS, *_trend._SUMS]
     keys = ["version", *feats, "bucket"]
     out = grid.join(raw.select(*keys, *cols), on=keys, how="left", nulls_equal=True)
-    return out.with_columns(
+    out = out.with_columns(
         *[pl.col(c).fill_null(0).cast(pl.Int64) for c in _trend._COUNTS],
         pl.lit("raw").alias("source"), (pl.col("bucket") + interval).alias("bucket_end"),
     ).sort(keys, nulls_last=True)
+    return seg.named(out, rate_rows(out.head(0), confidence=0.95).columns)
 
 
 # ---------------------------------------------------------------------- drift
@@ -193,7 +198,7 @@ def _category_stat(ref: _Floats, cur: _Floats) -> dict[str, object]:
 def _drift_rows(seg: ResolvedSegment, cols: Mapping[str, tuple[str, str]],
                 ranges: Mapping[str, tuple[float, float]], num: pl.DataFrame,
                 cat: pl.DataFrame, categorical: Sequence[str]) -> list[dict[str, object]]:
-    feats = list(seg.features)
+    feats = seg.key_names()
     keys = sorted({*(_keys(num, feats) if num.height else []),
                    *(_keys(cat, feats) if cat.height else [])},
                   key=lambda k: tuple((v is None, str(v)) for v in k))
@@ -278,8 +283,9 @@ def segment_drift(store: PredictionStore, engine: StatisticsEngine, model_name: 
                                   strict=True):
             rows[i]["adjusted_p_value"], rows[i]["drift"] = p, bool(reject)
     schema = {f: (num if num.height else cat).schema.get(f, pl.String) if rows else pl.String
-              for f in seg.features}
-    return pl.DataFrame(rows, schema={**schema, **_SCHEMA}).select(*seg.features, *_SCHEMA)
+              for f in seg.key_names()}
+    frame = pl.DataFrame(rows, schema={**schema, **_SCHEMA}).select(*seg.key_names(), *_SCHEMA)
+    return seg.named(frame)
 
 
 # ---------------------------------------------------------------------- the monitor's methods

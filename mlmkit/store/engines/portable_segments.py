@@ -40,7 +40,7 @@ def confusion(model: str, versions: Sequence[str] | None, span: TimeRange | None
               origin_us: int = 0, d: Dialect = DUCKDB) -> Statement:
     """Confusion cells and score sums per version, segment (and ``bucket_index``)."""
     where, params = _where(model, versions, span, role, seg, d)
-    select, keys = ["version", *seg.select(d)], ["version", *seg.keys()]
+    select, keys = ["version", *seg.select(d)], ["version", *seg.key_names()]
     if bucket_us is not None:
         select.append(f"CAST(floor(({d.epoch_us.format(c='ts')} - {int(origin_us)}) / "
                       f"{int(bucket_us)}) AS BIGINT) AS bucket_index")
@@ -54,7 +54,7 @@ def totals(model: str, versions: Sequence[str] | None, span: TimeRange | None,
            role: str | None, seg: ResolvedSegment, d: Dialect = DUCKDB) -> Statement:
     """Window totals per version and segment (no label latency)."""
     where, params = _where(model, versions, span, role, seg, d)
-    keys = ["version", *seg.keys()]
+    keys = ["version", *seg.key_names()]
     head = ", ".join(["version", *seg.select(d), sql._CELLS, sql._TOTALS])
     return Statement(f"SELECT {head} FROM {{src}} WHERE {where}{_group(len(keys))}", params,
                      tuple(keys))
@@ -65,7 +65,7 @@ def histogram(model: str, versions: Sequence[str] | None, span: TimeRange | None
               ) -> Statement:
     """Labelled positives / negatives per version, segment and score bin."""
     where, params = _where(model, versions, span, role, seg, d)
-    keys = ["version", *seg.keys(), "bin"]
+    keys = ["version", *seg.key_names(), "bin"]
     sql_ = (f"SELECT version, {', '.join(seg.select(d))}, CAST(least(floor(score * "
             f"{int(bins)}), {int(bins) - 1}) AS BIGINT) AS bin, count(*) FILTER (WHERE actual) "
             f"AS pos, count(*) FILTER (WHERE NOT actual) AS neg FROM {{src}} WHERE {where} "
@@ -107,9 +107,9 @@ def feature_histograms(model: str, ranges: Mapping[str, tuple[float, float]], re
         b = f"floor((v - CAST({float(lo)!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
         whens.append(f"WHEN '{col.replace(chr(39), chr(39) * 2)}' THEN "
                      f"greatest(least({b}, {bins - 1}), 0)")
-    keys = [*seg.keys(), "side", "col", "bin"]
+    keys = [*seg.key_names(), "side", "col", "bin"]
     names = ", ".join(d.ident(c) for c in cols)
-    sql_ = (f"SELECT {', '.join(seg.keys())}, side, col, CAST(CASE col {' '.join(whens)} "
+    sql_ = (f"SELECT {', '.join(seg.key_names())}, side, col, CAST(CASE col {' '.join(whens)} "
             f"END AS BIGINT) AS bin, count(*) AS n FROM {src} UNPIVOT (v FOR col IN "
             f"({names})) p{_group(len(keys))}")
     return Statement(sql_, params, tuple(keys))
@@ -119,8 +119,8 @@ def category_counts(model: str, categorical: Sequence[str], ref: Side, cur: Side
                     role: str | None, seg: ResolvedSegment, d: Dialect = DUCKDB) -> Statement:
     """``segment_i.., side, col, value, n`` of every categorical column (present values)."""
     src, params = _sides(model, ref, cur, role, seg, categorical, (), d)
-    keys = [*seg.keys(), "side", "col", "value"]
-    heads = ", ".join(seg.keys())
+    keys = [*seg.key_names(), "side", "col", "value"]
+    heads = ", ".join(seg.key_names())
     branches = [f"SELECT {heads}, side, {i} AS col, CAST({d.ident(c)} AS STRING) AS value "
                 f"FROM {src} t{i}" for i, c in enumerate(categorical)]
     sql_ = (f"SELECT {heads}, side, col, value, count(*) AS n FROM "
@@ -136,7 +136,7 @@ def cells(model: str, versions: Sequence[str] | None, span: TimeRange | None,
     than the ``FILTER``-ed sums of `totals`.
     """
     where, params = _where(model, versions, span, role, seg, d)
-    keys = ["version", *seg.keys(), "actual", "prediction"]
+    keys = ["version", *seg.key_names(), "actual", "prediction"]
     head = ", ".join(["version", *seg.select(d), "actual", "prediction"])
     return Statement(f"SELECT {head}, count(*) AS k FROM {{src}} WHERE {where}"
                      f"{_group(len(keys))}", params, tuple(keys))

@@ -23,7 +23,7 @@ merge exactly. `SegmentAggregates` is the mixin that gives an engine with ``_mer
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -79,18 +79,23 @@ class ResolvedSegment:
             w.add("(" + " OR ".join(parts) + ")", *present)
         return w
 
-    def keys(self) -> list[str]:
+    def key_names(self) -> list[str]:
         """The key names of the statements: ``segment_0, segment_1, ...``."""
         return [f"segment_{i}" for i in range(len(self.columns))]
 
     def select(self, d: Dialect = DUCKDB) -> list[str]:
         """``<column> AS segment_i`` per feature."""
-        return [f"{d.ident(c)} AS {k}" for c, k in zip(self.columns, self.keys(), strict=True)]
+        return [f"{d.ident(c)} AS {k}" for c, k in zip(self.columns, self.key_names(), strict=True)]
 
-    def named(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Rename the key columns ``segment_i`` to the feature names."""
-        return frame.rename({k: f for k, f in zip(self.keys(), self.features, strict=True)
-                             if k in frame.columns})
+    def named(self, frame: pl.DataFrame, taken: Collection[str] = ()) -> pl.DataFrame:
+        """Rename the keys ``segment_i`` to the feature names (``segment_<name>`` on a clash).
+
+        A feature whose name is another column of ``frame`` (or in ``taken``) keeps a prefix.
+        """
+        keys = self.key_names()
+        used = {*taken, *(c for c in frame.columns if c not in keys)}
+        return frame.rename({k: f"segment_{f}" if f in used else f for k, f in
+                             zip(keys, self.features, strict=True) if k in frame.columns})
 
 
 def _value(value: Any) -> Any:
@@ -161,7 +166,7 @@ def resolve(segment: Segment, features: Mapping[str, tuple[str, str]], model: st
 # ---------------------------------------------------------------------- engines
 @runtime_checkable
 class SegmentStatisticsEngine(Protocol):
-    """Aggregates grouped by a segment (keys ``segment_0..`` renamed to the feature names)."""
+    """Aggregates grouped by a segment: key columns ``segment_0..`` (`ResolvedSegment.named`)."""
 
     name: str
 
@@ -258,7 +263,7 @@ class SegmentAggregates:
             frame = frame.with_columns((start + pl.duration(
                 microseconds=pl.col("bucket_index") * step)).alias("bucket")
             ).drop("bucket_index")
-        return segment.named(frame)
+        return frame
 
     def segment_totals(self, model_name: str, segment: ResolvedSegment, *,
                        versions: Sequence[str] | None = None,
@@ -266,14 +271,14 @@ class SegmentAggregates:
                        scores: bool = True) -> pl.DataFrame:
         """See `SegmentStatisticsEngine.segment_totals`."""
         if not scores:
-            return segment.named(_cells(self._merged(ssql.cells(
+            return _cells(self._merged(ssql.cells(
                 model_name, versions, time_range, role, segment, self.dialect), model_name,
-                time_range), ["version", *segment.keys()]))
+                time_range), ["version", *segment.key_names()])
         st = ssql.totals(model_name, versions, time_range, role, segment, self.dialect)
         frame = self._merged(st, model_name, time_range).with_columns(
             *[pl.col(c).fill_null(0.0) for c in fin._COALESCED],
             (pl.col("score_sum_all") / pl.col("scored_all")).alias("mean_score"))
-        return segment.named(frame)
+        return frame
 
     def segment_histogram(self, model_name: str, segment: ResolvedSegment, *,
                           versions: Sequence[str] | None = None,
@@ -281,7 +286,7 @@ class SegmentAggregates:
                           role: str | None = "served") -> pl.DataFrame:
         """See `SegmentStatisticsEngine.segment_histogram`."""
         st = ssql.histogram(model_name, versions, time_range, role, segment, bins, self.dialect)
-        return segment.named(self._merged(st, model_name, time_range))
+        return self._merged(st, model_name, time_range)
 
     def segment_scores(self, model_name: str, segment: ResolvedSegment, *,
                        versions: Sequence[str] | None = None,
@@ -289,7 +294,7 @@ class SegmentAggregates:
                        role: str | None = "served") -> pl.DataFrame:
         """See `SegmentStatisticsEngine.segment_scores`."""
         st = ssql.scores(model_name, versions, time_range, role, segment, self.dialect)
-        return segment.named(self._rows(st, model_name, time_range))
+        return self._rows(st, model_name, time_range)
 
     def segment_drift_counts(self, model_name: str, segment: ResolvedSegment,
                              ranges: Mapping[str, tuple[float, float]],
@@ -303,9 +308,9 @@ class SegmentAggregates:
         if ranges:
             st = ssql.feature_histograms(model_name, ranges, ref, cur, bins, role, segment,
                                     self.dialect)
-            num = segment.named(self._merged(st, model_name, span))
+            num = self._merged(st, model_name, span)
         if categorical:
             st = ssql.category_counts(model_name, categorical, ref, cur, role, segment,
                                  self.dialect)
-            cat = segment.named(self._merged(st, model_name, span))
+            cat = self._merged(st, model_name, span)
         return num, cat
