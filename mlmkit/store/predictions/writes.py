@@ -298,31 +298,36 @@ class PredictionStore:
         is left out whole unless it is in ``skip_unknown``. Returns, per request, ``(rows
         changed, ids unknown, first unknown id)``; the audit rows go to ``actuals`` alike.
         """
-        _mlmkit_labels = labels  # (read by DuckDB's replacement scan)
+        _mlmkit_labels = labels  # (read by DuckDB's replacement scan, as below)
         match = ("p.prediction_id = l.prediction_id AND p.model_name = l.model_name AND "
                  "(l.version IS NULL OR p.version = l.version)")
-        with self.db.transaction() as conn:
-            found = {int(r): (int(n), int(m), f) for r, n, m, f in conn.execute(
-                "SELECT l.request, count(p.prediction_id), count(DISTINCT l.prediction_id) "
-                "FILTER (WHERE p.prediction_id IS NULL), arg_min(l.prediction_id, l.ordinal) "
-                "FILTER (WHERE p.prediction_id IS NULL) FROM _mlmkit_labels l LEFT JOIN "
-                f"predictions p ON {match} GROUP BY l.request").fetchall()}
-            out = [r for r, (_, missing, _) in found.items()
-                   if missing and r not in skip_unknown]
-            if len(out) < len(found):
+        with self.db.transaction() as conn:  # two scans of the table: the match, the UPDATE
+            hits = dict(conn.execute(
+                "SELECT l.request * 2147483648 + l.ordinal, count(*) FROM _mlmkit_labels l "
+                f"JOIN predictions p ON {match} GROUP BY ALL").fetchall())
+            requests = labels.column("request").to_pylist()
+            ordinals = labels.column("ordinal").to_pylist()
+            ids = labels.column("prediction_id").to_pylist()
+            found: dict[int, tuple[int, int, str | None]] = {}
+            for r, o, pid in zip(requests, ordinals, ids, strict=True):
+                changed, missing, first = found.get(r, (0, 0, None))
+                n = hits.get(r * 2147483648 + o, 0)
+                found[r] = (changed + n, missing + (not n), first if n or first else pid)
+            out = {r for r, (_, missing, _) in found.items()
+                   if missing and r not in skip_unknown}
+            keep = [bool(hits.get(r * 2147483648 + o)) and r not in out
+                    for r, o in zip(requests, ordinals, strict=True)]
+            _mlmkit_labels = labels.filter(pa.array(keep, pa.bool_()))
+            if any(keep):
                 conn.execute(
                     "UPDATE predictions p SET actual = coalesce(l.actual, p.actual), "
                     "actual_label = coalesce(l.actual_label, p.actual_label), actual_value = "
                     "coalesce(l.actual_value, p.actual_value), labelled_at = ? FROM "
-                    f"_mlmkit_labels l WHERE {match} AND NOT "
-                    "list_contains(?::INTEGER[], l.request)",
-                    [at, out])
+                    f"_mlmkit_labels l WHERE {match}", [at])
                 conn.execute(
                     "INSERT INTO actuals (prediction_id, actual, actual_label, actual_value, "
-                    "recorded_at) SELECT l.prediction_id, l.actual, l.actual_label, "
-                    "l.actual_value, ? FROM _mlmkit_labels l WHERE NOT list_contains(?::INTEGER[], "
-                    f"l.request) AND EXISTS (SELECT 1 FROM predictions p WHERE {match})",
-                    [at, out])
+                    "recorded_at) SELECT prediction_id, actual, actual_label, actual_value, ? "
+                    "FROM _mlmkit_labels", [at])
         return found
 
     # ------------------------------------------------------------------ reads
