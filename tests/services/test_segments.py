@@ -179,10 +179,12 @@ def test_bad_segments_name_the_argument(ws_rows: tuple) -> None:
         ws.monitor.get_performance_trend("m", "1.0.0", "24h", "6h", segment="nope")
 
 
-def test_non_binary_model_is_refused(ws_rows: tuple) -> None:
+def test_non_binary_model_without_the_feature_is_refused(ws_rows: tuple) -> None:
+    # non-binary models have segments now (tests/services/test_segments_tasks.py); a feature
+    # the model never logged is refused naming segment, as for a binary model
     ws, _ = ws_rows
     ws.registry.register(mlmkit.ModelMetadata("r", "supervised", "1.0.0", task="regression"))
-    with pytest.raises(ValidationError, match=r"segment.*binary"):
+    with pytest.raises(ValidationError, match=r"segment.*'r'"):
         ws.monitor.segment_metrics("r", "1.0.0", "24h", segment="country")
 
 

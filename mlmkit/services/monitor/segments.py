@@ -308,20 +308,28 @@ class SegmentMethods(EngineUser):
                         min_labels: int = 100, ci: bool = True, confidence: float = 0.95,
                         bins: int = 10_000, scores: bool = True,
                         role: str = "served") -> pl.DataFrame:
-        """`get_current_metrics` per segment: a frame, one row per segment (binary models).
+        """`get_current_metrics` per segment: a frame, one row per segment.
 
         ``segment``: a feature name, a list of them, or a filter such as
         ``{"country": ["DE", "FR"]}`` (see `mlmkit.store.engines.segments`). Rows whose
         segment feature is missing form their own segment (null key). One grouped scan for
         the counts and sums, one for ROC AUC (exact up to 1e6 labelled scored rows in all).
+        Multiclass, regression and score-only models: the columns of
+        `mlmkit.services.monitor.segment_tasks` from one grouped scan (``bins`` and
+        ``scores`` unused: no log loss, AUC or quantiles per segment).
         """
         ver = str(Version.parse(version))
         self._registered(model_name, [ver])
         task = self.registry.task(model_name)
-        if str(task) != "binary":
-            raise invalid("segment", f"a binary model (the segmented metrics of {task} "
-                          "models are not implemented yet)", segment)
         span = resolve_range(window, start=start, end=end)
+        if str(task) != "binary":
+            from mlmkit.services.monitor.segment_tasks import segment_task_metrics
+
+            return segment_task_metrics(
+                self.engine, task, model_name, ver, span, segment,
+                min_labels=check_int("min_labels", min_labels, low=0),
+                confidence=check_probability("confidence", confidence, open_interval=True),
+                role=check_choice("role", role, ROLES))
         return segment_window_metrics(
             self.engine, model_name, ver, span, segment,
             min_labels=check_int("min_labels", min_labels, low=0), ci=ci,

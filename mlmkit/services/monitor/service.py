@@ -302,7 +302,7 @@ class PerformanceMonitor(SegmentMethods):
         role, task = _role(role), self.registry.task(model_name)
         if task is not Task.BINARY:
             return task_trend(self.engine, task, model_name, versions, span, step,
-                              confidence=confidence, role=role)
+                              confidence=confidence, role=role, segment=segment)
         counts = trend_counts(self.engine, model_name, versions, span, step, role=role,
                               use_summaries=use_summaries, segment=segment)
         return rate_rows(counts, confidence=confidence)

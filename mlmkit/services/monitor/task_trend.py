@@ -26,24 +26,22 @@ from typing import TypeAlias
 
 import polars as pl
 
-from mlmkit.analysis.metrics import (
-    RegressionSums,
-    UndefinedMetricWarning,
-    flag_rate,
-    multiclass_metrics,
-    regression_metrics,
-)
+from mlmkit.analysis.metrics import UndefinedMetricWarning
 from mlmkit.catalogue import Task
-from mlmkit.services.monitor.tasks import class_labels, task_engine
+from mlmkit.services.monitor.task_rows import (
+    COLUMNS,
+    COUNTS,
+    multiclass_row,
+    regression_row,
+    score_row,
+)
+from mlmkit.services.monitor.tasks import task_engine
 from mlmkit.services.monitor.trend import grid
 from mlmkit.store.engines import StatisticsEngine, TaskStatisticsEngine
 from mlmkit.values import TimeRange
 
 __all__ = ["task_trend"]
 
-_REGRESSION_SUMS = ("n", "sum_error", "sum_abs_error", "sum_squared_error", "sum_actual",
-                    "sum_squared_actual", "sum_abs_percentage_error", "zero_actuals",
-                    "sum_squared_abs_percentage_error", "sum_fourth_error")
 _Row: TypeAlias = dict[str, object]
 _Key: TypeAlias = tuple[str, datetime]
 _NAN = math.nan
@@ -61,25 +59,7 @@ def _multiclass(eng: TaskStatisticsEngine, model: str, versions: list[str] | Non
                 ) -> dict[_Key, _Row]:
     conf = eng.class_confusion(model, versions=versions, time_range=span, interval=step,
                                role=role)
-    out: dict[_Key, _Row] = {}
-    for key, part in _groups(conf):
-        labelled = part.filter(pl.col("actual").is_not_null())
-        row: _Row = {"n": int(part["count"].sum()), "labelled": int(labelled["count"].sum())}
-        if labelled.height:
-            names = class_labels(sorted(set(labelled["actual"].to_list())
-                                        | set(labelled["predicted"].to_list())))
-            frame = pl.DataFrame({
-                "actual": [names[a] for a in labelled["actual"].to_list()],
-                "predicted": [names[p] for p in labelled["predicted"].to_list()],
-                "count": labelled["count"].cast(pl.Int64)}, strict=False)
-            m = multiclass_metrics(frame, confidence=confidence)
-            ci = m.accuracy_interval
-            row.update({"accuracy": m.accuracy, "accuracy_low": ci.low,
-                        "accuracy_high": ci.high})
-            row.update({k: m[k] for k in ("f1_macro", "precision_macro", "recall_macro",
-                                          "f1_weighted")})
-        out[key] = row
-    return out
+    return {key: multiclass_row(part, confidence) for key, part in _groups(conf)}
 
 
 def _regression(eng: TaskStatisticsEngine, model: str, versions: list[str] | None,
@@ -87,18 +67,8 @@ def _regression(eng: TaskStatisticsEngine, model: str, versions: list[str] | Non
                 ) -> dict[_Key, _Row]:
     sums = eng.regression_sums(model, versions=versions, time_range=span, interval=step,
                                role=role)
-    out: dict[_Key, _Row] = {}
-    for key, part in _groups(sums):
-        rec = part.row(0, named=True)
-        row: _Row = {"n": int(rec["total"]), "labelled": int(rec["n"])}
-        if rec["n"]:
-            m = regression_metrics(RegressionSums(**{k: rec[k] for k in _REGRESSION_SUMS}),
-                                   confidence=confidence)
-            row.update({"mae": m.mae, "mae_low": m.mae_interval.low,
-                        "mae_high": m.mae_interval.high, "rmse": m.rmse, "mape": m.mape,
-                        "r2": m.r2, "bias": m.bias})
-        out[key] = row
-    return out
+    return {key: regression_row(part.row(0, named=True), confidence)
+            for key, part in _groups(sums)}
 
 
 def _score(eng: TaskStatisticsEngine, model: str, versions: list[str] | None,
@@ -106,42 +76,33 @@ def _score(eng: TaskStatisticsEngine, model: str, versions: list[str] | None,
            ) -> dict[_Key, _Row]:
     totals = eng.score_totals(model, versions=versions, time_range=span, interval=step,
                               role=role)
-    out: dict[_Key, _Row] = {}
-    for key, part in _groups(totals):
-        rec = part.row(0, named=True)
-        n = int(rec["n"])
-        row: _Row = {"n": int(rec["total"]), "labelled": int(rec["labelled"]), "scored": n,
-                     "flagged": int(rec["flagged"]), "flag_count": int(rec["flag_n"])}
-        if n:
-            mean = float(rec["sum_score"]) / n
-            var = max(float(rec["sum_squared_score"]) / n - mean * mean, 0.0) * n / (n - 1) \
-                if n > 1 else _NAN
-            row.update({"mean_score": mean, "std_score": math.sqrt(var)})
-        if rec["flag_n"]:
-            ci = flag_rate(int(rec["flagged"]), int(rec["flag_n"]), confidence=confidence)
-            row.update({"flag_rate": ci.estimate, "flag_rate_low": ci.low,
-                        "flag_rate_high": ci.high})
-        out[key] = row
-    return out
+    return {key: score_row(part.row(0, named=True), confidence)
+            for key, part in _groups(totals)}
 
 
 _Builder: TypeAlias = Callable[[TaskStatisticsEngine, str, "list[str] | None", TimeRange,
                                 timedelta, float, str], "dict[_Key, _Row]"]
 _BUILDERS: dict[Task, tuple[_Builder, tuple[str, ...]]] = {
-    Task.MULTICLASS: (_multiclass, ("accuracy", "accuracy_low", "accuracy_high", "f1_macro",
-                                    "precision_macro", "recall_macro", "f1_weighted")),
-    Task.REGRESSION: (_regression, ("mae", "mae_low", "mae_high", "rmse", "mape", "r2",
-                                    "bias")),
-    Task.SCORE_ONLY: (_score, ("scored", "mean_score", "std_score", "flagged", "flag_count",
-                               "flag_rate", "flag_rate_low", "flag_rate_high")),
+    Task.MULTICLASS: (_multiclass, COLUMNS[Task.MULTICLASS]),
+    Task.REGRESSION: (_regression, COLUMNS[Task.REGRESSION]),
+    Task.SCORE_ONLY: (_score, COLUMNS[Task.SCORE_ONLY]),
 }
-_COUNTS = ("n", "labelled", "scored", "flagged", "flag_count")
+_COUNTS = COUNTS
 
 
 def task_trend(engine: StatisticsEngine, task: Task, model_name: str,
                versions: list[str] | None, span: TimeRange, step: timedelta, *,
-               confidence: float, role: str) -> pl.DataFrame:
-    """One row per (version, bucket) of a non-binary model (module docstring)."""
+               confidence: float, role: str, segment: object = None) -> pl.DataFrame:
+    """One row per (version, bucket) of a non-binary model (module docstring).
+
+    ``segment``: one row per (version, segment, bucket) instead
+    (`mlmkit.services.monitor.segment_tasks.segment_task_trend`).
+    """
+    if segment is not None:
+        from mlmkit.services.monitor.segment_tasks import segment_task_trend
+
+        return segment_task_trend(engine, task, model_name, versions, span, step, segment,
+                                  confidence=confidence, role=role)
     build, columns = _BUILDERS[task]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)

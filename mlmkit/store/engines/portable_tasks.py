@@ -13,10 +13,14 @@ row's ``probabilities`` list is exploded with the dialect's ``explode`` spelling
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from mlmkit.store._sql import where_clause
 from mlmkit.store.engines.portable import DUCKDB, EPS, Dialect, Statement
 from mlmkit.values import TimeRange
+
+if TYPE_CHECKING:
+    from mlmkit.store.engines.segments import ResolvedSegment
 
 __all__ = ["EPS", "EXPLODE", "class_confusion", "class_histogram", "class_log_loss",
            "class_probability_sums", "error_stream", "regression_pairs", "regression_sums",
@@ -28,10 +32,13 @@ EXPLODE = {"duckdb": "unnest({c})", "spark": "explode({c})"}
 _ERROR = "(value - actual_value)"
 
 
-def _head(d: Dialect, bucket_us: int | None, origin_us: int | None
-          ) -> tuple[list[str], list[str]]:
-    """Select expressions and key names of ``version`` (and ``bucket_index``)."""
+def _head(d: Dialect, bucket_us: int | None, origin_us: int | None,
+          seg: ResolvedSegment | None = None) -> tuple[list[str], list[str]]:
+    """Select expressions and key names of ``version`` (, ``segment_i..``, ``bucket_index``)."""
     select, keys = ["version"], ["version"]
+    if seg is not None:
+        select += seg.select(d)
+        keys += seg.key_names()
     if bucket_us is not None:
         select.append(f"CAST(floor(({d.epoch_us.format(c='ts')} - {int(origin_us or 0)}) / "
                       f"{int(bucket_us)}) AS BIGINT) AS bucket_index")
@@ -43,15 +50,26 @@ def _group(n: int) -> str:
     return "GROUP BY " + ", ".join(str(i + 1) for i in range(n))
 
 
+def _scope(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+           role: str | None, seg: ResolvedSegment | None, d: Dialect) -> tuple[str, list[Any]]:
+    """The rows' ``WHERE`` and parameters, with the segment's filter when one is given."""
+    where, params = where_clause(model, versions, span, role=role)
+    if seg is None:
+        return where, list(params)
+    f = seg.where(d)
+    return f"{where} AND {f}", [*params, *f.params]
+
+
 def class_confusion(model: str, versions: Sequence[str] | None, span: TimeRange | None,
                     role: str | None, *, bucket_us: int | None = None,
-                    origin_us: int | None = None, d: Dialect = DUCKDB) -> Statement:
+                    origin_us: int | None = None, d: Dialect = DUCKDB,
+                    seg: ResolvedSegment | None = None) -> Statement:
     """``version[, bucket_index], actual, predicted, count`` of every multiclass row.
 
     Unlabelled rows come back with ``actual`` NULL (they count in the window's volume).
     """
-    where, params = where_clause(model, versions, span, role=role)
-    select, keys = _head(d, bucket_us, origin_us)
+    where, params = _scope(model, versions, span, role, seg, d)
+    select, keys = _head(d, bucket_us, origin_us, seg)
     keys += ["actual", "predicted"]
     sql = (f"SELECT {', '.join(select)}, actual_label AS actual, label AS predicted, "
            f"count(*) AS count FROM {{src}} WHERE {where} AND label IS NOT NULL "
@@ -108,14 +126,15 @@ def class_histogram(model: str, versions: Sequence[str] | None, span: TimeRange 
 
 def regression_sums(model: str, versions: Sequence[str] | None, span: TimeRange | None,
                     role: str | None, *, bucket_us: int | None = None,
-                    origin_us: int | None = None, d: Dialect = DUCKDB) -> Statement:
+                    origin_us: int | None = None, d: Dialect = DUCKDB,
+                    seg: ResolvedSegment | None = None) -> Statement:
     """``RegressionSums`` columns per version (``error = value - actual_value``), plus volumes.
 
     ``total`` counts every regression row, ``n`` the labelled ones; ``lo`` / ``hi`` are the
     smallest and largest error (the residual histogram's edges).
     """
-    where, params = where_clause(model, versions, span, role=role)
-    select, keys = _head(d, bucket_us, origin_us)
+    where, params = _scope(model, versions, span, role, seg, d)
+    select, keys = _head(d, bucket_us, origin_us, seg)
     e, y = _ERROR, "actual_value"
     ape = f"abs({e}) / abs({y})"
     sql = (f"SELECT {', '.join(select)}, count(*) AS total, count({y}) AS n, "
@@ -173,13 +192,14 @@ def residual_histogram(model: str, ranges: Mapping[str, tuple[float, float]],
 
 def score_totals(model: str, versions: Sequence[str] | None, span: TimeRange | None,
                  role: str | None, *, bucket_us: int | None = None,
-                 origin_us: int | None = None, d: Dialect = DUCKDB) -> Statement:
+                 origin_us: int | None = None, d: Dialect = DUCKDB,
+                 seg: ResolvedSegment | None = None) -> Statement:
     """Score-only volumes and sums per version.
 
     ``total, n, sum_score, sum_squared_score, lo, hi, flagged, flag_n, labelled, confirmed``.
     """
-    where, params = where_clause(model, versions, span, role=role)
-    select, keys = _head(d, bucket_us, origin_us)
+    where, params = _scope(model, versions, span, role, seg, d)
+    select, keys = _head(d, bucket_us, origin_us, seg)
     sql = (f"SELECT {', '.join(select)}, count(*) AS total, count(score) AS n, "
            "sum(score) AS sum_score, sum(score * score) AS sum_squared_score, "
            "min(score) AS lo, max(score) AS hi, count(*) FILTER (WHERE prediction) AS flagged, "

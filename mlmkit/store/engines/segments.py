@@ -39,7 +39,7 @@ from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
 
 __all__ = ["ResolvedSegment", "Segment", "SegmentAggregates", "SegmentLike",
-           "SegmentStatisticsEngine", "parse_segment"]
+           "SegmentStatisticsEngine", "SegmentTaskEngine", "parse_segment"]
 
 #: What ``segment=`` accepts (see the module).
 SegmentLike = str | Sequence[str] | Mapping[str, object]
@@ -212,6 +212,36 @@ class SegmentStatisticsEngine(Protocol):
                              bins: int = 2000, role: str | None = "served"
                              ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """``(numeric, categorical)`` long counts per segment and side (storage columns)."""
+        ...
+
+
+@runtime_checkable
+class SegmentTaskEngine(Protocol):
+    """The per-task aggregates grouped by a segment (``TaskAggregates`` with ``segment=``).
+
+    Each returns the frame of its unsegmented form with the keys ``segment_0..`` after
+    ``version``, over the rows the segment's filter selects.
+    """
+
+    def class_confusion(self, model_name: str, *, versions: Sequence[str] | None = None,
+                        time_range: TimeRange | None = None, interval: timedelta | None = None,
+                        role: str | None = "served", segment: ResolvedSegment | None = None
+                        ) -> pl.DataFrame:
+        """``version, segment_i..[, bucket], actual, predicted, count`` (multiclass)."""
+        ...
+
+    def regression_sums(self, model_name: str, *, versions: Sequence[str] | None = None,
+                        time_range: TimeRange | None = None, interval: timedelta | None = None,
+                        role: str | None = "served", segment: ResolvedSegment | None = None
+                        ) -> pl.DataFrame:
+        """``version, segment_i..[, bucket], total`` and the ``RegressionSums`` fields."""
+        ...
+
+    def score_totals(self, model_name: str, *, versions: Sequence[str] | None = None,
+                     time_range: TimeRange | None = None, interval: timedelta | None = None,
+                     role: str | None = "served", segment: ResolvedSegment | None = None
+                     ) -> pl.DataFrame:
+        """``version, segment_i..[, bucket]`` and the score-only volumes and sums."""
         ...
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -20,6 +21,9 @@ from mlmkit.store.engines import _finish as fin
 from mlmkit.store.engines import portable_tasks as tsql
 from mlmkit.store.engines.portable import DUCKDB, Dialect, Statement
 from mlmkit.values import TimeRange
+
+if TYPE_CHECKING:
+    from mlmkit.store.engines.segments import ResolvedSegment
 
 __all__ = ["LOG_EPS_LOSS", "TaskAggregates"]
 
@@ -54,11 +58,16 @@ class TaskAggregates:
     # ------------------------------------------------------------------ multiclass
     def class_confusion(self, model_name: str, *, versions: Sequence[str] | None = None,
                         time_range: TimeRange | None = None, interval: timedelta | None = None,
-                        role: str | None = "served") -> pl.DataFrame:
-        """``version[, bucket], actual, predicted, count`` (``actual`` NULL: unlabelled rows)."""
+                        role: str | None = "served", segment: ResolvedSegment | None = None
+                        ) -> pl.DataFrame:
+        """``version[, bucket], actual, predicted, count`` (``actual`` NULL: unlabelled rows).
+
+        ``segment`` (a `ResolvedSegment`) groups by its keys ``segment_0..`` too, after
+        ``version``, and keeps only the rows its filter selects.
+        """
         origin, step, origin_us = _bucketing(time_range, interval)
         st = tsql.class_confusion(model_name, versions, time_range, role, bucket_us=step,
-                                  origin_us=origin_us, d=self.dialect)
+                                  origin_us=origin_us, d=self.dialect, seg=segment)
         return fin.buckets(self._merged(st, model_name, time_range), origin, interval)
 
     def _class_log_loss_by_actual(self, model_name: str, versions: Sequence[str] | None,
@@ -107,18 +116,19 @@ class TaskAggregates:
     # ------------------------------------------------------------------ regression
     def regression_sums(self, model_name: str, *, versions: Sequence[str] | None = None,
                         time_range: TimeRange | None = None, interval: timedelta | None = None,
-                        role: str | None = "served") -> pl.DataFrame:
+                        role: str | None = "served", segment: ResolvedSegment | None = None
+                        ) -> pl.DataFrame:
         """One row per version (and ``bucket``): ``total`` rows, then the `RegressionSums` fields.
 
         Columns ``n, sum_error, sum_abs_error, sum_squared_error, sum_actual,
         sum_squared_actual, sum_abs_percentage_error, zero_actuals,
         sum_squared_abs_percentage_error, sum_fourth_error`` over labelled rows (``error =
         prediction - actual``; the percentage sums over non-zero actuals) and ``lo`` / ``hi``
-        the smallest and largest error.
+        the smallest and largest error. ``segment``: as in `class_confusion`.
         """
         origin, step, origin_us = _bucketing(time_range, interval)
         st = tsql.regression_sums(model_name, versions, time_range, role, bucket_us=step,
-                                  origin_us=origin_us, d=self.dialect)
+                                  origin_us=origin_us, d=self.dialect, seg=segment)
         frame = fin.buckets(self._merged(st, model_name, time_range), origin, interval)
         sums = [c for c in frame.columns if c.startswith("sum_")]
         return frame.with_columns(*[pl.col(c).cast(pl.Float64).fill_null(0.0) for c in sums],
@@ -179,15 +189,16 @@ class TaskAggregates:
     # ------------------------------------------------------------------ score-only
     def score_totals(self, model_name: str, *, versions: Sequence[str] | None = None,
                      time_range: TimeRange | None = None, interval: timedelta | None = None,
-                     role: str | None = "served") -> pl.DataFrame:
+                     role: str | None = "served", segment: ResolvedSegment | None = None
+                     ) -> pl.DataFrame:
         """Volumes and sums of a score-only model's rows per version (and ``bucket``).
 
         ``total, n, sum_score, sum_squared_score, lo, hi, flagged, flag_n, labelled,
-        confirmed``.
+        confirmed``. ``segment``: as in `class_confusion`.
         """
         origin, step, origin_us = _bucketing(time_range, interval)
         st = tsql.score_totals(model_name, versions, time_range, role, bucket_us=step,
-                               origin_us=origin_us, d=self.dialect)
+                               origin_us=origin_us, d=self.dialect, seg=segment)
         frame = fin.buckets(self._merged(st, model_name, time_range), origin, interval)
         return frame.with_columns(
             *[pl.col(c).cast(pl.Float64).fill_null(0.0) for c in ("sum_score",

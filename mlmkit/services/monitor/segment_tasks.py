@@ -1,0 +1,172 @@
+"""Per-segment window metrics and trends of multiclass, regression and score-only models.
+
+`segment_task_metrics` (``ws.monitor.segment_metrics``) and `segment_task_trend`
+(``ws.monitor.get_performance_trend(segment=...)``) read the task's one grouped aggregate with
+the segment keys as extra ``GROUP BY`` keys (``class_confusion``, ``regression_sums`` or
+``score_totals`` with ``segment=``: one scan), then compute each group's row with the functions
+of `mlmkit.services.monitor.task_rows`, so a segment's row equals the task's trend row of its
+rows alone. Columns after the segment features:
+
+- multiclass: ``accuracy`` (Wilson ``accuracy_low`` / ``accuracy_high``), ``f1_macro``,
+  ``precision_macro``, ``recall_macro``, ``f1_weighted`` (averages over the classes present in
+  the segment, actual or predicted, as scikit-learn's on the segment's rows);
+- regression: ``mae`` (normal ``mae_low`` / ``mae_high``), ``rmse``, ``mape``, ``r2``, ``bias``;
+- score-only: ``scored``, ``mean_score``, ``std_score``, ``flagged``, ``flag_count``,
+  ``flag_rate`` (Wilson bounds).
+
+Not per segment (they need one more scan each): multiclass log loss and one-vs-rest AUC,
+residual and score quantiles (read them with ``get_current_metrics`` on a filtered model).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import TypeAlias, cast
+
+import polars as pl
+
+from mlmkit._validation import invalid
+from mlmkit.analysis.metrics import UndefinedMetricWarning
+from mlmkit.catalogue import Task
+from mlmkit.services.monitor.task_rows import (
+    COLUMNS,
+    COUNTS,
+    multiclass_row,
+    regression_row,
+    score_row,
+)
+from mlmkit.services.monitor.trend import grid
+from mlmkit.store.engines import StatisticsEngine
+from mlmkit.store.engines.segments import (
+    ResolvedSegment,
+    SegmentStatisticsEngine,
+    SegmentTaskEngine,
+)
+from mlmkit.values import TimeRange
+
+__all__ = ["segment_task_metrics", "segment_task_trend", "task_segment_frame"]
+
+_Row: TypeAlias = dict[str, object]
+_NAN = math.nan
+
+
+def _engine(engine: StatisticsEngine, task: Task) -> tuple[SegmentStatisticsEngine,
+                                                           SegmentTaskEngine]:
+    if not (isinstance(engine, SegmentStatisticsEngine) and isinstance(engine,
+                                                                       SegmentTaskEngine)):
+        raise invalid("engine", f"an engine with per-task segment aggregates for a {task} "
+                      f"model (workspace or Parquet; {type(engine).__name__} does not support "
+                      "segment= yet)", engine)
+    return engine, engine
+
+
+def task_segment_frame(engine: SegmentTaskEngine, task: Task, model: str,
+                       seg: ResolvedSegment, versions: list[str] | None,
+                       span: TimeRange | None, interval: timedelta | None, role: str
+                       ) -> pl.DataFrame:
+    """The task's grouped aggregate with the segment keys (one scan)."""
+    read = {Task.MULTICLASS: engine.class_confusion, Task.REGRESSION: engine.regression_sums,
+            Task.SCORE_ONLY: engine.score_totals}.get(task)
+    if read is None:
+        raise invalid("task", "multiclass, regression or score-only", task)
+    return read(model, versions=versions, time_range=span, interval=interval, role=role,
+                segment=seg)
+
+
+def _rows(task: Task, frame: pl.DataFrame, keys: list[str], confidence: float
+          ) -> dict[tuple[object, ...], _Row]:
+    """Each group's row (``keys`` the group keys of ``frame``)."""
+    build: Callable[[pl.DataFrame], _Row]
+    if task is Task.MULTICLASS:
+        def build(part: pl.DataFrame) -> _Row:
+            return multiclass_row(part, confidence)
+    else:
+        one = regression_row if task is Task.REGRESSION else score_row
+
+        def build(part: pl.DataFrame) -> _Row:
+            return one(cast(Mapping[str, float], part.row(0, named=True)), confidence)
+    out: dict[tuple[object, ...], _Row] = {}
+    if frame.height == 0:
+        return out
+    with warnings.catch_warnings():  # a small segment's undefined metric speaks for itself
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        for key, part in frame.group_by(keys):
+            out[tuple(key)] = build(part)
+    return out
+
+
+def _schema(seg: ResolvedSegment, frame: pl.DataFrame) -> dict[str, pl.DataType]:
+    return {k: frame.schema[k] if k in frame.columns else pl.String()
+            for k in seg.key_names()}
+
+
+def _metric_columns(task: Task) -> dict[str, pl.DataType]:
+    return {c: pl.Int64() if c in COUNTS else pl.Float64() for c in COLUMNS[task]}
+
+
+def segment_task_metrics(engine: StatisticsEngine, task: Task, model: str, version: str,
+                         span: TimeRange, segment: object, *, min_labels: int,
+                         confidence: float, role: str) -> pl.DataFrame:
+    """One row per segment of ``version``'s window (columns: the module's, see there).
+
+    Also ``version, task, start, end, sample_count, labelled_count, label_coverage,
+    min_labels, insufficient`` (score-only: below ``min_labels`` scored rows, as its window).
+    """
+    seg_eng, eng = _engine(engine, task)
+    seg = seg_eng.resolve_segment(model, segment)
+    keys = seg.key_names()
+    frame = task_segment_frame(eng, task, model, seg, [version], span, None, role)
+    rows = _rows(task, frame, ["version", *keys], confidence)
+    records = []
+    for key, row in rows.items():
+        n, labelled = int(cast(int, row.pop("n"))), int(cast(int, row.pop("labelled")))
+        backing = int(cast(int, row.get("scored", 0))) if task is Task.SCORE_ONLY else labelled
+        records.append({**dict(zip(keys, key[1:], strict=True)), "version": version,
+                        "task": str(task), "start": span.start, "end": span.end,
+                        "sample_count": n, "labelled_count": labelled,
+                        "label_coverage": labelled / n if n else _NAN, "min_labels": min_labels,
+                        "insufficient": backing < min_labels,
+                        **{c: row.get(c, 0 if c in COUNTS else _NAN) for c in COLUMNS[task]}})
+    schema = {**_schema(seg, frame), "version": pl.String(), "task": pl.String(),
+              "start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC"),
+              "sample_count": pl.Int64(), "labelled_count": pl.Int64(),
+              "label_coverage": pl.Float64(), "min_labels": pl.Int64(),
+              "insufficient": pl.Boolean(), **_metric_columns(task)}
+    out = pl.DataFrame(records, schema=schema)
+    return seg.named(out.sort(keys, nulls_last=True))
+
+
+def segment_task_trend(engine: StatisticsEngine, task: Task, model: str,
+                       versions: list[str] | None, span: TimeRange, step: timedelta,
+                       segment: object, *, confidence: float, role: str) -> pl.DataFrame:
+    """One row per (version, segment, bucket): `task_trend`'s columns per segment.
+
+    Every (version, segment) seen in the window gets every bucket (empty ones ``n = 0``, NaN
+    metrics), like the binary segmented trend.
+    """
+    seg_eng, eng = _engine(engine, task)
+    seg = seg_eng.resolve_segment(model, segment)
+    keys = seg.key_names()
+    frame = task_segment_frame(eng, task, model, seg, versions, span, step, role)
+    rows = _rows(task, frame, ["version", *keys, "bucket"], confidence)
+    pairs = sorted({k[:-1] for k in rows}, key=lambda k: tuple((v is None, str(v)) for v in k))
+    buckets = grid(["-"], span, step)["bucket"].to_list()
+    records = []
+    for pair in pairs:
+        for bucket in buckets:
+            row = rows.get((*pair, bucket), {})
+            n, labelled = int(cast(int, row.get("n", 0))), int(cast(int, row.get("labelled", 0)))
+            records.append({"version": pair[0], **dict(zip(keys, pair[1:], strict=True)),
+                            "bucket": bucket, "bucket_end": bucket + step, "n": n,
+                            "labelled": labelled, "label_coverage": labelled / n if n else _NAN,
+                            **{c: row.get(c, 0 if c in COUNTS else _NAN)
+                               for c in COLUMNS[task]}})
+    schema = {"version": pl.String(), **_schema(seg, frame),
+              "bucket": pl.Datetime("us", "UTC"), "bucket_end": pl.Datetime("us", "UTC"),
+              "n": pl.Int64(), "labelled": pl.Int64(), "label_coverage": pl.Float64(),
+              **_metric_columns(task)}
+    out = pl.DataFrame(records, schema=schema)
+    return seg.named(out.sort(["version", *keys, "bucket"], nulls_last=True))

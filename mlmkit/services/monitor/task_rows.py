@@ -1,0 +1,93 @@
+"""One row of a multiclass, regression or score-only model's metrics from one group's aggregate.
+
+Shared by the trend (`mlmkit.services.monitor.task_trend`: a group is a (version, bucket)) and
+the segments (`mlmkit.services.monitor.segment_tasks`: a (version, segment[, bucket])), so a
+segment's row is the row of its rows alone. ``COLUMNS`` names each task's metric columns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TypeAlias
+
+import polars as pl
+
+from mlmkit.analysis.metrics import (
+    RegressionSums,
+    flag_rate,
+    multiclass_metrics,
+    regression_metrics,
+)
+from mlmkit.catalogue import Task
+from mlmkit.services.monitor.tasks import class_labels
+
+__all__ = ["COLUMNS", "COUNTS", "multiclass_row", "regression_row", "score_row"]
+
+_REGRESSION_SUMS = ("n", "sum_error", "sum_abs_error", "sum_squared_error", "sum_actual",
+                    "sum_squared_actual", "sum_abs_percentage_error", "zero_actuals",
+                    "sum_squared_abs_percentage_error", "sum_fourth_error")
+_Row: TypeAlias = dict[str, object]
+_NAN = math.nan
+
+#: The metric columns of each task's row (after ``n, labelled``).
+COLUMNS: dict[Task, tuple[str, ...]] = {
+    Task.MULTICLASS: ("accuracy", "accuracy_low", "accuracy_high", "f1_macro",
+                      "precision_macro", "recall_macro", "f1_weighted"),
+    Task.REGRESSION: ("mae", "mae_low", "mae_high", "rmse", "mape", "r2", "bias"),
+    Task.SCORE_ONLY: ("scored", "mean_score", "std_score", "flagged", "flag_count",
+                      "flag_rate", "flag_rate_low", "flag_rate_high"),
+}
+#: The integer columns among them (0, not NaN, in an empty group).
+COUNTS = ("n", "labelled", "scored", "flagged", "flag_count")
+
+
+def multiclass_row(part: pl.DataFrame, confidence: float) -> _Row:
+    """``n, labelled`` and the multiclass columns of one group's ``actual, predicted, count``."""
+    labelled = part.filter(pl.col("actual").is_not_null())
+    row: _Row = {"n": int(part["count"].sum()), "labelled": int(labelled["count"].sum())}
+    if labelled.height:
+        names = class_labels(sorted(set(labelled["actual"].to_list())
+                                    | set(labelled["predicted"].to_list())))
+        frame = pl.DataFrame({
+            "actual": [names[a] for a in labelled["actual"].to_list()],
+            "predicted": [names[p] for p in labelled["predicted"].to_list()],
+            "count": labelled["count"].cast(pl.Int64)}, strict=False)
+        m = multiclass_metrics(frame, confidence=confidence)
+        ci = m.accuracy_interval
+        row.update({"accuracy": m.accuracy, "accuracy_low": ci.low, "accuracy_high": ci.high})
+        row.update({k: m[k] for k in ("f1_macro", "precision_macro", "recall_macro",
+                                      "f1_weighted")})
+    return row
+
+
+def regression_row(rec: Mapping[str, float], confidence: float) -> _Row:
+    """``n, labelled`` and the regression columns of one group's ``regression_sums`` row."""
+    row: _Row = {"n": int(rec["total"]), "labelled": int(rec["n"])}
+    if rec["n"]:
+        sums = RegressionSums(**{k: float(rec[k]) for k in _REGRESSION_SUMS
+                                 if k not in ("n", "zero_actuals")},
+                              n=int(rec["n"]), zero_actuals=int(rec["zero_actuals"]))
+        m = regression_metrics(sums, confidence=confidence)
+        row.update({"mae": m.mae, "mae_low": m.mae_interval.low,
+                    "mae_high": m.mae_interval.high, "rmse": m.rmse, "mape": m.mape,
+                    "r2": m.r2, "bias": m.bias})
+    return row
+
+
+def score_row(rec: Mapping[str, float], confidence: float) -> _Row:
+    """``n, labelled`` and the score-only columns of one group's ``score_totals`` row."""
+    get = {k: int(rec[k]) for k in ("total", "labelled", "n", "flagged", "flag_n")}
+    n = get["n"]
+    row: _Row = {"n": get["total"], "labelled": get["labelled"], "scored": n,
+                 "flagged": get["flagged"], "flag_count": get["flag_n"]}
+    if n:
+        mean = float(rec["sum_score"]) / n
+        var = max(float(rec["sum_squared_score"]) / n - mean * mean, 0.0) * n / (n - 1) \
+            if n > 1 else _NAN
+        row.update({"mean_score": mean, "std_score": math.sqrt(var)})
+    if get["flag_n"]:
+        ci = flag_rate(get["flagged"], get["flag_n"], confidence=confidence)
+        row.update({"flag_rate": ci.estimate, "flag_rate_low": ci.low,
+                    "flag_rate_high": ci.high})
+    return row
