@@ -33,10 +33,10 @@ from mlmkit.analysis.stats import TestResult, multiple_testing, sample_ratio_mis
 from mlmkit.analysis.stats.sample_size import margin_of_error_sample_size
 from mlmkit.analysis.stats.sample_size import required_sample_size as _required_sample_size
 from mlmkit.catalogue import Task
-from mlmkit.services._engine import EngineUser
 from mlmkit.services.experiments import arms as arms_data
 from mlmkit.services.experiments import task_ab
 from mlmkit.services.experiments.result import ABTestResult, decide
+from mlmkit.services.experiments.segment_ab import SegmentTests
 from mlmkit.store import experiments as sql
 from mlmkit.values import (
     ABTestConfig,
@@ -62,7 +62,7 @@ def _check_config(config: object) -> ABTestConfig:
     return config
 
 
-class ABTestingService(EngineUser):
+class ABTestingService(SegmentTests):
     """A/B testing, champion/challenger and guarded gradual rollouts over one workspace.
 
     Parameters

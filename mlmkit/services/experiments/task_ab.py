@@ -62,8 +62,8 @@ from mlmkit.values import ABTestConfig, TimeRange
 if TYPE_CHECKING:
     from mlmkit.store.registry.duckdb import ModelRegistry
 
-__all__ = ["DEFAULT_MAX_ROWS", "TaskComparison", "experiment_metrics", "run_task_test",
-           "task_comparison"]
+__all__ = ["DEFAULT_MAX_ROWS", "TaskComparison", "compare_aggregates", "experiment_metrics",
+           "run_task_test", "task_comparison"]
 
 _Matrix: TypeAlias = "np.ndarray[tuple[int, int], np.dtype[np.int64]]"
 _Floats: TypeAlias = "np.ndarray[tuple[int], np.dtype[np.float64]]"
@@ -153,7 +153,20 @@ def task_comparison(engine: object, task: Task, config: ABTestConfig,
                     sequential: bool, tau: float, power: float, n_resamples: int, seed: int,
                     max_rows: int = DEFAULT_MAX_ROWS) -> TaskComparison:
     """Compare ``config``'s versions of a non-binary model on ``metrics`` (first: primary)."""
-    eng = _engine(engine)
+    return compare_aggregates(_engine(engine), task, config, time_range, metrics,
+                              sequential=sequential, tau=tau, power=power,
+                              n_resamples=n_resamples, seed=seed, max_rows=max_rows)
+
+
+def compare_aggregates(eng: TaskStatisticsEngine, task: Task, config: ABTestConfig,
+                       time_range: TimeRange | None, metrics: Sequence[str], *,
+                       sequential: bool, tau: float, power: float, n_resamples: int, seed: int,
+                       max_rows: int = DEFAULT_MAX_ROWS) -> TaskComparison:
+    """`task_comparison` over ``eng``'s aggregates as given (one segment's, for instance).
+
+    Reads ``class_confusion``, ``regression_sums`` or ``score_totals`` (and the pairs of a
+    regression bootstrap metric) with ``versions=[a, b]``.
+    """
     args = (eng, config, time_range, metrics, sequential, tau, power, n_resamples, seed)
     if task is Task.MULTICLASS:
         return _multiclass(*args)
