@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 GUIDES = ("QUICKSTART.md", "MONITORING.md", "AB_TESTING.md", "TUNING.md", "NOTEBOOKS.md",
-          "../README.md")
+          "TASKS.md", "../README.md")
 #: Blocks a guide may leave unrun, at most (each marked with a reason).
 MAX_SKIPPED = 2
 _BLOCK = re.compile(r"(?:<!--\s*(run|skip:[^>]*?)\s*-->\s*\n)?```python\n(.*?)\n```", re.DOTALL)
