@@ -6,6 +6,9 @@ from mlmkit.services.experiments.ab_test import (
     ABTestingService,
     ABTestResult,
 )
+from mlmkit.services.experiments.guardrails import (
+    StepCounts,
+)
 from mlmkit.services.experiments.result import (
     decide,
 )
@@ -24,6 +27,7 @@ __all__ = [
     'Guardrails',
     'Rollout',
     'RolloutDecision',
+    'StepCounts',
     'decide',
     'start_rollout',
 ]

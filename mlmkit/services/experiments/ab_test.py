@@ -220,6 +220,11 @@ class ABTestingService(SegmentTests):
                  seed: int = 0, min_samples: int = 100) -> ABTestResult:
         """Test the experiment on the prediction log (labelled rows of both versions).
 
+        Multiclass, regression and score-only models (their registered task) compare the
+        task's metrics with the catalogue's test each: proportions for accuracy and the flag
+        rate, Welch from sums for MAE / MAPE, bootstrap for F1-macro / RMSE / R² (table in
+        `mlmkit.services.experiments.task_ab`); lower MAE / RMSE wins.
+
         Parameters
         ----------
         config : ABTestConfig
@@ -243,11 +248,6 @@ class ABTestingService(SegmentTests):
         min_samples : int
             Labelled predictions each version needs before any decision (the seed's 100):
             below it the result is ``insufficient`` — a tie that says so, never "deploy".
-
-        Multiclass, regression and score-only models (their registered task) compare the
-        task's metrics with the catalogue's test each: proportions for accuracy and the flag
-        rate, Welch from sums for MAE / MAPE, bootstrap for F1-macro / RMSE / R² (table in
-        `mlmkit.services.experiments.task_ab`); lower MAE / RMSE wins.
 
         Returns
         -------

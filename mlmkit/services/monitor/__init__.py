@@ -11,6 +11,11 @@ from mlmkit.services.monitor.service import (
     DEFAULT_MIN_LABELS,
     PerformanceMonitor,
 )
+from mlmkit.services.monitor.task_results import (
+    MulticlassWindowMetrics,
+    RegressionWindowMetrics,
+    ScoreWindowMetrics,
+)
 from mlmkit.services.monitor.verdict import ModelVerdict, model_verdict, model_verdicts
 
 __all__ = [
@@ -18,7 +23,10 @@ __all__ = [
     'DEFAULT_MIN_LABELS',
     'DegradationInfo',
     'ModelVerdict',
+    'MulticlassWindowMetrics',
     'PerformanceMonitor',
+    'RegressionWindowMetrics',
+    'ScoreWindowMetrics',
     'WindowMetrics',
     'model_verdict',
     'model_verdicts',
