@@ -195,6 +195,8 @@ warnings.filterwarnings("ignore", category=UserWarning)
 span = parse_window(window)
 interval = "1d" if span >= timedelta(days=3) else "1h"
 versions = [str(m.version) for m in ws.registry.get_all(model_name)]
+task = str(ws.registry.task(model_name))  # binary, multiclass, regression or score-only
+binary = task == "binary"
 deployed = ws.registry.deployed_version(model_name)
 version = str(deployed) if deployed is not None else versions[-1]
 verdict = model_verdict(ws, model_name, version)
@@ -213,6 +215,7 @@ def section(title):
 display(HTML(f"<h1>Monitoring report: {escape(model_name)}</h1>"
              + tables.verdicts_html([verdict, *others])
              + f"<p class='mlmkit-meta'>Evidence for {escape(model_name)} {escape(version)} "
+             f"({escape(task)} model) "
              f"over the last {escape(window)}; versions {escape(', '.join(versions))}; "
              f"generated {utcnow():%Y-%m-%d %H:%M} UTC.</p>"))
 """),
@@ -224,23 +227,45 @@ display(HTML(tables.summary_table(metrics, verdict)))
     code("""
 section("Performance trend")
 trend = ws.monitor.get_performance_trend(model_name, None, window, interval)
-figure(charts.metric_trend(trend, deployments=ws.registry.history(model_name),
+figure(charts.metric_trend(trend, metric=verdict.degradation.metric,
+                           deployments=ws.registry.history(model_name),
                            alerts=ws.alerts.list(model_name),
                            baseline=verdict.degradation.baseline_value,
                            threshold=verdict.degradation.threshold))
 """),
     code("""
-section("Confusion matrix")
-figure(charts.confusion_matrix(metrics, title=f"Confusion matrix {version}"))
+if binary:
+    section("Confusion matrix")
+    display(figure(charts.confusion_matrix(metrics, title=f"Confusion matrix {version}")))
+elif task == "multiclass":  # counts and share of each actual class, each with its own scale
+    section("Confusion matrix")
+    both = charts.class_confusion_matrix(metrics) | charts.class_confusion_matrix(
+        metrics, normalize=True)
+    display(figure(both.resolve_scale(color="independent")))
+    section("Per-class metrics")
+    display(figure(charts.class_metrics(metrics)))
 """),
     code("""
-section("ROC and precision-recall")
-curve = data.threshold_curve(ws, model_name, None, window=window)
-figure(charts.roc_curve(curve) | charts.pr_curve(curve))
+if task == "regression":
+    section("Residuals")
+    sample = data.residual_sample(ws, model_name, version, window=window)
+    hist = data.residual_histogram(ws, model_name, version, window=window)
+    display(figure(charts.residual_scatter(sample) | charts.residual_histogram(hist, metrics)))
+elif task == "score-only":
+    section("Score distribution")
+    threshold = ws.registry.get(model_name, version).configuration.get("threshold")
+    hist = data.score_histogram(ws, model_name, version, window=window)
+    display(figure(charts.score_distribution(hist, threshold=threshold,
+                                             flag_rate=metrics.flag_rate)))
 """),
     code("""
-section("Calibration")
-figure(charts.calibration(data.calibration_frame(ws, model_name, version, window=window)))
+if binary:  # a decision threshold's curves and calibration: binary models only
+    section("ROC and precision-recall")
+    curve = data.threshold_curve(ws, model_name, None, window=window)
+    display(figure(charts.roc_curve(curve) | charts.pr_curve(curve)))
+    section("Calibration")
+    calib = data.calibration_frame(ws, model_name, version, window=window)
+    display(figure(charts.calibration(calib)))
 """),
     code("""
 section("Version comparison")
@@ -258,8 +283,10 @@ figure(charts.drift_heatmap(data.drift_over_time(ws, model_name, version, period
                                                  reference=window, progress=False)))
 """),
     code("""
-section("Concept drift")
-display(HTML(tables.concept_table(ws.monitor.detect_concept_drift(model_name, version, window))))
+if task != "score-only":  # concept drift runs on the error stream: a score has none
+    section("Concept drift")
+    concept = ws.monitor.detect_concept_drift(model_name, version, window)
+    display(HTML(tables.concept_table(concept)))
 """),
     code("""
 section("Alerts")
