@@ -28,7 +28,8 @@ def test_notebook_runs(name, demo_path, tmp_path):
     nb = nbformat.read(str(out), as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    images = [o for o in outputs  # the report draws inline SVG; the others PNG
+              if {"image/png", "image/svg+xml"} & set(o.get("data", {}))]
     assert len(images) >= 2
     # nothing on stderr: notebook 02's rollback fires a critical alert, logged but not printed
     assert not [o.get("text") for o in outputs if o.get("name") == "stderr"]
