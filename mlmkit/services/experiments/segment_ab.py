@@ -233,11 +233,18 @@ class SegmentTests(EngineUser):
 
         Examples
         --------
-        >>> import mlmkit
-        >>> cfg = mlmkit.ABTestConfig.create("n1-detector", "1.0.0", "1.1.0")
+        >>> import mlmkit, polars as pl
+        >>> rows = pl.DataFrame({"model_name": "m", "version": ["1.0.0", "1.1.0"] * 200,
+        ...                      "prediction": [True, False] * 200, "actual": True,
+        ...                      "country": ["DE"] * 200 + ["FR"] * 200})
         >>> with mlmkit.open() as ws:
-        ...     ws.ab.segment_test(cfg, segment="country").height
-        0
+        ...     for v in ("1.0.0", "1.1.0"):
+        ...         _ = ws.registry.register(mlmkit.ModelMetadata("m", "supervised", v))
+        ...     _ = ws.log.track_batch(rows)
+        ...     cfg = mlmkit.ABTestConfig.create("m", "1.0.0", "1.1.0")
+        ...     frame = ws.ab.segment_test(cfg, segment="country")
+        >>> frame.select("country", "n_a", "value_a", "value_b", "winner").rows()
+        [('DE', 100, 1.0, 0.0, 'A'), ('FR', 100, 1.0, 0.0, 'A')]
         """
         if not isinstance(config, ABTestConfig):
             raise invalid("config", "an ABTestConfig", config)
