@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from mlmkit._html import cell, dict_table
+from mlmkit.simulation.task_checks import check_task_labels, repeated_alerts
 from mlmkit.simulation.world import LabelQueue, SimulationConfig
 
 if TYPE_CHECKING:
@@ -24,6 +25,16 @@ if TYPE_CHECKING:
 __all__ = ["Ledger", "SimulationReport", "check_end", "check_step"]
 
 EPISODE_RULES = frozenset({"degradation", "drift", "data_drift", "concept_drift"})
+_JOBS_PER_TASK = ("the jobs do not handle multiclass, regression and score-only models yet "
+                  "(issue 15: services/monitor, services/jobs, services/alerts are being wired "
+                  "per task)")
+#: Invariants known to fail until unfinished work lands: key -> reason. Their failures are
+#: reported as expected (not violations); one that holds is reported so the mark can go.
+PENDING: dict[str, str] = {
+    "task-jobs": _JOBS_PER_TASK,
+    "task-degradation": "degradation-check judges accuracy against binary rules only: "
+                        + _JOBS_PER_TASK,
+}
 
 
 class Ledger:
@@ -41,6 +52,17 @@ class Ledger:
         self.runs: list[JobRun] = []
         self.violations: list[str] = []
         self.scrapes = 0
+        self.tasks = {spec.name: spec.task for spec in cfg.models}
+        self.predicted: dict[tuple[str, str], object] = {}
+        self.expected: dict[str, list[str]] = {}
+        self.task_metric_checks = 0
+
+    def fail(self, invariant: str, message: str) -> None:
+        """Book a failed ``invariant``: expected when it is `PENDING`, else a violation."""
+        if invariant in PENDING:
+            self.expected.setdefault(invariant, []).append(message)
+        else:
+            self.violations.append(message)
 
     def tracked(self, frame: pl.DataFrame, truth: Any) -> None:
         """Book one step of one model's traffic."""
@@ -51,8 +73,13 @@ class Ledger:
         model = frame["model_name"][0]
         self.truth.update(zip(((model, i) for i in frame["prediction_id"]), truth.tolist(),
                               strict=True))
+        task = self.tasks.get(model, "binary")
+        if task != "binary":
+            made = frame["score" if task == "score-only" else "prediction"].to_list()
+            self.predicted.update(zip(((model, i) for i in frame["prediction_id"]), made,
+                                      strict=True))
 
-    def labelled(self, model: str, ids: list[str], values: list[bool], result: Any) -> None:
+    def labelled(self, model: str, ids: list[str], values: list[Any], result: Any) -> None:
         """Book one ``record_actuals`` call and what it said it changed."""
         self.label_calls += 1
         self.delivered.update(zip(((model, i) for i in ids), values, strict=True))
@@ -65,11 +92,21 @@ class Ledger:
                                    f"{changed} and skipped {skipped}")
 
     def job(self, run: JobRun) -> None:
-        """Book one job run; anything but ``ok`` is a violation."""
+        """Book one job run; anything but ``ok`` is a violation.
+
+        A run whose only failures are items of non-binary models fails ``task-jobs``.
+        """
         self.runs.append(run)
-        if run.status != "ok":
-            self.violations.append(f"job {run.job} at {run.started_at:%Y-%m-%d %H:%M} "
-                                   f"ended {run.status}: {run.error or run.items}")
+        if run.status == "ok":
+            return
+        failed = [i for i in run.items if i.get("status") == "error"]
+        message = (f"job {run.job} at {run.started_at:%Y-%m-%d %H:%M} ended {run.status}: "
+                   f"{run.error or run.items}")
+        if failed and all(self.tasks.get(str(i.get("model_name")), "binary") != "binary"
+                          for i in failed):
+            self.fail("task-jobs", message)
+        else:
+            self.violations.append(message)
 
     def alerts_seen(self, ws: Workspace) -> pl.DataFrame:
         """The alert table."""
@@ -121,6 +158,10 @@ class SimulationReport:
     rollouts: dict[str, str]
     scrapes: int
     violations: tuple[str, ...]
+    expected_failures: tuple[str, ...] = ()
+    now_hold: tuple[str, ...] = ()
+    task_metric_checks: int = 0
+    task_detection_delay_h: dict[str, float | None] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -144,13 +185,17 @@ class SimulationReport:
                  f"webhook deliveries  {self.deliveries}",
                  "detection delay     " + ", ".join(
                      f"{k} {'missed' if v is None else f'{v:.1f} h'}"
-                     for k, v in self.detection_delay_h.items()),
+                     for k, v in {**self.detection_delay_h,
+                                  **self.task_detection_delay_h}.items()),
                  f"false alarms        {self.false_alarms}",
                  "rollouts            " + ", ".join(f"{k} {v}" for k, v in
                                                     sorted(self.rollouts.items())),
                  f"/metrics scrapes    {self.scrapes}",
+                 f"task metric checks  {self.task_metric_checks}",
                  f"invariants          {'all held' if self.ok else 'VIOLATED'}"]
         lines += [f"  - {v}" for v in self.violations[:50]]
+        lines += [f"expected to fail    {e}" for e in self.expected_failures]
+        lines += [f"pending but held    {h} (remove its PENDING mark)" for h in self.now_hold]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -161,8 +206,10 @@ class SimulationReport:
 
 def _check_labels(ws: Workspace, ledger: Ledger) -> int:
     """Every label on exactly its rows; returns the raw rows still present."""
-    present = 0
+    present = check_task_labels(ws, ledger)
     for spec in ledger.cfg.models:
+        if spec.task != "binary":
+            continue
         rows = ws.log.predictions(spec.name, start=ledger.cfg.start, end=ledger.cfg.end
                                   + timedelta(days=1))
         present += rows.height
@@ -215,6 +262,7 @@ def check_end(ws: Workspace, ledger: Ledger, received: list[dict[str, Any]],
             ledger.violations.append(f"alert {alert_id} reached the receiver "
                                      f"{ids.get(alert_id, 0)} times")
     delays: dict[str, float | None] = {}
+    task_delays: dict[str, float | None] = {}
     expected_windows = []
     for ep in cfg.episodes:
         start = cfg.moment(ep.at)
@@ -225,10 +273,15 @@ def check_end(ws: Workspace, ledger: Ledger, received: list[dict[str, Any]],
         if first is not None:
             first = min(hits["created_at"].to_list())
         delay = None if first is None else (first - start).total_seconds() / 3600
-        delays[f"{ep.kind}:{ep.model}"] = delay
+        task = ledger.tasks.get(ep.model, "binary")
+        (delays if task == "binary" else task_delays)[f"{ep.kind}:{ep.model}"] = delay
         if delay is None or delay > ep.max_delay.total_seconds() / 3600:
-            ledger.violations.append(f"{ep.kind} episode on {ep.model} at {start:%Y-%m-%d %H:%M}"
-                                     f" raised no {ep.alert_rules} alert within {ep.max_delay}")
+            ledger.fail("task-degradation" if task != "binary" else "episode",
+                        f"{ep.kind} episode on {ep.model} ({task}) at {start:%Y-%m-%d %H:%M}"
+                        f" raised no {ep.alert_rules} alert within {ep.max_delay}")
+        for repeat in repeated_alerts(hits, ws.alerts.default_cooldown):
+            ledger.fail("task-degradation" if task != "binary" else "alert-once",
+                        f"{ep.kind} episode on {ep.model} ({task}): {repeat}")
         expected_windows.append((ep.model, start))
     episodic = alerts.filter(pl.col("rule").is_in(list(EPISODE_RULES)))
     false_alarms = 0
@@ -256,7 +309,12 @@ def check_end(ws: Workspace, ledger: Ledger, received: list[dict[str, Any]],
         job_runs=dict(Counter(r.job for r in ledger.runs)),
         alerts=dict(Counter(alerts["rule"].to_list())), deliveries=len(received),
         detection_delay_h=delays, false_alarms=false_alarms, rollouts=rollouts,
-        scrapes=ledger.scrapes, violations=tuple(ledger.violations))
+        scrapes=ledger.scrapes, violations=tuple(ledger.violations),
+        expected_failures=tuple(
+            f"{key}: {len(found)} failures, first: {found[0]} [{PENDING[key]}]"
+            for key, found in sorted(ledger.expected.items())),
+        now_hold=tuple(k for k in sorted(PENDING) if k not in ledger.expected),
+        task_metric_checks=ledger.task_metric_checks, task_detection_delay_h=task_delays)
 
 
 def _alert_id(payload: dict[str, Any]) -> Any:

@@ -19,12 +19,20 @@ __all__ = ["Episode", "LabelQueue", "ModelSpec", "SimulationConfig", "draw_traff
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """One simulated model: its production version and how accurate each version is."""
+    """One simulated model: its task, production version and each version's quality.
+
+    ``accuracy`` is the share of correct predictions of a binary or multiclass version, the
+    residual standard deviation of a regression version and the mean score of a score-only
+    version (`mlmkit.simulation.tasks`); ``degraded`` is that quality during a degradation
+    episode (``None``: the config's ``degraded_accuracy``).
+    """
 
     name: str
     production: str
     accuracy: dict[str, float]
     positive_rate: float = 0.3
+    task: str = "binary"
+    degraded: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,12 +63,18 @@ class SimulationConfig:
         ModelSpec("fraud", "1.0.0", {"1.0.0": 0.88, "1.1.0": 0.90}),
         ModelSpec("churn", "2.0.0", {"2.0.0": 0.90}),
         ModelSpec("spam", "3.0.0", {"3.0.0": 0.90, "3.1.0": 0.62}),
+        ModelSpec("intent", "1.0.0", {"1.0.0": 0.85}, task="multiclass", degraded=0.55),
+        ModelSpec("eta", "1.0.0", {"1.0.0": 3.0}, task="regression", degraded=7.5),
+        ModelSpec("anomaly", "1.0.0", {"1.0.0": 0.0}, task="score-only", degraded=1.0),
     )
     staging: tuple[tuple[str, str], ...] = (("fraud", "1.1.0"), ("spam", "3.1.0"))
     rollouts_at: float = 0.10          # fraction of the run when both rollouts start
     episodes: tuple[Episode, ...] = (
         Episode("degradation", "churn", 0.50, ("degradation",), timedelta(hours=12)),
         Episode("drift", "fraud", 0.40, ("data_drift",), timedelta(hours=30)),
+        Episode("degradation", "intent", 0.50, ("degradation",), timedelta(hours=12)),
+        Episode("degradation", "eta", 0.55, ("degradation",), timedelta(hours=12)),
+        Episode("degradation", "anomaly", 0.60, ("degradation",), timedelta(hours=12)),
     )
     degraded_accuracy: float = 0.70
     drift_shift: float = 1.0           # in standard deviations of feature x1
@@ -108,7 +122,10 @@ def draw_traffic(rng: np.random.Generator, cfg: SimulationConfig, spec: ModelSpe
 
 
 class LabelQueue:
-    """Labels waiting to arrive: (due time, model, request id, label), delivered in time order."""
+    """Labels waiting to arrive: (due time, model, request id, label), delivered in time order.
+
+    A label is a boolean, a class label or a number, by the model's task.
+    """
 
     def __init__(self) -> None:
         self._due: list[np.ndarray] = []
@@ -133,7 +150,7 @@ class LabelQueue:
         self._ids.append(frame["prediction_id"].to_numpy()[keep])
         self._labels.append(truth[keep])
 
-    def pop_due(self, now: datetime) -> Iterator[tuple[str, list[str], list[bool]]]:
+    def pop_due(self, now: datetime) -> Iterator[tuple[str, list[str], list[object]]]:
         """Remove and yield (model, ids, labels) for every label due by ``now``."""
         if not self._due:
             return

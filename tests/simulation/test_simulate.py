@@ -25,6 +25,19 @@ def test_short_run_holds_every_invariant(tmp_path: Path) -> None:
     assert all(v is not None for v in report.detection_delay_h.values())
     assert set(report.job_runs) >= {"performance-monitoring", "degradation-check",
                                     "drift-detection", "retention", "rollout-advancement"}
+    # one model of each other task ran beside the binary ones: its rows, labels and window
+    # metrics held (report.ok); what waits for the jobs to learn the tasks is reported as
+    # expected to fail with its reason, never skipped silently
+    from mlmkit.simulation.invariants import PENDING
+
+    assert {s.task for s in SimulationConfig().models} == {"binary", "multiclass",
+                                                           "regression", "score-only"}
+    assert report.task_metric_checks == 3 * 3 * 96  # every performance-monitoring run, per model
+    assert set(report.task_detection_delay_h) == {"degradation:intent", "degradation:eta",
+                                                  "degradation:anomaly"}
+    failing = {line.split(":")[0] for line in report.expected_failures}
+    assert failing <= set(PENDING) and failing | set(report.now_hold) == set(PENDING)
+    assert all(PENDING[line.split(":")[0]] in line for line in report.expected_failures)
 
 
 def test_invariants_catch_a_planted_fault(tmp_path: Path,
@@ -50,3 +63,21 @@ def test_refuses_an_existing_file(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with pytest.raises(mlmkit.ValidationError, match="path"):
         simulate(path, SimulationConfig(days=0.1, step=timedelta(minutes=30)))
+
+
+def test_a_label_on_the_wrong_task_column_is_caught(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log that stores a regression label off by one fails the per-task label invariant."""
+    from mlmkit.services.log import PredictionLog
+
+    original = PredictionLog.record_actuals
+
+    def shifted(self: PredictionLog, ids: object, actuals: object, **kw: object) -> object:
+        if kw.get("model_name") == "eta":
+            actuals = [a + 1.0 for a in actuals]  # type: ignore[attr-defined]
+        return original(self, ids, actuals, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PredictionLog, "record_actuals", shifted)
+    report = simulate(tmp_path / "sim.duckdb", SimulationConfig(days=0.25, episodes=()))
+    assert any(v.startswith("eta (regression):") and "actual_value" in v
+               for v in report.violations), report.summary()
