@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import f1_score, mean_absolute_error
 
 from mlmkit import ModelMetadata
-from mlmkit.exceptions import StateError
+from mlmkit.exceptions import StateError, ValidationError
 from mlmkit.values import utcnow
 
 
@@ -34,6 +34,23 @@ def test_score_only_flag_threshold_is_the_exact_f1_optimum(ws_file) -> None:
     assert r.optimal_value == pytest.approx(best, abs=1e-12)
     assert f1_score(y, s >= r["optimal_threshold"]) == pytest.approx(best, abs=1e-12)
     assert r.current_threshold == 2.5
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [({}, "step"),
+                                               ({"threshold_range": None}, "step"),
+                                               ({"step": None}, "threshold_range")])
+def test_score_only_refuses_probability_unit_candidates(ws_file, kwargs, field) -> None:
+    # a [0, 1] grid or range on unbounded anomaly scores would search the wrong values
+    ws_file.registry.register(ModelMetadata("an", "unsupervised", "1.0.0", task="score"))
+    ws_file.log.track_batch(pl.DataFrame({"model_name": "an", "version": "1.0.0",
+                                          "score": [-3.0, 7.5], "prediction": [False, True],
+                                          "actual": [False, True], "timestamp": _stamps(2)}))
+    with pytest.raises(ValidationError, match=rf"{field} must be None for a score-only") as e:
+        ws_file.tuning.optimize_threshold("an", "1.0.0", **kwargs)
+    assert e.value.field == field
+    with pytest.raises(ValidationError, match="threshold_range must be None"):  # (0.5, 0.99)
+        ws_file.tuning.optimize_precision_recall_tradeoff("an", "1.0.0")
+    assert ws_file.tuning.history("an").height == 0
 
 
 def test_score_only_without_confirmed_anomalies_asks_for_actuals(ws_file) -> None:

@@ -39,7 +39,7 @@ from mlmkit.services.tuning.results import (
     TuningResult,
 )
 from mlmkit.services.tuning.search import Evaluate
-from mlmkit.services.tuning.tasks import check_threshold_task
+from mlmkit.services.tuning.tasks import check_candidates, check_threshold_task
 from mlmkit.store.tuning_runs import insert_runs, select_runs
 from mlmkit.values import DefaultWindow, ModelMetadata, Version, VersionLike, WindowLike
 
@@ -143,7 +143,7 @@ class AutoTuningEngine(EngineUser):
         StateError
             When the version has no labelled, scored predictions in the window.
         """
-        ver, current = self._version(model_name, version)
+        ver, current = self._version(model_name, version, candidates=(threshold_range, step))
         check_choice("metric_to_optimize", metric_to_optimize, _THRESHOLD_METRICS)
         min_labels = check_int("min_labels", min_labels, low=0)  # checked before any scan
         minimum = check_real("min_improvement_percent", min_improvement_percent)
@@ -175,7 +175,7 @@ class AutoTuningEngine(EngineUser):
         (exact by default). An infeasible target gives ``feasible=False``, ``threshold=nan`` and a
         ``reason`` with the best value reachable.
         """
-        ver, current = self._version(model_name, version)
+        ver, current = self._version(model_name, version, candidates=(threshold_range, step))
         if target_recall is None:
             target, value, other = "precision", check_real("target_precision", target_precision,
                                                            low=0.0, high=1.0), "recall"
@@ -216,7 +216,7 @@ class AutoTuningEngine(EngineUser):
         [`optimize_threshold`][mlmkit.services.tuning.AutoTuningEngine.optimize_threshold]
         (exact over every distinct score by default).
         """
-        ver, current = self._version(model_name, version)
+        ver, current = self._version(model_name, version, candidates=(threshold_range, step))
         costs = {"cost_false_positive": check_real("cost_false_positive", cost_false_positive,
                                                    low=0.0),
                  "cost_false_negative": check_real("cost_false_negative", cost_false_negative,
@@ -350,8 +350,12 @@ class AutoTuningEngine(EngineUser):
         return select_runs(self.db, model_name=model_name, version=ver, kind=kind)
 
     # ------------------------------------------------------------------ helpers
-    def _version(self, model_name: str, version: VersionLike) -> tuple[str, float]:
-        check_threshold_task(self.registry, model_name, "threshold tuning")
+    def _version(self, model_name: str, version: VersionLike, *,
+                 candidates: tuple[tuple[float, float] | None, float | None] | None = None
+                 ) -> tuple[str, float]:
+        task = check_threshold_task(self.registry, model_name, "threshold tuning")
+        if candidates is not None:
+            check_candidates(task, *candidates)
         ver = str(Version.parse(version))
         return ver, configured_threshold(self.registry.get(model_name, ver))
 

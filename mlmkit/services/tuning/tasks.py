@@ -24,12 +24,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlmkit.catalogue import Task
-from mlmkit.exceptions import StateError
+from mlmkit.exceptions import StateError, ValidationError
 
 if TYPE_CHECKING:
     from mlmkit.store.registry.duckdb import ModelRegistry
 
-__all__ = ["THRESHOLD_TASKS", "check_threshold_task"]
+__all__ = ["THRESHOLD_TASKS", "check_candidates", "check_threshold_task"]
 
 #: Tasks whose models have one decision threshold on one score with binary ground truth.
 THRESHOLD_TASKS = frozenset({Task.BINARY, Task.SCORE_ONLY})
@@ -51,3 +51,21 @@ def check_threshold_task(registry: ModelRegistry, model_name: str, method: str) 
         raise StateError(f"{method} cannot tune model_name={model_name!r}: it is a {task} "
                          f"model; {_REASONS[task]}")
     return task
+
+
+def check_candidates(task: Task, threshold_range: tuple[float, float] | None,
+                     step: float | None) -> None:
+    """Refuse probability-unit candidates for a score-only model (its scores are unbounded).
+
+    A grid (``step``) or a ``threshold_range`` lies in [0, 1]; a score-only model's anomaly
+    scores are in their own units, so either would silently search the wrong values. Only the
+    exact mode over every distinct logged score fits: ``threshold_range=None, step=None``.
+    """
+    if task is Task.SCORE_ONLY and (threshold_range is not None or step is not None):
+        name, value = ("step", step) if step is not None else ("threshold_range",
+                                                             threshold_range)
+        raise ValidationError(
+            f"{name} must be None for a score-only model (its scores are not probabilities, "
+            f"so a [0, 1] grid or range would search the wrong values; pass "
+            f"threshold_range=None, step=None to try every distinct logged score); got {value!r}",
+            field=name, value=value)
