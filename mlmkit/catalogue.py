@@ -96,6 +96,13 @@ class MetricSpec:
         For a proportion, the count keys summed into successes and into trials.
     bounds : tuple of (float, float), optional
         The range the metric can take (``inf`` for unbounded); ``None``: not declared.
+    loss : str, optional
+        For a regression metric read off the mean of one per-row loss of ``e = prediction -
+        actual``, that loss: ``absolute_error`` (``|e|``: MAE is its mean),
+        ``squared_error`` (``e²``: RMSE is the square root of its mean) or
+        ``absolute_percentage_error`` (``|e| / |actual|``: MAPE is its mean); ``None`` for
+        the others (R² also needs the actuals' variance). Label-free estimation (DLE)
+        estimates the metrics whose loss it models.
     """
 
     name: str
@@ -107,6 +114,7 @@ class MetricSpec:
     uses: frozenset[Use] = frozenset()
     cells: tuple[tuple[str, ...], tuple[str, ...]] | None = None
     bounds: tuple[float, float] | None = None
+    loss: str | None = None
 
     @property
     def is_proportion(self) -> bool:
@@ -125,9 +133,9 @@ _CONFUSION = ("tp", "fp", "tn", "fn")
 def _m(name: str, label: str, kind: Kind, higher: bool | None, test: Significance,
        tasks: Collection[Task], uses: Collection[Use] = (),
        cells: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
-       bounds: tuple[float, float] | None = None) -> MetricSpec:
+       bounds: tuple[float, float] | None = None, loss: str | None = None) -> MetricSpec:
     return MetricSpec(name, label, kind, higher, test, frozenset(tasks), frozenset(uses), cells,
-                      bounds)
+                      bounds, loss)
 
 
 _COUNT_USES = (_W, _E, _T)
@@ -172,9 +180,12 @@ CATALOGUE: Mapping[str, MetricSpec] = {m.name: m for m in (
     _m("roc_auc_ovr", "ROC AUC (one-vs-rest)", Kind.CLASS_SCORE, True, _BOOT, (_M,), (_W,),
        bounds=_UNIT),
     # Regression: means of per-row values are compared with Welch, the rest by bootstrap.
-    _m("mae", "MAE", Kind.REGRESSION, False, _WELCH, (_R,), (_W, _E), bounds=_POSITIVE),
-    _m("rmse", "RMSE", Kind.REGRESSION, False, _BOOT, (_R,), (_W, _E), bounds=_POSITIVE),
-    _m("mape", "MAPE", Kind.REGRESSION, False, _WELCH, (_R,), (_W, _E), bounds=_POSITIVE),
+    _m("mae", "MAE", Kind.REGRESSION, False, _WELCH, (_R,), (_W, _E), bounds=_POSITIVE,
+       loss="absolute_error"),
+    _m("rmse", "RMSE", Kind.REGRESSION, False, _BOOT, (_R,), (_W, _E), bounds=_POSITIVE,
+       loss="squared_error"),
+    _m("mape", "MAPE", Kind.REGRESSION, False, _WELCH, (_R,), (_W, _E), bounds=_POSITIVE,
+       loss="absolute_percentage_error"),
     _m("r2", "R²", Kind.REGRESSION, True, _BOOT, (_R,), (_W, _E), bounds=(-_INF, 1.0)),
     # Score-only: share of rows the model flagged (a volume: no direction).
     _m("flag_rate", "Flag rate", Kind.WINDOW, None, _Z, (_S,), (_W, _E),

@@ -156,6 +156,54 @@ def test_tasks_directions_and_tests_are_declared() -> None:
     assert select(kind=Kind.REGRESSION) == ("mae", "rmse", "mape", "r2")  # issue 15
 
 
+def test_regression_losses_are_the_per_row_losses_of_their_metrics() -> None:
+    # MetricSpec.loss: MAE and MAPE are the means of |e| and |e|/|y|, RMSE the root of the mean
+    # of e²; R² has none. DLE estimates exactly the metrics whose loss it models.
+    import math
+
+    from mlmkit.analysis.estimation import DLE
+    from mlmkit.analysis.metrics import RegressionSums, regression_metrics
+
+    rng = np.random.default_rng(15)
+    y = rng.normal(10.0, 3.0, 500)
+    p = y + rng.normal(0.5, 2.0, 500)
+    e = p - y
+    losses = {"absolute_error": np.abs(e), "squared_error": e * e,
+              "absolute_percentage_error": np.abs(e) / np.abs(y)}
+    values = regression_metrics(RegressionSums.from_rows(y, p))
+    for name in select(kind=Kind.REGRESSION):
+        loss = spec(name).loss
+        if loss is None:
+            assert name == "r2"
+            continue
+        mean = float(losses[loss].mean())
+        want = math.sqrt(mean) if loss == "squared_error" else mean
+        assert getattr(values, name) == pytest.approx(want, rel=1e-12), name
+    assert all(m.loss is None for m in CATALOGUE.values() if m.kind is not Kind.REGRESSION)
+    frame = pl.DataFrame({"x": rng.normal(size=500), "prediction": p, "actual": y})
+    dle = DLE(features=["x"], knots=4).fit(frame)
+    modelled = set(dle.predict_loss(frame).columns)
+    estimated = [m for m in select(kind=Kind.REGRESSION) if spec(m).loss in modelled]
+    assert estimated == ["mae", "rmse"]
+    out = dle.estimate(frame.drop("actual"))
+    assert [c for c in out.columns if c in CATALOGUE] == estimated
+
+
+def test_task_monitoring_sets_are_catalogue_selections() -> None:
+    # issue 15 consumers: the non-binary monitor's tests and the rollout's guarded loss
+    from mlmkit.services.experiments.task_rollout import guarded_loss
+    from mlmkit.services.monitor import task_compare
+    from mlmkit.services.monitor import task_degradation as td
+
+    assert td.PROPORTION_METRICS == ("accuracy", "flag_rate")
+    assert all(spec(m).is_proportion for m in td.PROPORTION_METRICS)
+    assert set(td.PROBABILITY_METRICS) == {"roc_auc_ovr", "log_loss"}
+    assert task_compare._WELCH == ("mae", "mape")
+    assert task_compare._ROW_BOOTSTRAP == ("rmse", "r2")
+    assert {m: guarded_loss(Task.REGRESSION, m) for m in select(kind=Kind.REGRESSION)} == {
+        "mae": "mae", "rmse": "mse", "mape": "mape", "r2": "mse"}
+
+
 def test_unknown_and_non_proportion_metrics_name_the_value() -> None:
     with pytest.raises(ValidationError, match=r"metric must be one of .*'nope'"):
         spec("nope")

@@ -45,7 +45,15 @@ __all__ = ["EstimatedMulticlassMetrics", "estimate_multiclass_from_sums",
            "expected_confusion_sums"]
 
 _SUM_COLUMNS = ("predicted", "actual", "p_sum", "p_sq_sum")
-_PER_CLASS = ("precision", "recall", "f1")
+#: One-vs-rest statistics of each class from ``(tp, support, called)``, 0 where a denominator
+#: is 0. Their names are the column schema of ``per_class`` and ``averages`` (``f1`` is not a
+#: catalogue name): the kernels name them, so the schema is not a second list of metric names.
+_PER_CLASS_KERNELS = {
+    "precision": lambda tp, support, called: _divide(tp, called),
+    "recall": lambda tp, support, called: _divide(tp, support),
+    "f1": lambda tp, support, called: _divide(2.0 * tp, support + called),
+}
+_PER_CLASS = tuple(_PER_CLASS_KERNELS)
 _ROW_SUM_TOLERANCE = 1e-3
 
 
@@ -314,10 +322,11 @@ def estimate_multiclass_from_sums(sums: Any, squares: Any = None, *,
 
 
 def _per_class(tp: np.ndarray, support: np.ndarray, called: np.ndarray) -> dict[str, np.ndarray]:
-    def divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-        return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-    return {"precision": divide(tp, called), "recall": divide(tp, support),
-            "f1": divide(2.0 * tp, support + called)}
+    return {stat: kernel(tp, support, called) for stat, kernel in _PER_CLASS_KERNELS.items()}
+
+
+def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
 def _draw_matrices(e: np.ndarray, s: np.ndarray, n_draws: int,

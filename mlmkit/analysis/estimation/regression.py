@@ -34,11 +34,16 @@ import polars as pl
 from scipy.stats import norm
 
 from mlmkit._validation import check_int, check_probability, check_real, invalid
+from mlmkit.catalogue import Kind, select, spec
 from mlmkit.exceptions import StateError
 
 __all__ = ["DLE", "estimate_regression_performance"]
 
 _CATEGORICAL = (pl.String, pl.Categorical, pl.Enum, pl.Boolean)
+#: The per-row losses the loss models learn (the columns of ``DLE.predict_loss``).
+_LOSSES = ("absolute_error", "squared_error")
+#: The metrics estimated: the catalogue's regression metrics with one of those losses (MAE, RMSE).
+_ESTIMATED = tuple(m for m in select(kind=Kind.REGRESSION) if spec(m).loss in _LOSSES)
 
 
 class _Column:
@@ -255,12 +260,12 @@ class DLE:
         out = out.with_columns((ref["abs_std"] / n.sqrt()).alias("mae_standard_error"),
                                (se_sq / n.sqrt()).alias("rmse_standard_error"))
         bands = []
-        for metric in ("mae", "rmse"):
+        for metric in _ESTIMATED:
             se = pl.col(f"{metric}_standard_error")
             bands += [(pl.col(metric) - z * se).clip(lower_bound=0.0).alias(f"{metric}_low"),
                       (pl.col(metric) + z * se).alias(f"{metric}_high")]
         order = [*([] if chunk is None else [chunk]), "n"]
-        for metric in ("mae", "rmse"):
+        for metric in _ESTIMATED:
             order += [metric, f"{metric}_standard_error", f"{metric}_low", f"{metric}_high"]
         order += ["realised_mae", "realised_rmse"] if realised else []
         return out.with_columns(bands).select(order)
