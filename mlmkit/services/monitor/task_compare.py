@@ -32,8 +32,13 @@ from mlmkit.analysis.stats.tasks import (
     bootstrap_regression_metric,
     regression_welch,
 )
-from mlmkit.catalogue import Kind, Task, select
-from mlmkit.services.monitor.task_degradation import TASK_METRICS, metric_value
+from mlmkit.catalogue import Kind, Significance, Task, select
+from mlmkit.services.monitor.task_degradation import (
+    PROBABILITY_METRICS,
+    PROPORTION_METRICS,
+    TASK_METRICS,
+    metric_value,
+)
 from mlmkit.services.monitor.task_results import (
     MulticlassWindowMetrics,
     RegressionWindowMetrics,
@@ -46,8 +51,9 @@ from mlmkit.values import TimeRange
 __all__ = ["task_comparison"]
 
 _CLASS_AVERAGES = select(kind=Kind.CLASS_COUNT)
-_ROW_BOOTSTRAP = ("rmse", "r2")
-_PROBABILITIES = ("roc_auc_ovr", "log_loss")
+#: Regression metrics tested from each window's sums (Welch) and by resampling rows.
+_WELCH = select(task=Task.REGRESSION, test=Significance.WELCH)
+_ROW_BOOTSTRAP = select(task=Task.REGRESSION, test=Significance.BOOTSTRAP)
 _N_RESAMPLES = 2000
 
 
@@ -68,7 +74,7 @@ def _rows(engine: StatisticsEngine, model: str, version: str, span: TimeRange
 
 def _test(engine: StatisticsEngine, model: str, span: TimeRange, metric: str,
           first: TaskResult, res: TaskResult) -> TestResult | None:
-    if metric in ("accuracy", "flag_rate"):
+    if metric in PROPORTION_METRICS:
         a, b = _proportion(first), _proportion(res)
         if a is None or b is None:
             return None
@@ -76,8 +82,10 @@ def _test(engine: StatisticsEngine, model: str, span: TimeRange, metric: str,
     if isinstance(first, RegressionWindowMetrics) and isinstance(res, RegressionWindowMetrics):
         if first.sums is None or res.sums is None or min(first.sums.n, res.sums.n) < 2:
             return None
-        if metric in ("mae", "mape"):
+        if metric in _WELCH:
             return regression_welch(first.sums, res.sums, metric=metric)
+        if metric not in _ROW_BOOTSTRAP:
+            return None
         ra, rb = _rows(engine, model, first.version, span), _rows(engine, model,
                                                                    res.version, span)
         return bootstrap_regression_metric(ra["actual_value"], ra["value"], rb["actual_value"],
@@ -102,7 +110,7 @@ def task_comparison(engine: StatisticsEngine, task: Task, model_name: str,
         for v in versions:
             res = task_window_metrics(engine, task, model_name, v, span, min_labels=min_labels,
                                       confidence=confidence, bins=1000,
-                                      scores=metric in _PROBABILITIES, role="served")
+                                      scores=metric in PROBABILITY_METRICS, role="served")
             assert res is not None  # a non-binary task
             results.append(res)
         first = results[0]

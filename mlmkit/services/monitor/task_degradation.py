@@ -32,7 +32,7 @@ from mlmkit._validation import check_probability, check_real, invalid
 from mlmkit.analysis.monitoring import SEVERITIES, drop_severity, one_proportion_test
 from mlmkit.analysis.stats import two_proportion_ztest
 from mlmkit.analysis.stats.tasks import bootstrap_class_metric, regression_welch
-from mlmkit.catalogue import Kind, Task, select, spec
+from mlmkit.catalogue import Kind, Significance, Task, select, spec
 from mlmkit.services.monitor.results import DegradationInfo
 from mlmkit.services.monitor.task_results import (
     MulticlassWindowMetrics,
@@ -43,8 +43,8 @@ from mlmkit.services.monitor.tasks import TaskResult, task_window_metrics
 from mlmkit.store.engines import StatisticsEngine
 from mlmkit.values import TimeRange, resolve_range
 
-__all__ = ["DEFAULT_METRIC", "TASK_METRICS", "metric_value", "task_degradation",
-           "task_metric", "worsening"]
+__all__ = ["DEFAULT_METRIC", "PROBABILITY_METRICS", "PROPORTION_METRICS", "TASK_METRICS",
+           "metric_value", "task_degradation", "task_metric", "worsening"]
 
 #: The metric judged when none is given.
 DEFAULT_METRIC = {Task.BINARY: "accuracy", Task.MULTICLASS: "accuracy",
@@ -55,7 +55,14 @@ TASK_METRICS: Mapping[Task, tuple[str, ...]] = {
     Task.REGRESSION: select(kind=Kind.REGRESSION),
     Task.SCORE_ONLY: ("flag_rate",),
 }
-_PROBABILITY_METRICS = ("roc_auc_ovr", "log_loss")
+#: Of these, the ones tested as proportions: multiclass accuracy (correct / labelled), the
+#: score-only flag rate (flagged / rows with a flag).
+PROPORTION_METRICS = tuple(m for m in select(test=Significance.PROPORTION)
+                           if any(m in names for names in TASK_METRICS.values()))
+#: The ones read from the logged class probabilities (their window is computed with ``scores``).
+PROBABILITY_METRICS = select(task=Task.MULTICLASS, kind=(Kind.SCORE, Kind.CLASS_SCORE))
+#: The ones compared with Welch from the windows' regression sums (means of a per-row loss).
+_WELCH = select(task=Task.REGRESSION, test=Significance.WELCH)
 INSUFFICIENT = SEVERITIES[-1]
 
 
@@ -98,7 +105,7 @@ def _window(engine: StatisticsEngine, task: Task, model: str, version: str, metr
             span: TimeRange, min_labels: int) -> TaskResult:
     result = task_window_metrics(engine, task, model, version, span, min_labels=min_labels,
                                  confidence=0.95, bins=1000,
-                                 scores=metric in _PROBABILITY_METRICS, role="served")
+                                 scores=metric in PROBABILITY_METRICS, role="served")
     assert result is not None  # a non-binary task
     return result
 
@@ -139,7 +146,7 @@ def _significance(metric: str, current: TaskResult, value: float,
                   ref: TaskResult | None) -> float:
     higher = spec(metric).higher_is_better
     side = "two-sided" if higher is None else "less" if higher else "greater"
-    if metric in ("accuracy", "flag_rate"):
+    if metric in PROPORTION_METRICS:
         cur = _proportion(current)
         base = None if ref is None else _proportion(ref)
         if cur is None or cur[1] == 0 or (ref is not None and (base is None or base[1] == 0)):
@@ -150,7 +157,7 @@ def _significance(metric: str, current: TaskResult, value: float,
         if not 0.0 <= value <= 1.0:
             return math.nan
         return one_proportion_test(cur[0], cur[1], value, alternative=side).p_value
-    if metric in ("mae", "mape") and isinstance(current, RegressionWindowMetrics) \
+    if metric in _WELCH and isinstance(current, RegressionWindowMetrics) \
             and current.sums is not None and current.sums.n >= 2:
         if isinstance(ref, RegressionWindowMetrics):
             if ref.sums is None or ref.sums.n < 2:

@@ -25,6 +25,7 @@ from mlmkit.analysis.metrics import (
     ScoreSummary,
 )
 from mlmkit.analysis.metrics.intervals import Interval
+from mlmkit.catalogue import Kind, select
 from mlmkit.services.monitor.results import WindowMetrics
 
 __all__ = ["AnyWindowMetrics", "MulticlassWindowMetrics", "RegressionWindowMetrics",
@@ -228,7 +229,7 @@ class RegressionWindowMetrics(_TaskWindow):
         """Facts, the metrics with their bounds, ``mape_excluded`` and ``residual_q<pct>``."""
         out = self._facts()
         if self.metrics is None:
-            out.update({k: _NAN for k in ("mae", "rmse", "mape", "r2", "bias")})
+            out.update({k: _NAN for k in (*select(kind=Kind.REGRESSION), "bias")})
             out.update({"n": 0, "mape_excluded": 0})
         else:
             out.update(self.metrics.to_dict())

@@ -19,7 +19,7 @@ from mlmkit.analysis.metrics import (
     multiclass_metrics,
     regression_metrics,
 )
-from mlmkit.catalogue import Task
+from mlmkit.catalogue import Kind, Task, select
 from mlmkit.services.monitor.tasks import class_labels
 
 __all__ = ["COLUMNS", "COUNTS", "multiclass_row", "regression_row", "score_row"]
@@ -30,13 +30,23 @@ _REGRESSION_SUMS = ("n", "sum_error", "sum_abs_error", "sum_squared_error", "sum
 _Row: TypeAlias = dict[str, object]
 _NAN = math.nan
 
-#: The metric columns of each task's row (after ``n, labelled``).
+_REGRESSION = select(kind=Kind.REGRESSION)
+
+
+def _bounded(metric: str) -> tuple[str, str, str]:
+    """``metric`` and the bounds of its interval, as the rows name them."""
+    return metric, f"{metric}_low", f"{metric}_high"
+
+
+#: The metric columns of each task's row (after ``n, labelled``): the task's default metric
+#: with its interval, then its other metrics from the catalogue (regression adds the mean
+#: error ``bias``). The score-only row is a column schema, not a metric selection: scored rows,
+#: score moments, flag counts, then the flag rate with its interval.
 COLUMNS: dict[Task, tuple[str, ...]] = {
-    Task.MULTICLASS: ("accuracy", "accuracy_low", "accuracy_high", "f1_macro",
-                      "precision_macro", "recall_macro", "f1_weighted"),
-    Task.REGRESSION: ("mae", "mae_low", "mae_high", "rmse", "mape", "r2", "bias"),
+    Task.MULTICLASS: (*_bounded("accuracy"), *select(kind=Kind.CLASS_COUNT)),
+    Task.REGRESSION: (*_bounded("mae"), *(m for m in _REGRESSION if m != "mae"), "bias"),
     Task.SCORE_ONLY: ("scored", "mean_score", "std_score", "flagged", "flag_count",
-                      "flag_rate", "flag_rate_low", "flag_rate_high"),
+                      *_bounded("flag_rate")),
 }
 #: The integer columns among them (0, not NaN, in an empty group).
 COUNTS = ("n", "labelled", "scored", "flagged", "flag_count")
@@ -56,8 +66,7 @@ def multiclass_row(part: pl.DataFrame, confidence: float) -> _Row:
         m = multiclass_metrics(frame, confidence=confidence)
         ci = m.accuracy_interval
         row.update({"accuracy": m.accuracy, "accuracy_low": ci.low, "accuracy_high": ci.high})
-        row.update({k: m[k] for k in ("f1_macro", "precision_macro", "recall_macro",
-                                      "f1_weighted")})
+        row.update({k: m[k] for k in select(kind=Kind.CLASS_COUNT)})
     return row
 
 
