@@ -250,3 +250,15 @@ def test_an_absent_class_makes_its_auc_undefined_not_the_average() -> None:
         r = mm.ovr_auc_from_histograms(pos, neg)
     assert math.isnan(r.per_class["roc_auc"][1])
     assert r.macro == pytest.approx(np.nanmean(r.per_class["roc_auc"].to_numpy()))
+
+
+def test_a_single_class_window_matches_sklearn():
+    # a trend bucket or a segment where every labelled row is one class (sklearn accepts it)
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    y = p = ["a"] * 5
+    m = mm.multiclass_metrics(mm.confusion_counts(y, p))
+    assert m.accuracy == accuracy_score(y, p) == 1.0
+    for average in ("macro", "micro", "weighted"):
+        expected = precision_recall_fscore_support(y, p, average=average)[:3]
+        assert tuple(m[f"{k}_{average}"] for k in ("precision", "recall", "f1")) == expected

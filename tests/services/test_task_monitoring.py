@@ -385,3 +385,30 @@ def test_degradation_rule_per_task_fires_once(scenario):
     assert alert["severity"] == "critical" and "mae of reg 1.0.0 rose 50.0%" in alert["message"]
     verdict = mlmkit.services.monitor.verdict.model_verdict(ws, "reg")
     assert verdict.severity == "critical" and "mae rose 50.0%" in verdict.sentence
+
+
+def test_multiclass_trend_with_a_one_class_bucket(tmp_path):
+    from datetime import timedelta
+
+    from sklearn.metrics import accuracy_score, f1_score
+
+    import mlmkit
+    from mlmkit.values import ModelMetadata, utcnow
+
+    now = utcnow()
+    ids = [f"i{i}" for i in range(7)]
+    pred = ["a", "b", "a", "c", "a", "a", "a"]
+    true = ["a", "b", "b", "c", "a", "a", "a"]
+    ts = [now - timedelta(hours=30)] * 4 + [now - timedelta(hours=2)] * 3
+    with mlmkit.open(tmp_path / "ws.duckdb") as ws:
+        ws.registry.register(ModelMetadata("mc", "supervised", "1.0.0", task="multiclass"))
+        ws.log.track_batch(pl.DataFrame({"model_name": "mc", "version": "1.0.0",
+                                         "prediction": pred, "prediction_id": ids,
+                                         "timestamp": ts}))
+        ws.log.record_actuals(ids, true, model_name="mc")
+        trend = ws.monitor.get_performance_trend("mc", "1.0.0", "48h", "1d").sort("bucket")
+    assert trend["n"].to_list() == [4, 3]
+    for row, (lo, hi) in zip(trend.iter_rows(named=True), ((0, 4), (4, 7)), strict=True):
+        y, p = true[lo:hi], pred[lo:hi]  # the second bucket holds class "a" only
+        assert row["accuracy"] == pytest.approx(accuracy_score(y, p))
+        assert row["f1_macro"] == pytest.approx(f1_score(y, p, average="macro"))

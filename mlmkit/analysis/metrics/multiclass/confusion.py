@@ -80,8 +80,8 @@ def as_matrix(confusion: Any, labels: Sequence[Any] | None) -> tuple[tuple[Any, 
     except (TypeError, ValueError) as err:
         raise invalid("confusion", "a KxK count matrix or an actual/predicted/count frame",
                       confusion) from err
-    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 2:
-        raise invalid("confusion", "a KxK count matrix with K >= 2", m.shape)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 1:  # K = 1: one class seen
+        raise invalid("confusion", "a KxK count matrix with K >= 1", m.shape)
     if not (np.isfinite(m).all() and (m >= 0).all() and (m == np.round(m)).all()):
         raise invalid("confusion", "non-negative integer counts", m.tolist()[:3])
     names = check_labels(range(m.shape[0]) if labels is None else labels, "labels")
@@ -108,8 +108,8 @@ def _from_frame(frame: pl.DataFrame, labels: Sequence[Any] | None) -> tuple[tupl
     if missing:
         raise invalid("labels", f"a list containing every label of the counts ({missing})",
                       list(names))
-    if len(names) < 2:
-        raise invalid("labels", "at least 2 classes", list(names))
+    if not names:
+        raise invalid("labels", "at least one class", list(names))
     m = np.zeros((len(names), len(names)), dtype=np.int64)
     np.add.at(m, ([index[v] for v in actual], [index[v] for v in predicted]),
               counts.astype(np.int64))
