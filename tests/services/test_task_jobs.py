@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import numpy as np
@@ -45,3 +46,28 @@ def test_snapshot_holds_each_task_metrics(tmp_path):
     assert values[("mc", "accuracy")] == pytest.approx(accuracy_score(y_cls, p_cls))
     assert values[("mc", "f1_macro")] == pytest.approx(f1_score(y_cls, p_cls, average="macro"))
     assert values[("rg", "sample_count")] == values[("mc", "sample_count")] == 400
+
+
+def test_degradation_and_tuning_jobs_judge_each_task_by_its_own_metric(tmp_path):
+    # the jobs' binary defaults (accuracy, a [0, 1] threshold grid) made every run of a
+    # regression or score-only production model fail; they use the task's metric or skip
+    rng = np.random.default_rng(4)
+    now = utcnow()
+    with mlmkit.open(tmp_path / "ws.duckdb") as ws:
+        for name, task in (("rg", "regression"), ("an", "score-only")):
+            ws.registry.register(ModelMetadata(name, "supervised", "1.0.0", task=task,
+                                               performance_metrics={"mae": 1.0,
+                                                                    "flag_rate": 0.1}))
+            ws.registry.deploy(name, "1.0.0")
+        y = rng.normal(10, 3, 400)
+        _log(ws, "rg", {"prediction": (y + rng.normal(0, 2.5, 400)).tolist()}, y.tolist(), now)
+        scores = rng.normal(0, 1, 400)
+        _log(ws, "an", {"score": scores.tolist(), "prediction": (scores > 1.2).tolist()},
+             (scores > 1.5).tolist(), now)
+        check = run_job(ws, "degradation-check", now=now, window="1h")
+        tune = run_job(ws, "auto-tuning", now=now, window="1h")
+        alerts = ws.alerts.list()
+    assert check.status == "ok" and check.changed == 2, check.items
+    assert {json.loads(a["details"])["metric"] for a in alerts.iter_rows(named=True)
+            if a["rule"] == "degradation"} == {"mae", "flag_rate"}
+    assert tune.status == "ok" and all(i["status"] == "skipped" for i in tune.items)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from mlmkit._jsonable import JSONObject
+from mlmkit.catalogue import Task
 from mlmkit.store.predictions.aggregates import confusion_counts
 from mlmkit.values import ABTestConfig, ModelMetadata, TimeRange
 
@@ -63,6 +64,9 @@ def tune_model(ctx: JobContext, tuning: AutoTuningEngine, meta: ModelMetadata,
                holdout: float, action: str) -> JSONObject:
     """The job item of one production version (see the module docstring)."""
     name, version = meta.model_name, str(meta.version)
+    if meta.task is not Task.BINARY:  # the job's grid is in probability units
+        return {"status": "skipped", "reason": f"{name} is a {meta.task} model: the job tunes "
+                "binary decision thresholds only (see ws.tuning for a score-only flag)"}
     if action == "rollout" and (active := ctx.ab.active_rollout(name)) is not None:
         return {"status": "skipped", "reason": f"rollout {active.rollout_id} of {name} "
                 f"({active.version_a} -> {active.version_b}) is running"}

@@ -175,12 +175,14 @@ def performance_monitoring(ctx: JobContext, *, window: str | timedelta = "1h",
 
 
 def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,
-                      metric: str = "accuracy", window: str | timedelta = "24h",
+                      metric: str | None = None, window: str | timedelta = "24h",
                       baseline: object = None) -> None:
     """Degradation of every production model against its baseline; alerts on degradation.
 
-    The monitor fires the ``degradation`` alert through ``ws.alerts`` with a de-duplication
-    key, so a second run right after raises nothing new.
+    ``metric=None`` judges each model on its task's default metric (accuracy for binary and
+    multiclass, mae for regression, flag_rate for score-only). The monitor fires the
+    ``degradation`` alert through ``ws.alerts`` with a de-duplication key, so a second run
+    right after raises nothing new.
     """
     check_real("threshold_percent", threshold_percent, low=0.0, low_open=True)
     span = resolve_range(window, now=ctx.now)
@@ -200,7 +202,7 @@ def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,
             return {**item, "status": "ok"}
         new = info.alert_id is not None  # None: de-duplicated against an open alert
         log.warning("%s %s: %s degraded by %.2f%% (severity %s)%s", meta.model_name,
-                    meta.version, metric, info.degradation_percent or 0.0, severity,
+                    meta.version, info.metric, info.degradation_percent or 0.0, severity,
                     "" if new else " (alert already open)",
                     extra={"severity": severity, "alert_id": info.alert_id})
         return {**item, "status": "changed" if new else "unchanged",
