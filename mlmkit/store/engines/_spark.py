@@ -15,9 +15,15 @@ from typing import Any
 import polars as pl
 
 from mlmkit._lazy import require
+from mlmkit.store.engines.portable import Dialect
 from mlmkit.values import TimeRange
 
-__all__ = ["UNCACHED", "Scope", "cover", "days", "literal", "local_session", "only"]
+__all__ = ["SPARK", "UNCACHED", "Scope", "cover", "days", "literal", "local_session", "only"]
+
+#: The Spark SQL spellings of the portable statements.
+SPARK = Dialect("spark", "unix_micros({c})",
+                "CASE WHEN isnan({c}) OR abs({c}) = CAST('Infinity' AS DOUBLE) THEN NULL "
+                "ELSE {c} END", "`")
 
 #: Columns a cached slice leaves out (no monitoring aggregate reads them); a statement that
 #: names one runs on the files instead.

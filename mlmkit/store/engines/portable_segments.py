@@ -102,17 +102,17 @@ def feature_histograms(model: str, ranges: Mapping[str, tuple[float, float]], re
     cols = list(ranges)
     src, params = _sides(model, ref, cur, role, seg, cols, cols, d)
     whens = []
-    for col, (lo, hi) in ranges.items():
+    for lo, hi in ranges.values():
         width = (hi - lo) / bins if hi > lo else 1.0
         b = f"floor((v - CAST({float(lo)!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
-        whens.append(f"WHEN '{col.replace(chr(39), chr(39) * 2)}' THEN "
-                     f"greatest(least({b}, {bins - 1}), 0)")
+        # the name as a parameter: string literals escape differently (Spark: backslashes)
+        whens.append(f"WHEN ? THEN greatest(least({b}, {bins - 1}), 0)")
     keys = [*seg.key_names(), "side", "col", "bin"]
     names = ", ".join(d.ident(c) for c in cols)
     sql_ = (f"SELECT {', '.join(seg.key_names())}, side, col, CAST(CASE col {' '.join(whens)} "
             f"END AS BIGINT) AS bin, count(*) AS n FROM {src} UNPIVOT (v FOR col IN "
             f"({names})) p{_group(len(keys))}")
-    return Statement(sql_, params, tuple(keys))
+    return Statement(sql_, [*cols, *params], tuple(keys))
 
 
 def category_counts(model: str, categorical: Sequence[str], ref: Side, cur: Side,

@@ -136,7 +136,7 @@ def regression_sums(model: str, versions: Sequence[str] | None, span: TimeRange 
     where, params = _scope(model, versions, span, role, seg, d)
     select, keys = _head(d, bucket_us, origin_us, seg)
     e, y = _ERROR, "actual_value"
-    ape = f"abs({e}) / abs({y})"
+    ape = f"abs({e}) / nullif(abs({y}), 0)"  # Spark (ANSI) divides before the FILTER
     sql = (f"SELECT {', '.join(select)}, count(*) AS total, count({y}) AS n, "
            f"sum({e}) AS sum_error, sum(abs({e})) AS sum_abs_error, "
            f"sum({e} * {e}) AS sum_squared_error, sum({y}) AS sum_actual, "

@@ -30,19 +30,16 @@ from mlmkit.store.engines import _finish as fin
 from mlmkit.store.engines import portable as sql
 from mlmkit.store.engines._spark import UNCACHED, Scope, cover, days, literal, local_session, only
 from mlmkit.store.engines.dataset import load_manifest, partition_files
+from mlmkit.store.engines.spark_tasks import SPARK, TASK_TYPES, SparkAggregates
 from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
 
 __all__ = ["SPARK", "SparkEngine", "local_session"]
 
-SPARK = sql.Dialect("spark", "unix_micros({c})",
-                    "CASE WHEN isnan({c}) OR abs({c}) = CAST('Infinity' AS DOUBLE) THEN NULL "
-                    "ELSE {c} END", "`")
-
 _TYPES = {"prediction_id": "STRING", "model_name": "STRING", "version": "STRING",
           "ts": "TIMESTAMP", "prediction": "BOOLEAN", "score": "DOUBLE",
           "confidence": "DOUBLE", "unit_id": "STRING", "role": "STRING", "actual": "BOOLEAN",
-          "labelled_at": "TIMESTAMP"}
+          "labelled_at": "TIMESTAMP", **TASK_TYPES}
 _VIEWS = 32  # temporary views (one per model and day range) kept per engine
 _serial = itertools.count()
 _LATENCY = "unix_micros(labelled_at) - unix_micros(ts)"
@@ -57,8 +54,10 @@ def _banded(st: sql.Statement) -> sql.Statement:
                          st.keys)
 
 
-class SparkEngine:
+class SparkEngine(SparkAggregates):
     """A [`StatisticsEngine`][mlmkit.store.engines.StatisticsEngine] on Apache Spark.
+
+    Also the per-task and segment aggregates (`mlmkit.store.engines.spark_tasks`).
 
     Parameters
     ----------
@@ -200,9 +199,6 @@ class SparkEngine:
         if scope is None or not scope.covers(model, self._files(model, days(span)), ""):
             return compute(versions)
         return only(scope.shared((*key, model, span), lambda: compute(None)), versions)
-
-    def _merged(self, st: sql.Statement, model: str, span: TimeRange | None) -> pl.DataFrame:
-        return fin.merge([self._run(st.sql, st.params, model, days(span))], st.keys)
 
     # ------------------------------------------------------------------ aggregates
     def confusion_counts(self, model_name: str, *, versions: Sequence[str] | None = None,
