@@ -25,16 +25,9 @@ if TYPE_CHECKING:
 __all__ = ["Ledger", "SimulationReport", "check_end", "check_step"]
 
 EPISODE_RULES = frozenset({"degradation", "drift", "data_drift", "concept_drift"})
-_JOBS_PER_TASK = ("the jobs do not handle multiclass, regression and score-only models yet "
-                  "(issue 15: services/monitor, services/jobs, services/alerts are being wired "
-                  "per task)")
 #: Invariants known to fail until unfinished work lands: key -> reason. Their failures are
 #: reported as expected (not violations); one that holds is reported so the mark can go.
-PENDING: dict[str, str] = {
-    "task-jobs": _JOBS_PER_TASK,
-    "task-degradation": "degradation-check judges accuracy against binary rules only: "
-                        + _JOBS_PER_TASK,
-}
+PENDING: dict[str, str] = {}
 
 
 class Ledger:

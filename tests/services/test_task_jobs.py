@@ -57,7 +57,7 @@ def test_degradation_and_tuning_jobs_judge_each_task_by_its_own_metric(tmp_path)
         for name, task in (("rg", "regression"), ("an", "score-only")):
             ws.registry.register(ModelMetadata(name, "supervised", "1.0.0", task=task,
                                                performance_metrics={"mae": 1.0,
-                                                                    "flag_rate": 0.1}))
+                                                                    "flag_rate": 0.05}))
             ws.registry.deploy(name, "1.0.0")
         y = rng.normal(10, 3, 400)
         _log(ws, "rg", {"prediction": (y + rng.normal(0, 2.5, 400)).tolist()}, y.tolist(), now)
@@ -71,3 +71,18 @@ def test_degradation_and_tuning_jobs_judge_each_task_by_its_own_metric(tmp_path)
     assert {json.loads(a["details"])["metric"] for a in alerts.iter_rows(named=True)
             if a["rule"] == "degradation"} == {"mae", "flag_rate"}
     assert tune.status == "ok" and all(i["status"] == "skipped" for i in tune.items)
+
+
+def test_drift_job_skips_concept_drift_of_a_score_only_model(tmp_path):
+    # concept drift watches the error stream: a score-only model made every run partial
+    rng = np.random.default_rng(5)
+    now = utcnow()
+    with mlmkit.open(tmp_path / "ws.duckdb") as ws:
+        ws.registry.register(ModelMetadata("an", "unsupervised", "1.0.0", task="score-only"))
+        ws.registry.deploy("an", "1.0.0")
+        scores = rng.normal(0, 1, 400)
+        _log(ws, "an", {"score": scores.tolist(), "prediction": (scores > 1.2).tolist()},
+             (scores > 1.5).tolist(), now)
+        run = run_job(ws, "drift-detection", now=now, window="1h", reference="2h")
+    assert run.status == "ok", run.items
+    assert run.items[0]["concept_drift"] is False

@@ -412,3 +412,20 @@ def test_multiclass_trend_with_a_one_class_bucket(tmp_path):
         y, p = true[lo:hi], pred[lo:hi]  # the second bucket holds class "a" only
         assert row["accuracy"] == pytest.approx(accuracy_score(y, p))
         assert row["f1_macro"] == pytest.approx(f1_score(y, p, average="macro"))
+
+
+def test_a_worsening_within_the_noise_is_not_a_degradation(tmp_path):
+    # a flag rate of ~0.115 on 400 rows against a registered 0.10: 15% worse, p ~ 0.15
+    import mlmkit
+    from mlmkit.values import ModelMetadata
+
+    rng = np.random.default_rng(4)
+    scores = rng.normal(0, 1, 400)
+    with mlmkit.open(tmp_path / "ws.duckdb") as ws:
+        ws.registry.register(ModelMetadata("an", "unsupervised", "1.0.0", task="score-only",
+                                           performance_metrics={"flag_rate": 0.10}))
+        ws.log.track_batch(pl.DataFrame({"model_name": "an", "version": "1.0.0",
+                                         "score": scores, "prediction": scores > 1.2}))
+        info = ws.monitor.get_performance_degradation_info("an", "1.0.0", 0.05, window="1h")
+    assert info.relative_drop > 0.05 and info.p_value > 0.05
+    assert info.severity == "ok" and not info.has_degraded

@@ -176,13 +176,14 @@ def performance_monitoring(ctx: JobContext, *, window: str | timedelta = "1h",
 
 def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,
                       metric: str | None = None, window: str | timedelta = "24h",
-                      baseline: object = None) -> None:
+                      baseline: object = None, alpha: float = 0.01) -> None:
     """Degradation of every production model against its baseline; alerts on degradation.
 
     ``metric=None`` judges each model on its task's default metric (accuracy for binary and
     multiclass, mae for regression, flag_rate for score-only). The monitor fires the
     ``degradation`` alert through ``ws.alerts`` with a de-duplication key, so a second run
-    right after raises nothing new.
+    right after raises nothing new. ``alpha`` is the level at which a non-binary model's
+    worsening must also be significant: the check runs every hour, so 0.01 rather than 0.05.
     """
     check_real("threshold_percent", threshold_percent, low=0.0, low_open=True)
     span = resolve_range(window, now=ctx.now)
@@ -191,7 +192,7 @@ def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,
     def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> JSONObject:
         info = monitor.get_performance_degradation_info(
             meta.model_name, meta.version, threshold_percent, metric=metric, start=span.start,
-            end=span.end, baseline=baseline, alert=True)
+            end=span.end, baseline=baseline, alpha=alpha, alert=True)
         severity = str(info.severity)
         item: JSONObject = {"severity": severity,
                             "degradation_percent": info.degradation_percent,
@@ -290,16 +291,18 @@ def drift_detection(ctx: JobContext, *, window: str | timedelta = "24h",
     def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> JSONObject:
         if _key(meta) in done:
             return {"status": "skipped", "reason": "snapshot exists for this period"}
-        result = monitor.detect_concept_drift(meta.model_name, meta.version,
-                                              start=span.start, end=span.end,
-                                              alpha=concept_alpha, alert=True)
+        # concept drift watches the error stream; a score-only model has no errors to watch
+        result = None if meta.task is Task.SCORE_ONLY else monitor.detect_concept_drift(
+            meta.model_name, meta.version, start=span.start, end=span.end,
+            alpha=concept_alpha, alert=True)
         drifted = bool(result)
-        values: dict[str, float | None] = {"concept_drift": float(drifted)}
+        values: dict[str, float | None] = {} if result is None else {
+            "concept_drift": float(drifted)}
         values.update(data_drift_step(ctx, monitor, meta, ref, span, min_samples,
                                       min_effect=floor))
         added = _sql.insert_snapshots(ctx.ws.db, _snapshot_rows(ctx, meta, period_start, span,
                                                                 values))
-        if drifted:
+        if result is not None and drifted:
             log.warning("concept drift detected for %s %s (%s)", meta.model_name,
                         meta.version, result.detector)
         return {"status": "changed" if added else "skipped", "concept_drift": drifted,
