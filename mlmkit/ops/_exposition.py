@@ -1,8 +1,8 @@
 """The Prometheus text exposition format (version 0.0.4) for gauges, without prometheus_client.
 
 ``mlmkit serve`` and ``mlmkit metrics`` answer on the core install with this writer; when
-``prometheus_client`` is installed, [`generate_metrics`][mlmkit.ops.generate_metrics] uses it instead
-and the text is the same (a test compares the two).
+``prometheus_client`` is installed, [`generate_metrics`][mlmkit.ops.generate_metrics] uses it
+instead and the text is the same (a test compares the two).
 """
 
 from __future__ import annotations

@@ -102,8 +102,8 @@ def drift_heatmap(drift: pl.DataFrame, *, value: str = "drift_ratio",
     Parameters
     ----------
     drift : polars.DataFrame
-        [`drift_over_time`][mlmkit.viz.data.drift_over_time]: ``period, feature, statistic, drift`` and
-        ``p_value``.
+        [`drift_over_time`][mlmkit.viz.data.drift_over_time]: ``period, feature, statistic,
+        drift`` and ``p_value``.
     value : str
         Colour: ``"drift_ratio"`` (each test against its own drift line: distance over its
         threshold, or ``log p`` over ``log`` alpha; 1 is where drift starts; comparable across

@@ -233,7 +233,7 @@ def test_score_only_flag_rate_per_segment_has_no_winner() -> None:
             flagged = [int(part.filter(pl.col("version") == v)["prediction"].sum())
                        for v in VERSIONS]
             n = [part.filter(pl.col("version") == v).height for v in VERSIONS]
-            z, p = proportions_ztest([flagged[1], flagged[0]], [n[1], n[0]])
+            _, p = proportions_ztest([flagged[1], flagged[0]], [n[1], n[0]])
             assert row["p_value"] == pytest.approx(p, rel=1e-9)
             assert (row["n_a"], row["n_b"]) == tuple(n) and row["winner"] is None
 

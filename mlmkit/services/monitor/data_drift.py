@@ -360,8 +360,8 @@ def estimate_performance_window(store: PredictionStore, model_name: str, version
     """CBPE estimate of the current window's metrics from scores alone.
 
     The calibration is fitted on the labelled, scored rows of ``reference`` (same forms as
-    [`data_drift`][mlmkit.services.monitor.PerformanceMonitor.data_drift], frames excepted); the current
-    window's labels, if any, are ignored.
+    [`data_drift`][mlmkit.services.monitor.PerformanceMonitor.data_drift], frames excepted); the
+    current window's labels, if any, are ignored.
     """
     check_name("model_name", model_name)
     ver = str(Version.parse(version))
