@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from mlmkit._validation import invalid
 from mlmkit.exceptions import DuplicateError, NotFoundError
-from mlmkit.store._sql import where_clause
+from mlmkit.store._sql import Where, where_clause
 from mlmkit.store.database import Database
 from mlmkit.store.predictions.batch import Batch, feature_column
 from mlmkit.values import Task, TimeRange
@@ -150,7 +150,9 @@ class PredictionStore:
         ``None`` when a column does not exist in the table (then no row can be the same).
         """
         names = rows.column_names
-        same = " AND ".join(f'p."{c}" IS NOT DISTINCT FROM b."{c}"' for c in names)
+        same = Where()
+        for c in names:
+            same.add(f'p."{c}" IS NOT DISTINCT FROM b."{c}"')
         with self.db.connection() as conn:
             present = {r[0] for r in conn.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = "
