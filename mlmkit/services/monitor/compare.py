@@ -10,9 +10,10 @@ import polars as pl
 
 from mlmkit._validation import invalid
 from mlmkit.analysis.metrics.binary import UndefinedMetricWarning
-from mlmkit.analysis.stats import multiple_testing, two_proportion_ztest
+from mlmkit.analysis.stats import two_proportion_ztest
 from mlmkit.catalogue import Kind, Task, Use, select
 from mlmkit.services.monitor.results import WindowMetrics
+from mlmkit.services.monitor.task_compare import attach_holm
 from mlmkit.services.monitor.window import TotalsRow, proportion_counts, roc_aucs, window_metrics
 from mlmkit.store.engines import StatisticsEngine
 from mlmkit.values import TimeRange
@@ -52,15 +53,7 @@ def comparison_frame(results: list[WindowMetrics], metric: str, alpha: float) ->
             p_values.append(p)
         rec["p_value"] = p
         records.append(rec)
-    adjusted = [math.nan] * len(results)
-    valid = [(i + 1, p) for i, p in enumerate(p_values) if not math.isnan(p)]
-    if valid:
-        adj = multiple_testing([p for _, p in valid], method="holm", alpha=alpha)
-        for (idx, _), value in zip(valid, adj.get_column("p_adjusted").to_list(), strict=True):
-            adjusted[idx] = float(value)
-    for rec, value in zip(records, adjusted, strict=True):
-        rec["p_adjusted"] = value
-        rec["significant"] = bool(not math.isnan(value) and value <= alpha)
+    attach_holm(records, p_values, alpha)
     return pl.DataFrame(records)
 
 

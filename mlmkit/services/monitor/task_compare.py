@@ -48,7 +48,7 @@ from mlmkit.services.monitor.tasks import TaskResult, task_window_metrics
 from mlmkit.store.engines import Side, StatisticsEngine
 from mlmkit.values import TimeRange
 
-__all__ = ["task_comparison"]
+__all__ = ["attach_holm", "task_comparison"]
 
 _CLASS_AVERAGES = select(kind=Kind.CLASS_COUNT)
 #: Regression metrics tested from each window's sums (Welch) and by resampling rows.
@@ -133,7 +133,16 @@ def task_comparison(engine: StatisticsEngine, task: Task, model_name: str,
                 p_values.append(p)
             rec["p_value"], rec["test"] = p, None if test is None else test.method
             records.append(rec)
-    adjusted = [math.nan] * len(results)
+    attach_holm(records, p_values, alpha)
+    return pl.DataFrame(records, schema_overrides={"test": pl.String})
+
+
+def attach_holm(records: list[dict[str, object]], p_values: list[float], alpha: float) -> None:
+    """Add Holm-adjusted ``p_adjusted`` and ``significant`` to each version's record.
+
+    The first record is the reference; ``p_values`` are those of the others (NaN: untested).
+    """
+    adjusted = [math.nan] * len(records)
     valid = [(i + 1, p) for i, p in enumerate(p_values) if not math.isnan(p)]
     if valid:
         adj = multiple_testing([p for _, p in valid], method="holm", alpha=alpha)
@@ -142,4 +151,3 @@ def task_comparison(engine: StatisticsEngine, task: Task, model_name: str,
     for rec, value in zip(records, adjusted, strict=True):
         rec["p_adjusted"] = value
         rec["significant"] = bool(not math.isnan(value) and value <= alpha)
-    return pl.DataFrame(records, schema_overrides={"test": pl.String})
