@@ -7,7 +7,6 @@ real ``mlmkit serve`` process (concurrent predictions and actuals).
 from __future__ import annotations
 
 import json
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -20,26 +19,6 @@ from mlmkit.server.bodies import row_shape
 from mlmkit.server.labels import Labels
 from mlmkit.server.writer import GroupCommitWriter, Rows
 from tests.server._proc import Server
-
-
-@pytest.fixture(params=[False, True], ids=["serial", "pipeline"])
-def writer(tmp_path, request):
-    mlmkit.open(tmp_path / "ws.duckdb").close()
-    out = GroupCommitWriter(tmp_path / "ws.duckdb", pipeline=request.param).start()
-    yield out
-    out.close()
-
-
-def _hold(writer: GroupCommitWriter) -> threading.Event:
-    release, held = threading.Event(), threading.Event()
-
-    def wait(ws):
-        held.set()
-        release.wait(30)
-
-    writer.call(wait)
-    assert held.wait(30)
-    return release
 
 
 def _rows(pid: str) -> Rows:
@@ -80,22 +59,22 @@ def _stored(writer: GroupCommitWriter) -> dict[str, object]:
     return dict(zip(frame["prediction_id"].to_list(), frame["actual"].to_list(), strict=True))
 
 
-def test_a_group_of_n_requests_is_one_insert(writer):
+def test_a_group_of_n_requests_is_one_insert(writer, hold):
     inserts = _counting(writer, "insert_batch")
-    release = _hold(writer)
+    release = hold(writer)
     futures = [writer.submit_rows(_rows(f"p{k}")) for k in range(12)]
     release.set()
     assert [f.result(30) for f in futures] == [{"written": 1, "duplicates": 0}] * 12
     assert len(inserts) == 1 and writer.groups == 1 and writer.stats["commits"] == 1
 
 
-def test_labels_commit_in_the_transaction_of_the_group(writer):
+def test_labels_commit_in_the_transaction_of_the_group(writer, hold):
     writer.submit_rows(_rows("old0")).result(30)
     writer.submit_rows(_rows("old1")).result(30)
     inserts = _counting(writer, "insert_batch")
     updates = _counting(writer, "record_label_requests")
     commits = writer.stats["commits"]
-    release = _hold(writer)
+    release = hold(writer)
     rows = [writer.submit_rows(_rows(f"new{k}")) for k in range(3)]
     good = writer.submit_labels(_labels(["old0"], [True]))
     same_group = writer.submit_labels(_labels(["new1", "old1"], [False, True]))  # rows of
@@ -116,9 +95,9 @@ def test_labels_commit_in_the_transaction_of_the_group(writer):
     assert audit == [("new1", False), ("new2", True), ("old0", True), ("old1", True)]
 
 
-def test_an_id_labelled_twice_in_a_group_keeps_the_later_label(writer):
+def test_an_id_labelled_twice_in_a_group_keeps_the_later_label(writer, hold):
     writer.submit_rows(_rows("a")).result(30)
-    release = _hold(writer)
+    release = hold(writer)
     first = writer.submit_labels(_labels(["a"], [True]))
     second = writer.submit_labels(_labels(["a"], [False]))
     release.set()
@@ -126,10 +105,10 @@ def test_an_id_labelled_twice_in_a_group_keeps_the_later_label(writer):
     assert _stored(writer) == {"a": False}
 
 
-def test_a_failing_group_commits_labels_alone(writer):
+def test_a_failing_group_commits_labels_alone(writer, hold):
     """A prediction request failing at commit sends the group to one transaction each."""
     writer.submit_rows(_rows("x")).result(30)
-    release = _hold(writer)
+    release = hold(writer)
     clash = writer.submit_rows(_rows("x"))  # already logged (a retry: 200 duplicates)
     label = writer.submit_labels(_labels(["x"], [True]))
     release.set()

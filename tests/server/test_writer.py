@@ -20,34 +20,13 @@ def _batch(prefix: str, n: int = 3, **features: object):
         **{k: [v] * n for k, v in features.items()}}))
 
 
-@pytest.fixture(params=[False, True], ids=["serial", "pipeline"])
-def writer(tmp_path, request):
-    mlmkit.open(tmp_path / "ws.duckdb").close()
-    out = GroupCommitWriter(tmp_path / "ws.duckdb", pipeline=request.param).start()
-    yield out
-    out.close()
-
-
-def _hold(writer: GroupCommitWriter) -> threading.Event:
-    """Block the writer thread until the returned event is set (requests queue meanwhile)."""
-    release, held = threading.Event(), threading.Event()
-
-    def wait(ws):
-        held.set()
-        release.wait(30)
-
-    writer.call(wait)
-    assert held.wait(30)
-    return release
-
-
 def _ids(writer: GroupCommitWriter) -> list[str]:
     return sorted(writer.call(lambda ws: ws.log.predictions("m")["prediction_id"].to_list())
                   .result(30))
 
 
-def test_waiting_requests_commit_in_one_transaction(writer):
-    release = _hold(writer)
+def test_waiting_requests_commit_in_one_transaction(writer, hold):
+    release = hold(writer)
     futures = [writer.submit(_batch(f"g{k}-", x=k)) for k in range(5)]
     assert not any(f.done() for f in futures)  # nothing answered before the commit
     release.set()
@@ -56,8 +35,8 @@ def test_waiting_requests_commit_in_one_transaction(writer):
     assert len(_ids(writer)) == 15
 
 
-def test_a_bad_request_in_a_group_fails_alone(writer):
-    release = _hold(writer)
+def test_a_bad_request_in_a_group_fails_alone(writer, hold):
+    release = hold(writer)
     good = writer.submit(_batch("a", x=1.0))
     clash = writer.submit(_batch("b", x="text"))  # feature x numeric in the same group
     retry = writer.submit(_batch("a", x=1.0))  # the same rows again: a retry
@@ -75,8 +54,8 @@ def test_a_bad_request_in_a_group_fails_alone(writer):
     assert _ids(writer) == ["a0", "a1", "a2"]
 
 
-def test_close_commits_the_queue_then_refuses(writer):
-    release = _hold(writer)
+def test_close_commits_the_queue_then_refuses(writer, hold):
+    release = hold(writer)
     futures = [writer.submit(_batch(f"c{k}-")) for k in range(3)]
     closing = threading.Thread(target=writer.close)
     closing.start()
@@ -89,8 +68,8 @@ def test_close_commits_the_queue_then_refuses(writer):
         assert ws.log.count() == 9
 
 
-def test_a_cancelled_request_is_dropped_and_the_writer_goes_on(writer):
-    release = _hold(writer)
+def test_a_cancelled_request_is_dropped_and_the_writer_goes_on(writer, hold):
+    release = hold(writer)
     gone = writer.submit(_batch("gone"))
     kept = writer.submit(_batch("kept"))
     assert gone.cancel()  # e.g. asyncio cancelled the request waiting on it
@@ -100,11 +79,11 @@ def test_a_cancelled_request_is_dropped_and_the_writer_goes_on(writer):
     assert _ids(writer) == ["after0", "after1", "after2", "kept0", "kept1", "kept2"]
 
 
-def test_an_unexpected_error_reaches_the_requests_and_the_writer_goes_on(writer, monkeypatch):
+def test_an_unexpected_error_reaches_the_requests_and_the_writer_goes_on(writer, monkeypatch, hold):
     def broken(ws, jobs):
         raise RuntimeError("a bug in the writer")
 
-    release = _hold(writer)
+    release = hold(writer)
     failing = writer.submit(_batch("x"))
     monkeypatch.setattr(writer, "_commit", broken)
     release.set()
@@ -127,8 +106,8 @@ def _rows(pid: str, **extra: object):
     return Rows(rows, shape, timedelta(minutes=5))
 
 
-def test_small_requests_are_validated_and_committed_as_one_group(writer):
-    release = _hold(writer)
+def test_small_requests_are_validated_and_committed_as_one_group(writer, hold):
+    release = hold(writer)
     futures = [writer.submit_rows(_rows(f"r{k}", x=float(k))) for k in range(6)]
     release.set()
     assert [f.result(30) for f in futures] == [{"written": 1, "duplicates": 0}] * 6
@@ -137,8 +116,8 @@ def test_small_requests_are_validated_and_committed_as_one_group(writer):
     assert frame["x"].to_list() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
 
 
-def test_a_bad_small_request_fails_alone_naming_its_own_row(writer):
-    release = _hold(writer)
+def test_a_bad_small_request_fails_alone_naming_its_own_row(writer, hold):
+    release = hold(writer)
     good = [writer.submit_rows(_rows(f"ok{k}")) for k in range(3)]
     text = writer.submit_rows(_rows("text", y="a"))  # another shape: its own group
     fine = writer.submit_rows(_rows("fine", x=2.0))
@@ -154,10 +133,10 @@ def test_a_bad_small_request_fails_alone_naming_its_own_row(writer):
     assert _ids(writer) == ["fine", "ok0", "ok1", "ok2", "text"]
 
 
-def test_reads_run_on_a_cursor_beside_a_busy_writer(writer):
+def test_reads_run_on_a_cursor_beside_a_busy_writer(writer, hold):
     """A read does not queue behind the writer thread (it did: reads were writer calls)."""
     writer.submit(_batch("seen")).result(30)
-    release = _hold(writer)
+    release = hold(writer)
     try:
         done = threading.Event()
         found: list[int] = []
@@ -180,11 +159,11 @@ def test_a_read_cannot_write(writer):
             mlmkit.ModelMetadata.for_n1_detector("1.0.0")))
 
 
-def test_small_requests_are_validated_while_the_writer_commits(writer):
+def test_small_requests_are_validated_while_the_writer_commits(writer, hold):
     """Stage 1 validates the next requests while the writer thread is busy (pipeline)."""
     if not writer.pipeline:
         pytest.skip("the serial writer validates on its own thread")
-    release = _hold(writer)
+    release = hold(writer)
     try:
         bad_rows = _rows("bad")
         bad_rows.rows[0]["score"] = 7.0
