@@ -55,8 +55,8 @@ from mlmkit.analysis.stats.tasks import (
 )
 from mlmkit.catalogue import Significance, Task, Use, select, spec
 from mlmkit.services.experiments.result import ABTestResult, decide
+from mlmkit.services.monitor.tasks import task_engine
 from mlmkit.store.engines import TaskStatisticsEngine
-from mlmkit.store.engines.tasks import TaskAggregates
 from mlmkit.values import ABTestConfig, TimeRange
 
 if TYPE_CHECKING:
@@ -109,13 +109,6 @@ def experiment_metrics(task: Task, primary: str, secondary: object, sequential: 
     return [primary, *[m for m in dict.fromkeys(names) if m != primary]]
 
 
-def _engine(engine: object) -> TaskStatisticsEngine:
-    if not isinstance(engine, TaskStatisticsEngine):
-        raise invalid("engine", "an engine with per-task aggregates (workspace or Parquet)",
-                      engine)
-    return engine
-
-
 def _with(res: TestResult, value_a: float, value_b: float, **extra: object) -> TestResult:
     import dataclasses
 
@@ -153,7 +146,7 @@ def task_comparison(engine: object, task: Task, config: ABTestConfig,
                     sequential: bool, tau: float, power: float, n_resamples: int, seed: int,
                     max_rows: int = DEFAULT_MAX_ROWS) -> TaskComparison:
     """Compare ``config``'s versions of a non-binary model on ``metrics`` (first: primary)."""
-    return compare_aggregates(_engine(engine), task, config, time_range, metrics,
+    return compare_aggregates(task_engine(engine), task, config, time_range, metrics,
                               sequential=sequential, tau=tau, power=power,
                               n_resamples=n_resamples, seed=seed, max_rows=max_rows)
 
@@ -239,9 +232,6 @@ def _sums(frame: pl.DataFrame, version: str) -> tuple[int, RegressionSums | None
 
 def _rows(eng: TaskStatisticsEngine, config: ABTestConfig, span: TimeRange | None,
           max_rows: int, seed: int, notes: list[str]) -> dict[str, tuple[_Floats, _Floats]]:
-    if not isinstance(eng, TaskAggregates):
-        raise invalid("engine", "an engine that reads regression rows (workspace or Parquet) "
-                      "for a bootstrap of RMSE or R²", eng)
     a, b = _versions(config)
     pairs = eng.regression_pairs(config.model_name, versions=[a, b], time_range=span)
     rng = np.random.default_rng(seed)

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from mlmkit._validation import invalid
 from mlmkit.catalogue import Significance, Task, select
 from mlmkit.services.experiments.guardrails import StepCounts
-from mlmkit.store.engines import TaskStatisticsEngine
+from mlmkit.services.monitor.tasks import task_engine
 from mlmkit.values import TimeRange
 
 __all__ = ["guarded_loss", "task_step_counts"]
@@ -42,9 +41,7 @@ def guarded_loss(task: Task, primary_metric: str) -> str:
 def task_step_counts(engine: object, task: Task, head: StepCounts, span: TimeRange | None,
                      primary_metric: str) -> StepCounts:
     """``head`` (names, share, alerts) completed with the step's rows (``span`` None: none)."""
-    if not isinstance(engine, TaskStatisticsEngine):
-        raise invalid("engine", "an engine with per-task aggregates (workspace or Parquet)",
-                      engine)
+    engine = task_engine(engine)
     a, b = head.version_a, head.version_b
     metric = guarded_loss(task, primary_metric)
     empty = StepCounts(head.model_name, a, b, head.share_b, critical_alerts=head.critical_alerts,

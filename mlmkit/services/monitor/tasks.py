@@ -52,11 +52,11 @@ _REGRESSION_SUMS = ("n", "sum_error", "sum_abs_error", "sum_squared_error", "sum
 TaskResult: TypeAlias = MulticlassWindowMetrics | RegressionWindowMetrics | ScoreWindowMetrics
 
 
-def task_engine(engine: StatisticsEngine) -> TaskStatisticsEngine:
+def task_engine(engine: object) -> TaskStatisticsEngine:
     """``engine`` as a `TaskStatisticsEngine`, or a ValidationError naming it."""
     if not isinstance(engine, TaskStatisticsEngine):
-        raise invalid("engine", "an engine with per-task aggregates (workspace or Parquet) "
-                      "for a multiclass, regression or score-only model", engine)
+        raise invalid("engine", "an engine with per-task aggregates (workspace, Parquet or "
+                      "Spark) for a multiclass, regression or score-only model", engine)
     return engine
 
 

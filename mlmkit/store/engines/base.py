@@ -160,6 +160,12 @@ class TaskStatisticsEngine(Protocol):
         """``version[, bucket], total`` and the ``RegressionSums`` fields, ``lo``, ``hi``."""
         ...
 
+    def regression_pairs(self, model_name: str, *, versions: Sequence[str] | None = None,
+                         time_range: TimeRange | None = None,
+                         role: str | None = "served") -> pl.DataFrame:
+        """``version, actual, predicted, count``: labelled rows as weighted distinct pairs."""
+        ...
+
     def residual_histogram(self, model_name: str, *, versions: Sequence[str] | None = None,
                            time_range: TimeRange | None = None, bins: int = 1000,
                            ranges: Mapping[str, tuple[float, float]] | None = None,
