@@ -206,15 +206,16 @@ def residual_sample(ws: Workspace, model_name: str, version: Any, *,
                     seed: int = 0) -> pl.DataFrame:
     """A uniform sample of ``size`` labelled rows: ``prediction, residual, sampled_from``.
 
-    Reads the window's labelled prediction / actual pairs of one version (two float columns,
-    no features) and keeps a seeded uniform sample, so the chart stays bounded; the read
-    itself grows with the window (the engines have no sampling statement yet).
+    Reads the window's labelled prediction / actual pairs of one version through the monitor's
+    engine (distinct pairs with their counts, as the A/B bootstrap does) and keeps a seeded
+    uniform sample of the rows, so the chart stays bounded.
     """
     size = check_int("size", size, low=1, high=MAX_POINTS)
     span = resolve_range(window, default=None)
-    rows = ws.log.store.select(model_name, versions=_versions(version), time_range=span,
-                               labelled_only=True, columns=["value", "actual_value"],
-                               features=False).drop_nulls()
+    pairs = task_engine(ws.monitor.engine).regression_pairs(
+        model_name, versions=_versions(version), time_range=span)
+    rows = pairs.select(pl.col("predicted").repeat_by("count").explode().alias("value"),
+                        pl.col("actual").repeat_by("count").explode().alias("actual_value"))
     total = rows.height
     if total > size:
         rows = rows.sample(size, seed=seed)

@@ -133,3 +133,19 @@ def test_every_class_histogram_covers_every_row(engines: dict[str, Any]) -> None
     totals = dict(loss.select("version", "n").rows())
     assert per.height == 8
     assert all(rows == totals[v] for v, _, rows in per.rows())
+
+
+def test_residual_sample_reads_through_the_engine(dataset: tuple[Path, Path],
+                                                  tmp_path: Path) -> None:
+    # the residual scatter read the workspace file directly: on a dataset engine it was empty
+    from mlmkit.store.engines.parquet import ParquetEngine
+    from mlmkit.viz.data import residual_sample
+
+    db, root = dataset
+    with mlmkit.open(db) as ws:
+        expected = residual_sample(ws, "rg", "1.0.0", window=None, size=50, seed=1)
+    with ParquetEngine(root) as engine, mlmkit.open(tmp_path / "empty.duckdb",
+                                                    engine=engine) as ws:
+        got = residual_sample(ws, "rg", "1.0.0", window=None, size=50, seed=1)
+    assert expected["sampled_from"][0] > 50 and got.height == 50
+    _same(expected, got)
