@@ -1,11 +1,12 @@
 """Label requests (``POST /v1/actuals``) committed in the writer's group transaction.
 
-A request is validated in its own thread (`Labels.parse`, the checks of
-``ws.log.record_actuals``); the writer labels every request of a group with ONE ``UPDATE``
-(`PredictionStore.record_label_requests` over one Arrow table of all their labels), in the
-transaction that inserts the group's predictions, so a ``track()`` never waits behind a
-separate label transaction. A request with an id matching no row fails alone (404, nothing of
-it recorded) unless it asked ``on_unknown="skip"``.
+A request is validated in its own thread (`Labels.parse`:
+`mlmkit.services.ingest.label_request`, the validator of ``ws.log.record_actuals``); the writer
+labels every request of a group with ONE ``UPDATE`` (`PredictionStore.record_label_requests`
+over one Arrow table of all their labels), in the transaction that inserts the group's
+predictions, so a ``track()`` never waits behind a separate label transaction. A request with
+an id matching no row fails alone (404, nothing of it recorded) unless it asked
+``on_unknown="skip"``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mlmkit._validation import check_choice, check_name, invalid
 from mlmkit.exceptions import NotFoundError
 
 if TYPE_CHECKING:
@@ -45,33 +45,17 @@ class Labels:
     @classmethod
     def parse(cls, spec: Mapping[str, Any], task_of: Callable[[str], Task]) -> Labels | None:
         """Validate a ``/v1/actuals`` body as ``record_actuals`` does; ``None``: no ids."""
-        import polars as pl
-
-        from mlmkit.services.ingest import label_values, to_polars
-        from mlmkit.values import Version
+        from mlmkit.services.ingest import label_request
 
         model = spec["model_name"]
-        check_name("model_name", model)
-        version = spec.get("version")
-        ver = None if version is None else str(Version.parse(version, "version"))
-        on_unknown = spec.get("on_unknown") or "raise"
-        check_choice("on_unknown", on_unknown, ("raise", "skip"))
-        ids = to_polars({"prediction_id": list(spec["prediction_ids"])},
-                        "prediction_ids").get_column("prediction_id")
-        actuals = list(spec["actuals"])
-        if len(ids) != len(actuals):
-            raise invalid("actuals", f"as many values as prediction_ids ({len(ids)})",
-                          f"{len(actuals)} values")
-        if len(ids) == 0:
+        request = label_request(spec["prediction_ids"], spec["actuals"], model_name=model,
+                                version=spec.get("version"),
+                                on_unknown=spec.get("on_unknown") or "raise",
+                                task_of=lambda _: task_of(model))
+        if request is None:
             return None
-        if ids.null_count():
-            raise invalid("prediction_ids", "ids without nulls", None)
-        ids = ids.cast(pl.String)
-        if ids.is_duplicated().any():
-            raise invalid("prediction_ids", "unique ids", ids.filter(ids.is_duplicated())[0])
-        values, column = label_values(actuals, task_of(model))
-        return cls(model, ver, ids.to_arrow().cast("string"), values, column,
-                   on_unknown == "skip")
+        return cls(model, request.version, request.ids, request.values, request.column,
+                   request.skip_unknown)
 
     @property
     def keys(self) -> set[tuple[str, str]]:

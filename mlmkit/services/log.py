@@ -5,20 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import polars as pl
-import pyarrow as pa
 
-from mlmkit._validation import check_choice, check_name, check_real, invalid
+from mlmkit._validation import check_name, check_real, invalid
 from mlmkit.services.buffered import BufferedWriter
 from mlmkit.services.ingest import (
     DEFAULT_MAX_FUTURE,
     TaskLookup,
     check_max_future,
-    label_values,
+    label_request,
     prediction_batch,
     prediction_row,
-    to_polars,
 )
 from mlmkit.store.predictions.monitoring import retire_days
 from mlmkit.store.predictions.writes import BASE_COLUMNS, PredictionStore
@@ -155,31 +152,15 @@ class PredictionLog:
         ``skipped`` attribute. ``actuals`` are of the model's task: booleans (0/1) for binary
         and score-only models, class labels for multiclass, numbers for regression.
         """
-        if model_name is not None:
-            check_name("model_name", model_name)
-        ver = None if version is None else str(Version.parse(version, "version"))
-        check_choice("on_unknown", on_unknown, ("raise", "skip"))
-        ids = to_polars({"prediction_id": list(prediction_ids)
-                         if not isinstance(prediction_ids, (pl.Series, np.ndarray, pa.Array))
-                         else prediction_ids}, "prediction_ids").get_column("prediction_id")
-        if not isinstance(actuals, (pl.Series, np.ndarray, pa.Array)):
-            actuals = list(actuals)
-        if len(ids) != len(actuals):
-            raise invalid("actuals", f"as many values as prediction_ids ({len(ids)})",
-                          f"{len(actuals)} values")
-        if len(ids) == 0:
+        request = label_request(prediction_ids, actuals, model_name=model_name, version=version,
+                                on_unknown=on_unknown,
+                                task_of=lambda ids: self._label_task(model_name, ids))
+        if request is None:
             return LabelsRecorded(0)
-        if ids.null_count():
-            raise invalid("prediction_ids", "ids without nulls", None)
-        ids = ids.cast(pl.String)
-        if ids.is_duplicated().any():
-            raise invalid("prediction_ids", "unique ids",
-                          ids.filter(ids.is_duplicated())[0])
-        labels, column = label_values(actuals, self._label_task(model_name, ids))
         changed, skipped = self.store.record_actuals(
-            ids.to_arrow(), labels, utc(at, "at") if at is not None else utcnow(),
-            model_name=model_name, version=ver, skip_unknown=on_unknown == "skip",
-            column=column)
+            request.ids, request.values, utc(at, "at") if at is not None else utcnow(),
+            model_name=model_name, version=request.version,
+            skip_unknown=request.skip_unknown, column=request.column)
         return LabelsRecorded(changed, skipped)
 
     def _label_task(self, model_name: str | None, ids: pl.Series) -> Task:

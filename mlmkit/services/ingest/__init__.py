@@ -21,13 +21,14 @@ stored as NULL, so drift reads one kind of missingness. A feature seen only as m
 kind yet.
 
 Modules: ``rows`` (one row), ``batches`` (frames), ``tasks`` (what each task logs),
-``frames`` (frame conversion and column checks).
+``frames`` (frame conversion and column checks), ``labels`` (delayed labels: `label_request`).
 """
 
 from __future__ import annotations
 
 from mlmkit.services.ingest.batches import prediction_batch
 from mlmkit.services.ingest.frames import to_polars
+from mlmkit.services.ingest.labels import ON_UNKNOWN, LabelRequest, label_request
 from mlmkit.services.ingest.rows import (
     DEFAULT_MAX_FUTURE,
     Feature,
@@ -39,6 +40,6 @@ from mlmkit.services.ingest.rows import (
 )
 from mlmkit.services.ingest.tasks import LABEL_COLUMNS, TaskLookup, label_values
 
-__all__ = ["DEFAULT_MAX_FUTURE", "Feature", "LABEL_COLUMNS", "PredictionRow", "Row",
-           "TaskLookup", "check_max_future", "feature_value", "label_values", "prediction_batch",
-           "prediction_row", "to_polars"]
+__all__ = ["DEFAULT_MAX_FUTURE", "LABEL_COLUMNS", "ON_UNKNOWN", "Feature", "LabelRequest",
+           "PredictionRow", "Row", "TaskLookup", "check_max_future", "feature_value",
+           "label_request", "label_values", "prediction_batch", "prediction_row", "to_polars"]
