@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, timedelta
 from typing import Any
 
 import polars as pl
 
 from mlmkit._lazy import require
+from mlmkit.store.engines.dataset_engine import cover, days
 from mlmkit.store.engines.portable import Dialect
-from mlmkit.values import TimeRange
 
 __all__ = ["SPARK", "UNCACHED", "Scope", "cover", "days", "literal", "local_session", "only"]
 
@@ -62,19 +61,6 @@ def local_session(*, master: str = "local[*]", shuffle_partitions: int = 4,
 def literal(text: str) -> str:
     """A Spark SQL string literal (backslash escapes, Spark's default parser)."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def days(span: TimeRange | None) -> tuple[date | None, date | None]:
-    """The first and last UTC day of ``span`` (``None`` = unbounded)."""
-    if span is None:
-        return None, None
-    return (span.start.astimezone(UTC).date(),
-            (span.end - timedelta(microseconds=1)).astimezone(UTC).date())
-
-
-def cover(a: TimeRange, b: TimeRange) -> tuple[date | None, date | None]:
-    """The UTC days of the smallest range holding ``a`` and ``b``."""
-    return days(TimeRange(min(a.start, b.start), max(a.end, b.end)))
 
 
 def only(frame: pl.DataFrame, versions: Sequence[str] | None) -> pl.DataFrame:

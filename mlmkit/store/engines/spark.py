@@ -16,22 +16,21 @@ import itertools
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from mlmkit._lazy import require
 from mlmkit.exceptions import StoreError
 from mlmkit.store.engines import _finish as fin
 from mlmkit.store.engines import portable as sql
-from mlmkit.store.engines._spark import UNCACHED, Scope, cover, days, literal, local_session, only
+from mlmkit.store.engines._spark import UNCACHED, Scope, days, literal, local_session, only
 from mlmkit.store.engines.dataset import load_manifest, partition_files
-from mlmkit.store.engines.spark_tasks import SPARK, TASK_TYPES, SparkAggregates
-from mlmkit.store.predictions.drift import Side
+from mlmkit.store.engines.dataset_engine import DatasetEngine
+from mlmkit.store.engines.spark_tasks import SPARK, TASK_TYPES
 from mlmkit.values import TimeRange
 
 __all__ = ["SPARK", "SparkEngine", "local_session"]
@@ -54,7 +53,7 @@ def _banded(st: sql.Statement) -> sql.Statement:
                          st.keys)
 
 
-class SparkEngine(SparkAggregates):
+class SparkEngine(DatasetEngine):
     """A [`StatisticsEngine`][mlmkit.store.engines.StatisticsEngine] on Apache Spark.
 
     Also the per-task and segment aggregates (`mlmkit.store.engines.spark_tasks`).
@@ -77,6 +76,7 @@ class SparkEngine(SparkAggregates):
     """
 
     name = "spark"
+    dialect = SPARK
 
     def __init__(self, dataset_path: str | os.PathLike[str], spark: Any = None) -> None:
         self.path = Path(dataset_path).absolute()
@@ -191,6 +191,17 @@ class SparkEngine(SparkAggregates):
         return frame.with_columns(pl.col(c).dt.convert_time_zone("UTC") for c, t in
                                   frame.schema.items() if isinstance(t, pl.Datetime))
 
+    def _partials(self, stmt: str, params: list[Any], model: str,
+                  span: tuple[date | None, date | None] = (None, None), *,
+                  split: bool = True) -> list[pl.DataFrame]:
+        """Spark computes over every row at once: the one partial is final."""
+        return [self._run(stmt, params, model, span)]
+
+    def scope(self, model_name: str, time_range: TimeRange | None = None
+              ) -> AbstractContextManager[None]:
+        """`cached`: the calls of the block read the rows from Spark's memory."""
+        return self.cached(model_name, time_range)
+
     def _shared(self, key: tuple[Any, ...], model: str, span: TimeRange | None,
                 compute: Callable[[Sequence[str] | None], pl.DataFrame],
                 versions: Sequence[str] | None) -> pl.DataFrame:
@@ -201,17 +212,6 @@ class SparkEngine(SparkAggregates):
         return only(scope.shared((*key, model, span), lambda: compute(None)), versions)
 
     # ------------------------------------------------------------------ aggregates
-    def confusion_counts(self, model_name: str, *, versions: Sequence[str] | None = None,
-                         time_range: TimeRange | None = None, by_version: bool = True,
-                         interval: timedelta | None = None, role: str | None = "served"
-                         ) -> pl.DataFrame:
-        """Confusion cells and score sums per version (and ``bucket``)."""
-        origin = time_range.start if time_range is not None else datetime(1970, 1, 1, tzinfo=UTC)
-        step = None if interval is None else int(interval / timedelta(microseconds=1))
-        st = sql.confusion(model_name, versions, time_range, role, by_version=by_version,
-                           bucket_us=step, origin_us=fin.epoch_us(origin), d=SPARK)
-        return fin.buckets(self._merged(st, model_name, time_range), origin, interval)
-
     def score_histogram(self, model_name: str, *, versions: Sequence[str] | None = None,
                         time_range: TimeRange | None = None, bins: int = 10_000,
                         labelled_only: bool = True, role: str | None = "served"
@@ -283,111 +283,6 @@ class SparkEngine(SparkAggregates):
             if not below <= (n - 1) // 2 <= n // 2 < n - above:
                 return self._merged(full, model, span)
         return lat
-
-    def error_stream(self, model_name: str, version: str, *,
-                     time_range: TimeRange | None = None, role: str | None = "served"
-                     ) -> tuple[np.ndarray, np.ndarray]:
-        """Labelled rows in time order: ``(ts as epoch seconds, error 0/1)``."""
-        where, params = sql.where_clause(model_name, [version], time_range, role=role)
-        stmt = (f"SELECT {SPARK.epoch_us.format(c='ts')} AS t_us, CASE WHEN prediction <> "
-                f"actual THEN 1 ELSE 0 END AS e FROM {{src}} WHERE {where} "
-                "AND actual IS NOT NULL")
-        frame = self._run(stmt, params, model_name, days(time_range))
-        frame = frame.sort("t_us", maintain_order=True)
-        return (frame["t_us"].to_numpy().astype(np.float64) / 1e6,
-                frame["e"].to_numpy().astype(np.float64))
-
-    def daily_rows(self, model_name: str, *, versions: Sequence[str] | None = None,
-                   start: datetime | None = None, end: datetime | None = None,
-                   role: str = "served") -> pl.DataFrame:
-        """Per-version, per-UTC-day statistics (the ``date`` partition is the UTC day)."""
-        first = None if start is None else start.astimezone(UTC).date()
-        last = None if end is None else (end - timedelta(microseconds=1)).astimezone(UTC).date()
-        st = sql.daily(model_name, versions, start, end, role, first)
-        frame = fin.merge([self._run(st.sql, st.params, model_name, (first, last))], st.keys)
-        return frame.select("version", "day", *fin.DAILY)
-
-    def daily_summaries(self, model_name: str, *, versions: Sequence[str] | None = None,
-                        start: datetime | None = None, end: datetime | None = None
-                        ) -> pl.DataFrame:
-        """Empty: a dataset holds raw rows; retired days' summaries stay in the workspace."""
-        return pl.DataFrame(schema={"version": pl.String, "day": pl.Date,
-                                    **dict.fromkeys(fin.DAILY, pl.Int64)})
-
-    def side_stats(self, model_name: str, numeric: Sequence[str], categorical: Sequence[str],
-                   ref: Side, cur: Side, *, role: str | None = "served"
-                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Feature statistics and categorical value counts of both sides."""
-        span = cover(ref.time_range, cur.time_range)
-        st = sql.numeric_stats(model_name, numeric, ref, cur, role, d=SPARK)
-        parts = [self._run(st.sql, st.params, model_name, span)]
-        cats = None
-        if categorical:
-            ct = sql.category_counts(model_name, categorical, ref, cur, role, d=SPARK)
-            cats = fin.merge([self._run(ct.sql, ct.params, model_name, span)], ct.keys)
-        return fin.side_stats(parts, cats, numeric, categorical)
-
-    def numeric_histograms(self, model_name: str, ranges: dict[str, tuple[float, float]],
-                           ref: Side, cur: Side, *, bins: int = 2000,
-                           role: str | None = "served") -> dict[str, np.ndarray]:
-        """``{column: counts of shape (2, bins)}`` from the long UNPIVOT form."""
-        if not ranges:
-            return {}
-        st = sql.feature_histograms(model_name, ranges, ref, cur, bins, role, d=SPARK)
-        long = self._run(st.sql, st.params, model_name, cover(ref.time_range, cur.time_range))
-        out = {col: np.zeros((2, bins)) for col in ranges}
-        for side, col, b, n in long.iter_rows():
-            out[col][int(side), int(b)] = n
-        return out
-
-    def side_rows(self, model_name: str, columns: Sequence[str], side: Side, *,
-                  role: str | None = "served", finite: Sequence[str] = ()) -> pl.DataFrame:
-        """The raw values of ``columns`` on one side."""
-        stmt, params = sql.rows(model_name, columns, side, role, finite, d=SPARK)
-        return self._run(stmt, params, model_name, days(side.time_range))
-
-    def grid_cell_counts(self, model_name: str, thresholds: Sequence[float], *,
-                         versions: Sequence[str] | None = None,
-                         time_range: TimeRange | None = None,
-                         role: str | None = "served") -> pl.DataFrame:
-        """``cell, pos, neg, min_score`` per cell between sorted thresholds."""
-        st = sql.grid_cells(model_name, thresholds, versions, time_range, role)
-        return self._merged(st, model_name, time_range)
-
-    def labelled_scores(self, model_name: str, *, versions: Sequence[str] | None = None,
-                        time_range: TimeRange | None = None,
-                        role: str | None = "served") -> pl.DataFrame:
-        """``score`` (Float64) and ``actual`` (UInt8) of the labelled, scored rows."""
-        where, params = sql.where_clause(model_name, versions, time_range, role=role)
-        stmt = ("SELECT CAST(score AS DOUBLE) AS score, CAST(actual AS INTEGER) AS actual "
-                f"FROM {{src}} WHERE {where} AND score IS NOT NULL AND actual IS NOT NULL")
-        frame = self._run(stmt, params, model_name, days(time_range))
-        return frame.with_columns(pl.col("score").cast(pl.Float64),
-                                  pl.col("actual").cast(pl.UInt8))
-
-    def has_shadow_rows(self, model_name: str, versions: Sequence[str],
-                        time_range: TimeRange | None) -> bool:
-        """Whether any of ``versions`` logged shadow rows in the range."""
-        where, params = sql.where_clause(model_name, versions, time_range)
-        stmt = f"SELECT 1 AS x FROM {{src}} WHERE {where} AND role = 'shadow' LIMIT 1"
-        return self._run(stmt, params, model_name, days(time_range)).height > 0
-
-    def paired_counts(self, model_name: str, version_a: str, version_b: str,
-                      time_range: TimeRange | None) -> pl.DataFrame:
-        """``pred_a, pred_b, actual, n`` over units both versions scored."""
-        where_a, params_a = sql.where_clause(model_name, [version_a], time_range)
-        where_b, params_b = sql.where_clause(model_name, [version_b], time_range)
-        stmt = f"""
-            WITH a AS (SELECT prediction_id, prediction, actual, role FROM {{src}}
-                       WHERE {where_a}),
-                 b AS (SELECT prediction_id, prediction, actual, role FROM {{src}}
-                       WHERE {where_b})
-            SELECT a.prediction AS pred_a, b.prediction AS pred_b,
-                   coalesce(a.actual, b.actual) AS actual, count(*) AS n
-            FROM a JOIN b ON a.prediction_id = b.prediction_id
-            WHERE (a.role = 'shadow') <> (b.role = 'shadow')
-            GROUP BY 1, 2, 3 ORDER BY 1 NULLS LAST, 2 NULLS LAST, 3 NULLS LAST"""
-        return self._run(stmt, [*params_a, *params_b], model_name, days(time_range))
 
     def __repr__(self) -> str:
         return f"SparkEngine({str(self.path)!r})"
