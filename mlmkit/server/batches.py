@@ -8,20 +8,39 @@ the requests of the same shape (see `GroupCommitWriter`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mlmkit.exceptions import DuplicateError, MlmkitError
 
 if TYPE_CHECKING:
+    from mlmkit.server.labels import Labels
     from mlmkit.store.predictions.batch import Batch
     from mlmkit.workspace import Workspace
 
-__all__ = ["Prepared", "Rows", "combine", "same_rows", "validate_rows"]
+__all__ = ["Job", "Prepared", "Rows", "combine", "combine_group", "id_keys", "same_rows",
+           "validate_rows", "without_logged"]
 
 _COMPARED = ("model_name", "version", "prediction_id", "prediction", "score", "confidence",
              "unit_id", "role", "ts", "actual", "label", "actual_label", "value", "actual_value",
              "probabilities")
+
+
+class Job:
+    """A request queued for the writer: prepared rows, a small request's rows, labels, a call."""
+
+    __slots__ = ("batch", "fn", "future", "group", "labels", "rows")
+
+    def __init__(self, batch: Prepared | None, fn: Callable[[Workspace], Any] | None,
+                 rows: Rows | None = None, labels: Labels | None = None) -> None:
+        self.batch = batch
+        self.fn = fn
+        self.rows = rows
+        self.labels = labels
+        self.group: Prepared | None = None
+        self.future: Future[Any] = Future()
 
 
 class Prepared:
@@ -157,6 +176,53 @@ def combine(batches: list[Batch]) -> Batch | None:
     models = tuple(sorted({m for b in batches for m in b.models}))
     return Batch(frame, tuple(pl.col(c) for c in frame.columns), features, models, has_ids,
                  True, False)
+
+
+def combine_group(inserts: list[Prepared], group: Prepared | None
+                  ) -> tuple[Batch | None, set[int]]:
+    """One batch of a group's requests, and the requests (indexes) held out of it.
+
+    ``group``: the `Prepared` every request was validated in together, if so (its ids are
+    unique across the requests). A request repeating an id of an earlier request of the group
+    is held out (the writer answers it after the group's commit, as a retry or a conflict).
+    """
+    if group is not None and sum(p.rows for p in inserts) == group.rows:
+        return group.batch, set()
+    combined = combine([p.batch for p in inserts])
+    if combined is not None:
+        return combined, set()
+    seen: set[tuple[str, str, str]] = set()
+    held = set()
+    for k, prepared in enumerate(inserts):
+        keys = id_keys(prepared)
+        if keys & seen:
+            held.add(k)
+        seen |= keys
+    return combine([p.batch for k, p in enumerate(inserts) if k not in held]), held
+
+
+def without_logged(inserts: list[Prepared | None], logged: list[tuple[str, str, str]]
+                   ) -> tuple[Batch | None, set[int]]:
+    """The batch of the requests none of whose ids is in ``logged``, and the others (indexes).
+
+    ``logged`` as `PredictionStore.logged_keys` returns it: ``(prediction_id, version,
+    model_name)``.
+    """
+    clash = {(m, v, i) for i, v, m in logged}
+    held = {k for k, prepared in enumerate(inserts) if id_keys(prepared) & clash}
+    kept = [p.batch for k, p in enumerate(inserts) if k not in held and p is not None]
+    return (combine(kept) if kept else None), held
+
+
+def id_keys(prepared: Prepared | None) -> set[tuple[str, str, str]]:
+    """``{(model_name, version, prediction_id)}`` of a request's rows (empty without ids)."""
+    if prepared is None or not prepared.batch.has_ids:
+        return set()
+    keys = prepared.batch.id_keys()
+    return {key for key in zip(keys.column("model_name").to_pylist(),
+                               keys.column("version").to_pylist(),
+                               keys.column("prediction_id").to_pylist(), strict=True)
+            if key[2] is not None}
 
 
 def same_rows(ws: Workspace, prepared: Prepared, err: DuplicateError) -> int:

@@ -4,9 +4,10 @@ Each request validates its rows in the request (`mlmkit.services.ingest.predicti
 the validator of ``track_batch``) and queues the canonical `Batch`; small JSON requests queue
 their rows, validated together by a validation thread (stage 1) while the writer thread
 (stage 2) commits the previous group. The writer takes every batch waiting at that moment and
-inserts them in ONE transaction (one commit, one WAL sync for the group); if that transaction
-fails, each request gets its own transaction so that a bad request
-fails alone. A request's future resolves only after its commit: a 2xx answer means durable.
+inserts them in ONE transaction (one commit, one WAL sync for the group); a request whose ids
+are logged already is answered alone after it; if the transaction fails, each request gets its
+own so that a bad request fails alone. A request's future resolves only after its commit: a
+2xx answer means durable.
 
 Idempotent retries: a request whose ``(model, version, prediction_id)`` rows all exist already
 with the same values resolves to ``{"written": 0, "duplicates": n}`` (a client retrying after a
@@ -29,7 +30,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlmkit.exceptions import DuplicateError, MlmkitError, StateError
-from mlmkit.server.batches import Prepared, Rows, combine, same_rows, validate_rows
+from mlmkit.server.batches import (
+    Job,
+    Prepared,
+    Rows,
+    combine_group,
+    same_rows,
+    validate_rows,
+    without_logged,
+)
 from mlmkit.server.labels import Labels, record_labels
 from mlmkit.values import utcnow
 
@@ -41,21 +50,6 @@ __all__ = ["GroupCommitWriter", "Prepared", "Rows"]
 
 logger = logging.getLogger("mlmkit.server.writer")
 T = TypeVar("T")
-
-
-class _Job:
-    """A queued request: a prepared batch, a small request's rows, labels, or a call."""
-
-    __slots__ = ("batch", "fn", "future", "group", "labels", "rows")
-
-    def __init__(self, batch: Prepared | None, fn: Callable[[Workspace], Any] | None,
-                 rows: Rows | None = None, labels: Labels | None = None) -> None:
-        self.batch = batch
-        self.fn = fn
-        self.rows = rows
-        self.labels = labels
-        self.group: Prepared | None = None
-        self.future: Future[Any] = Future()
 
 
 class GroupCommitWriter:
@@ -81,8 +75,8 @@ class GroupCommitWriter:
         self.pipeline = pipeline
         self.lock_timeout = lock_timeout
         self.max_group = max_group
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._ready: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._ready: queue.SimpleQueue[list[Job] | None] = queue.SimpleQueue()
         self._accepting = False
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -136,20 +130,20 @@ class GroupCommitWriter:
 
         A `Batch` is prepared (converted) in the calling thread first.
         """
-        return self._put(_Job(batch if isinstance(batch, Prepared) else self.prepare(batch),
+        return self._put(Job(batch if isinstance(batch, Prepared) else self.prepare(batch),
                               None))
 
     def submit_rows(self, rows: Rows) -> Future[dict[str, int]]:
         """Queue a small request's rows, validated on the writer thread with its group."""
-        return self._put(_Job(None, None, rows))
+        return self._put(Job(None, None, rows))
 
     def submit_labels(self, labels: Labels) -> Future[dict[str, int]]:
         """Queue a validated label request; committed in the transaction of its group."""
-        return self._put(_Job(None, None, labels=labels))
+        return self._put(Job(None, None, labels=labels))
 
     def call(self, fn: Callable[[Workspace], T]) -> Future[T]:
         """Run ``fn(workspace)`` on the writer thread (reads, labels); its result in a future."""
-        return self._put(_Job(None, fn))
+        return self._put(Job(None, fn))
 
     def read(self, fn: Callable[[Workspace], T], timeout: float | None = None) -> T:
         """Run ``fn(workspace)`` in this thread on a read cursor of the writer's file.
@@ -164,7 +158,7 @@ class GroupCommitWriter:
             return self.call(fn).result(timeout)
         return read_workspace(ws.db, fn)
 
-    def _put(self, job: _Job) -> Future[Any]:
+    def _put(self, job: Job) -> Future[Any]:
         with self._guard:
             if not self._accepting:
                 raise StateError("the server is shutting down; the request was not accepted")
@@ -222,9 +216,9 @@ class GroupCommitWriter:
         if ws is not None:
             ws.close()
 
-    def _take(self) -> tuple[list[_Job], bool]:
+    def _take(self) -> tuple[list[Job], bool]:
         """Every job waiting now (blocking for the first), and whether close() was called."""
-        jobs: list[_Job] = []
+        jobs: list[Job] = []
         stopping = False
         item = self._queue.get()
         while True:  # (on shutdown: the rest of the queue too)
@@ -237,8 +231,8 @@ class GroupCommitWriter:
             except queue.Empty:
                 return jobs, stopping
 
-    def _process(self, ws: Workspace, jobs: list[_Job]) -> None:
-        run: list[_Job] = []
+    def _process(self, ws: Workspace, jobs: list[Job]) -> None:
+        run: list[Job] = []
         for job in jobs:
             if job.fn is None:
                 run.append(job)
@@ -257,7 +251,7 @@ class GroupCommitWriter:
         if run:
             self._commit(ws, run)
 
-    def _validated(self, jobs: list[_Job]) -> list[_Job]:
+    def _validated(self, jobs: list[Job]) -> list[Job]:
         """`_validate` the jobs; those still to run (not cancelled, not refused)."""
         try:
             self._validate(jobs)
@@ -268,7 +262,7 @@ class GroupCommitWriter:
         return [job for job in jobs if not job.future.done()]
 
     @staticmethod
-    def _validate(jobs: list[_Job]) -> None:
+    def _validate(jobs: list[Job]) -> None:
         """Validate the row jobs (by shape, together); a bad request's future gets its error."""
         rowed = [job for job in jobs if job.rows is not None]
         for job, outcome in zip(rowed, validate_rows([job.rows for job in rowed if job.rows]),
@@ -278,7 +272,7 @@ class GroupCommitWriter:
             else:
                 job.batch, job.group = outcome
 
-    def _commit(self, ws: Workspace, jobs: list[_Job]) -> None:
+    def _commit(self, ws: Workspace, jobs: list[Job]) -> None:
         """Commit the jobs in ONE transaction (one INSERT, one label UPDATE); else each alone."""
         jobs = [job for job in jobs if job.batch is not None or job.labels is not None]
         now = utcnow()  # (rows and labels logged with them are stamped already: Prepared)
@@ -287,29 +281,36 @@ class GroupCommitWriter:
         for job in jobs:
             self._alone(ws, job, now)
 
-    def _group(self, ws: Workspace, jobs: list[_Job], now: datetime) -> bool:
-        """One transaction for the group; False (nothing written) if it failed."""
+    def _group(self, ws: Workspace, jobs: list[Job], now: datetime) -> bool:
+        """One transaction for the group; False (nothing written) if it failed.
+
+        A request with ids logged already (ONE look-up of the group's keys) or repeating an
+        earlier request's is held out and answered alone after the commit (a retry: 200 with
+        its duplicates, else 409): one conflict does not make the others commit one by one.
+        """
         store = ws.log.store
         rowed = [job for job in jobs if job.batch is not None]
-        inserts = [job.batch for job in rowed if job.batch is not None]
         labels = [job for job in jobs if job.labels is not None]
-        combined = None
-        if inserts:
-            group = rowed[0].group
-            whole = group is not None and all(job.group is group for job in rowed) \
-                and sum(p.rows for p in inserts) == group.rows
+        combined, later = None, list[Job]()
+        if rowed:
             try:
-                combined = group.batch if whole and group is not None \
-                    else combine([p.batch for p in inserts])
+                group = rowed[0].group
+                combined, held = combine_group(
+                    [job.batch for job in rowed if job.batch is not None],
+                    group if all(job.group is group for job in rowed) else None)
             except Exception:  # (e.g. a column of two types across requests) each alone
                 logger.debug("group of %d not combinable", len(jobs))
                 return False
-            if combined is None:  # an id repeats across requests: each alone
-                return False
+            rowed, later = _split(rowed, held)
         try:
-            with store.db.transaction():
+            with store.db.transaction() as conn:
+                if combined is not None and combined.has_ids and \
+                        (clash := store.logged_keys(conn, combined.id_keys())):
+                    combined, held = without_logged([job.batch for job in rowed], clash)
+                    rowed, out = _split(rowed, held)
+                    later += out
                 if combined is not None:
-                    store.insert_batch(combined, now=now)
+                    store.insert_batch(combined, now=now, check_ids=False)
                 done = record_labels(store, [job.labels for job in labels if job.labels],
                                      now) if labels else []
         except Exception:  # retried by the caller: one transaction per request
@@ -317,19 +318,21 @@ class GroupCommitWriter:
             return False
         self.groups += 1
         failed = sum(isinstance(outcome, Exception) for outcome in done)
-        self._count(commits=1, requests=len(jobs), failed=failed,
+        self._count(commits=1, requests=len(rowed) + len(labels), failed=failed,
                     rows=0 if combined is None else combined.num_rows)
-        for job in jobs:
-            if job.batch is not None:
-                job.future.set_result({"written": job.batch.rows, "duplicates": 0})
+        for job in rowed:
+            job.future.set_result({"written": job.batch.rows if job.batch else 0,
+                                   "duplicates": 0})
         for job, outcome in zip(labels, done, strict=True):
             if isinstance(outcome, Exception):
                 job.future.set_exception(outcome)
             else:
                 job.future.set_result(outcome)
+        for job in later:  # after the group's commit: a retry of it is recognised as one
+            self._alone(ws, job, now)
         return True
 
-    def _alone(self, ws: Workspace, job: _Job, now: datetime) -> None:
+    def _alone(self, ws: Workspace, job: Job, now: datetime) -> None:
         """Commit one request in its own transaction; its error goes to its future only."""
         store = ws.log.store
         try:
@@ -371,14 +374,17 @@ class GroupCommitWriter:
             counter = CounterFamily(f"mlmkit_server_ingest_{key}_total", help_text)
             counter.add_metric([], self.stats[key])
             families.append(counter)
+        groups = CounterFamily("mlmkit_server_ingest_groups_total",
+                               "transactions committing more than one request")
+        groups.add_metric([], self.groups)
         depth = GaugeFamily("mlmkit_server_ingest_queue_depth", "requests waiting for the writer")
         depth.add_metric([], self._queue.qsize() + self._ready.qsize())
-        return exposition([*families, depth])
+        return exposition([*families, groups, depth])
 
 
-def _drain(ready: queue.SimpleQueue[list[_Job] | None]) -> tuple[list[_Job], bool]:
+def _drain(ready: queue.SimpleQueue[list[Job] | None]) -> tuple[list[Job], bool]:
     """Every validated job list waiting now (blocking for the first), and whether to stop."""
-    jobs: list[_Job] = []
+    jobs: list[Job] = []
     item = ready.get()
     while True:
         if item is None:
@@ -390,7 +396,13 @@ def _drain(ready: queue.SimpleQueue[list[_Job] | None]) -> tuple[list[_Job], boo
             return jobs, False
 
 
-def _fail(job: _Job, err: BaseException) -> None:
+def _split(jobs: list[Job], held: set[int]) -> tuple[list[Job], list[Job]]:
+    """The jobs not in ``held`` (indexes), and those in it."""
+    return ([job for k, job in enumerate(jobs) if k not in held],
+            [job for k, job in enumerate(jobs) if k in held])
+
+
+def _fail(job: Job, err: BaseException) -> None:
     """Refuse a job not yet running (stage 1), unless its request was cancelled meanwhile."""
     if not job.future.done() and job.future.set_running_or_notify_cancel():
         job.future.set_exception(err)

@@ -118,6 +118,22 @@ class PredictionStore:
 
     @staticmethod
     def _check_new_ids(conn: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:
+        clash = PredictionStore.logged_keys(conn, keys)
+        if clash:
+            raise DuplicateError(f"prediction_id {clash[0][0]!r} is already logged for "
+                                 f"{clash[0][2]!r} version {clash[0][1]!r}; ids must be "
+                                 "unique per model and version (nothing was written)",
+                                 field="prediction_id", value=clash[0][0])
+
+    @staticmethod
+    def logged_keys(conn: duckdb.DuckDBPyConnection, keys: pa.Table
+                    ) -> list[tuple[str, str, str]]:
+        """Every ``(prediction_id, version, model_name)`` of ``keys`` already logged, sorted.
+
+        One query for the whole of ``keys`` (``model_name, version, prediction_id``), so a
+        caller committing several requests at once learns every clashing request in one
+        look-up (the server's group commit).
+        """
         if keys.num_rows <= _IN_LIST_MAX:  # a few ids: one IN-list probe (half the semi-join)
             wanted = set(zip(keys.column("model_name").to_pylist(),
                              keys.column("version").to_pylist(),
@@ -126,22 +142,12 @@ class PredictionStore:
             found = conn.execute(
                 "SELECT prediction_id, version, model_name FROM predictions WHERE "
                 f"prediction_id IN ({', '.join('?' * len(ids))})", ids).fetchall()
-            clash = sorted(r for r in found if (r[2], r[1], r[0]) in wanted)
-        else:
-            conn.register("_mlmkit_keys", keys)
-            try:
-                clash = conn.execute(
-                    "SELECT b.prediction_id, b.version, b.model_name FROM _mlmkit_keys b SEMI "
-                    "JOIN predictions p ON p.prediction_id = b.prediction_id AND p.version = "
-                    "b.version AND p.model_name = b.model_name ORDER BY b.prediction_id LIMIT 3"
-                ).fetchall()
-            finally:
-                conn.unregister("_mlmkit_keys")
-        if clash:
-            raise DuplicateError(f"prediction_id {clash[0][0]!r} is already logged for "
-                                 f"{clash[0][2]!r} version {clash[0][1]!r}; ids must be "
-                                 "unique per model and version (nothing was written)",
-                                 field="prediction_id", value=clash[0][0])
+            return sorted(r for r in found if (r[2], r[1], r[0]) in wanted)
+        _mlmkit_keys = keys  # (read by DuckDB's replacement scan)
+        return sorted(conn.execute(
+            "SELECT b.prediction_id, b.version, b.model_name FROM _mlmkit_keys b SEMI "
+            "JOIN predictions p ON p.prediction_id = b.prediction_id AND p.version = "
+            "b.version AND p.model_name = b.model_name").fetchall())
 
     def count_logged(self, rows: pa.Table) -> int | None:
         """How many of ``rows`` are logged already with these exact values (a retry).
