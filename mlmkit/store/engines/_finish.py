@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from mlmkit.store.engines.portable import MERGE
@@ -67,16 +68,16 @@ def _median(lat: pl.DataFrame | None, version: str) -> float | None:
     """Exact median (DuckDB's ``median``: mean of the two middle values) from value counts."""
     if lat is None:
         return None
-    part = lat.filter(pl.col("version") == version).sort("latency_us")
+    part = lat.filter(pl.col("version") == version, pl.col("latency_us").is_not_null()
+                      ).sort("latency_us")
     total = int(part["k"].sum()) if part.height else 0
     if total == 0:
         return None
-    values, cum = part["latency_us"].to_list(), part["k"].cum_sum().to_list()
-
-    def nth(i: int) -> int:  # 0-based i-th value
-        return int(values[next(j for j, c in enumerate(cum) if c > i)])
-
-    lo, hi = nth((total - 1) // 2), nth(total // 2)
+    values = part["latency_us"].to_numpy()
+    cum = part["k"].cum_sum().to_numpy()
+    # the 0-based i-th value is the first whose cumulative count exceeds i
+    lo, hi = (int(values[np.searchsorted(cum, i, side="right")])
+              for i in ((total - 1) // 2, total // 2))
     return (lo + (hi - lo) * 0.5) / 1e6
 
 

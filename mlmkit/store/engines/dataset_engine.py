@@ -80,6 +80,12 @@ class DatasetEngine(TaskAggregates, SegmentAggregates):
         feats = self.manifest["models"].get(model, {}).get("features", {})
         return {name: (f["column"], f["kind"]) for name, f in feats.items()}
 
+    def _feature_histograms(self, model: str, ranges: dict[str, tuple[float, float]],
+                            ref: Side, cur: Side, bins: int, role: str | None
+                            ) -> sql.Statement:
+        """The statement of `numeric_histograms` (``side, col, bin, n``)."""
+        return sql.feature_histograms(model, ranges, ref, cur, bins, role, d=self.dialect)
+
     def scope(self, model_name: str, time_range: TimeRange | None = None
               ) -> AbstractContextManager[None]:
         """A block whose calls on ``model_name`` in ``time_range`` may share work.
@@ -184,7 +190,7 @@ class DatasetEngine(TaskAggregates, SegmentAggregates):
         """``{column: counts of shape (2, bins)}`` from the long UNPIVOT form."""
         if not ranges:
             return {}
-        st = sql.feature_histograms(model_name, ranges, ref, cur, bins, role, d=self.dialect)
+        st = self._feature_histograms(model_name, ranges, ref, cur, bins, role)
         long = self._aggregate(st, model_name, cover(ref.time_range, cur.time_range))
         out = {col: np.zeros((2, bins)) for col in ranges}
         for side, col, b, n in long.iter_rows():

@@ -23,8 +23,11 @@ import polars as pl
 import pyarrow as pa
 
 from mlmkit._validation import check_int
+from mlmkit.store.engines import portable as sql
 from mlmkit.store.engines.dataset import load_manifest, partition_files
 from mlmkit.store.engines.dataset_engine import DatasetEngine
+from mlmkit.store.engines.portable import DUCKDB
+from mlmkit.store.predictions.drift import Side
 
 __all__ = ["ParquetEngine"]
 
@@ -59,6 +62,29 @@ def run_part(statement: str, params: list[Any], files: list[str],
             conn.execute(f"SET threads = {int(threads)}")
         text = statement.replace("{src}", _relation(files, features))
         return conn.sql(text, params=params).to_arrow_table()
+
+
+def feature_histograms(model: str, ranges: dict[str, tuple[float, float]], ref: Side,
+                       cur: Side, bins: int, role: str | None) -> sql.Statement:
+    """DuckDB's form of `portable.feature_histograms`: ``GROUPING SETS`` instead of ``UNPIVOT``.
+
+    One small hash table per column over the scanned rows instead of one row per row and
+    column (on 2e7 rows and 2 columns 1.9 s against 3.6-4.2 s); the same bins and counts, a
+    NULL value counted nowhere (as ``UNPIVOT`` drops it). Spark keeps the long form.
+    """
+    src, params = sql.sides(model, ref, cur, role, list(ranges), list(ranges))
+    binned, keys = [], [f"b{i}" for i in range(len(ranges))]
+    for key, (col, (lo, hi)) in zip(keys, ranges.items(), strict=True):
+        width = (hi - lo) / bins if hi > lo else 1.0
+        b = f"floor(({DUCKDB.ident(col)} - CAST({lo!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
+        binned.append(f"CAST(CASE WHEN {b} < 0 THEN 0 WHEN {b} > {bins - 1} THEN {bins - 1} "
+                      f"ELSE {b} END AS BIGINT) AS {key}")
+    which = " ".join(f"WHEN grouping({k}) = 0 THEN ?" for k in keys)
+    text = (f"SELECT * FROM (SELECT side, CASE {which} END AS col, coalesce({', '.join(keys)}) "
+            f"AS bin, count(*) AS n FROM (SELECT side, {', '.join(binned)} FROM {src} t) g "
+            f"GROUP BY GROUPING SETS ({', '.join(f'(side, {k})' for k in keys)})) h "
+            "WHERE bin IS NOT NULL")
+    return sql.Statement(text, [*ranges, *params], ("side", "col", "bin"))
 
 
 def _split(files: list[Path], n: int) -> list[list[str]]:
@@ -131,6 +157,11 @@ class ParquetEngine(DatasetEngine):
         jobs = [self._pool.submit(run_part, stmt, params, group, feats, self.threads)
                 for group in _split(files, self.workers)]
         return [_polars(j.result()) for j in jobs]
+
+    def _feature_histograms(self, model: str, ranges: dict[str, tuple[float, float]],
+                            ref: Side, cur: Side, bins: int, role: str | None
+                            ) -> sql.Statement:
+        return feature_histograms(model, ranges, ref, cur, bins, role)
 
     def __repr__(self) -> str:
         return f"ParquetEngine({str(self.path)!r}, workers={self.workers})"
