@@ -15,6 +15,7 @@ from mlmkit.catalogue import Task, Use, select
 from mlmkit.exceptions import StateError
 from mlmkit.services.jobs import _tuning
 from mlmkit.services.jobs._drift import data_drift_step
+from mlmkit.services.jobs._scoped import scoped_for_each
 from mlmkit.services.jobs._snapshots import snapshot_values
 from mlmkit.services.log import retention_floor
 from mlmkit.store import jobs as _sql
@@ -171,7 +172,7 @@ def performance_monitoring(ctx: JobContext, *, window: str | timedelta = "1h",
                  values.get("accuracy"), values.get("sample_count"))
         return {"status": "changed" if added else "skipped", "rows": added}
 
-    ctx.for_each(ctx.production(), body)
+    scoped_for_each(ctx, ctx.production(), monitor.engine, span, body)
 
 
 def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,

@@ -20,6 +20,7 @@ It is a protocol of its own so that an engine without them still is a `Statistic
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -29,7 +30,20 @@ import polars as pl
 from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
 
-__all__ = ["Side", "StatisticsEngine", "TaskStatisticsEngine"]
+__all__ = ["Side", "StatisticsEngine", "TaskStatisticsEngine", "scope"]
+
+
+def scope(engine: object, model_name: str, time_range: TimeRange | None
+          ) -> AbstractContextManager[None]:
+    """A block in which ``engine``'s calls on one model and window may share work.
+
+    The optional ``scope(model_name, time_range)`` method of an engine: `SparkEngine` caches
+    the model's rows of the window in Spark's memory (its ``cached``); an engine without one
+    (the workspace engine) and the Parquet engine get a ``nullcontext``. Results are those of
+    the same calls outside the block.
+    """
+    opener = getattr(engine, "scope", None)
+    return opener(model_name, time_range) if callable(opener) else nullcontext()
 
 
 @runtime_checkable
