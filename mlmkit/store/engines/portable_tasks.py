@@ -132,21 +132,41 @@ def regression_sums(model: str, versions: Sequence[str] | None, span: TimeRange 
 
     ``total`` counts every regression row, ``n`` the labelled ones; ``lo`` / ``hi`` are the
     smallest and largest error (the residual histogram's edges).
+
+    One scan of ``value`` and ``actual_value`` (and the keys) with plain aggregates: the
+    per-row terms are computed once in a subquery and no aggregate carries a ``FILTER``. The
+    percentage error ``|e| / nullif(|y|, 0)`` is NULL at a zero or missing actual, so its sums
+    skip those rows by themselves and ``zero_actuals = count(y) - count(ape)``; the four
+    ``FILTER``-ed aggregates this replaces made the scan 1.5-2x slower (measured at 1e7 rows,
+    ``benchmarks/bench_task_metrics``).
     """
     where, params = _scope(model, versions, span, role, seg, d)
     select, keys = _head(d, bucket_us, origin_us, seg)
-    e, y = _ERROR, "actual_value"
-    ape = f"abs({e}) / nullif(abs({y}), 0)"  # Spark (ANSI) divides before the FILTER
-    sql = (f"SELECT {', '.join(select)}, count(*) AS total, count({y}) AS n, "
-           f"sum({e}) AS sum_error, sum(abs({e})) AS sum_abs_error, "
-           f"sum({e} * {e}) AS sum_squared_error, sum({y}) AS sum_actual, "
-           f"sum({y} * {y}) AS sum_squared_actual, "
-           f"sum({ape}) FILTER (WHERE {y} <> 0) AS sum_abs_percentage_error, "
-           f"count(*) FILTER (WHERE {y} = 0) AS zero_actuals, "
-           f"sum({ape} * {ape}) FILTER (WHERE {y} <> 0) AS sum_squared_abs_percentage_error, "
-           f"sum({e} * {e} * {e} * {e}) AS sum_fourth_error, min({e}) AS lo, max({e}) AS hi "
-           f"FROM {{src}} WHERE {where} AND value IS NOT NULL {_group(len(keys))}")
-    return Statement(sql, params, tuple(keys))
+    one = _single(versions, keys)  # then the version is a parameter, not a column
+    rows = ", ".join([*select[one:], "actual_value AS y", f"{_ERROR} AS e"])
+    terms = ", ".join([*keys[one:], "y", "e", "e * e AS e2",
+                       "abs(e) / nullif(abs(y), 0) AS ape"])  # Spark (ANSI): nullif
+    terms = (f"SELECT {terms} FROM (SELECT {rows} FROM {{src}} WHERE {where} "
+             "AND value IS NOT NULL) r")
+    sql = (f"SELECT {'? AS version' if one else ', '.join(keys)}, count(*) AS total, "
+           "count(y) AS n, sum(e) AS sum_error, sum(abs(e)) AS sum_abs_error, "
+           "sum(e2) AS sum_squared_error, sum(y) AS sum_actual, "
+           "sum(y * y) AS sum_squared_actual, sum(ape) AS sum_abs_percentage_error, "
+           "count(y) - count(ape) AS zero_actuals, "
+           "sum(ape * ape) AS sum_squared_abs_percentage_error, "
+           "sum(e2 * e2) AS sum_fourth_error, min(e) AS lo, max(e) AS hi "
+           f"FROM ({terms}) t {'HAVING count(*) > 0' if one else _group(len(keys))}")
+    return Statement(sql, [versions[0], *params] if one and versions else params, tuple(keys))
+
+
+def _single(versions: Sequence[str] | None, keys: Sequence[str]) -> bool:
+    """Whether a statement keyed by ``version`` alone reads exactly one version.
+
+    It then selects the version as a parameter and aggregates without ``GROUP BY`` (``HAVING
+    count(*) > 0``: no row for no rows, as a group would): a plain aggregate measured ~20 %
+    faster than a one-group hash aggregate at 1e7 rows.
+    """
+    return list(keys) == ["version"] and versions is not None and len(versions) == 1
 
 
 def regression_pairs(model: str, versions: Sequence[str] | None, span: TimeRange | None,
@@ -162,25 +182,32 @@ def regression_pairs(model: str, versions: Sequence[str] | None, span: TimeRange
     return Statement(sql, params, ("version", "actual", "predicted"))
 
 
+def _bin(expr: str, lo: float, hi: float, bins: int) -> str:
+    """The bin of ``expr`` among ``bins`` equal bins of ``[lo, hi]`` (clamped to the ends)."""
+    width = (hi - lo) / bins if hi > lo else 1.0
+    b = f"floor(({expr} - CAST({float(lo)!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
+    return f"greatest(least({b}, {bins - 1}), 0)"
+
+
 def _binned(expr: str, ranges: Mapping[str, tuple[float, float]], bins: int
             ) -> tuple[str, list[str]]:
     """``CASE version WHEN ? THEN <bin of expr on that version's [lo, hi]> END``."""
-    whens: list[str] = []
-    params: list[str] = []
-    for version, (lo, hi) in ranges.items():
-        width = (hi - lo) / bins if hi > lo else 1.0
-        b = f"floor(({expr} - CAST({float(lo)!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
-        whens.append(f"WHEN ? THEN greatest(least({b}, {bins - 1}), 0)")
-        params.append(version)
-    return f"CAST(CASE version {' '.join(whens)} END AS BIGINT)", params
+    whens = [f"WHEN ? THEN {_bin(expr, lo, hi, bins)}" for lo, hi in ranges.values()]
+    return f"CAST(CASE version {' '.join(whens)} END AS BIGINT)", list(ranges)
 
 
 def _histogram(expr: str, column: str, model: str, ranges: Mapping[str, tuple[float, float]],
                span: TimeRange | None, role: str | None, bins: int) -> Statement:
-    b, bin_params = _binned(expr, ranges, bins)
     where, params = where_clause(model, list(ranges), span, role=role)
-    sql = (f"SELECT version, {b} AS bin, count(*) AS n FROM {{src}} WHERE {where} "
-           f"AND {column} IS NOT NULL GROUP BY 1, 2")
+    if _single(list(ranges), ["version"]):  # one version: its bins only (see `_single`)
+        version, (lo, hi) = next(iter(ranges.items()))
+        b, bin_params = f"CAST({_bin(expr, lo, hi, bins)} AS BIGINT)", [version]
+        sql = (f"SELECT ? AS version, {b} AS bin, count(*) AS n FROM {{src}} WHERE {where} "
+               f"AND {column} IS NOT NULL GROUP BY 2")
+    else:
+        b, bin_params = _binned(expr, ranges, bins)
+        sql = (f"SELECT version, {b} AS bin, count(*) AS n FROM {{src}} WHERE {where} "
+               f"AND {column} IS NOT NULL GROUP BY 1, 2")
     return Statement(sql, [*bin_params, *params], ("version", "bin"))
 
 
