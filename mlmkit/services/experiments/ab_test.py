@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 import polars as pl
@@ -35,9 +35,11 @@ from mlmkit.analysis.stats.sample_size import required_sample_size as _required_
 from mlmkit.catalogue import Task
 from mlmkit.services.experiments import arms as arms_data
 from mlmkit.services.experiments import task_ab
+from mlmkit.services.experiments.offline import registered_comparison
 from mlmkit.services.experiments.result import ABTestResult, decide
 from mlmkit.services.experiments.segment_ab import SegmentTests
 from mlmkit.store import experiments as sql
+from mlmkit.store.engines.segments import SegmentLike
 from mlmkit.values import (
     ABTestConfig,
     ModelMetadata,
@@ -173,51 +175,33 @@ class ABTestingService(SegmentTests):
         for name, meta in (("metadata_a", metadata_a), ("metadata_b", metadata_b)):
             if meta is not None:
                 check_type(name, meta, ModelMetadata, "a ModelMetadata or None")
-        reg = self.registry
-        meta_a = metadata_a or reg.require(config.model_name, config.version_a)
-        meta_b = metadata_b or reg.require(config.model_name, config.version_b)
-        perf_a, perf_b = meta_a.performance_metrics, meta_b.performance_metrics
-        shared = [k for k in perf_a if k in perf_b and k != "sample_count"]
-        diff = {k: float(perf_b[k]) - float(perf_a[k]) for k in shared}
-        metric = config.primary_metric
-        notes: list[str] = []
-        tests: dict[str, TestResult] = {}
-        if metric not in diff:
-            notes.append(f"{metric} is not registered for both versions.")
-        elif metric in RATE_METRICS and "sample_count" in perf_a and "sample_count" in perf_b:
-            from mlmkit.analysis.stats import two_proportion_ztest
+        return registered_comparison(self.registry, config, metadata_a, metadata_b)
 
-            n_a, n_b = int(perf_a["sample_count"]), int(perf_b["sample_count"])
-            tests[metric] = _with_values(two_proportion_ztest(
-                round(perf_a[metric] * n_a), n_a, round(perf_b[metric] * n_b), n_b,
-                confidence=1 - config.significance_level), perf_a[metric], perf_b[metric])
-        else:
-            notes.append("Registered point metrics carry no sample size, so statistical "
-                         "significance cannot be judged; register sample_count with the "
-                         "metrics or run run_test() on logged predictions.")
-        primary = tests.get(metric)
-        if primary is None:
-            winner, significant = _point_winner(metric, diff.get(metric)), False
-            lift = _lift(perf_a.get(metric), perf_b.get(metric))
-            recommendation = (f"B's registered {metric} differs by {lift:+.2f}% but "
-                              "significance cannot be judged from point metrics; run an A/B "
-                              "test on live traffic before deploying.") if metric in diff else \
-                f"Cannot compare: {metric} is not registered for both versions."
-        else:
-            winner, significant, recommendation = decide(config, primary, srm_detected=False,
-                                                         undersized=False)
-        return ABTestResult(
-            config, meta_a, meta_b, diff, winner, significant,
-            None if primary is None else primary.p_value, recommendation,
-            metrics_a={k: float(perf_a[k]) for k in shared},
-            metrics_b={k: float(perf_b[k]) for k in shared}, tests=tests, notes=tuple(notes))
+    @overload
+    def run_test(self, config: ABTestConfig, window: WindowLike | None = ..., *,
+                 start: datetime | None = ..., end: datetime | None = ...,
+                 sequential: bool = ..., tau: float = ...,
+                 secondary_metrics: Sequence[str] | None = ..., srm_alpha: float = ...,
+                 power: float = ..., n_resamples: int = ..., seed: int = ...,
+                 min_samples: int = ..., segment: None = ..., correction: str = ...
+                 ) -> ABTestResult: ...
+
+    @overload
+    def run_test(self, config: ABTestConfig, window: WindowLike | None = ..., *,
+                 start: datetime | None = ..., end: datetime | None = ...,
+                 sequential: bool = ..., tau: float = ...,
+                 secondary_metrics: Sequence[str] | None = ..., srm_alpha: float = ...,
+                 power: float = ..., n_resamples: int = ..., seed: int = ...,
+                 min_samples: int = ..., segment: SegmentLike, correction: str = ...
+                 ) -> pl.DataFrame: ...
 
     def run_test(self, config: ABTestConfig, window: WindowLike | None = None, *,
                  start: datetime | None = None, end: datetime | None = None,
                  sequential: bool = False, tau: float = 0.05,
                  secondary_metrics: Sequence[str] | None = None,
                  srm_alpha: float = 0.001, power: float = 0.8, n_resamples: int = 2000,
-                 seed: int = 0, min_samples: int = 100) -> ABTestResult:
+                 seed: int = 0, min_samples: int = 100, segment: SegmentLike | None = None,
+                 correction: str = "holm") -> ABTestResult | pl.DataFrame:
         """Test the experiment on the prediction log (labelled rows of both versions).
 
         Multiclass, regression and score-only models (their registered task) compare the
@@ -248,14 +232,27 @@ class ABTestingService(SegmentTests):
         min_samples : int
             Labelled predictions each version needs before any decision (the seed's 100):
             below it the result is ``insufficient`` — a tie that says so, never "deploy".
+        segment, correction
+            A feature name, a list of them or a filter: the primary metric's test per
+            segment from one grouped scan, corrected across the segments (``correction``:
+            ``"holm"``, ``"fdr_bh"``, ``"bonferroni"``): the frame of `segment_test` (no
+            secondary metrics, SRM or power per segment).
 
         Returns
         -------
-        ABTestResult
+        ABTestResult or polars.DataFrame
             In shadow mode (the versions scored the same units: one row ``served``, the other
             ``shadow``, same ``prediction_id``) accuracy uses McNemar's paired test and there
-            is no SRM check.
+            is no SRM check. With ``segment``, one row per segment.
         """
+        if segment is not None:
+            if secondary_metrics is not None:
+                raise invalid("secondary_metrics", "None with segment= (one metric per "
+                              "segment family)", secondary_metrics)
+            return self.segment_test(config, window, segment=segment, correction=correction,
+                                     start=start, end=end, sequential=sequential, tau=tau,
+                                     n_resamples=n_resamples, seed=seed,
+                                     min_samples=min_samples)
         config = _check_config(config)
         task = self.registry.task(config.model_name)
         metrics = task_ab.experiment_metrics(task, config.primary_metric, secondary_metrics,
@@ -348,19 +345,6 @@ class ABTestingService(SegmentTests):
         return [self.get_rollout(i) for i in sql.rollout_ids(self.db, model_name)]
 
 
-def _lift(a: float | None, b: float | None) -> float:
-    if a is None or b is None or a == 0:
-        return math.nan
-    return 100.0 * (float(b) - float(a)) / float(a)
-
-
-def _with_values(res: TestResult, value_a: float, value_b: float) -> TestResult:
-    import dataclasses
-
-    return dataclasses.replace(res, details={**res.details, "value_a": float(value_a),
-                                             "value_b": float(value_b)})
-
-
 def _holm(tests: dict[str, TestResult], secondary: list[str], alpha: float
           ) -> dict[str, TestResult]:
     import dataclasses
@@ -374,13 +358,3 @@ def _holm(tests: dict[str, TestResult], secondary: list[str], alpha: float
         out[name] = dataclasses.replace(tests[name], details={**tests[name].details,
                                                               "p_holm": float(p)})
     return out
-
-
-def _point_winner(metric: str, difference: float | None) -> str:
-    """The better point estimate (B minus A, read in the metric's direction), or a tie."""
-    from mlmkit.catalogue import CATALOGUE
-
-    if difference is None or math.isnan(difference) or difference == 0:
-        return "tie"
-    lower_is_better = metric in CATALOGUE and CATALOGUE[metric].higher_is_better is False
-    return "B" if (difference > 0) != lower_is_better else "A"

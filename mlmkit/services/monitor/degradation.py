@@ -6,7 +6,6 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from mlmkit._validation import check_probability, check_real, invalid
@@ -19,8 +18,9 @@ from mlmkit.analysis.monitoring import (
 from mlmkit.analysis.stats import two_proportion_ztest
 from mlmkit.catalogue import Kind, Task, Use, select
 from mlmkit.services.monitor.results import DegradationInfo, WindowMetrics
+from mlmkit.services.monitor.task_degradation import baseline_span, window_source
 from mlmkit.services.monitor.window import proportion_counts
-from mlmkit.values import TimeRange, resolve_range
+from mlmkit.values import TimeRange
 
 if TYPE_CHECKING:
     from mlmkit.services.alerts.service import AlertingService
@@ -48,8 +48,7 @@ def _window(monitor: PerformanceMonitor, model_name: str, version: str, metric: 
             span: TimeRange, min_labels: int) -> Baseline:
     ref = monitor._window_metrics(model_name, version, span, min_labels=min_labels, ci=False)
     value = getattr(ref, metric)
-    return Baseline(math.nan if value is None else float(value),
-                    f"window {span.start.isoformat()} .. {span.end.isoformat()}", ref)
+    return Baseline(math.nan if value is None else float(value), window_source(span), ref)
 
 
 def resolve_baseline(monitor: PerformanceMonitor, model_name: str, version: str, metric: str,
@@ -59,18 +58,10 @@ def resolve_baseline(monitor: PerformanceMonitor, model_name: str, version: str,
 
     ``registered`` is the version's ``performance_metrics``, read by the caller's edge check.
     """
-    if baseline is None:
-        if registered.get(metric) is not None:
-            return Baseline(float(registered[metric]), "registered performance_metrics")
-        span = TimeRange(current.start - 7 * current.duration, current.start)
-        return _window(monitor, model_name, version, metric, span, min_labels)
-    if isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
-        return Baseline(check_real("baseline", baseline), "value")
-    if isinstance(baseline, (str, timedelta, tuple, list)):
-        # a duration ends where the current window starts; a pair is its own span
-        span = resolve_range(baseline, now=current.start, name="baseline")
-        return _window(monitor, model_name, version, metric, span, min_labels)
-    raise invalid("baseline", "None, a number, a duration or a (start, end) pair", baseline)
+    found = baseline_span(metric, baseline, current, registered)
+    if isinstance(found, TimeRange):
+        return _window(monitor, model_name, version, metric, found, min_labels)
+    return Baseline(*found)
 
 
 def _significance(metric: str, current: WindowMetrics, ref: Baseline) -> float:

@@ -30,8 +30,8 @@ from mlmkit.analysis.drift.counts import (
 from mlmkit.analysis.metrics import roc_auc
 from mlmkit.analysis.metrics.binary import UndefinedMetricWarning
 from mlmkit.analysis.stats import multiple_testing
-from mlmkit.services._engine import EngineUser
 from mlmkit.services.monitor import trend as _trend
+from mlmkit.services.monitor.base import MonitorBase
 from mlmkit.services.monitor.window import (
     EXACT_AUC_MAX_ROWS,
     RocAuc,
@@ -50,9 +50,7 @@ from mlmkit.store.predictions.batch import ROLES
 from mlmkit.values import DefaultWindow, TimeRange, Version, VersionLike, WindowLike, resolve_range
 
 if TYPE_CHECKING:
-    from mlmkit.services.log import PredictionLog
     from mlmkit.store.predictions.writes import PredictionStore
-    from mlmkit.store.registry.duckdb import ModelRegistry
 
 __all__ = ["CORRECTIONS", "SegmentMethods", "segment_drift", "segment_engine",
            "segment_window_metrics", "trend_counts"]
@@ -292,15 +290,12 @@ def segment_drift(store: PredictionStore, engine: StatisticsEngine, model_name: 
 _24H = DefaultWindow("24h")
 
 
-class SegmentMethods(EngineUser):
+class SegmentMethods(MonitorBase):
     """The per-segment methods of ``ws.monitor`` (a base of ``PerformanceMonitor``)."""
 
-    registry: ModelRegistry
-    log: PredictionLog
-
-    def _registered(self, model_name: str, versions: Sequence[str] | None = None
-                    ) -> dict[str, Mapping[str, float]]:
-        raise NotImplementedError  # PerformanceMonitor's
+    def _segment(self, model_name: str, segment: object) -> ResolvedSegment:
+        """``segment`` on ``model_name``'s storage columns (ValidationError naming it)."""
+        return segment_engine(self.engine).resolve_segment(model_name, segment)
 
     def segment_metrics(self, model_name: str, version: VersionLike,
                         window: WindowLike | None = _24H, *, segment: SegmentLike,

@@ -10,35 +10,29 @@ are counted (``sample_count``, ``label_coverage``) but are not errors. A result 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeAlias, cast
+from typing import TYPE_CHECKING, overload
 
 import polars as pl
 
-from mlmkit._validation import (
-    check_choice,
-    check_int,
-    check_name,
-    check_probability,
-    invalid,
-)
+from mlmkit._validation import check_choice, check_int, check_probability, invalid
 from mlmkit.analysis.detectors import DETECTORS
 from mlmkit.catalogue import Kind, Task, Use, select
-from mlmkit.exceptions import NotFoundError
 from mlmkit.services.monitor import degradation as _deg
+from mlmkit.services.monitor.base import Versions, canonical_version
 from mlmkit.services.monitor.compare import version_comparison
-from mlmkit.services.monitor.results import ConceptDriftResult, DegradationInfo, WindowMetrics
+from mlmkit.services.monitor.results import ConceptDriftResult, DegradationInfo
+from mlmkit.services.monitor.segment_verdicts import segment_comparison_frame, segment_degradation
 from mlmkit.services.monitor.segments import SegmentMethods, trend_counts
 from mlmkit.services.monitor.task_estimation import TaskEstimate, task_estimate
 from mlmkit.services.monitor.task_trend import task_trend
 from mlmkit.services.monitor.tasks import AnyWindowMetrics, task_window_metrics
-from mlmkit.services.monitor.window import TotalsRow, rate_rows, roc_aucs, window_metrics
-from mlmkit.store.predictions import monitoring as monitor_sql
+from mlmkit.services.monitor.window import rate_rows
+from mlmkit.store.engines.segments import SegmentLike
 from mlmkit.store.predictions.batch import ROLES
 from mlmkit.values import (
     DefaultWindow,
-    TimeRange,
     Version,
     VersionLike,
     WindowLike,
@@ -57,11 +51,8 @@ __all__ = ["DEFAULT_MIN_LABELS", "PerformanceMonitor"]
 
 DEFAULT_MIN_LABELS = 100
 _METRICS = select(use=Use.WINDOW, kind=(Kind.COUNT, Kind.SCORE))
-_Versions: TypeAlias = "VersionLike | Iterable[VersionLike] | None"  # one, several or all
-
-
-def _version(value: VersionLike, name: str = "version") -> str:
-    return str(Version.parse(value, name))
+_Versions = Versions
+_version = canonical_version
 
 
 _24H, _7D = DefaultWindow("24h"), DefaultWindow("7d")
@@ -109,38 +100,28 @@ class PerformanceMonitor(SegmentMethods):
         self.registry = registry
         self.alerts = alerts
 
-    # ------------------------------------------------------------------ tracking
-    def track_prediction(
-            self, model_name: str, version: VersionLike, prediction: bool | int, *,
-            actual: bool | int | None = None, score: float | None = None,
-            confidence: float | None = None, features: Mapping[str, object] | None = None,
-            prediction_id: str | None = None, timestamp: datetime | None = None,
-            unit_id: str | int | None = None, role: str = "served") -> str:
-        """Same as ``ws.log.track`` (the seed's name); returns the prediction id."""
-        return str(self.log.track(model_name, version, prediction, actual=actual, score=score,
-                                  confidence=confidence, features=features, role=role,
-                                  prediction_id=prediction_id, timestamp=timestamp,
-                                  unit_id=unit_id))
-
-    def _registered(self, model_name: str, versions: Sequence[str] | None = None
-                    ) -> dict[str, Mapping[str, float]]:
-        """Each version's ``performance_metrics``; NotFoundError names an unregistered one."""
-        check_name("model_name", model_name)
-        known = {str(m.version): m.performance_metrics for m in self.registry.get_all(model_name)}
-        if not known:
-            raise NotFoundError(f"model_name={model_name!r} is not registered")
-        for version in versions or ():
-            if version not in known:
-                raise NotFoundError(f"{model_name=} version={version!r} is not registered")
-        return known
-
     # ------------------------------------------------------------------ metrics
+    @overload
+    def get_current_metrics(
+            self, model_name: str, version: VersionLike, window: WindowLike | None = ..., *,
+            start: datetime | None = ..., end: datetime | None = ..., min_labels: int = ...,
+            ci: bool = ..., confidence: float = ..., bins: int = ..., scores: bool = ...,
+            latency: bool = ..., role: str = ..., segment: None = ...) -> AnyWindowMetrics: ...
+
+    @overload
+    def get_current_metrics(
+            self, model_name: str, version: VersionLike, window: WindowLike | None = ..., *,
+            start: datetime | None = ..., end: datetime | None = ..., min_labels: int = ...,
+            ci: bool = ..., confidence: float = ..., bins: int = ..., scores: bool = ...,
+            latency: bool = ..., role: str = ..., segment: SegmentLike) -> pl.DataFrame: ...
+
     def get_current_metrics(self, model_name: str, version: VersionLike,
                             window: WindowLike | None = _24H, *, start: datetime | None = None,
                             end: datetime | None = None, min_labels: int = DEFAULT_MIN_LABELS,
                             ci: bool = True, confidence: float = 0.95, bins: int = 10_000,
-                            scores: bool = True, latency: bool = True,
-                            role: str = "served") -> AnyWindowMetrics:
+                            scores: bool = True, latency: bool = True, role: str = "served",
+                            segment: SegmentLike | None = None
+                            ) -> AnyWindowMetrics | pl.DataFrame:
         """Metrics of one version over a window, from DuckDB aggregations (by the model's task).
 
         Binary: accuracy, precision, recall, F1, specificity (Wilson / count-bootstrap intervals
@@ -152,16 +133,26 @@ class PerformanceMonitor(SegmentMethods):
         Multiclass, regression and score-only models: see `task_window_metrics` (``scores=False``
         skips probabilities / residual quantiles; ``bins`` sizes their histograms).
 
+        ``segment``: a feature name, a list of them or a filter such as ``{"country": ["DE"]}``
+        (`mlmkit.store.engines.segments`): a polars frame, one row per segment from one grouped
+        scan, the frame of `segment_metrics` (``latency`` unused).
+
         Returns
         -------
         WindowMetrics or MulticlassWindowMetrics or RegressionWindowMetrics or ScoreWindowMetrics
-            ``metrics["accuracy"]``, ``.sample_count``, ``.labelled_count``, ``.insufficient``.
+            ``metrics["accuracy"]``, ``.sample_count``, ``.labelled_count``, ``.insufficient``;
+            with ``segment``, a polars DataFrame.
 
         Raises
         ------
         NotFoundError
             When the model or the version is not registered.
         """
+        if segment is not None:
+            return self.segment_metrics(model_name, version, window, segment=segment,
+                                        start=start, end=end, min_labels=min_labels, ci=ci,
+                                        confidence=confidence, bins=bins, scores=scores,
+                                        role=role)
         ver = _version(version)
         self._registered(model_name, [ver])
         span = resolve_range(window, start=start, end=end)
@@ -177,32 +168,30 @@ class PerformanceMonitor(SegmentMethods):
 
     current_metrics = get_current_metrics
 
-    def _window_metrics(self, model_name: str, ver: str, span: TimeRange, *, min_labels: int,
-                        ci: bool, confidence: float = 0.95, bins: int = 10_000,
-                        scores: bool = True, latency: bool = True,
-                        role: str = "served") -> WindowMetrics:
-        """`get_current_metrics` on canonical arguments (a resolved ``span``)."""
-        auc = None
-        if scores:
-            totals, _ = self.engine.window_summary(model_name, versions=[ver],
-                                                   time_range=span, bins=0, role=role)
-        else:
-            totals = self.engine.window_counts(model_name, versions=[ver],
-                                               time_range=span, role=role, latency=latency)
-        row = cast(TotalsRow, totals.row(0, named=True)) if totals.height else None
-        if scores and row is not None:
-            auc = roc_aucs(self.engine, model_name, {ver: int(row["scored"])}, span, bins=bins,
-                           role=role).get(ver)
-        return window_metrics(model_name, ver, span.start, span.end, row, auc,
-                              min_labels=min_labels, ci=ci, confidence=confidence)
-
     # ------------------------------------------------------------------ degradation
+    @overload
+    def get_performance_degradation_info(
+            self, model_name: str, version: VersionLike, threshold_percent: float = ..., *,
+            metric: str | None = ..., window: WindowLike | None = ...,
+            start: datetime | None = ..., end: datetime | None = ..., baseline: object = ...,
+            min_labels: int = ..., alpha: float = ..., alert: bool = ...,
+            segment: None = ...) -> DegradationInfo: ...
+
+    @overload
+    def get_performance_degradation_info(
+            self, model_name: str, version: VersionLike, threshold_percent: float = ..., *,
+            metric: str | None = ..., window: WindowLike | None = ...,
+            start: datetime | None = ..., end: datetime | None = ..., baseline: object = ...,
+            min_labels: int = ..., alpha: float = ..., alert: bool = ...,
+            segment: SegmentLike) -> pl.DataFrame: ...
+
     def get_performance_degradation_info(
             self, model_name: str, version: VersionLike, threshold_percent: float = 0.05, *,
             metric: str | None = None, window: WindowLike | None = _24H,
             start: datetime | None = None, end: datetime | None = None,
             baseline: object = None, min_labels: int = DEFAULT_MIN_LABELS, alpha: float = 0.05,
-            alert: bool = True) -> DegradationInfo:
+            alert: bool = True, segment: SegmentLike | None = None
+    ) -> DegradationInfo | pl.DataFrame:
         """Compare the current window with a baseline and alert when the metric worsened.
 
         Parameters
@@ -224,10 +213,23 @@ class PerformanceMonitor(SegmentMethods):
         alert
             Fire a ``degradation`` alert through ``ws.alerts`` when the severity is
             ``warning`` or ``critical`` (never on ``ok`` or ``insufficient``).
+        segment
+            A feature name, a list of them or a filter: a polars frame, one row per segment
+            (the segment features, then ``DegradationInfo.to_dict()`` without ``details``, then
+            ``p_adjusted`` / ``significant_adjusted``: Holm across the segments' p-values), from
+            one grouped scan per window; see `mlmkit.services.monitor.segment_verdicts`. A
+            segment alerts (its own dedup key) when degraded and, with a p-value, significant
+            after the correction.
         """
         ver = _version(version)
         registered = self._registered(model_name, [ver])[ver]
         span = resolve_range(window, start=start, end=end)
+        if segment is not None:
+            return segment_degradation(
+                self.engine, self.registry.task(model_name), model_name, ver, metric, span,
+                self._segment(model_name, segment), threshold=threshold_percent, alpha=alpha,
+                baseline=baseline, min_labels=check_int("min_labels", min_labels, low=0),
+                registered=registered, alerts=self.alerts if alert else None)
         info = _deg.degradation_info(self, model_name, ver, metric, span, threshold_percent,
                                      baseline=baseline, registered=registered, alpha=alpha,
                                      min_labels=check_int("min_labels", min_labels, low=0))
@@ -239,14 +241,20 @@ class PerformanceMonitor(SegmentMethods):
                              start: datetime | None = None, end: datetime | None = None,
                              detectors: Sequence[str] | None = None,
                              alpha: float = 0.01, min_labels: int = DEFAULT_MIN_LABELS,
-                             alert: bool = False) -> ConceptDriftResult:
+                             alert: bool = False, segment: None = None) -> ConceptDriftResult:
         """Run streaming detectors over the window's labelled error stream (time order).
 
         See `mlmkit.services.monitor.concept` for the rule per task (multiclass: the
         misclassifications; regression: the absolute residuals); the result is truthy when
         drift was found. ``detectors`` default: ``ddm, adwin, page_hinkley`` (regression:
-        ``adwin, page_hinkley``). ``alert=True`` fires a ``drift`` alert.
+        ``adwin, page_hinkley``). ``alert=True`` fires a ``drift`` alert. ``segment`` is
+        refused: the detectors read each segment's time-ordered error stream, one pass per
+        segment rather than one grouped aggregate (call it on a filter's rows instead).
         """
+        if segment is not None:
+            raise invalid("segment", "None for concept drift (streaming detectors read one "
+                          "time-ordered error stream per segment, not a grouped aggregate)",
+                          segment)
         from mlmkit.services.monitor.concept import (
             concept_drift,
             default_detectors,
@@ -307,20 +315,13 @@ class PerformanceMonitor(SegmentMethods):
                               use_summaries=use_summaries, segment=segment)
         return rate_rows(counts, confidence=confidence)
 
-    @staticmethod
-    def _versions(version: _Versions) -> list[str] | None:
-        if version is None:
-            return None
-        if isinstance(version, (str, Version)) or not isinstance(version, Iterable):
-            return [_version(version)]  # a non-version scalar fails here with its value
-        return [_version(v) for v in version]
-
     # ------------------------------------------------------------------ versions
     def compare_versions(self, model_name: str, versions: Sequence[VersionLike],
                          window: WindowLike | None = _24H, *, start: datetime | None = None,
                          end: datetime | None = None, metric: str | None = None,
                          min_labels: int = DEFAULT_MIN_LABELS, alpha: float = 0.05,
-                         confidence: float = 0.95) -> pl.DataFrame:
+                         confidence: float = 0.95, segment: SegmentLike | None = None
+                         ) -> pl.DataFrame:
         """One row per version (one DuckDB scan), with significance against the first.
 
         For count-based metrics (accuracy, precision, recall, specificity) ``p_value`` is the
@@ -328,41 +329,25 @@ class PerformanceMonitor(SegmentMethods):
         Holm's correction across the comparisons; ``significant`` uses ``p_adjusted``.
         Multiclass, regression and score-only models: the catalogue's test of ``metric``
         (default per task as in `get_performance_degradation_info`), see
-        `mlmkit.services.monitor.task_compare`.
+        `mlmkit.services.monitor.task_compare`. ``segment``: that frame per segment from one
+        grouped scan, the segment features first, plus ``p_family`` / ``significant_family``
+        (Holm across every segment's comparisons; `mlmkit.services.monitor.segment_verdicts`).
         """
         if isinstance(versions, (str, Version)) or not isinstance(versions, Iterable) \
                 or not versions:
             raise invalid("versions", "a non-empty list of versions", versions)
         vers = [_version(v, "versions") for v in versions]
         self._registered(model_name, vers)
-        return version_comparison(
-            self.engine, self.registry.task(model_name), model_name, vers,
-            resolve_range(window, start=start, end=end), metric=metric,
-            min_labels=check_int("min_labels", min_labels, low=0),
-            alpha=check_probability("alpha", alpha, open_interval=True),
-            confidence=check_probability("confidence", confidence, open_interval=True))
-
-    # ------------------------------------------------------------------ retention
-    def summarize_daily(self, model_name: str | None = None, *,
-                        before: datetime | None = None) -> int:
-        """Refresh the per-day summary table from raw rows (call before deleting raw rows).
-
-        Returns the number of (model, version, role, day) rows written. A summary is never
-        replaced by one built from fewer rows, so it is safe to call at any time.
-        """
-        if model_name is not None:
-            self._registered(model_name)
-        return monitor_sql.refresh_daily_summary(self.db, model_name=model_name,
-                                                 before=before)
-
-    def daily_summary(self, model_name: str, version: _Versions = None, *,
-                      start: datetime | None = None, end: datetime | None = None
-                      ) -> pl.DataFrame:
-        """The stored per-day summaries of a model (optionally some versions / days)."""
-        versions = self._versions(version)
-        self._registered(model_name, versions)
-        return monitor_sql.daily_summary(self.db, model_name, versions=versions, start=start,
-                                         end=end)
+        task, span = self.registry.task(model_name), resolve_range(window, start=start, end=end)
+        min_labels = check_int("min_labels", min_labels, low=0)
+        alpha = check_probability("alpha", alpha, open_interval=True)
+        confidence = check_probability("confidence", confidence, open_interval=True)
+        if segment is not None:
+            return segment_comparison_frame(
+                self.engine, task, model_name, vers, span, self._segment(model_name, segment),
+                metric=metric, min_labels=min_labels, alpha=alpha, confidence=confidence)
+        return version_comparison(self.engine, task, model_name, vers, span, metric=metric,
+                                  min_labels=min_labels, alpha=alpha, confidence=confidence)
 
     # ------------------------------------------------------------------ data drift
     def estimate_performance(self, model_name: str, version: VersionLike, *,
@@ -390,10 +375,23 @@ class PerformanceMonitor(SegmentMethods):
 
     def data_drift(self, model_name: str, version: VersionLike | None = None, *,
                    reference: object = "7d", current: object = "24h", method: str = "auto",
-                   features: Iterable[str] | None = None, prediction: bool = True) -> pl.DataFrame:
-        """Per-feature drift of the logged features and the prediction (``monitor.data_drift``)."""
+                   features: Iterable[str] | None = None, prediction: bool = True,
+                   segment: SegmentLike | None = None) -> pl.DataFrame:
+        """Per-feature drift of the logged features and the prediction (``monitor.data_drift``).
+
+        ``segment``: per segment x feature from grouped histograms, the frame of
+        `segment_drift` (KS on 2,000 bins / chi-square, Benjamini-Hochberg across the family;
+        ``method`` must stay ``"auto"``).
+        """
         from mlmkit.services.monitor.data_drift import data_drift
 
+        if segment is not None:
+            if method != "auto":
+                raise invalid("method", "'auto' with segment= (segments use KS / chi-square "
+                              "on grouped histograms)", method)
+            return self.segment_drift(model_name, version, segment=segment,
+                                      reference=reference, current=current, features=features,
+                                      prediction=prediction)
         self._registered(model_name, None if version is None else [_version(version)])
         return data_drift(self.log.store, model_name, version, reference=reference,
                           current=current, features=features, prediction=prediction, method=method,

@@ -48,7 +48,7 @@ from mlmkit.services.monitor.tasks import TaskResult, task_window_metrics
 from mlmkit.store.engines import Side, StatisticsEngine
 from mlmkit.values import TimeRange
 
-__all__ = ["attach_holm", "task_comparison"]
+__all__ = ["attach_holm", "task_comparison", "task_comparison_frame"]
 
 _CLASS_AVERAGES = select(kind=Kind.CLASS_COUNT)
 #: Regression metrics tested from each window's sums (Welch) and by resampling rows.
@@ -113,6 +113,15 @@ def task_comparison(engine: StatisticsEngine, task: Task, model_name: str,
                                       scores=metric in PROBABILITY_METRICS, role="served")
             assert res is not None  # a non-binary task
             results.append(res)
+    return task_comparison_frame(engine, task, model_name, span, metric, results, alpha)
+
+
+def task_comparison_frame(engine: StatisticsEngine, task: Task, model_name: str,
+                          span: TimeRange, metric: str, results: list[TaskResult],
+                          alpha: float) -> pl.DataFrame:
+    """`task_comparison`'s frame from each version's window metrics (the first: reference)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
         first = results[0]
         records: list[dict[str, object]] = []
         p_values: list[float] = []

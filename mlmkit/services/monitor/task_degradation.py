@@ -48,7 +48,8 @@ from mlmkit.store.engines import StatisticsEngine
 from mlmkit.values import TimeRange, resolve_range
 
 __all__ = ["DEFAULT_METRIC", "PROBABILITY_METRICS", "PROPORTION_METRICS", "TASK_METRICS",
-           "metric_value", "task_degradation", "task_metric", "worsening"]
+           "baseline_span", "metric_value", "task_degradation", "task_metric", "task_verdict",
+           "window_source", "worsening"]
 
 #: The metric judged when none is given.
 DEFAULT_METRIC = {Task.BINARY: "accuracy", Task.MULTICLASS: "accuracy",
@@ -114,22 +115,38 @@ def _window(engine: StatisticsEngine, task: Task, model: str, version: str, metr
     return result
 
 
+def baseline_span(metric: str, baseline: object, current: TimeRange,
+                  registered: Mapping[str, float]) -> tuple[float, str] | TimeRange:
+    """The ``baseline`` argument as a fixed ``(value, source)`` or a baseline window's span.
+
+    ``None``: the registered ``performance_metrics[metric]`` if present, else the 7 windows
+    before ``current``; a number: that value; a duration: the span of that length ending
+    where ``current`` starts; a ``(start, end)`` pair: that span.
+    """
+    if baseline is None:
+        if registered.get(metric) is not None:
+            return float(registered[metric]), "registered performance_metrics"
+        return TimeRange(current.start - 7 * current.duration, current.start)
+    if isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
+        return check_real("baseline", baseline), "value"
+    if isinstance(baseline, (str, timedelta, tuple, list)):
+        return resolve_range(baseline, now=current.start, name="baseline")
+    raise invalid("baseline", "None, a number, a duration or a (start, end) pair", baseline)
+
+
+def window_source(span: TimeRange) -> str:
+    """The ``baseline_source`` of a baseline window."""
+    return f"window {span.start.isoformat()} .. {span.end.isoformat()}"
+
+
 def _baseline(engine: StatisticsEngine, task: Task, model: str, version: str, metric: str,
               baseline: object, current: TimeRange, min_labels: int,
               registered: Mapping[str, float]) -> tuple[float, str, TaskResult | None]:
-    if baseline is None and registered.get(metric) is not None:
-        return float(registered[metric]), "registered performance_metrics", None
-    if baseline is None:
-        span = TimeRange(current.start - 7 * current.duration, current.start)
-    elif isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
-        return check_real("baseline", baseline), "value", None
-    elif isinstance(baseline, (str, timedelta, tuple, list)):
-        span = resolve_range(baseline, now=current.start, name="baseline")
-    else:
-        raise invalid("baseline", "None, a number, a duration or a (start, end) pair", baseline)
+    span = baseline_span(metric, baseline, current, registered)
+    if not isinstance(span, TimeRange):
+        return span[0], span[1], None
     ref = _window(engine, task, model, version, metric, span, min_labels)
-    return (metric_value(ref, metric),
-            f"window {span.start.isoformat()} .. {span.end.isoformat()}", ref)
+    return metric_value(ref, metric), window_source(span), ref
 
 
 def _proportion(result: TaskResult) -> tuple[int, int] | None:
@@ -220,6 +237,15 @@ def task_degradation(engine: StatisticsEngine, task: Task, model_name: str, vers
     current = _window(engine, task, model_name, version, metric, span, min_labels)
     base_value, source, ref = _baseline(engine, task, model_name, version, metric, baseline,
                                         span, min_labels, registered)
+    return task_verdict(task, metric, span, current, base_value, source, ref,
+                        threshold=threshold, alpha=alpha)
+
+
+def task_verdict(task: Task, metric: str, span: TimeRange, current: TaskResult,
+                 base_value: float, source: str, ref: TaskResult | None, *, threshold: float,
+                 alpha: float) -> DegradationInfo:
+    """The verdict of `task_degradation` on computed windows (``ref`` None: a fixed value)."""
+    model_name, version = current.model_name, current.version
     cur_value = metric_value(current, metric)
     worse = worsening(metric, base_value, cur_value)
     insufficient = current.insufficient or (ref is not None and ref.insufficient) \

@@ -1,0 +1,332 @@
+"""Degradation and version comparison per segment (``segment=`` of the monitor's verdicts).
+
+``get_performance_degradation_info(..., segment=...)`` and ``compare_versions(...,
+segment=...)`` read **one grouped scan per window** (the baseline window and the current one;
+all versions at once for a comparison) with the segment keys as extra ``GROUP BY`` keys, then
+run each segment through the code of the unsegmented call: a segment's row equals the call on
+that segment's rows alone. Binary models read ``segment_totals`` (plus, for ROC AUC, one
+pairs or histogram scan per version); multiclass ``class_confusion``, regression
+``regression_sums`` and score-only ``score_totals`` with ``segment=``, which a `_SegmentView`
+hands to the window-metrics code as if they were the aggregates of the segment alone.
+
+Where a test runs per segment the family is corrected with Holm's method: degradation adds
+``p_adjusted`` / ``significant_adjusted`` over the segments' p-values, the comparison adds
+``p_family`` / ``significant_family`` over every (segment, version) comparison (its
+``p_adjusted`` stays Holm across the versions of one segment, as unsegmented).
+
+Not per segment (each needs a row read or a histogram per segment): the multiclass metrics
+read from probabilities (``roc_auc_ovr``, ``log_loss``) and the regression metrics tested by a
+row bootstrap (``rmse``, ``r2``) in a comparison; they raise a ValidationError naming
+``metric``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, cast
+
+import polars as pl
+
+from mlmkit._validation import check_probability, check_real, invalid
+from mlmkit.analysis.metrics import UndefinedMetricWarning, flag_rate
+from mlmkit.analysis.stats import multiple_testing
+from mlmkit.catalogue import Kind, Significance, Task, Use, select
+from mlmkit.services.monitor.compare import comparison_frame
+from mlmkit.services.monitor.degradation import (
+    HIGHER_IS_BETTER,
+    Baseline,
+    assess,
+    message,
+    with_alert,
+)
+from mlmkit.services.monitor.results import DegradationInfo, WindowMetrics
+from mlmkit.services.monitor.segment_tasks import task_segment_frame
+from mlmkit.services.monitor.segments import _aucs, segment_engine
+from mlmkit.services.monitor.task_compare import task_comparison_frame
+from mlmkit.services.monitor.task_degradation import (
+    PROBABILITY_METRICS,
+    baseline_span,
+    metric_value,
+    task_metric,
+    task_verdict,
+    window_source,
+)
+from mlmkit.services.monitor.task_results import ScoreWindowMetrics
+from mlmkit.services.monitor.tasks import TaskResult, task_window_metrics
+from mlmkit.services.monitor.window import RocAuc, TotalsRow, window_metrics
+from mlmkit.store.engines import StatisticsEngine
+from mlmkit.store.engines.segments import ResolvedSegment, SegmentTaskEngine
+from mlmkit.values import TimeRange
+
+if TYPE_CHECKING:
+    from mlmkit.services.alerts.service import AlertingService
+
+__all__ = ["segment_comparison_frame", "segment_degradation"]
+
+_Key = tuple[object, ...]
+_Result = WindowMetrics | TaskResult
+_ROW_BOOTSTRAP = select(task=Task.REGRESSION, test=Significance.BOOTSTRAP)
+_BINARY_COMPARED = select(use=Use.WINDOW, kind=(Kind.COUNT, Kind.SCORE))  # compare_versions'
+
+
+class _SegmentView:
+    """One segment's part of a grouped task aggregate, answering as the unsegmented engine."""
+
+    name = "segment"
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    def class_confusion(self, model_name: str, *, versions: list[str] | None = None,
+                        **_: object) -> pl.DataFrame:
+        """The segment's rows of the grouped aggregate (of ``versions``)."""
+        if versions is None:
+            return self.frame
+        return self.frame.filter(pl.col("version").is_in(versions))
+
+    regression_sums = score_totals = class_confusion
+
+    def _refused(self, *_: object, **__: object) -> pl.DataFrame:
+        raise invalid("segment", "no aggregate beyond the task's counts and sums per segment",
+                      "segment")
+
+    class_log_loss = class_score_histogram = regression_pairs = residual_histogram = _refused
+    class_probability_sums = task_error_stream = score_distribution = _refused
+
+
+def _order(keys: set[_Key]) -> list[_Key]:
+    return sorted(keys, key=lambda k: tuple((v is None, str(v)) for v in k))
+
+
+def _score_result(part: pl.DataFrame, model: str, version: str, span: TimeRange,
+                  min_labels: int, confidence: float) -> ScoreWindowMetrics:
+    """A score-only window from its totals alone (no distribution: that is a histogram)."""
+    rows = part.filter(pl.col("version") == version)
+    row = rows.row(0, named=True) if rows.height else None
+
+    def get(k: str) -> int:
+        return int(row[k]) if row else 0
+    flags = flag_rate(get("flagged"), get("flag_n"), confidence=confidence) \
+        if get("flag_n") else None
+    return ScoreWindowMetrics(model, version, span.start, span.end, get("total"), get("labelled"),
+                              min_labels, None, get("n"), get("flagged"), get("flag_n"),
+                              get("confirmed"), flags, pl.DataFrame())
+
+
+class _Grouped:
+    """One window's grouped aggregate (one scan), read per (segment, version)."""
+
+    def __init__(self, engine: StatisticsEngine, task: Task, model: str, seg: ResolvedSegment,
+                 versions: list[str], span: TimeRange, *, min_labels: int, confidence: float,
+                 scores: bool) -> None:
+        self.task, self.model, self.span, self.names = task, model, span, seg.key_names()
+        self.min_labels, self.confidence = min_labels, confidence
+        self.rows: dict[tuple[str, _Key], TotalsRow] = {}
+        self.aucs: dict[str, dict[_Key, RocAuc]] = {}
+        if task is Task.BINARY:
+            eng = segment_engine(engine)
+            totals = eng.segment_totals(model, seg, versions=versions, time_range=span,
+                                        role="served", scores=scores)
+            for row in totals.iter_rows(named=True):
+                row["median_label_latency_s"] = None
+                self.rows[(row["version"], tuple(row[k] for k in self.names))] = \
+                    cast(TotalsRow, row)
+            self.keys = {k for _, k in self.rows}
+            for v in versions if scores else ():
+                scored = sum(int(r["scored"]) for (rv, _), r in self.rows.items() if rv == v)
+                self.aucs[v] = _aucs(eng, model, seg, v, span, scored, bins=10_000,
+                                     role="served")
+            return
+        if not isinstance(engine, SegmentTaskEngine):
+            raise invalid("engine", f"an engine with per-task segment aggregates for a {task} "
+                          "model (workspace, Parquet or Spark)", engine)
+        self.frame = task_segment_frame(engine, task, model, seg, versions, span, None,
+                                        "served")
+        self.keys = set(self.frame.select(self.names).iter_rows())
+
+    def result(self, key: _Key, version: str) -> _Result:
+        """The window metrics of ``version`` in segment ``key`` (empty when it has no rows)."""
+        span, model = self.span, self.model
+        if self.task is Task.BINARY:
+            with warnings.catch_warnings():  # a small segment's NaN metric speaks for itself
+                warnings.simplefilter("ignore", UndefinedMetricWarning)
+                return window_metrics(model, version, span.start, span.end,
+                                      self.rows.get((version, key)),
+                                      self.aucs.get(version, {}).get(key),
+                                      min_labels=self.min_labels, ci=True,
+                                      confidence=self.confidence)
+        match = pl.all_horizontal([pl.col(k).eq_missing(v) for k, v in
+                                   zip(self.names, key, strict=True)])
+        part = self.frame.filter(match).drop(self.names)
+        if self.task is Task.SCORE_ONLY:
+            return _score_result(part, model, version, span, self.min_labels, self.confidence)
+        view = cast(StatisticsEngine, _SegmentView(part))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            res = task_window_metrics(view, self.task, model, version, span,
+                                      min_labels=self.min_labels, confidence=self.confidence,
+                                      bins=1000, scores=False, role="served")
+        assert res is not None  # a non-binary task
+        return res
+
+
+def _segment_metric(task: Task, metric: str | None, *, compare: bool) -> str:
+    if task is Task.BINARY:
+        metric = "accuracy" if metric is None else metric
+        if metric not in HIGHER_IS_BETTER:
+            raise invalid("metric", f"one of {', '.join(HIGHER_IS_BETTER)}", metric)
+        return metric
+    metric = task_metric(task, metric)
+    if metric in PROBABILITY_METRICS or (compare and metric in _ROW_BOOTSTRAP):
+        raise invalid("metric", f"a metric computed per segment from counts or sums (not "
+                      f"{metric}: it needs a histogram or the rows of each segment; filter "
+                      "the model's rows and call without segment=)", metric)
+    return metric
+
+
+def _holm(p_values: list[float], alpha: float) -> list[tuple[float, bool]]:
+    """Holm over the finite p-values; ``(NaN, False)`` for the others."""
+    out = [(math.nan, False)] * len(p_values)
+    tested = [i for i, p in enumerate(p_values) if not math.isnan(p)]
+    if tested:
+        adj = multiple_testing([p_values[i] for i in tested], method="holm", alpha=alpha)
+        for i, (p, reject) in zip(tested, adj.select("p_adjusted", "reject").iter_rows(),
+                                  strict=True):
+            out[i] = (float(p), bool(reject))
+    return out
+
+
+def segment_degradation(engine: StatisticsEngine, task: Task, model: str, version: str,
+                        metric: str | None, span: TimeRange, seg: ResolvedSegment, *,
+                        threshold: float, alpha: float, baseline: object, min_labels: int,
+                        registered: Mapping[str, float], alerts: AlertingService | None
+                        ) -> pl.DataFrame:
+    """One verdict per segment (columns: see the public method); ``alerts``: fire them.
+
+    A segment alerts when it degraded (``warning`` / ``critical``) and, where it has a
+    p-value, that p-value is significant after Holm's correction across the segments.
+    """
+    metric = _segment_metric(task, metric, compare=False)
+    threshold = check_real("threshold_percent", threshold, low=0.0, high=1.0, low_open=True)
+    alpha = check_probability("alpha", alpha, open_interval=True)
+    scores = task is Task.BINARY and metric == "roc_auc"
+    found = baseline_span(metric, baseline, span, registered)
+    current = _Grouped(engine, task, model, seg, [version], span, min_labels=min_labels,
+                       confidence=0.95, scores=scores)
+    ref = _Grouped(engine, task, model, seg, [version], found, min_labels=min_labels,
+                   confidence=0.95, scores=scores) if isinstance(found, TimeRange) else None
+    order = _order(current.keys | (ref.keys if ref is not None else set()))
+    infos = [_verdict(task, metric, span, found, current.result(key, version),
+                      None if ref is None else ref.result(key, version),
+                      threshold=threshold, alpha=alpha) for key in order]
+    adjusted = _holm([math.nan if i.insufficient else i.p_value for i in infos], alpha)
+    records = []
+    for key, info, (p_adj, reject) in zip(order, infos, adjusted, strict=True):
+        if alerts is not None and info.has_degraded and (math.isnan(p_adj) or reject):
+            info = _fire(alerts, info, seg, key)
+        rec = {k: v for k, v in info.to_dict().items() if k != "details"}
+        records.append({**dict(zip(seg.key_names(), key, strict=True)), **rec,
+                        "p_adjusted": p_adj, "significant_adjusted": reject})
+    return _frame(seg, records, _DEGRADATION)
+
+
+def _fire(alerts: AlertingService, info: DegradationInfo, seg: ResolvedSegment, key: _Key
+          ) -> DegradationInfo:
+    """The segment's ``degradation`` alert (deduplicated per model, version, metric, segment)."""
+    label = ", ".join(f"{f}={v}" for f, v in zip(seg.features, key, strict=True))
+    alert_id = alerts.fire(
+        "degradation", info.severity, info.model_name, info.version,
+        f"{message(info)} in segment {label}",
+        {**info.to_dict(), "segment": dict(zip(seg.features, key, strict=True))},
+        dedup_key=f"degradation:{info.model_name}:{info.version}:{info.metric}:{label}")
+    return with_alert(info, alert_id)
+
+
+def _verdict(task: Task, metric: str, span: TimeRange, found: tuple[float, str] | TimeRange,
+             cur: _Result, base: _Result | None, *, threshold: float, alpha: float
+             ) -> DegradationInfo:
+    if task is Task.BINARY:
+        assert isinstance(cur, WindowMetrics)
+        if isinstance(found, TimeRange):
+            assert isinstance(base, WindowMetrics)
+            value = getattr(base, metric)
+            ref = Baseline(math.nan if value is None else float(value), window_source(found),
+                           base)
+        else:
+            ref = Baseline(*found)
+        return assess(cur.model_name, cur.version, metric, cur, ref, threshold=threshold,
+                      alpha=alpha)
+    assert not isinstance(cur, WindowMetrics) and not isinstance(base, WindowMetrics)
+    if isinstance(found, TimeRange):
+        assert base is not None
+        value, source = metric_value(base, metric), window_source(found)
+    else:
+        value, source = found
+    return task_verdict(task, metric, span, cur, value, source, base, threshold=threshold,
+                        alpha=alpha)
+
+
+_DEGRADATION: dict[str, pl.DataType] = {
+    "model_name": pl.String(), "version": pl.String(), "metric": pl.String(),
+    "baseline_value": pl.Float64(), "current_value": pl.Float64(),
+    "relative_drop": pl.Float64(), "threshold": pl.Float64(), "severity": pl.String(),
+    "baseline_source": pl.String(), "current_n": pl.Int64(), "baseline_n": pl.Int64(),
+    "p_value": pl.Float64(), "significant": pl.Boolean(), "insufficient": pl.Boolean(),
+    "alert_id": pl.Int64(), "has_degraded": pl.Boolean(), "degradation_percent": pl.Float64(),
+    "p_adjusted": pl.Float64(), "significant_adjusted": pl.Boolean()}
+
+
+def _frame(seg: ResolvedSegment, records: list[dict[str, object]],
+           schema: Mapping[str, pl.DataType] | None) -> pl.DataFrame:
+    keys = seg.key_names()
+    key_types: dict[str, pl.DataType] = {k: pl.String() for k in keys}
+    if records:
+        probe = pl.DataFrame([{k: r[k] for k in keys} for r in records],
+                             infer_schema_length=None)
+        key_types = {k: probe.schema[k] for k in keys}
+    if schema is None:
+        frame = pl.DataFrame(records, infer_schema_length=None) if records else \
+            pl.DataFrame(schema=key_types)
+        frame = frame.with_columns(*[pl.col(k).cast(t) for k, t in key_types.items()])
+    else:
+        frame = pl.DataFrame(records, schema={**key_types, **schema})
+    return seg.named(frame.sort(keys, nulls_last=True, maintain_order=True))
+
+
+def segment_comparison_frame(engine: StatisticsEngine, task: Task, model: str,
+                             versions: list[str], span: TimeRange, seg: ResolvedSegment, *,
+                             metric: str | None, min_labels: int, alpha: float,
+                             confidence: float) -> pl.DataFrame:
+    """``compare_versions`` per segment: its frame per segment, stacked, plus the family."""
+    if task is Task.BINARY:
+        metric = "accuracy" if metric is None else metric
+        if metric not in _BINARY_COMPARED:
+            raise invalid("metric", f"one of {', '.join(_BINARY_COMPARED)}", metric)
+    else:
+        metric = _segment_metric(task, metric, compare=True)
+    grouped = _Grouped(engine, task, model, seg, versions, span, min_labels=min_labels,
+                       confidence=confidence, scores=task is Task.BINARY)
+    keys = seg.key_names()
+    parts = []
+    for key in _order(grouped.keys):
+        results = [grouped.result(key, v) for v in versions]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            frame = comparison_frame(cast(list[WindowMetrics], results), metric, alpha) \
+                if task is Task.BINARY else task_comparison_frame(
+                    engine, task, model, span, metric, cast(list[TaskResult], results), alpha)
+        parts.append(frame.select(*[pl.lit(v).alias(k) for k, v in zip(keys, key, strict=True)],
+                                  pl.all()))
+    if not parts:
+        return seg.named(pl.DataFrame(schema={**{k: pl.String for k in keys},
+                                              "version": pl.String}))
+    out = pl.concat(parts, how="vertical_relaxed")
+    first = pl.col("version") == versions[0]
+    p = out.select(pl.when(first).then(None).otherwise(pl.col("p_value")).fill_nan(None)
+                   .alias("p"))["p"].to_list()
+    family = _holm([math.nan if v is None else float(v) for v in p], alpha)
+    return seg.named(out.with_columns(
+        pl.Series("p_family", [f for f, _ in family], pl.Float64),
+        pl.Series("significant_family", [r for _, r in family], pl.Boolean)))
