@@ -74,3 +74,27 @@ def test_segment_task_engine_message_names_spark() -> None:
 
     with pytest.raises(ValidationError, match="workspace, Parquet or Spark; object does not"):
         _engine(object(), Task.MULTICLASS)  # type: ignore[arg-type]
+
+
+class _Counting(ParquetEngine):
+    """The Parquet engine, counting the statements it runs."""
+
+    statements = 0
+
+    def _partials(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.statements += 1
+        return super()._partials(*args, **kwargs)
+
+
+@pytest.mark.parametrize(("workers", "scans"), [(0, 1), (2, 2)])
+def test_window_totals_read_the_latency_median_in_the_same_scan(dataset: tuple[Path, Path],
+                                                                workers: int, scans: int
+                                                                ) -> None:
+    """In one process the median comes with the totals; split, its value counts merge."""
+    with _Counting(dataset[1], workers=workers) as engine:
+        totals, _ = engine.window_summary("fraud", bins=0)
+        assert engine.statements == scans
+        counts = engine.window_counts("fraud")
+        assert engine.statements == 2 * scans
+    assert totals["median_label_latency_s"].null_count() == 0
+    assert totals["median_label_latency_s"].to_list() == counts["median_label_latency_s"].to_list()

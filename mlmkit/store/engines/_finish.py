@@ -81,11 +81,18 @@ def _median(lat: pl.DataFrame | None, version: str) -> float | None:
     return (lo + (hi - lo) * 0.5) / 1e6
 
 
-def totals(frame: pl.DataFrame, lat: pl.DataFrame) -> pl.DataFrame:
+def _medians(frame: pl.DataFrame, lat: pl.DataFrame | None) -> list[float | None]:
+    """Per row of ``frame``: its ``lat_median_us`` column in seconds, else from ``lat``."""
+    if "lat_median_us" in frame.columns:
+        return (frame["lat_median_us"].cast(pl.Float64) / 1e6).to_list()
+    return [_median(lat, v) for v in frame["version"].to_list()]
+
+
+def totals(frame: pl.DataFrame, lat: pl.DataFrame | None) -> pl.DataFrame:
     """Window totals in the column order of ``window_summary``."""
     frame = frame.with_columns(*[pl.col(c).fill_null(0.0) for c in _COALESCED],
                                (pl.col("score_sum_all") / pl.col("scored_all")).alias("mean_score"))
-    medians = [_median(lat, v) for v in frame["version"].to_list()]
+    medians = _medians(frame, lat)
     return frame.select(
         "version", *CELLS, "scored_pos", *_COALESCED, "predicted_positive", "scored_all",
         "mean_score", "first_ts", "last_ts",
@@ -94,7 +101,7 @@ def totals(frame: pl.DataFrame, lat: pl.DataFrame) -> pl.DataFrame:
 
 def counts(frame: pl.DataFrame, lat: pl.DataFrame | None) -> pl.DataFrame:
     """Window counts in the column order of ``window_counts``."""
-    medians = [_median(lat, v) for v in frame["version"].to_list()]
+    medians = _medians(frame, lat)
     return frame.select("version", *CELLS[:-1], pl.lit(0, pl.Int64).alias("scored"),
                         "predicted_positive").with_columns(
         pl.Series("median_label_latency_s", medians, dtype=pl.Float64))

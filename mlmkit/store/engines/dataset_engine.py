@@ -80,6 +80,17 @@ class DatasetEngine(TaskAggregates, SegmentAggregates):
         feats = self.manifest["models"].get(model, {}).get("features", {})
         return {name: (f["column"], f["kind"]) for name, f in feats.items()}
 
+    def _with_latency(self, st: sql.Statement, model: str, versions: Sequence[str] | None,
+                      span: TimeRange | None, role: str | None
+                      ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+        """``st`` (one row per version) merged, and what gives the exact latency median.
+
+        Here the latency value counts (they merge across partials); an engine may instead
+        add a ``lat_median_us`` column to the first frame and return ``None``.
+        """
+        lat = sql.latencies(model, versions, span, role, d=self.dialect)
+        return self._merged(st, model, span), self._merged(lat, model, span)
+
     def _feature_histograms(self, model: str, ranges: dict[str, tuple[float, float]],
                             ref: Side, cur: Side, bins: int, role: str | None
                             ) -> sql.Statement:
@@ -118,11 +129,8 @@ class DatasetEngine(TaskAggregates, SegmentAggregates):
                        time_range: TimeRange | None = None, bins: int = 10_000,
                        role: str | None = "served") -> tuple[pl.DataFrame, pl.DataFrame]:
         """Per-version totals and labelled score histograms."""
-        totals = self._merged(sql.totals(model_name, versions, time_range, role), model_name,
-                              time_range)
-        lat = self._merged(sql.latencies(model_name, versions, time_range, role,
-                                         d=self.dialect), model_name, time_range)
-        out = fin.totals(totals, lat)
+        out = fin.totals(*self._with_latency(sql.totals(model_name, versions, time_range, role),
+                                             model_name, versions, time_range, role))
         if bins <= 0:
             return out, pl.DataFrame(schema={"version": pl.String, "bin": pl.Int64,
                                              "pos": pl.Int64, "neg": pl.Int64})
@@ -135,11 +143,9 @@ class DatasetEngine(TaskAggregates, SegmentAggregates):
         """Per-version confusion counts and the exact median label latency."""
         st = sql.confusion(model_name, versions, time_range, role, by_version=True,
                            bucket_us=None, origin_us=None, d=self.dialect)
-        counts = self._merged(st, model_name, time_range)
-        lat = self._merged(sql.latencies(model_name, versions, time_range, role,
-                                         d=self.dialect), model_name,
-                           time_range) if latency else None
-        return fin.counts(counts, lat)
+        if not latency:
+            return fin.counts(self._merged(st, model_name, time_range), None)
+        return fin.counts(*self._with_latency(st, model_name, versions, time_range, role))
 
     def error_stream(self, model_name: str, version: str, *,
                      time_range: TimeRange | None = None, role: str | None = "served"

@@ -25,9 +25,10 @@ import pyarrow as pa
 from mlmkit._validation import check_int
 from mlmkit.store.engines import portable as sql
 from mlmkit.store.engines.dataset import load_manifest, partition_files
-from mlmkit.store.engines.dataset_engine import DatasetEngine
+from mlmkit.store.engines.dataset_engine import DatasetEngine, days
 from mlmkit.store.engines.portable import DUCKDB
 from mlmkit.store.predictions.drift import Side
+from mlmkit.values import TimeRange
 
 __all__ = ["ParquetEngine"]
 
@@ -149,7 +150,7 @@ class ParquetEngine(DatasetEngine):
                   split: bool = True) -> list[pl.DataFrame]:
         files = partition_files(self.path, self.manifest, model, *span)
         feats = self._features(model)
-        if self.workers == 0 or not split or len(files) < 2:
+        if not split or not self._splits(files):
             return [_polars(run_part(stmt, params, [str(f) for f in files], feats,
                                      self.threads))]
         if self._pool is None:
@@ -157,6 +158,22 @@ class ParquetEngine(DatasetEngine):
         jobs = [self._pool.submit(run_part, stmt, params, group, feats, self.threads)
                 for group in _split(files, self.workers)]
         return [_polars(j.result()) for j in jobs]
+
+    def _splits(self, files: Sequence[Path]) -> bool:
+        """Whether a statement over ``files`` runs in several worker processes."""
+        return self.workers > 0 and len(files) >= 2
+
+    def _with_latency(self, st: sql.Statement, model: str, versions: Sequence[str] | None,
+                      span: TimeRange | None, role: str | None
+                      ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+        """In one process: DuckDB's exact ``median`` in the same scan as ``st``."""
+        if self._splits(partition_files(self.path, self.manifest, model, *days(span))):
+            return super()._with_latency(st, model, versions, span, role)
+        median = ("median(epoch_us(labelled_at) - epoch_us(ts)) FILTER (WHERE actual IS NOT "
+                  "NULL) AS lat_median_us")
+        one = sql.Statement(st.sql.replace(" FROM {src}", f", {median} FROM {{src}}", 1),
+                            st.params, st.keys)
+        return self._merged(one, model, span), None
 
     def _feature_histograms(self, model: str, ranges: dict[str, tuple[float, float]],
                             ref: Side, cur: Side, bins: int, role: str | None
