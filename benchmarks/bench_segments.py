@@ -5,7 +5,8 @@ missing: 21 rows) vs ``get_current_metrics`` on the same window, both with their
 (score metrics with the exact ROC AUC, intervals), then both with ``scores=False`` and
 ``ci=False`` (count metrics only). Target: the breakdown costs at most 2x the unsegmented
 call (``ratio = unsegmented / segmented >= 0.5``). Also the 20-segment trend (24 buckets)
-vs the unsegmented trend. Each row's ``detail`` has the 1-minute load average.
+vs the unsegmented trend, and ``segment=`` on degradation (a baseline window: one grouped scan
+per window) and ``compare_versions``. Each row's ``detail`` has the 1-minute load average.
 Run: ``.venv/bin/python -m benchmarks.bench_segments [scale]``.
 """
 
@@ -74,6 +75,21 @@ def run(scale: float = 1.0) -> list[dict[str, Any]]:
         rows.append({**row(f"20-segment trend, 25 buckets {n:.0e} rows", split,
                            "unsegmented trend", plain, "<= 2x (ratio >= 0.5)", 0.5),
                      "detail": f"load average {os.getloadavg()[0]:.1f}"})
+        half = END - timedelta(seconds=SPAN_S // 2)
+        calls: dict[str, Any] = {
+            "degradation (baseline window)": lambda segment: (
+                ws.monitor.get_performance_degradation_info(
+                    "m", "1.0.0", start=half, end=END, baseline=(window["start"], half),
+                    alert=False, segment=segment)),
+            "compare_versions": lambda segment: ws.monitor.compare_versions(
+                "m", ["1.0.0"], **window, segment=segment)}
+        for label, call in calls.items():
+            plain, _ = best_run(lambda c=call: c(None))
+            split, frame = best_run(lambda c=call: c("region"))
+            assert frame.height == 21
+            rows.append({**row(f"20-segment {label} {n:.0e} rows", split,
+                               f"unsegmented {label}", plain, "<= 2x (ratio >= 0.5)", 0.5),
+                         "detail": f"load average {os.getloadavg()[0]:.1f}"})
         ws.close()
     return rows
 
