@@ -322,3 +322,31 @@ def test_engine_calls_do_not_grow_with_the_number_of_segments(logged: Any, call:
     many = _calls(ws, ["country", "tier"], call, model)  # 4 x 3 = 12 segments
     assert sum(two.values()) == sum(many.values()) and two == many
     assert sum(two.values()) <= 6, two
+
+
+@pytest.mark.parametrize(("metric", "reads_scores"), [("accuracy", False), ("recall", False),
+                                                      ("roc_auc", True)])
+def test_binary_degradation_reads_scores_only_for_roc_auc(logged: Any, metric: str,
+                                                          reads_scores: bool) -> None:
+    """A count metric's verdict needs the confusion cells alone (was: totals, scores, AUC)."""
+    ws, _ = logged
+    eng = _Counting(ws.db)
+    eng.calls = Counter()
+    kw: dict[str, Any] = {"metric": metric, "start": MID, "end": END, "alert": False}
+    info = ws.monitor.using(eng).get_performance_degradation_info("bin", V1,
+                                                                  baseline=(T0, MID), **kw)
+    scored = {"window_summary", "labelled_scores", "score_histogram"} & set(eng.calls)
+    assert bool(scored) is reads_scores, eng.calls
+    assert set(eng.calls) - scored <= {"window_counts"}
+    # the verdict is the one the rows give: accuracy / recall / AUC of each half (sklearn)
+    from sklearn import metrics as skm
+
+    rows = _rows(np.random.default_rng(15))["bin"].filter(
+        (pl.col("version") == V1) & pl.col("actual").is_not_null())
+    late = rows.filter(pl.col("timestamp") >= MID)
+    early = rows.filter(pl.col("timestamp") < MID)
+    score = {"accuracy": lambda r: skm.accuracy_score(r["actual"], r["prediction"]),
+             "recall": lambda r: skm.recall_score(r["actual"], r["prediction"]),
+             "roc_auc": lambda r: skm.roc_auc_score(r["actual"], r["score"])}[metric]
+    assert info.baseline_value == pytest.approx(score(early), rel=1e-12)
+    assert info.current_value == pytest.approx(score(late), rel=1e-12)

@@ -46,7 +46,9 @@ class Baseline:
 
 def _window(monitor: PerformanceMonitor, model_name: str, version: str, metric: str,
             span: TimeRange, min_labels: int) -> Baseline:
-    ref = monitor._window_metrics(model_name, version, span, min_labels=min_labels, ci=False)
+    # scores (and the exact AUC) only for ROC AUC: the count metrics need the cells alone
+    ref = monitor._window_metrics(model_name, version, span, min_labels=min_labels, ci=False,
+                                  scores=metric == "roc_auc", latency=False)
     value = getattr(ref, metric)
     return Baseline(math.nan if value is None else float(value), window_source(span), ref)
 
@@ -150,7 +152,7 @@ def degradation_info(monitor: PerformanceMonitor, model_name: str, version: str,
     if metric not in HIGHER_IS_BETTER:
         raise invalid("metric", f"one of {', '.join(HIGHER_IS_BETTER)}", metric)
     current = monitor._window_metrics(model_name, version, span, min_labels=min_labels,
-                                      ci=False)
+                                      ci=False, scores=metric == "roc_auc", latency=False)
     threshold = check_real("threshold_percent", threshold, low=0.0, high=1.0, low_open=True)
     ref = resolve_baseline(monitor, model_name, version, metric, baseline, span,
                            min_labels=min_labels, registered=registered)
