@@ -58,8 +58,8 @@ def _engine(engine: StatisticsEngine, task: Task) -> tuple[SegmentStatisticsEngi
     if not (isinstance(engine, SegmentStatisticsEngine) and isinstance(engine,
                                                                        SegmentTaskEngine)):
         raise invalid("engine", f"an engine with per-task segment aggregates for a {task} "
-                      f"model (workspace, Parquet or Spark; {type(engine).__name__} does not support "
-                      "segment= yet)", engine)
+                      f"model (workspace, Parquet or Spark; {type(engine).__name__} does not "
+                      "support segment= yet)", engine)
     return engine, engine
 
 
