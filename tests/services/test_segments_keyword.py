@@ -350,3 +350,26 @@ def test_binary_degradation_reads_scores_only_for_roc_auc(logged: Any, metric: s
              "roc_auc": lambda r: skm.roc_auc_score(r["actual"], r["score"])}[metric]
     assert info.baseline_value == pytest.approx(score(early), rel=1e-12)
     assert info.current_value == pytest.approx(score(late), rel=1e-12)
+
+
+def test_segment_verdicts_equal_on_the_parquet_engine(logged: Any, tmp_path: Path) -> None:
+    """The same frames from an exported dataset (one DuckDB process and two workers)."""
+    from mlmkit.store.engines import ParquetEngine
+    from mlmkit.store.engines.dataset import export_dataset
+
+    ws, _ = logged
+    export_dataset(ws.db, tmp_path / "ds")
+    with ParquetEngine(tmp_path / "ds") as local, \
+            ParquetEngine(tmp_path / "ds", workers=2) as pool:
+        for model in TASKS:
+            calls = {
+                "degradation": lambda mon, m=model: mon.get_performance_degradation_info(
+                    m, V1, start=MID, end=END, baseline=(T0, MID), min_labels=20,
+                    alert=False, segment="country"),
+                "compare": lambda mon, m=model: mon.compare_versions(
+                    m, [V1, V2], start=T0, end=END, min_labels=20, segment="country")}
+            for call in calls.values():
+                base = call(ws.monitor)
+                for engine in (local, pool):
+                    assert_frame_equal(call(ws.monitor.using(engine)), base,
+                                       check_exact=False, rel_tol=1e-12)
