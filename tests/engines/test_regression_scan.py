@@ -8,6 +8,7 @@ same rows (1e-12), numpy's exact quantiles inside the histogram's stated bracket
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -141,3 +142,27 @@ def test_residual_quantiles_within_the_stated_bound_on_heavy_tails(logged) -> No
             assert low - 1e-12 <= exact <= high + 1e-12
             assert abs(value - exact) <= high - low + 1e-12
             assert high - low <= 2 * width * (1 + 1e-9)
+
+
+def test_a_narrow_window_skips_the_row_groups_outside_it(tmp_path) -> None:
+    """The ``ts`` bounds reach the scan as plain column filters, so DuckDB's zonemaps skip
+    the row groups (122 880 rows each) of time-ordered rows outside the window."""
+    n = 400_000
+    ts = pl.datetime_range(START, START + timedelta(seconds=n - 1), "1s", time_zone="UTC",
+                           eager=True)
+    with mlmkit.open(tmp_path / "ws.duckdb") as ws:
+        ws.registry.register(ModelMetadata("rg", "supervised", "1.0.0", task="regression"))
+        ws.log.track_batch(pl.DataFrame({"model_name": "rg", "version": "1.0.0",
+                                         "prediction": np.arange(n, dtype=np.float64),
+                                         "timestamp": ts}))
+        last_hour = TimeRange(START + timedelta(seconds=n - 3600),
+                              START + timedelta(seconds=n))
+        st = tsql.regression_sums("rg", ["1.0.0"], last_hour, "served")
+        plan = "\n".join(str(r[-1]) for r in ws.db.execute(
+            "EXPLAIN ANALYZE " + st.sql.replace("{src}", "predictions"), st.params))
+        scanned, total = (int(x) for x in re.search(
+            r"Row Groups Scanned:\s*(\d+)\s*/\s*(\d+)", plan).groups())  # type: ignore[union-attr]
+        assert total >= 3 and scanned == 1
+        row = ws.monitor.engine.regression_sums("rg", versions=["1.0.0"],
+                                                time_range=last_hour).row(0, named=True)
+        assert row["total"] == 3600
