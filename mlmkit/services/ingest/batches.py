@@ -22,6 +22,9 @@ from mlmkit.values import Version, utcnow
 
 __all__ = ["prediction_batch"]
 
+_PARALLEL_SORT = 100_000
+"""Rows from which the id uniqueness check sorts on polars' thread pool."""
+
 
 def _names(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr, tuple[str, ...], int]:
     uniques: dict[str, list[str]] = {}
@@ -67,7 +70,9 @@ def _check_unique(frame: pl.DataFrame, ids: pl.Expr, version: pl.Expr, *,
     """
     model = pl.col("model_name").cast(pl.String)
     key = ids.hash(7) if single else pl.struct(ids, version, model).hash(7)
-    hashes = frame.select(key.alias("h")).get_column("h").sort()
+    hashes = frame.select(key.alias("h")).get_column("h")  # a small batch sorts in this thread:
+    hashes = hashes.sort(multithreaded=hashes.len() > _PARALLEL_SORT)  # the pool's hand-off
+    # measured 6 ms of wall time for 16 rows on a loaded machine (the server's every group)
     later = hashes.slice(1)  # (diff() of u64 overflows to null)
     repeated = later.filter(later == hashes.slice(0, len(later)))
     if repeated.is_empty():
