@@ -42,7 +42,7 @@ REGISTERED = {"bin": {"accuracy": 0.8}, "mc": {"accuracy": 0.75}, "rg": {"mae": 
 def _rows(rng: np.random.Generator) -> dict[str, pl.DataFrame]:
     """Two versions over 12 h; DE worsens in the second half (every task)."""
     country = pl.Series(rng.choice(COUNTRIES, N)).set(pl.Series(rng.random(N) < 0.06), None)
-    ts = [T0 + timedelta(seconds=int(s)) for s in rng.integers(0, 12 * 3600, N)]
+    ts = [T0 + timedelta(microseconds=int(s)) for s in rng.integers(0, 12 * 3600 * 10**6, N)]
     late = np.asarray([t >= MID for t in ts]) & (country == "DE").fill_null(False).to_numpy()
     common = {"version": rng.choice([V1, V2], N).tolist(), "timestamp": ts,
               "country": country, "tier": rng.integers(1, 4, N).astype(float)}
@@ -237,18 +237,48 @@ def test_run_test_keyword_is_segment_test_and_equals_the_filtered_run(logged: An
         ws.ab.run_test(cfg, segment="country", secondary_metrics=["accuracy"])
 
 
-def test_concept_drift_refuses_segment_saying_why(logged: Any) -> None:
+@pytest.mark.parametrize(("model", "detectors"), [("bin", None), ("mc", None),
+                                                  ("rg", None), ("rg", ["cusum"])])
+def test_concept_drift_per_segment_equals_the_filtered_call(logged: Any, model: str,
+                                                            detectors: list[str] | None) -> None:
+    ws, alone = logged
+    kw: dict[str, Any] = {"start": T0, "end": END, "min_labels": 20, "detectors": detectors}
+    frame = ws.monitor.detect_concept_drift(model, V1, segment="country", **kw)
+    assert frame["country"].to_list() == SEGMENTS
+    for row in frame.iter_rows(named=True):
+        one = alone[row["country"]].monitor.detect_concept_drift(model, V1, **kw).to_dict()
+        fired = one.pop("detectors")
+        assert {k: v for k, v in row.items() if k.startswith("fired_")} == {
+            f"fired_{k}": v for k, v in fired.items()}
+        for name, value in one.items():
+            assert _close(row[name], value), (row["country"], name)
+    de = frame.filter(pl.col("country") == "DE").row(0, named=True)
+    assert de["drift_detected"] and de["error_rate_after"] > de["error_rate_before"]
+    tested = frame.filter(~pl.col("insufficient"))
+    reject, adjusted, *_ = multipletests(tested["p_value"].to_numpy(), 0.01, "holm")
+    assert tested["p_adjusted"].to_numpy() == pytest.approx(adjusted, rel=1e-12)
+    assert tested["significant_adjusted"].to_list() == reject.tolist()
+
+
+def test_concept_drift_per_segment_alerts_each_drifted_segment(logged: Any) -> None:
     ws, _ = logged
-    with pytest.raises(ValidationError, match=r"segment.*error stream") as err:
-        ws.monitor.detect_concept_drift("bin", V1, segment="country")
-    assert "'country'" in str(err.value)
+    kw: dict[str, Any] = {"start": T0, "end": END, "min_labels": 20, "segment": "country"}
+    frame = ws.monitor.detect_concept_drift("mc", V1, alert=True, **kw)
+    fired = frame.filter(pl.col("alert_id").is_not_null())
+    assert "DE" in fired["country"].to_list()
+    assert fired["drift_detected"].all()
+    keys = ws.alerts.list("mc", rule="drift")["dedup_key"].to_list()
+    assert "concept:mc:1.0.0:country=DE" in keys
+    with pytest.raises(ValidationError, match="model_name"):  # no error stream
+        ws.monitor.detect_concept_drift("an", V1, **kw)
 
 
 @pytest.mark.parametrize(("bad", "shown"), [
     ("nope", "'nope'"), ([], "[]"), ({"country": []}, "[]"), ({"country": math.nan}, "nan"),
     ("", "''"), (3, "3"), (["country", "country"], "['country', 'country']"),
     ({"tier": "x"}, "'x'")])
-@pytest.mark.parametrize("call", ["metrics", "degradation", "compare", "drift", "ab"])
+@pytest.mark.parametrize("call", ["metrics", "degradation", "compare", "drift", "ab",
+                                  "concept"])
 def test_bad_segments_name_the_argument_and_the_value(logged: Any, bad: object, shown: str,
                                                       call: str) -> None:
     ws, _ = logged
@@ -261,6 +291,8 @@ def test_bad_segments_name_the_argument_and_the_value(logged: Any, bad: object, 
             ws.monitor.compare_versions("rg", [V1, V2], segment=bad)
         elif call == "drift":
             ws.monitor.data_drift("bin", V1, segment=bad)
+        elif call == "concept":
+            ws.monitor.detect_concept_drift("rg", V1, segment=bad)
         else:
             ws.ab.run_test(ABTestConfig.create("bin", V1, V2), segment=bad)
     assert shown in str(err.value)
@@ -306,12 +338,15 @@ def _calls(ws: mlmkit.Workspace, segment: Any, call: str, model: str) -> Counter
         mon.compare_versions(model, [V1, V2], start=T0, end=END, segment=segment)
     elif call == "drift":
         mon.data_drift(model, V1, reference=(T0, MID), current=(MID, END), segment=segment)
+    elif call == "concept":
+        mon.detect_concept_drift(model, V1, start=T0, end=END, segment=segment)
     else:
         ab.run_test(_config(model), start=T0, end=END, segment=segment)
     return eng.calls
 
 
-@pytest.mark.parametrize("call", ["metrics", "degradation", "compare", "drift", "ab"])
+@pytest.mark.parametrize("call", ["metrics", "degradation", "compare", "drift", "ab",
+                                  "concept"])
 @pytest.mark.parametrize("model", ["bin", "mc", "rg"])
 def test_engine_calls_do_not_grow_with_the_number_of_segments(logged: Any, call: str,
                                                               model: str) -> None:
@@ -368,6 +403,9 @@ def test_segment_verdicts_equal_on_the_parquet_engine(logged: Any, tmp_path: Pat
                     alert=False, segment="country"),
                 "compare": lambda mon, m=model: mon.compare_versions(
                     m, [V1, V2], start=T0, end=END, min_labels=20, segment="country")}
+            if model != "an":
+                calls["concept"] = lambda mon, m=model: mon.detect_concept_drift(
+                    m, V1, start=T0, end=END, min_labels=20, segment="country")
             for call in calls.values():
                 base = call(ws.monitor)
                 for engine in (local, pool):

@@ -1,4 +1,4 @@
-"""Degradation and version comparison per segment (``segment=`` of the monitor's verdicts).
+"""Degradation, version comparison and concept drift per segment (the monitor's ``segment=``).
 
 ``get_performance_degradation_info(..., segment=...)`` and ``compare_versions(...,
 segment=...)`` read **one grouped scan per window** (the baseline window and the current one;
@@ -14,6 +14,10 @@ Where a test runs per segment the family is corrected with Holm's method: degrad
 ``p_family`` / ``significant_family`` over every (segment, version) comparison (its
 ``p_adjusted`` stays Holm across the versions of one segment, as unsegmented).
 
+Concept drift reads ``segment_error_stream`` (value counts of segment, time and error: one
+scan) and runs each segment's stream through `mlmkit.services.monitor.concept`; the window
+tests are Holm-corrected (``p_adjusted`` / ``significant_adjusted``), the detectors are not.
+
 Not per segment (each needs a row read or a histogram per segment): the multiclass metrics
 read from probabilities (``roc_auc_ovr``, ``log_loss``) and the regression metrics tested by a
 row bootstrap (``rmse``, ``r2``) in a comparison; they raise a ValidationError naming
@@ -27,6 +31,8 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from mlmkit._validation import check_probability, check_real, invalid
@@ -63,9 +69,10 @@ from mlmkit.values import TimeRange
 if TYPE_CHECKING:
     from mlmkit.services.alerts.service import AlertingService
 
-__all__ = ["segment_comparison_frame", "segment_degradation"]
+__all__ = ["segment_comparison_frame", "segment_concept_drift", "segment_degradation"]
 
 _Key = tuple[object, ...]
+_Floats = npt.NDArray[np.float64]
 _Result = WindowMetrics | TaskResult
 _ROW_BOOTSTRAP = select(task=Task.REGRESSION, test=Significance.BOOTSTRAP)
 _BINARY_COMPARED = select(use=Use.WINDOW, kind=(Kind.COUNT, Kind.SCORE))  # compare_versions'
@@ -88,7 +95,7 @@ class _SegmentView:
 
     regression_sums = score_totals = class_confusion
 
-    def _refused(self, *_: object, **__: object) -> pl.DataFrame:
+    def _refused(self, *_: object, **__: object) -> object:
         raise invalid("segment", "no aggregate beyond the task's counts and sums per segment",
                       "segment")
 
@@ -330,3 +337,62 @@ def segment_comparison_frame(engine: StatisticsEngine, task: Task, model: str,
     return seg.named(out.with_columns(
         pl.Series("p_family", [f for f, _ in family], pl.Float64),
         pl.Series("significant_family", [r for _, r in family], pl.Boolean)))
+
+
+# ---------------------------------------------------------------------- concept drift
+class _StreamView(_SegmentView):
+    """One segment's error stream, answering as the unsegmented engine's stream."""
+
+    def __init__(self, part: pl.DataFrame) -> None:
+        super().__init__(part)
+        k = part["k"].cast(pl.Int64).to_numpy()
+        self.ts = np.repeat(part["t_us"].cast(pl.Float64).to_numpy() / 1e6, k)
+        self.errors = np.repeat(part["e"].cast(pl.Float64).to_numpy(), k)
+
+    def error_stream(self, *_: object, **__: object) -> tuple[_Floats, _Floats]:
+        """The segment's ``(ts as epoch seconds, error)`` in time order."""
+        return self.ts, self.errors
+
+    def task_error_stream(self, *_: object, **__: object) -> tuple[_Floats, _Floats]:
+        """The same stream (multiclass: misclassified 0/1; regression: the residuals)."""
+        return self.ts, self.errors
+
+
+def segment_concept_drift(engine: StatisticsEngine, task: Task, model: str, version: str,
+                          span: TimeRange, seg: ResolvedSegment, *, detectors: list[str],
+                          alpha: float, min_labels: int, alerts: AlertingService | None
+                          ) -> pl.DataFrame:
+    """``detect_concept_drift`` per segment from one grouped scan of the error stream."""
+    from mlmkit.services.monitor.concept import concept_drift, task_concept_drift
+
+    eng = segment_engine(engine)
+    keys = seg.key_names()
+    stream = eng.segment_error_stream(model, seg, version, task=task.value, time_range=span)
+    results = []
+    for key in _order(set(stream.select(keys).iter_rows())):
+        match = pl.all_horizontal([pl.col(k).eq_missing(v) for k, v in
+                                   zip(keys, key, strict=True)])
+        view = cast(StatisticsEngine, _StreamView(stream.filter(match)))
+        results.append((key, concept_drift(
+            view, model, version, span, detectors=detectors, alpha=alpha,
+            min_labels=min_labels) if task is Task.BINARY else task_concept_drift(
+            view, task, model, version, span, detectors=detectors, alpha=alpha,
+            min_labels=min_labels)))
+    adjusted = _holm([math.nan if r.insufficient else r.p_value for _, r in results], alpha)
+    records = []
+    for (key, res), (p_adj, reject) in zip(results, adjusted, strict=True):
+        row = res.to_dict()
+        fired = cast(dict[str, object], row.pop("detectors"))
+        row.update({f"fired_{name}": at for name, at in fired.items()})
+        alert_id = None
+        if alerts is not None and res.drift_detected and (res.detector != "window_test"
+                                                          or reject):
+            label = ", ".join(f"{f}={v}" for f, v in zip(seg.features, key, strict=True))
+            alert_id = alerts.fire(
+                "drift", "warning", model, version,
+                f"concept drift in {model} {version} ({res.detector}) in segment {label}",
+                {**res.to_dict(), "segment": dict(zip(seg.features, key, strict=True))},
+                dedup_key=f"concept:{model}:{version}:{label}")
+        records.append({**dict(zip(keys, key, strict=True)), **row, "p_adjusted": p_adj,
+                        "significant_adjusted": reject, "alert_id": alert_id})
+    return _frame(seg, records, None)

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, overload
 import polars as pl
 
 from mlmkit._validation import check_choice, check_int, check_probability, invalid
-from mlmkit.analysis.detectors import DETECTORS
 from mlmkit.catalogue import Kind, Task, Use, select
 from mlmkit.services.monitor import degradation as _deg
 from mlmkit.services.monitor.base import Versions, canonical_version
 from mlmkit.services.monitor.compare import version_comparison
-from mlmkit.services.monitor.results import ConceptDriftResult, DegradationInfo
+from mlmkit.services.monitor.concept_methods import ConceptMethods
+from mlmkit.services.monitor.results import DegradationInfo
 from mlmkit.services.monitor.segment_verdicts import segment_comparison_frame, segment_degradation
-from mlmkit.services.monitor.segments import SegmentMethods, trend_counts
+from mlmkit.services.monitor.segments import trend_counts
 from mlmkit.services.monitor.task_estimation import TaskEstimate, task_estimate
 from mlmkit.services.monitor.task_trend import task_trend
 from mlmkit.services.monitor.tasks import AnyWindowMetrics, task_window_metrics
@@ -62,7 +62,7 @@ def _role(role: str) -> str:
     return check_choice("role", role, ROLES)
 
 
-class PerformanceMonitor(SegmentMethods):
+class PerformanceMonitor(ConceptMethods):
     """Metrics, degradation, concept drift, trends, version comparison and data drift.
 
     Parameters
@@ -234,53 +234,6 @@ class PerformanceMonitor(SegmentMethods):
                                      baseline=baseline, registered=registered, alpha=alpha,
                                      min_labels=check_int("min_labels", min_labels, low=0))
         return _deg.fire(self.alerts, info) if alert else info
-
-    # ------------------------------------------------------------------ concept drift
-    def detect_concept_drift(self, model_name: str, version: VersionLike,
-                             window: WindowLike | None = _24H, *,
-                             start: datetime | None = None, end: datetime | None = None,
-                             detectors: Sequence[str] | None = None,
-                             alpha: float = 0.01, min_labels: int = DEFAULT_MIN_LABELS,
-                             alert: bool = False, segment: None = None) -> ConceptDriftResult:
-        """Run streaming detectors over the window's labelled error stream (time order).
-
-        See `mlmkit.services.monitor.concept` for the rule per task (multiclass: the
-        misclassifications; regression: the absolute residuals); the result is truthy when
-        drift was found. ``detectors`` default: ``ddm, adwin, page_hinkley`` (regression:
-        ``adwin, page_hinkley``). ``alert=True`` fires a ``drift`` alert. ``segment`` is
-        refused: the detectors read each segment's time-ordered error stream, one pass per
-        segment rather than one grouped aggregate (call it on a filter's rows instead).
-        """
-        if segment is not None:
-            raise invalid("segment", "None for concept drift (streaming detectors read one "
-                          "time-ordered error stream per segment, not a grouped aggregate)",
-                          segment)
-        from mlmkit.services.monitor.concept import (
-            concept_drift,
-            default_detectors,
-            task_concept_drift,
-        )
-
-        ver = _version(version)
-        self._registered(model_name, [ver])
-        task = self.registry.task(model_name)
-        span = resolve_range(window, start=start, end=end)
-        detectors = default_detectors(task) if detectors is None else detectors
-        if isinstance(detectors, str) or not isinstance(detectors, Sequence) or not detectors:
-            raise invalid("detectors", "a non-empty list of detector names", detectors)
-        for name in detectors:
-            check_choice("detectors", name, tuple(DETECTORS))
-        alpha = check_probability("alpha", alpha, open_interval=True)
-        min_labels = check_int("min_labels", min_labels, low=0)
-        result = concept_drift(self.engine, model_name, ver, span, detectors=list(detectors),
-                               alpha=alpha, min_labels=min_labels) if task is Task.BINARY \
-            else task_concept_drift(self.engine, task, model_name, ver, span, alpha=alpha,
-                                    detectors=list(detectors), min_labels=min_labels)
-        if alert and result.drift_detected:
-            self.alerts.fire("drift", "warning", model_name, ver,
-                                f"concept drift in {model_name} {ver} ({result.detector})",
-                                result.to_dict(), dedup_key=f"concept:{model_name}:{ver}")
-        return result
 
     # ------------------------------------------------------------------ trend
     def get_performance_trend(self, model_name: str, version: _Versions = None,

@@ -20,8 +20,17 @@ from mlmkit.values import TimeRange
 if TYPE_CHECKING:
     from mlmkit.store.engines.segments import ResolvedSegment
 
-__all__ = ["category_counts", "cells", "confusion", "feature_histograms", "histogram", "scores",
-           "totals"]
+__all__ = ["category_counts", "cells", "confusion", "error_stream", "feature_histograms",
+           "histogram", "scores", "totals"]
+
+#: Per task, the per-row error of the concept-drift stream and the rows that have one: binary
+#: and multiclass misclassified (1.0) or not (0.0), regression the residual.
+_STREAM = {"binary": ("CAST(CASE WHEN prediction <> actual THEN 1 ELSE 0 END AS DOUBLE)",
+                      "actual IS NOT NULL AND prediction IS NOT NULL"),
+           "multiclass": ("CAST(CASE WHEN label <> actual_label THEN 1 ELSE 0 END AS DOUBLE)",
+                          "label IS NOT NULL AND actual_label IS NOT NULL"),
+           "regression": ("CAST(value - actual_value AS DOUBLE)",
+                          "value IS NOT NULL AND actual_value IS NOT NULL")}
 
 
 def _where(model: str, versions: Sequence[str] | None, span: TimeRange | None,
@@ -140,3 +149,18 @@ def cells(model: str, versions: Sequence[str] | None, span: TimeRange | None,
     head = ", ".join(["version", *seg.select(d), "actual", "prediction"])
     return Statement(f"SELECT {head}, count(*) AS k FROM {{src}} WHERE {where}"
                      f"{_group(len(keys))}", params, tuple(keys))
+
+
+def error_stream(model: str, version: str, span: TimeRange | None, role: str | None,
+                 seg: ResolvedSegment, task: str, d: Dialect = DUCKDB) -> Statement:
+    """``segment_i.., t_us, e, k``: one version's labelled rows as counts of (time, error).
+
+    ``e`` as in `mlmkit.store.engines.portable_tasks.error_stream` (binary: 0/1 like
+    multiclass); ``k`` counts the rows sharing segment, time and error (merges exactly).
+    """
+    expr, present = _STREAM[task]
+    where, params = _where(model, [version], span, role, seg, d)
+    keys = [*seg.key_names(), "t_us", "e"]
+    sql_ = (f"SELECT {', '.join(seg.select(d))}, {d.epoch_us.format(c='ts')} AS t_us, {expr} "
+            f"AS e, count(*) AS k FROM {{src}} WHERE {where} AND {present}{_group(len(keys))}")
+    return Statement(sql_, params, tuple(keys))

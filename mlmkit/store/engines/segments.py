@@ -214,6 +214,12 @@ class SegmentStatisticsEngine(Protocol):
         """``(numeric, categorical)`` long counts per segment and side (storage columns)."""
         ...
 
+    def segment_error_stream(self, model_name: str, segment: ResolvedSegment, version: str, *,
+                             task: str, time_range: TimeRange | None = None,
+                             role: str | None = "served") -> pl.DataFrame:
+        """``segment_i.., t_us, e, k`` sorted by segment, time and error (`error_stream`)."""
+        ...
+
 
 @runtime_checkable
 class SegmentTaskEngine(Protocol):
@@ -344,3 +350,12 @@ class SegmentAggregates:
                                  self.dialect)
             cat = self._merged(st, model_name, span)
         return num, cat
+
+    def segment_error_stream(self, model_name: str, segment: ResolvedSegment, version: str, *,
+                             task: str, time_range: TimeRange | None = None,
+                             role: str | None = "served") -> pl.DataFrame:
+        """See `SegmentStatisticsEngine.segment_error_stream`."""
+        st = ssql.error_stream(model_name, version, time_range, role, segment, task,
+                               self.dialect)
+        keys = [*segment.key_names(), "t_us", "e"]
+        return self._merged(st, model_name, time_range).sort(keys, nulls_last=True)
