@@ -24,6 +24,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
@@ -39,6 +40,7 @@ from mlmkit.server.batches import (
     validate_rows,
     without_logged,
 )
+from mlmkit.server.intake import Intake, drain
 from mlmkit.server.labels import Labels, record_labels
 from mlmkit.values import utcnow
 
@@ -67,15 +69,19 @@ class GroupCommitWriter:
     pipeline
         Validate small requests on a second thread while the writer commits (stage 1 /
         stage 2); ``False``: the writer thread validates each group before committing it.
+    gather
+        Most seconds to wait for the clients of the last group before taking the next one
+        (`mlmkit.server.intake.Intake`; 0: take what is waiting).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 30.0,
-                 max_group: int = 256, pipeline: bool = False) -> None:
+                 max_group: int = 256, pipeline: bool = False,
+                 gather: float = 0.005) -> None:
         self.path = os.fspath(path)
         self.pipeline = pipeline
         self.lock_timeout = lock_timeout
         self.max_group = max_group
-        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._queue: Intake[Job] = Intake(gather)
         self._ready: queue.SimpleQueue[list[Job] | None] = queue.SimpleQueue()
         self._accepting = False
         self._guard = threading.Lock()
@@ -174,7 +180,7 @@ class GroupCommitWriter:
         """
         stopping = False
         while not stopping:
-            jobs, stopping = self._take()
+            jobs, stopping = self._queue.take()
             jobs = self._validated(jobs)
             if jobs:
                 self._ready.put(jobs)
@@ -189,9 +195,9 @@ class GroupCommitWriter:
         stopping = False
         while not stopping:
             if self.pipeline:
-                jobs, stopping = _drain(self._ready)
+                jobs, stopping = drain(self._ready)
             else:
-                jobs, stopping = self._take()
+                jobs, stopping = self._queue.take()
                 jobs = self._validated(jobs)
             # a request cancelled meanwhile (its client gone, a shutdown timeout) is dropped
             # unwritten; the others can no longer be cancelled, so resolving them cannot fail
@@ -206,6 +212,7 @@ class GroupCommitWriter:
                     for job in jobs:
                         job.future.set_exception(err)
                     continue
+            began = time.monotonic()
             try:
                 self._process(ws, jobs)
             except Exception as err:  # a bug must not leave requests waiting forever
@@ -213,23 +220,9 @@ class GroupCommitWriter:
                 for job in jobs:
                     if not job.future.done():
                         job.future.set_exception(err)
+            self._queue.answered(sum(job.fn is None for job in jobs), time.monotonic() - began)
         if ws is not None:
             ws.close()
-
-    def _take(self) -> tuple[list[Job], bool]:
-        """Every job waiting now (blocking for the first), and whether close() was called."""
-        jobs: list[Job] = []
-        stopping = False
-        item = self._queue.get()
-        while True:  # (on shutdown: the rest of the queue too)
-            if item is None:
-                stopping = True
-            else:
-                jobs.append(item)
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return jobs, stopping
 
     def _process(self, ws: Workspace, jobs: list[Job]) -> None:
         run: list[Job] = []
@@ -380,20 +373,6 @@ class GroupCommitWriter:
         depth = GaugeFamily("mlmkit_server_ingest_queue_depth", "requests waiting for the writer")
         depth.add_metric([], self._queue.qsize() + self._ready.qsize())
         return exposition([*families, groups, depth])
-
-
-def _drain(ready: queue.SimpleQueue[list[Job] | None]) -> tuple[list[Job], bool]:
-    """Every validated job list waiting now (blocking for the first), and whether to stop."""
-    jobs: list[Job] = []
-    item = ready.get()
-    while True:
-        if item is None:
-            return jobs, True
-        jobs.extend(item)
-        try:
-            item = ready.get_nowait()
-        except queue.Empty:
-            return jobs, False
 
 
 def _split(jobs: list[Job], held: set[int]) -> tuple[list[Job], list[Job]]:
