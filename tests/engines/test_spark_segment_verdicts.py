@@ -1,0 +1,53 @@
+"""``segment=`` on degradation, compare_versions and concept drift over the Spark engine.
+
+The frames equal the workspace's (counts exact, floats 1e-12) on the dataset exported from
+the workspace of ``tests/services/test_segments_keyword.py`` (every task, 4 segments).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from mlmkit.store.engines.dataset import export_dataset
+
+# the rows and workspace builder of the keyword tests (tests/services), loaded by path
+_PATH = Path(__file__).parents[1] / "services" / "test_segments_keyword.py"
+_SPEC = importlib.util.spec_from_file_location("_segments_keyword", _PATH)
+assert _SPEC is not None and _SPEC.loader is not None
+kw = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(kw)
+
+
+def _calls(model: str) -> dict[str, Callable[[Any], pl.DataFrame]]:
+    calls: dict[str, Callable[[Any], pl.DataFrame]] = {
+        "degradation": lambda mon: mon.get_performance_degradation_info(
+            model, kw.V1, start=kw.MID, end=kw.END, baseline=(kw.T0, kw.MID), min_labels=20,
+            alert=False, segment="country"),
+        "compare": lambda mon: mon.compare_versions(
+            model, [kw.V1, kw.V2], start=kw.T0, end=kw.END, min_labels=20, segment="country")}
+    if model != "an":
+        calls["concept"] = lambda mon: mon.detect_concept_drift(
+            model, kw.V1, start=kw.T0, end=kw.END, min_labels=20, segment="country")
+    return calls
+
+
+def test_segment_verdicts_equal_on_spark(spark_session: Any, tmp_path: Path) -> None:
+    from mlmkit.store.engines import SparkEngine
+
+    ws = kw._workspace(tmp_path / "ws.duckdb", kw._rows(np.random.default_rng(15)))
+    export_dataset(ws.db, tmp_path / "ds")
+    with SparkEngine(tmp_path / "ds", spark=spark_session) as spark:
+        for model in kw.TASKS:
+            for name, call in _calls(model).items():
+                on_spark = call(ws.monitor.using(spark))
+                assert on_spark.height == len(kw.SEGMENTS) * (2 if name == "compare" else 1)
+                assert_frame_equal(on_spark, call(ws.monitor), check_exact=False,
+                                   rel_tol=1e-12)
+    ws.close()
