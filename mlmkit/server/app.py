@@ -260,7 +260,7 @@ class _Api:
         try:
             body = await self.body(request)
             content_type = request.headers.get("content-type")
-            future = self.small(body, content_type)
+            future = await self.small(body, content_type)
             if future is None:  # a large or mixed body: parsed and validated in a thread
                 prepared = await asyncio.to_thread(self.prepare, body, content_type)
                 if prepared is None:
@@ -271,24 +271,24 @@ class _Api:
             return _error(err)
         return _json(result, 201 if result["written"] else 200)
 
-    def small(self, body: bytes, content_type: str | None) -> Future[dict[str, int]] | None:
+    async def small(self, body: bytes, content_type: str | None
+                    ) -> Future[dict[str, int]] | None:
         """A small JSON body of one row shape, validated with its group (else ``None``)."""
         if len(body) > _SMALL_BODY or media_type(content_type) == ARROW:
             return None
         rows = parse_rows(body, content_type)
-        shape = row_shape(rows) if rows else None
-        tasks = self.tasks.known({row.get("model_name") for row in rows})
-        if shape is None or tasks is None:
-            return None  # (no rows, rows of several shapes, tasks to read: the general path)
+        shape, models = row_shape(rows) if rows else None, {r.get("model_name") for r in rows}
+        if shape is None or not all(isinstance(m, str) for m in models):
+            return None  # (no rows, rows of several shapes, a bad name: the general path)
+        tasks = self.tasks.known(models) or await asyncio.to_thread(  # (expired: read again)
+            self.tasks.lookup, sorted(str(m) for m in models))
         return self.writer.submit_rows(Rows(rows, shape, self.limits.max_future, tasks))
 
     def prepare(self, body: bytes, content_type: str | None) -> Prepared | None:
         """Parse, validate (``prediction_batch``) and convert a body, in a worker thread."""
         batch = parse_predictions(body, content_type, max_future=self.limits.max_future,
                                   tasks=self.tasks.lookup)
-        if batch is None or batch.num_rows == 0:
-            return None
-        return self.writer.prepare(batch)
+        return None if batch is None or batch.num_rows == 0 else self.writer.prepare(batch)
 
     async def actuals(self, request: Request) -> Response:
         try:  # validated here; committed in the transaction of the next group

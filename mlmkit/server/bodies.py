@@ -67,8 +67,9 @@ async def read_body(chunks: AsyncIterator[bytes], limit: int, declared: str | No
                 raise BodyTooLarge(f"request body must be at most {limit} bytes; got more")
             parts.append(chunk)
 
-    try:
-        await asyncio.wait_for(read(), timeout)
+    try:  # (asyncio.timeout: no task per request, as wait_for made)
+        async with asyncio.timeout(timeout):
+            await read()
     except TimeoutError as err:
         raise BodyTimeout(f"request body must arrive within {timeout:g} s; got {size} bytes "
                           "by then") from err
