@@ -6,7 +6,8 @@ missing: 21 rows) vs ``get_current_metrics`` on the same window, both with their
 ``ci=False`` (count metrics only). Target: the breakdown costs at most 2x the unsegmented
 call (``ratio = unsegmented / segmented >= 0.5``). Also the 20-segment trend (24 buckets)
 vs the unsegmented trend, and ``segment=`` on degradation (a baseline window: one grouped scan
-per window) and ``compare_versions``. Each row's ``detail`` has the 1-minute load average.
+per window), ``compare_versions`` and ``detect_concept_drift`` (one grouped error stream).
+Each row's ``detail`` has the 1-minute load average.
 Run: ``.venv/bin/python -m benchmarks.bench_segments [scale]``.
 """
 
@@ -82,7 +83,9 @@ def run(scale: float = 1.0) -> list[dict[str, Any]]:
                     "m", "1.0.0", start=half, end=END, baseline=(window["start"], half),
                     alert=False, segment=segment)),
             "compare_versions": lambda segment: ws.monitor.compare_versions(
-                "m", ["1.0.0"], **window, segment=segment)}
+                "m", ["1.0.0"], **window, segment=segment),
+            "detect_concept_drift": lambda segment: ws.monitor.detect_concept_drift(
+                "m", "1.0.0", **window, segment=segment)}
         for label, call in calls.items():
             plain, _ = best_run(lambda c=call: c(None))
             split, frame = best_run(lambda c=call: c("region"))

@@ -127,9 +127,9 @@ class _Grouped:
 
     def __init__(self, engine: StatisticsEngine, task: Task, model: str, seg: ResolvedSegment,
                  versions: list[str], span: TimeRange, *, min_labels: int, confidence: float,
-                 scores: bool) -> None:
+                 scores: bool, ci: bool = True) -> None:
         self.task, self.model, self.span, self.names = task, model, span, seg.key_names()
-        self.min_labels, self.confidence = min_labels, confidence
+        self.min_labels, self.confidence, self.ci = min_labels, confidence, ci
         self.rows: dict[tuple[str, _Key], TotalsRow] = {}
         self.aucs: dict[str, dict[_Key, RocAuc]] = {}
         if task is Task.BINARY:
@@ -162,7 +162,7 @@ class _Grouped:
                 return window_metrics(model, version, span.start, span.end,
                                       self.rows.get((version, key)),
                                       self.aucs.get(version, {}).get(key),
-                                      min_labels=self.min_labels, ci=True,
+                                      min_labels=self.min_labels, ci=self.ci,
                                       confidence=self.confidence)
         match = pl.all_horizontal([pl.col(k).eq_missing(v) for k, v in
                                    zip(self.names, key, strict=True)])
@@ -221,9 +221,10 @@ def segment_degradation(engine: StatisticsEngine, task: Task, model: str, versio
     scores = task is Task.BINARY and metric == "roc_auc"
     found = baseline_span(metric, baseline, span, registered)
     current = _Grouped(engine, task, model, seg, [version], span, min_labels=min_labels,
-                       confidence=0.95, scores=scores)
+                       confidence=0.95, scores=scores, ci=False)  # as the unsegmented check
     ref = _Grouped(engine, task, model, seg, [version], found, min_labels=min_labels,
-                   confidence=0.95, scores=scores) if isinstance(found, TimeRange) else None
+                   confidence=0.95, scores=scores, ci=False) if isinstance(found, TimeRange) \
+        else None
     order = _order(current.keys | (ref.keys if ref is not None else set()))
     infos = [_verdict(task, metric, span, found, current.result(key, version),
                       None if ref is None else ref.result(key, version),
