@@ -411,3 +411,36 @@ def test_segment_verdicts_equal_on_the_parquet_engine(logged: Any, tmp_path: Pat
                 for engine in (local, pool):
                     assert_frame_equal(call(ws.monitor.using(engine)), base,
                                        check_exact=False, rel_tol=1e-12)
+
+
+def test_per_segment_degradation_family_is_calibrated_under_a_a(tmp_path: Path) -> None:
+    """200 unchanged models x 10 segments: any segment significant after Holm <= alpha.
+
+    Without the correction about 1 - 0.95^10 = 40 % of the models would show a significant
+    segment; the family-wise share must stay within alpha + 3 standard errors.
+    """
+    rng = np.random.default_rng(2026)
+    models, per = 200, 3000
+    frames = []
+    for i in range(models):
+        ts = T0 + pl.Series(rng.integers(0, 12 * 3600 * 10**6, per)).cast(pl.Duration("us"))
+        y = rng.random(per) < 0.5
+        hit = rng.random(per) < 0.8  # the same accuracy in both halves and every segment
+        frames.append(pl.DataFrame({"model_name": f"aa{i}", "version": V1, "timestamp": ts,
+                                    "prediction": np.where(hit, y, ~y), "actual": y,
+                                    "seg": rng.integers(0, 10, per).astype(str)}))
+    with mlmkit.open(tmp_path / "aa.duckdb") as ws:
+        for i in range(models):
+            ws.registry.register(ModelMetadata(f"aa{i}", "supervised", V1))
+        ws.log.track_batch(pl.concat(frames))
+        any_significant, tested = 0, 0
+        for i in range(models):
+            frame = ws.monitor.get_performance_degradation_info(
+                f"aa{i}", V1, start=MID, end=END, baseline=(T0, MID), min_labels=50,
+                alert=False, segment="seg")
+            assert frame.height == 10 and not frame["insufficient"].any()
+            tested += int(frame["p_value"].is_not_nan().sum())
+            any_significant += bool(frame["significant_adjusted"].any())
+    assert tested == models * 10
+    share = any_significant / models
+    assert share <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / models), share
