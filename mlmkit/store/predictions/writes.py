@@ -309,13 +309,21 @@ class PredictionStore:
         _mlmkit_labels = labels  # (read by DuckDB's replacement scan, as below)
         match = ("p.prediction_id = l.prediction_id AND p.model_name = l.model_name AND "
                  "(l.version IS NULL OR p.version = l.version)")
-        with self.db.transaction() as conn:  # two scans of the table: the match, the UPDATE
+        ids = labels.column("prediction_id").to_pylist()
+        unique = sorted(set(ids))
+        with self.db.transaction() as conn:
+            rows = "predictions"  # many ids: two scans of the table (the match, the UPDATE)
+            if 0 < len(unique) <= _IN_LIST_MAX:  # a few: their rows by the index (m010), measured
+                _mlmkit_rows = conn.sql(  # 8 ids at 1e6 rows 260-444 -> see the commit
+                    "SELECT rowid AS rid, prediction_id, model_name, version FROM predictions "
+                    f"WHERE prediction_id IN ({', '.join('?' * len(unique))})",
+                    params=unique).to_arrow_table()
+                rows = "_mlmkit_rows"
             hits = dict(conn.execute(
                 "SELECT l.request * 2147483648 + l.ordinal, count(*) FROM _mlmkit_labels l "
-                f"JOIN predictions p ON {match} GROUP BY ALL").fetchall())
+                f"JOIN {rows} p ON {match} GROUP BY ALL").fetchall())
             requests = labels.column("request").to_pylist()
             ordinals = labels.column("ordinal").to_pylist()
-            ids = labels.column("prediction_id").to_pylist()
             found: dict[int, tuple[int, int, str | None]] = {}
             for r, o, pid in zip(requests, ordinals, ids, strict=True):
                 changed, missing, first = found.get(r, (0, 0, None))
@@ -330,8 +338,11 @@ class PredictionStore:
                 conn.execute(
                     "UPDATE predictions p SET actual = coalesce(l.actual, p.actual), "
                     "actual_label = coalesce(l.actual_label, p.actual_label), actual_value = "
-                    "coalesce(l.actual_value, p.actual_value), labelled_at = ? FROM "
-                    f"_mlmkit_labels l WHERE {match}", [at])
+                    "coalesce(l.actual_value, p.actual_value), labelled_at = ? FROM " + (
+                        f"_mlmkit_labels l WHERE {match}" if rows == "predictions" else
+                        "(SELECT p.rid, l.actual, l.actual_label, l.actual_value FROM "
+                        f"_mlmkit_labels l JOIN _mlmkit_rows p ON {match}) l WHERE p.rowid = "
+                        "l.rid"), [at])  # (a join on rowid: the rows found, no table scan)
                 conn.execute(
                     "INSERT INTO actuals (prediction_id, actual, actual_label, actual_value, "
                     "recorded_at) SELECT prediction_id, actual, actual_label, actual_value, ? "
