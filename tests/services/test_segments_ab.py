@@ -208,9 +208,9 @@ def test_regression_mae_is_welch_on_abs_errors_per_segment() -> None:
             assert row["statistic"] == pytest.approx(t, rel=1e-9)
             assert row["p_value"] == pytest.approx(p, rel=1e-9)
             assert row["value_a"] == pytest.approx(err[0].mean(), rel=1e-12)
-        with pytest.raises(ValidationError, match="metric"):
-            ws.ab.segment_test(ABTestConfig("rg", *VERSIONS, primary_metric="rmse"),
-                               segment="country")
+        rmse = ws.ab.segment_test(ABTestConfig("rg", *VERSIONS, primary_metric="rmse"),
+                                  segment="country")  # was refused: each segment bootstrapped
+        assert rmse.height == frame.height and rmse["method"].str.contains("bootstrap").all()
 
 
 def test_score_only_flag_rate_per_segment_has_no_winner() -> None:

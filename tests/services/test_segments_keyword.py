@@ -298,12 +298,14 @@ def test_bad_segments_name_the_argument_and_the_value(logged: Any, bad: object, 
     assert shown in str(err.value)
 
 
-def test_metrics_not_computed_per_segment_are_refused_naming_metric(logged: Any) -> None:
+def test_metrics_of_another_task_are_refused_naming_metric(logged: Any) -> None:
+    """RMSE / R² comparisons and the probability metrics now run per segment
+    (tests/services/test_segment_probs.py); a metric the task lacks is still refused."""
     ws, _ = logged
-    with pytest.raises(ValidationError, match=r"metric.*rmse"):
-        ws.monitor.compare_versions("rg", [V1, V2], metric="rmse", segment="country")
     with pytest.raises(ValidationError, match=r"metric.*log_loss"):
-        ws.monitor.get_performance_degradation_info("mc", V1, metric="log_loss",
+        ws.monitor.compare_versions("rg", [V1, V2], metric="log_loss", segment="country")
+    with pytest.raises(ValidationError, match=r"metric.*rmse"):
+        ws.monitor.get_performance_degradation_info("mc", V1, metric="rmse",
                                                     segment="country", alert=False)
 
 

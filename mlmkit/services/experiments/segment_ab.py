@@ -4,15 +4,17 @@
 (`mlmkit.store.engines.segments.parse_segment`). Both arms' aggregates come from **one grouped
 scan** with the segment keys as extra ``GROUP BY`` keys (binary: ``segment_confusion``, plus
 ``segment_histogram`` for ROC AUC; multiclass ``class_confusion``, regression
-``regression_sums``, score-only ``score_totals`` with ``segment=``), then each segment runs the
+``regression_sums``, score-only ``score_totals`` with ``segment=``; regression RMSE and R²
+also ``regression_pairs``, the labelled pairs each segment's row bootstrap resamples with the
+seed ``run_test`` uses), then each segment runs the
 test `run_test` runs for the metric (`mlmkit.analysis.experiment.compare_metric` for a binary
 model, `mlmkit.services.experiments.task_ab` for the other tasks) on that segment's
 aggregates: a segment's test equals ``run_test`` on its rows alone.
 
 The p-values of the segments with at least ``min_samples`` labelled units in each arm form
 the family corrected by ``correction`` (``"holm"``: family-wise error, the default;
-``"fdr_bh"``; ``"bonferroni"``), as in ``ws.monitor.segment_drift``. Regression RMSE and R²
-(a row bootstrap) and shadow-mode (paired) experiments are not covered.
+``"fdr_bh"``; ``"bonferroni"``), as in ``ws.monitor.segment_drift``. Shadow-mode (paired)
+experiments are not covered.
 """
 
 from __future__ import annotations
@@ -53,18 +55,6 @@ _SCHEMA = {"metric": pl.String, "method": pl.String, "n_a": pl.Int64, "n_b": pl.
            "significant": pl.Boolean, "winner": pl.String}
 #: The column counting each task's tested units per arm in its aggregate.
 _UNITS = {Task.MULTICLASS: "count", Task.REGRESSION: "n", Task.SCORE_ONLY: "flag_n"}
-
-
-class _Part:
-    """One segment's rows of a grouped task aggregate, read as the unsegmented aggregate."""
-
-    def __init__(self, frame: pl.DataFrame) -> None:
-        self.frame = frame
-
-    def class_confusion(self, *_: object, **__: object) -> pl.DataFrame:
-        return self.frame
-
-    regression_sums = score_totals = class_confusion
 
 
 def _order(keys: set[_Key]) -> list[_Key]:
@@ -110,21 +100,24 @@ def _binary(eng: SegmentStatisticsEngine, model: str, seg: ResolvedSegment,
 def _tasks(eng: SegmentTaskEngine, task: Task, model: str, seg: ResolvedSegment,
            config: ABTestConfig, span: TimeRange | None, metric: str, *, sequential: bool,
            tau: float, n_resamples: int, seed: int) -> dict[_Key, tuple[TestResult, int, int]]:
-    from mlmkit.services.monitor.segment_tasks import task_segment_frame
+    from mlmkit.services.monitor.segment_views import segment_view, task_segment_frames
 
     a, b = str(config.version_a), str(config.version_b)
     keys = seg.key_names()
-    frame = task_segment_frame(eng, task, model, seg, [a, b], span, None, "served")
+    frames = task_segment_frames(eng, task, model, seg, [a, b], span, role="served",
+                                 pairs=spec(metric).test is Significance.BOOTSTRAP)
+    frame = next(iter(frames.values()))
     units = _UNITS[task]
     out = {}
     for key in _order(set(frame.select(keys).iter_rows())):
-        part = frame.filter(_match(keys, key)).drop(keys)
+        view = segment_view(frames, keys, key)
+        part = next(iter(view.frames.values()))
         if task is Task.MULTICLASS:
             part_units = part.filter(pl.col("actual").is_not_null())
         else:
             part_units = part
         n = {v: int(part_units.filter(pl.col("version") == v)[units].sum() or 0) for v in (a, b)}
-        found = compare_aggregates(cast(TaskStatisticsEngine, _Part(part)), task, config, span,
+        found = compare_aggregates(cast(TaskStatisticsEngine, view), task, config, span,
                                    [metric], sequential=sequential, tau=tau, power=0.8,
                                    n_resamples=n_resamples, seed=seed)
         out[key] = (found["tests"][metric], n[a], n[b])
@@ -213,7 +206,8 @@ class SegmentTests(EngineUser):
             rows whose feature is missing form their own segment (null key).
         metric : str, optional
             The metric compared (default ``config.primary_metric``); any experiment metric of
-            the model's task except regression ``rmse`` / ``r2``.
+            the model's task (regression ``rmse`` / ``r2``: each segment's row bootstrap, at
+            most ``DEFAULT_MAX_ROWS`` rows per arm as ``run_test``).
         correction : {"holm", "fdr_bh", "bonferroni"}
             Correction of the segments' p-values as one family (see the module).
         sequential, tau, n_resamples, seed
@@ -251,9 +245,6 @@ class SegmentTests(EngineUser):
         task = self.registry.task(config.model_name)
         metric = check_choice("metric", config.primary_metric if metric is None else metric,
                               TASK_METRICS[task])
-        if task is Task.REGRESSION and spec(metric).test is Significance.BOOTSTRAP:
-            raise invalid("metric", "mae or mape for a regression model per segment (the "
-                          f"{metric} bootstrap reads rows; test a filter with run_test)", metric)
         if sequential and spec(metric).test is not Significance.PROPORTION:
             raise invalid("sequential", f"False for metric {metric!r} (sequential mode covers "
                           "proportion metrics)", sequential)

@@ -14,8 +14,13 @@ rows alone. Columns after the segment features:
 - score-only: ``scored``, ``mean_score``, ``std_score``, ``flagged``, ``flag_count``,
   ``flag_rate`` (Wilson bounds).
 
-Not per segment (they need one more scan each): multiclass log loss and one-vs-rest AUC,
-residual and score quantiles (read them with ``get_current_metrics`` on a filtered model).
+With ``scores`` (multiclass ``segment_metrics`` only) each segment's row also has
+``probability_count``, ``log_loss`` and ``roc_auc_ovr`` (macro) from two more grouped scans
+(log-loss sums, ``bins``-bin one-vs-rest histograms), through the unsegmented window code on
+the segment's part: equal to ``get_current_metrics`` on the segment's rows alone.
+
+Not per segment: residual and score quantiles (their histogram edges are each window's
+error or score range; read them with ``get_current_metrics`` on a filtered model).
 """
 
 from __future__ import annotations
@@ -31,6 +36,12 @@ import polars as pl
 from mlmkit._validation import invalid
 from mlmkit.analysis.metrics import UndefinedMetricWarning
 from mlmkit.catalogue import Task
+from mlmkit.services.monitor.segment_views import (
+    SegmentView,
+    segment_view,
+    task_segment_frames,
+)
+from mlmkit.services.monitor.task_results import MulticlassWindowMetrics
 from mlmkit.services.monitor.task_rows import (
     COLUMNS,
     COUNTS,
@@ -38,6 +49,7 @@ from mlmkit.services.monitor.task_rows import (
     regression_row,
     score_row,
 )
+from mlmkit.services.monitor.tasks import task_window_metrics
 from mlmkit.services.monitor.trend import grid
 from mlmkit.store.engines import StatisticsEngine
 from mlmkit.store.engines.segments import (
@@ -109,7 +121,8 @@ def _metric_columns(task: Task) -> dict[str, pl.DataType]:
 
 def segment_task_metrics(engine: StatisticsEngine, task: Task, model: str, version: str,
                          span: TimeRange, segment: object, *, min_labels: int,
-                         confidence: float, role: str) -> pl.DataFrame:
+                         confidence: float, role: str, scores: bool = False, bins: int = 1000
+                         ) -> pl.DataFrame:
     """One row per segment of ``version``'s window (columns: the module's, see there).
 
     Also ``version, task, start, end, sample_count, labelled_count, label_coverage,
@@ -118,8 +131,15 @@ def segment_task_metrics(engine: StatisticsEngine, task: Task, model: str, versi
     seg_eng, eng = _engine(engine, task)
     seg = seg_eng.resolve_segment(model, segment)
     keys = seg.key_names()
-    frame = task_segment_frame(eng, task, model, seg, [version], span, None, role)
+    probs = scores and task is Task.MULTICLASS
+    frames = task_segment_frames(eng, task, model, seg, [version], span, role=role,
+                                 probabilities=probs, bins=bins)
+    frame = next(iter(frames.values()))
     rows = _rows(task, frame, ["version", *keys], confidence)
+    if probs:
+        for key, row in rows.items():
+            row.update(_probability_columns(segment_view(frames, keys, key[1:]), model,
+                                            version, span, bins, role))
     records = []
     for key, row in rows.items():
         n, labelled = int(cast(int, row.pop("n"))), int(cast(int, row.pop("labelled")))
@@ -130,13 +150,34 @@ def segment_task_metrics(engine: StatisticsEngine, task: Task, model: str, versi
                         "label_coverage": labelled / n if n else _NAN, "min_labels": min_labels,
                         "insufficient": backing < min_labels,
                         **{c: row.get(c, 0 if c in COUNTS else _NAN) for c in COLUMNS[task]}})
+        if probs:
+            records[-1].update({c: row[c] for c in _PROBABILITY})
     schema = {**_schema(seg, frame), "version": pl.String(), "task": pl.String(),
               "start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC"),
               "sample_count": pl.Int64(), "labelled_count": pl.Int64(),
               "label_coverage": pl.Float64(), "min_labels": pl.Int64(),
-              "insufficient": pl.Boolean(), **_metric_columns(task)}
+              "insufficient": pl.Boolean(), **_metric_columns(task),
+              **(_PROBABILITY if probs else {})}
     out = pl.DataFrame(records, schema=schema)
     return seg.named(out.sort(keys, nulls_last=True))
+
+
+_PROBABILITY: dict[str, pl.DataType] = {"probability_count": pl.Int64(),
+                                        "log_loss": pl.Float64(), "roc_auc_ovr": pl.Float64()}
+
+
+def _probability_columns(view: SegmentView, model: str, version: str, span: TimeRange,
+                         bins: int, role: str) -> _Row:
+    """A segment's log loss and macro one-vs-rest AUC, by the unsegmented window code."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        res = task_window_metrics(cast(StatisticsEngine, view), Task.MULTICLASS, model,
+                                  version, span, min_labels=0, confidence=0.95, bins=bins,
+                                  scores=True, role=role)
+    out = cast(MulticlassWindowMetrics, res).to_dict()
+    return {"probability_count": int(cast(int, out["probability_count"])),
+            "log_loss": _NAN if out["log_loss"] is None else out["log_loss"],
+            "roc_auc_ovr": _NAN if out["roc_auc_ovr"] is None else out["roc_auc_ovr"]}
 
 
 def segment_task_trend(engine: StatisticsEngine, task: Task, model: str,

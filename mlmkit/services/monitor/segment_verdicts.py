@@ -6,8 +6,11 @@ all versions at once for a comparison) with the segment keys as extra ``GROUP BY
 run each segment through the code of the unsegmented call: a segment's row equals the call on
 that segment's rows alone. Binary models read ``segment_totals`` (plus, for ROC AUC, one
 pairs or histogram scan per version); multiclass ``class_confusion``, regression
-``regression_sums`` and score-only ``score_totals`` with ``segment=``, which a `_SegmentView`
-hands to the window-metrics code as if they were the aggregates of the segment alone.
+``regression_sums`` and score-only ``score_totals`` with ``segment=`` (multiclass ``log_loss``
+/ ``roc_auc_ovr`` add the grouped log-loss sums and one-vs-rest histograms; a regression
+comparison of ``rmse`` / ``r2`` the grouped pairs its row bootstrap resamples), which a
+`SegmentView` hands to the code of the unsegmented call as the aggregates of the segment
+alone (`mlmkit.services.monitor.segment_views`).
 
 Where a test runs per segment the family is corrected with Holm's method: degradation adds
 ``p_adjusted`` / ``significant_adjusted`` over the segments' p-values, the comparison adds
@@ -17,11 +20,6 @@ Where a test runs per segment the family is corrected with Holm's method: degrad
 Concept drift reads ``segment_error_stream`` (value counts of segment, time and error: one
 scan) and runs each segment's stream through `mlmkit.services.monitor.concept`; the window
 tests are Holm-corrected (``p_adjusted`` / ``significant_adjusted``), the detectors are not.
-
-Not per segment (each needs a row read or a histogram per segment): the multiclass metrics
-read from probabilities (``roc_auc_ovr``, ``log_loss``) and the regression metrics tested by a
-row bootstrap (``rmse``, ``r2``) in a comparison; they raise a ValidationError naming
-``metric``.
 """
 
 from __future__ import annotations
@@ -48,7 +46,12 @@ from mlmkit.services.monitor.degradation import (
     with_alert,
 )
 from mlmkit.services.monitor.results import DegradationInfo, WindowMetrics
-from mlmkit.services.monitor.segment_tasks import task_segment_frame
+from mlmkit.services.monitor.segment_views import (
+    SegmentView,
+    segment_view,
+    segment_window,
+    task_segment_frames,
+)
 from mlmkit.services.monitor.segments import _aucs, segment_engine
 from mlmkit.services.monitor.task_compare import task_comparison_frame
 from mlmkit.services.monitor.task_degradation import (
@@ -61,7 +64,7 @@ from mlmkit.services.monitor.task_degradation import (
 )
 from mlmkit.services.monitor.task_results import ScoreWindowMetrics
 from mlmkit.services.monitor.tasks import TaskResult, task_window_metrics
-from mlmkit.services.monitor.window import RocAuc, TotalsRow, window_metrics
+from mlmkit.services.monitor.window import RocAuc
 from mlmkit.store.engines import StatisticsEngine
 from mlmkit.store.engines.segments import ResolvedSegment, SegmentTaskEngine
 from mlmkit.values import TimeRange
@@ -76,31 +79,6 @@ _Floats = npt.NDArray[np.float64]
 _Result = WindowMetrics | TaskResult
 _ROW_BOOTSTRAP = select(task=Task.REGRESSION, test=Significance.BOOTSTRAP)
 _BINARY_COMPARED = select(use=Use.WINDOW, kind=(Kind.COUNT, Kind.SCORE))  # compare_versions'
-
-
-class _SegmentView:
-    """One segment's part of a grouped task aggregate, answering as the unsegmented engine."""
-
-    name = "segment"
-
-    def __init__(self, frame: pl.DataFrame) -> None:
-        self.frame = frame
-
-    def class_confusion(self, model_name: str, *, versions: list[str] | None = None,
-                        **_: object) -> pl.DataFrame:
-        """The segment's rows of the grouped aggregate (of ``versions``)."""
-        if versions is None:
-            return self.frame
-        return self.frame.filter(pl.col("version").is_in(versions))
-
-    regression_sums = score_totals = class_confusion
-
-    def _refused(self, *_: object, **__: object) -> object:
-        raise invalid("segment", "no aggregate beyond the task's counts and sums per segment",
-                      "segment")
-
-    class_log_loss = class_score_histogram = regression_pairs = residual_histogram = _refused
-    class_probability_sums = task_error_stream = score_distribution = _refused
 
 
 def _order(keys: set[_Key]) -> list[_Key]:
@@ -123,74 +101,80 @@ def _score_result(part: pl.DataFrame, model: str, version: str, span: TimeRange,
 
 
 class _Grouped:
-    """One window's grouped aggregate (one scan), read per (segment, version)."""
+    """One window's grouped aggregates (one scan each), read per (segment, version).
+
+    ``scores``: binary, the scores (ROC AUC); multiclass, the probabilities (log loss and
+    one-vs-rest AUC). ``pairs``: a regression model's labelled pairs (the row bootstrap).
+    """
 
     def __init__(self, engine: StatisticsEngine, task: Task, model: str, seg: ResolvedSegment,
                  versions: list[str], span: TimeRange, *, min_labels: int, confidence: float,
-                 scores: bool, ci: bool = True) -> None:
+                 scores: bool, ci: bool = True, pairs: bool = False) -> None:
         self.task, self.model, self.span, self.names = task, model, span, seg.key_names()
         self.min_labels, self.confidence, self.ci = min_labels, confidence, ci
-        self.rows: dict[tuple[str, _Key], TotalsRow] = {}
+        self.scores = scores
+        self.rows: dict[tuple[str, _Key], dict[str, object]] = {}
         self.aucs: dict[str, dict[_Key, RocAuc]] = {}
         if task is Task.BINARY:
             eng = segment_engine(engine)
             totals = eng.segment_totals(model, seg, versions=versions, time_range=span,
                                         role="served", scores=scores)
             for row in totals.iter_rows(named=True):
-                row["median_label_latency_s"] = None
-                self.rows[(row["version"], tuple(row[k] for k in self.names))] = \
-                    cast(TotalsRow, row)
+                self.rows[(row["version"], tuple(row[k] for k in self.names))] = row
             self.keys = {k for _, k in self.rows}
             for v in versions if scores else ():
-                scored = sum(int(r["scored"]) for (rv, _), r in self.rows.items() if rv == v)
+                scored = sum(int(cast(int, r["scored"])) for (rv, _), r in self.rows.items()
+                             if rv == v)
                 self.aucs[v] = _aucs(eng, model, seg, v, span, scored, bins=10_000,
                                      role="served")
             return
         if not isinstance(engine, SegmentTaskEngine):
             raise invalid("engine", f"an engine with per-task segment aggregates for a {task} "
                           "model (workspace, Parquet or Spark)", engine)
-        self.frame = task_segment_frame(engine, task, model, seg, versions, span, None,
-                                        "served")
-        self.keys = set(self.frame.select(self.names).iter_rows())
+        self.frames = task_segment_frames(engine, task, model, seg, versions, span,
+                                          role="served", probabilities=scores, pairs=pairs)
+        base = next(iter(self.frames.values()))  # the task's counts or sums: every row
+        self.keys = set(base.select(self.names).iter_rows())
+
+    def view(self, key: _Key) -> SegmentView:
+        """Segment ``key``'s aggregates as an engine (non-binary tasks)."""
+        return segment_view(self.frames, self.names, key)
 
     def result(self, key: _Key, version: str) -> _Result:
         """The window metrics of ``version`` in segment ``key`` (empty when it has no rows)."""
         span, model = self.span, self.model
         if self.task is Task.BINARY:
-            with warnings.catch_warnings():  # a small segment's NaN metric speaks for itself
-                warnings.simplefilter("ignore", UndefinedMetricWarning)
-                return window_metrics(model, version, span.start, span.end,
-                                      self.rows.get((version, key)),
-                                      self.aucs.get(version, {}).get(key),
-                                      min_labels=self.min_labels, ci=self.ci,
-                                      confidence=self.confidence)
-        match = pl.all_horizontal([pl.col(k).eq_missing(v) for k, v in
-                                   zip(self.names, key, strict=True)])
-        part = self.frame.filter(match).drop(self.names)
+            return segment_window(model, version, span, self.rows.get((version, key)),
+                                  self.aucs.get(version, {}).get(key),
+                                  min_labels=self.min_labels, ci=self.ci,
+                                  confidence=self.confidence)
+        view = self.view(key)
         if self.task is Task.SCORE_ONLY:
-            return _score_result(part, model, version, span, self.min_labels, self.confidence)
-        view = cast(StatisticsEngine, _SegmentView(part))
+            return _score_result(view.score_totals(model), model, version, span,
+                                 self.min_labels, self.confidence)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
-            res = task_window_metrics(view, self.task, model, version, span,
-                                      min_labels=self.min_labels, confidence=self.confidence,
-                                      bins=1000, scores=False, role="served")
+            res = task_window_metrics(cast(StatisticsEngine, view), self.task, model, version,
+                                      span, min_labels=self.min_labels,
+                                      confidence=self.confidence, bins=1000,
+                                      scores=self.scores, role="served")
         assert res is not None  # a non-binary task
         return res
 
 
-def _segment_metric(task: Task, metric: str | None, *, compare: bool) -> str:
+def _segment_metric(task: Task, metric: str | None) -> str:
     if task is Task.BINARY:
         metric = "accuracy" if metric is None else metric
         if metric not in HIGHER_IS_BETTER:
             raise invalid("metric", f"one of {', '.join(HIGHER_IS_BETTER)}", metric)
         return metric
-    metric = task_metric(task, metric)
-    if metric in PROBABILITY_METRICS or (compare and metric in _ROW_BOOTSTRAP):
-        raise invalid("metric", f"a metric computed per segment from counts or sums (not "
-                      f"{metric}: it needs a histogram or the rows of each segment; filter "
-                      "the model's rows and call without segment=)", metric)
-    return metric
+    return task_metric(task, metric)
+
+
+def _reads(task: Task, metric: str) -> bool:
+    """Whether ``metric`` reads scores (binary ROC AUC) or probabilities (multiclass)."""
+    return (task is Task.BINARY and metric == "roc_auc") or (
+        task is Task.MULTICLASS and metric in PROBABILITY_METRICS)
 
 
 def _holm(p_values: list[float], alpha: float) -> list[tuple[float, bool]]:
@@ -215,10 +199,10 @@ def segment_degradation(engine: StatisticsEngine, task: Task, model: str, versio
     A segment alerts when it degraded (``warning`` / ``critical``) and, where it has a
     p-value, that p-value is significant after Holm's correction across the segments.
     """
-    metric = _segment_metric(task, metric, compare=False)
+    metric = _segment_metric(task, metric)
     threshold = check_real("threshold_percent", threshold, low=0.0, high=1.0, low_open=True)
     alpha = check_probability("alpha", alpha, open_interval=True)
-    scores = task is Task.BINARY and metric == "roc_auc"
+    scores = _reads(task, metric)
     found = baseline_span(metric, baseline, span, registered)
     current = _Grouped(engine, task, model, seg, [version], span, min_labels=min_labels,
                        confidence=0.95, scores=scores, ci=False)  # as the unsegmented check
@@ -313,9 +297,10 @@ def segment_comparison_frame(engine: StatisticsEngine, task: Task, model: str,
         if metric not in _BINARY_COMPARED:
             raise invalid("metric", f"one of {', '.join(_BINARY_COMPARED)}", metric)
     else:
-        metric = _segment_metric(task, metric, compare=True)
+        metric = _segment_metric(task, metric)
     grouped = _Grouped(engine, task, model, seg, versions, span, min_labels=min_labels,
-                       confidence=confidence, scores=task is Task.BINARY)
+                       confidence=confidence, scores=task is Task.BINARY or _reads(task, metric),
+                       pairs=task is Task.REGRESSION and metric in _ROW_BOOTSTRAP)
     keys = seg.key_names()
     parts = []
     for key in _order(grouped.keys):
@@ -324,7 +309,8 @@ def segment_comparison_frame(engine: StatisticsEngine, task: Task, model: str,
             warnings.simplefilter("ignore", UndefinedMetricWarning)
             frame = comparison_frame(cast(list[WindowMetrics], results), metric, alpha) \
                 if task is Task.BINARY else task_comparison_frame(
-                    engine, task, model, span, metric, cast(list[TaskResult], results), alpha)
+                    cast(StatisticsEngine, grouped.view(key)), task, model, span, metric,
+                    cast(list[TaskResult], results), alpha)
         parts.append(frame.select(*[pl.lit(v).alias(k) for k, v in zip(keys, key, strict=True)],
                                   pl.all()))
     if not parts:
@@ -341,11 +327,11 @@ def segment_comparison_frame(engine: StatisticsEngine, task: Task, model: str,
 
 
 # ---------------------------------------------------------------------- concept drift
-class _StreamView(_SegmentView):
+class _StreamView(SegmentView):
     """One segment's error stream, answering as the unsegmented engine's stream."""
 
     def __init__(self, part: pl.DataFrame) -> None:
-        super().__init__(part)
+        super().__init__({})
         k = part["k"].cast(pl.Int64).to_numpy()
         self.ts = np.repeat(part["t_us"].cast(pl.Float64).to_numpy() / 1e6, k)
         self.errors = np.repeat(part["e"].cast(pl.Float64).to_numpy(), k)

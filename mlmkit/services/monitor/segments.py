@@ -32,13 +32,12 @@ from mlmkit.analysis.metrics.binary import UndefinedMetricWarning
 from mlmkit.analysis.stats import multiple_testing
 from mlmkit.services.monitor import trend as _trend
 from mlmkit.services.monitor.base import MonitorBase
+from mlmkit.services.monitor.segment_views import segment_window
 from mlmkit.services.monitor.window import (
     EXACT_AUC_MAX_ROWS,
     RocAuc,
-    TotalsRow,
     _histogram_auc,
     rate_rows,
-    window_metrics,
 )
 from mlmkit.store.engines import StatisticsEngine
 from mlmkit.store.engines.segments import (
@@ -119,12 +118,8 @@ def segment_window_metrics(engine: StatisticsEngine, model: str, ver: str, span:
     aucs = _aucs(eng, model, seg, ver, span, scored, bins=bins, role=role)
     rows = []
     for key, row in zip(_keys(totals, feats), totals.iter_rows(named=True), strict=True):
-        row["median_label_latency_s"] = None
-        with warnings.catch_warnings():  # a small segment's NaN metric speaks for itself
-            warnings.simplefilter("ignore", UndefinedMetricWarning)
-            m = window_metrics(model, ver, span.start, span.end, cast(TotalsRow, row),
-                               aucs.get(key) if scores else None, min_labels=min_labels,
-                               ci=ci, confidence=confidence).to_dict()
+        m = segment_window(model, ver, span, row, aucs.get(key) if scores else None,
+                           min_labels=min_labels, ci=ci, confidence=confidence).to_dict()
         m.pop("confusion_matrix", None)
         for name, interval in cast(dict[str, dict[str, float]],
                                    m.pop("confidence_intervals", None) or {}).items():
@@ -310,8 +305,9 @@ class SegmentMethods(MonitorBase):
         segment feature is missing form their own segment (null key). One grouped scan for
         the counts and sums, one for ROC AUC (exact up to 1e6 labelled scored rows in all).
         Multiclass, regression and score-only models: the columns of
-        `mlmkit.services.monitor.segment_tasks` from one grouped scan (``bins`` and
-        ``scores`` unused: no log loss, AUC or quantiles per segment).
+        `mlmkit.services.monitor.segment_tasks` from one grouped scan; a multiclass model
+        with ``scores`` adds ``probability_count``, ``log_loss`` and ``roc_auc_ovr`` (two more
+        grouped scans, ``bins``-bin one-vs-rest histograms as unsegmented).
         """
         ver = str(Version.parse(version))
         self._registered(model_name, [ver])
@@ -324,7 +320,8 @@ class SegmentMethods(MonitorBase):
                 self.engine, task, model_name, ver, span, segment,
                 min_labels=check_int("min_labels", min_labels, low=0),
                 confidence=check_probability("confidence", confidence, open_interval=True),
-                role=check_choice("role", role, ROLES))
+                role=check_choice("role", role, ROLES), scores=scores,
+                bins=check_int("bins", bins, low=1, high=10_000_000))
         return segment_window_metrics(
             self.engine, model_name, ver, span, segment,
             min_labels=check_int("min_labels", min_labels, low=0), ci=ci,

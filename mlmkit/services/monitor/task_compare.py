@@ -10,8 +10,8 @@ the first version, chosen by the catalogue:
   rows read;
 - bootstrap: the confusion-matrix averages (F1-macro, ...) by multinomial resampling of both
   matrices (`bootstrap_class_metric`), RMSE and R² by resampling the labelled rows of both
-  versions (`bootstrap_regression_metric`, one extra read of ``value, actual_value``); seeded,
-  so a call is reproducible;
+  versions (`bootstrap_regression_metric`, one extra read of the labelled pairs per version,
+  sorted, so the same rows give the same p-value on every engine); seeded;
 - one-vs-rest ROC AUC and log loss: no test here (``p_value`` NaN).
 
 ``p_adjusted`` is Holm's correction across the comparisons and ``significant`` reads it, as
@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TypeAlias
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from mlmkit.analysis.metrics import UndefinedMetricWarning
@@ -44,8 +47,8 @@ from mlmkit.services.monitor.task_results import (
     RegressionWindowMetrics,
     ScoreWindowMetrics,
 )
-from mlmkit.services.monitor.tasks import TaskResult, task_window_metrics
-from mlmkit.store.engines import Side, StatisticsEngine
+from mlmkit.services.monitor.tasks import TaskResult, task_engine, task_window_metrics
+from mlmkit.store.engines import StatisticsEngine
 from mlmkit.values import TimeRange
 
 __all__ = ["attach_holm", "task_comparison", "task_comparison_frame"]
@@ -55,6 +58,7 @@ _CLASS_AVERAGES = select(kind=Kind.CLASS_COUNT)
 _WELCH = select(task=Task.REGRESSION, test=Significance.WELCH)
 _ROW_BOOTSTRAP = select(task=Task.REGRESSION, test=Significance.BOOTSTRAP)
 _N_RESAMPLES = 2000
+_Floats: TypeAlias = npt.NDArray[np.float64]
 
 
 def _proportion(res: TaskResult) -> tuple[int, int] | None:
@@ -66,10 +70,17 @@ def _proportion(res: TaskResult) -> tuple[int, int] | None:
 
 
 def _rows(engine: StatisticsEngine, model: str, version: str, span: TimeRange
-          ) -> pl.DataFrame:
-    rows = engine.side_rows(model, ["actual_value", "value"], Side((version,), span),
-                            finite=["actual_value", "value"])
-    return rows.drop_nulls()
+          ) -> tuple[_Floats, _Floats]:
+    """``(actual, predicted)`` of the labelled rows, from the weighted distinct pairs.
+
+    The pairs come sorted (version, actual, predicted), so the bootstrap resamples rows in an
+    order that does not depend on the engine or on how the rows were stored: the same rows
+    give the same p-value (a segment's rows alone, or its part of a grouped read).
+    """
+    pairs = task_engine(engine).regression_pairs(model, versions=[version], time_range=span)
+    counts = pairs["count"].to_numpy()
+    return (np.repeat(pairs["actual"].to_numpy(), counts),
+            np.repeat(pairs["predicted"].to_numpy(), counts))
 
 
 def _test(engine: StatisticsEngine, model: str, span: TimeRange, metric: str,
@@ -86,10 +97,9 @@ def _test(engine: StatisticsEngine, model: str, span: TimeRange, metric: str,
             return regression_welch(first.sums, res.sums, metric=metric)
         if metric not in _ROW_BOOTSTRAP:
             return None
-        ra, rb = _rows(engine, model, first.version, span), _rows(engine, model,
-                                                                   res.version, span)
-        return bootstrap_regression_metric(ra["actual_value"], ra["value"], rb["actual_value"],
-                                           rb["value"], metric=metric,
+        (ya, pa), (yb, pb) = (_rows(engine, model, first.version, span),
+                              _rows(engine, model, res.version, span))
+        return bootstrap_regression_metric(ya, pa, yb, pb, metric=metric,
                                            n_resamples=_N_RESAMPLES)
     if isinstance(first, MulticlassWindowMetrics) and isinstance(res, MulticlassWindowMetrics) \
             and metric in _CLASS_AVERAGES and first.metrics is not None \

@@ -78,9 +78,13 @@ def class_confusion(model: str, versions: Sequence[str] | None, span: TimeRange 
 
 
 def _exploded(model: str, versions: Sequence[str] | None, span: TimeRange | None,
-              role: str | None, d: Dialect, head: Sequence[str]) -> tuple[str, list[object]]:
-    """Labelled rows with probabilities, one row per (row, listed class): ``pr`` the struct."""
-    where, params = where_clause(model, versions, span, role=role)
+              role: str | None, d: Dialect, head: Sequence[str],
+              seg: ResolvedSegment | None = None) -> tuple[str, list[object]]:
+    """Labelled rows with probabilities, one row per (row, listed class): ``pr`` the struct.
+
+    ``seg``: only the rows its filter selects (``head`` then carries its keys).
+    """
+    where, params = _scope(model, versions, span, role, seg, d)
     explode = EXPLODE.get(d.name, EXPLODE["duckdb"]).format(c="probabilities")
     sql = (f"(SELECT {', '.join(head)}, label AS predicted, actual_label AS actual, "
            f"{explode} AS pr FROM {{src}} WHERE {where} AND actual_label IS NOT NULL "
@@ -90,16 +94,18 @@ def _exploded(model: str, versions: Sequence[str] | None, span: TimeRange | None
 
 def class_log_loss(model: str, versions: Sequence[str] | None, span: TimeRange | None,
                    role: str | None, *, bucket_us: int | None = None,
-                   origin_us: int | None = None, d: Dialect = DUCKDB) -> Statement:
+                   origin_us: int | None = None, d: Dialect = DUCKDB,
+                   seg: ResolvedSegment | None = None) -> Statement:
     """``version[, bucket_index], actual, n, matched, sum_neg_log_p``: rows with probabilities.
 
     ``n`` counts rows (the element naming the predicted label, which every list holds);
     ``matched`` the rows whose list names the actual class, and ``sum_neg_log_p`` their
     ``Σ -ln clip(p(actual), eps, 1 - eps)`` (scikit-learn's clipping). A row whose list lacks
-    the actual class has ``p = 0``, i.e. ``-ln(eps)``: added when finishing.
+    the actual class has ``p = 0``, i.e. ``-ln(eps)``: added when finishing. ``seg``: its
+    keys after ``version`` and its filter, as in `class_confusion`.
     """
-    select, keys = _head(d, bucket_us, origin_us)
-    src, params = _exploded(model, versions, span, role, d, select)
+    select, keys = _head(d, bucket_us, origin_us, seg)
+    src, params = _exploded(model, versions, span, role, d, select, seg)
     outer = ", ".join(keys)
     sql = (f"SELECT {outer}, actual, count(*) FILTER (WHERE pr.label = predicted) AS n, "
            "count(*) FILTER (WHERE pr.label = actual) AS matched, "
@@ -109,19 +115,22 @@ def class_log_loss(model: str, versions: Sequence[str] | None, span: TimeRange |
 
 
 def class_histogram(model: str, versions: Sequence[str] | None, span: TimeRange | None,
-                    role: str | None, bins: int, d: Dialect = DUCKDB) -> Statement:
+                    role: str | None, bins: int, d: Dialect = DUCKDB,
+                    seg: ResolvedSegment | None = None) -> Statement:
     """``version, class, bin, positives, negatives``: one-vs-rest histograms of ``p(class)``.
 
     ``bins`` uniform bins on [0, 1] shared by every class; a row is a positive of ``class``
     when its actual is that class. Classes missing from a row's list (``p = 0``) are not
-    counted here (the finisher adds them to bin 0).
+    counted here (the finisher adds them to bin 0). ``seg``: its keys after ``version``.
     """
-    src, params = _exploded(model, versions, span, role, d, ["version"])
-    sql = (f"SELECT version, pr.label AS class, CAST(least(floor(pr.p * {int(bins)}), "
-           f"{int(bins) - 1}) AS BIGINT) AS bin, count(*) FILTER (WHERE pr.label = actual) "
-           "AS positives, count(*) FILTER (WHERE pr.label <> actual) AS negatives "
-           f"FROM {src} GROUP BY 1, 2, 3")
-    return Statement(sql, params, ("version", "class", "bin"))
+    select, keys = _head(d, None, None, seg)
+    src, params = _exploded(model, versions, span, role, d, select, seg)
+    keys += ["class", "bin"]
+    sql = (f"SELECT {', '.join(keys[:-2])}, pr.label AS class, CAST(least(floor(pr.p * "
+           f"{int(bins)}), {int(bins) - 1}) AS BIGINT) AS bin, count(*) FILTER (WHERE "
+           "pr.label = actual) AS positives, count(*) FILTER (WHERE pr.label <> actual) AS "
+           f"negatives FROM {src} {_group(len(keys))}")
+    return Statement(sql, params, tuple(keys))
 
 
 def regression_sums(model: str, versions: Sequence[str] | None, span: TimeRange | None,
@@ -170,16 +179,20 @@ def _single(versions: Sequence[str] | None, keys: Sequence[str]) -> bool:
 
 
 def regression_pairs(model: str, versions: Sequence[str] | None, span: TimeRange | None,
-                     role: str | None) -> Statement:
+                     role: str | None, d: Dialect = DUCKDB,
+                     seg: ResolvedSegment | None = None) -> Statement:
     """``version, actual, predicted, count``: the labelled rows as weighted distinct pairs.
 
     Partials merge exactly (identical pairs sum their counts); a row bootstrap expands them.
+    ``seg``: its keys after ``version`` and its filter (a bootstrap input per segment).
     """
-    where, params = where_clause(model, versions, span, role=role)
-    sql = ("SELECT version, actual_value AS actual, value AS predicted, count(*) AS count "
-           f"FROM {{src}} WHERE {where} AND value IS NOT NULL AND actual_value IS NOT NULL "
-           "GROUP BY 1, 2, 3")
-    return Statement(sql, params, ("version", "actual", "predicted"))
+    where, params = _scope(model, versions, span, role, seg, d)
+    select, keys = _head(d, None, None, seg)
+    keys += ["actual", "predicted"]
+    sql = (f"SELECT {', '.join(select)}, actual_value AS actual, value AS predicted, "
+           f"count(*) AS count FROM {{src}} WHERE {where} AND value IS NOT NULL AND "
+           f"actual_value IS NOT NULL {_group(len(keys))}")
+    return Statement(sql, params, tuple(keys))
 
 
 def _bin(expr: str, lo: float, hi: float, bins: int) -> str:

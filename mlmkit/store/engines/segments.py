@@ -250,6 +250,26 @@ class SegmentTaskEngine(Protocol):
         """``version, segment_i..[, bucket]`` and the score-only volumes and sums."""
         ...
 
+    def class_log_loss(self, model_name: str, *, versions: Sequence[str] | None = None,
+                       time_range: TimeRange | None = None, interval: timedelta | None = None,
+                       role: str | None = "served", segment: ResolvedSegment | None = None
+                       ) -> pl.DataFrame:
+        """``version, segment_i..[, bucket], n, sum_neg_log_p`` (multiclass probabilities)."""
+        ...
+
+    def class_score_histogram(self, model_name: str, *, versions: Sequence[str] | None = None,
+                              time_range: TimeRange | None = None, bins: int = 1000,
+                              role: str | None = "served",
+                              segment: ResolvedSegment | None = None) -> pl.DataFrame:
+        """``version, segment_i.., class, bin, positives, negatives`` (one-vs-rest)."""
+        ...
+
+    def regression_pairs(self, model_name: str, *, versions: Sequence[str] | None = None,
+                         time_range: TimeRange | None = None, role: str | None = "served",
+                         segment: ResolvedSegment | None = None) -> pl.DataFrame:
+        """``version, segment_i.., actual, predicted, count`` (the row bootstrap's input)."""
+        ...
+
 
 def _cells(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """``(version, keys.., actual, prediction, k)`` counts -> the confusion cells per group."""

@@ -72,10 +72,11 @@ class TaskAggregates:
 
     def _class_log_loss_by_actual(self, model_name: str, versions: Sequence[str] | None,
                                   time_range: TimeRange | None, interval: timedelta | None,
-                                  role: str | None) -> pl.DataFrame:
+                                  role: str | None, segment: ResolvedSegment | None = None
+                                  ) -> pl.DataFrame:
         origin, step, origin_us = _bucketing(time_range, interval)
         st = tsql.class_log_loss(model_name, versions, time_range, role, bucket_us=step,
-                                 origin_us=origin_us, d=self.dialect)
+                                 origin_us=origin_us, d=self.dialect, seg=segment)
         frame = fin.buckets(self._merged(st, model_name, time_range), origin, interval)
         return frame.with_columns(
             pl.col("n").cast(pl.Int64), pl.col("matched").cast(pl.Int64),
@@ -85,33 +86,41 @@ class TaskAggregates:
 
     def class_log_loss(self, model_name: str, *, versions: Sequence[str] | None = None,
                        time_range: TimeRange | None = None, interval: timedelta | None = None,
-                       role: str | None = "served") -> pl.DataFrame:
+                       role: str | None = "served", segment: ResolvedSegment | None = None
+                       ) -> pl.DataFrame:
         """``version[, bucket], n, sum_neg_log_p`` over labelled rows with probabilities.
 
         ``sum_neg_log_p`` is ``Σ -ln clip(p(actual), eps, 1 - eps)`` (``eps`` = 2.22e-16, as
         scikit-learn's ``log_loss``); an actual class missing from a row's list has ``p = 0``.
+        ``segment``: as in `class_confusion` (one row per version and segment).
         """
         frame = self._class_log_loss_by_actual(model_name, versions, time_range, interval,
-                                               role)
-        keys = [c for c in ("version", "bucket") if c in frame.columns]
+                                               role, segment)
+        keys = ["version", *(segment.key_names() if segment is not None else []),
+                *(["bucket"] if "bucket" in frame.columns else [])]
         return frame.group_by(keys, maintain_order=True).agg(
             pl.col("n").sum(), pl.col("sum_neg_log_p").sum()).sort(keys)
 
     def class_score_histogram(self, model_name: str, *, versions: Sequence[str] | None = None,
                               time_range: TimeRange | None = None, bins: int = 1000,
-                              role: str | None = "served") -> pl.DataFrame:
+                              role: str | None = "served",
+                              segment: ResolvedSegment | None = None) -> pl.DataFrame:
         """``version, class, bin, positives, negatives``: one-vs-rest histograms of ``p(class)``.
 
         ``bins`` uniform bins on [0, 1] shared by every class, over the labelled rows with
         probabilities; a row is a positive of ``class`` when its actual is that class. A class
         a row's list leaves out (probability 0) counts in bin 0, so every class has ``n`` rows.
+        ``segment``: its keys after ``version``, each segment's classes and rows its own.
         """
-        st = tsql.class_histogram(model_name, versions, time_range, role, bins, d=self.dialect)
+        st = tsql.class_histogram(model_name, versions, time_range, role, bins, d=self.dialect,
+                                  seg=segment)
         hist = self._merged(st, model_name, time_range).with_columns(
             pl.col("bin").cast(pl.Int64), pl.col("positives").cast(pl.Int64),
             pl.col("negatives").cast(pl.Int64))
-        by_actual = self._class_log_loss_by_actual(model_name, versions, time_range, None, role)
-        return _fill_missing(hist, by_actual)
+        by_actual = self._class_log_loss_by_actual(model_name, versions, time_range, None, role,
+                                                   segment)
+        return _fill_missing(hist, by_actual, ["version", *(
+            segment.key_names() if segment is not None else [])])
 
     # ------------------------------------------------------------------ regression
     def regression_sums(self, model_name: str, *, versions: Sequence[str] | None = None,
@@ -136,16 +145,20 @@ class TaskAggregates:
                                     ("total", "n", "zero_actuals")])
 
     def regression_pairs(self, model_name: str, *, versions: Sequence[str] | None = None,
-                         time_range: TimeRange | None = None,
-                         role: str | None = "served") -> pl.DataFrame:
+                         time_range: TimeRange | None = None, role: str | None = "served",
+                         segment: ResolvedSegment | None = None) -> pl.DataFrame:
         """``version, actual, predicted, count``: labelled rows as weighted distinct pairs.
 
         For tests that need rows (the bootstrap of RMSE or R²); one group per distinct pair.
+        ``segment``: its keys after ``version`` (sorted by version, segment, actual, predicted).
         """
-        st = tsql.regression_pairs(model_name, versions, time_range, role)
+        st = tsql.regression_pairs(model_name, versions, time_range, role, d=self.dialect,
+                                   seg=segment)
+        keys = ["version", *(segment.key_names() if segment is not None else [])]
         return self._merged(st, model_name, time_range).with_columns(
             pl.col("actual").cast(pl.Float64), pl.col("predicted").cast(pl.Float64),
-            pl.col("count").cast(pl.Int64)).sort("version", "actual", "predicted")
+            pl.col("count").cast(pl.Int64)).sort(*keys, "actual", "predicted",
+                                                  nulls_last=True)
 
     def residual_histogram(self, model_name: str, *, versions: Sequence[str] | None = None,
                            time_range: TimeRange | None = None, bins: int = 1000,
@@ -231,24 +244,31 @@ class TaskAggregates:
         return _edges_frame(hist, ranges).sort("version", "bin")
 
 
-def _fill_missing(hist: pl.DataFrame, by_actual: pl.DataFrame) -> pl.DataFrame:
-    """Add to bin 0 each class's rows whose list left it out (so every class covers n rows)."""
-    totals = by_actual.group_by("version").agg(pl.col("n").sum().alias("rows"))
-    support = by_actual.select("version", pl.col("actual").alias("class"),
+def _fill_missing(hist: pl.DataFrame, by_actual: pl.DataFrame, keys: Sequence[str] = ("version",)
+                  ) -> pl.DataFrame:
+    """Add to bin 0 each class's rows whose list left it out (so every class covers n rows).
+
+    ``keys``: the groups (``version`` and any segment keys) whose classes and rows are apart.
+    """
+    k = list(keys)
+    kc = [*k, "class"]
+    totals = by_actual.group_by(k).agg(pl.col("n").sum().alias("rows"))
+    support = by_actual.select(*k, pl.col("actual").alias("class"),
                                pl.col("n").alias("support"))
-    classes = pl.concat([hist.select("version", "class"), support.select("version", "class")]
-                        ).unique()
-    counted = hist.group_by("version", "class").agg(
+    classes = pl.concat([hist.select(kc), support.select(kc)],
+                        how="vertical_relaxed").unique()
+    counted = hist.group_by(kc).agg(
         pl.col("positives").sum().alias("pos"), pl.col("negatives").sum().alias("neg"))
-    fill = (classes.join(totals, on="version", how="left")
-            .join(support, on=["version", "class"], how="left")
-            .join(counted, on=["version", "class"], how="left")
+    fill = (classes.join(totals, on=k, how="left", nulls_equal=True)
+            .join(support, on=kc, how="left", nulls_equal=True)
+            .join(counted, on=kc, how="left", nulls_equal=True)
             .with_columns(pl.col(c).fill_null(0) for c in ("rows", "support", "pos", "neg"))
-            .select("version", "class", pl.lit(0, pl.Int64).alias("bin"),
+            .select(*kc, pl.lit(0, pl.Int64).alias("bin"),
                     (pl.col("support") - pl.col("pos")).cast(pl.Int64).alias("positives"),
                     (pl.col("rows") - pl.col("support") - pl.col("neg")).cast(pl.Int64)
                     .alias("negatives"))
             .filter((pl.col("positives") > 0) | (pl.col("negatives") > 0)))
-    out = pl.concat([hist.select("version", "class", "bin", "positives", "negatives"), fill])
-    return out.group_by("version", "class", "bin").agg(
-        pl.col("positives").sum(), pl.col("negatives").sum()).sort("version", "class", "bin")
+    out = pl.concat([hist.select(*kc, "bin", "positives", "negatives"), fill],
+                    how="vertical_relaxed")
+    return out.group_by(*kc, "bin").agg(
+        pl.col("positives").sum(), pl.col("negatives").sum()).sort(*kc, "bin", nulls_last=True)
