@@ -253,6 +253,13 @@ def bench_ingest(server: _Server, tmp: Path, n_batches: int) -> list[dict[str, A
     ]
 
 
+def _commits(server: _Server) -> float:
+    """The writer's ``mlmkit_server_ingest_commits_total`` (from ``/metrics``)."""
+    text = httpx.get(f"{server.base}/metrics", timeout=30).text
+    found = re.search(r"^mlmkit_server_ingest_commits_total (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
 def bench_single(server: _Server, per_conn: int) -> list[dict[str, Any]]:
     now = datetime.now(UTC).isoformat()
 
@@ -261,11 +268,13 @@ def bench_single(server: _Server, per_conn: int) -> list[dict[str, Any]]:
                             "score": 0.5, "prediction_id": f"s{i}", "timestamp": now}])
         return _raw(server, "POST", "/v1/predictions", body.encode())
 
-    cpu = server.cpu()
+    cpu, commits = server.cpu(), _commits(server)
     lat, failed = _latencies(server, 16, per_conn, post)
     cpu = (server.cpu() - cpu) / max(len(lat), 1)
+    commits = _commits(server) - commits
     return [_limit(f"single-prediction POST p50, 16 conns (n={len(lat)}, {failed} failed, "
-                   f"server CPU {cpu * 1000:.2f} ms/request)", _pct(lat, 0.5), 0.005, "5 ms"),
+                   f"server CPU {cpu * 1000:.2f} ms/request, {len(lat) / max(commits, 1):.1f} "
+                   "requests/commit)", _pct(lat, 0.5), 0.005, "5 ms"),
             _limit(f"single-prediction POST p99, 16 conns (max {max(lat) * 1000:.0f} ms)",
                    _pct(lat, 0.99), 0.050, "50 ms")]
 
