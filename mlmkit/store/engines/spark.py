@@ -56,7 +56,9 @@ def _banded(st: sql.Statement) -> sql.Statement:
 class SparkEngine(DatasetEngine):
     """A [`StatisticsEngine`][mlmkit.store.engines.StatisticsEngine] on Apache Spark.
 
-    Also the per-task and segment aggregates (`mlmkit.store.engines.spark_tasks`).
+    Every aggregate, per-task and segment ones included, is the shared code of
+    `mlmkit.store.engines.dataset_engine.DatasetEngine` in the Spark dialect; this class adds
+    the Spark plumbing and `cached` (also as ``scope``).
 
     Parameters
     ----------
