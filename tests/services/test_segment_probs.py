@@ -29,7 +29,7 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 MID, END = T0 + timedelta(hours=6), T0 + timedelta(hours=12)
 COUNTRIES = ["DE", "FR", "US"]
 SEGMENTS: list[str | None] = [*COUNTRIES, None]
-N = 3000
+N = 16_000  # > 1,000 values per side in a country: the histogram path
 V1, V2 = "1.0.0", "1.1.0"
 CLASSES = ["a", "b", "c"]
 TASKS = {"mc": "multiclass", "rg": "regression"}
@@ -197,6 +197,57 @@ def test_ab_rmse_per_segment_equals_the_filtered_run(logged: Any, metric: str) -
         assert (row["ci_low"], row["ci_high"]) == pytest.approx(test.ci, rel=1e-12)
 
 
+# ---------------------------------------------------------------------- data drift
+@pytest.mark.parametrize(("model", "method", "segment"), [
+    ("rg", "auto", "country"), ("mc", "auto", "country"), ("rg", "ks", "country"),
+    ("rg", "auto", ["country", "device"]), ("mc", "auto", {"country": ["DE", None]})])
+def test_data_drift_per_segment_equals_the_filtered_call(logged: Any, model: str, method: str,
+                                                         segment: Any) -> None:
+    """Large segments take the SQL histograms, small ones (country x device) exact rows."""
+    ws, alone, rows = logged
+    kw: dict[str, Any] = {"reference": (T0, MID), "current": (MID, END), "method": method}
+    frame = ws.monitor.data_drift(model, V1, segment=segment, **kw)
+    feats = [segment] if isinstance(segment, str) else list(segment)
+    others = [f for f in frame["feature"].unique(maintain_order=True) if f != "prediction"]
+    assert sorted(others) == sorted(f for f in ("tier", "load", "device") if f not in feats)
+    assert frame.columns[:len(feats)] == feats
+    assert frame.columns[-2:] == ["p_family", "significant_family"]
+    keys = frame.select(feats).unique(maintain_order=True).rows()
+    assert len(keys) >= 2
+    sources = set()
+    for key in keys:
+        match = pl.all_horizontal([pl.col(f).eq_missing(v) for f, v in zip(feats, key,
+                                                                              strict=True)])
+        part = frame.filter(match).drop(*feats, "p_family", "significant_family")
+        if feats == ["country"]:
+            one = alone[key[0]].monitor.data_drift(model, V1, features=others, **kw)
+        else:  # a workspace holding this segment's rows alone
+            with mlmkit.open() as w:
+                for v in (V1, V2):
+                    w.registry.register(ModelMetadata(model, "supervised", v, task=TASKS[model]))
+                w.log.track_batch(rows[model].filter(match))
+                one = w.monitor.data_drift(model, V1, features=others, **kw)
+        assert_frame_equal(part, one, check_exact=False, rel_tol=1e-12)
+        sources |= set(one["source"].to_list())
+    if method != "auto":
+        assert sources == {"rows"}
+    elif feats == ["country"]:  # large segments: histograms; tier (3 values), None: rows
+        assert sources == {"sql", "rows"}
+    p = frame["p_value"].drop_nulls()
+    holm = frame.filter(pl.col("p_value").is_not_null())["p_family"]
+    assert (holm >= p).all() and holm.max() <= 1.0
+
+
+def test_data_drift_per_segment_finds_the_shifted_segment(logged: Any) -> None:
+    ws, _, _ = logged
+    frame = ws.monitor.data_drift("rg", V1, reference=(T0, MID), current=(MID, END),
+                                  segment="country")
+    load = frame.filter(pl.col("feature") == "load")
+    assert load.filter(pl.col("drift"))["country"].to_list() == ["DE"]
+    de = load.filter(pl.col("country") == "DE").row(0, named=True)
+    assert de["source"] == "sql" and de["method"] == "wasserstein"
+
+
 # ---------------------------------------------------------------------- one grouped scan
 class _Counting(WorkspaceEngine):
     """The real workspace engine, counting every public call it answers."""
@@ -269,6 +320,10 @@ def test_per_segment_frames_equal_on_the_parquet_engine(logged: Any, tmp_path: P
         "compare_r2": lambda mon, ab: mon.compare_versions(
             "rg", [V1, V2], metric="r2", start=T0, end=END, segment="country"),
         "ab": lambda mon, ab: ab.run_test(cfg, start=T0, end=END, segment="country"),
+        "drift": lambda mon, ab: mon.data_drift(
+            "rg", V1, reference=(T0, MID), current=(MID, END), segment="country"),
+        "drift_rows": lambda mon, ab: mon.data_drift(
+            "mc", V1, reference=(T0, MID), current=(MID, END), segment=["country", "device"]),
     }
     with ParquetEngine(tmp_path / "ds") as local, \
             ParquetEngine(tmp_path / "ds", workers=2) as pool:

@@ -209,14 +209,23 @@ def _config(model: str) -> ABTestConfig:
     return ABTestConfig.create(model, V1, V2, primary_metric=metric)
 
 
-def test_data_drift_keyword_is_segment_drift(logged: Any) -> None:
-    ws, _ = logged
-    kw: dict[str, Any] = {"reference": (T0, MID), "current": (MID, END)}
+@pytest.mark.parametrize("method", ["auto", "psi"])
+def test_data_drift_keyword_equals_the_filtered_call(logged: Any, method: str) -> None:
+    """Was: data_drift(segment=) returned segment_drift's binned KS (and refused psi); each
+    segment's rows are now data_drift's on its rows alone (tests/services/test_segment_probs.py
+    for every task); segment_drift keeps its binned family."""
+    ws, alone = logged
+    kw: dict[str, Any] = {"reference": (T0, MID), "current": (MID, END), "method": method}
     frame = ws.monitor.data_drift("bin", V1, segment="country", **kw)
-    assert_frame_equal(frame, ws.monitor.segment_drift("bin", V1, segment="country", **kw))
     assert set(frame["feature"]) == {"tier", "score"}
-    with pytest.raises(ValidationError, match="method"):
-        ws.monitor.data_drift("bin", V1, segment="country", method="psi", **kw)
+    for country in SEGMENTS:
+        part = frame.filter(pl.col("country").eq_missing(country)).drop(
+            "country", "p_family", "significant_family")
+        one = alone[country].monitor.data_drift("bin", V1, features=["tier"], **kw)
+        assert_frame_equal(part, one, check_exact=False, rel_tol=1e-12)
+    del kw["method"]
+    binned = ws.monitor.segment_drift("bin", V1, segment="country", **kw)
+    assert set(binned["method"].drop_nulls()) <= {"ks", "chi_square"}
 
 
 @pytest.mark.parametrize("model", ["bin", "mc"])

@@ -41,9 +41,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NotRequired, TypedDict, cast
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from mlmkit._validation import check_int, check_name, invalid
+from mlmkit._validation import check_name, invalid
 from mlmkit.analysis.drift.detect import (
     detect_drift,
     jensen_shannon,
@@ -52,14 +53,14 @@ from mlmkit.analysis.drift.detect import (
     wasserstein_from_histogram,
 )
 from mlmkit.analysis.drift.missing import missing_drift
-from mlmkit.analysis.estimation import EstimatedMetrics, estimate_performance
 from mlmkit.store.engines import Side, StatisticsEngine, WorkspaceEngine
 from mlmkit.values import TimeRange, Version, VersionLike, resolve_range
 
 if TYPE_CHECKING:
     from mlmkit.store.predictions.writes import PredictionStore
 
-__all__ = ["data_drift", "estimate_performance_window", "resolve_sides"]
+__all__ = ["data_drift", "drift_frame", "exact_rows", "resolve_sides", "split_columns",
+           "sql_plan", "sql_value_rows"]
 
 _SMALL = 1000
 _BINS = 2000
@@ -70,6 +71,7 @@ _SCHEMA = {"feature": pl.String, "kind": pl.String, "method": pl.String,
            "missing_reference": pl.Float64, "missing_current": pl.Float64,
            "missing_effect": pl.Float64, "missing_p_value": pl.Float64,
            "missing_drift": pl.Boolean}
+_Counts = npt.NDArray[np.float64]  # a (2, bins) histogram: reference row, current row
 #: Per feature: (missing, rows) on the reference side, then on the current side.
 Missing = dict[str, tuple[int, int, int, int]]
 
@@ -162,13 +164,27 @@ def _columns(store: PredictionStore, model_name: str, features: Iterable[str] | 
     return cols
 
 
+def split_columns(cols: dict[str, tuple[str, str]]) -> tuple[dict[str, str], dict[str, str]]:
+    """``(numeric, categorical)``: feature -> storage column, in ``cols``' order."""
+    return ({f: c for f, (c, k) in cols.items() if k != "categorical"},
+            {f: c for f, (c, k) in cols.items() if k == "categorical"})
+
+
 def _sql_rows(engine: StatisticsEngine, model_name: str, cols: dict[str, tuple[str, str]],
               ref: Side, cur: Side) -> tuple[list[_DriftRow], list[str], Missing]:
     """Drift rows from SQL histograms, the features needing exact rows, missing counts."""
-    numeric = {f: c for f, (c, k) in cols.items() if k != "categorical"}
-    categorical = {f: c for f, (c, k) in cols.items() if k == "categorical"}
-    stats, cats = engine.side_stats(model_name, list(numeric.values()),
-                                    list(categorical.values()), ref, cur)
+    numeric, categorical = split_columns(cols)
+    stats, cats = engine.side_stats(model_name, [*numeric.values()], [*categorical.values()],
+                                    ref, cur)
+    missing, exact, ranges = sql_plan(cols, stats)
+    hist = engine.numeric_histograms(model_name, ranges, ref, cur, bins=_BINS)
+    return sql_value_rows(cols, stats, cats, ranges, hist, exact), exact, missing
+
+
+def sql_plan(cols: dict[str, tuple[str, str]], stats: pl.DataFrame
+             ) -> tuple[Missing, list[str], dict[str, tuple[float, float]]]:
+    """``(missing counts, features needing exact rows, numeric histogram ranges)``."""
+    numeric, _ = split_columns(cols)
     by_col = {r["column"]: r for r in stats.iter_rows(named=True)}
     missing = {f: (by_col[c]["rows_ref"] - by_col[c]["n_ref"], by_col[c]["rows_ref"],
                    by_col[c]["rows_cur"] - by_col[c]["n_cur"], by_col[c]["rows_cur"])
@@ -181,7 +197,15 @@ def _sql_rows(engine: StatisticsEngine, model_name: str, cols: dict[str, tuple[s
             exact.append(feature)
         else:
             ranges[column] = (float(st["lo"]), float(st["hi"]))
-    hist = engine.numeric_histograms(model_name, ranges, ref, cur, bins=_BINS)
+    return missing, exact, ranges
+
+
+def sql_value_rows(cols: dict[str, tuple[str, str]], stats: pl.DataFrame, cats: pl.DataFrame,
+                   ranges: dict[str, tuple[float, float]], hist: Mapping[str, _Counts],
+                   exact: list[str]) -> list[_DriftRow]:
+    """Rows of the histogram statistics (``exact`` gains the features they cannot decide)."""
+    numeric, categorical = split_columns(cols)
+    by_col = {r["column"]: r for r in stats.iter_rows(named=True)}
     rows: list[_DriftRow] = []
     for feature, column in numeric.items():
         if column not in ranges:
@@ -205,7 +229,7 @@ def _sql_rows(engine: StatisticsEngine, model_name: str, cols: dict[str, tuple[s
             continue
         stat = jensen_shannon_from_counts(r, c)
         rows.append(_row(feature, "categorical", cast("_Stat", stat.to_dict()), "sql"))
-    return rows, exact, missing
+    return rows
 
 
 def _row(feature: str, kind: str, stat: _Stat, source: str) -> _DriftRow:
@@ -245,9 +269,10 @@ def _absent(feature: str, kind: str, n_reference: int, n_current: int) -> _Drift
             "effect_size": None}
 
 
-def _exact_rows(engine: StatisticsEngine, model_name: str, cols: dict[str, tuple[str, str]],
+def exact_rows(engine: StatisticsEngine, model_name: str, cols: dict[str, tuple[str, str]],
                 features: list[str], ref: Side | None, cur: Side, frame: object,
                 method: str) -> tuple[list[_DriftRow], Missing]:
+    """Rows of the exact tests on the values of ``features`` (``frame``: the reference)."""
     if not features:
         return [], {}
     columns = [cols[f][0] for f in features]
@@ -322,16 +347,22 @@ def data_drift(store: PredictionStore, model_name: str, version: VersionLike | N
     cols = _columns(store, model_name, features, prediction and frame is None, task)
     if frame is not None:
         names = [f for f in cols if f in _frame_columns(frame)]
-        rows, counts = _exact_rows(engine, model_name, cols, names, None, cur, frame, method)
+        rows, counts = exact_rows(engine, model_name, cols, names, None, cur, frame, method)
     elif method == "auto":
         rows, exact, counts = _sql_rows(engine, model_name, cols, ref, cur)  # type: ignore[arg-type]
-        rows += _exact_rows(engine, model_name, cols, exact, ref, cur, None, method)[0]
+        rows += exact_rows(engine, model_name, cols, exact, ref, cur, None, method)[0]
     else:
-        rows, counts = _exact_rows(engine, model_name, cols, list(cols), ref, cur, None, method)
+        rows, counts = exact_rows(engine, model_name, cols, list(cols), ref, cur, None, method)
+    return drift_frame(rows, counts, cols, prediction and task in PREDICTION_COLUMNS)
+
+
+def drift_frame(rows: list[_DriftRow], counts: Missing, cols: dict[str, tuple[str, str]],
+                prediction_kind: bool) -> pl.DataFrame:
+    """The frame of ``rows`` in ``cols``' order, missingness folded in (kind ``prediction``)."""
     order = {f: i for i, f in enumerate(cols)}
     rows.sort(key=lambda r: order.get(r["feature"], math.inf))
     for row in rows:
-        if task in PREDICTION_COLUMNS and row["feature"] == "prediction" and prediction:
+        if prediction_kind and row["feature"] == "prediction":
             row["kind"] = "prediction"
     return pl.DataFrame(_with_missing(rows, counts), schema=_SCHEMA)
 
@@ -351,29 +382,3 @@ def _frame(frame: object) -> pl.DataFrame:
     if isinstance(frame, Mapping):
         return pl.DataFrame(dict(frame))
     raise invalid("reference", "a frame (polars, pandas or a dict of columns)", frame)
-
-
-def estimate_performance_window(store: PredictionStore, model_name: str, version: VersionLike,
-                                *, reference: object = "7d", current: object = "24h",
-                                threshold: float = 0.5, n_simulations: int = 200,
-                                engine: StatisticsEngine | None = None) -> EstimatedMetrics:
-    """CBPE estimate of the current window's metrics from scores alone.
-
-    The calibration is fitted on the labelled, scored rows of ``reference`` (same forms as
-    [`data_drift`][mlmkit.services.monitor.PerformanceMonitor.data_drift], frames excepted); the
-    current window's labels, if any, are ignored.
-    """
-    check_name("model_name", model_name)
-    ver = str(Version.parse(version))
-    ref, cur, frame = resolve_sides(ver, reference, current)
-    if ref is None or frame is not None:
-        raise invalid("reference", "a duration, a (start, end) pair or a version", reference)
-    engine = WorkspaceEngine(store.db) if engine is None else engine
-    ref_rows = engine.side_rows(model_name, ["actual", "score"], ref)
-    ref_rows = ref_rows.drop_nulls()
-    cur_rows = engine.side_rows(model_name, ["score"], cur).drop_nulls()
-    if cur_rows.height == 0:
-        raise invalid("current", "a window with scored predictions", current)
-    return estimate_performance(ref_rows["actual"].to_numpy(), ref_rows["score"].to_numpy(),
-                                cur_rows["score"].to_numpy(), threshold=threshold,
-                                n_simulations=check_int("n_simulations", n_simulations, low=0))

@@ -312,7 +312,7 @@ class PerformanceMonitor(ConceptMethods):
         Binary: CBPE of the scores (`estimate_performance_window`); multiclass (CBPE per class,
         ``calibration``), regression (DLE), score-only (refused): `task_estimation`.
         """
-        from mlmkit.services.monitor.data_drift import estimate_performance_window
+        from mlmkit.services.monitor.estimate_window import estimate_performance_window
 
         ver = _version(version)
         self._registered(model_name, [ver])
@@ -332,20 +332,21 @@ class PerformanceMonitor(ConceptMethods):
                    segment: SegmentLike | None = None) -> pl.DataFrame:
         """Per-feature drift of the logged features and the prediction (``monitor.data_drift``).
 
-        ``segment``: per segment x feature from grouped histograms, the frame of
-        `segment_drift` (KS on 2,000 bins / chi-square, Benjamini-Hochberg across the family;
-        ``method`` must stay ``"auto"``).
+        ``segment``: per segment x feature, each segment's rows those of this call on its
+        rows alone (segment features not tested), from grouped reads whose number does not
+        grow with the segments, plus ``p_family`` / ``significant_family`` (Holm over the
+        frame); see `mlmkit.services.monitor.segment_data_drift`.
         """
         from mlmkit.services.monitor.data_drift import data_drift
 
-        if segment is not None:
-            if method != "auto":
-                raise invalid("method", "'auto' with segment= (segments use KS / chi-square "
-                              "on grouped histograms)", method)
-            return self.segment_drift(model_name, version, segment=segment,
-                                      reference=reference, current=current, features=features,
-                                      prediction=prediction)
         self._registered(model_name, None if version is None else [_version(version)])
+        if segment is not None:
+            from mlmkit.services.monitor.segment_data_drift import segment_data_drift
+
+            return segment_data_drift(
+                self.log.store, self.engine, model_name, version, segment,
+                reference=reference, current=current, features=features,
+                prediction=prediction, method=method, task=self.registry.task(model_name).value)
         return data_drift(self.log.store, model_name, version, reference=reference,
                           current=current, features=features, prediction=prediction, method=method,
                           engine=self.engine, task=self.registry.task(model_name).value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mlmkit.store._sql import where_clause
+from mlmkit.store._sql import Where, where_clause
 from mlmkit.store.engines import portable as sql
 from mlmkit.store.engines.portable import DUCKDB, Dialect, Statement
 from mlmkit.store.predictions.drift import Side
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from mlmkit.store.engines.segments import ResolvedSegment
 
 __all__ = ["category_counts", "cells", "confusion", "error_stream", "feature_histograms",
-           "histogram", "scores", "totals"]
+           "histogram", "numeric_stats", "scores", "segment_histograms", "side_values",
+           "totals"]
 
 #: Per task, the per-row error of the concept-drift stream and the rows that have one: binary
 #: and multiclass misclassified (1.0) or not (0.0), regression the residual.
@@ -164,3 +165,85 @@ def error_stream(model: str, version: str, span: TimeRange | None, role: str | N
     sql_ = (f"SELECT {', '.join(seg.select(d))}, {d.epoch_us.format(c='ts')} AS t_us, {expr} "
             f"AS e, count(*) AS k FROM {{src}} WHERE {where} AND {present}{_group(len(keys))}")
     return Statement(sql_, params, tuple(keys))
+
+
+# ---------------------------------------------------------------------- data drift per segment
+def numeric_stats(model: str, numeric: Sequence[str], ref: Side, cur: Side, role: str | None,
+                  seg: ResolvedSegment, d: Dialect = DUCKDB) -> Statement:
+    """`portable.numeric_stats` per segment: ``segment_i.., side, n_rows``, then per column.
+
+    Per column ``n_i, lo_i, hi_i, s_i, v_i`` (count, min, max, sum, population variance).
+
+    Its partials do not merge by summing (``v_i``): read them unmerged and combine each
+    segment's with `mlmkit.store.engines._finish.side_stats`, as the unsegmented statement.
+    """
+    src, params = _sides(model, ref, cur, role, seg, numeric, numeric, d)
+    keys = [*seg.key_names(), "side"]
+    parts = [*keys, "count(*) AS n_rows"]
+    for i, col in enumerate(numeric):
+        c = d.ident(col)
+        parts.append(f"count({c}) AS n_{i}, min({c}) AS lo_{i}, max({c}) AS hi_{i}, "
+                     f"sum({c}) AS s_{i}, var_pop({c}) AS v_{i}")
+    return Statement(f"SELECT {', '.join(parts)} FROM {src} t{_group(len(keys))}", params,
+                     tuple(keys))
+
+
+def _key_match(seg: ResolvedSegment, key: Sequence[Any]) -> tuple[str, list[Any]]:
+    """``segment_0 = ? AND segment_1 IS NULL ...``: the rows of one segment key."""
+    conds, params = [], []
+    for name, value in zip(seg.key_names(), key, strict=True):
+        if value is None:
+            conds.append(f"{name} IS NULL")
+        else:
+            conds.append(f"{name} = ?")
+            params.append(value)
+    return " AND ".join(conds) or "TRUE", params
+
+
+def segment_histograms(model: str, ranges: Mapping[tuple[Any, ...],
+                                                   Mapping[str, tuple[float, float]]],
+                       ref: Side, cur: Side, bins: int, role: str | None, seg: ResolvedSegment,
+                       d: Dialect = DUCKDB) -> Statement:
+    """``segment_i.., side, col, bin, n`` on each (segment, column)'s own equal-width bins.
+
+    ``ranges`` maps a segment key to ``{column: (lo, hi)}``: the bins of the unsegmented
+    `portable.feature_histograms` on that segment's range (same arithmetic, so a segment's
+    counts equal the unsegmented histogram of its rows alone). A (segment, column) without a
+    range gets ``bin`` NULL (drop it). One scan whatever the number of segments: the edges are
+    ``CASE`` branches, not statements.
+    """
+    cols = list(dict.fromkeys(c for r in ranges.values() for c in r))
+    src, params = _sides(model, ref, cur, role, seg, cols, cols, d)
+    whens, head = [], []
+    for col in cols:
+        inner = []
+        head.append(col)  # the name as a parameter (Spark escapes literals differently)
+        for key, by_col in ranges.items():
+            if col not in by_col:
+                continue
+            lo, hi = by_col[col]
+            width = (hi - lo) / bins if hi > lo else 1.0
+            b = f"floor((v - CAST({float(lo)!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
+            cond, cond_params = _key_match(seg, key)
+            inner.append(f"WHEN {cond} THEN CASE WHEN {b} < 0 THEN 0 WHEN {b} > {bins - 1} "
+                         f"THEN {bins - 1} ELSE {b} END")
+            head += cond_params
+        whens.append(f"WHEN ? THEN CASE {' '.join(inner)} END")
+    keys = [*seg.key_names(), "side", "col", "bin"]
+    names = ", ".join(d.ident(c) for c in cols)
+    sql_ = (f"SELECT {', '.join(seg.key_names())}, side, col, CAST(CASE col {' '.join(whens)} "
+            f"END AS BIGINT) AS bin, count(*) AS n FROM {src} UNPIVOT (v FOR col IN "
+            f"({names})) p{_group(len(keys))}")
+    return Statement(sql_, [*head, *params], tuple(keys))
+
+
+def side_values(model: str, columns: Sequence[str], side: Side, role: str | None,
+                seg: ResolvedSegment, finite: Sequence[str], d: Dialect = DUCKDB) -> Statement:
+    """Raw values of ``columns`` on one side with the segment keys (`portable.rows` per segment)."""
+    where = Where().at_least("ts", side.time_range.start).before("ts", side.time_range.end) \
+        .among("version", side.versions or None).equal("model_name", model).equal("role", role)
+    f = seg.where(d)
+    cols = ", ".join([*seg.select(d), *(f"{d.finite.format(c=d.ident(c))} AS {d.ident(c)}"
+                                        if c in finite else d.ident(c) for c in columns)])
+    return Statement(f"SELECT {cols} FROM {{src}} WHERE {where} AND {f}",
+                     [*where.params, *f.params], ())

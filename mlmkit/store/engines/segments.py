@@ -35,6 +35,7 @@ from mlmkit.store._sql import Where
 from mlmkit.store.engines import _finish as fin
 from mlmkit.store.engines import portable_segments as ssql
 from mlmkit.store.engines.portable import DUCKDB, Dialect, Statement
+from mlmkit.store.engines.segment_drift import SegmentDriftAggregates
 from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
 
@@ -282,8 +283,11 @@ def _cells(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     ).sort(keys, nulls_last=True)
 
 
-class SegmentAggregates:
-    """`SegmentStatisticsEngine` over an engine's ``_merged``, ``_rows`` and ``_feature_map``."""
+class SegmentAggregates(SegmentDriftAggregates):
+    """`SegmentStatisticsEngine` over an engine's ``_merged``, ``_rows`` and ``_feature_map``.
+
+    The data-drift reads per segment come from `SegmentDriftAggregates`.
+    """
 
     dialect: Dialect = DUCKDB
 

@@ -1,0 +1,111 @@
+"""The data-drift aggregates of every engine per segment (a base of `SegmentAggregates`).
+
+`SegmentDriftAggregates` gives an engine with ``_merged`` and ``_rows`` (see
+`mlmkit.store.engines.segments`) the three reads of unsegmented ``data_drift`` grouped by a
+segment, each one statement whatever the number of segments:
+
+- `segment_side_stats`: ``side_stats`` per segment (numeric counts, ranges and reference
+  standard deviation; categorical value counts; every row for the missing shares);
+- `segment_numeric_histograms`: ``numeric_histograms`` on each segment's own ranges;
+- `segment_side_rows`: ``side_rows`` with the segment keys (the exact tests' values).
+
+Each segment's frames equal the unsegmented call's on that segment's rows alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from mlmkit.store.engines import _finish as fin
+from mlmkit.store.engines import portable_segments as ssql
+from mlmkit.store.engines.portable import DUCKDB, Dialect, Statement
+from mlmkit.store.predictions.drift import Side
+from mlmkit.values import TimeRange
+
+if TYPE_CHECKING:
+    from mlmkit.store.engines.segments import ResolvedSegment
+
+__all__ = ["SegmentDriftAggregates", "key_match"]
+
+_Key = tuple[Any, ...]
+
+
+def key_match(keys: Sequence[str], key: Sequence[object]) -> pl.Expr:
+    """The rows of one segment key (a NULL key matches NULL)."""
+    return pl.all_horizontal([pl.col(k).eq_missing(v) for k, v in zip(keys, key, strict=True)]
+                             or [pl.lit(True)])
+
+
+def _span(ref: Side, cur: Side) -> TimeRange:
+    return TimeRange(min(ref.time_range.start, cur.time_range.start),
+                     max(ref.time_range.end, cur.time_range.end))
+
+
+def _order(keys: set[_Key]) -> list[_Key]:
+    return sorted(keys, key=lambda k: tuple((v is None, str(v)) for v in k))
+
+
+class SegmentDriftAggregates:
+    """``segment_side_stats``, ``segment_numeric_histograms``, ``segment_side_rows``."""
+
+    dialect: Dialect = DUCKDB
+
+    def _merged(self, st: Statement, model: str, span: TimeRange | None) -> pl.DataFrame:
+        raise NotImplementedError  # provided by the engine
+
+    def _rows(self, st: Statement, model: str, span: TimeRange | None) -> pl.DataFrame:
+        raise NotImplementedError  # provided by the engine
+
+    def segment_side_stats(self, model_name: str, segment: ResolvedSegment,
+                           numeric: Sequence[str], categorical: Sequence[str], ref: Side,
+                           cur: Side, *, role: str | None = "served"
+                           ) -> dict[_Key, tuple[pl.DataFrame, pl.DataFrame]]:
+        """``{segment key: (stats, counts)}``, each pair as ``side_stats`` returns it.
+
+        Two statements (numeric statistics read as unmerged partials, combined per segment
+        as the dataset engines combine them; categorical counts), whatever the segments.
+        """
+        span, keys = _span(ref, cur), segment.key_names()
+        parts = self._rows(ssql.numeric_stats(model_name, numeric, ref, cur, role, segment,
+                                              self.dialect), model_name, span)
+        cats = self._merged(ssql.category_counts(model_name, categorical, ref, cur, role,
+                                                 segment, self.dialect), model_name, span) \
+            if categorical else None
+        found = set(parts.select(keys).iter_rows()) if parts.height else set()
+        out = {}
+        for key in _order(found):
+            mine = parts.filter(key_match(keys, key)).drop(keys)
+            counted = None if cats is None else cats.filter(key_match(keys, key)).drop(keys)
+            out[key] = fin.side_stats([mine], counted, numeric, categorical)
+        return out
+
+    def segment_numeric_histograms(self, model_name: str, segment: ResolvedSegment,
+                                   ranges: Mapping[_Key, Mapping[str, tuple[float, float]]],
+                                   ref: Side, cur: Side, *, bins: int = 2000,
+                                   role: str | None = "served"
+                                   ) -> dict[_Key, dict[str, np.ndarray]]:
+        """``{segment key: {column: counts (2, bins)}}`` on each segment's own ranges."""
+        live = {k: r for k, r in ranges.items() if r}
+        if not live:
+            return {}
+        st = ssql.segment_histograms(model_name, live, ref, cur, bins, role, segment,
+                                     self.dialect)
+        long = self._merged(st, model_name, _span(ref, cur)).filter(pl.col("bin").is_not_null())
+        keys = segment.key_names()
+        out = {k: {c: np.zeros((2, bins)) for c in r} for k, r in live.items()}
+        for row in long.iter_rows(named=True):
+            key = tuple(row[k] for k in keys)
+            if key in out and row["col"] in out[key]:
+                out[key][row["col"]][int(row["side"]), int(row["bin"])] = row["n"]
+        return out
+
+    def segment_side_rows(self, model_name: str, segment: ResolvedSegment,
+                          columns: Sequence[str], side: Side, *, role: str | None = "served",
+                          finite: Sequence[str] = ()) -> pl.DataFrame:
+        """``segment_i..`` and the raw values of ``columns`` on one side (every segment)."""
+        st = ssql.side_values(model_name, columns, side, role, segment, finite, self.dialect)
+        return self._rows(st, model_name, side.time_range)
