@@ -51,3 +51,38 @@ def test_segment_verdicts_equal_on_spark(spark_session: Any, tmp_path: Path) -> 
                 assert_frame_equal(on_spark, call(ws.monitor), check_exact=False,
                                    rel_tol=1e-12)
     ws.close()
+
+
+# the per-segment probability metrics, row bootstraps and data drift (tests/services)
+_PROBS = Path(__file__).parents[1] / "services" / "test_segment_probs.py"
+_PSPEC = importlib.util.spec_from_file_location("_segment_probs", _PROBS)
+assert _PSPEC is not None and _PSPEC.loader is not None
+pr = importlib.util.module_from_spec(_PSPEC)
+_PSPEC.loader.exec_module(pr)
+
+
+def test_segment_probabilities_bootstraps_and_drift_equal_on_spark(spark_session: Any,
+                                                                   tmp_path: Path) -> None:
+    """Grouped log-loss sums / OvR histograms / pairs / drift reads in the Spark dialect."""
+    from mlmkit import ABTestConfig
+    from mlmkit.store.engines import SparkEngine
+
+    ws = pr._workspace(tmp_path / "ws.duckdb", pr._rows(np.random.default_rng(51)))
+    export_dataset(ws.db, tmp_path / "ds")
+    cfg = ABTestConfig.create("rg", pr.V1, pr.V2, primary_metric="rmse")
+    span = {"start": pr.T0, "end": pr.END}
+    sides = {"reference": (pr.T0, pr.MID), "current": (pr.MID, pr.END)}
+    calls: dict[str, Callable[[Any, Any], pl.DataFrame]] = {
+        "metrics": lambda mon, ab: mon.get_current_metrics("mc", pr.V1, segment="country",
+                                                           **span),
+        "compare": lambda mon, ab: mon.compare_versions("rg", [pr.V1, pr.V2], metric="r2",
+                                                        segment="country", **span),
+        "ab": lambda mon, ab: ab.run_test(cfg, segment="country", **span),
+        "drift": lambda mon, ab: mon.data_drift("rg", pr.V1, segment="country", **sides),
+        "drift_rows": lambda mon, ab: mon.data_drift("mc", pr.V1, segment=["country", "device"],
+                                                     **sides)}
+    with SparkEngine(tmp_path / "ds", spark=spark_session) as spark:
+        for call in calls.values():
+            assert_frame_equal(call(ws.monitor.using(spark), ws.ab.using(spark)),
+                               call(ws.monitor, ws.ab), check_exact=False, rel_tol=1e-12)
+    ws.close()
