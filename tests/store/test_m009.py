@@ -1,24 +1,21 @@
 """m009: a workspace written before tasks existed keeps its rows, every model binary."""
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 import mlmkit
 from mlmkit.store import migrations
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _old_schema import schema_file  # a helper module beside the tests, not a package
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def old_file(path: Path) -> None:
     """A schema-8 file with a registered model, predictions and a delayed label."""
-    conn = duckdb.connect(str(path))
-    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
-                 "applied_at TIMESTAMPTZ NOT NULL, name VARCHAR NOT NULL)")
-    for mod in migrations._modules()[:8]:
-        conn.execute(mod.SQL)
-        conn.execute("INSERT INTO schema_version VALUES (?, ?, ?)", [mod.VERSION, T0, "old"])
+    conn = schema_file(path, 8, T0)
     conn.execute("INSERT INTO models VALUES ('m', '1.0.0', 'supervised', '{}', '{}', '{}', ?)",
                  [T0])
     for i in range(3):

@@ -1,15 +1,17 @@
 """m010: the ART index on predictions(prediction_id); a schema-9 file gets it, writes go on."""
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
 import mlmkit
 from mlmkit.exceptions import DuplicateError
-from mlmkit.store import migrations
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _old_schema import schema_file  # a helper module beside the tests, not a package
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -20,12 +22,7 @@ def _indexes(ws: mlmkit.Workspace) -> list[tuple[str, str]]:
 
 
 def _schema_9_file(path: Path) -> None:
-    conn = duckdb.connect(str(path))
-    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
-                 "applied_at TIMESTAMPTZ NOT NULL, name VARCHAR NOT NULL)")
-    for mod in migrations._modules()[:9]:
-        conn.execute(mod.SQL)
-        conn.execute("INSERT INTO schema_version VALUES (?, ?, ?)", [mod.VERSION, T0, "old"])
+    conn = schema_file(path, 9, T0)
     conn.execute("INSERT INTO predictions (prediction_id, model_name, version, ts, prediction, "
                  "score) SELECT 'p' || i, 'm', '1.0.0', ?, true, 0.5 FROM range(1000) t(i)",
                  [T0])

@@ -1,13 +1,14 @@
 """m006: a file written before 12.2 keeps what it served, now recorded in the history."""
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 import mlmkit
 from mlmkit import Version
-from mlmkit.store import migrations
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _old_schema import schema_file  # a helper module beside the tests, not a package
 
 NAME = "n1-detector"
 T = [datetime(2024, 1, day, tzinfo=UTC) for day in range(1, 8)]
@@ -15,12 +16,7 @@ T = [datetime(2024, 1, day, tzinfo=UTC) for day in range(1, 8)]
 
 def old_file(path: Path) -> None:
     """A schema-5 file as the old registry left it (rows carried environment/deployed_at)."""
-    conn = duckdb.connect(str(path))
-    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
-                 "applied_at TIMESTAMPTZ NOT NULL, name VARCHAR NOT NULL)")
-    for mod in migrations._modules()[:5]:
-        conn.execute(mod.SQL)
-        conn.execute("INSERT INTO schema_version VALUES (?, ?, ?)", [mod.VERSION, T[0], "old"])
+    conn = schema_file(path, 5, T[0])
     rows = [  # model, version, deployed_at, environment
         (NAME, "1.0.0", T[1], "production"),      # deploy(): in the history, then bypassed
         (NAME, "1.1.0", T[3], "production"),      # update(with_deployment): no history
