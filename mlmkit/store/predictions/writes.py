@@ -8,7 +8,8 @@ audit table in the same transaction; a label logged with the prediction is part 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,29 @@ TASK_COLUMNS = ("label", "actual_label", "probabilities", "value", "actual_value
 """Columns of multiclass and regression rows (m009); NULL in binary and score-only rows."""
 _LABEL_COLUMNS = ("actual", "actual_label", "actual_value")
 _IN_LIST_MAX = 512
+
+
+@contextmanager
+def _id_rows(conn: duckdb.DuckDBPyConnection, ids: Sequence[object]) -> Iterator[str]:
+    """The relation label statements match ``ids`` in: ``predictions``, or the rows of a few.
+
+    Up to `_IN_LIST_MAX` distinct ids, their rows (``rid`` = rowid, ``prediction_id``,
+    ``model_name``, ``version``) are found by the ``prediction_id`` index (m010) and registered
+    as ``_mlmkit_id_rows`` for the block: the statements then read those rows instead of
+    joining the whole table (a hash join, which does not use the index).
+    """
+    unique = sorted({str(i) for i in ids})
+    if not 0 < len(unique) <= _IN_LIST_MAX:
+        yield "predictions"
+        return
+    found = conn.sql("SELECT rowid AS rid, prediction_id, model_name, version FROM predictions "
+                     f"WHERE prediction_id IN ({', '.join('?' * len(unique))})",
+                     params=unique).to_arrow_table()
+    conn.register("_mlmkit_id_rows", found)
+    try:
+        yield "_mlmkit_id_rows"
+    finally:
+        conn.unregister("_mlmkit_id_rows")
 """Up to this many ids, the duplicate check is an IN-list probe instead of a semi-join."""
 
 
@@ -227,12 +251,12 @@ class PredictionStore:
         """
         if not self.db.execute("SELECT 1 FROM models WHERE task <> 'binary' LIMIT 1"):
             return {}
-        with self.db.connection() as conn:
+        with self.db.connection() as conn, _id_rows(conn, ids.to_pylist()) as logged:
             conn.register("_mlmkit_ids", pa.table({"prediction_id": ids}))
             try:
                 rows = conn.execute(
-                    "SELECT DISTINCT p.model_name, coalesce(m.task, 'binary') FROM predictions "
-                    "p SEMI JOIN _mlmkit_ids i USING (prediction_id) LEFT JOIN (SELECT "
+                    "SELECT DISTINCT p.model_name, coalesce(m.task, 'binary') FROM "
+                    f"{logged} p SEMI JOIN _mlmkit_ids i USING (prediction_id) LEFT JOIN (SELECT "
                     "model_name, any_value(task) AS task FROM models GROUP BY 1) m USING "
                     "(model_name)").fetchall()
             finally:
@@ -260,13 +284,13 @@ class PredictionStore:
         if version is not None:
             scope += " AND p.version = ?"
             params.append(version)
-        with self.db.transaction() as conn:
-            conn.register("_mlmkit_labels", table)
+        with self.db.transaction() as conn, _id_rows(conn, ids.to_pylist()) as rows:
+            conn.register("_mlmkit_labels", table)  # matched in the table or the ids' rows
             try:
                 if model_name is None:
                     shared = conn.execute(
                         "SELECT l.prediction_id, list(DISTINCT p.model_name ORDER BY "
-                        "p.model_name) FROM _mlmkit_labels l JOIN predictions p USING "
+                        f"p.model_name) FROM _mlmkit_labels l JOIN {rows} p USING "
                         "(prediction_id) GROUP BY l.prediction_id HAVING count(DISTINCT "
                         "p.model_name) > 1 LIMIT 1").fetchall()
                     if shared:
@@ -274,7 +298,7 @@ class PredictionStore:
                                       f"is logged by models {shared[0][1]}", None)
                 missing, first = conn.execute(  # counted by DuckDB, not pulled into Python
                     "SELECT count(*), first(l.prediction_id) FROM _mlmkit_labels l WHERE NOT "
-                    "EXISTS (SELECT 1 FROM predictions p WHERE p.prediction_id = "
+                    f"EXISTS (SELECT 1 FROM {rows} p WHERE p.prediction_id = "
                     f"l.prediction_id{scope})", params).fetchall()[0]
                 if missing and not skip_unknown:
                     where = "" if model_name is None else f" for model {model_name!r}" + (
@@ -282,13 +306,16 @@ class PredictionStore:
                     raise NotFoundError(
                         f"prediction_id {first!r} is not in the log{where} (first of "
                         f"{missing} unknown ids); no label was recorded")
+                target = f"_mlmkit_labels l WHERE p.prediction_id = l.prediction_id{scope}" \
+                    if rows == "predictions" else (  # by rowid: the rows found, no table scan
+                        f"(SELECT p.rid, l.{column} FROM _mlmkit_labels l JOIN {rows} p ON "
+                        f"p.prediction_id = l.prediction_id{scope}) l WHERE p.rowid = l.rid")
                 changed = conn.execute(
                     f"UPDATE predictions p SET {column} = l.{column}, labelled_at = ? "
-                    f"FROM _mlmkit_labels l WHERE p.prediction_id = l.prediction_id{scope}",
-                    [at, *params]).fetchone()
+                    f"FROM {target}", [at, *params]).fetchone()
                 conn.execute(f"INSERT INTO actuals (prediction_id, {column}, recorded_at) "
                              f"SELECT prediction_id, {column}, ? "
-                             "FROM _mlmkit_labels l WHERE EXISTS (SELECT 1 FROM predictions p "
+                             f"FROM _mlmkit_labels l WHERE EXISTS (SELECT 1 FROM {rows} p "
                              f"WHERE p.prediction_id = l.prediction_id{scope})",
                              [at, *params])
             finally:
@@ -310,15 +337,7 @@ class PredictionStore:
         match = ("p.prediction_id = l.prediction_id AND p.model_name = l.model_name AND "
                  "(l.version IS NULL OR p.version = l.version)")
         ids = labels.column("prediction_id").to_pylist()
-        unique = sorted(set(ids))
-        with self.db.transaction() as conn:
-            rows = "predictions"  # many ids: two scans of the table (the match, the UPDATE)
-            if 0 < len(unique) <= _IN_LIST_MAX:  # a few: their rows by the index (m010), measured
-                _mlmkit_rows = conn.sql(  # 8 ids at 1e6 rows 260-444 -> see the commit
-                    "SELECT rowid AS rid, prediction_id, model_name, version FROM predictions "
-                    f"WHERE prediction_id IN ({', '.join('?' * len(unique))})",
-                    params=unique).to_arrow_table()
-                rows = "_mlmkit_rows"
+        with self.db.transaction() as conn, _id_rows(conn, ids) as rows:  # (6294353)
             hits = dict(conn.execute(
                 "SELECT l.request * 2147483648 + l.ordinal, count(*) FROM _mlmkit_labels l "
                 f"JOIN {rows} p ON {match} GROUP BY ALL").fetchall())
@@ -341,7 +360,7 @@ class PredictionStore:
                     "coalesce(l.actual_value, p.actual_value), labelled_at = ? FROM " + (
                         f"_mlmkit_labels l WHERE {match}" if rows == "predictions" else
                         "(SELECT p.rid, l.actual, l.actual_label, l.actual_value FROM "
-                        f"_mlmkit_labels l JOIN _mlmkit_rows p ON {match}) l WHERE p.rowid = "
+                        f"_mlmkit_labels l JOIN {rows} p ON {match}) l WHERE p.rowid = "
                         "l.rid"), [at])  # (a join on rowid: the rows found, no table scan)
                 conn.execute(
                     "INSERT INTO actuals (prediction_id, actual, actual_label, actual_value, "
