@@ -80,7 +80,9 @@ def test_segment_probabilities_bootstraps_and_drift_equal_on_spark(spark_session
         "ab": lambda mon, ab: ab.run_test(cfg, segment="country", **span),
         "drift": lambda mon, ab: mon.data_drift("rg", pr.V1, segment="country", **sides),
         "drift_rows": lambda mon, ab: mon.data_drift("mc", pr.V1, segment=["country", "device"],
-                                                     **sides)}
+                                                     **sides),
+        "drift_some_rows": lambda mon, ab: mon.data_drift("rg", pr.V1, segment="country",
+                                                          features=["load", "device"], **sides)}
     with SparkEngine(tmp_path / "ds", spark=spark_session) as spark:
         for call in calls.values():
             assert_frame_equal(call(ws.monitor.using(spark), ws.ab.using(spark)),

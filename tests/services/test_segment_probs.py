@@ -238,6 +238,31 @@ def test_data_drift_per_segment_equals_the_filtered_call(logged: Any, model: str
     assert (holm >= p).all() and holm.max() <= 1.0
 
 
+def test_exact_rows_are_read_for_the_segments_that_need_them_only(logged: Any) -> None:
+    """Large countries take the histograms; the rows read are the small (null) segment's."""
+    ws, _, rows = logged
+    eng = _Recording(ws.db)
+    ws.monitor.using(eng).data_drift("rg", V1, reference=(T0, MID), current=(MID, END),
+                                     segment="country", features=["load", "device"])
+    read = pl.concat(eng.read)
+    assert read.height and read["segment_0"].null_count() == read.height
+    small = rows["rg"].filter(pl.col("country").is_null() & (pl.col("version") == V1))
+    assert read.height == small.height
+
+
+class _Recording(WorkspaceEngine):
+    """The real workspace engine, keeping the frames ``segment_side_rows`` returns."""
+
+    def __init__(self, db: Any) -> None:
+        super().__init__(db)
+        self.read: list[pl.DataFrame] = []
+
+    def segment_side_rows(self, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        frame = super().segment_side_rows(*args, **kwargs)
+        self.read.append(frame)
+        return frame
+
+
 def test_data_drift_per_segment_finds_the_shifted_segment(logged: Any) -> None:
     ws, _, _ = logged
     frame = ws.monitor.data_drift("rg", V1, reference=(T0, MID), current=(MID, END),

@@ -79,8 +79,9 @@ class SegmentDriftEngine(Protocol):
 
     def segment_side_rows(self, model_name: str, segment: ResolvedSegment,
                           columns: Sequence[str], side: Side, *, role: str | None = "served",
-                          finite: Sequence[str] = ()) -> pl.DataFrame:
-        """``segment_i..`` and the values of ``columns`` on one side."""
+                          finite: Sequence[str] = (), only: Sequence[_Key] | None = None
+                          ) -> pl.DataFrame:
+        """``segment_i..`` and the values of ``columns`` on one side (``only`` those keys)."""
         ...
 
 
@@ -161,17 +162,22 @@ def segment_data_drift(store: PredictionStore, engine: StatisticsEngine, model_n
 def _exact_parts(engine: SegmentDriftEngine, model: str, seg: ResolvedSegment,
                  cols: dict[str, tuple[str, str]], exact: dict[_Key, list[str]], ref: Side,
                  cur: Side) -> dict[_Key, tuple[pl.DataFrame, pl.DataFrame]]:
-    """Each segment's values of the features some segment tests exactly (two reads)."""
+    """Each segment's values of the features some segment tests exactly (two reads).
+
+    Only the segments with such a feature are read (all of them: no key filter).
+    """
     need = [f for f in cols if any(f in e for e in exact.values())]
     keys = seg.key_names()
     if not need:
         return {}
+    wanted = [key for key, e in exact.items() if e]
     columns = [cols[f][0] for f in need]
     finite = [cols[f][0] for f in need if cols[f][1] != "categorical"]
-    sides = [engine.segment_side_rows(model, seg, columns, side, finite=finite)
+    sides = [engine.segment_side_rows(model, seg, columns, side, finite=finite,
+                                      only=None if len(wanted) == len(exact) else wanted)
              for side in (ref, cur)]
     return {key: cast(tuple[pl.DataFrame, pl.DataFrame], tuple(
-        s.filter(key_match(keys, key)).drop(keys) for s in sides)) for key in exact}
+        s.filter(key_match(keys, key)).drop(keys) for s in sides)) for key in wanted}
 
 
 def _stacked(seg: ResolvedSegment, frames: list[pl.DataFrame], alpha: float) -> pl.DataFrame:

@@ -242,12 +242,22 @@ def segment_histograms(model: str, ranges: Mapping[tuple[Any, ...],
 
 
 def side_values(model: str, columns: Sequence[str], side: Side, role: str | None,
-                seg: ResolvedSegment, finite: Sequence[str], d: Dialect = DUCKDB) -> Statement:
-    """Raw values of ``columns`` on one side with the segment keys (`portable.rows` per segment)."""
+                seg: ResolvedSegment, finite: Sequence[str], d: Dialect = DUCKDB,
+                only: Sequence[Sequence[Any]] | None = None) -> Statement:
+    """Raw values of ``columns`` on one side with the segment keys (`portable.rows` per segment).
+
+    ``only``: the segment keys whose rows are wanted (default every segment's).
+    """
     where = Where().at_least("ts", side.time_range.start).before("ts", side.time_range.end) \
         .among("version", side.versions or None).equal("model_name", model).equal("role", role)
     f = seg.where(d)
     cols = ", ".join([*seg.select(d), *(f"{d.finite.format(c=d.ident(c))} AS {d.ident(c)}"
                                         if c in finite else d.ident(c) for c in columns)])
-    return Statement(f"SELECT {cols} FROM {{src}} WHERE {where} AND {f}",
-                     [*where.params, *f.params], ())
+    sql_ = f"SELECT {cols} FROM {{src}} WHERE {where} AND {f}"
+    params = [*where.params, *f.params]
+    if only is not None:
+        conds = [_key_match(seg, key) for key in only]
+        any_ = " OR ".join(f"({c})" for c, _ in conds) or "FALSE"
+        sql_ = f"SELECT * FROM ({sql_}) r WHERE {any_}"
+        params += [p for _, ps in conds for p in ps]
+    return Statement(sql_, params, ())

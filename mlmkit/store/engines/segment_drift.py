@@ -113,7 +113,12 @@ class SegmentDriftAggregates:
 
     def segment_side_rows(self, model_name: str, segment: ResolvedSegment,
                           columns: Sequence[str], side: Side, *, role: str | None = "served",
-                          finite: Sequence[str] = ()) -> pl.DataFrame:
-        """``segment_i..`` and the raw values of ``columns`` on one side (every segment)."""
-        st = ssql.side_values(model_name, columns, side, role, segment, finite, self.dialect)
+                          finite: Sequence[str] = (), only: Sequence[_Key] | None = None
+                          ) -> pl.DataFrame:
+        """``segment_i..`` and the raw values of ``columns`` on one side.
+
+        ``only``: the segment keys whose rows are read (default every segment's).
+        """
+        st = ssql.side_values(model_name, columns, side, role, segment, finite, self.dialect,
+                              only)
         return self._rows(st, model_name, side.time_range)
