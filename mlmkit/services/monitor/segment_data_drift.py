@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, cast
 
-import numpy as np
-import numpy.typing as npt
 import polars as pl
 
 from mlmkit._validation import invalid
@@ -45,44 +43,16 @@ from mlmkit.services.monitor.data_drift import (
 )
 from mlmkit.services.monitor.segments import segment_engine
 from mlmkit.store.engines import Side, StatisticsEngine
-from mlmkit.store.engines.segment_drift import key_match
+from mlmkit.store.engines.segment_drift import SegmentDriftEngine, key_match
 from mlmkit.store.engines.segments import ResolvedSegment
 from mlmkit.values import Version, VersionLike
 
 if TYPE_CHECKING:
     from mlmkit.store.predictions.writes import PredictionStore
 
-__all__ = ["SegmentDriftEngine", "segment_data_drift"]
+__all__ = ["segment_data_drift"]
 
 _Key = tuple[object, ...]
-_Counts = npt.NDArray[np.float64]
-
-
-@runtime_checkable
-class SegmentDriftEngine(Protocol):
-    """The grouped reads of `segment_data_drift` (`SegmentDriftAggregates` provides them)."""
-
-    def segment_side_stats(self, model_name: str, segment: ResolvedSegment,
-                           numeric: Sequence[str], categorical: Sequence[str], ref: Side,
-                           cur: Side, *, role: str | None = "served"
-                           ) -> dict[_Key, tuple[pl.DataFrame, pl.DataFrame]]:
-        """``{segment key: (stats, counts)}`` as ``side_stats`` per segment."""
-        ...
-
-    def segment_numeric_histograms(self, model_name: str, segment: ResolvedSegment,
-                                   ranges: dict[_Key, dict[str, tuple[float, float]]],
-                                   ref: Side, cur: Side, *, bins: int = 2000,
-                                   role: str | None = "served"
-                                   ) -> dict[_Key, dict[str, _Counts]]:
-        """``{segment key: {column: (2, bins) counts}}`` on each segment's ranges."""
-        ...
-
-    def segment_side_rows(self, model_name: str, segment: ResolvedSegment,
-                          columns: Sequence[str], side: Side, *, role: str | None = "served",
-                          finite: Sequence[str] = (), only: Sequence[_Key] | None = None
-                          ) -> pl.DataFrame:
-        """``segment_i..`` and the values of ``columns`` on one side (``only`` those keys)."""
-        ...
 
 
 class _Rows:

@@ -15,9 +15,10 @@ Each segment's frames equal the unsegmented call's on that segment's rows alone.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from mlmkit.store.engines import _finish as fin
@@ -29,9 +30,10 @@ from mlmkit.values import TimeRange
 if TYPE_CHECKING:
     from mlmkit.store.engines.segments import ResolvedSegment
 
-__all__ = ["SegmentDriftAggregates", "key_match"]
+__all__ = ["SegmentDriftAggregates", "SegmentDriftEngine", "key_match"]
 
 _Key = tuple[Any, ...]
+_Counts = npt.NDArray[np.float64]
 
 
 def key_match(keys: Sequence[str], key: Sequence[object]) -> pl.Expr:
@@ -47,6 +49,33 @@ def _span(ref: Side, cur: Side) -> TimeRange:
 
 def _order(keys: set[_Key]) -> list[_Key]:
     return sorted(keys, key=lambda k: tuple((v is None, str(v)) for v in k))
+
+
+@runtime_checkable
+class SegmentDriftEngine(Protocol):
+    """The grouped reads of ``data_drift(segment=...)`` (`SegmentDriftAggregates`)."""
+
+    def segment_side_stats(self, model_name: str, segment: ResolvedSegment,
+                           numeric: Sequence[str], categorical: Sequence[str], ref: Side,
+                           cur: Side, *, role: str | None = "served"
+                           ) -> dict[_Key, tuple[pl.DataFrame, pl.DataFrame]]:
+        """``{segment key: (stats, counts)}`` as ``side_stats`` per segment."""
+        ...
+
+    def segment_numeric_histograms(self, model_name: str, segment: ResolvedSegment,
+                                   ranges: dict[_Key, dict[str, tuple[float, float]]],
+                                   ref: Side, cur: Side, *, bins: int = 2000,
+                                   role: str | None = "served"
+                                   ) -> dict[_Key, dict[str, _Counts]]:
+        """``{segment key: {column: (2, bins) counts}}`` on each segment's ranges."""
+        ...
+
+    def segment_side_rows(self, model_name: str, segment: ResolvedSegment,
+                          columns: Sequence[str], side: Side, *, role: str | None = "served",
+                          finite: Sequence[str] = (), only: Sequence[_Key] | None = None
+                          ) -> pl.DataFrame:
+        """``segment_i..`` and the values of ``columns`` on one side (``only`` those keys)."""
+        ...
 
 
 class SegmentDriftAggregates:
