@@ -5,14 +5,14 @@ same aggregates (confusion counts per version + labelled score histogram); two w
 processes >= 1.6x faster than one (one DuckDB thread each, warm pool). The Spark figures
 are ``benchmarks/bench_spark.py``'s rows (one source each).
 
-Measured 2026-11-30 on the shared 2-core box (``python -m benchmarks.bench_engines 1.0
-/tmp/engbench/ds``; the second argument keeps the 2e7-row dataset for the next run), load
-average 8.7-11.5: engine 6.66 s vs bare 6.87 s (0.97x); 2 workers 8.12 s vs 1 worker 5.95 s
-wall (0.73x), while the busiest worker's CPU time was 1.53 s against the single worker's
-2.79 s (1.82x). The work splits; the wall ratio is the scheduler's: at load ~10 the
-session's processes share one CPU slice (sched_autogroup: each worker got 0.55 s of CPU in
-3-4 s of wall time), so a second worker process cannot run on a core nobody else wants.
-At 5e6 rows and load ~7 the wall ratio was 1.78x. Re-measure on a quiet machine.
+Measured 2026-11-30 (``python -m benchmarks.bench_engines 1.0 /tmp/engbench/ds``; the second
+argument keeps the 2e7-row dataset for the next run) on a quiet 2-core machine (load average
+0.9-1.9), two runs: engine 1.43 / 1.41 s vs bare 1.80 / 1.79 s (0.79x); 2 workers 1.40 / 1.36 s
+vs 1 worker 2.62 / 2.54 s wall (1.87x), the busiest worker's CPU time 1.96-1.97x less. Earlier
+the same day at load average 8.7-11.5 the wall ratio was 0.73x while the CPU-time ratio was
+1.82x: the work splits, but a second worker process needs a core nobody else wants
+(sched_autogroup gives the session's processes about one CPU slice when the machine is
+saturated).
 """
 
 from __future__ import annotations
