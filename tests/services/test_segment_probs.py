@@ -10,6 +10,7 @@ Parquet engine (one process and two workers) gives the workspace's frames.
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,9 @@ from polars.testing import assert_frame_equal
 import mlmkit
 from mlmkit import ABTestConfig, ModelMetadata
 from mlmkit.store.engines import WorkspaceEngine
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _counting import CountingEngine  # a helper module beside the tests, not a package
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 MID, END = T0 + timedelta(hours=6), T0 + timedelta(hours=12)
@@ -274,26 +278,8 @@ def test_data_drift_per_segment_finds_the_shifted_segment(logged: Any) -> None:
 
 
 # ---------------------------------------------------------------------- one grouped scan
-class _Counting(WorkspaceEngine):
-    """The real workspace engine, counting every public call it answers."""
-
-    calls: Counter[str]
-
-    def __getattribute__(self, name: str) -> Any:
-        value = super().__getattribute__(name)
-        if not callable(value) or name.startswith("_") or name == "calls":
-            return value
-        calls = super().__getattribute__("calls")
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            calls[name] += 1
-            return value(*args, **kwargs)
-        return counted
-
-
 def _calls(ws: mlmkit.Workspace, segment: Any, call: str) -> Counter[str]:
-    eng = _Counting(ws.db)
-    eng.calls = Counter()
+    eng = CountingEngine(ws.db)
     mon = ws.monitor.using(eng)
     if call == "metrics":
         mon.get_current_metrics("mc", V1, start=T0, end=END, segment=segment)

@@ -11,6 +11,7 @@ aggregate calls does not grow with the number of segments (a counting subclass o
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,9 @@ from statsmodels.stats.multitest import multipletests
 import mlmkit
 from mlmkit import ABTestConfig, ModelMetadata
 from mlmkit.exceptions import MlmkitError, ValidationError
-from mlmkit.store.engines import WorkspaceEngine
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _counting import CountingEngine  # a helper module beside the tests, not a package
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 MID, END = T0 + timedelta(hours=6), T0 + timedelta(hours=12)
@@ -319,26 +322,8 @@ def test_metrics_of_another_task_are_refused_naming_metric(logged: Any) -> None:
 
 
 # ---------------------------------------------------------------------- one grouped scan
-class _Counting(WorkspaceEngine):
-    """The real workspace engine, counting every public call it answers."""
-
-    calls: Counter[str]
-
-    def __getattribute__(self, name: str) -> Any:
-        value = super().__getattribute__(name)
-        if not callable(value) or name.startswith("_") or name == "calls":
-            return value
-        calls = super().__getattribute__("calls")
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            calls[name] += 1
-            return value(*args, **kwargs)
-        return counted
-
-
 def _calls(ws: mlmkit.Workspace, segment: Any, call: str, model: str) -> Counter[str]:
-    eng = _Counting(ws.db)
-    eng.calls = Counter()
+    eng = CountingEngine(ws.db)
     mon, ab = ws.monitor.using(eng), ws.ab.using(eng)
     if call == "metrics":
         mon.get_current_metrics(model, V1, start=T0, end=END, segment=segment)
@@ -376,8 +361,7 @@ def test_binary_degradation_reads_scores_only_for_roc_auc(logged: Any, metric: s
                                                           reads_scores: bool) -> None:
     """A count metric's verdict needs the confusion cells alone (was: totals, scores, AUC)."""
     ws, _ = logged
-    eng = _Counting(ws.db)
-    eng.calls = Counter()
+    eng = CountingEngine(ws.db)
     kw: dict[str, Any] = {"metric": metric, "start": MID, "end": END, "alert": False}
     info = ws.monitor.using(eng).get_performance_degradation_info("bin", V1,
                                                                   baseline=(T0, MID), **kw)
