@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -168,6 +168,20 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     return int(head[9:12])
 
 
+def _all_conns(conns: int, one_conn: Callable[[int, list[float], list[str]], Awaitable[None]]
+               ) -> tuple[list[float], int]:
+    """Run ``one_conn(k, latencies, failures)`` for every connection at once."""
+    async def main() -> tuple[list[float], int]:
+        lat: list[float] = []
+        failed: list[str] = []
+        await asyncio.gather(*(one_conn(k, lat, failed) for k in range(conns)))
+        if failed:
+            print(f"# {len(failed)} failed requests, e.g. {failed[:3]}", file=sys.stderr)
+        return lat, len(failed)
+
+    return asyncio.run(main())
+
+
 def _latencies(server: Any, conns: int, per_conn: int, request: Callable[[int], bytes], *,
                timeout: float = 10.0, time_connect: bool = False) -> tuple[list[float], int]:
     """Request latencies over ``conns`` concurrent keep-alive connections, and the failures.
@@ -204,15 +218,7 @@ def _latencies(server: Any, conns: int, per_conn: int, request: Callable[[int], 
         finally:
             writer.close()
 
-    async def main() -> tuple[list[float], int]:
-        lat: list[float] = []
-        failed: list[str] = []
-        await asyncio.gather(*(one_conn(k, lat, failed) for k in range(conns)))
-        if failed:
-            print(f"# {len(failed)} failed requests, e.g. {failed[:3]}", file=sys.stderr)
-        return lat, len(failed)
-
-    return asyncio.run(main())
+    return _all_conns(conns, one_conn)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -313,13 +319,7 @@ def _open_loop(server: _Server, rate: float, seconds: float, conns: int,
         finally:
             writer.close()
 
-    async def main() -> tuple[list[float], int]:
-        lat: list[float] = []
-        failed: list[str] = []
-        await asyncio.gather(*(one_conn(k, lat, failed) for k in range(conns)))
-        return lat, len(failed)
-
-    return asyncio.run(main())
+    return _all_conns(conns, one_conn)
 
 
 def bench_open(server: _Server, seconds: float) -> list[dict[str, Any]]:
