@@ -33,19 +33,17 @@ from mlmkit.services.monitor.data_drift import (
     _BINS,
     PREDICTION_COLUMNS,
     Missing,
-    _columns,
     drift_frame,
     exact_rows,
-    resolve_sides,
     split_columns,
     sql_plan,
     sql_value_rows,
 )
-from mlmkit.services.monitor.segments import segment_engine
+from mlmkit.services.monitor.segments import drift_inputs
 from mlmkit.store.engines import Side, StatisticsEngine
 from mlmkit.store.engines.segment_drift import SegmentDriftEngine, key_match
 from mlmkit.store.engines.segments import ResolvedSegment
-from mlmkit.values import Version, VersionLike
+from mlmkit.values import VersionLike
 
 if TYPE_CHECKING:
     from mlmkit.store.predictions.writes import PredictionStore
@@ -88,18 +86,11 @@ def segment_data_drift(store: PredictionStore, engine: StatisticsEngine, model_n
     Columns: the segment features, the `data_drift` columns, ``p_family`` and
     ``significant_family``.
     """
-    seg_eng = segment_engine(engine)
     if not isinstance(engine, SegmentDriftEngine):
         raise invalid("engine", "an engine with per-segment drift aggregates (workspace, "
                       "Parquet or Spark)", engine)
-    seg = seg_eng.resolve_segment(model_name, segment)
-    ver = None if version is None else str(Version.parse(version))
-    ref, cur, frame = resolve_sides(ver, reference, current)
-    if ref is None:
-        raise invalid("reference", "a duration, a (start, end) pair or a version with "
-                      "segment= (not a frame)", type(frame).__name__)
-    cols = {f: v for f, v in _columns(store, model_name, features, prediction, task).items()
-            if v[0] not in seg.columns}
+    seg, ref, cur, cols = drift_inputs(store, engine, model_name, segment, version, reference,
+                                       current, features, prediction, task)
     numeric, categorical = split_columns(cols)
     per = engine.segment_side_stats(model_name, seg, [*numeric.values()],
                                     [*categorical.values()], ref, cur)

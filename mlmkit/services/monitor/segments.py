@@ -39,7 +39,7 @@ from mlmkit.services.monitor.window import (
     _histogram_auc,
     rate_rows,
 )
-from mlmkit.store.engines import StatisticsEngine
+from mlmkit.store.engines import Side, StatisticsEngine
 from mlmkit.store.engines.segments import (
     ResolvedSegment,
     SegmentLike,
@@ -229,6 +229,27 @@ def _drift_rows(seg: ResolvedSegment, cols: Mapping[str, tuple[str, str]],
     return rows
 
 
+def drift_inputs(store: PredictionStore, engine: StatisticsEngine, model_name: str,
+                 segment: object, version: VersionLike | None, reference: object,
+                 current: object, features: Iterable[str] | None, prediction: bool, task: str
+                 ) -> tuple[ResolvedSegment, Side, Side, dict[str, tuple[str, str]]]:
+    """The segment, both sides and the tested columns of a per-segment drift call.
+
+    The columns are ``data_drift``'s, without the segment's own features.
+    """
+    from mlmkit.services.monitor.data_drift import _columns, resolve_sides
+
+    seg = segment_engine(engine).resolve_segment(model_name, segment)
+    ver = None if version is None else str(Version.parse(version))
+    ref, cur, frame = resolve_sides(ver, reference, current)
+    if ref is None:
+        raise invalid("reference", "a duration, a (start, end) pair or a version with "
+                      "segment= (not a frame)", type(frame).__name__)
+    cols = {f: v for f, v in _columns(store, model_name, features, prediction, task).items()
+            if v[0] not in seg.columns}
+    return seg, ref, cur, cols
+
+
 def segment_drift(store: PredictionStore, engine: StatisticsEngine, model_name: str,
                   version: VersionLike | None, segment: SegmentLike, *, reference: object = "7d",
                   current: object = "24h", features: Iterable[str] | None = None,
@@ -245,26 +266,18 @@ def segment_drift(store: PredictionStore, engine: StatisticsEngine, model_name: 
     pair with no value on one side has no test (``method`` null, never drift). The segment
     features themselves are not tested.
     """
-    from mlmkit.services.monitor.data_drift import _columns, resolve_sides
-
-    eng = segment_engine(engine)
     correction = check_choice("correction", correction, CORRECTIONS)
     alpha = check_probability("alpha", alpha, open_interval=True)
-    seg = eng.resolve_segment(model_name, segment)
-    ver = None if version is None else str(Version.parse(version))
-    ref, cur, frame = resolve_sides(ver, reference, current)
-    if ref is None:
-        raise invalid("reference", "a duration, a (start, end) pair or a version with "
-                      "segment= (not a frame)", type(frame).__name__)
-    cols = {f: v for f, v in _columns(store, model_name, features, prediction, task).items()
-            if v[0] not in seg.columns}
+    seg, ref, cur, cols = drift_inputs(store, engine, model_name, segment, version, reference,
+                                       current, features, prediction, task)
     numeric = [c for c, k in cols.values() if k != "categorical"]
     categorical = [c for c, k in cols.values() if k == "categorical"]
     stats, _ = engine.side_stats(model_name, numeric, [], ref, cur)
     ranges = {r["column"]: (float(r["lo"]), float(r["hi"])) for r in stats.iter_rows(named=True)
               if r["lo"] is not None}
-    num, cat = eng.segment_drift_counts(model_name, seg, ranges, categorical, ref, cur,
-                                        bins=_DRIFT_BINS)
+    num, cat = segment_engine(engine).segment_drift_counts(model_name, seg, ranges,
+                                                           categorical, ref, cur,
+                                                           bins=_DRIFT_BINS)
     rows = _drift_rows(seg, cols, ranges, num, cat, categorical)
     tested = [i for i, r in enumerate(rows) if r["p_value"] is not None]
     for row in rows:
