@@ -200,45 +200,65 @@ def _key_match(seg: ResolvedSegment, key: Sequence[Any]) -> tuple[str, list[Any]
     return " AND ".join(conds) or "TRUE", params
 
 
+def _dictionary(seg: ResolvedSegment, ranges: Mapping[tuple[Any, ...],
+                                                  Mapping[str, tuple[float, float]]],
+                cols: Sequence[str], bins: int) -> tuple[str, list[Any]]:
+    """``k_i.., sid, lo_j, w_j..``: one row per segment key, its id and each column's bins.
+
+    ``lo_j`` and ``w_j`` (lower edge, width) are NULL where the segment has no range for
+    column ``j``; a NULL key is the literal ``NULL``.
+    """
+    rows, params = [], []
+    for sid, (key, by_col) in enumerate(ranges.items()):
+        heads = []
+        for name, value in zip(seg.key_names(), key, strict=True):
+            heads.append(f"NULL AS k_{name}" if value is None else f"? AS k_{name}")
+            params += [] if value is None else [value]
+        heads.append(f"{sid} AS sid")
+        for j, col in enumerate(cols):
+            if col in by_col:
+                lo, hi = by_col[col]
+                heads.append(f"CAST(? AS DOUBLE) AS lo_{j}, CAST(? AS DOUBLE) AS w_{j}")
+                params += [float(lo), (hi - lo) / bins if hi > lo else 1.0]
+            else:
+                heads.append(f"CAST(NULL AS DOUBLE) AS lo_{j}, CAST(NULL AS DOUBLE) AS w_{j}")
+        rows.append(f"SELECT {', '.join(heads)}")
+    return f"({' UNION ALL '.join(rows)})", params
+
+
 def segment_histograms(model: str, ranges: Mapping[tuple[Any, ...],
                                                    Mapping[str, tuple[float, float]]],
                        ref: Side, cur: Side, bins: int, role: str | None, seg: ResolvedSegment,
                        d: Dialect = DUCKDB) -> Statement:
-    """``segment_i.., side, col, bin, n`` on each (segment, column)'s own equal-width bins.
+    """``k, n``: the counts of each (segment, column)'s own equal-width bins.
 
     ``ranges`` maps a segment key to ``{column: (lo, hi)}``: the bins of the unsegmented
     `portable.feature_histograms` on that segment's range (same arithmetic, so a segment's
-    counts equal the unsegmented histogram of its rows alone); ``col`` is the column's index
-    in the order the columns first appear in ``ranges``. One scan whatever the number of
-    segments: the edges are ``CASE`` branches, and each column is one ``GROUPING SETS`` set
-    (not an ``UNPIVOT``: a bin per row and column, no row per row and column; measured 0.33 s
-    against 0.57 s on 1e6 rows, 20 segments, 3 columns). A (segment, column) without a range
-    counts nowhere.
+    counts equal the unsegmented histogram of its rows alone). ``k`` is one integer,
+    ``((sid * C + col) * 2 + side) * bins + bin``, an index into a ``(segments, C, 2, bins)``
+    array: ``sid`` the segment key's index in ``ranges``, ``col`` the column's index in the
+    order the columns first appear in ``ranges`` (``C`` columns). One scan whatever the number
+    of segments: each row finds its segment's id and edges in a small dictionary (a join on
+    the keys, NULL matching NULL), and each column is one ``GROUPING SETS`` set on its integer
+    key. Measured on 1e6 rows, 21 segments, 3 columns: 0.13 s against 0.32 s for the former
+    form (``CASE`` branches per segment and column, grouped by key, side and bin) and 0.57 s
+    for an ``UNPIVOT``. A (segment, column) without a range counts nowhere.
     """
     cols = list(dict.fromkeys(c for r in ranges.values() for c in r))
     src, params = _sides(model, ref, cur, role, seg, cols, cols, d)
-    binned, head, names = [], [], [f"b{i}" for i in range(len(cols))]
-    for name, col in zip(names, cols, strict=True):
-        inner, v = [], d.ident(col)
-        for key, by_col in ranges.items():
-            if col not in by_col:
-                continue
-            lo, hi = by_col[col]
-            width = (hi - lo) / bins if hi > lo else 1.0
-            b = f"floor(({v} - CAST({float(lo)!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
-            cond, cond_params = _key_match(seg, key)
-            inner.append(f"WHEN {cond} THEN CASE WHEN {b} < 0 THEN 0 WHEN {b} > {bins - 1} "
-                         f"THEN {bins - 1} ELSE {b} END")
-            head += cond_params
-        binned.append(f"CAST(CASE {' '.join(inner)} END AS BIGINT) AS {name}")
-    keys = [*seg.key_names(), "side"]
-    which = " ".join(f"WHEN grouping({n}) = 0 THEN {i}" for i, n in enumerate(names))
-    sets = ", ".join(f"({', '.join([*keys, n])})" for n in names)
-    sql_ = (f"SELECT * FROM (SELECT {', '.join(keys)}, CASE {which} END AS col, "
-            f"coalesce({', '.join(names)}) AS bin, count(*) AS n FROM (SELECT "
-            f"{', '.join(keys)}, {', '.join(binned)} FROM {src} t) g GROUP BY GROUPING SETS "
-            f"({sets})) h WHERE bin IS NOT NULL")
-    return Statement(sql_, [*head, *params], (*keys, "col", "bin"))
+    table, table_params = _dictionary(seg, ranges, cols, bins)
+    on = " AND ".join(f"t.{k} IS NOT DISTINCT FROM g.k_{k}" for k in seg.key_names()) or "TRUE"
+    n_col, keyed = len(cols), []
+    for j, col in enumerate(cols):
+        b = f"floor((t.{d.ident(col)} - g.lo_{j}) / g.w_{j})"
+        keyed.append(f"CAST(CASE WHEN {b} < 0 THEN 0 WHEN {b} > {bins - 1} THEN {bins - 1} "
+                     f"ELSE {b} END AS BIGINT) + ((CAST(g.sid AS BIGINT) * {n_col} + {j}) * 2 "
+                     f"+ t.side) * {bins} AS k{j}")
+    names = [f"k{j}" for j in range(n_col)]
+    sql_ = (f"SELECT * FROM (SELECT coalesce({', '.join(names)}) AS k, count(*) AS n FROM "
+            f"(SELECT {', '.join(keyed)} FROM {src} t JOIN {table} g ON {on}) j GROUP BY "
+            f"GROUPING SETS ({', '.join(f'({n})' for n in names)})) h WHERE k IS NOT NULL")
+    return Statement(sql_, [*params, *table_params], ("k",))
 
 
 def side_values(model: str, columns: Sequence[str], side: Side, role: str | None,

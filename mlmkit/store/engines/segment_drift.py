@@ -51,6 +51,16 @@ def _order(keys: set[_Key]) -> list[_Key]:
     return sorted(keys, key=lambda k: tuple((v is None, str(v)) for v in k))
 
 
+def _split(frame: pl.DataFrame, keys: list[str]) -> dict[_Key, pl.DataFrame]:
+    """``{segment key: its rows without the key columns}`` (one pass)."""
+    if not frame.height:
+        return {}
+    if not keys:
+        return {(): frame}
+    return {tuple(k): part.drop(keys) for k, part in
+            frame.partition_by(keys, as_dict=True, maintain_order=True).items()}
+
+
 @runtime_checkable
 class SegmentDriftEngine(Protocol):
     """The grouped reads of ``data_drift(segment=...)`` (`SegmentDriftAggregates`)."""
@@ -104,13 +114,11 @@ class SegmentDriftAggregates:
         cats = self._merged(ssql.category_counts(model_name, categorical, ref, cur, role,
                                                  segment, self.dialect), model_name, span) \
             if categorical else None
-        found = set(parts.select(keys).iter_rows()) if parts.height else set()
-        out = {}
-        for key in _order(found):
-            mine = parts.filter(key_match(keys, key)).drop(keys)
-            counted = None if cats is None else cats.filter(key_match(keys, key)).drop(keys)
-            out[key] = fin.side_stats([mine], counted, numeric, categorical)
-        return out
+        mine = _split(parts, keys)
+        counted = {} if cats is None else _split(cats, keys)
+        empty = None if cats is None else cats.clear().drop(keys)
+        return {key: fin.side_stats([mine[key]], counted.get(key, empty), numeric, categorical)
+                for key in _order(set(mine))}
 
     def segment_numeric_histograms(self, model_name: str, segment: ResolvedSegment,
                                    ranges: Mapping[_Key, Mapping[str, tuple[float, float]]],
@@ -124,21 +132,14 @@ class SegmentDriftAggregates:
         st = ssql.segment_histograms(model_name, live, ref, cur, bins, role, segment,
                                      self.dialect)
         long = self._merged(st, model_name, _span(ref, cur))
-        keys, cols = segment.key_names(), list(dict.fromkeys(c for r in live.values() for c in r))
-        out = {k: {c: np.zeros((2, bins)) for c in r} for k, r in live.items()}
-        if not long.height:
-            return out
-        for key, part in long.partition_by(keys, as_dict=True, maintain_order=False).items():
-            mine = out.get(tuple(key))
-            if mine is None:
-                continue
-            col, side, b, n = (part[c].cast(pl.Int64).to_numpy() for c in ("col", "side", "bin",
-                                                                           "n"))
-            for i in np.unique(col):
-                if cols[i] in mine:
-                    at = col == i
-                    np.add.at(mine[cols[i]], (side[at], b[at]), n[at])
-        return out
+        keys, cols = list(live), list(dict.fromkeys(c for r in live.values() for c in r))
+        size = len(keys) * len(cols) * 2 * bins
+        flat: _Counts = np.bincount(long["k"].cast(pl.Int64).to_numpy(), minlength=size,
+                                    weights=long["n"].cast(pl.Float64).to_numpy()
+                                    ).astype(np.float64, copy=False) \
+            if long.height else np.zeros(size)
+        dense = flat.reshape(len(keys), len(cols), 2, bins)  # views, no copy
+        return {k: {c: dense[i, cols.index(c)] for c in live[k]} for i, k in enumerate(keys)}
 
     def segment_side_rows(self, model_name: str, segment: ResolvedSegment,
                           columns: Sequence[str], side: Side, *, role: str | None = "served",
