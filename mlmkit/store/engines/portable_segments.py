@@ -242,7 +242,8 @@ def segment_histograms(model: str, ranges: Mapping[tuple[Any, ...],
     the keys, NULL matching NULL), and each column is one ``GROUPING SETS`` set on its integer
     key. Measured on 1e6 rows, 21 segments, 3 columns: 0.13 s against 0.32 s for the former
     form (``CASE`` branches per segment and column, grouped by key, side and bin) and 0.57 s
-    for an ``UNPIVOT``. A (segment, column) without a range counts nowhere.
+    for an ``UNPIVOT``. A (segment, column) without a range counts nowhere. No group keys:
+    partials of disjoint rows may repeat a ``k``, and their ``n`` add up (unsorted, unmerged).
     """
     cols = list(dict.fromkeys(c for r in ranges.values() for c in r))
     src, params = _sides(model, ref, cur, role, seg, cols, cols, d)
@@ -258,7 +259,7 @@ def segment_histograms(model: str, ranges: Mapping[tuple[Any, ...],
     sql_ = (f"SELECT * FROM (SELECT coalesce({', '.join(names)}) AS k, count(*) AS n FROM "
             f"(SELECT {', '.join(keyed)} FROM {src} t JOIN {table} g ON {on}) j GROUP BY "
             f"GROUPING SETS ({', '.join(f'({n})' for n in names)})) h WHERE k IS NOT NULL")
-    return Statement(sql_, [*params, *table_params], ("k",))
+    return Statement(sql_, [*params, *table_params], ())
 
 
 def side_values(model: str, columns: Sequence[str], side: Side, role: str | None,

@@ -131,7 +131,7 @@ class SegmentDriftAggregates:
             return {}
         st = ssql.segment_histograms(model_name, live, ref, cur, bins, role, segment,
                                      self.dialect)
-        long = self._merged(st, model_name, _span(ref, cur))
+        long = self._rows(st, model_name, _span(ref, cur))  # partials: bincount sums them
         keys, cols = list(live), list(dict.fromkeys(c for r in live.values() for c in r))
         size = len(keys) * len(cols) * 2 * bins
         flat: _Counts = np.bincount(long["k"].cast(pl.Int64).to_numpy(), minlength=size,
