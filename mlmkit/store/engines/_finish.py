@@ -12,7 +12,7 @@ import polars as pl
 
 from mlmkit.store.engines.portable import MERGE
 
-__all__ = ["DAILY", "buckets", "counts", "epoch_us", "merge", "side_stats", "totals"]
+__all__ = ["DAILY", "buckets", "combine", "counts", "epoch_us", "merge", "side_stats", "totals"]
 
 CELLS = ["n", "labelled", "tp", "fp", "tn", "fn", "scored"]
 DAILY = [*CELLS, "brier_sum", "log_loss_sum", "predicted_positive", "score_sum"]
@@ -33,7 +33,11 @@ def merge(parts: Sequence[pl.DataFrame], keys: Sequence[str]) -> pl.DataFrame:
     frames = [p for p in parts if p.height] or list(parts[:1])
     if len(frames) == 1:
         return frames[0].sort(list(keys)) if keys else frames[0]
-    both = pl.concat(frames, how="vertical_relaxed")
+    return combine(pl.concat(frames, how="vertical_relaxed"), keys)
+
+
+def combine(both: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """The rows of ``both`` (partials, several per group) combined into one row per ``keys``."""
     if not keys:
         keys_expr: list[str] = []
         both = both.with_columns(pl.lit(0).alias("_all"))
