@@ -9,9 +9,9 @@ Targets, at 2e7 rows (x scale), the dataset of ``bench_engines.make_dataset``:
   both versions, version comparison, daily trend, data drift of the feature) on Spark local
   mode <= 4x the same on DuckDB (the Parquet engine, in-process), the SparkSession already
   started (its start-up is reported on its own row). Two Spark rows: inside
-  ``SparkEngine.cached`` (the day files read once into Spark's memory, window aggregates
-  shared by the calls; best of 2 after a warm-up) and as plain calls (one run); each gives
-  the Spark jobs the summary ran and the load average.
+  ``SparkEngine.cached`` (window aggregates shared by the calls, rows read from the files:
+  ``persist=False``, the default; best of 2 after a warm-up) and as plain calls (one run);
+  each gives the Spark jobs the summary ran and the load average.
 
 Usage: ``python -m benchmarks.bench_spark [scale] [dataset dir]`` (the directory keeps the
 generated dataset for the next run, as ``bench_engines``; or ``python -m benchmarks.run

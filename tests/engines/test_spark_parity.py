@@ -216,7 +216,7 @@ def test_segment_drift_with_quotes_spaces_and_unicode_in_feature_names(
 
 
 # 7 statements (numeric and categorical drift statistics are two), 2 Spark jobs each with
-# adaptive execution, + 1 filling the cache; 26 without `SparkEngine.cached`
+# adaptive execution (+ 1 filling the cache with ``persist=True``); 26 without `cached`
 MAX_SUMMARY_JOBS = 15
 
 
