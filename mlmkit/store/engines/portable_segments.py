@@ -190,14 +190,13 @@ def numeric_stats(model: str, numeric: Sequence[str], ref: Side, cur: Side, role
 
 def _key_match(seg: ResolvedSegment, key: Sequence[Any]) -> tuple[str, list[Any]]:
     """``segment_0 = ? AND segment_1 IS NULL ...``: the rows of one segment key."""
-    conds, params = [], []
+    where = Where()
     for name, value in zip(seg.key_names(), key, strict=True):
         if value is None:
-            conds.append(f"{name} IS NULL")
+            where.add(f"{name} IS NULL")
         else:
-            conds.append(f"{name} = ?")
-            params.append(value)
-    return " AND ".join(conds) or "TRUE", params
+            where.add(f"{name} = ?", value)
+    return str(where), where.params
 
 
 def _dictionary(seg: ResolvedSegment, ranges: Mapping[tuple[Any, ...],
@@ -248,7 +247,9 @@ def segment_histograms(model: str, ranges: Mapping[tuple[Any, ...],
     cols = list(dict.fromkeys(c for r in ranges.values() for c in r))
     src, params = _sides(model, ref, cur, role, seg, cols, cols, d)
     table, table_params = _dictionary(seg, ranges, cols, bins)
-    on = " AND ".join(f"t.{k} IS NOT DISTINCT FROM g.k_{k}" for k in seg.key_names()) or "TRUE"
+    on = Where()
+    for k in seg.key_names():
+        on.add(f"t.{k} IS NOT DISTINCT FROM g.k_{k}")
     n_col, keyed = len(cols), []
     for j, col in enumerate(cols):
         b = f"floor((t.{d.ident(col)} - g.lo_{j}) / g.w_{j})"
