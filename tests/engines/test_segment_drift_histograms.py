@@ -100,3 +100,22 @@ def test_no_rows_gives_zero_counts(engines: dict[str, Any]) -> None:
                                             early, early, bins=BINS)
     assert list(got) == [("fr",)] and got[("fr",)]["f_age"].shape == (2, BINS)
     assert not got[("fr",)]["f_age"].any()
+
+
+def test_segment_histograms_equal_on_spark(engines: dict[str, Any], dataset: tuple[Path, Path],
+                                           spark_session: Any) -> None:
+    """The same statement on Spark (``IS NOT DISTINCT FROM`` join, parameters in the dictionary)."""
+    from mlmkit.store.engines.spark import SparkEngine
+
+    workspace = engines["workspace"]
+    with SparkEngine(dataset[1], spark=spark_session) as spark:
+        for case in sorted(CASES):
+            model, segment, ranges = CASES[case]
+            want = workspace.segment_numeric_histograms(
+                model, workspace.resolve_segment(model, segment), ranges, REF, CUR, bins=BINS)
+            got = spark.segment_numeric_histograms(
+                model, spark.resolve_segment(model, segment), ranges, REF, CUR, bins=BINS)
+            assert list(got) == list(want)
+            for key, by_col in want.items():
+                for col, counts in by_col.items():
+                    np.testing.assert_array_equal(got[key][col], counts, err_msg=f"{key} {col}")
