@@ -60,6 +60,19 @@ def _scope(model: str, versions: Sequence[str] | None, span: TimeRange | None,
     return f"{where} AND {f}", [*params, *f.params]
 
 
+def _pair_counts(model: str, versions: Sequence[str] | None, span: TimeRange | None,
+                 role: str | None, d: Dialect, seg: ResolvedSegment | None, actual: str,
+                 predicted: str, present: str, bucket_us: int | None = None,
+                 origin_us: int | None = None) -> Statement:
+    """``version[, bucket_index][, segment keys], actual, predicted, count`` of rows ``present``."""
+    where, params = _scope(model, versions, span, role, seg, d)
+    select, keys = _head(d, bucket_us, origin_us, seg)
+    keys += ["actual", "predicted"]
+    sql = (f"SELECT {', '.join(select)}, {actual} AS actual, {predicted} AS predicted, "
+           f"count(*) AS count FROM {{src}} WHERE {where} AND {present} {_group(len(keys))}")
+    return Statement(sql, params, tuple(keys))
+
+
 def class_confusion(model: str, versions: Sequence[str] | None, span: TimeRange | None,
                     role: str | None, *, bucket_us: int | None = None,
                     origin_us: int | None = None, d: Dialect = DUCKDB,
@@ -68,13 +81,8 @@ def class_confusion(model: str, versions: Sequence[str] | None, span: TimeRange 
 
     Unlabelled rows come back with ``actual`` NULL (they count in the window's volume).
     """
-    where, params = _scope(model, versions, span, role, seg, d)
-    select, keys = _head(d, bucket_us, origin_us, seg)
-    keys += ["actual", "predicted"]
-    sql = (f"SELECT {', '.join(select)}, actual_label AS actual, label AS predicted, "
-           f"count(*) AS count FROM {{src}} WHERE {where} AND label IS NOT NULL "
-           f"{_group(len(keys))}")
-    return Statement(sql, params, tuple(keys))
+    return _pair_counts(model, versions, span, role, d, seg, "actual_label", "label",
+                        "label IS NOT NULL", bucket_us, origin_us)
 
 
 def _exploded(model: str, versions: Sequence[str] | None, span: TimeRange | None,
@@ -186,13 +194,8 @@ def regression_pairs(model: str, versions: Sequence[str] | None, span: TimeRange
     Partials merge exactly (identical pairs sum their counts); a row bootstrap expands them.
     ``seg``: its keys after ``version`` and its filter (a bootstrap input per segment).
     """
-    where, params = _scope(model, versions, span, role, seg, d)
-    select, keys = _head(d, None, None, seg)
-    keys += ["actual", "predicted"]
-    sql = (f"SELECT {', '.join(select)}, actual_value AS actual, value AS predicted, "
-           f"count(*) AS count FROM {{src}} WHERE {where} AND value IS NOT NULL AND "
-           f"actual_value IS NOT NULL {_group(len(keys))}")
-    return Statement(sql, params, tuple(keys))
+    return _pair_counts(model, versions, span, role, d, seg, "actual_value", "value",
+                        "value IS NOT NULL AND actual_value IS NOT NULL")
 
 
 def _bin(expr: str, lo: float, hi: float, bins: int) -> str:
