@@ -90,6 +90,8 @@ def record_labels(store: PredictionStore, requests: Sequence[Labels], at: dateti
     """
     import pyarrow as pa
 
+    from mlmkit.store.predictions.writes import unknown_ids
+
     out: list[dict[str, int] | NotFoundError] = []
     for wave in waves(requests):
         chosen = [requests[k] for k in wave]
@@ -112,11 +114,7 @@ def record_labels(store: PredictionStore, requests: Sequence[Labels], at: dateti
         for k, request in enumerate(chosen):
             changed, missing, first = found.get(k, (0, 0, None))
             if missing and not request.skip_unknown:
-                where = f" for model {request.model_name!r}" + (
-                    "" if request.version is None else f" version {request.version!r}")
-                out.append(NotFoundError(
-                    f"prediction_id {first!r} is not in the log{where} (first of {missing} "
-                    "unknown ids); no label was recorded"))
+                out.append(unknown_ids(first, missing, request.model_name, request.version))
             else:
                 out.append({"labelled": changed, "skipped": missing})
     return out

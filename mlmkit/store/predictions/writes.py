@@ -24,7 +24,7 @@ from mlmkit.store.database import Database
 from mlmkit.store.predictions.batch import Batch, feature_column
 from mlmkit.values import Task, TimeRange
 
-__all__ = ["BASE_COLUMNS", "PredictionStore", "TASK_COLUMNS"]
+__all__ = ["BASE_COLUMNS", "PredictionStore", "TASK_COLUMNS", "unknown_ids"]
 
 BASE_COLUMNS = ("prediction_id", "model_name", "version", "ts", "prediction", "score",
                 "confidence", "unit_id", "role", "actual", "labelled_at")
@@ -34,14 +34,22 @@ _LABEL_COLUMNS = ("actual", "actual_label", "actual_value")
 _IN_LIST_MAX = 512
 
 
+def unknown_ids(first: object, missing: int, model_name: str | None, version: str | None
+                ) -> NotFoundError:
+    """The error of a label call whose ids match no logged row in its scope (none recorded)."""
+    where = "" if model_name is None else f" for model {model_name!r}" + (
+        "" if version is None else f" version {version!r}")
+    return NotFoundError(f"prediction_id {first!r} is not in the log{where} (first of "
+                         f"{missing} unknown ids); no label was recorded")
+
+
 @contextmanager
 def _id_rows(conn: duckdb.DuckDBPyConnection, ids: Sequence[object]) -> Iterator[str]:
     """The relation label statements match ``ids`` in: ``predictions``, or the rows of a few.
 
     Up to `_IN_LIST_MAX` distinct ids, their rows (``rid`` = rowid, ``prediction_id``,
-    ``model_name``, ``version``) are found by the ``prediction_id`` index (m010) and registered
-    as ``_mlmkit_id_rows`` for the block: the statements then read those rows instead of
-    joining the whole table (a hash join, which does not use the index).
+    ``model_name``, ``version``) are found by the index (m010) and registered as
+    ``_mlmkit_id_rows`` for the block, instead of a hash join over the table.
     """
     unique = sorted({str(i) for i in ids})
     if not 0 < len(unique) <= _IN_LIST_MAX:
@@ -301,11 +309,7 @@ class PredictionStore:
                     f"EXISTS (SELECT 1 FROM {rows} p WHERE p.prediction_id = "
                     f"l.prediction_id{scope})", params).fetchall()[0]
                 if missing and not skip_unknown:
-                    where = "" if model_name is None else f" for model {model_name!r}" + (
-                        "" if version is None else f" version {version!r}")
-                    raise NotFoundError(
-                        f"prediction_id {first!r} is not in the log{where} (first of "
-                        f"{missing} unknown ids); no label was recorded")
+                    raise unknown_ids(first, missing, model_name, version)
                 target = f"_mlmkit_labels l WHERE p.prediction_id = l.prediction_id{scope}" \
                     if rows == "predictions" else (  # by rowid: the rows found, no table scan
                         f"(SELECT p.rid, l.{column} FROM _mlmkit_labels l JOIN {rows} p ON "
