@@ -1,10 +1,15 @@
-"""The real workspace engine, counting the public calls it answers (engine-call tests)."""
+"""Helpers of the segment tests: an engine counting its calls, per-segment oracle workspaces."""
 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
+import polars as pl
+
+import mlmkit
+from mlmkit import ModelMetadata
 from mlmkit.store.database import Database
 from mlmkit.store.engines import WorkspaceEngine
 
@@ -28,3 +33,30 @@ class CountingEngine(WorkspaceEngine):
             calls[name] += 1
             return value(*args, **kwargs)
         return counted
+
+
+def segment_workspaces(root: Path, rows: dict[str, pl.DataFrame], tasks: dict[str, str],
+                       registered: dict[str, dict[str, float]], versions: tuple[str, ...],
+                       segments: list[str | None]
+                       ) -> tuple[mlmkit.Workspace, dict[str | None, mlmkit.Workspace]]:
+    """A workspace of ``rows`` and, per country of ``segments``, one holding that country alone.
+
+    Every model of ``tasks`` is registered in ``versions`` (score-only ones unsupervised) with
+    its ``registered`` metrics: the oracle of a ``segment=`` call is the plain call on the
+    segment's own workspace.
+    """
+    def build(path: Path, frames: dict[str, pl.DataFrame]) -> mlmkit.Workspace:
+        ws = mlmkit.open(path)
+        for model, task in tasks.items():
+            kind = "unsupervised" if task == "score-only" else "supervised"
+            for v in versions:
+                ws.registry.register(ModelMetadata(model, kind, v, task=task,
+                                                   performance_metrics=registered[model]))
+            if frames[model].height:
+                ws.log.track_batch(frames[model])
+        return ws
+
+    alone = {c: build(root / f"seg{i}.duckdb",
+                      {m: r.filter(pl.col("country").eq_missing(c)) for m, r in rows.items()})
+             for i, c in enumerate(segments)}
+    return build(root / "all.duckdb", rows), alone

@@ -27,7 +27,7 @@ from mlmkit import ABTestConfig, ModelMetadata
 from mlmkit.store.engines import WorkspaceEngine
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _counting import CountingEngine  # a helper module beside the tests, not a package
+from _counting import CountingEngine, segment_workspaces  # (a helper module beside the tests)
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 MID, END = T0 + timedelta(hours=6), T0 + timedelta(hours=12)
@@ -78,17 +78,6 @@ def _rows(rng: np.random.Generator) -> dict[str, pl.DataFrame]:
     }
 
 
-def _workspace(path: Path, rows: dict[str, pl.DataFrame]) -> mlmkit.Workspace:
-    ws = mlmkit.open(path)
-    for model, task in TASKS.items():
-        for v in (V1, V2):
-            ws.registry.register(ModelMetadata(model, "supervised", v, task=task,
-                                               performance_metrics=REGISTERED[model]))
-        if rows[model].height:
-            ws.log.track_batch(rows[model])
-    return ws
-
-
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[mlmkit.Workspace, dict[str | None, mlmkit.Workspace],
@@ -96,10 +85,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory
     """The workspace, one per country (None: missing) holding that country alone, the rows."""
     root = tmp_path_factory.mktemp("segprobs")
     rows = _rows(np.random.default_rng(51))
-    ws = _workspace(root / "all.duckdb", rows)
-    alone = {c: _workspace(root / f"seg{i}.duckdb",
-                           {m: r.filter(pl.col("country").eq_missing(c)) for m, r in rows.items()})
-             for i, c in enumerate(SEGMENTS)}
+    ws, alone = segment_workspaces(root, rows, TASKS, REGISTERED, (V1, V2), SEGMENTS)
     yield ws, alone, rows
     for w in (ws, *alone.values()):
         w.close()
