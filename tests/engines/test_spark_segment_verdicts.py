@@ -22,7 +22,8 @@ _PATH = Path(__file__).parents[1] / "services" / "test_segments_keyword.py"
 _SPEC = importlib.util.spec_from_file_location("_segments_keyword", _PATH)
 assert _SPEC is not None and _SPEC.loader is not None
 kw = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(kw)
+_SPEC.loader.exec_module(kw)  # (it put tests/services on sys.path)
+from _counting import segment_workspace  # noqa: E402  (the builder beside those tests)
 
 
 def _calls(model: str) -> dict[str, Callable[[Any], pl.DataFrame]]:
@@ -41,7 +42,8 @@ def _calls(model: str) -> dict[str, Callable[[Any], pl.DataFrame]]:
 def test_segment_verdicts_equal_on_spark(spark_session: Any, tmp_path: Path) -> None:
     from mlmkit.store.engines import SparkEngine
 
-    ws = kw._workspace(tmp_path / "ws.duckdb", kw._rows(np.random.default_rng(15)))
+    ws = segment_workspace(tmp_path / "ws.duckdb", kw._rows(np.random.default_rng(15)),
+                             kw.TASKS, kw.REGISTERED, (kw.V1, kw.V2))
     export_dataset(ws.db, tmp_path / "ds")
     with SparkEngine(tmp_path / "ds", spark=spark_session) as spark:
         for model in kw.TASKS:
@@ -67,7 +69,8 @@ def test_segment_probabilities_bootstraps_and_drift_equal_on_spark(spark_session
     from mlmkit import ABTestConfig
     from mlmkit.store.engines import SparkEngine
 
-    ws = pr._workspace(tmp_path / "ws.duckdb", pr._rows(np.random.default_rng(51)))
+    ws = segment_workspace(tmp_path / "ws.duckdb", pr._rows(np.random.default_rng(51)),
+                             pr.TASKS, pr.REGISTERED, (pr.V1, pr.V2))
     export_dataset(ws.db, tmp_path / "ds")
     cfg = ABTestConfig.create("rg", pr.V1, pr.V2, primary_metric="rmse")
     span = {"start": pr.T0, "end": pr.END}

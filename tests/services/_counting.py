@@ -35,28 +35,32 @@ class CountingEngine(WorkspaceEngine):
         return counted
 
 
+def segment_workspace(path: Path, rows: dict[str, pl.DataFrame], tasks: dict[str, str],
+                      registered: dict[str, dict[str, float]], versions: tuple[str, ...]
+                      ) -> mlmkit.Workspace:
+    """A workspace of ``rows``, every model of ``tasks`` registered in ``versions`` (score-only
+    ones unsupervised) with its ``registered`` metrics."""
+    ws = mlmkit.open(path)
+    for model, task in tasks.items():
+        kind = "unsupervised" if task == "score-only" else "supervised"
+        for v in versions:
+            ws.registry.register(ModelMetadata(model, kind, v, task=task,
+                                               performance_metrics=registered[model]))
+        if rows[model].height:
+            ws.log.track_batch(rows[model])
+    return ws
+
+
 def segment_workspaces(root: Path, rows: dict[str, pl.DataFrame], tasks: dict[str, str],
                        registered: dict[str, dict[str, float]], versions: tuple[str, ...],
                        segments: list[str | None]
                        ) -> tuple[mlmkit.Workspace, dict[str | None, mlmkit.Workspace]]:
-    """A workspace of ``rows`` and, per country of ``segments``, one holding that country alone.
+    """`segment_workspace` of ``rows`` and, per country of ``segments``, of its rows alone.
 
-    Every model of ``tasks`` is registered in ``versions`` (score-only ones unsupervised) with
-    its ``registered`` metrics: the oracle of a ``segment=`` call is the plain call on the
-    segment's own workspace.
+    The oracle of a ``segment=`` call is the plain call on the segment's own workspace.
     """
-    def build(path: Path, frames: dict[str, pl.DataFrame]) -> mlmkit.Workspace:
-        ws = mlmkit.open(path)
-        for model, task in tasks.items():
-            kind = "unsupervised" if task == "score-only" else "supervised"
-            for v in versions:
-                ws.registry.register(ModelMetadata(model, kind, v, task=task,
-                                                   performance_metrics=registered[model]))
-            if frames[model].height:
-                ws.log.track_batch(frames[model])
-        return ws
-
-    alone = {c: build(root / f"seg{i}.duckdb",
-                      {m: r.filter(pl.col("country").eq_missing(c)) for m, r in rows.items()})
+    alone = {c: segment_workspace(root / f"seg{i}.duckdb",
+                                  {m: r.filter(pl.col("country").eq_missing(c))
+                                   for m, r in rows.items()}, tasks, registered, versions)
              for i, c in enumerate(segments)}
-    return build(root / "all.duckdb", rows), alone
+    return segment_workspace(root / "all.duckdb", rows, tasks, registered, versions), alone
