@@ -52,6 +52,27 @@ def _build(ws: mlmkit.Workspace, n: int) -> None:
             .cast(pl.Int64).cast(pl.Datetime("us", "UTC"))}))
 
 
+def _build_tasks(ws: mlmkit.Workspace, n: int) -> None:
+    """A regression model ``rg`` and a score-only model ``an`` over the same 20 regions."""
+    ws.registry.register(mlmkit.ModelMetadata("rg", "supervised", "1.0.0", task="regression"))
+    ws.registry.register(mlmkit.ModelMetadata("an", "unsupervised", "1.0.0",
+                                              task="score-only"))
+    rng = np.random.default_rng(1)
+    regions = np.array([f"r{i:02d}" for i in range(20)])
+    for lo in range(0, n, 1_000_000):
+        m = min(1_000_000, n - lo)
+        y, s = rng.normal(10, 2, m), rng.random(m)
+        common = {"version": "1.0.0", "region": pl.Series(regions[rng.integers(0, 20, m)])
+                  .set(pl.Series(rng.random(m) < 0.01), None),
+                  "timestamp": pl.Series((END.timestamp() - rng.uniform(1, SPAN_S, m)) * 1e6)
+                  .cast(pl.Int64).cast(pl.Datetime("us", "UTC"))}
+        ws.log.track_batch(pl.DataFrame({"model_name": "rg", "prediction": y + rng.normal(
+            0, 1, m), "actual": pl.Series(y).set(pl.Series(rng.random(m) < 0.1), None),
+            **common}))
+        ws.log.track_batch(pl.DataFrame({"model_name": "an", "score": s,
+                                         "prediction": s > 0.9, **common}))
+
+
 def interleaved(plain: Any, split: Any, repeats: int = 5) -> tuple[float, float, Any, Any]:
     """Best wall times of ``plain()`` and ``split()`` called alternately, and their results."""
     times: dict[int, list[float]] = {0: [], 1: []}
@@ -82,6 +103,19 @@ def run(scale: float = 1.0) -> list[dict[str, Any]]:
             rows.append({**row(f"20-segment get_current_metrics ({label}) {n:.0e} rows", split,
                                "unsegmented get_current_metrics", plain, "<= 2x (ratio >= 0.5)",
                                0.5), "detail": f"load average {os.getloadavg()[0]:.1f}"})
+
+        _build_tasks(ws, n)
+        for model, task in (("rg", "regression"), ("an", "score-only")):
+            plain, split, whole, frame = interleaved(
+                lambda m=model: ws.monitor.get_current_metrics(m, "1.0.0", **window),
+                lambda m=model: ws.monitor.get_current_metrics(m, "1.0.0", **window,
+                                                                segment="region"))
+            assert frame.height == 21 and frame["sample_count"].sum() == whole.sample_count
+            rows.append({**row(f"20-segment get_current_metrics ({task}) {n:.0e} rows", split,
+                               f"unsegmented get_current_metrics ({task})", plain,
+                               "<= 2x (ratio >= 0.5)", 0.5),
+                         "detail": f"load average {os.getloadavg()[0]:.1f}, interleaved best "
+                                   f"of 5; columns {frame.width}"})
 
         def trend(segment: str | None) -> pl.DataFrame:
             return ws.monitor.get_performance_trend("m", "1.0.0", None, "1h", **window,

@@ -19,8 +19,12 @@ With ``scores`` (multiclass ``segment_metrics`` only) each segment's row also ha
 (log-loss sums, ``bins``-bin one-vs-rest histograms), through the unsegmented window code on
 the segment's part: equal to ``get_current_metrics`` on the segment's rows alone.
 
-Not per segment: residual and score quantiles (their histogram edges are each window's
-error or score range; read them with ``get_current_metrics`` on a filtered model).
+Residual (regression, with ``scores``) and score (score-only) quantiles per segment, as the
+unsegmented call's ``residual_q<pct>`` / ``score_q<pct>`` (5, 25, 50, 75, 95 %), each with
+its bracket ``<name>_low`` / ``<name>_high`` (the exact sample quantile lies in it): one more
+grouped scan for every segment, each segment's ``bins``-bin histogram on its own
+``[lo, hi]`` (from the grouped sums), so a segment's quantiles equal ``get_current_metrics``
+on its rows alone (`mlmkit.store.engines.segment_values`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from typing import TypeAlias, cast
 import polars as pl
 
 from mlmkit._validation import invalid
-from mlmkit.analysis.metrics import UndefinedMetricWarning
+from mlmkit.analysis.metrics import UndefinedMetricWarning, residual_quantiles, score_summary
+from mlmkit.analysis.metrics.summaries import DEFAULT_QUANTILES
 from mlmkit.catalogue import Task
 from mlmkit.services.monitor.segment_views import (
     SegmentView,
@@ -49,9 +54,10 @@ from mlmkit.services.monitor.task_rows import (
     regression_row,
     score_row,
 )
-from mlmkit.services.monitor.tasks import task_window_metrics
+from mlmkit.services.monitor.tasks import bin_edges, task_window_metrics
 from mlmkit.services.monitor.trend import grid
 from mlmkit.store.engines import StatisticsEngine
+from mlmkit.store.engines.segment_values import SegmentValueEngine
 from mlmkit.store.engines.segments import (
     ResolvedSegment,
     SegmentStatisticsEngine,
@@ -140,6 +146,11 @@ def segment_task_metrics(engine: StatisticsEngine, task: Task, model: str, versi
         for key, row in rows.items():
             row.update(_probability_columns(segment_view(frames, keys, key[1:]), model,
                                             version, span, bins, role))
+    quantiles = _quantiled(task, scores)
+    if quantiles:
+        for key, extra in _quantile_columns(engine, task, model, seg, frame, span, bins,
+                                            role).items():
+            rows[key].update(extra)
     records = []
     for key, row in rows.items():
         n, labelled = int(cast(int, row.pop("n"))), int(cast(int, row.pop("labelled")))
@@ -152,14 +163,65 @@ def segment_task_metrics(engine: StatisticsEngine, task: Task, model: str, versi
                         **{c: row.get(c, 0 if c in COUNTS else _NAN) for c in COLUMNS[task]}})
         if probs:
             records[-1].update({c: row[c] for c in _PROBABILITY})
+        records[-1].update({c: row.get(c, _NAN) for c in quantiles})
     schema = {**_schema(seg, frame), "version": pl.String(), "task": pl.String(),
               "start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC"),
               "sample_count": pl.Int64(), "labelled_count": pl.Int64(),
               "label_coverage": pl.Float64(), "min_labels": pl.Int64(),
               "insufficient": pl.Boolean(), **_metric_columns(task),
-              **(_PROBABILITY if probs else {})}
+              **(_PROBABILITY if probs else {}), **dict.fromkeys(quantiles, pl.Float64())}
     out = pl.DataFrame(records, schema=schema)
     return seg.named(out.sort(keys, nulls_last=True))
+
+
+def _quantiled(task: Task, scores: bool) -> list[str]:
+    """The quantile columns of a segment row: as the unsegmented call reads them.
+
+    Regression with ``scores``: ``residual_q5, residual_q5_low, residual_q5_high, ...``;
+    score-only always: ``score_q5, ...``; none otherwise.
+    """
+    prefix = {Task.REGRESSION: "residual" if scores else None,
+              Task.SCORE_ONLY: "score"}.get(task)
+    if prefix is None:
+        return []
+    names = [f"{prefix}_q{100 * q:g}" for q in DEFAULT_QUANTILES]
+    return [c for n in names for c in (n, f"{n}_low", f"{n}_high")]
+
+
+def _quantile_columns(engine: StatisticsEngine, task: Task, model: str, seg: ResolvedSegment,
+                      frame: pl.DataFrame, span: TimeRange, bins: int, role: str
+                      ) -> dict[tuple[object, ...], _Row]:
+    """Each (version, segment)'s quantile columns from one grouped histogram scan.
+
+    ``frame``: the grouped ``regression_sums`` / ``score_totals`` (``n``, ``lo``, ``hi`` per
+    group): a group with ``n`` rows gets the unsegmented call's histogram on its own range.
+    """
+    if not isinstance(engine, SegmentValueEngine):
+        raise invalid("engine", "an engine with per-segment residual and score histograms "
+                      f"(workspace, Parquet or Spark; {type(engine).__name__} has none)", engine)
+    keys = ["version", *seg.key_names()]
+    live = frame.filter(pl.col("n") > 0)
+    ranges = {tuple(r[:-2]): (float(r[-2]), float(r[-1]))
+              for r in live.select(*keys, "lo", "hi").iter_rows()}
+    score = task is Task.SCORE_ONLY
+    hists = engine.segment_value_histograms(model, seg, ranges,
+                                            values="score" if score else "residual",
+                                            time_range=span, bins=bins, role=role)
+    sums = {tuple(r[:-2]): (float(r[-2]), float(r[-1])) for r in live.select(
+        *keys, "sum_score", "sum_squared_score").iter_rows()} if score else {}
+    out: dict[tuple[object, ...], _Row] = {}
+    prefix = "score" if score else "residual"
+    for key, (lo, hi) in ranges.items():
+        edges = bin_edges(lo, hi, bins)
+        table = score_summary(edges, hists[key], sum_score=sums[key][0],
+                              sum_squared_score=sums[key][1]).quantiles if score \
+            else residual_quantiles(edges, hists[key], DEFAULT_QUANTILES)
+        row: _Row = {}
+        for q, value, low, high in table.select("quantile", "value", "low", "high").iter_rows():
+            name = f"{prefix}_q{100 * q:g}"
+            row.update({name: value, f"{name}_low": low, f"{name}_high": high})
+        out[key] = row
+    return out
 
 
 _PROBABILITY: dict[str, pl.DataType] = {"probability_count": pl.Int64(),

@@ -36,6 +36,7 @@ from mlmkit.store.engines import _finish as fin
 from mlmkit.store.engines import portable_segments as ssql
 from mlmkit.store.engines.portable import DUCKDB, Dialect, Statement
 from mlmkit.store.engines.segment_drift import SegmentDriftAggregates
+from mlmkit.store.engines.segment_values import SegmentValueAggregates
 from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
 
@@ -283,10 +284,11 @@ def _cells(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     ).sort(keys, nulls_last=True)
 
 
-class SegmentAggregates(SegmentDriftAggregates):
+class SegmentAggregates(SegmentDriftAggregates, SegmentValueAggregates):
     """`SegmentStatisticsEngine` over an engine's ``_merged``, ``_rows`` and ``_feature_map``.
 
-    The data-drift reads per segment come from `SegmentDriftAggregates`.
+    The data-drift reads per segment come from `SegmentDriftAggregates`, the residual and
+    score histograms from `SegmentValueAggregates`.
     """
 
     dialect: Dialect = DUCKDB
