@@ -271,7 +271,8 @@ VALUES = {"residual": ("(value - actual_value)", "actual_value"), "score": ("sco
 
 def value_histograms(model: str, ranges: Mapping[tuple[Any, ...], tuple[float, float]],
                      span: TimeRange | None, role: str | None, seg: ResolvedSegment,
-                     bins: int, values: str, d: Dialect = DUCKDB) -> Statement:
+                     bins: int, values: str, d: Dialect = DUCKDB, *, grouped: bool = True
+                     ) -> Statement:
     """``k, n``: residuals or scores on each (version, segment)'s own ``bins`` equal bins.
 
     ``ranges`` maps ``(version, *segment key)`` to its ``(lo, hi)``; ``values`` is
@@ -285,6 +286,13 @@ def value_histograms(model: str, ranges: Mapping[tuple[Any, ...], tuple[float, f
     0.101 s for ``CASE`` branches per segment at 20 segments, 0.10 s against 0.35 s at 200.
     Rows of a key without a range count nowhere. No group keys: partials of disjoint rows
     may repeat a ``k`` and their ``n`` add up (read unmerged).
+
+    ``grouped=False``: no ``GROUP BY``, one ``k`` per row (no ``n``; an ``INTEGER`` when every
+    ``k`` fits), for the caller to count (``numpy.bincount``). The hash aggregate of the
+    grouped form is most of its cost, with up to ``len(ranges) * bins`` groups: on 1e6 rows, 21
+    segments, 10 000 bins (DuckDB, 2 threads) 31-38 ms grouped (124k-205k groups) against
+    21-23 ms reading the keys and counting them in numpy; a per-segment coarse pass followed by
+    a fine pass over the needed coarse bins only took 39-41 ms (two scans and joins).
     """
     expr, present = VALUES[values]
     versions = sorted({k[0] for k in ranges})
@@ -297,10 +305,15 @@ def value_histograms(model: str, ranges: Mapping[tuple[Any, ...], tuple[float, f
     for k in names:
         on.add(f"t.{k} = g.k_{k}" if k == "version" else f"t.{k} IS NOT DISTINCT FROM g.k_{k}")
     head = ", ".join([*([] if one else ["version"]), *seg.select(d), f"{expr} AS v"])
-    sql_ = (f"SELECT CAST(greatest(least(floor((t.v - g.lo_0) / g.w_0), {bins - 1}), 0) AS "
-            f"BIGINT) + CAST(g.sid AS BIGINT) * {bins} AS k, count(*) AS n FROM (SELECT {head} "
-            f"FROM {{src}} WHERE {where} AND {present} IS NOT NULL) t JOIN {table} g ON {on} "
-            "GROUP BY 1")
+    k = (f"CAST(greatest(least(floor((t.v - g.lo_0) / g.w_0), {bins - 1}), 0) AS BIGINT) + "
+         f"CAST(g.sid AS BIGINT) * {bins}")
+    rows = (f"FROM (SELECT {head} FROM {{src}} WHERE {where} AND {present} IS NOT NULL) t "
+            f"JOIN {table} g ON {on}")
+    if grouped:
+        sql_ = f"SELECT {k} AS k, count(*) AS n {rows} GROUP BY 1"
+    else:
+        small = len(ranges) * bins <= 2**31 - 1
+        sql_ = f"SELECT CAST({k} AS {'INTEGER' if small else 'BIGINT'}) AS k {rows}"
     return Statement(sql_, [*params, *table_params], ())
 
 
