@@ -24,9 +24,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import mlmkit
-from mlmkit.store.engines import ParquetEngine, WorkspaceEngine
+from mlmkit.store.engines import ParquetEngine
 from mlmkit.store.engines.dataset import export_dataset
-from mlmkit.store.engines.segment_values import VALUE_ROWS_LIMIT
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _counting import CountingEngine, segment_workspaces  # (a helper module beside the tests)
@@ -198,66 +197,6 @@ def test_engine_histograms_of_two_versions_equal_each_segment_alone(logged: Any,
         np.add.at(dense, hist["bin"].to_numpy(), hist["n"].to_numpy())
         assert np.array_equal(got[(version, country)], dense), (version, country)
 
-
-
-class _Recording(WorkspaceEngine):
-    """A `WorkspaceEngine` keeping every statement's SQL; ``value_rows_limit`` as given."""
-
-    def __init__(self, db: Any, limit: int) -> None:
-        super().__init__(db)
-        self.value_rows_limit = limit
-        self.sql: list[str] = []
-
-    def _merged(self, st: Any, model: str, span: Any) -> pl.DataFrame:
-        self.sql.append(st.sql)
-        return super()._merged(st, model, span)
-
-
-@pytest.mark.parametrize("model", list(TASKS))
-@pytest.mark.parametrize("segment", ["country", ["country", "tier"]])
-def test_per_row_keys_and_sql_grouping_give_the_same_frame(logged: Any, model: str,
-                                                           segment: Any) -> None:
-    """Up to ``value_rows_limit`` rows the histogram statement returns one key per row
-    (counted by numpy), beyond it the engine groups in SQL: the same frames, bit for bit."""
-    ws, _, _, _ = logged
-    frames, statements = [], []
-    for limit in (VALUE_ROWS_LIMIT, 0):
-        eng = _Recording(ws.db, limit)
-        frames.append(ws.monitor.using(eng).get_current_metrics(
-            model, V1, start=T0, end=END, segment=segment, bins=1500))
-        statements.append([s for s in eng.sql if " JOIN " in s])
-    assert_frame_equal(frames[0], frames[1], check_exact=True)
-    (keyed,), (grouped,) = statements
-    assert "GROUP BY" not in keyed and "count(*)" not in keyed
-    assert grouped.endswith("GROUP BY 1")
-    assert frames[0][f"{PREFIX[model]}_q50"].is_not_nan().sum() >= 3
-
-
-@pytest.mark.parametrize("values", ["residual", "score"])
-def test_engine_counts_per_row_keys_equal_grouped_counts(logged: Any, values: str) -> None:
-    """Two versions in one statement, a NULL key, a one-row (zero-width) segment."""
-    ws, _, _, _ = logged
-    model = "rg" if values == "residual" else "an"
-    keyed, grouped = _Recording(ws.db, VALUE_ROWS_LIMIT), _Recording(ws.db, 0)
-    seg = keyed.resolve_segment(model, "country")
-    span = mlmkit.values.TimeRange(T0, END)
-    base = (keyed.regression_sums if model == "rg" else keyed.score_totals)(
-        model, versions=[V1, V2], time_range=span, segment=seg).filter(pl.col("n") > 0)
-    ranges = {tuple(r[:-2]): (r[-2], r[-1])
-              for r in base.select("version", "segment_0", "lo", "hi").iter_rows()}
-    rows = int(base["n"].sum())
-    got = [eng.segment_value_histograms(model, seg, ranges, values=values, time_range=span,
-                                        bins=250, rows=rows) for eng in (keyed, grouped)]
-    assert list(got[0]) == list(got[1]) == list(ranges)
-    for key in ranges:
-        assert np.array_equal(got[0][key], got[1][key]), key
-        assert got[0][key].dtype == np.int64 and got[0][key].sum() > 0
-    assert sum(int(c.sum()) for c in got[0].values()) == rows
-    assert ("GROUP BY" in keyed.sql[-1], "GROUP BY" in grouped.sql[-1]) == (False, True)
-    # without a row count, or over the limit, the engine groups in SQL
-    keyed.segment_value_histograms(model, seg, ranges, values=values, time_range=span,
-                                   bins=250, rows=VALUE_ROWS_LIMIT + 1)
-    assert keyed.sql[-1].endswith("GROUP BY 1")
 
 
 def test_many_histogram_quantiles_are_each_histogram_quantiles_bit_for_bit() -> None:

@@ -213,8 +213,7 @@ def _quantile_columns(engine: StatisticsEngine, task: Task, model: str, seg: Res
     score = task is Task.SCORE_ONLY
     hists = engine.segment_value_histograms(model, seg, ranges,
                                             values="score" if score else "residual",
-                                            time_range=span, bins=bins, role=role,
-                                            rows=int(live["n"].sum()))
+                                            time_range=span, bins=bins, role=role)
     # the quantiles of residual_quantiles / score_summary, every segment in one numpy pass
     value, low, high = histogram_quantiles_many(
         np.vstack([bin_edges(lo, hi, bins) for lo, hi in ranges.values()]),

@@ -271,8 +271,7 @@ VALUES = {"residual": ("(value - actual_value)", "actual_value"), "score": ("sco
 
 def value_histograms(model: str, ranges: Mapping[tuple[Any, ...], tuple[float, float]],
                      span: TimeRange | None, role: str | None, seg: ResolvedSegment,
-                     bins: int, values: str, d: Dialect = DUCKDB, *, grouped: bool = True
-                     ) -> Statement:
+                     bins: int, values: str, d: Dialect = DUCKDB) -> Statement:
     """``k, n``: residuals or scores on each (version, segment)'s own ``bins`` equal bins.
 
     ``ranges`` maps ``(version, *segment key)`` to its ``(lo, hi)``; ``values`` is
@@ -287,12 +286,10 @@ def value_histograms(model: str, ranges: Mapping[tuple[Any, ...], tuple[float, f
     Rows of a key without a range count nowhere. No group keys: partials of disjoint rows
     may repeat a ``k`` and their ``n`` add up (read unmerged).
 
-    ``grouped=False``: no ``GROUP BY``, one ``k`` per row (no ``n``; an ``INTEGER`` when every
-    ``k`` fits), for the caller to count (``numpy.bincount``). The hash aggregate of the
-    grouped form is most of its cost, with up to ``len(ranges) * bins`` groups: on 1e6 rows, 21
-    segments, 10 000 bins (DuckDB, 2 threads) 31-38 ms grouped (124k-205k groups) against
-    21-23 ms reading the keys and counting them in numpy; a per-segment coarse pass followed by
-    a fine pass over the needed coarse bins only took 39-41 ms (two scans and joins).
+    The hash aggregate is most of its cost, with up to ``len(ranges) * bins`` groups: on 1e6
+    rows, 21 segments, 10 000 bins (DuckDB, 2 threads) 31-38 ms (124k-205k groups); a
+    per-segment coarse pass followed by a fine pass over the needed coarse bins only took 39-41
+    ms (two scans and joins), one CTE statement of both 34-36 ms.
     """
     expr, present = VALUES[values]
     versions = sorted({k[0] for k in ranges})
@@ -309,12 +306,8 @@ def value_histograms(model: str, ranges: Mapping[tuple[Any, ...], tuple[float, f
          f"CAST(g.sid AS BIGINT) * {bins}")
     rows = (f"FROM (SELECT {head} FROM {{src}} WHERE {where} AND {present} IS NOT NULL) t "
             f"JOIN {table} g ON {on}")
-    if grouped:
-        sql_ = f"SELECT {k} AS k, count(*) AS n {rows} GROUP BY 1"
-    else:
-        small = len(ranges) * bins <= 2**31 - 1
-        sql_ = f"SELECT CAST({k} AS {'INTEGER' if small else 'BIGINT'}) AS k {rows}"
-    return Statement(sql_, [*params, *table_params], ())
+    return Statement(f"SELECT {k} AS k, count(*) AS n {rows} GROUP BY 1",
+                     [*params, *table_params], ())
 
 
 def side_values(model: str, columns: Sequence[str], side: Side, role: str | None,

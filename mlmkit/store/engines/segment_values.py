@@ -6,11 +6,9 @@ counts of every (version, segment) on its own ``[lo, hi]``, in one statement wha
 number of segments (`mlmkit.store.engines.portable_segments.value_histograms`). Each group's
 counts equal the unsegmented call's on that group's rows alone (same edges, same arithmetic).
 
-Up to `SegmentValueAggregates.value_rows_limit` rows (DuckDB engines: the workspace, Parquet)
-the statement returns each row's integer key and numpy counts them (one ``bincount``); beyond
-it, or on Spark, it groups in SQL. Both give the same counts; the per-row keys spare the
-engine's hash aggregate over up to ``segments * bins`` groups, most of the grouped form's cost
-(1e6 rows, 21 segments, 10 000 bins: 21-23 ms against 31-38 ms).
+The engine counts (a hash aggregate over up to ``segments * bins`` groups, most of the
+statement's cost: 31-38 ms per 1e6 rows at 21 segments and 10 000 bins). Reading each row's
+key and counting it in numpy measured 21-23 ms, but brings every row to Python: not done.
 """
 
 from __future__ import annotations
@@ -30,16 +28,13 @@ from mlmkit.values import TimeRange
 if TYPE_CHECKING:
     from mlmkit.store.engines.segments import ResolvedSegment
 
-__all__ = ["VALUE_ROWS_LIMIT", "SegmentValueAggregates", "SegmentValueEngine"]
+__all__ = ["SegmentValueAggregates", "SegmentValueEngine"]
 
 _Key = tuple[Any, ...]
 _Counts = npt.NDArray[np.int64]
 #: Up to this many (key, bin) cells the counts are filled by one bincount (32 MB); beyond,
 #: by one bincount per key over the rows sorted by key (memory: one array per key).
 _FLAT = 1 << 22
-#: Per-row keys are read up to this many rows (an ``INTEGER`` each, 16 MB; numpy's bincount
-#: takes them as 64-bit indices, 32 MB more).
-VALUE_ROWS_LIMIT = 4_000_000
 
 
 @runtime_checkable
@@ -49,8 +44,8 @@ class SegmentValueEngine(Protocol):
     def segment_value_histograms(self, model_name: str, segment: ResolvedSegment,
                                  ranges: Mapping[_Key, tuple[float, float]], *,
                                  values: str, time_range: TimeRange | None = None,
-                                 bins: int = 1000, role: str | None = "served",
-                                 rows: int | None = None) -> dict[_Key, _Counts]:
+                                 bins: int = 1000, role: str | None = "served"
+                                 ) -> dict[_Key, _Counts]:
         """``{(version, *segment key): counts (bins,)}`` on each key's ``(lo, hi)``."""
         ...
 
@@ -59,8 +54,6 @@ class SegmentValueAggregates:
     """``segment_value_histograms`` over an engine's ``_rows``."""
 
     dialect: Dialect = DUCKDB
-    #: The most rows whose keys are read one by one (DuckDB dialect only); 0: always grouped.
-    value_rows_limit: int = VALUE_ROWS_LIMIT
 
     def _rows(self, st: Statement, model: str, span: TimeRange | None) -> pl.DataFrame:
         raise NotImplementedError  # provided by the engine
@@ -68,8 +61,8 @@ class SegmentValueAggregates:
     def segment_value_histograms(self, model_name: str, segment: ResolvedSegment,
                                  ranges: Mapping[_Key, tuple[float, float]], *,
                                  values: str, time_range: TimeRange | None = None,
-                                 bins: int = 1000, role: str | None = "served",
-                                 rows: int | None = None) -> dict[_Key, _Counts]:
+                                 bins: int = 1000, role: str | None = "served"
+                                 ) -> dict[_Key, _Counts]:
         """``{(version, *segment key): counts}``: ``bins`` equal bins of each key's range.
 
         ``values``: ``"residual"`` (labelled rows' ``prediction - actual``, as
@@ -78,25 +71,13 @@ class SegmentValueAggregates:
         to ``(lo, hi)``, e.g. the ``lo`` / ``hi`` of the grouped ``regression_sums`` or
         ``score_totals``; every key of ``ranges`` is in the result (zeros without rows). One
         statement; the per-key arrays are filled from its ``(k, n)`` rows without a loop over
-        rows (`_FLAT`). ``rows``: how many rows the histograms count (e.g. the sums' ``n``);
-        up to ``value_rows_limit`` (and ``len(ranges) * bins <= _FLAT``) on a DuckDB-dialect
-        engine the statement returns each row's key, counted here by one ``bincount`` (see the
-        module); otherwise (or ``None``) it groups in SQL. The counts are the same.
+        rows (`_FLAT`).
         """
         if values not in ssql.VALUES:
             raise invalid("values", "'residual' or 'score'", values)
         keys = list(ranges)
         if not keys:
             return {}
-        cells = len(keys) * bins
-        if (rows is not None and rows <= self.value_rows_limit and cells <= _FLAT
-                and self.dialect.name == DUCKDB.name):
-            st = ssql.value_histograms(model_name, ranges, time_range, role, segment, bins,
-                                       values, self.dialect, grouped=False)
-            keyed = self._rows(st, model_name, time_range)
-            each = keyed["k"].drop_nulls().to_numpy() if keyed.height else np.zeros(0, np.int64)
-            flat = np.bincount(each, minlength=cells).astype(np.int64, copy=False)
-            return dict(zip(keys, flat.reshape(len(keys), bins), strict=True))
         st = ssql.value_histograms(model_name, ranges, time_range, role, segment, bins, values,
                                    self.dialect)
         long = self._rows(st, model_name, time_range)  # partials: repeated k add up below
