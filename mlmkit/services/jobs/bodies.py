@@ -153,11 +153,13 @@ def performance_monitoring(ctx: JobContext, *, window: str | timedelta = "1h",
                            period: str | timedelta = "5m") -> None:
     """Metrics of every production model over ``window`` into ``metric_snapshots``.
 
-    One snapshot per model and ``period``: a second run in the same period is a no-op.
+    One snapshot per model and ``period``: a second run in the same period is a no-op. First
+    the regression days a replaced label made stale are rebuilt.
     """
     span = resolve_range(window, now=ctx.now)
     period_start = floor_time(ctx.now, parse_window(period, "period"))
     monitor = ctx.monitor
+    monitor.rebuild_regression_days()
     done = _done_keys(ctx, period_start)
 
     def body(meta: ModelMetadata, log: logging.LoggerAdapter) -> JSONObject:

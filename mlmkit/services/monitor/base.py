@@ -19,6 +19,7 @@ from mlmkit.services._engine import EngineUser
 from mlmkit.services.monitor.results import WindowMetrics
 from mlmkit.services.monitor.window import TotalsRow, roc_aucs, window_metrics
 from mlmkit.store.predictions import monitoring as monitor_sql
+from mlmkit.store.predictions import regression_daily
 from mlmkit.values import TimeRange, Version, VersionLike
 
 if TYPE_CHECKING:
@@ -108,6 +109,16 @@ class MonitorBase(EngineUser):
             self._registered(model_name)
         return monitor_sql.refresh_daily_summary(self.db, model_name=model_name,
                                                  before=before)
+
+    def rebuild_regression_days(self, model_name: str | None = None, *,
+                                stale_only: bool = True) -> int:
+        """Recompute the per-day regression statistics from the rows; the days rewritten.
+
+        Every write keeps them exact, but a replaced label marks its day stale (read from
+        its rows until rebuilt); the performance-monitoring job rebuilds those. ``stale_only=
+        False`` recomputes every day (of ``model_name``).
+        """
+        return regression_daily.rebuild(self.db, model_name=model_name, stale_only=stale_only)
 
     def daily_summary(self, model_name: str, version: Versions = None, *,
                       start: datetime | None = None, end: datetime | None = None

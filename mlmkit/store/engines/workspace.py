@@ -12,11 +12,12 @@ from mlmkit.store import experiments as _experiments
 from mlmkit.store import tuning_runs as _tuning
 from mlmkit.store.database import Database
 from mlmkit.store.engines.portable import Statement
-from mlmkit.store.engines.segments import SegmentAggregates
+from mlmkit.store.engines.segments import ResolvedSegment, SegmentAggregates
 from mlmkit.store.engines.tasks import TaskAggregates
 from mlmkit.store.predictions import aggregates as _agg
 from mlmkit.store.predictions import drift as _drift
 from mlmkit.store.predictions import monitoring as _mon
+from mlmkit.store.predictions import regression_daily as _daily
 from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
 
@@ -40,6 +41,25 @@ class WorkspaceEngine(TaskAggregates, SegmentAggregates):
         """One portable statement over the ``predictions`` table (already one row per group)."""
         frame = _agg.query(self.db, st.sql.replace("{src}", "predictions"), st.params)
         return frame.sort(list(st.keys)) if st.keys and frame.height else frame
+
+    def regression_sums(self, model_name: str, *, versions: Sequence[str] | None = None,
+                        time_range: TimeRange | None = None, interval: timedelta | None = None,
+                        role: str | None = "served", segment: ResolvedSegment | None = None
+                        ) -> pl.DataFrame:
+        """`TaskAggregates.regression_sums`; a window's whole days from ``regression_daily``.
+
+        Without ``interval`` and ``segment``, the days of the window whose rows it holds whole
+        come from their rows of the table (m011), the rest from the rows
+        (`mlmkit.store.predictions.regression_daily.window_sums`): ~one row per day read
+        instead of every row.
+        """
+        raw = super().regression_sums
+        if interval is not None or segment is not None or time_range is None:
+            return raw(model_name, versions=versions, time_range=time_range, interval=interval,
+                       role=role, segment=segment)
+        return _daily.window_sums(self.db, model_name, versions, time_range, role,
+                                  lambda part: raw(model_name, versions=versions,
+                                                   time_range=part, role=role))
 
     def _feature_map(self, model: str) -> dict[str, tuple[str, str]]:
         rows = self.db.execute("SELECT feature, column_name, kind FROM feature_columns "

@@ -18,6 +18,7 @@ from mlmkit._faults import fault_point
 from mlmkit._validation import invalid
 from mlmkit.store._sql import Where, where_clause
 from mlmkit.store.database import Database
+from mlmkit.store.predictions import regression_daily
 from mlmkit.store.predictions.aggregates import CONFUSION_CELLS, COUNT_COLUMNS, query
 from mlmkit.values import TimeRange, utcnow
 
@@ -189,6 +190,7 @@ def retire_days(db: Database, before: datetime) -> tuple[int, int]:
         deleted = conn.execute("DELETE FROM predictions WHERE ts < ?", [before]).fetchone()
         fault_point("retention.after_delete")
         conn.execute("DELETE FROM actuals WHERE recorded_at < ?", [before])
+        regression_daily.retire(conn, before)  # the rows' days go with them (m011)
         fault_point("retention.before_commit")
     return (int(deleted[0]) if deleted else 0), (int(written[0]) if written else 0)
 

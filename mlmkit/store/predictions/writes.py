@@ -8,8 +8,7 @@ audit table in the same transaction; a label logged with the prediction is part 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,10 +17,14 @@ import polars as pl
 import pyarrow as pa
 
 from mlmkit._validation import invalid
-from mlmkit.exceptions import DuplicateError, NotFoundError
+from mlmkit.exceptions import DuplicateError
 from mlmkit.store._sql import Where, where_clause
 from mlmkit.store.database import Database
+from mlmkit.store.predictions import regression_daily
 from mlmkit.store.predictions.batch import Batch, feature_column
+from mlmkit.store.predictions.lookup import IN_LIST_MAX as _IN_LIST_MAX
+from mlmkit.store.predictions.lookup import id_rows as _id_rows
+from mlmkit.store.predictions.lookup import unknown_ids
 from mlmkit.values import Task, TimeRange
 
 __all__ = ["BASE_COLUMNS", "PredictionStore", "TASK_COLUMNS", "unknown_ids"]
@@ -31,39 +34,19 @@ BASE_COLUMNS = ("prediction_id", "model_name", "version", "ts", "prediction", "s
 TASK_COLUMNS = ("label", "actual_label", "probabilities", "value", "actual_value")
 """Columns of multiclass and regression rows (m009); NULL in binary and score-only rows."""
 _LABEL_COLUMNS = ("actual", "actual_label", "actual_value")
-_IN_LIST_MAX = 512
 
 
-def unknown_ids(first: object, missing: int, model_name: str | None, version: str | None
-                ) -> NotFoundError:
-    """The error of a label call whose ids match no logged row in its scope (none recorded)."""
-    where = "" if model_name is None else f" for model {model_name!r}" + (
-        "" if version is None else f" version {version!r}")
-    return NotFoundError(f"prediction_id {first!r} is not in the log{where} (first of "
-                         f"{missing} unknown ids); no label was recorded")
+def _valued(conn: duckdb.DuckDBPyConnection, labels: pa.Table, join: str) -> None:
+    """`regression_daily.add_labels` of a label group's ``FROM predictions p, <join>``.
 
-
-@contextmanager
-def _id_rows(conn: duckdb.DuckDBPyConnection, ids: Sequence[object]) -> Iterator[str]:
-    """The relation label statements match ``ids`` in: ``predictions``, or the rows of a few.
-
-    Up to `_IN_LIST_MAX` distinct ids, their rows (``rid`` = rowid, ``prediction_id``,
-    ``model_name``, ``version``) are found by the index (m010) and registered as
-    ``_mlmkit_id_rows`` for the block, instead of a hash join over the table.
+    Only the rows given an ``actual_value`` (the others keep theirs: ``coalesce``).
     """
-    unique = sorted({str(i) for i in ids})
-    if not 0 < len(unique) <= _IN_LIST_MAX:
-        yield "predictions"
-        return
-    found = conn.sql("SELECT rowid AS rid, prediction_id, model_name, version FROM predictions "
-                     f"WHERE prediction_id IN ({', '.join('?' * len(unique))})",
-                     params=unique).to_arrow_table()
-    conn.register("_mlmkit_id_rows", found)
+    conn.register("_mlmkit_labels", labels)  # (add_labels runs in another frame)
     try:
-        yield "_mlmkit_id_rows"
+        regression_daily.add_labels(conn, regression_daily.matched_rows(
+            f"{join} AND l.actual_value IS NOT NULL", "l.actual_value"))
     finally:
-        conn.unregister("_mlmkit_id_rows")
-"""Up to this many ids, the duplicate check is an IN-list probe instead of a semi-join."""
+        conn.unregister("_mlmkit_labels")
 
 
 class PredictionStore:
@@ -143,6 +126,8 @@ class PredictionStore:
             for _mlmkit_batch in batch.arrow_chunks():  # (a replacement scan: measured
                 conn.execute(f"INSERT INTO predictions BY NAME SELECT {select} "  # 0.6 ms
                              "FROM _mlmkit_batch")  # less per batch than register/unregister)
+                if "value" in _mlmkit_batch.column_names:  # regression rows: their days
+                    regression_daily.add_inserted(conn, _mlmkit_batch, stamp)
         for model in batch.models:  # committed: cache the feature columns for the next batch
             if batch.features and model not in self._features:
                 self.feature_map(model)
@@ -230,7 +215,8 @@ class PredictionStore:
         columns = ", ".join(f'"{c}"' for c in values)
         marks = ", ".join("?::STRUCT(label VARCHAR, p DOUBLE)[]" if c == "probabilities" else "?"
                           for c in values)
-        with self.db.connection() as conn:
+        regression = values.get("value") is not None
+        with self.db.transaction() if regression else self.db.connection() as conn:
             if caller_id and conn.execute(
                     "SELECT 1 FROM predictions WHERE prediction_id = ? AND version = ? "
                     "AND model_name = ? LIMIT 1",
@@ -242,6 +228,8 @@ class PredictionStore:
                                      value=values["prediction_id"])
             conn.execute(f"INSERT INTO predictions ({columns}) VALUES ({marks})",
                          list(values.values()))
+            if regression:
+                regression_daily.add_inserted(conn, pa.Table.from_pylist([values]))
         return str(values["prediction_id"])
 
     # ------------------------------------------------------------------ labels
@@ -314,6 +302,9 @@ class PredictionStore:
                     if rows == "predictions" else (  # by rowid: the rows found, no table scan
                         f"(SELECT p.rid, l.{column} FROM _mlmkit_labels l JOIN {rows} p ON "
                         f"p.prediction_id = l.prediction_id{scope}) l WHERE p.rowid = l.rid")
+                if column == "actual_value":  # the days of the rows it labels (m011)
+                    regression_daily.add_labels(conn, regression_daily.matched_rows(
+                        target, "l.actual_value"), params)
                 changed = conn.execute(
                     f"UPDATE predictions p SET {column} = l.{column}, labelled_at = ? "
                     f"FROM {target}", [at, *params]).fetchone()
@@ -358,6 +349,11 @@ class PredictionStore:
                     for r, o in zip(requests, ordinals, strict=True)]
             _mlmkit_labels = labels.filter(pa.array(keep, pa.bool_()))
             if any(keep):
+                if _mlmkit_labels.column("actual_value").null_count < _mlmkit_labels.num_rows:
+                    _valued(conn, _mlmkit_labels, f"_mlmkit_labels l WHERE {match}"
+                            if rows == "predictions" else
+                            f"(SELECT p.rid, l.actual_value FROM _mlmkit_labels l JOIN {rows} p"
+                            f" ON {match}) l WHERE p.rowid = l.rid")
                 conn.execute(
                     "UPDATE predictions p SET actual = coalesce(l.actual, p.actual), "
                     "actual_label = coalesce(l.actual_label, p.actual_label), actual_value = "

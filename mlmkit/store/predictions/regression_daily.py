@@ -1,0 +1,226 @@
+"""Per-day sufficient statistics of regression rows, kept exact by every write (m011).
+
+``regression_daily`` holds, per ``(model_name, version, role, UTC day)``, the columns of the
+engines' ``regression_sums`` statement over the rows with a ``value`` (total, labelled ``n``,
+sums of ``e``, ``|e|``, ``e²``, ``y``, ``y²``, ``|e|/|y|`` and its square, ``e⁴``, zero actuals,
+``min e`` / ``max e``) plus the day's first and last ``ts``. A window of whole days is then
+answered from one row per day instead of a scan of its rows (`read_days`).
+
+Every write of the ``predictions`` table updates it in the SAME transaction, so a crash leaves
+both or neither:
+
+- inserts add their rows' terms (`add_inserted`, `PredictionStore.insert_batch` / ``insert_one``);
+- a label on a row without one adds the row's labelled terms; a label replacing a different
+  value marks the day ``stale`` (no subtraction: the day is read raw until `rebuild`)
+  (`add_labels`);
+- retention deletes the days it deletes (`monitoring.retire_days`).
+
+``rebuild`` recomputes days from their rows (the stale ones, or all); the
+performance-monitoring job calls it. Additive upserts of floating sums round differently from
+one pass over the rows: equal to ``regression_sums`` of the raw rows within ~1e-15 relative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from mlmkit.store._sql import Where
+from mlmkit.store.database import Database
+from mlmkit.values import TimeRange
+
+__all__ = ["COLUMNS", "add_inserted", "add_labels", "matched_rows", "read_days", "rebuild",
+           "retire", "window_sums"]
+
+COLUMNS = ("total", "n", "sum_error", "sum_abs_error", "sum_squared_error", "sum_actual",
+           "sum_squared_actual", "sum_abs_percentage_error", "zero_actuals",
+           "sum_squared_abs_percentage_error", "sum_fourth_error", "lo", "hi")
+"""The statistics of a day, named and defined as ``portable_tasks.regression_sums``."""
+
+_KEY = "model_name, version, role, (ts AT TIME ZONE 'UTC')::DATE AS day"
+
+
+def _sum(term: str) -> str:
+    """A sum that is 0.0 over no rows (additive; ``regression_sums`` reads NULL as 0.0)."""
+    return f"coalesce(sum({term}), 0.0)"
+
+
+def aggregate(rows: str) -> str:
+    """``SELECT key, statistics, first_ts, last_ts`` of the relation ``rows`` per day.
+
+    ``rows`` has ``model_name, version, role, ts, value, actual_value`` (the table, a batch);
+    only rows with a ``value`` count (the regression rows), as in ``regression_sums``.
+    """
+    return f"""
+        SELECT model_name, version, role, day, count(*) AS total, count(y) AS n,
+               {_sum("e")} AS sum_error, {_sum("abs(e)")} AS sum_abs_error,
+               {_sum("e * e")} AS sum_squared_error, {_sum("y")} AS sum_actual,
+               {_sum("y * y")} AS sum_squared_actual, {_sum("ape")} AS sum_abs_percentage_error,
+               count(y) - count(ape) AS zero_actuals,
+               {_sum("ape * ape")} AS sum_squared_abs_percentage_error,
+               {_sum("(e * e) * (e * e)")} AS sum_fourth_error, min(e) AS lo, max(e) AS hi,
+               min(ts) AS first_ts, max(ts) AS last_ts, false AS stale
+        FROM (SELECT {_KEY}, ts, y, e, abs(e) / nullif(abs(y), 0) AS ape
+              FROM (SELECT model_name, version, role, ts, actual_value AS y,
+                           value - actual_value AS e FROM {rows} WHERE value IS NOT NULL) r) t
+        GROUP BY ALL"""
+
+
+_SUMMED = [c for c in COLUMNS if c not in ("lo", "hi")]
+_UPSERT = "ON CONFLICT (model_name, version, role, day) DO UPDATE SET " + ", ".join(
+    [f"{c} = regression_daily.{c} + excluded.{c}" for c in _SUMMED]
+    + ["lo = coalesce(least(regression_daily.lo, excluded.lo), regression_daily.lo, "
+       "excluded.lo)",
+       "hi = coalesce(greatest(regression_daily.hi, excluded.hi), regression_daily.hi, "
+       "excluded.hi)",
+       "first_ts = least(regression_daily.first_ts, excluded.first_ts)",
+       "last_ts = greatest(regression_daily.last_ts, excluded.last_ts)"])
+
+
+def add_inserted(conn: duckdb.DuckDBPyConnection, rows: pa.Table, stamp: str | None = None
+                 ) -> None:
+    """Add the terms of ``rows``, just inserted as they are (a batch chunk, one row).
+
+    Columns the rows lack take the values the INSERT gave them: ``role`` the table's default,
+    ``ts`` the ``stamp`` expression (the batch's clock), ``actual_value`` NULL.
+    """
+    names = set(rows.column_names)
+    _mlmkit_rows = rows  # (read by DuckDB's replacement scan in this frame)
+    relation = ("(SELECT model_name, version, " + ("role" if "role" in names else "'served'")
+                + " AS role, " + ("ts" if "ts" in names else f"{stamp}") + " AS ts, value, "
+                + ("actual_value" if "actual_value" in names else "NULL::DOUBLE")
+                + " AS actual_value FROM _mlmkit_rows)")
+    conn.execute(f"INSERT INTO regression_daily {aggregate(relation)} {_UPSERT}")
+
+
+def add_labels(conn: duckdb.DuckDBPyConnection, matched: str, params: Sequence[object] = ()
+               ) -> None:
+    """Before a label UPDATE: add the terms it creates, mark the days it changes stale.
+
+    ``matched``: a relation of the rows the UPDATE will change, with ``rid`` (rowid),
+    ``new_value`` (the row's ``actual_value`` after it) and the row's ``model_name, version,
+    role, ts, value, actual_value`` (before it); see `matched_rows`. A row without a label
+    gains its labelled terms (its ``total`` is counted already); a row whose label changes
+    (to another value or NULL) marks its day stale. A row matched twice marks its day stale.
+    """
+    base = (f"SELECT rid, model_name, version, role, ts, value, actual_value, new_value, "
+            f"count(*) OVER (PARTITION BY rid) AS times FROM {matched}")
+    conn.execute(
+        f"""INSERT INTO regression_daily
+            SELECT model_name, version, role, day, 0, n, sum_error, sum_abs_error,
+                   sum_squared_error, sum_actual, sum_squared_actual, sum_abs_percentage_error,
+                   zero_actuals, sum_squared_abs_percentage_error, sum_fourth_error, lo, hi,
+                   first_ts, last_ts, false
+            FROM ({aggregate(f"(SELECT model_name, version, role, ts, value, "
+                             f"new_value AS actual_value FROM ({base}) b WHERE times = 1 AND "
+                             "actual_value IS NULL AND new_value IS NOT NULL)")}) a
+            {_UPSERT}""", list(params))
+    conn.execute(
+        f"""UPDATE regression_daily d SET stale = true FROM (
+                SELECT DISTINCT {_KEY} FROM ({base}) b WHERE value IS NOT NULL AND
+                (times > 1 OR (actual_value IS NOT NULL AND
+                               actual_value IS DISTINCT FROM new_value))) s
+            WHERE d.model_name = s.model_name AND d.version = s.version AND d.role = s.role
+              AND d.day = s.day""", list(params))
+
+
+def matched_rows(join: str, new_value: str) -> str:
+    """The `add_labels` relation of a label UPDATE's ``FROM predictions p, <join>``."""
+    return (f"(SELECT p.rowid AS rid, p.model_name, p.version, p.role, p.ts, p.value, "
+            f"p.actual_value, {new_value} AS new_value FROM predictions p, {join})")
+
+
+def retire(conn: duckdb.DuckDBPyConnection, before: datetime) -> None:
+    """Delete the days before ``before`` (a UTC midnight: retention deleted their rows)."""
+    conn.execute("DELETE FROM regression_daily WHERE day < (?::TIMESTAMPTZ AT TIME ZONE "
+                 "'UTC')::DATE", [before])
+
+
+def rebuild(db: Database, *, model_name: str | None = None, stale_only: bool = True) -> int:
+    """Recompute days from their rows (the stale ones, or every day); the days written."""
+    scope = Where().equal("model_name", model_name)
+    where = Where().equal("model_name", model_name).add("stale") if stale_only else scope
+    with db.transaction() as conn:
+        rows = f"(SELECT * FROM predictions WHERE {scope})"
+        if stale_only:
+            days = conn.execute("SELECT model_name, version, role, day FROM regression_daily "
+                                f"WHERE {where}", where.params).fetchall()
+            if not days:
+                return 0
+            _mlmkit_days = pa.table({name: [d[i] for d in days] for i, name in
+                                     enumerate(("model_name", "version", "role", "day"))})
+            rows = ("(SELECT p.* FROM predictions p SEMI JOIN _mlmkit_days k ON p.model_name = "
+                    "k.model_name AND p.version = k.version AND p.role = k.role AND "
+                    "(p.ts AT TIME ZONE 'UTC')::DATE = k.day)")
+        conn.execute(f"DELETE FROM regression_daily WHERE {where}", where.params)
+        written = conn.execute(f"INSERT INTO regression_daily {aggregate(rows)}",
+                               [] if stale_only else scope.params).fetchall()
+    return int(written[0][0])
+
+
+def read_days(db: Database, model_name: str, versions: Sequence[str] | None,
+              start: datetime, end: datetime, role: str | None) -> list[tuple[Any, ...]]:
+    """The table's rows of the days ``[start, end)`` touches.
+
+    Tuples ``(version, day, first_ts, last_ts, stale, *COLUMNS)``, by version and day.
+    """
+    sql = ("SELECT version, day, first_ts, last_ts, stale, " + ", ".join(COLUMNS) +
+           " FROM regression_daily WHERE model_name = ? AND day >= (?::TIMESTAMPTZ AT TIME "
+           "ZONE 'UTC')::DATE AND day <= (?::TIMESTAMPTZ AT TIME ZONE 'UTC')::DATE")
+    params: list[object] = [model_name, start, end]
+    if versions is not None:
+        sql += " AND list_contains(?, version)"
+        params.append(list(versions))
+    if role is not None:
+        sql += " AND role = ?"
+        params.append(role)
+    return db.execute(sql + " ORDER BY version, day", params)
+
+
+_SCHEMA = {"version": pl.String, **{c: pl.Int64 if c in ("total", "n", "zero_actuals")
+                                    else pl.Float64 for c in COLUMNS}}
+
+
+def window_sums(db: Database, model_name: str, versions: Sequence[str] | None, span: TimeRange,
+                role: str | None, raw: Callable[[TimeRange], pl.DataFrame]) -> pl.DataFrame:
+    """``regression_sums`` of ``span`` per version: whole days from the table, the rest raw.
+
+    A day whose rows all lie in ``span`` (its first and last ``ts``) and that is not stale is
+    read from its row; every other day of the table in ``span`` (a stale day, an edge day with
+    rows outside) from ``raw(part)``, the statement over that part of ``span``. A day without a
+    row has no regression rows (every write keeps the table), so it is not read at all. The
+    columns and rows are the raw statement's (``version, *COLUMNS``; no row for a version
+    without rows).
+    """
+    rows = read_days(db, model_name, versions, span.start, span.end, role)
+    usable: dict[date, bool] = {}
+    for _, day, first, last, stale, *_ in rows:
+        inside = not stale and first >= span.start and last < span.end
+        usable[day] = usable.get(day, True) and inside
+    frames = [pl.DataFrame([(r[0], *r[5:]) for r in rows if usable[r[1]]], schema=_SCHEMA,
+                           orient="row")]
+    for lo, hi in _spans(sorted(d for d, ok in usable.items() if not ok)):
+        part = TimeRange(max(lo, span.start), min(hi, span.end))
+        frames.append(raw(part).select(list(_SCHEMA)).cast(_SCHEMA))  # type: ignore[arg-type]
+    both = pl.concat(frames)
+    counts = [c for c in COLUMNS if c not in ("lo", "hi")]
+    return both.group_by("version", maintain_order=True).agg(
+        *[pl.col(c).sum() for c in counts], pl.col("lo").min(), pl.col("hi").max()
+    ).filter(pl.col("total") > 0).select(list(_SCHEMA)).sort("version")
+
+
+def _spans(days: list[date]) -> list[tuple[datetime, datetime]]:
+    """``[start, end)`` of each run of consecutive days."""
+    out: list[tuple[datetime, datetime]] = []
+    for day in days:
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        if out and out[-1][1] == start:
+            out[-1] = (out[-1][0], start + timedelta(days=1))
+        else:
+            out.append((start, start + timedelta(days=1)))
+    return out
