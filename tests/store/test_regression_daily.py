@@ -192,3 +192,27 @@ def test_an_m010_file_is_backfilled(tmp_path):
         assert ws.db.execute("SELECT max(version) FROM schema_version")[0][0] >= 11
         assert ws.db.execute("SELECT sum(total), sum(n) FROM regression_daily") == [(100, 66)]
         _table_matches_rows(ws)
+
+
+def test_whole_days_are_read_without_a_scan(tmp_path):
+    """A window of whole days (ending at a midnight with rows after it) scans nothing."""
+    from mlmkit.store.predictions.regression_daily import window_sums
+
+    rng = np.random.default_rng(3)
+    with mlmkit.open(tmp_path / "ws.duckdb") as ws:
+        ws.registry.register(mlmkit.ModelMetadata("rg", "supervised", "1.0.0",
+                                                  task="regression"))
+        ws.log.track_batch(_batch(rng, 2000, 0, "1.0.0", True))
+        scans: list[TimeRange] = []
+
+        def raw(part: TimeRange) -> pl.DataFrame:
+            scans.append(part)
+            return TaskAggregates.regression_sums(ws.monitor.engine, "rg", time_range=part)
+
+        span = TimeRange(T0 + timedelta(days=1), T0 + timedelta(days=4))
+        got = window_sums(ws.db, "rg", None, span, "served", raw)
+        assert scans == [] and got["total"].to_list() == raw(span)["total"].to_list()
+        edge = TimeRange(T0 + timedelta(days=1, hours=6), T0 + timedelta(days=4))
+        scans.clear()
+        window_sums(ws.db, "rg", None, edge, "served", raw)
+        assert scans == [TimeRange(edge.start, T0 + timedelta(days=2))]  # the edge day only

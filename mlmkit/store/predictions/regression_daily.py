@@ -164,15 +164,15 @@ def rebuild(db: Database, *, model_name: str | None = None, stale_only: bool = T
 
 
 def read_days(db: Database, model_name: str, versions: Sequence[str] | None,
-              start: datetime, end: datetime, role: str | None) -> list[tuple[Any, ...]]:
-    """The table's rows of the days ``[start, end)`` touches.
+              start: datetime, last: datetime, role: str | None) -> list[tuple[Any, ...]]:
+    """The table's rows of the days from ``start``'s to ``last``'s (both included).
 
     Tuples ``(version, day, first_ts, last_ts, stale, *COLUMNS)``, by version and day.
     """
     sql = ("SELECT version, day, first_ts, last_ts, stale, " + ", ".join(COLUMNS) +
            " FROM regression_daily WHERE model_name = ? AND day >= (?::TIMESTAMPTZ AT TIME "
            "ZONE 'UTC')::DATE AND day <= (?::TIMESTAMPTZ AT TIME ZONE 'UTC')::DATE")
-    params: list[object] = [model_name, start, end]
+    params: list[object] = [model_name, start, last]
     if versions is not None:
         sql += " AND list_contains(?, version)"
         params.append(list(versions))
@@ -197,7 +197,8 @@ def window_sums(db: Database, model_name: str, versions: Sequence[str] | None, s
     columns and rows are the raw statement's (``version, *COLUMNS``; no row for a version
     without rows).
     """
-    rows = read_days(db, model_name, versions, span.start, span.end, role)
+    rows = read_days(db, model_name, versions, span.start,
+                     span.end - timedelta(microseconds=1), role)  # (end is excluded)
     usable: dict[date, bool] = {}
     for _, day, first, last, stale, *_ in rows:
         inside = not stale and first >= span.start and last < span.end
@@ -206,7 +207,8 @@ def window_sums(db: Database, model_name: str, versions: Sequence[str] | None, s
                            orient="row")]
     for lo, hi in _spans(sorted(d for d, ok in usable.items() if not ok)):
         part = TimeRange(max(lo, span.start), min(hi, span.end))
-        frames.append(raw(part).select(list(_SCHEMA)).cast(_SCHEMA))  # type: ignore[arg-type]
+        if part.start < part.end:
+            frames.append(raw(part).select(list(_SCHEMA)).cast(_SCHEMA))  # type: ignore[arg-type]
     both = pl.concat(frames)
     counts = [c for c in COLUMNS if c not in ("lo", "hi")]
     return both.group_by("version", maintain_order=True).agg(
