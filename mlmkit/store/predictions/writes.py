@@ -127,7 +127,7 @@ class PredictionStore:
                 conn.execute(f"INSERT INTO predictions BY NAME SELECT {select} "  # 0.6 ms
                              "FROM _mlmkit_batch")  # less per batch than register/unregister)
                 if "value" in _mlmkit_batch.column_names:  # regression rows: their days
-                    regression_daily.add_inserted(conn, _mlmkit_batch, stamp)
+                    regression_daily.add_inserted(conn, _mlmkit_batch, now)
         for model in batch.models:  # committed: cache the feature columns for the next batch
             if batch.features and model not in self._features:
                 self.feature_map(model)
