@@ -54,6 +54,7 @@ POINTS: dict[str, tuple[str, ...]] = {
     "registry_update": ("registry.update.after_put",),
     "alert_fire": ("alert.fire.after_store",),
     "buffered_flush": ("log.flush.before_insert", "log.flush.after_insert"),
+    "regression_writes": ("log.insert.before_regression_days", "labels.after_regression_days"),
 }
 RANDOM = {"rollout_advance", "rollout_complete", "rollout_rollback", "buffered_flush"}
 JOB = {"rollout_start": "rollout-advancement", "rollout_advance": "rollout-advancement",
@@ -61,7 +62,8 @@ JOB = {"rollout_start": "rollout-advancement", "rollout_advance": "rollout-advan
        "rollback_completed": "rollout-advancement", "tuning_apply": "performance-monitoring",
        "retention": "retention", "retention_job": "retention",
        "registry_update": "performance-monitoring", "alert_fire": "alert-delivery",
-       "buffered_flush": "performance-monitoring"}
+       "buffered_flush": "performance-monitoring",
+       "regression_writes": "performance-monitoring"}
 
 
 # ----------------------------------------------------------------------------- scenarios
@@ -95,6 +97,17 @@ def _daily(ws: mlmkit.Workspace, seed: int) -> dict[str, int]:
     return counts
 
 
+def _regression_rows(seed: int, start: int, *, labelled: bool) -> pl.DataFrame:
+    """300 rows of a regression model over the 3 days before T0."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(40.0, 10.0, 300)
+    frame = {"model_name": "rg", "version": A, "prediction": y + rng.normal(0, 3, 300),
+             "prediction_id": [f"r{start + i}" for i in range(300)],
+             "timestamp": [T0 - timedelta(seconds=int(s)) for s in
+                           rng.integers(1, 3 * 86400, 300)]}
+    return pl.DataFrame({**frame, "actual": y} if labelled else frame)
+
+
 def setup(path: Path, op: str, seed: int) -> dict[str, object]:
     """Build the workspace the operation starts from; what the checks need to know."""
     info: dict[str, object] = {}
@@ -110,6 +123,9 @@ def setup(path: Path, op: str, seed: int) -> dict[str, object]:
                     assert rollout.advance(now=T0 + timedelta(hours=1)).action == "complete"
         elif op in ("retention", "retention_job"):
             info["days"] = _daily(ws, seed)
+        elif op == "regression_writes":
+            ws.registry.register(ModelMetadata("rg", "supervised", A, task="regression"))
+            ws.log.track_batch(_regression_rows(seed, 0, labelled=True))
         elif op == "tuning_apply":
             ws.registry.deploy(M, A)
             rng = np.random.default_rng(seed)
@@ -119,6 +135,26 @@ def setup(path: Path, op: str, seed: int) -> dict[str, object]:
                 "model_name": M, "version": A, "prediction": score >= 0.5, "actual": truth,
                 "score": score, "timestamp": [T0 - timedelta(minutes=i) for i in range(600)]}))
     return info
+
+
+def _buffered_flush(ws: mlmkit.Workspace) -> None:
+    with ws.log.buffered(max_rows=10_000, max_seconds=3600) as buf:
+        for i in range(50):
+            buf.track(M, A, i % 2 == 0, score=0.5, timestamp=T0)
+        buf.flush()
+        print(json.dumps({"acknowledged": 50}), flush=True)
+        for i in range(30):
+            buf.track(M, A, i % 2 == 0, score=0.5, timestamp=T0)
+        buf.flush()
+
+
+def _regression_writes(ws: mlmkit.Workspace) -> None:
+    ws.log.track_batch(_regression_rows(1, 300, labelled=False))
+    ws.log.record_actuals([f"r{i}" for i in range(300, 400)],  # new labels: no stale day
+                          [float(i) for i in range(100)], model_name="rg")
+
+
+_ACTS = {"buffered_flush": _buffered_flush, "regression_writes": _regression_writes}
 
 
 def act(path: Path, op: str) -> None:
@@ -145,15 +181,8 @@ def act(path: Path, op: str) -> None:
                                .with_deployment("production"))
         elif op == "alert_fire":
             ws.alerts.fire("manual", "warning", M, A, "checked by hand")
-        elif op == "buffered_flush":
-            with ws.log.buffered(max_rows=10_000, max_seconds=3600) as buf:
-                for i in range(50):
-                    buf.track(M, A, i % 2 == 0, score=0.5, timestamp=T0)
-                buf.flush()
-                print(json.dumps({"acknowledged": 50}), flush=True)
-                for i in range(30):
-                    buf.track(M, A, i % 2 == 0, score=0.5, timestamp=T0)
-                buf.flush()
+        elif op in _ACTS:
+            _ACTS[op](ws)
         print(json.dumps({"finished": True}), flush=True)
 
 
@@ -180,6 +209,8 @@ def check(path: Path, op: str, info: dict[str, object], stdout: str) -> list[str
             if tuned != (ws.registry.deployed_version(M) == A):
                 bad.append(f"registry update half-applied: threshold 0.7={tuned}, "
                            f"deployed={ws.registry.deployed_version(M)}")
+        if op == "regression_writes":
+            bad += _regression_days(ws)
         if op == "buffered_flush":
             acked = 50 if '"acknowledged"' in stdout else 0
             count = ws.log.count(M)
@@ -187,6 +218,16 @@ def check(path: Path, op: str, info: dict[str, object], stdout: str) -> list[str
             if count < acked or count not in (0, 50, 80) or ids != count:
                 bad.append(f"flush: {count} rows ({ids} ids) after {acked} acknowledged")
     return bad
+
+
+def _regression_days(ws: mlmkit.Workspace) -> list[str]:
+    """The per-day regression statistics equal the rows (the job rebuilt the stale days)."""
+    from mlmkit.store.predictions.regression_daily import aggregate
+
+    cols = "model_name, version, role, day, total, n, round(sum_abs_error, 6), stale"
+    got = sorted(ws.db.execute(f"SELECT {cols} FROM regression_daily"))
+    want = sorted(ws.db.execute(f"SELECT {cols} FROM ({aggregate('predictions')})"))
+    return [] if got == want else [f"regression days {got} != rows {want}"]
 
 
 def _rollouts(ws: mlmkit.Workspace) -> list[str]:

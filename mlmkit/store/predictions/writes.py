@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from mlmkit._faults import fault_point
 from mlmkit._validation import invalid
 from mlmkit.exceptions import DuplicateError
 from mlmkit.store._sql import Where, where_clause
@@ -127,6 +128,7 @@ class PredictionStore:
                 conn.execute(f"INSERT INTO predictions BY NAME SELECT {select} "  # 0.6 ms
                              "FROM _mlmkit_batch")  # less per batch than register/unregister)
                 if "value" in _mlmkit_batch.column_names:  # regression rows: their days
+                    fault_point("log.insert.before_regression_days")
                     regression_daily.add_inserted(conn, _mlmkit_batch, now)
         for model in batch.models:  # committed: cache the feature columns for the next batch
             if batch.features and model not in self._features:
@@ -305,6 +307,7 @@ class PredictionStore:
                 if column == "actual_value":  # the days of the rows it labels (m011)
                     regression_daily.add_labels(conn, regression_daily.matched_rows(
                         target, "l.actual_value"), params)
+                    fault_point("labels.after_regression_days")
                 changed = conn.execute(
                     f"UPDATE predictions p SET {column} = l.{column}, labelled_at = ? "
                     f"FROM {target}", [at, *params]).fetchone()
