@@ -2,8 +2,9 @@
 
 Every multi-step operation (rollout advance/complete/rollback, tuning ``apply``, retention,
 job journaling, alert fire, registry updates that change a deployment, ``BufferedWriter``
-flushes) calls `fault_point` between its steps. When the environment variable
-``MLMKIT_FAULT`` names the point, the process exits at once with status `EXIT_CODE`
+flushes, a regression write and its per-day statistics) calls `fault_point` between its
+steps. When the environment variable ``MLMKIT_FAULT`` names the point, the process exits at
+once with status `EXIT_CODE`
 (``os._exit``: no ``finally`` blocks, no ``atexit`` handlers, no flush, as a ``kill -9``
 would). ``tests/test_fault_injection.py`` runs each operation in a subprocess with each of
 its points armed and checks that the next job run leaves a consistent workspace.
