@@ -292,18 +292,20 @@ def window_sums(db: Database, model_name: str, versions: Sequence[str] | None, s
     columns and rows are the raw statement's (``version, *COLUMNS``; no row for a version
     without rows).
     """
-    rows = read_days(db, model_name, versions, span.start,
-                     span.end - timedelta(microseconds=1), role)  # (end is excluded)
-    usable: dict[date, bool] = {}
-    for _, day, first, last, stale, *_ in rows:
-        inside = not stale and first >= span.start and last < span.end
-        usable[day] = usable.get(day, True) and inside
-    frames = [pl.DataFrame([(r[0], *r[5:]) for r in rows if usable[r[1]]], schema=_SCHEMA,
-                           orient="row")]
-    for lo, hi in _spans(sorted(d for d, ok in usable.items() if not ok)):
-        part = TimeRange(max(lo, span.start), min(hi, span.end))
-        if part.start < part.end:
-            frames.append(raw(part).select(list(_SCHEMA)).cast(_SCHEMA))  # type: ignore[arg-type]
+    with db.connection():  # one lease: the days and the raw parts of one state of the file
+        rows = read_days(db, model_name, versions, span.start,
+                         span.end - timedelta(microseconds=1), role)  # (end is excluded)
+        usable: dict[date, bool] = {}
+        for _, day, first, last, stale, *_ in rows:
+            inside = not stale and first >= span.start and last < span.end
+            usable[day] = usable.get(day, True) and inside
+        frames = [pl.DataFrame([(r[0], *r[5:]) for r in rows if usable[r[1]]],
+                               schema=_SCHEMA, orient="row")]
+        for lo, hi in _spans(sorted(d for d, ok in usable.items() if not ok)):
+            part = TimeRange(max(lo, span.start), min(hi, span.end))
+            if part.start < part.end:
+                frames.append(raw(part).select(list(_SCHEMA))
+                              .cast(_SCHEMA))  # type: ignore[arg-type]
     both = pl.concat(frames)
     counts = [c for c in COLUMNS if c not in ("lo", "hi")]
     return both.group_by("version", maintain_order=True).agg(
