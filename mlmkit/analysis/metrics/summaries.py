@@ -139,26 +139,13 @@ def histogram_quantiles(edges: Any, counts: Any,
     """
     c = as_counts("counts", counts)
     e = _edges(edges, c.size)
-    qs = np.asarray([check_probability("quantiles", q) for q in quantiles], dtype=np.float64)
-    n = int(c.sum())
-    if n == 0:
-        nan = np.full(qs.size, np.nan)
-        return pl.DataFrame({"quantile": qs, "value": nan, "low": nan, "high": nan})
-    cum = np.cumsum(c)
-    h = qs * (n - 1)
-    lo_rank, hi_rank = np.floor(h), np.ceil(h)
-    lo_bin = np.searchsorted(cum, lo_rank, side="right")  # first bin whose cum > rank
-    hi_bin = np.searchsorted(cum, hi_rank, side="right")
-    value = (1.0 - (h - lo_rank)) * _rank_value(e, c, cum, lo_rank, lo_bin) + (
-        h - lo_rank) * _rank_value(e, c, cum, hi_rank, hi_bin)
-    return pl.DataFrame({"quantile": qs, "value": value, "low": e[lo_bin],
-                         "high": e[hi_bin + 1]})
+    qs = _probabilities(quantiles)
+    value, low, high = _quantiles_2d(e[None, :], c.astype(np.int64)[None, :], qs)
+    return pl.DataFrame({"quantile": qs, "value": value[0], "low": low[0], "high": high[0]})
 
 
-def _rank_value(e: np.ndarray, c: np.ndarray, cum: np.ndarray, rank: np.ndarray,
-                bins: np.ndarray) -> np.ndarray:
-    before = cum[bins] - c[bins]
-    return np.asarray(e[bins] + (rank - before + 0.5) / c[bins] * (e[bins + 1] - e[bins]))
+def _probabilities(quantiles: Sequence[float]) -> np.ndarray:
+    return np.asarray([check_probability("quantiles", q) for q in quantiles], dtype=np.float64)
 
 
 def histogram_quantiles_many(edges: Any, counts: Any,
@@ -188,8 +175,12 @@ def histogram_quantiles_many(edges: Any, counts: Any,
     ([[1.5], [nan]], [[1.0], [nan]], [[2.0], [nan]])
     """
     c = _counts_2d(counts)
-    e = _edges_2d(edges, c.shape)
-    qs = np.asarray([check_probability("quantiles", q) for q in quantiles], dtype=np.float64)
+    return _quantiles_2d(_edges_2d(edges, c.shape), c, _probabilities(quantiles))
+
+
+def _quantiles_2d(e: np.ndarray, c: np.ndarray, qs: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The arithmetic of `histogram_quantiles_many` on validated arrays."""
     groups, bins = c.shape
     n = c.sum(axis=1)
     flat = np.cumsum(c.ravel())  # each group's cumulative counts after all earlier groups'
@@ -218,7 +209,10 @@ def histogram_quantiles_many(edges: Any, counts: Any,
 
 def _rank_values(e: np.ndarray, c: np.ndarray, cum: np.ndarray, rank: np.ndarray,
                  bins: np.ndarray) -> np.ndarray:
-    """`_rank_value` of each row's ranks in its own histogram (``bins``: ``(G, Q)``)."""
+    """The value of each row's ranks in its own histogram (``bins``: ``(G, Q)``).
+
+    Rank ``r`` of the ``c`` rows of bin ``[a, b)`` sits at ``a + (r + 0.5) / c * (b - a)``.
+    """
     cb = np.take_along_axis(c, bins, axis=1)
     eb, eb1 = np.take_along_axis(e, bins, axis=1), np.take_along_axis(e, bins + 1, axis=1)
     before = np.take_along_axis(cum, bins, axis=1) - cb
