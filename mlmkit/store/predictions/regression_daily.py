@@ -23,7 +23,7 @@ one pass over the rows: equal to ``regression_sums`` of the raw rows within ~1e-
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -35,16 +35,22 @@ from mlmkit.store._sql import Where
 from mlmkit.store.database import Database
 from mlmkit.values import TimeRange
 
-__all__ = ["COLUMNS", "add_inserted", "add_labels", "matched_rows", "read_days", "rebuild",
-           "retire", "window_sums"]
+__all__ = ["COLUMNS", "add_inserted", "add_labels", "add_row", "matched_rows", "read_days",
+           "rebuild", "retire", "window_sums"]
 
 COLUMNS = ("total", "n", "sum_error", "sum_abs_error", "sum_squared_error", "sum_actual",
            "sum_squared_actual", "sum_abs_percentage_error", "zero_actuals",
            "sum_squared_abs_percentage_error", "sum_fourth_error", "lo", "hi")
 """The statistics of a day, named and defined as ``portable_tasks.regression_sums``."""
 
-_KEY = ("model_name, version, role, DATE '1970-01-01' + CAST(floor(epoch_us(ts) / "
-        "86400000000) AS INTEGER) AS day")  # the UTC day: half the time of AT TIME ZONE
+
+
+def _day(ts: str) -> str:
+    """The UTC day of ``ts`` by epoch arithmetic (half the time of ``AT TIME ZONE 'UTC'``)."""
+    return f"DATE '1970-01-01' + CAST(floor(epoch_us({ts}) / 86400000000) AS INTEGER)"
+
+
+_KEY = f"model_name, version, role, {_day('ts')} AS day"
 
 
 def _sum(term: str) -> str:
@@ -112,6 +118,12 @@ def add_inserted(conn: duckdb.DuckDBPyConnection, rows: pa.Table, now: datetime 
     conn.execute(f"INSERT INTO regression_daily {aggregate(relation)} {_UPSERT}")
 
 
+def add_row(conn: duckdb.DuckDBPyConnection, row: Mapping[str, Any]) -> None:
+    """`add_inserted` of one canonical row just inserted (``track()``)."""
+    _apply(conn, _terms([row["model_name"]], [row["version"]], [row.get("role", "served")],
+                        [row["ts"]], [row["value"]], [row.get("actual_value")], counted=True))
+
+
 SMALL = 2_000
 """Up to this many rows, a write's terms are summed in Python and applied by key: DuckDB's
 aggregate + ``ON CONFLICT`` upsert costs ~7 ms whatever the rows (one ``track()`` of a
@@ -168,8 +180,8 @@ def _apply(conn: duckdb.DuckDBPyConnection, deltas: dict[tuple[Any, ...], list[A
                          [*key, *d, False])
 
 
-def add_labels(conn: duckdb.DuckDBPyConnection, matched: str, params: Sequence[object] = ()
-               ) -> None:
+def add_labels(conn: duckdb.DuckDBPyConnection, matched: str, params: Sequence[object] = (),
+               *, labels: int) -> None:
     """Before a label UPDATE: add the terms it creates, mark the days it changes stale.
 
     ``matched``: a relation of the rows the UPDATE will change, with ``rid`` (rowid),
@@ -177,14 +189,25 @@ def add_labels(conn: duckdb.DuckDBPyConnection, matched: str, params: Sequence[o
     role, ts, value, actual_value`` (before it); see `matched_rows`. A row without a label
     gains its labelled terms (its ``total`` is counted already); a row whose label changes
     (to another value or NULL) marks its day stale. A row matched twice marks its day stale.
+    ``labels``: how many labels the call writes; up to `SMALL` the matched rows are summed
+    here, beyond they are kept in a temporary table and aggregated by DuckDB.
     """
     base = (f"SELECT rid, model_name, version, role, ts, value, actual_value, new_value, "
             f"count(*) OVER (PARTITION BY rid) AS times FROM {matched}")
-    few = conn.execute(f"SELECT * FROM ({base}) b WHERE value IS NOT NULL LIMIT {SMALL + 1}",
-                       list(params)).fetchall()
-    if len(few) <= SMALL:  # a few rows: summed here, applied by key
-        _label_terms(conn, few)
+    if labels <= SMALL:  # a few rows: summed here, applied by key
+        _label_terms(conn, conn.execute(f"SELECT * FROM ({base}) b WHERE value IS NOT NULL",
+                                        list(params)).fetchall())
         return
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE _mlmkit_matched AS {base}", list(params))
+    try:
+        _label_sums(conn)
+    finally:
+        conn.execute("DROP TABLE IF EXISTS _mlmkit_matched")
+
+
+def _label_sums(conn: duckdb.DuckDBPyConnection) -> None:
+    """`add_labels` of many matched rows (``_mlmkit_matched``), in DuckDB."""
+    base = "SELECT * FROM _mlmkit_matched"
     conn.execute(
         f"""INSERT INTO regression_daily
             SELECT model_name, version, role, day, 0, n, sum_error, sum_abs_error,
@@ -194,14 +217,14 @@ def add_labels(conn: duckdb.DuckDBPyConnection, matched: str, params: Sequence[o
             FROM ({aggregate(f"(SELECT model_name, version, role, ts, value, "
                              f"new_value AS actual_value FROM ({base}) b WHERE times = 1 AND "
                              "actual_value IS NULL AND new_value IS NOT NULL)")}) a
-            {_UPSERT}""", list(params))
+            {_UPSERT}""")
     conn.execute(
         f"""UPDATE regression_daily d SET stale = true FROM (
                 SELECT DISTINCT {_KEY} FROM ({base}) b WHERE value IS NOT NULL AND
                 (times > 1 OR (actual_value IS NOT NULL AND
                                actual_value IS DISTINCT FROM new_value))) s
             WHERE d.model_name = s.model_name AND d.version = s.version AND d.role = s.role
-              AND d.day = s.day""", list(params))
+              AND d.day = s.day""")
 
 
 def _label_terms(conn: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> None:
@@ -232,8 +255,8 @@ def matched_rows(join: str, new_value: str) -> str:
 
 def retire(conn: duckdb.DuckDBPyConnection, before: datetime) -> None:
     """Delete the days before ``before`` (a UTC midnight: retention deleted their rows)."""
-    conn.execute("DELETE FROM regression_daily WHERE day < (?::TIMESTAMPTZ AT TIME ZONE "
-                 "'UTC')::DATE", [before])
+    conn.execute(f"DELETE FROM regression_daily WHERE day < {_day('?::TIMESTAMPTZ')}",
+                 [before])
 
 
 def rebuild(db: Database, *, model_name: str | None = None, stale_only: bool = True) -> int:
@@ -251,7 +274,7 @@ def rebuild(db: Database, *, model_name: str | None = None, stale_only: bool = T
                                      enumerate(("model_name", "version", "role", "day"))})
             rows = ("(SELECT p.* FROM predictions p SEMI JOIN _mlmkit_days k ON p.model_name = "
                     "k.model_name AND p.version = k.version AND p.role = k.role AND "
-                    "(p.ts AT TIME ZONE 'UTC')::DATE = k.day)")
+                    f"{_day('p.ts')} = k.day)")
         conn.execute(f"DELETE FROM regression_daily WHERE {where}", where.params)
         written = conn.execute(f"INSERT INTO regression_daily {aggregate(rows)}",
                                [] if stale_only else scope.params).fetchall()
@@ -265,8 +288,8 @@ def read_days(db: Database, model_name: str, versions: Sequence[str] | None,
     Tuples ``(version, day, first_ts, last_ts, stale, *COLUMNS)``, by version and day.
     """
     sql = ("SELECT version, day, first_ts, last_ts, stale, " + ", ".join(COLUMNS) +
-           " FROM regression_daily WHERE model_name = ? AND day >= (?::TIMESTAMPTZ AT TIME "
-           "ZONE 'UTC')::DATE AND day <= (?::TIMESTAMPTZ AT TIME ZONE 'UTC')::DATE")
+           f" FROM regression_daily WHERE model_name = ? AND day >= {_day('?::TIMESTAMPTZ')}"
+           f" AND day <= {_day('?::TIMESTAMPTZ')}")
     params: list[object] = [model_name, start, last]
     if versions is not None:
         sql += " AND list_contains(?, version)"
@@ -306,10 +329,8 @@ def window_sums(db: Database, model_name: str, versions: Sequence[str] | None, s
             if part.start < part.end:
                 frames.append(raw(part).select(list(_SCHEMA))
                               .cast(_SCHEMA))  # type: ignore[arg-type]
-    both = pl.concat(frames)
-    counts = [c for c in COLUMNS if c not in ("lo", "hi")]
-    return both.group_by("version", maintain_order=True).agg(
-        *[pl.col(c).sum() for c in counts], pl.col("lo").min(), pl.col("hi").max()
+    return pl.concat(frames).group_by("version", maintain_order=True).agg(
+        *[pl.col(c).sum() for c in _SUMMED], pl.col("lo").min(), pl.col("hi").max()
     ).filter(pl.col("total") > 0).select(list(_SCHEMA)).sort("version")
 
 

@@ -45,7 +45,7 @@ def _valued(conn: duckdb.DuckDBPyConnection, labels: pa.Table, join: str) -> Non
     conn.register("_mlmkit_labels", labels)  # (add_labels runs in another frame)
     try:
         regression_daily.add_labels(conn, regression_daily.matched_rows(
-            f"{join} AND l.actual_value IS NOT NULL", "l.actual_value"))
+            f"{join} AND l.actual_value IS NOT NULL", "l.actual_value"), labels=labels.num_rows)
     finally:
         conn.unregister("_mlmkit_labels")
 
@@ -231,7 +231,7 @@ class PredictionStore:
             conn.execute(f"INSERT INTO predictions ({columns}) VALUES ({marks})",
                          list(values.values()))
             if regression:
-                regression_daily.add_inserted(conn, pa.Table.from_pylist([values]))
+                regression_daily.add_row(conn, values)
         return str(values["prediction_id"])
 
     # ------------------------------------------------------------------ labels
@@ -306,7 +306,7 @@ class PredictionStore:
                         f"p.prediction_id = l.prediction_id{scope}) l WHERE p.rowid = l.rid")
                 if column == "actual_value":  # the days of the rows it labels (m011)
                     regression_daily.add_labels(conn, regression_daily.matched_rows(
-                        target, "l.actual_value"), params)
+                        target, "l.actual_value"), params, labels=table.num_rows)
                     fault_point("labels.after_regression_days")
                 changed = conn.execute(
                     f"UPDATE predictions p SET {column} = l.{column}, labelled_at = ? "
@@ -352,19 +352,17 @@ class PredictionStore:
                     for r, o in zip(requests, ordinals, strict=True)]
             _mlmkit_labels = labels.filter(pa.array(keep, pa.bool_()))
             if any(keep):
+                target = f"_mlmkit_labels l WHERE {match}" if rows == "predictions" else (
+                    "(SELECT p.rid, l.actual, l.actual_label, l.actual_value FROM "
+                    f"_mlmkit_labels l JOIN {rows} p ON {match}) l WHERE p.rowid = "
+                    "l.rid")  # (a join on rowid: the rows found, no table scan)
                 if _mlmkit_labels.column("actual_value").null_count < _mlmkit_labels.num_rows:
-                    _valued(conn, _mlmkit_labels, f"_mlmkit_labels l WHERE {match}"
-                            if rows == "predictions" else
-                            f"(SELECT p.rid, l.actual_value FROM _mlmkit_labels l JOIN {rows} p"
-                            f" ON {match}) l WHERE p.rowid = l.rid")
+                    _valued(conn, _mlmkit_labels, target)
                 conn.execute(
                     "UPDATE predictions p SET actual = coalesce(l.actual, p.actual), "
                     "actual_label = coalesce(l.actual_label, p.actual_label), actual_value = "
-                    "coalesce(l.actual_value, p.actual_value), labelled_at = ? FROM " + (
-                        f"_mlmkit_labels l WHERE {match}" if rows == "predictions" else
-                        "(SELECT p.rid, l.actual, l.actual_label, l.actual_value FROM "
-                        f"_mlmkit_labels l JOIN {rows} p ON {match}) l WHERE p.rowid = "
-                        "l.rid"), [at])  # (a join on rowid: the rows found, no table scan)
+                    f"coalesce(l.actual_value, p.actual_value), labelled_at = ? FROM {target}",
+                    [at])
                 conn.execute(
                     "INSERT INTO actuals (prediction_id, actual, actual_label, actual_value, "
                     "recorded_at) SELECT prediction_id, actual, actual_label, actual_value, ? "
