@@ -219,3 +219,47 @@ def test_whole_days_are_read_without_a_scan(tmp_path):
         scans.clear()
         window_sums(ws.db, "rg", None, edge, "served", raw)
         assert scans == [TimeRange(edge.start, T0 + timedelta(days=2))]  # the edge day only
+
+
+_WRITER = """
+import sys
+from datetime import UTC, datetime, timedelta
+import numpy as np, polars as pl, mlmkit
+path, k = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(k)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+with mlmkit.open(path) as ws:
+    for b in range(6):
+        y = rng.normal(40, 15, 300)
+        ids = [f"p{k}-{b}-{i}" for i in range(300)]
+        ws.log.track_batch(pl.DataFrame(
+            {"model_name": "rg", "version": "1.0.0", "prediction": y + rng.normal(0, 4, 300),
+             "prediction_id": ids, "timestamp": [T0 + timedelta(seconds=float(s))
+                                                 for s in rng.uniform(0, 3 * 86400, 300)]},
+            schema_overrides={"timestamp": pl.Datetime("us", "UTC")}))
+        ws.log.track("rg", "1.0.0", float(y[0]), actual=float(y[1]),
+                     timestamp=T0 + timedelta(hours=b))
+        ws.log.record_actuals(ids[:200], list(y[:200]), model_name="rg")  # late labels
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_writing_at_once_keep_the_days_equal_to_the_rows(tmp_path):
+    """Two processes log batches, single rows and late labels into one file at the same time
+    (the lease hands the file back and forth between their transactions)."""
+    import subprocess
+
+    path = tmp_path / "ws.duckdb"
+    with mlmkit.open(path) as ws:
+        ws.registry.register(mlmkit.ModelMetadata("rg", "supervised", "1.0.0",
+                                                  task="regression"))
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(path), str(k)],
+                              stderr=subprocess.PIPE, text=True) for k in (1, 2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    with mlmkit.open(path) as ws:
+        assert ws.db.execute("SELECT sum(total), sum(n) FROM regression_daily") == \
+            [(2 * 6 * 301, 2 * 6 * 201)]
+        _table_matches_rows(ws)
+        _windows_match_raw(ws, np.random.default_rng(0))
