@@ -12,6 +12,8 @@ import polars as pl
 import pytest
 
 import mlmkit
+from mlmkit.store.database import Database
+from mlmkit.store.engines import ParquetEngine, WorkspaceEngine
 from mlmkit.store.engines.dataset import export_dataset
 
 END = datetime(2026, 3, 9, tzinfo=UTC)
@@ -53,6 +55,16 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         ws.log.track_batch(_rows(rng, "fraud", "1.0.0", 2000, 0.0, ids=ids))
         export_dataset(ws.db, out)
     return db, out
+
+
+@pytest.fixture(scope="module")
+def engines(dataset: tuple[Path, Path]) -> Iterator[dict[str, Any]]:
+    """The workspace engine and the Parquet engine (1 and 2 workers) over `dataset`."""
+    db_path, root = dataset
+    db = Database(db_path, read_only=True)
+    with ParquetEngine(root) as local, ParquetEngine(root, workers=2) as pool:
+        yield {"workspace": WorkspaceEngine(db), "parquet": local, "parquet-2": pool}
+    db.close()
 
 
 @pytest.fixture(scope="session")

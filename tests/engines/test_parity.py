@@ -6,9 +6,8 @@ exported, seeded dataset (3 models x 2 versions x 8 days, features with NaN, a s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,9 +15,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from mlmkit.store.database import Database
-from mlmkit.store.engines import Side, StatisticsEngine, WorkspaceEngine
-from mlmkit.store.engines.parquet import ParquetEngine
+from mlmkit.store.engines import Side, StatisticsEngine
 from mlmkit.values import TimeRange
 
 from .conftest import END, START
@@ -28,15 +25,6 @@ REF = Side(("1.0.0",), TimeRange(START, START + timedelta(days=4)))
 CUR = Side(None, TimeRange(START + timedelta(days=4), END))
 NUMERIC = ["f_amount", "f_age"]
 CATEGORICAL = ["s_country"]
-
-
-@pytest.fixture(scope="module")
-def engines(dataset: tuple[Path, Path]) -> Iterator[dict[str, StatisticsEngine]]:
-    db_path, root = dataset
-    db = Database(db_path, read_only=True)
-    with ParquetEngine(root) as local, ParquetEngine(root, workers=2) as pool:
-        yield {"workspace": WorkspaceEngine(db), "parquet": local, "parquet-2": pool}
-    db.close()
 
 
 def _same(expected: Any, got: Any) -> None:

@@ -9,7 +9,6 @@ any range, a NULL segment key, two keys, and missing values (counted nowhere).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from mlmkit.store.database import Database
-from mlmkit.store.engines import Side, WorkspaceEngine
-from mlmkit.store.engines.parquet import ParquetEngine
+from mlmkit.store.engines import Side
 from mlmkit.store.engines.segment_drift import SegmentDriftAggregates
 from mlmkit.values import TimeRange
 
@@ -27,15 +24,6 @@ from .conftest import START
 from .test_segment_parity import CUR, REF
 
 BINS = 50
-
-
-@pytest.fixture(scope="module")
-def engines(dataset: tuple[Path, Path]) -> Iterator[dict[str, Any]]:
-    db_path, root = dataset
-    db = Database(db_path, read_only=True)
-    with ParquetEngine(root) as local, ParquetEngine(root, workers=2) as pool:
-        yield {"workspace": WorkspaceEngine(db), "parquet": local, "parquet-2": pool}
-    db.close()
 
 
 def _expected(engine: Any, model: str, key_columns: list[str],

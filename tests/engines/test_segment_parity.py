@@ -7,9 +7,8 @@ segment rows equal filtering first (the unsegmented aggregate over one segment's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -18,9 +17,7 @@ from polars.testing import assert_frame_equal
 
 from mlmkit.exceptions import ValidationError
 from mlmkit.services.monitor.segments import segment_engine
-from mlmkit.store.database import Database
-from mlmkit.store.engines import Side, WorkspaceEngine
-from mlmkit.store.engines.parquet import ParquetEngine
+from mlmkit.store.engines import Side
 from mlmkit.store.engines.segments import SegmentStatisticsEngine
 from mlmkit.values import TimeRange
 
@@ -29,15 +26,6 @@ from .conftest import END, START
 SPAN = TimeRange(START + timedelta(hours=30), END - timedelta(hours=5))
 REF = Side(("1.0.0",), TimeRange(START, START + timedelta(days=4)))
 CUR = Side(("1.0.0",), TimeRange(START + timedelta(days=4), END))
-
-
-@pytest.fixture(scope="module")
-def engines(dataset: tuple[Path, Path]) -> Iterator[dict[str, SegmentStatisticsEngine]]:
-    db_path, root = dataset
-    db = Database(db_path, read_only=True)
-    with ParquetEngine(root) as local, ParquetEngine(root, workers=2) as pool:
-        yield {"workspace": WorkspaceEngine(db), "parquet": local, "parquet-2": pool}
-    db.close()
 
 
 def _seg(e: Any, segment: Any) -> Any:

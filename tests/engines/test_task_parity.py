@@ -7,7 +7,7 @@ per-version result equals filtering to that version first (the segment rule).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,6 @@ from polars.testing import assert_frame_equal
 
 import mlmkit
 from mlmkit import ModelMetadata
-from mlmkit.store.database import Database
-from mlmkit.store.engines import ParquetEngine, TaskStatisticsEngine, WorkspaceEngine
 from mlmkit.store.engines.dataset import export_dataset
 from mlmkit.values import TimeRange
 
@@ -64,15 +62,6 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
                                          "prediction": s > 4.0, "timestamp": ts}))
         export_dataset(ws.db, root / "ds")
     return root / "ws.duckdb", root / "ds"
-
-
-@pytest.fixture(scope="module")
-def engines(dataset: tuple[Path, Path]) -> Iterator[dict[str, TaskStatisticsEngine]]:
-    db_path, root = dataset
-    db = Database(db_path, read_only=True)
-    with ParquetEngine(root) as local, ParquetEngine(root, workers=2) as pool:
-        yield {"workspace": WorkspaceEngine(db), "parquet": local, "parquet-2": pool}
-    db.close()
 
 
 CALLS: dict[str, Callable[[Any], pl.DataFrame]] = {
