@@ -3,12 +3,12 @@
 `Prepared` is a validated batch converted to its stored
 columns; `Rows` a small request's row objects validated with
 the requests of the same shape (see `GroupCommitWriter`).
-`combine` makes one INSERT of a group, `same_rows` recognises a retry.
+`combine` makes one INSERT of a group, `logged_alike` / `same_rows` recognise retries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -16,13 +16,17 @@ from typing import TYPE_CHECKING, Any
 from mlmkit.exceptions import DuplicateError, MlmkitError
 
 if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
     from mlmkit.server.labels import Labels
     from mlmkit.store.predictions.batch import Batch
     from mlmkit.workspace import Workspace
 
-__all__ = ["Job", "Prepared", "Rows", "combine", "combine_group", "id_keys", "same_rows",
-           "validate_rows", "without_logged"]
+__all__ = ["Job", "Prepared", "Rows", "combine", "combine_group", "id_keys", "logged_alike",
+           "same_rows", "validate_rows", "without_logged"]
 
+_REQUEST = "_mlmkit_request"
+"""The column numbering the requests of one `logged_alike` look-up."""
 _COMPARED = ("model_name", "version", "prediction_id", "prediction", "score", "confidence",
              "unit_id", "role", "ts", "actual", "label", "actual_label", "value", "actual_value",
              "probabilities")
@@ -228,16 +232,41 @@ def id_keys(prepared: Prepared | None) -> set[tuple[str, str, str]]:
 
 def same_rows(ws: Workspace, prepared: Prepared, err: DuplicateError) -> int:
     """Rows of ``batch`` already logged with the same values (all of them), else raise ``err``."""
+    with ws.log.store.db.connection() as conn:
+        if not logged_alike(conn, [prepared])[0]:
+            raise err
+    return prepared.rows
+
+
+def logged_alike(conn: DuckDBPyConnection, requests: Sequence[Prepared]) -> list[bool]:
+    """Whether each request's rows are ALL logged already with the same values (a retry).
+
+    The columns compared: the stored row's (`_COMPARED` and the features), but ``ts`` when the
+    request was stamped on arrival. Requests comparing the same columns are looked up together
+    (`mlmkit.store.predictions.lookup.logged_counts`: one statement, by the id index); a
+    request without ids is never a retry.
+    """
     import polars as pl
 
-    batch = prepared.batch
-    if not batch.has_ids:
-        raise err
-    compared = {*_COMPARED, *(column for column, _ in batch.features.values())}
-    if prepared.stamped:  # the retry's rows were stamped on arrival: another time
-        compared.discard("ts")
-    exprs = [e for e in batch.exprs if e.meta.output_name() in compared]
-    rows = batch.frame.select(exprs).to_arrow(compat_level=pl.CompatLevel.newest())
-    if ws.log.store.count_logged(rows) != batch.num_rows:  # (None: a feature never logged)
-        raise err
-    return batch.num_rows
+    from mlmkit.store.predictions.lookup import logged_counts
+
+    frames: dict[int, pl.DataFrame] = {}
+    sets: dict[tuple[str, ...], list[int]] = {}
+    for k, prepared in enumerate(requests):
+        batch = prepared.batch
+        if not batch.has_ids:
+            continue
+        compared = {*_COMPARED, *(column for column, _ in batch.features.values())}
+        if prepared.stamped:  # the retry's rows were stamped on arrival: another time
+            compared.discard("ts")
+        frames[k] = batch.frame.select([c for c in batch.frame.columns if c in compared])
+        sets.setdefault(tuple(frames[k].columns), []).append(k)
+    alike = [False] * len(requests)
+    for ks in sets.values():
+        rows = pl.concat([frames[k].with_columns(pl.lit(k, pl.Int64).alias(_REQUEST))
+                          for k in ks], how="vertical_relaxed")
+        counts = logged_counts(conn, rows.to_arrow(compat_level=pl.CompatLevel.newest()),
+                               _REQUEST)
+        for k in ks:
+            alike[k] = counts is not None and counts.get(k, 0) == requests[k].rows
+    return alike

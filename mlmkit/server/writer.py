@@ -36,6 +36,7 @@ from mlmkit.server.batches import (
     Prepared,
     Rows,
     combine_group,
+    logged_alike,
     same_rows,
     validate_rows,
     without_logged,
@@ -277,14 +278,17 @@ class GroupCommitWriter:
     def _group(self, ws: Workspace, jobs: list[Job], now: datetime) -> bool:
         """One transaction for the group; False (nothing written) if it failed.
 
-        A request with ids logged already (ONE look-up of the group's keys) or repeating an
-        earlier request's is held out and answered alone after the commit (a retry: 200 with
-        its duplicates, else 409): one conflict does not make the others commit one by one.
+        A request with ids logged already (ONE look-up of the group's keys) is held out: if
+        all its rows are logged with the same values (a retry; ONE look-up for all of them) it
+        is answered 200 with its duplicates after the commit, else alone (409, or written if
+        the clash went away); a request repeating an earlier one of the group is answered alone
+        after the commit. One conflict does not make the others commit one by one, nor a storm
+        of retries cost a transaction each.
         """
         store = ws.log.store
         rowed = [job for job in jobs if job.batch is not None]
         labels = [job for job in jobs if job.labels is not None]
-        combined, later = None, list[Job]()
+        combined, later, retried = None, list[Job](), list[Job]()
         if rowed:
             try:
                 group = rowed[0].group
@@ -301,7 +305,9 @@ class GroupCommitWriter:
                         (clash := store.logged_keys(conn, combined.id_keys())):
                     combined, held = without_logged([job.batch for job in rowed], clash)
                     rowed, out = _split(rowed, held)
-                    later += out
+                    alike = logged_alike(conn, [job.batch for job in out if job.batch])
+                    retried = [job for job, same in zip(out, alike, strict=True) if same]
+                    later += [job for job, same in zip(out, alike, strict=True) if not same]
                 if combined is not None:
                     store.insert_batch(combined, now=now, check_ids=False)
                 done = record_labels(store, [job.labels for job in labels if job.labels],
@@ -321,6 +327,11 @@ class GroupCommitWriter:
                 job.future.set_exception(outcome)
             else:
                 job.future.set_result(outcome)
+        self._count(requests=len(retried),
+                    duplicates=sum(job.batch.rows for job in retried if job.batch))
+        for job in retried:
+            job.future.set_result({"written": 0,
+                                   "duplicates": job.batch.rows if job.batch else 0})
         for job in later:  # after the group's commit: a retry of it is recognised as one
             self._alone(ws, job, now)
         return True

@@ -70,6 +70,38 @@ def test_small_requests_with_a_logged_id_are_answered_alone(writer, hold):
     assert writer.groups >= 1 and writer.stats["commits"] <= 3  # (before: 6)
 
 
+def test_retries_waiting_together_are_answered_by_one_look_up(writer, hold):
+    """A storm of retries (every row logged already, same values) costs one look-up for the
+    group, not a transaction and a comparison each; a changed row among them is still a 409,
+    a retry of a batch with features (stamped on arrival, no timestamp) still a retry."""
+    from test_group_labels import _counting
+
+    first = [writer.submit_rows(_rows(f"r{k}")) for k in range(6)]
+    feats = writer.submit(_batch("f", 2, x=1.5))
+    assert [f.result(30) for f in first] == [{"written": 1, "duplicates": 0}] * 6
+    assert feats.result(30) == {"written": 2, "duplicates": 0}
+    inserts = _counting(writer, "insert_batch")
+    before = dict(writer.stats)
+    release = hold(writer)
+    retries = [writer.submit_rows(_rows(f"r{k}")) for k in range(6)]
+    feats_again = writer.submit(_batch("f", 2, x=1.5))
+    changed = _rows("r0")
+    changed.rows[0]["score"] = 0.25
+    conflict = writer.submit_rows(changed)
+    new = writer.submit_rows(_rows("n0"))
+    release.set()
+    assert [f.result(30) for f in retries] == [{"written": 0, "duplicates": 1}] * 6
+    assert feats_again.result(30) == {"written": 0, "duplicates": 2}
+    with pytest.raises(DuplicateError, match="'r0'"):
+        conflict.result(30)
+    assert new.result(30) == {"written": 1, "duplicates": 0}
+    # the group's INSERT and the conflict's own attempt (before: one more per retry, 9)
+    assert len(inserts) <= 3, len(inserts)
+    assert writer.stats["duplicates"] - before["duplicates"] == 8
+    assert writer.stats["failed"] - before["failed"] == 1
+    assert len(_ids(writer)) == 6 + 2 + 1
+
+
 def _counter(text: str, name: str) -> float:
     found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
     assert found, f"{name} not in /metrics"

@@ -17,7 +17,7 @@ label UPDATE of 8 ids            5e6         332 ms      1.4 ms
 
 Its cost: ``track_batch`` of 1e6 rows with ids takes ~35 % more CPU (1.25-1.46 s -> 1.73-1.99 s)
 and the file grows (2e6 rows with ``req-N`` ids: 57 -> 132 MB). A semi-join (more than
-`_IN_LIST_MAX` ids) does not use the index. DuckDB refuses ``ALTER TABLE predictions`` other
+`lookup.IN_LIST_MAX` ids) does not use the index. DuckDB refuses ``ALTER TABLE predictions`` other
 than ``ADD COLUMN`` while the index exists (``ALTER COLUMN``, ``DROP``/``RENAME COLUMN``: a
 dependency error): a later migration doing so drops the index first and re-creates it.
 """

@@ -19,11 +19,11 @@ import pyarrow as pa
 from mlmkit._faults import fault_point
 from mlmkit._validation import invalid
 from mlmkit.exceptions import DuplicateError
-from mlmkit.store._sql import Where, where_clause
+from mlmkit.store._sql import where_clause
 from mlmkit.store.database import Database
+from mlmkit.store.predictions import lookup as _lookup
 from mlmkit.store.predictions import regression_daily
 from mlmkit.store.predictions.batch import Batch, feature_column
-from mlmkit.store.predictions.lookup import IN_LIST_MAX as _IN_LIST_MAX
 from mlmkit.store.predictions.lookup import id_rows as _id_rows
 from mlmkit.store.predictions.lookup import unknown_ids
 from mlmkit.values import Task, TimeRange
@@ -147,50 +147,13 @@ class PredictionStore:
     @staticmethod
     def logged_keys(conn: duckdb.DuckDBPyConnection, keys: pa.Table
                     ) -> list[tuple[str, str, str]]:
-        """Every ``(prediction_id, version, model_name)`` of ``keys`` already logged, sorted.
-
-        One query for the whole of ``keys`` (``model_name, version, prediction_id``), so a
-        caller committing several requests at once learns every clashing request in one
-        look-up (the server's group commit).
-        """
-        if keys.num_rows <= _IN_LIST_MAX:  # a few ids: one IN-list probe (half the semi-join)
-            wanted = set(zip(keys.column("model_name").to_pylist(),
-                             keys.column("version").to_pylist(),
-                             keys.column("prediction_id").to_pylist(), strict=True))
-            ids = sorted({key[2] for key in wanted})
-            found = conn.execute(
-                "SELECT prediction_id, version, model_name FROM predictions WHERE "
-                f"prediction_id IN ({', '.join('?' * len(ids))})", ids).fetchall()
-            return sorted(r for r in found if (r[2], r[1], r[0]) in wanted)
-        _mlmkit_keys = keys  # (read by DuckDB's replacement scan)
-        return sorted(conn.execute(
-            "SELECT b.prediction_id, b.version, b.model_name FROM _mlmkit_keys b SEMI "
-            "JOIN predictions p ON p.prediction_id = b.prediction_id AND p.version = "
-            "b.version AND p.model_name = b.model_name").fetchall())
+        """`mlmkit.store.predictions.lookup.logged_keys` (the server's group commit)."""
+        return _lookup.logged_keys(conn, keys)
 
     def count_logged(self, rows: pa.Table) -> int | None:
-        """How many of ``rows`` are logged already with these exact values (a retry).
-
-        Compares every column of ``rows`` (stored column names, ``NULL`` equal to ``NULL``);
-        ``None`` when a column does not exist in the table (then no row can be the same).
-        """
-        names = rows.column_names
-        same = Where()
-        for c in names:
-            same.add(f'p."{c}" IS NOT DISTINCT FROM b."{c}"')
+        """`mlmkit.store.predictions.lookup.count_logged` on a connection of the store."""
         with self.db.connection() as conn:
-            present = {r[0] for r in conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = "
-                "'predictions'").fetchall()}
-            if not set(names) <= present:
-                return None
-            conn.register("_mlmkit_retry", rows)
-            try:
-                found = conn.execute("SELECT count(*) FROM _mlmkit_retry b SEMI JOIN "
-                                     f"predictions p ON {same}").fetchall()
-            finally:
-                conn.unregister("_mlmkit_retry")
-        return int(found[0][0])
+            return _lookup.count_logged(conn, rows)
 
     def insert_one(self, row: Mapping[str, Any],
                    features: Mapping[str, tuple[str | None, Any]]) -> str:
