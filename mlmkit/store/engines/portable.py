@@ -19,7 +19,7 @@ from mlmkit.store._sql import Where, where_clause
 from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
 
-__all__ = ["DUCKDB", "MERGE", "Dialect", "Statement"]
+__all__ = ["DUCKDB", "MERGE", "Dialect", "Statement", "version_head"]
 
 EPS = 2.220446049250313e-16
 
@@ -81,6 +81,24 @@ _TOTALS = f"""count(score) FILTER (WHERE actual) AS scored_pos,
     max(ts) AS last_ts"""
 
 
+def version_head(select: Sequence[str], n_keys: int, versions: Sequence[str] | None
+               ) -> tuple[list[str], str, list[Any]]:
+    """The head, ``GROUP BY`` and leading parameters of a statement keyed ``version, ...``.
+
+    ``select``: the head's expressions, ``version`` first; ``n_keys``: how many leading columns
+    of the result are keys. Reading exactly one version, the version is a parameter (``? AS
+    version``) and only the other keys are grouped: grouping by a column holding one value
+    cost 5 of 23 ms at 1e6 rows and 21 segments; with no other key the statement aggregates
+    without ``GROUP BY`` (``HAVING count(*) > 0``: no row for no rows, as a group would; a
+    plain aggregate measured ~20 % faster than a one-group hash aggregate at 1e7 rows).
+    """
+    if versions is None or len(versions) != 1:
+        return list(select), f"GROUP BY {', '.join(str(i + 1) for i in range(n_keys))}", []
+    rest = ", ".join(str(i + 2) for i in range(n_keys - 1))
+    return (["? AS version", *select[1:]], f"GROUP BY {rest}" if rest else
+            "HAVING count(*) > 0", [versions[0]])
+
+
 def confusion(model: str, versions: Sequence[str] | None, span: TimeRange | None,
               role: str | None, *, by_version: bool, bucket_us: int | None,
               origin_us: int | None, d: Dialect = DUCKDB) -> Statement:
@@ -92,9 +110,14 @@ def confusion(model: str, versions: Sequence[str] | None, span: TimeRange | None
         select.append(f"CAST(floor(({d.epoch_us.format(c='ts')} - {int(origin_us or 0)}) / "
                       f"{int(bucket_us)}) AS BIGINT) AS bucket_index")
         keys.append("bucket_index")
+    first: list[Any] = []
+    if by_version:
+        select, group, first = version_head(select, len(keys), versions)
+    else:
+        group = f"GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
     head = ", ".join([*select, _CELLS, _SUMS])
-    group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-    return Statement(f"SELECT {head} FROM {{src}} WHERE {where}{group}", params, tuple(keys))
+    return Statement(f"SELECT {head} FROM {{src}} WHERE {where} {group}", [*first, *params],
+                     tuple(keys))
 
 
 def daily(model: str, versions: Sequence[str] | None, start: Any, end: Any, role: str,
@@ -114,19 +137,20 @@ def histogram(model: str, versions: Sequence[str] | None, span: TimeRange | None
     where, params = where_clause(model, versions, span, role=role)
     where += " AND score IS NOT NULL" + (" AND actual IS NOT NULL" if labelled_only else "")
     n = ", count(*) AS n" if with_n else ""
-    sql = (f"SELECT version, CAST(least(floor(score * {int(bins)}), {int(bins) - 1}) AS BIGINT)"
+    (head,), group, first = version_head(["version"], 2, versions)
+    sql = (f"SELECT {head}, CAST(least(floor(score * {int(bins)}), {int(bins) - 1}) AS BIGINT)"
            " AS bin, count(*) FILTER (WHERE actual) AS pos, "
-           f"count(*) FILTER (WHERE NOT actual) AS neg{n} FROM {{src}} WHERE {where} "
-           "GROUP BY 1, 2")
-    return Statement(sql, params, ("version", "bin"))
+           f"count(*) FILTER (WHERE NOT actual) AS neg{n} FROM {{src}} WHERE {where} {group}")
+    return Statement(sql, [*first, *params], ("version", "bin"))
 
 
 def totals(model: str, versions: Sequence[str] | None, span: TimeRange | None,
            role: str | None) -> Statement:
     """Window totals per version (means and the latency median are finished after merging)."""
     where, params = where_clause(model, versions, span, role=role)
-    sql = f"SELECT version, {_CELLS}, {_TOTALS} FROM {{src}} WHERE {where} GROUP BY 1"
-    return Statement(sql, params, ("version",))
+    (head,), group, first = version_head(["version"], 1, versions)
+    sql = f"SELECT {head}, {_CELLS}, {_TOTALS} FROM {{src}} WHERE {where} {group}"
+    return Statement(sql, [*first, *params], ("version",))
 
 
 def latencies(model: str, versions: Sequence[str] | None, span: TimeRange | None,

@@ -55,8 +55,9 @@ def confusion(model: str, versions: Sequence[str] | None, span: TimeRange | None
         select.append(f"CAST(floor(({d.epoch_us.format(c='ts')} - {int(origin_us)}) / "
                       f"{int(bucket_us)}) AS BIGINT) AS bucket_index")
         keys.append("bucket_index")
+    select, group, first = sql.version_head(select, len(keys), versions)
     head = ", ".join([*select, sql._CELLS, sql._SUMS])
-    return Statement(f"SELECT {head} FROM {{src}} WHERE {where}{_group(len(keys))}", params,
+    return Statement(f"SELECT {head} FROM {{src}} WHERE {where} {group}", [*first, *params],
                      tuple(keys))
 
 
@@ -65,8 +66,9 @@ def totals(model: str, versions: Sequence[str] | None, span: TimeRange | None,
     """Window totals per version and segment (no label latency)."""
     where, params = _where(model, versions, span, role, seg, d)
     keys = ["version", *seg.key_names()]
-    head = ", ".join(["version", *seg.select(d), sql._CELLS, sql._TOTALS])
-    return Statement(f"SELECT {head} FROM {{src}} WHERE {where}{_group(len(keys))}", params,
+    select, group, first = sql.version_head(["version", *seg.select(d)], len(keys), versions)
+    head = ", ".join([*select, sql._CELLS, sql._TOTALS])
+    return Statement(f"SELECT {head} FROM {{src}} WHERE {where} {group}", [*first, *params],
                      tuple(keys))
 
 
@@ -76,11 +78,12 @@ def histogram(model: str, versions: Sequence[str] | None, span: TimeRange | None
     """Labelled positives / negatives per version, segment and score bin."""
     where, params = _where(model, versions, span, role, seg, d)
     keys = ["version", *seg.key_names(), "bin"]
-    sql_ = (f"SELECT version, {', '.join(seg.select(d))}, CAST(least(floor(score * "
+    select, group, first = sql.version_head(["version", *seg.select(d)], len(keys), versions)
+    sql_ = (f"SELECT {', '.join(select)}, CAST(least(floor(score * "
             f"{int(bins)}), {int(bins) - 1}) AS BIGINT) AS bin, count(*) FILTER (WHERE actual) "
             f"AS pos, count(*) FILTER (WHERE NOT actual) AS neg FROM {{src}} WHERE {where} "
-            f"AND score IS NOT NULL AND actual IS NOT NULL{_group(len(keys))}")
-    return Statement(sql_, params, tuple(keys))
+            f"AND score IS NOT NULL AND actual IS NOT NULL {group}")
+    return Statement(sql_, [*first, *params], tuple(keys))
 
 
 def scores(model: str, versions: Sequence[str] | None, span: TimeRange | None,
@@ -147,9 +150,10 @@ def cells(model: str, versions: Sequence[str] | None, span: TimeRange | None,
     """
     where, params = _where(model, versions, span, role, seg, d)
     keys = ["version", *seg.key_names(), "actual", "prediction"]
-    head = ", ".join(["version", *seg.select(d), "actual", "prediction"])
-    return Statement(f"SELECT {head}, count(*) AS k FROM {{src}} WHERE {where}"
-                     f"{_group(len(keys))}", params, tuple(keys))
+    select, group, first = sql.version_head(["version", *seg.select(d), "actual", "prediction"],
+                                            len(keys), versions)
+    return Statement(f"SELECT {', '.join(select)}, count(*) AS k FROM {{src}} WHERE {where} "
+                     f"{group}", [*first, *params], tuple(keys))
 
 
 def error_stream(model: str, version: str, span: TimeRange | None, role: str | None,

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlmkit.store._sql import where_clause
-from mlmkit.store.engines.portable import DUCKDB, EPS, Dialect, Statement
+from mlmkit.store.engines.portable import DUCKDB, EPS, Dialect, Statement, version_head
 from mlmkit.values import TimeRange
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def _pair_counts(model: str, versions: Sequence[str] | None, span: TimeRange | N
     where, params = _scope(model, versions, span, role, seg, d)
     select, keys = _head(d, bucket_us, origin_us, seg)
     keys += ["actual", "predicted"]
-    head, group, first = _by_version(select, len(keys), versions)
+    head, group, first = version_head(select, len(keys), versions)
     sql = (f"SELECT {', '.join(head)}, {actual} AS actual, {predicted} AS predicted, "
            f"count(*) AS count FROM {{src}} WHERE {where} AND {present} {group}")
     return Statement(sql, [*first, *params], tuple(keys))
@@ -114,7 +114,7 @@ def class_log_loss(model: str, versions: Sequence[str] | None, span: TimeRange |
     keys after ``version`` and its filter, as in `class_confusion`.
     """
     select, keys = _head(d, bucket_us, origin_us, seg)
-    outer, group, first = _by_version(keys, len(keys) + 1, versions)
+    outer, group, first = version_head(keys, len(keys) + 1, versions)
     src, params = _exploded(model, versions, span, role, d, select[len(first):], seg)
     sql = (f"SELECT {', '.join(outer)}, actual, count(*) FILTER (WHERE pr.label = predicted) "
            "AS n, count(*) FILTER (WHERE pr.label = actual) AS matched, "
@@ -133,7 +133,7 @@ def class_histogram(model: str, versions: Sequence[str] | None, span: TimeRange 
     counted here (the finisher adds them to bin 0). ``seg``: its keys after ``version``.
     """
     select, keys = _head(d, None, None, seg)
-    outer, group, first = _by_version(keys, len(keys) + 2, versions)
+    outer, group, first = version_head(keys, len(keys) + 2, versions)
     src, params = _exploded(model, versions, span, role, d, select[len(first):], seg)
     keys += ["class", "bin"]
     sql = (f"SELECT {', '.join(outer)}, pr.label AS class, CAST(least(floor(pr.p * "
@@ -161,7 +161,7 @@ def regression_sums(model: str, versions: Sequence[str] | None, span: TimeRange 
     """
     where, params = _scope(model, versions, span, role, seg, d)
     select, keys = _head(d, bucket_us, origin_us, seg)
-    outer, group, first = _by_version(keys, len(keys), versions)
+    outer, group, first = version_head(keys, len(keys), versions)
     one = len(first)  # the version a parameter: not a column of the rows
     rows = ", ".join([*select[one:], "actual_value AS y", f"{_ERROR} AS e"])
     terms = ", ".join([*keys[one:], "y", "e", "e * e AS e2",
@@ -177,24 +177,6 @@ def regression_sums(model: str, versions: Sequence[str] | None, span: TimeRange 
            "sum(e2 * e2) AS sum_fourth_error, min(e) AS lo, max(e) AS hi "
            f"FROM ({terms}) t {group}")
     return Statement(sql, [*first, *params], tuple(keys))
-
-
-def _by_version(select: Sequence[str], n_keys: int, versions: Sequence[str] | None
-                ) -> tuple[list[str], str, list[Any]]:
-    """The head, ``GROUP BY`` and leading parameters of a statement keyed ``version, ...``.
-
-    ``select``: the head's expressions, ``version`` first; ``n_keys``: how many leading columns
-    of the result are keys. Reading exactly one version, the version is a parameter (``? AS
-    version``) and only the other keys are grouped: grouping by a column holding one value
-    cost 5 of 23 ms at 1e6 rows and 21 segments; with no other key the statement aggregates
-    without ``GROUP BY`` (``HAVING count(*) > 0``: no row for no rows, as a group would; a
-    plain aggregate measured ~20 % faster than a one-group hash aggregate at 1e7 rows).
-    """
-    if versions is None or len(versions) != 1:
-        return list(select), _group(n_keys), []
-    rest = ", ".join(str(i + 2) for i in range(n_keys - 1))
-    return (["? AS version", *select[1:]], f"GROUP BY {rest}" if rest else
-            "HAVING count(*) > 0", [versions[0]])
 
 
 def regression_pairs(model: str, versions: Sequence[str] | None, span: TimeRange | None,
@@ -226,7 +208,7 @@ def _binned(expr: str, ranges: Mapping[str, tuple[float, float]], bins: int
 def _histogram(expr: str, column: str, model: str, ranges: Mapping[str, tuple[float, float]],
                span: TimeRange | None, role: str | None, bins: int) -> Statement:
     where, params = where_clause(model, list(ranges), span, role=role)
-    if len(ranges) == 1:  # one version: its bins only (see `_by_version`)
+    if len(ranges) == 1:  # one version: its bins only (see `portable.version_head`)
         version, (lo, hi) = next(iter(ranges.items()))
         b, bin_params = f"CAST({_bin(expr, lo, hi, bins)} AS BIGINT)", [version]
         sql = (f"SELECT ? AS version, {b} AS bin, count(*) AS n FROM {{src}} WHERE {where} "
@@ -254,7 +236,7 @@ def score_totals(model: str, versions: Sequence[str] | None, span: TimeRange | N
     """
     where, params = _scope(model, versions, span, role, seg, d)
     select, keys = _head(d, bucket_us, origin_us, seg)
-    head, group, first = _by_version(select, len(keys), versions)
+    head, group, first = version_head(select, len(keys), versions)
     sql = (f"SELECT {', '.join(head)}, count(*) AS total, count(score) AS n, "
            "sum(score) AS sum_score, sum(score * score) AS sum_squared_score, "
            "min(score) AS lo, max(score) AS hi, count(*) FILTER (WHERE prediction) AS flagged, "

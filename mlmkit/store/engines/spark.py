@@ -61,13 +61,17 @@ def _bucketed(st: sql.Statement) -> sql.Statement:
     Spark's ``percentile_approx`` (an object aggregate that takes every other aggregate of the
     statement off the generated-code hash aggregation: ~3x the scan), this stays one fast scan.
     """
-    head = "SELECT version, "
-    assert st.sql.startswith(head) and st.sql.endswith(" GROUP BY 1"), st.sql
+    forms = {"SELECT version, ": (" GROUP BY 1", "GROUP BY 1, 2"),  # (one version: a parameter)
+             "SELECT ? AS version, ": (" HAVING count(*) > 0", "GROUP BY 2")}
+    head = next((h for h, (t, _) in forms.items()
+                 if st.sql.startswith(h) and st.sql.endswith(t)), None)
+    assert head is not None, st.sql
+    tail, group = forms[head]
     lat = f"CASE WHEN actual IS NOT NULL THEN {_LATENCY} END"
-    body = st.sql[len(head):-len(" GROUP BY 1")].replace(
+    body = st.sql[len(head):-len(tail)].replace(
         " FROM {src}", f" FROM (SELECT *, {lat} AS mlmkit_lat FROM {{src}}) mlmkit_l", 1)
     text = (f"{head}{_BUCKET.format(k=_PER_DOUBLING)} AS lat_b, min(mlmkit_lat) AS lat_min, "
-            f"max(mlmkit_lat) AS lat_max, count(mlmkit_lat) AS lat_k, {body} GROUP BY 1, 2")
+            f"max(mlmkit_lat) AS lat_max, count(mlmkit_lat) AS lat_k, {body} {group}")
     return sql.Statement(text, st.params, ("version", "lat_b"))
 
 
