@@ -1,5 +1,6 @@
 """One contract for every registry implementation (in-memory, DuckDB in memory, DuckDB file)."""
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,6 +62,19 @@ def test_semver_order_and_latest(registry):
     assert str(registry.get_latest("n1-detector").version) == "2.0.0-rc.1"
     assert registry.get_latest("nothing") is None
     assert registry.get_version_count("n1-detector") == 4
+
+
+def test_registered_is_get_all_without_placements(registry):
+    for v in ("1.10.0", "1.2.0"):
+        registry.register(n1(v).with_performance_metrics({"f1": float(v[2:])}))
+    registry.deploy("n1-detector", "1.2.0")
+    placed, stored = registry.get_all("n1-detector"), registry.registered("n1-detector")
+    assert [m.version for m in stored] == [m.version for m in placed]  # semver order
+    assert placed[0].environment == "production" and stored[0].environment is None
+    assert [m.performance_metrics for m in stored] == [{"f1": 2.0}, {"f1": 10.0}]
+    assert stored == [dataclasses.replace(m, environment=None, deployed_at=None)
+                      for m in placed]
+    assert registry.registered("nothing") == []
 
 
 def test_update_and_delete(registry):

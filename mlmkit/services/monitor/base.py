@@ -50,7 +50,8 @@ class MonitorBase(EngineUser):
                     ) -> dict[str, Mapping[str, float]]:
         """Each version's ``performance_metrics``; NotFoundError names an unregistered one."""
         check_name("model_name", model_name)
-        known = {str(m.version): m.performance_metrics for m in self.registry.get_all(model_name)}
+        known = {str(m.version): m.performance_metrics
+                 for m in self.registry.registered(model_name)}
         if not known:
             raise NotFoundError(f"model_name={model_name!r} is not registered")
         for version in versions or ():

@@ -176,6 +176,15 @@ class ModelRegistry(abc.ABC):
         return sorted((_placed(m, placements) for m in self._rows(model_name)),
                       key=lambda m: m.version)
 
+    def registered(self, model_name: str) -> list[ModelMetadata]:
+        """Every version of ``model_name`` as registered, in semver order, one read.
+
+        Without where each serves (``environment`` / ``deployed_at`` unset): `get_all` also
+        reads the deployment history for those (~1 ms more per call).
+        """
+        check_name("model_name", model_name)
+        return sorted(self._rows(model_name), key=lambda m: m.version)
+
     def get_by_type(self, model_type: ModelType | str) -> list[ModelMetadata]:
         """Every version of every model of ``model_type``."""
         kind = ModelType.parse(model_type)
