@@ -191,14 +191,14 @@ def test_degradation_reads_the_registry_once(monkeypatch):
             "m", mlmkit.ModelType.SUPERVISED, "1.0.0", performance_metrics={"accuracy": 0.9}))
         _stream(ws, "m", [0.84], [500], rng)
         calls = []
-        for name in ("get", "get_all"):
+        for name in ("get", "get_all", "registered"):
             method = getattr(ws.registry, name)
             monkeypatch.setattr(ws.registry, name,
                                 lambda *a, _m=method, _n=name, **k: calls.append(_n) or _m(*a, **k))
         info = ws.monitor.get_performance_degradation_info(
             "m", "1.0.0", start=END - timedelta(days=1), end=END, alert=False)
         assert info.baseline_source.startswith("registered") and info.baseline_value == 0.9
-        assert calls == ["get_all"]
+        assert calls == ["registered"]
 
 
 def test_concept_drift_found_after_change_and_not_on_stationary():
