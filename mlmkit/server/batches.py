@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 from mlmkit.exceptions import DuplicateError, MlmkitError
 
 if TYPE_CHECKING:
-    from duckdb import DuckDBPyConnection
-
     from mlmkit.server.labels import Labels
+    from mlmkit.store.predictions import PredictionStore
     from mlmkit.store.predictions.batch import Batch
     from mlmkit.workspace import Workspace
 
@@ -232,23 +231,20 @@ def id_keys(prepared: Prepared | None) -> set[tuple[str, str, str]]:
 
 def same_rows(ws: Workspace, prepared: Prepared, err: DuplicateError) -> int:
     """Rows of ``batch`` already logged with the same values (all of them), else raise ``err``."""
-    with ws.log.store.db.connection() as conn:
-        if not logged_alike(conn, [prepared])[0]:
-            raise err
+    if not logged_alike(ws.log.store, [prepared])[0]:
+        raise err
     return prepared.rows
 
 
-def logged_alike(conn: DuckDBPyConnection, requests: Sequence[Prepared]) -> list[bool]:
+def logged_alike(store: PredictionStore, requests: Sequence[Prepared]) -> list[bool]:
     """Whether each request's rows are ALL logged already with the same values (a retry).
 
     The columns compared: the stored row's (`_COMPARED` and the features), but ``ts`` when the
     request was stamped on arrival. Requests comparing the same columns are looked up together
     (`mlmkit.store.predictions.lookup.logged_counts`: one statement, by the id index); a
-    request without ids is never a retry.
+    request without ids is never a retry. In the caller's transaction, if any.
     """
     import polars as pl
-
-    from mlmkit.store.predictions.lookup import logged_counts
 
     frames: dict[int, pl.DataFrame] = {}
     sets: dict[tuple[str, ...], list[int]] = {}
@@ -265,8 +261,8 @@ def logged_alike(conn: DuckDBPyConnection, requests: Sequence[Prepared]) -> list
     for ks in sets.values():
         rows = pl.concat([frames[k].with_columns(pl.lit(k, pl.Int64).alias(_REQUEST))
                           for k in ks], how="vertical_relaxed")
-        counts = logged_counts(conn, rows.to_arrow(compat_level=pl.CompatLevel.newest()),
-                               _REQUEST)
+        counts = store.logged_counts(rows.to_arrow(compat_level=pl.CompatLevel.newest()),
+                                     _REQUEST)
         for k in ks:
             alike[k] = counts is not None and counts.get(k, 0) == requests[k].rows
     return alike

@@ -305,7 +305,7 @@ class GroupCommitWriter:
                         (clash := store.logged_keys(conn, combined.id_keys())):
                     combined, held = without_logged([job.batch for job in rowed], clash)
                     rowed, out = _split(rowed, held)
-                    alike = logged_alike(conn, [job.batch for job in out if job.batch])
+                    alike = logged_alike(store, [job.batch for job in out if job.batch])
                     retried = [job for job, same in zip(out, alike, strict=True) if same]
                     later += [job for job, same in zip(out, alike, strict=True) if not same]
                 if combined is not None:

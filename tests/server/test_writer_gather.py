@@ -47,7 +47,7 @@ def test_sixteen_clients_in_a_loop_commit_about_once_per_round(tmp_path):
         writer.submit_rows(_rows("warm")).result(30)
         _closed_loop(writer, 16, 20)
         assert writer.stats["rows"] == 1 + 16 * 20
-        assert writer.stats["commits"] <= 1 + 20 * 1.5, writer.stats
+        assert writer.stats["commits"] <= 1 + 20 * 1.75, writer.stats  # (before: 2 a round)
     finally:
         writer.close()
 

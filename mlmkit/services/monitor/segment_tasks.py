@@ -42,11 +42,16 @@ from datetime import timedelta
 from typing import TypeAlias, cast
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from mlmkit._validation import invalid
 from mlmkit.analysis.metrics import UndefinedMetricWarning
-from mlmkit.analysis.metrics.summaries import DEFAULT_QUANTILES, histogram_quantiles_many
+from mlmkit.analysis.metrics.summaries import (
+    DEFAULT_QUANTILES,
+    histogram_quantiles_many,
+    refined_histograms,
+)
 from mlmkit.catalogue import Task
 from mlmkit.services.monitor.segment_views import (
     SegmentView,
@@ -211,19 +216,33 @@ def _quantile_columns(engine: StatisticsEngine, task: Task, model: str, seg: Res
     if not ranges:
         return {}
     score = task is Task.SCORE_ONLY
-    hists = engine.segment_value_histograms(model, seg, ranges,
-                                            values="score" if score else "residual",
-                                            time_range=span, bins=bins, role=role)
-    # the quantiles of residual_quantiles / score_summary, every segment in one numpy pass
-    value, low, high = histogram_quantiles_many(
-        np.vstack([bin_edges(lo, hi, bins) for lo, hi in ranges.values()]),
-        np.vstack([hists[key] for key in ranges]), DEFAULT_QUANTILES)
+
+    def counted(spans: Mapping[tuple[object, ...], tuple[float, float]]
+                ) -> dict[tuple[object, ...], npt.NDArray[np.int64]]:
+        return engine.segment_value_histograms(model, seg, spans,
+                                               values="score" if score else "residual",
+                                               time_range=span, bins=bins, role=role)
+
+    # the unsegmented call's histograms (its refinements too: one statement per level for
+    # every segment refined at it), then every segment of one size in one numpy pass
+    hists = refined_histograms(counted, {k: bin_edges(lo, hi, bins)
+                                         for k, (lo, hi) in ranges.items()},
+                               counted(ranges), DEFAULT_QUANTILES)
     prefix = "score" if score else "residual"
     names = [f"{prefix}_q{100 * q:g}" for q in DEFAULT_QUANTILES]
     columns = [c for n in names for c in (n, f"{n}_low", f"{n}_high")]
-    table = np.stack([value, low, high], axis=2).reshape(len(ranges), -1).tolist()
-    return {key: dict(zip(columns, row, strict=True))
-            for key, row in zip(ranges, table, strict=True)}
+    sizes: dict[int, list[tuple[object, ...]]] = {}
+    for key in ranges:
+        sizes.setdefault(hists[key][1].size, []).append(key)
+    out: dict[tuple[object, ...], _Row] = {}
+    for keys_ in sizes.values():
+        value, low, high = histogram_quantiles_many(
+            np.vstack([hists[k][0] for k in keys_]), np.vstack([hists[k][1] for k in keys_]),
+            DEFAULT_QUANTILES)
+        table = np.stack([value, low, high], axis=2).reshape(len(keys_), -1).tolist()
+        out.update({key: dict(zip(columns, row, strict=True))
+                    for key, row in zip(keys_, table, strict=True)})
+    return out
 
 
 _PROBABILITY: dict[str, pl.DataType] = {"probability_count": pl.Int64(),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeAlias
 
@@ -32,7 +32,7 @@ from mlmkit.analysis.metrics import (
     residual_quantiles,
     score_summary,
 )
-from mlmkit.analysis.metrics.summaries import DEFAULT_QUANTILES
+from mlmkit.analysis.metrics.summaries import DEFAULT_QUANTILES, refined_histograms
 from mlmkit.catalogue import Task
 from mlmkit.services.monitor.task_results import (
     AnyWindowMetrics,
@@ -85,6 +85,20 @@ def _dense(frame: pl.DataFrame, version: str, bins: int) -> tuple[_Floats, _Ints
     np.add.at(counts, part["bin"].to_numpy(), part["n"].to_numpy())
     row = part.row(0, named=True) if part.height else {"lo": 0.0, "hi": 0.0}
     return bin_edges(float(row["lo"]), float(row["hi"]), bins), counts
+
+
+def _refined(fetch: Callable[[dict[str, tuple[float, float]]], dict[str, _Ints]],
+             version: str, span: tuple[float, float], bins: int,
+             counts: _Ints | None = None) -> tuple[_Floats, _Ints]:
+    """``version``'s histogram on ``span``, the bins of its quantiles refined.
+
+    ``counts``: the first pass when already counted (else ``fetch`` counts it); see
+    `mlmkit.analysis.metrics.summaries.refined_histograms`.
+    """
+    lo, hi = float(span[0]), float(span[1])
+    first = fetch({version: (lo, hi)})[version] if counts is None else counts
+    return refined_histograms(fetch, {version: bin_edges(lo, hi, bins)}, {version: first},
+                              DEFAULT_QUANTILES)[version]
 
 
 def task_window_metrics(engine: StatisticsEngine, task: Task, model_name: str, version: str,
@@ -186,10 +200,12 @@ def _regression(eng: TaskStatisticsEngine, head: _Head, span: TimeRange, min_lab
         sums = RegressionSums(**{k: row[k] for k in _REGRESSION_SUMS})
         metrics = regression_metrics(sums, confidence=confidence)
         if scores:
-            hist = eng.residual_histogram(model, versions=[version], time_range=span,
-                                          bins=bins, ranges={version: (row["lo"], row["hi"])},
-                                          role=role)
-            edges, counts = _dense(hist, version, bins)
+            def residuals(ranges: dict[str, tuple[float, float]]) -> dict[str, _Ints]:
+                hist = eng.residual_histogram(model, versions=[version], time_range=span,
+                                              bins=bins, ranges=ranges, role=role)
+                return {version: _dense(hist, version, bins)[1]}
+
+            edges, counts = _refined(residuals, version, (row["lo"], row["hi"]), bins)
             quantiles = residual_quantiles(edges, counts, DEFAULT_QUANTILES)
     return RegressionWindowMetrics(*head, total, n, min_labels,
                                    metrics, sums, quantiles)
@@ -205,9 +221,15 @@ def _score(eng: TaskStatisticsEngine, head: _Head, span: TimeRange, min_labels: 
     hist = pl.DataFrame(schema={"bin": pl.Int64, "n": pl.Int64, "lo": pl.Float64,
                                 "hi": pl.Float64})
     if row is not None and get("n"):
+        def scored(ranges: dict[str, tuple[float, float]]) -> dict[str, _Ints]:
+            return {version: _dense(eng.score_distribution(
+                model, versions=[version], time_range=span, bins=bins, ranges=ranges,
+                role=role), version, bins)[1]}
+
         hist = eng.score_distribution(model, versions=[version], time_range=span, bins=bins,
                                       ranges={version: (row["lo"], row["hi"])}, role=role)
-        edges, counts = _dense(hist, version, bins)
+        edges, counts = _refined(scored, version, (row["lo"], row["hi"]), bins,
+                                 _dense(hist, version, bins)[1])
         summary = score_summary(edges, counts, sum_score=float(row["sum_score"]),
                                 sum_squared_score=float(row["sum_squared_score"]))
         hist = hist.drop("version")

@@ -17,8 +17,7 @@ import pyarrow as pa
 from mlmkit.exceptions import NotFoundError
 from mlmkit.store._sql import Where
 
-__all__ = ["IN_LIST_MAX", "count_logged", "id_rows", "logged_counts", "logged_keys",
-           "unknown_ids"]
+__all__ = ["IN_LIST_MAX", "id_rows", "logged_counts", "logged_keys", "unknown_ids"]
 
 IN_LIST_MAX = 512
 """Up to this many ids, the duplicate check is an IN-list probe instead of a semi-join."""
@@ -76,12 +75,6 @@ def logged_keys(conn: duckdb.DuckDBPyConnection, keys: pa.Table) -> list[tuple[s
         "SELECT b.prediction_id, b.version, b.model_name FROM _mlmkit_keys b SEMI "
         "JOIN predictions p ON p.prediction_id = b.prediction_id AND p.version = "
         "b.version AND p.model_name = b.model_name").fetchall())
-
-
-def count_logged(conn: duckdb.DuckDBPyConnection, rows: pa.Table) -> int | None:
-    """How many of ``rows`` are logged already with these exact values (`logged_counts`)."""
-    counts = logged_counts(conn, rows)
-    return None if counts is None else sum(counts.values())
 
 
 def logged_counts(conn: duckdb.DuckDBPyConnection, rows: pa.Table, tag: str | None = None

@@ -151,9 +151,14 @@ class PredictionStore:
         return _lookup.logged_keys(conn, keys)
 
     def count_logged(self, rows: pa.Table) -> int | None:
-        """`mlmkit.store.predictions.lookup.count_logged` on a connection of the store."""
+        """How many of ``rows`` are logged already with these exact values (a retry)."""
+        counts = self.logged_counts(rows)
+        return None if counts is None else sum(counts.values())
+
+    def logged_counts(self, rows: pa.Table, tag: str | None = None) -> dict[object, int] | None:
+        """`mlmkit.store.predictions.lookup.logged_counts` (in the caller's transaction, if any)."""
         with self.db.connection() as conn:
-            return _lookup.count_logged(conn, rows)
+            return _lookup.logged_counts(conn, rows, tag)
 
     def insert_one(self, row: Mapping[str, Any],
                    features: Mapping[str, tuple[str | None, Any]]) -> str:
