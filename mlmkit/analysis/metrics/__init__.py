@@ -54,6 +54,7 @@ from mlmkit.analysis.metrics.score import (
 from mlmkit.analysis.metrics.summaries import (
     histogram_quantiles,
     mean_interval_from_sums,
+    refined_histograms,
     variance_from_sums,
 )
 
@@ -91,6 +92,7 @@ __all__ = [
     'multiclass_log_loss_from_sums',
     'multiclass_metrics',
     'ovr_auc_from_histograms',
+    'refined_histograms',
     'regression_metrics',
     'residual_quantiles',
     'roc_auc',

@@ -291,7 +291,7 @@ def residual_quantiles(edges: Any, counts: Any,
     the sums scan's ``min`` / ``max``) with a max error of 5.5e-5 inside a guaranteed bracket
     of 5.2e-3 (one bin). The bound depends on the range: one extreme residual widens every
     bin; the monitor then counts the bins holding the quantiles again on finer bins
-    ([`refined_histograms`][mlmkit.analysis.metrics.summaries.refined_histograms]) before
+    ([`refined_histograms`][mlmkit.analysis.metrics.refined_histograms]) before
     calling this.
 
     Examples

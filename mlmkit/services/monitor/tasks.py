@@ -93,7 +93,7 @@ def _refined(fetch: Callable[[dict[str, tuple[float, float]]], dict[str, _Ints]]
     """``version``'s histogram on ``span``, the bins of its quantiles refined.
 
     ``counts``: the first pass when already counted (else ``fetch`` counts it); see
-    `mlmkit.analysis.metrics.summaries.refined_histograms`.
+    `mlmkit.analysis.metrics.refined_histograms`.
     """
     lo, hi = float(span[0]), float(span[1])
     first = fetch({version: (lo, hi)})[version] if counts is None else counts
