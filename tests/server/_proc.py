@@ -34,6 +34,8 @@ class Server:
             raise AssertionError(f"no address printed: {line!r} {self.proc.communicate()[1]}")
         self.base = f"http://127.0.0.1:{found.group(1)}"
         self.client = httpx.Client(base_url=self.base, timeout=30)
+        self.output: tuple[str, str] = ("", "")
+        """``(stdout, stderr)`` of the server once stopped or killed."""
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -50,13 +52,14 @@ class Server:
         return self.client.post(path, content=content, headers={"Content-Type": content_type})
 
     def stop(self) -> int:
-        """SIGTERM, and the exit code."""
+        """SIGTERM, and the exit code; what the server printed is then in `output`."""
         self.client.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
+        self.output = self.proc.communicate(timeout=60)  # (read to the end: pipes closed)
+        return self.proc.returncode
 
     def kill(self) -> None:
         self.client.close()
         self.proc.kill()
-        self.proc.wait(timeout=30)
+        self.output = self.proc.communicate(timeout=30)

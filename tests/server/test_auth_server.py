@@ -66,7 +66,7 @@ def test_auth_matrix_and_revocation_on_a_real_server(tmp_path: Path) -> None:
         assert status("POST", "/v1/predictions", "admin", row) in (200, 201)
     finally:
         server.stop()
-    _, err = server.proc.communicate(timeout=30)
+    _, err = server.output
     listing = tokens_cli(db, "list")
     assert "ingest" in listing.splitlines()[1] and listing.splitlines()[1].split()[5] != "-"
     for token in made.values():
