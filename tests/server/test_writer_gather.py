@@ -40,16 +40,29 @@ def _closed_loop(writer: GroupCommitWriter, clients: int, rounds: int) -> None:
 
 def test_sixteen_clients_in_a_loop_commit_about_once_per_round(tmp_path):
     """Before: the writer took the first client back alone, then the 15 others (2 commits a
-    round: 301 for 150 rounds); now one group per round."""
-    mlmkit.open(tmp_path / "ws.duckdb").close()
-    writer = GroupCommitWriter(tmp_path / "ws.duckdb").start()
-    try:
-        writer.submit_rows(_rows("warm")).result(30)
-        _closed_loop(writer, 16, 20)
-        assert writer.stats["rows"] == 1 + 16 * 20
-        assert writer.stats["commits"] <= 1 + 20 * 1.75, writer.stats  # (before: 2 a round)
-    finally:
-        writer.close()
+    round: 301 for 150 rounds); now one group per round.
+
+    The gathering waits a bounded time for the clients' next requests; on a machine loaded by
+    other tests their threads can miss it (42 commits for 20 rounds once under CI beside a
+    second test run). So the least disturbed of up to three runs, each on a fresh writer, is
+    judged: without gathering every run makes 2 commits a round.
+    """
+    best = None
+    for attempt in range(3):
+        db = tmp_path / f"ws{attempt}.duckdb"
+        mlmkit.open(db).close()
+        writer = GroupCommitWriter(db).start()
+        try:
+            writer.submit_rows(_rows("warm")).result(30)
+            _closed_loop(writer, 16, 20)
+            assert writer.stats["rows"] == 1 + 16 * 20
+            commits = writer.stats["commits"]
+        finally:
+            writer.close()
+        best = commits if best is None else min(best, commits)
+        if best <= 1 + 20 * 1.5:
+            break
+    assert best is not None and best <= 1 + 20 * 1.5, best
 
 
 def test_without_gathering_a_lone_client_is_not_delayed():
