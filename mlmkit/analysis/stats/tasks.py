@@ -30,6 +30,7 @@ from mlmkit.analysis.metrics.multiclass.confusion import (
     CLASS_COUNT_METRICS,
     as_matrix,
     class_metric_draws,
+    resampled_metric,
 )
 from mlmkit.analysis.metrics.regression import RegressionSums
 from mlmkit.analysis.metrics.summaries import variance_from_sums
@@ -187,8 +188,11 @@ def bootstrap_class_metric(confusion_a: Any, confusion_b: Any, *, metric: str = 
         raise invalid("confusion_b", f"a {ma.shape[0]}x{ma.shape[0]} matrix like confusion_a",
                       mb.shape)
     observed = float(class_metric_draws(mb)[metric] - class_metric_draws(ma)[metric])
-    draws = [_multinomial(m, n_resamples, rng) for m in (ma, mb)]
-    diffs = class_metric_draws(draws[1])[metric] - class_metric_draws(draws[0])[metric]
+    for m in (ma, mb):
+        if not m.sum():
+            raise invalid("confusion", "counts of at least one row", m.tolist())
+    a = resampled_metric(ma, metric, n_resamples, rng)  # (A's draws first, as one draw was)
+    diffs = resampled_metric(mb, metric, n_resamples, rng) - a
     return _bootstrap_result(observed, diffs, confidence, int(ma.sum() + mb.sum()),
                              f"bootstrap difference of {metric} (multinomial)",
                              {"n_resamples": n_resamples, "seed": seed})
@@ -203,14 +207,6 @@ def _union(a: Any, b: Any) -> list[Any] | None:
             if column in frame.columns:
                 seen.update(frame[column].to_list())
     return sorted(seen, key=lambda v: (str(type(v)), v))
-
-
-def _multinomial(m: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    n = int(m.sum())
-    if n == 0:
-        raise invalid("confusion", "counts of at least one row", m.tolist())
-    k = m.shape[0]
-    return rng.multinomial(n, m.ravel() / n, size=size).reshape(size, k, k)
 
 
 def _regression_kernel(metric: str, y: np.ndarray, p: np.ndarray) -> np.ndarray:

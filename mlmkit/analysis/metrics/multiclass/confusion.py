@@ -26,6 +26,7 @@ from mlmkit.analysis.metrics.intervals import (
 from mlmkit.catalogue import Kind, select
 
 __all__ = ["MulticlassMetrics", "as_matrix", "check_labels", "class_metric_draws",
+           "resampled_metric",
            "confusion_counts", "multiclass_bootstrap_interval", "multiclass_metrics"]
 
 AVERAGES = ("macro", "micro", "weighted")
@@ -114,6 +115,28 @@ def _from_frame(frame: pl.DataFrame, labels: Sequence[Any] | None) -> tuple[tupl
     np.add.at(m, ([index[v] for v in actual], [index[v] for v in predicted]),
               counts.astype(np.int64))
     return names, m
+
+
+#: Resampled cells held at once (int64, 64 MB, and the float copy of the metric kernel): each
+#: resample draws K² cells, so 2,000 resamples of a 1,000-class matrix in one draw held 16 GB.
+_CELLS_AT_ONCE = 8_000_000
+
+
+def resampled_metric(m: np.ndarray, metric: str, n_resamples: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """``metric`` of ``n_resamples`` multinomial resamples of the K x K counts ``m`` (n > 0).
+
+    Drawn in chunks of at most `_CELLS_AT_ONCE` cells from ``rng``: the same draws, in the
+    same order, as one ``rng.multinomial(n, m / n, size=n_resamples)``, in bounded memory.
+    """
+    n, k = int(m.sum()), m.shape[0]
+    shares, step = m.ravel() / n, max(1, _CELLS_AT_ONCE // (k * k))
+    out = []
+    for done in range(0, n_resamples, step):
+        size = min(step, n_resamples - done)
+        cells = rng.multinomial(n, shares, size=size).reshape(size, k, k)
+        out.append(class_metric_draws(cells)[metric])
+    return np.concatenate(out)
 
 
 def class_metric_draws(matrices: np.ndarray) -> dict[str, np.ndarray]:
@@ -289,7 +312,7 @@ def multiclass_bootstrap_interval(confusion: Any, *, metric: str = "f1_macro",
     """
     if metric not in CLASS_COUNT_METRICS:
         raise invalid("metric", f"one of {', '.join(CLASS_COUNT_METRICS)}", metric)
-    names, m = as_matrix(confusion, labels)
+    _, m = as_matrix(confusion, labels)
     n_resamples = check_int("n_resamples", n_resamples, low=1)
     confidence = check_probability("confidence", confidence, open_interval=True)
     rng = np.random.default_rng(check_int("seed", seed, low=0))
@@ -297,6 +320,5 @@ def multiclass_bootstrap_interval(confusion: Any, *, metric: str = "f1_macro",
     n = int(m.sum())
     if n == 0:
         return Interval(math.nan, math.nan, estimate, confidence, "bootstrap")
-    cells = rng.multinomial(n, m.ravel() / n, size=n_resamples).reshape(
-        n_resamples, len(names), len(names))
-    return percentile_interval(class_metric_draws(cells)[metric], estimate, confidence, metric)
+    return percentile_interval(resampled_metric(m, metric, n_resamples, rng), estimate,
+                               confidence, metric)
