@@ -280,9 +280,10 @@ def refined_histograms(fetch: Callable[[dict[Key, tuple[float, float]]], dict[Ke
            for k in counts}
     stuck = dict.fromkeys(out, 0)
     qs = _probabilities(quantiles)
+    share = {k: c.sum() / c.size for k, (_, c) in out.items()}  # a row share of the B bins
     for _ in range(levels):
         split = {k: span for k, (e, c) in out.items() if stuck[k] < 2
-                 and (span := _bulky_bins(c, qs)) is not None}
+                 and (span := _bulky_bins(c, qs, share[k])) is not None}
         if not split:
             break
         fine = fetch({k: (float(out[k][0][b1]), float(out[k][0][b2 + 1]))
@@ -304,14 +305,18 @@ def refined_histograms(fetch: Callable[[dict[Key, tuple[float, float]]], dict[Ke
     return out
 
 
-def _bulky_bins(c: np.ndarray, qs: np.ndarray) -> tuple[int, int] | None:
-    """The first and last bin holding a quantile's rank, if one of them holds too many rows."""
+def _bulky_bins(c: np.ndarray, qs: np.ndarray, share: float) -> tuple[int, int] | None:
+    """The first and last bin holding a quantile's rank, if one of them holds too many rows.
+
+    ``share``: a bin's share of the rows in the first pass (``n / B``), the measure however
+    many bins the refinements have added.
+    """
     n = int(c.sum())
     if n == 0:
         return None
     h = qs * (n - 1)
     held = np.searchsorted(np.cumsum(c), np.concatenate([np.floor(h), np.ceil(h)]),
                            side="right")
-    if c[held].max() <= max(_REFINE_TIMES * n / c.size, _REFINE_MIN):
+    if c[held].max() <= max(_REFINE_TIMES * share, _REFINE_MIN):
         return None
     return int(held.min()), int(held.max())

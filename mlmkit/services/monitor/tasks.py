@@ -221,14 +221,13 @@ def _score(eng: TaskStatisticsEngine, head: _Head, span: TimeRange, min_labels: 
     hist = pl.DataFrame(schema={"bin": pl.Int64, "n": pl.Int64, "lo": pl.Float64,
                                 "hi": pl.Float64})
     if row is not None and get("n"):
-        def scored(ranges: dict[str, tuple[float, float]]) -> dict[str, _Ints]:
-            return {version: _dense(eng.score_distribution(
-                model, versions=[version], time_range=span, bins=bins, ranges=ranges,
-                role=role), version, bins)[1]}
+        def scored(ranges: dict[str, tuple[float, float]]) -> pl.DataFrame:
+            return eng.score_distribution(model, versions=[version], time_range=span,
+                                          bins=bins, ranges=ranges, role=role)
 
-        hist = eng.score_distribution(model, versions=[version], time_range=span, bins=bins,
-                                      ranges={version: (row["lo"], row["hi"])}, role=role)
-        edges, counts = _refined(scored, version, (row["lo"], row["hi"]), bins,
+        hist = scored({version: (row["lo"], row["hi"])})  # (also the window's histogram)
+        edges, counts = _refined(lambda r: {version: _dense(scored(r), version, bins)[1]},
+                                 version, (row["lo"], row["hi"]), bins,
                                  _dense(hist, version, bins)[1])
         summary = score_summary(edges, counts, sum_score=float(row["sum_score"]),
                                 sum_squared_score=float(row["sum_squared_score"]))

@@ -44,7 +44,6 @@ COLUMNS = ("total", "n", "sum_error", "sum_abs_error", "sum_squared_error", "sum
 """The statistics of a day, named and defined as ``portable_tasks.regression_sums``."""
 
 
-
 def _day(ts: str) -> str:
     """The UTC day of ``ts`` by epoch arithmetic (half the time of ``AT TIME ZONE 'UTC'``)."""
     return f"DATE '1970-01-01' + CAST(floor(epoch_us({ts}) / 86400000000) AS INTEGER)"
