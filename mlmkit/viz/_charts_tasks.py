@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from mlmkit._validation import invalid
+from mlmkit._validation import check_int, invalid
+from mlmkit.analysis.metrics.multiclass.cells import ClassCells
 from mlmkit.viz._theme import INK, PALETTE, SEVERITY_COLORS, altair, check_points
 
 __all__ = ["class_confusion_matrix", "class_metrics", "residual_histogram", "residual_scatter",
@@ -29,15 +30,42 @@ def _data(frame: pl.DataFrame) -> pl.DataFrame:
                                if t.is_float()])
 
 
-def _classes(metrics: Any) -> tuple[list[str], np.ndarray[Any, Any]]:
-    """Labels (as text) and the K x K matrix of a multiclass result."""
+#: Classes a confusion heatmap draws; beyond, the rest are folded into one "(other)" class.
+TOP_CLASSES = 40
+_OTHER = "(other)"
+
+
+def _classes(metrics: Any, top: int) -> tuple[list[str], np.ndarray[Any, Any], int]:
+    """Labels (as text), the matrix of at most ``top`` classes plus "(other)", and K.
+
+    Reads the non-zero cells (`ClassCells`) where the result has them, so a model with 50,000
+    classes is drawn from its cells, never from a K x K matrix.
+    """
     labels = getattr(metrics, "labels", None)
-    matrix = getattr(metrics, "confusion_matrix", getattr(metrics, "matrix", None))
-    if labels is None or not isinstance(matrix, np.ndarray) or matrix.ndim != 2 \
-            or matrix.shape != (len(labels), len(labels)):
-        raise invalid("metrics", "a multiclass result (labels and a K x K confusion_matrix)",
-                      type(metrics).__name__)
-    return [str(v) for v in labels], matrix
+    inner = getattr(metrics, "metrics", metrics)
+    cells = getattr(inner, "cells", None)
+    if labels is not None and isinstance(cells, ClassCells):
+        a, p, n = cells.actual, cells.predicted, cells.count
+    else:
+        matrix = getattr(metrics, "confusion_matrix", getattr(metrics, "matrix", None))
+        if labels is None or not isinstance(matrix, np.ndarray) or matrix.ndim != 2 \
+                or matrix.shape != (len(labels), len(labels)):
+            raise invalid("metrics", "a multiclass result (labels and a K x K "
+                          "confusion_matrix)", type(metrics).__name__)
+        a, p = np.nonzero(matrix)
+        n = matrix[a, p]
+    k = len(labels)
+    names = [str(v) for v in labels]
+    if k > top:  # the classes with most rows (actual or predicted), in label order
+        weight = np.bincount(a, weights=n, minlength=k) + np.bincount(p, weights=n, minlength=k)
+        kept = np.sort(np.argsort(-weight, kind="stable")[:top])
+        slot = np.full(k, top, dtype=np.int64)
+        slot[kept] = np.arange(top)
+        names = [names[i] for i in kept] + [_OTHER]
+        a, p = slot[a], slot[p]
+    size = len(names)
+    flat = np.bincount(a * size + p, weights=n, minlength=size * size)
+    return names, flat.astype(np.int64).reshape(size, size), k
 
 
 def _cell(k: int) -> int:
@@ -45,7 +73,7 @@ def _cell(k: int) -> int:
     return int(min(40, max(16, 420 // max(k, 1))))
 
 
-def class_confusion_matrix(metrics: Any, *, normalize: bool = False,
+def class_confusion_matrix(metrics: Any, *, normalize: bool = False, top: int = TOP_CLASSES,
                            title: str | None = None) -> Any:
     """K x K heatmap of a multiclass confusion matrix: rows actual, columns predicted.
 
@@ -57,6 +85,10 @@ def class_confusion_matrix(metrics: Any, *, normalize: bool = False,
     normalize : bool
         Colour (and label) each cell by its share of the actual class's row (recall on the
         diagonal) instead of its count. Both are in the tooltip either way.
+    top : int
+        Classes drawn: beyond, the ``top`` classes with most rows (actual or predicted) are
+        kept in label order and every other class is folded into one ``(other)`` row and
+        column (the counts still add up to the matrix's).
 
     Returns
     -------
@@ -66,7 +98,7 @@ def class_confusion_matrix(metrics: Any, *, normalize: bool = False,
         written in the cells up to 20 classes.
     """
     alt = altair()
-    labels, matrix = _classes(metrics)
+    labels, matrix, classes = _classes(metrics, check_int("top", top, low=1))
     k = len(labels)
     rows = matrix.sum(axis=1)
     frame = pl.DataFrame({
@@ -81,9 +113,9 @@ def class_confusion_matrix(metrics: Any, *, normalize: bool = False,
         .cast(pl.String).fill_null("").add("%").alias("label") if normalize
         else pl.col("count").cast(pl.String).alias("label"))
     values = frame[field].to_numpy()
-    top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
-    top = top or 1.0
-    frame = frame.with_columns((pl.col(field).fill_nan(0.0) / top).alias("strength"))
+    peak = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
+    peak = peak or 1.0
+    frame = frame.with_columns((pl.col(field).fill_nan(0.0) / peak).alias("strength"))
     cell = _cell(k)
     angle = -45 if k > 6 else 0
     base = alt.Chart(_data(frame)).encode(
@@ -104,7 +136,9 @@ def class_confusion_matrix(metrics: Any, *, normalize: bool = False,
                                 alt.value("black"))))
     what = "share of actual class" if normalize else "counts"
     return alt.layer(*layers).properties(
-        width=cell * k, height=cell * k, title=title or f"Confusion matrix ({what})")
+        width=cell * k, height=cell * k,
+        title=title or f"Confusion matrix ({what}" + (
+            f"; top {k - 1} of {classes:,} classes)" if classes > k else ")"))
 
 
 def class_metrics(metrics: Any, *, which: Sequence[str] = ("precision", "recall", "f1"),

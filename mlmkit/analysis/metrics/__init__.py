@@ -29,6 +29,7 @@ from mlmkit.analysis.metrics.binary import (
     wilson_interval,
 )
 from mlmkit.analysis.metrics.multiclass import (
+    ClassCells,
     MulticlassMetrics,
     OneVsRestAUC,
     class_metric_draws,
@@ -59,6 +60,7 @@ from mlmkit.analysis.metrics.summaries import (
 )
 
 __all__ = [
+    'ClassCells',
     'Interval',
     'Metrics',
     'MulticlassMetrics',

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from mlmkit._validation import check_int, invalid
+from mlmkit.analysis.metrics.multiclass.cells import ClassCells, as_cells
 from mlmkit.analysis.metrics.multiclass.confusion import (
     CLASS_COUNT_METRICS,
-    as_matrix,
-    class_metric_draws,
+    cell_metrics,
     resampled_metric,
 )
 from mlmkit.analysis.metrics.regression import RegressionSums
@@ -154,14 +154,15 @@ def bootstrap_class_metric(confusion_a: Any, confusion_b: Any, *, metric: str = 
                            confidence: float = 0.95, seed: int = 0) -> TestResult:
     """Bootstrap test of a multiclass average (F1-macro, ...) between two confusion matrices.
 
-    Each resample of a version's ``n`` rows is one multinomial draw of its K² cells with the
-    observed shares (exactly the row bootstrap, in O(K²) per resample), A and B independently.
+    Each resample of a version's ``n`` rows is one multinomial draw of its non-zero cells with
+    the observed shares (exactly the row bootstrap, in O(cells + K) per resample, never K²), A
+    and B independently.
     The p-value is the two-sided percentile-bootstrap one of `bootstrap_difference`.
 
     Parameters
     ----------
-    confusion_a, confusion_b : array-like or polars.DataFrame
-        Each version's counts, in either form `multiclass_metrics` takes; the same classes.
+    confusion_a, confusion_b : array-like, polars.DataFrame or ClassCells
+        Each version's counts, in any form `multiclass_metrics` takes; the same classes.
     metric : str
         A catalogue metric of kind ``class-count`` (``f1_macro``, ``precision_macro``,
         ``recall_macro``, ``f1_weighted``).
@@ -182,30 +183,33 @@ def bootstrap_class_metric(confusion_a: Any, confusion_b: Any, *, metric: str = 
         raise invalid("metric", f"one of {', '.join(CLASS_COUNT_METRICS)}", metric)
     n_resamples, confidence, rng = _setup(n_resamples, confidence, seed)
     shared = labels if labels is not None else _union(confusion_a, confusion_b)
-    names, ma = as_matrix(confusion_a, shared)
-    _, mb = as_matrix(confusion_b, None if shared is None else names)
-    if mb.shape != ma.shape:
-        raise invalid("confusion_b", f"a {ma.shape[0]}x{ma.shape[0]} matrix like confusion_a",
-                      mb.shape)
-    observed = float(class_metric_draws(mb)[metric] - class_metric_draws(ma)[metric])
-    for m in (ma, mb):
-        if not m.sum():
-            raise invalid("confusion", "counts of at least one row", m.tolist())
-    a = resampled_metric(ma, metric, n_resamples, rng)  # (A's draws first, as one draw was)
-    diffs = resampled_metric(mb, metric, n_resamples, rng) - a
-    return _bootstrap_result(observed, diffs, confidence, int(ma.sum() + mb.sum()),
+    ca = as_cells(confusion_a, shared)
+    cb = as_cells(confusion_b, None if shared is None else ca.labels)
+    if cb.k != ca.k:
+        raise invalid("confusion_b", f"a {ca.k}x{ca.k} matrix like confusion_a", cb.k)
+    for c in (ca, cb):
+        if not c.n:
+            raise invalid("confusion", "counts of at least one row", c.frame().rows()[:10])
+    observed = cell_metrics(cb)[metric] - cell_metrics(ca)[metric]
+    a = resampled_metric(ca, metric, n_resamples, rng)  # (A's draws first, as one draw was)
+    diffs = resampled_metric(cb, metric, n_resamples, rng) - a
+    return _bootstrap_result(observed, diffs, confidence, ca.n + cb.n,
                              f"bootstrap difference of {metric} (multinomial)",
                              {"n_resamples": n_resamples, "seed": seed})
 
 
 def _union(a: Any, b: Any) -> list[Any] | None:
-    if not (hasattr(a, "columns") and hasattr(b, "columns")):
+    """The sorted labels of two frames or `ClassCells` (``None`` for a matrix: its order)."""
+    if not all(isinstance(x, ClassCells) or hasattr(x, "columns") for x in (a, b)):
         return None
-    seen = set()
-    for frame in (a, b):
+    seen: set[Any] = set()
+    for part in (a, b):
+        if isinstance(part, ClassCells):
+            seen.update(part.labels)
+            continue
         for column in ("actual", "predicted"):
-            if column in frame.columns:
-                seen.update(frame[column].to_list())
+            if column in part.columns:
+                seen.update(part[column].to_list())
     return sorted(seen, key=lambda v: (str(type(v)), v))
 
 

@@ -40,7 +40,8 @@ from mlmkit.analysis.experiment import (
     required_sample_size_for_mean,
 )
 from mlmkit.analysis.metrics import RegressionSums, regression_metrics
-from mlmkit.analysis.metrics.multiclass.confusion import class_metric_draws
+from mlmkit.analysis.metrics.multiclass.cells import ClassCells, as_cells
+from mlmkit.analysis.metrics.multiclass.confusion import cell_metrics
 from mlmkit.analysis.metrics.summaries import variance_from_sums
 from mlmkit.analysis.stats import (
     TestResult,
@@ -65,7 +66,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_ROWS", "TaskComparison", "compare_aggregates", "experiment_metrics",
            "run_task_test", "task_comparison"]
 
-_Matrix: TypeAlias = "np.ndarray[tuple[int, int], np.dtype[np.int64]]"
 _Floats: TypeAlias = "np.ndarray[tuple[int], np.dtype[np.float64]]"
 Adjust: TypeAlias = Callable[[dict[str, TestResult], list[str], float], dict[str, TestResult]]
 #: Rows per arm the regression bootstrap reads at most (RMSE, R²).
@@ -175,18 +175,13 @@ def _versions(config: ABTestConfig) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------- multiclass
-def _matrices(frame: pl.DataFrame, a: str, b: str) -> tuple[list[str], _Matrix, _Matrix]:
+def _cells(frame: pl.DataFrame, a: str, b: str) -> tuple[ClassCells, ClassCells]:
+    """Each version's labelled cells on the classes of both (no K x K matrix)."""
     labelled = frame.filter(pl.col("actual").is_not_null())
-    labels = sorted(set(labelled["actual"].to_list()) | set(labelled["predicted"].to_list()))
-    at = {label: i for i, label in enumerate(labels)}
-    out: list[_Matrix] = []
-    for version in (a, b):
-        m: _Matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
-        part = labelled.filter(pl.col("version") == version)
-        for actual, predicted, count in part.select("actual", "predicted", "count").rows():
-            m[at[actual], at[predicted]] += int(count)
-        out.append(m)
-    return labels, out[0], out[1]
+    labels = sorted(set(labelled["actual"].to_list())
+                    | set(labelled["predicted"].to_list())) or [0]  # none: no cells at all
+    ca, cb = (as_cells(labelled.filter(pl.col("version") == v), labels) for v in (a, b))
+    return ca, cb
 
 
 def _multiclass(eng: TaskStatisticsEngine, config: ABTestConfig, span: TimeRange | None,
@@ -196,20 +191,19 @@ def _multiclass(eng: TaskStatisticsEngine, config: ABTestConfig, span: TimeRange
     alpha = config.significance_level
     frame = eng.class_confusion(config.model_name, versions=[a, b], time_range=span)
     served = {v: int(frame.filter(pl.col("version") == v)["count"].sum() or 0) for v in (a, b)}
-    labels, ma, mb = _matrices(frame, a, b)
-    la, lb = int(ma.sum()), int(mb.sum())
+    ca, cb = _cells(frame, a, b)
+    la, lb = ca.n, cb.n
     tests: dict[str, TestResult] = {}
     for metric in metrics:
         if metric == "accuracy":
-            tests[metric] = _proportion(metric, int(np.trace(ma)), la, int(np.trace(mb)), lb,
-                                        alpha, sequential, tau)
+            tests[metric] = _proportion(metric, int(ca.totals()[0].sum()), la,
+                                        int(cb.totals()[0].sum()), lb, alpha, sequential, tau)
         elif not (la and lb):
             tests[metric] = _no_data(metric, math.nan, math.nan, la + lb)
         else:
-            values = [float(class_metric_draws(m[None])[metric][0]) for m in (ma, mb)]
-            res = bootstrap_class_metric(ma, mb, metric=metric, labels=labels,
-                                         n_resamples=n_resamples, confidence=1.0 - alpha,
-                                         seed=seed)
+            values = [cell_metrics(c)[metric] for c in (ca, cb)]
+            res = bootstrap_class_metric(ca, cb, metric=metric, n_resamples=n_resamples,
+                                         confidence=1.0 - alpha, seed=seed)
             tests[metric] = _with(res, values[0], values[1])
     required = None
     if metrics[0] == "accuracy":

@@ -63,7 +63,7 @@ _Floats: TypeAlias = npt.NDArray[np.float64]
 
 def _proportion(res: TaskResult) -> tuple[int, int] | None:
     if isinstance(res, MulticlassWindowMetrics) and res.metrics is not None:
-        return int(res.confusion_matrix.trace()), int(res.confusion_matrix.sum())
+        return res.metrics.correct, res.metrics.n
     if isinstance(res, ScoreWindowMetrics) and res.flag_count:
         return res.flagged, res.flag_count
     return None
@@ -104,8 +104,7 @@ def _test(engine: StatisticsEngine, model: str, span: TimeRange, metric: str,
     if isinstance(first, MulticlassWindowMetrics) and isinstance(res, MulticlassWindowMetrics) \
             and metric in _CLASS_AVERAGES and first.metrics is not None \
             and res.metrics is not None:
-        return bootstrap_class_metric(first.metrics.confusion_frame(),
-                                      res.metrics.confusion_frame(), metric=metric,
+        return bootstrap_class_metric(first.metrics.cells, res.metrics.cells, metric=metric,
                                       n_resamples=_N_RESAMPLES)
     return None
 

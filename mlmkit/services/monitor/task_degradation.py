@@ -151,7 +151,8 @@ def _baseline(engine: StatisticsEngine, task: Task, model: str, version: str, me
 
 def _proportion(result: TaskResult) -> tuple[int, int] | None:
     if isinstance(result, MulticlassWindowMetrics):
-        return int(result.confusion_matrix.trace()), int(result.confusion_matrix.sum())
+        m = result.metrics
+        return (0, 0) if m is None else (m.correct, m.n)
     if isinstance(result, ScoreWindowMetrics):
         return result.flagged, result.flag_count
     return None
@@ -197,8 +198,7 @@ def _significance(metric: str, current: TaskResult, value: float,
     if isinstance(current, MulticlassWindowMetrics) and isinstance(ref, MulticlassWindowMetrics) \
             and metric in select(kind=Kind.CLASS_COUNT) and current.metrics is not None \
             and ref.metrics is not None:
-        res = bootstrap_class_metric(ref.metrics.confusion_frame(),
-                                     current.metrics.confusion_frame(), metric=metric,
+        res = bootstrap_class_metric(ref.metrics.cells, current.metrics.cells, metric=metric,
                                      n_resamples=1000)
         return _one_sided(res.p_value, float(res.effect or 0.0), worse_is_positive=False)
     return math.nan

@@ -32,6 +32,9 @@ __all__ = ["AnyWindowMetrics", "MulticlassWindowMetrics", "RegressionWindowMetri
            "ScoreWindowMetrics"]
 
 _NAN = math.nan
+#: ``to_dict`` holds the dense matrix up to this many classes (10,000 numbers); the non-zero
+#: cells (``confusion_cells``) always: a 20,000-class model's matrix is 4e8 numbers of JSON.
+DICT_MATRIX_CLASSES = 100
 
 
 @dataclass(frozen=True)
@@ -123,8 +126,20 @@ class MulticlassWindowMetrics(_TaskWindow):
 
     @property
     def confusion_matrix(self) -> np.ndarray[tuple[int, ...], np.dtype[np.int64]]:
-        """KxK counts, rows actual, columns predicted (``labels`` order)."""
+        """KxK counts, rows actual, columns predicted (``labels`` order).
+
+        Built on request, up to `DENSE_CELLS` cells (5,000 classes); beyond, an `MlmkitError`:
+        ``confusion_cells`` has the non-zero cells at any number of classes.
+        """
         return np.zeros((0, 0), np.int64) if self.metrics is None else self.metrics.matrix
+
+    @property
+    def confusion_cells(self) -> pl.DataFrame:
+        """The non-zero cells: ``actual``, ``predicted``, ``count`` (row-major order)."""
+        if self.metrics is None:
+            return pl.DataFrame(schema={"actual": pl.String, "predicted": pl.String,
+                                        "count": pl.Int64})
+        return self.metrics.cells.frame()
 
     @property
     def per_class(self) -> pl.DataFrame:
@@ -145,7 +160,11 @@ class MulticlassWindowMetrics(_TaskWindow):
         return {} if self.metrics is None else {"accuracy": self.metrics.accuracy_interval}
 
     def to_dict(self) -> dict[str, object]:
-        """Facts, ``accuracy`` and the averages, log loss, one-vs-rest AUCs, the matrix."""
+        """Facts, ``accuracy`` and the averages, log loss, one-vs-rest AUCs, the matrix.
+
+        ``confusion_matrix``: the K x K list up to `DICT_MATRIX_CLASSES` classes, else
+        ``None``; ``confusion_cells``: the non-zero ``[actual, predicted, count]`` always.
+        """
         out = self._facts()
         if self.metrics is None:
             out.update({"accuracy": _NAN, "n": 0})
@@ -162,7 +181,9 @@ class MulticlassWindowMetrics(_TaskWindow):
         for name, ci in self.confidence_intervals.items():
             out[f"{name}_low"], out[f"{name}_high"] = ci.low, ci.high
         out["labels"] = list(self.labels)
-        out["confusion_matrix"] = self.confusion_matrix.tolist()
+        small = len(self.labels) <= DICT_MATRIX_CLASSES
+        out["confusion_matrix"] = self.confusion_matrix.tolist() if small else None
+        out["confusion_cells"] = self.confusion_cells.rows()
         return out
 
 

@@ -4,8 +4,9 @@ The database groups the labelled rows by ``(actual, predicted)`` and returns the
 that KxK confusion matrix
 [`multiclass_metrics`][mlmkit.analysis.metrics.multiclass_metrics] gives
 accuracy (Wilson interval), per-class precision / recall / F1 / support (Wilson intervals for
-precision and recall) and their macro, micro and weighted averages. Probability-based metrics
-need one more aggregate each:
+precision and recall) and their macro, micro and weighted averages, all from the matrix's
+non-zero cells ([`ClassCells`][mlmkit.analysis.metrics.ClassCells]: O(cells + K) at any K).
+Probability-based metrics need one more aggregate each:
 [`multiclass_log_loss_from_sums`][mlmkit.analysis.metrics.multiclass_log_loss_from_sums]
 (``Σ -log p(true)`` and ``n``) and
 [`ovr_auc_from_histograms`][mlmkit.analysis.metrics.ovr_auc_from_histograms]
@@ -21,6 +22,7 @@ without explicit ``labels`` they are sorted, as scikit-learn's ``unique_labels``
 
 from __future__ import annotations
 
+from mlmkit.analysis.metrics.multiclass.cells import ClassCells
 from mlmkit.analysis.metrics.multiclass.confusion import (
     MulticlassMetrics,
     class_metric_draws,
@@ -35,6 +37,7 @@ from mlmkit.analysis.metrics.multiclass.probabilities import (
 )
 
 __all__ = [
+    "ClassCells",
     "MulticlassMetrics",
     "OneVsRestAUC",
     "class_metric_draws",

@@ -23,10 +23,11 @@ from mlmkit.analysis.metrics.intervals import (
     percentile_interval,
     wilson_bounds,
 )
+from mlmkit.analysis.metrics.multiclass.cells import ClassCells, as_cells, check_labels
 from mlmkit.catalogue import Kind, select
 
-__all__ = ["MulticlassMetrics", "as_matrix", "check_labels", "class_metric_draws",
-           "resampled_metric",
+__all__ = ["MulticlassMetrics", "as_matrix", "cell_metrics", "check_labels",
+           "class_metric_draws", "resampled_metric",
            "confusion_counts", "multiclass_bootstrap_interval", "multiclass_metrics"]
 
 AVERAGES = ("macro", "micro", "weighted")
@@ -41,19 +42,8 @@ _PER_CLASS = {
 _DENOMINATORS = {"precision": lambda s, c: c, "recall": lambda s, c: s,
                  "f1": lambda s, c: s + c}
 _STATS = tuple(_PER_CLASS)
-
-
-def check_labels(values: Sequence[Any], name: str) -> tuple[Any, ...]:
-    """``values`` as a tuple of distinct class labels, all strings or all integers."""
-    out = tuple(v.item() if isinstance(v, np.generic) else v for v in values)
-    if any(v is None or isinstance(v, bool) or not isinstance(v, str | int) for v in out):
-        raise invalid(name, "class labels (all strings or all integers)", list(out)[:10])
-    if len({type(v) for v in out}) > 1:
-        raise invalid(name, "class labels of one type (strings or integers, not mixed)",
-                      list(out)[:10])
-    if len(set(out)) != len(out):
-        raise invalid(name, "distinct class labels", list(out)[:10])
-    return out
+#: Classes a zero-division warning names (a 50,000-class model's list would be the log).
+_NAMED = 10
 
 
 def confusion_counts(actual: Any, predicted: Any) -> pl.DataFrame:
@@ -73,88 +63,68 @@ def confusion_counts(actual: Any, predicted: Any) -> pl.DataFrame:
 
 def as_matrix(confusion: Any, labels: Sequence[Any] | None) -> tuple[tuple[Any, ...],
                                                                     np.ndarray]:
-    """Labels and the KxK int64 matrix (rows actual, columns predicted) of either input form."""
-    if isinstance(confusion, pl.DataFrame):
-        return _from_frame(confusion, labels)
-    try:
-        m = np.asarray(confusion, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise invalid("confusion", "a KxK count matrix or an actual/predicted/count frame",
-                      confusion) from err
-    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 1:  # K = 1: one class seen
-        raise invalid("confusion", "a KxK count matrix with K >= 1", m.shape)
-    if not (np.isfinite(m).all() and (m >= 0).all() and (m == np.round(m)).all()):
-        raise invalid("confusion", "non-negative integer counts", m.tolist()[:3])
-    names = check_labels(range(m.shape[0]) if labels is None else labels, "labels")
-    if len(names) != m.shape[0]:
-        raise invalid("labels", f"{m.shape[0]} labels (one per matrix row)", list(names))
-    return names, m.astype(np.int64)
+    """Labels and the KxK int64 matrix of any input form (`as_cells`, then dense)."""
+    cells = as_cells(confusion, labels)
+    return cells.labels, cells.dense("confusion")
 
 
-def _from_frame(frame: pl.DataFrame, labels: Sequence[Any] | None) -> tuple[tuple[Any, ...],
-                                                                              np.ndarray]:
-    if not {"actual", "predicted", "count"} <= set(frame.columns):
-        raise invalid("confusion", "a frame with columns actual, predicted, count",
-                      frame.columns)
-    actual, predicted = frame["actual"].to_list(), frame["predicted"].to_list()
-    counts = frame["count"].to_numpy()
-    if counts.dtype == np.bool_ or not np.issubdtype(counts.dtype, np.number) or (
-            counts.size and not ((counts >= 0).all() and (counts == np.round(counts)).all())):
-        raise invalid("count", "non-negative integer counts", counts[:5].tolist())
-    seen = check_labels(sorted(set(actual) | set(predicted), key=lambda v: (str(type(v)), v)),
-                   "confusion labels")
-    names = seen if labels is None else check_labels(labels, "labels")
-    index = {v: i for i, v in enumerate(names)}
-    missing = [v for v in seen if v not in index]
-    if missing:
-        raise invalid("labels", f"a list containing every label of the counts ({missing})",
-                      list(names))
-    if not names:
-        raise invalid("labels", "at least one class", list(names))
-    m = np.zeros((len(names), len(names)), dtype=np.int64)
-    np.add.at(m, ([index[v] for v in actual], [index[v] for v in predicted]),
-              counts.astype(np.int64))
-    return names, m
-
-
-#: Resampled cells held at once (int64, 64 MB, and the float copy of the metric kernel): each
-#: resample draws K² cells, so 2,000 resamples of a 1,000-class matrix in one draw held 16 GB.
+#: Resampled values held at once (float64, 64 MB, and the per-class totals): 2,000 resamples
+#: in one draw of a 1,000-class model's cells could hold gigabytes.
 _CELLS_AT_ONCE = 8_000_000
 
 
-def resampled_metric(m: np.ndarray, metric: str, n_resamples: int,
+def resampled_metric(confusion: ClassCells, metric: str, n_resamples: int,
                      rng: np.random.Generator) -> np.ndarray:
-    """``metric`` of ``n_resamples`` multinomial resamples of the K x K counts ``m`` (n > 0).
+    """``metric`` of ``n_resamples`` multinomial resamples of the non-zero cells (n > 0).
 
-    Drawn in chunks of at most `_CELLS_AT_ONCE` cells from ``rng``: the same draws, in the
-    same order, as one ``rng.multinomial(n, m / n, size=n_resamples)``, in bounded memory.
+    Resampling the ``n`` rows is one multinomial draw over the cells with their observed
+    shares (cells without rows have share 0 and stay 0). Drawn in chunks of at most
+    `_CELLS_AT_ONCE` values from ``rng``: the same draws, in the same order, as one
+    ``rng.multinomial(n, count / n, size=n_resamples)``, in bounded memory whatever K.
     """
-    n, k = int(m.sum()), m.shape[0]
-    shares, step = m.ravel() / n, max(1, _CELLS_AT_ONCE // (k * k))
+    n = confusion.n
+    shares = confusion.count / n
+    cells = confusion.count.size  # values per resample: the draws, a copy, 3 per-class totals
+    step = max(1, _CELLS_AT_ONCE // (2 * cells + 3 * min(confusion.k, 2 * cells)))
     out = []
     for done in range(0, n_resamples, step):
         size = min(step, n_resamples - done)
-        cells = rng.multinomial(n, shares, size=size).reshape(size, k, k)
-        out.append(class_metric_draws(cells)[metric])
+        tp, support, called = confusion.resampled_totals(rng.multinomial(n, shares, size=size))
+        out.append(_averaged(tp, support, called, confusion.k)[metric])
     return np.concatenate(out)
 
 
 def class_metric_draws(matrices: np.ndarray) -> dict[str, np.ndarray]:
     """Every averaged metric of a stack of confusion matrices (shape ``(..., K, K)``).
 
-    The vectorised kernel of the bootstrap: keys ``accuracy`` and ``<stat>_<average>`` for
-    stat in precision, recall, f1 and average in macro, micro, weighted; zero division gives 0.
+    Keys ``accuracy`` and ``<stat>_<average>`` for stat in precision, recall, f1 and average in
+    macro, micro, weighted; zero division gives 0.
     """
     m = np.asarray(matrices, dtype=np.float64)
     tp = np.diagonal(m, axis1=-2, axis2=-1)
-    support, called = m.sum(axis=-1), m.sum(axis=-2)
+    return _averaged(tp, m.sum(axis=-1), m.sum(axis=-2), m.shape[-1])
+
+
+def cell_metrics(confusion: ClassCells) -> dict[str, float]:
+    """Every averaged metric (`class_metric_draws`' keys) of one matrix's cells, O(cells + K)."""
+    tp, support, called = (t.astype(np.float64) for t in confusion.totals())
+    return {k: float(v) for k, v in _averaged(tp, support, called, confusion.k).items()}
+
+
+def _averaged(tp: np.ndarray, support: np.ndarray, called: np.ndarray, k: int
+              ) -> dict[str, np.ndarray]:
+    """The averaged metrics of per-class totals (last axis: classes; ``k`` classes in all).
+
+    The last axis may hold only the classes with rows: an absent class has precision, recall
+    and F1 0 and adds nothing but its share of the macro denominator ``k``.
+    """
     n = support.sum(axis=-1)
     per = {stat: kernel(tp, support, called) for stat, kernel in _PER_CLASS.items()}
     with np.errstate(divide="ignore", invalid="ignore"):
         accuracy = tp.sum(axis=-1) / n
         out = {"accuracy": accuracy}
         for stat, values in per.items():
-            out[f"{stat}_macro"] = values.mean(axis=-1)
+            out[f"{stat}_macro"] = values.sum(axis=-1) / k
             out[f"{stat}_micro"] = accuracy  # single-label: micro P = R = F1 = accuracy
             out[f"{stat}_weighted"] = (values * support).sum(axis=-1) / n
     return out
@@ -175,8 +145,9 @@ class MulticlassMetrics:
     ----------
     labels : tuple
         Class labels, in matrix order.
-    matrix : numpy.ndarray
-        KxK counts, rows actual, columns predicted.
+    cells : ClassCells
+        The non-zero cells of the K x K matrix (``cells.frame()``: ``actual``, ``predicted``,
+        ``count``); ``matrix`` is the dense matrix, built on request up to `DENSE_CELLS`.
     n : int
         Labelled rows.
     accuracy : float
@@ -193,7 +164,7 @@ class MulticlassMetrics:
     """
 
     labels: tuple[Any, ...]
-    matrix: np.ndarray
+    cells: ClassCells
     n: int
     accuracy: float
     accuracy_interval: Interval
@@ -214,12 +185,25 @@ class MulticlassMetrics:
                 out[f"{stat}_{row['average']}"] = row[stat]
         return out
 
+    @property
+    def matrix(self) -> np.ndarray:
+        """K x K int64 counts, rows actual, columns predicted (up to `DENSE_CELLS` cells)."""
+        return self.cells.dense("matrix")
+
+    @property
+    def correct(self) -> int:
+        """Rows on the diagonal."""
+        return int(self.per_class["correct"].sum())
+
     def confusion_frame(self) -> pl.DataFrame:
-        """The matrix as a long frame ``actual``, ``predicted``, ``count`` (K² rows)."""
-        k = len(self.labels)
+        """The matrix as a long frame ``actual``, ``predicted``, ``count`` (K² rows).
+
+        Up to `DENSE_CELLS` cells; ``cells.frame()`` has the non-zero ones at any K.
+        """
+        k, m = len(self.labels), self.cells.dense("confusion_frame")
         return pl.DataFrame({"actual": [a for a in self.labels for _ in range(k)],
                              "predicted": list(self.labels) * k,
-                             "count": self.matrix.ravel().tolist()})
+                             "count": m.ravel().tolist()})
 
     def _repr_html_(self) -> str:
         return html_table(self.to_dict(), title="Multiclass metrics")
@@ -236,10 +220,11 @@ def multiclass_metrics(confusion: Any, *, labels: Sequence[Any] | None = None,
 
     Parameters
     ----------
-    confusion : array-like or polars.DataFrame
+    confusion : array-like, polars.DataFrame or ClassCells
         A KxK matrix of counts (rows actual, columns predicted; ``labels`` name them, default
         ``0..K-1``), or a long frame with columns ``actual``, ``predicted``, ``count`` (pairs
-        may repeat, e.g. one row per segment; absent pairs count 0).
+        may repeat, e.g. one row per segment; absent pairs count 0), or `ClassCells`. From a
+        frame or cells the cost is O(cells + K): no K x K matrix is built.
     labels : sequence, optional
         Class order. For a frame it may add classes with no rows (they count in the macro
         average, as scikit-learn's ``labels=``); default: the sorted labels of the frame.
@@ -258,13 +243,13 @@ def multiclass_metrics(confusion: Any, *, labels: Sequence[Any] | None = None,
     >>> m.per_class.select("label", "support", "precision").row(0)
     ('a', 6, 0.7142857142857143)
     """
-    names, m = as_matrix(confusion, labels)
+    cells = as_cells(confusion, labels)
+    names = cells.labels
     confidence = check_probability("confidence", confidence, open_interval=True)
-    tp = np.diagonal(m).astype(np.int64)
-    support, called = m.sum(axis=1), m.sum(axis=0)
-    n, correct = int(m.sum()), int(tp.sum())
+    tp, support, called = cells.totals()
+    n, correct = int(support.sum()), int(tp.sum())
     _warn_zero_division(names, support, called)
-    draws = class_metric_draws(m)
+    draws = cell_metrics(cells)
     p_low, p_high = wilson_bounds(tp, called, confidence)
     r_low, r_high = wilson_bounds(tp, support, confidence)
     per = {stat: kernel(tp.astype(float), support.astype(float), called.astype(float))
@@ -282,15 +267,17 @@ def multiclass_metrics(confusion: Any, *, labels: Sequence[Any] | None = None,
     else:
         low, high = wilson_bounds(correct, n, confidence)
         acc_ci = Interval(float(low), float(high), correct / n, confidence, "wilson")
-    return MulticlassMetrics(names, m, n, acc_ci.estimate, acc_ci, per_class, averages)
+    return MulticlassMetrics(names, cells, n, acc_ci.estimate, acc_ci, per_class, averages)
 
 
 def _warn_zero_division(names: tuple[Any, ...], support: np.ndarray, called: np.ndarray) -> None:
     parts = []
     for stat, denominator in _DENOMINATORS.items():
-        empty = [names[i] for i in np.flatnonzero(denominator(support, called) == 0)]
-        if empty:
-            parts.append(f"{stat} of {empty}")
+        empty = np.flatnonzero(denominator(support, called) == 0)
+        if empty.size:
+            shown = [names[i] for i in empty[:_NAMED]]
+            more = f" and {empty.size - _NAMED:,} more classes" if empty.size > _NAMED else ""
+            parts.append(f"{stat} of {shown}{more}")
     if parts:
         warnings.warn(f"{'; '.join(parts)} ill-defined (0/0); set to 0.0 as scikit-learn's "
                       "zero_division default", UndefinedMetricWarning, stacklevel=3)
@@ -301,8 +288,9 @@ def multiclass_bootstrap_interval(confusion: Any, *, metric: str = "f1_macro",
                                   confidence: float = 0.95, seed: int = 0) -> Interval:
     """Percentile-bootstrap interval of an averaged metric from the confusion matrix alone.
 
-    Resampling the ``n`` rows with replacement is drawing the K² cells from a multinomial with
-    the observed cell shares, so each resample is one multinomial draw (seeded, vectorised).
+    Resampling the ``n`` rows with replacement is drawing the cells from a multinomial with
+    the observed cell shares, so each resample is one multinomial draw over the non-zero cells
+    (seeded, vectorised, in chunks of bounded memory at any number of classes).
 
     Examples
     --------
@@ -312,13 +300,13 @@ def multiclass_bootstrap_interval(confusion: Any, *, metric: str = "f1_macro",
     """
     if metric not in CLASS_COUNT_METRICS:
         raise invalid("metric", f"one of {', '.join(CLASS_COUNT_METRICS)}", metric)
-    _, m = as_matrix(confusion, labels)
+    cells = as_cells(confusion, labels)
     n_resamples = check_int("n_resamples", n_resamples, low=1)
     confidence = check_probability("confidence", confidence, open_interval=True)
     rng = np.random.default_rng(check_int("seed", seed, low=0))
-    estimate = float(class_metric_draws(m)[metric])
-    n = int(m.sum())
-    if n == 0:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        estimate = cell_metrics(cells)[metric]
+    if cells.n == 0:
         return Interval(math.nan, math.nan, estimate, confidence, "bootstrap")
-    return percentile_interval(resampled_metric(m, metric, n_resamples, rng), estimate,
+    return percentile_interval(resampled_metric(cells, metric, n_resamples, rng), estimate,
                                confidence, metric)
