@@ -192,13 +192,19 @@ def _from_frame(frame: pl.DataFrame, labels: Sequence[Any] | None) -> ClassCells
             counts.size and not ((counts >= 0).all() and (counts == np.round(counts)).all())):
         raise invalid("count", "non-negative integer counts", counts[:5].tolist())
     both = set(frame["actual"].to_list()) | set(frame["predicted"].to_list())
-    seen = check_labels(sorted(both, key=_sort_key), "confusion labels")
-    names = seen if labels is None else check_labels(labels, "labels")
+    if labels is None:
+        names = check_labels(sorted(both, key=_sort_key), "confusion labels")
+    else:  # one check of the K labels, then the labels seen must be among them
+        names = check_labels(labels, "labels")
+        missing = both - set(names)
+        if missing:
+            check_labels(sorted(missing, key=_sort_key), "confusion labels")
+            raise invalid("labels", "a list containing every label of the counts "
+                          f"({sorted(missing, key=_sort_key)[:10]})", list(names)[:10])
     if not names:
         raise invalid("labels", "at least one class", list(names))
-    actual, predicted = (_indexes(frame[c], seen) for c in ("actual", "predicted"))
-    return _cells(seen, actual, predicted, counts.astype(np.int64)).relabelled(
-        None if labels is None else names)
+    actual, predicted = (_indexes(frame[c], names) for c in ("actual", "predicted"))
+    return _cells(names, actual, predicted, counts.astype(np.int64))
 
 
 def _indexes(column: pl.Series, labels: tuple[Any, ...]) -> _Ints:
