@@ -1,4 +1,4 @@
-"""Multiclass metrics and bootstraps from the non-zero cells: a model with 20,000 classes.
+"""Multiclass metrics, AUCs and bootstraps at many classes: O(cells + K), never K² or K x bins.
 
 Before, every multiclass metric went through the dense K x K matrix: 20,000 classes is a
 4e8-cell matrix (3.2 GB as int64, twice that as the float copy of the metric kernel), and a
@@ -16,7 +16,15 @@ import polars as pl
 import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from mlmkit.analysis.metrics import UndefinedMetricWarning, multiclass_metrics
+from mlmkit.analysis.estimation import estimate_multiclass_from_sums
+from mlmkit.analysis.estimation import multiclass as cbpe_sums
+from mlmkit.analysis.estimation.multiclass import MAX_CLASSES
+from mlmkit.analysis.metrics import (
+    UndefinedMetricWarning,
+    multiclass_metrics,
+    ovr_auc_from_bins,
+    ovr_auc_from_histograms,
+)
 from mlmkit.analysis.metrics.multiclass import confusion
 from mlmkit.analysis.metrics.multiclass.cells import DENSE_CELLS, as_cells
 from mlmkit.analysis.stats.tasks import bootstrap_class_metric
@@ -128,3 +136,70 @@ def test_a_bootstrap_of_20000_classes_runs_in_bounded_memory() -> None:
                                                   zero_division=0)[2])
     assert res.effect == pytest.approx(want, abs=1e-12)
     assert res.ci is not None and res.ci[0] <= res.effect <= res.ci[1]
+
+
+def _long_bins(rng: np.random.Generator, k: int, bins: int, rows: int) -> pl.DataFrame:
+    return pl.DataFrame({"class": rng.integers(0, k, rows), "bin": rng.integers(0, bins, rows),
+                         "positives": rng.integers(0, 4, rows),
+                         "negatives": rng.integers(0, 6, rows)})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ovr_auc_from_bins_equals_the_dense_histograms(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    k, bins = 9, 40
+    rows = _long_bins(rng, k, bins, 300)  # (class, bin) pairs repeat: they add up
+    rows = rows.filter(pl.col("class") != 4)  # a class without rows: undefined, warned
+    pos, neg = np.zeros((k, bins), np.int64), np.zeros((k, bins), np.int64)
+    np.add.at(pos, (rows["class"].to_numpy(), rows["bin"].to_numpy()),
+              rows["positives"].to_numpy())
+    np.add.at(neg, (rows["class"].to_numpy(), rows["bin"].to_numpy()),
+              rows["negatives"].to_numpy())
+    labels = [f"k{i}" for i in range(k)]
+    named = rows.with_columns(pl.format("k{}", "class").alias("class"))
+    with pytest.warns(UndefinedMetricWarning, match="k4"):
+        got = ovr_auc_from_bins(named, labels=labels)
+    with pytest.warns(UndefinedMetricWarning):
+        want = ovr_auc_from_histograms(pos, neg, labels=labels)
+    np.testing.assert_array_equal(got.per_class["roc_auc"].to_numpy(),
+                                  want.per_class["roc_auc"].to_numpy())
+    np.testing.assert_allclose(got.per_class["error_bound"].to_numpy(),
+                               want.per_class["error_bound"].to_numpy(), rtol=1e-12)
+    assert (got.macro, got.weighted, got.micro) == (want.macro, want.weighted, want.micro)
+
+
+def test_ovr_auc_of_5000_classes_and_10000_bins_in_bounded_memory() -> None:
+    rng = np.random.default_rng(7)
+    rows = _long_bins(rng, 5_000, 10_000, 200_000)
+    labels = list(range(5_000))
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            auc = ovr_auc_from_bins(rows, labels=labels)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 * 2**20, peak  # dense: 2 x 5,000 x 10,000 int64 = 800 MB, plus copies
+    assert auc.per_class.height == 5_000 and 0.4 < auc.macro < 0.6
+
+
+def test_cbpe_refuses_more_classes_than_its_dense_matrices_hold() -> None:
+    k = MAX_CLASSES + 1
+    sums = pl.DataFrame({"predicted": list(range(k)), "actual": list(range(k)),
+                         "p_sum": 1.0, "p_sq_sum": 1.0})
+    with pytest.raises(MlmkitError, match=r"labels.*2,000 classes"):
+        estimate_multiclass_from_sums(sums)
+
+
+@pytest.mark.parametrize("cells", [1, 3 * 36, 10**9])  # a draw a chunk, 3, all at once
+def test_cbpe_simulations_in_chunks_are_the_draws_of_one_call(monkeypatch, cells) -> None:
+    rng = np.random.default_rng(3)
+    e = rng.uniform(1, 20, (6, 6))
+    s = e * rng.uniform(0.3, 0.9, (6, 6))
+    monkeypatch.setattr(cbpe_sums, "_DRAW_CELLS", 10**9)
+    whole = estimate_multiclass_from_sums(e, s, n_simulations=50, seed=2)
+    monkeypatch.setattr(cbpe_sums, "_DRAW_CELLS", cells)
+    chunked = estimate_multiclass_from_sums(e, s, n_simulations=50, seed=2)
+    assert chunked.standard_errors == whole.standard_errors
+    assert chunked.per_class.equals(whole.per_class)

@@ -41,8 +41,8 @@ from mlmkit._validation import check_int, check_probability, invalid
 from mlmkit.analysis.metrics.intervals import Interval, html_table, normal_interval
 from mlmkit.analysis.metrics.multiclass.confusion import check_labels, class_metric_draws
 
-__all__ = ["EstimatedMulticlassMetrics", "estimate_multiclass_from_sums",
-           "expected_confusion_sums"]
+__all__ = ["MAX_CLASSES", "EstimatedMulticlassMetrics", "check_classes",
+           "estimate_multiclass_from_sums", "expected_confusion_sums"]
 
 _SUM_COLUMNS = ("predicted", "actual", "p_sum", "p_sq_sum")
 #: One-vs-rest statistics of each class from ``(tp, support, called)``, 0 where a denominator
@@ -55,6 +55,20 @@ _PER_CLASS_KERNELS = {
 }
 _PER_CLASS = tuple(_PER_CLASS_KERNELS)
 _ROW_SUM_TOLERANCE = 1e-3
+#: CBPE's expected confusion matrix is dense (each row's K probabilities fill a column), and
+#: so is each simulated draw: at most this many classes (4e6 cells, 32 MB a matrix).
+MAX_CLASSES = 2_000
+#: Simulated cells held at once (the draws and their temporaries: ~5 arrays of this size).
+_DRAW_CELLS = 2_000_000
+
+
+def check_classes(k: int, name: str = "labels") -> int:
+    """``k`` if CBPE can hold a K x K matrix of it, else an `MlmkitError` naming ``name``."""
+    if k > MAX_CLASSES:
+        raise invalid(name, f"at most {MAX_CLASSES:,} classes for label-free estimation (CBPE "
+                      "holds dense K x K expected matrices; the window metrics have no such "
+                      "limit)", f"{k:,} classes")
+    return k
 
 
 @dataclass(frozen=True)
@@ -206,7 +220,7 @@ def expected_confusion_sums(predicted: Any, probabilities: Any, *,
     if len(names) != p.shape[1]:
         raise invalid("labels", f"{p.shape[1]} labels (one per column)", list(names))
     j = predicted_index("predicted", predicted, names, p.shape[0])
-    k = len(names)
+    k = check_classes(len(names))
     p_sum = np.zeros((k, k))
     p_sq = np.zeros((k, k))
     for col in range(k):
@@ -235,6 +249,7 @@ def _matrices(sums: Any, squares: Any, labels: Sequence[Any] | None) -> tuple[
         if set(seen) - set(names):
             raise invalid("labels", f"every label of the sums ({sorted(map(str, seen))})",
                           list(names))
+        check_classes(len(names))
         index = {v: i for i, v in enumerate(names)}
         e, s = np.zeros((len(names),) * 2), np.zeros((len(names),) * 2)
         rows = [index[v] for v in sums["actual"].to_list()]
@@ -253,6 +268,7 @@ def _matrices(sums: Any, squares: Any, labels: Sequence[Any] | None) -> tuple[
         names = check_labels(range(e.shape[0]) if labels is None else labels, "labels")
         if len(names) != e.shape[0]:
             raise invalid("labels", f"{e.shape[0]} labels", list(names))
+        check_classes(len(names))
     if not (np.isfinite(e).all() and np.isfinite(s).all() and (e >= 0).all()
             and (s >= 0).all() and (s <= e * (1 + 1e-9) + 1e-9).all()):
         raise invalid("sums", "finite sums of probabilities with 0 <= p_sq_sum <= p_sum",
@@ -304,11 +320,8 @@ def estimate_multiclass_from_sums(sums: Any, squares: Any = None, *,
     errors: dict[str, float] = {}
     per_errors = {stat: np.full(len(names), math.nan) for stat in _PER_CLASS}
     if n_simulations > 0:
-        draws = _draw_matrices(e, s, n_simulations, rng)
-        stacked = class_metric_draws(draws)
+        stacked, d_per = _simulated(e, s, n_simulations, rng)
         errors = {key: float(np.nanstd(value, ddof=1)) for key, value in stacked.items()}
-        d_tp = np.diagonal(draws, axis1=-2, axis2=-1)
-        d_per = _per_class(d_tp, draws.sum(axis=-1), draws.sum(axis=-2))
         per_errors = {stat: np.nanstd(d_per[stat], axis=0, ddof=1) for stat in _PER_CLASS}
     per_class = pl.DataFrame({
         "label": list(names), "expected_support": support, "predicted": called,
@@ -327,6 +340,26 @@ def _per_class(tp: np.ndarray, support: np.ndarray, called: np.ndarray) -> dict[
 
 def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def _simulated(e: np.ndarray, s: np.ndarray, n_draws: int, rng: np.random.Generator
+               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The averaged and per-class metrics of ``n_draws`` simulated matrices, in chunks.
+
+    Chunks of at most `_DRAW_CELLS` cells from ``rng``: the same normal draws, in the same
+    order, as one call (200 draws of a 1,000-class matrix at once held 1.6 GB, times the
+    temporaries).
+    """
+    step = max(1, _DRAW_CELLS // e.size)
+    averaged: list[dict[str, np.ndarray]] = []
+    per_class: list[dict[str, np.ndarray]] = []
+    for done in range(0, n_draws, step):
+        draws = _draw_matrices(e, s, min(step, n_draws - done), rng)
+        averaged.append(class_metric_draws(draws))
+        per_class.append(_per_class(np.diagonal(draws, axis1=-2, axis2=-1),
+                                    draws.sum(axis=-1), draws.sum(axis=-2)))
+    return ({key: np.concatenate([part[key] for part in averaged]) for key in averaged[0]},
+            {key: np.concatenate([part[key] for part in per_class]) for key in per_class[0]})
 
 
 def _draw_matrices(e: np.ndarray, s: np.ndarray, n_draws: int,

@@ -37,6 +37,7 @@ from mlmkit.analysis.metrics.multiclass import (
     multiclass_bootstrap_interval,
     multiclass_log_loss_from_sums,
     multiclass_metrics,
+    ovr_auc_from_bins,
     ovr_auc_from_histograms,
 )
 from mlmkit.analysis.metrics.regression import (
@@ -93,6 +94,7 @@ __all__ = [
     'multiclass_bootstrap_interval',
     'multiclass_log_loss_from_sums',
     'multiclass_metrics',
+    'ovr_auc_from_bins',
     'ovr_auc_from_histograms',
     'refined_histograms',
     'regression_metrics',

@@ -32,6 +32,7 @@ from mlmkit.analysis.estimation import (
     MulticlassCBPE,
     estimate_multiclass_from_sums,
 )
+from mlmkit.analysis.estimation.multiclass import check_classes
 from mlmkit.catalogue import Task
 from mlmkit.services.monitor.data_drift import resolve_sides
 from mlmkit.services.monitor.tasks import class_labels, task_engine
@@ -43,6 +44,9 @@ __all__ = ["CALIBRATIONS", "task_estimate"]
 CALIBRATIONS = ("auto", "isotonic", "none")
 TaskEstimate: TypeAlias = EstimatedMulticlassMetrics | pl.DataFrame
 _Matrix: TypeAlias = "np.ndarray[tuple[int, int], np.dtype[np.float64]]"
+#: A calibrated multiclass estimate holds each side's probabilities as a dense rows x classes
+#: float64 matrix: at most this many cells (2 GB); ``calibration="none"`` reads no rows.
+_PROBABILITY_CELLS = 250_000_000
 
 
 def _matrix(lists: pl.Series, names: list[str]) -> _Matrix:
@@ -68,6 +72,7 @@ def _multiclass(engine: StatisticsEngine, model: str, version: str, ref: Side, c
             raise invalid("current", "a window with logged probabilities", cur.time_range)
         names = class_labels(sorted(set(sums["predicted"].to_list())
                                     | set(sums["actual"].to_list())))
+        check_classes(len(names), "current")
         sums = sums.with_columns(pl.col(c).replace_strict(names, return_dtype=None)
                                  for c in ("predicted", "actual"))
         return estimate_multiclass_from_sums(sums, n_simulations=n_simulations)
@@ -80,6 +85,13 @@ def _multiclass(engine: StatisticsEngine, model: str, version: str, ref: Side, c
         raise invalid("current", "a window with logged probabilities", cur.time_range)
     listed = reference["probabilities"].explode().struct.field("label").unique().to_list()
     seen = sorted(set(listed) | set(reference["actual_label"].to_list()))
+    check_classes(len(seen), "reference")  # before the (rows x classes) probability matrices
+    cells = max(reference.height, current.height) * len(seen)
+    if cells > _PROBABILITY_CELLS:
+        raise invalid("calibration", f"'none' for {reference.height:,} reference and "
+                      f"{current.height:,} current rows of {len(seen):,} classes (a calibrated "
+                      f"estimate holds a rows x classes matrix: {cells:,} cells, at most "
+                      f"{_PROBABILITY_CELLS:,}), or a shorter window", calibration)
     names = class_labels(seen)
     cbpe = MulticlassCBPE(calibration=calibration).fit(
         [names[a] for a in reference["actual_label"].to_list()],

@@ -27,7 +27,7 @@ from mlmkit.analysis.metrics import (
     flag_rate,
     multiclass_log_loss_from_sums,
     multiclass_metrics,
-    ovr_auc_from_histograms,
+    ovr_auc_from_bins,
     regression_metrics,
     residual_quantiles,
     score_summary,
@@ -167,23 +167,17 @@ def _multiclass(eng: TaskStatisticsEngine, head: _Head, span: TimeRange, min_lab
             if proba_n:
                 log_loss = multiclass_log_loss_from_sums(proba_n,
                                                          float(sums["sum_neg_log_p"].sum()))
-                auc = _ovr(hist, names, order, bins)
+                auc = _ovr(hist, names, order)
     return MulticlassWindowMetrics(*head, total, n, min_labels,
                                    metrics, proba_n, log_loss, auc)
 
 
-def _ovr(hist: pl.DataFrame, names: dict[str, object], order: list[object], bins: int
-         ) -> OneVsRestAUC:
-    pos = np.zeros((len(order), bins), dtype=np.int64)
-    neg = np.zeros_like(pos)
-    at = {label: i for i, label in enumerate(order)}
-    cls = np.asarray([at[names[c]] for c in hist["class"].to_list()], dtype=np.int64)
-    b = hist["bin"].to_numpy()
-    np.add.at(pos, (cls, b), hist["positives"].to_numpy())
-    np.add.at(neg, (cls, b), hist["negatives"].to_numpy())
+def _ovr(hist: pl.DataFrame, names: dict[str, object], order: list[object]) -> OneVsRestAUC:
+    """The one-vs-rest AUCs of the grouped (class, bin) rows (no K x bins array)."""
+    rows = hist.with_columns(pl.col("class").replace_strict(names))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        return ovr_auc_from_histograms(pos, neg, labels=order)
+        return ovr_auc_from_bins(rows, labels=order)
 
 
 def _regression(eng: TaskStatisticsEngine, head: _Head, span: TimeRange, min_labels: int,

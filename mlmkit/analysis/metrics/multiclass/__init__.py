@@ -33,6 +33,7 @@ from mlmkit.analysis.metrics.multiclass.confusion import (
 from mlmkit.analysis.metrics.multiclass.probabilities import (
     OneVsRestAUC,
     multiclass_log_loss_from_sums,
+    ovr_auc_from_bins,
     ovr_auc_from_histograms,
 )
 
@@ -45,5 +46,6 @@ __all__ = [
     "multiclass_bootstrap_interval",
     "multiclass_log_loss_from_sums",
     "multiclass_metrics",
+    "ovr_auc_from_bins",
     "ovr_auc_from_histograms",
 ]

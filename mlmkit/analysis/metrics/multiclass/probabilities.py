@@ -19,7 +19,8 @@ from mlmkit.analysis.metrics import _kernels
 from mlmkit.analysis.metrics._inputs import warn_undefined
 from mlmkit.analysis.metrics.multiclass.confusion import check_labels
 
-__all__ = ["OneVsRestAUC", "multiclass_log_loss_from_sums", "ovr_auc_from_histograms"]
+__all__ = ["OneVsRestAUC", "multiclass_log_loss_from_sums", "ovr_auc_from_bins",
+           "ovr_auc_from_histograms"]
 
 
 def multiclass_log_loss_from_sums(n: int, sum_neg_log_proba: float) -> float:
@@ -93,18 +94,81 @@ def ovr_auc_from_histograms(pos_counts: Any, neg_counts: Any, *,
     names = check_labels(range(pos.shape[0]) if labels is None else labels, "labels")
     if len(names) != pos.shape[0]:
         raise invalid("labels", f"{pos.shape[0]} labels (one per histogram row)", list(names))
-    support, others = pos.sum(axis=1), neg.sum(axis=1)
-    auc = _kernels.hist_auc(pos, neg)
+    k, b = np.nonzero(pos + neg)
+    return _ovr_auc(names, k, b, pos[k, b], neg[k, b])
+
+
+def ovr_auc_from_bins(frame: pl.DataFrame, *, labels: Sequence[Any]) -> OneVsRestAUC:
+    """`ovr_auc_from_histograms` from the database's grouped rows: O(rows + K), never K x B.
+
+    ``frame`` has ``class`` (a label of ``labels``), ``bin`` (shared bin index, increasing
+    with the probability), ``positives`` and ``negatives`` (a repeated ``(class, bin)`` adds
+    up); bins without rows count 0. A model with 20,000 classes and 10,000 bins has a
+    2e8-cell K x B histogram (1.6 GB per side) but only as many rows as non-empty bins.
+
+    Examples
+    --------
+    >>> rows = pl.DataFrame({"class": ["x", "x", "y", "y"], "bin": [1, 2, 1, 2],
+    ...                      "positives": [1, 2, 1, 2], "negatives": [1, 0, 1, 0]})
+    >>> round(ovr_auc_from_bins(rows, labels=["x", "y"]).macro, 4)
+    0.8333
+    """
+    names = check_labels(labels, "labels")
+    missing = set(frame["class"].to_list()) - set(names)
+    if missing:
+        raise invalid("labels", f"every class of the rows ({sorted(map(str, missing))[:10]})",
+                      list(names)[:10])
+    counts = [frame[c].cast(pl.Int64).to_numpy() for c in ("bin", "positives", "negatives")]
+    if any((c < 0).any() for c in counts):
+        raise invalid("frame", "non-negative bins and counts", frame.head(5).rows())
+    index = frame["class"].replace_strict(list(names), list(range(len(names))),
+                                          return_dtype=pl.Int64).to_numpy()
+    return _ovr_auc(names, index, *counts)
+
+
+#: Classes an undefined-AUC warning names.
+_NAMED = 10
+
+
+def _ovr_auc(names: tuple[Any, ...], k: np.ndarray, b: np.ndarray, pos: np.ndarray,
+             neg: np.ndarray) -> OneVsRestAUC:
+    """Per-class and averaged AUCs of the non-empty (class, bin) counts, in int64 exactly."""
+    size = len(names)
+    if size < 2:
+        raise invalid("pos_counts", "one histogram row per class (K >= 2)", size)
+    span = int(b.max()) + 1 if b.size else 1
+    keys, inverse = np.unique(k.astype(np.int64) * span + b, return_inverse=True)
+    pos = np.bincount(inverse, weights=pos, minlength=keys.size).astype(np.int64)
+    neg = np.bincount(inverse, weights=neg, minlength=keys.size).astype(np.int64)
+    k, b = keys // span, keys % span  # sorted by class, then bin
+    support = np.bincount(k, weights=pos, minlength=size).astype(np.int64)
+    others = np.bincount(k, weights=neg, minlength=size).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if k.size else np.zeros(0, np.int64)
+    twice_u = np.zeros(size, np.int64)
+    within = np.zeros(size, np.float64)
+    if k.size:
+        run = np.cumsum(neg)
+        before = np.repeat(run[starts] - neg[starts], np.diff(np.r_[starts, k.size]))
+        below = run - neg - before  # negatives of the class in lower bins
+        twice_u[k[starts]] = np.add.reduceat(pos * (2 * below + neg), starts)
+        within[k[starts]] = np.add.reduceat((pos * neg).astype(np.float64), starts)
+    pairs = support.astype(np.float64) * others
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = twice_u / (2.0 * pairs)
+        bounds = 0.5 * within / pairs
     undefined = (support == 0) | (others == 0)
     auc[undefined] = math.nan
+    bounds[pairs == 0] = math.nan
     if undefined.any():
-        warn_undefined([f"roc_auc of {[names[i] for i in np.flatnonzero(undefined)]}"],
+        bad = np.flatnonzero(undefined)
+        more = f" and {bad.size - _NAMED:,} more classes" if bad.size > _NAMED else ""
+        warn_undefined([f"roc_auc of {[names[i] for i in bad[:_NAMED]]}{more}"],
                        "needs rows of the class and of the others")
-    bounds = [_kernels.hist_auc_bound(p, q) for p, q in zip(pos, neg, strict=True)]
     ok = ~undefined
     macro = float(auc[ok].mean()) if ok.any() else math.nan
     weighted = float((auc[ok] * support[ok]).sum() / support[ok].sum()) if ok.any() else math.nan
-    pooled_pos, pooled_neg = pos.sum(axis=0), neg.sum(axis=0)
+    pooled_pos = np.bincount(b, weights=pos, minlength=span).astype(np.int64)
+    pooled_neg = np.bincount(b, weights=neg, minlength=span).astype(np.int64)
     micro = float(_kernels.hist_auc(pooled_pos, pooled_neg))
     frame = pl.DataFrame({"label": list(names), "roc_auc": auc, "support": support,
                           "error_bound": bounds}, strict=False)
