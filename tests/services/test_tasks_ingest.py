@@ -255,3 +255,19 @@ def test_binary_rows_unchanged(ws):
                                                                     (False, 0.1, True)]
     assert ws.db.execute("SELECT count(*) FROM predictions WHERE label IS NOT NULL OR value "
                          "IS NOT NULL OR probabilities IS NOT NULL") == [(0,)]
+
+
+def test_dicts_whose_classes_vary_after_100_rows_are_refused_saying_how(ws):
+    """polars builds a struct column from the first 100 dicts' keys: row 150's own classes
+    were dropped and its probabilities arrived empty; the error says so and how to build it
+    (pandas and pl.Series(..., strict=False) keep every key)."""
+    dicts = [{"a": 0.9, "b": 0.1}] * 150 + [{"c": 0.5, "d": 0.5}]
+    base = {"model_name": "mc", "version": "1.0.0", "prediction": ["a"] * 150 + ["c"]}
+    with pytest.raises(ValidationError, match=r"probabilities \(row 150\).*strict=False"):
+        ws.log.track_batch(pl.DataFrame({**base, "probabilities": dicts}))
+    assert ws.log.predictions("mc").height == 0  # the batch is refused whole
+    for frame in (pd.DataFrame({**base, "probabilities": dicts}),
+                  pl.DataFrame({**base, "probabilities": pl.Series(dicts, strict=False)})):
+        assert ws.log.track_batch(frame) == 151
+    got = ws.log.predictions("mc").filter(pl.col("label") == "c")["probabilities"]
+    assert got.to_list() == [[{"label": "c", "p": 0.5}, {"label": "d", "p": 0.5}]] * 2

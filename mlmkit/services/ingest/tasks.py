@@ -221,6 +221,12 @@ def _probabilities(frame: pl.DataFrame, label: pl.Expr) -> pl.Expr | None:
         return None
     given = pl.col("probabilities").is_not_null()
     canon = _probability_list(frame)
+    if isinstance(frame.schema["probabilities"], pl.Struct) and (hit := first_bad(
+            frame, (given & (canon.list.len() == 0)).fill_null(False), "probabilities")):
+        fail("probabilities", "a mapping with at least one class (a struct column has the "
+             "fields polars inferred from the first 100 dicts: with classes that vary between "
+             "rows build it with pl.Series(dicts, strict=False), or as a list of {label, p} "
+             "structs or a map)", hit)
     labels = canon.list.eval(pl.element().struct.field("label"))
     ps = canon.list.eval(pl.element().struct.field("p"))
     element = pl.element()
