@@ -39,7 +39,7 @@ from typing import Any, TypeAlias
 
 from mlmkit._validation import invalid
 
-__all__ = ["DATETIME_TAG", "JSONObject", "JSONValue", "canonical", "dumps", "loads"]
+__all__ = ["DATETIME_TAG", "JSONObject", "JSONValue", "canonical", "dumps", "finite", "loads"]
 
 #: A JSON-friendly value as mlmkit results, alerts and reports hold it (``to_dict`` outputs,
 #: alert payloads and details): JSON's types plus ``datetime`` (serialised by `dumps`
@@ -118,6 +118,26 @@ def _numpy(path: str, value: Any) -> Any:
 def dumps(value: Any) -> str:
     """Serialise a canonical value; datetimes become ``{"$datetime": iso}``."""
     return json.dumps(value, default=_tag, allow_nan=False)
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN and infinite float (nested in mappings and lists) as ``None``.
+
+    For JSON that reports measurements (alert details, API answers): an overflowed metric is
+    ``null`` there, never a value JSON cannot hold. Mapping keys become ``str``.
+
+    Examples
+    --------
+    >>> finite({"rmse": math.inf, "n": [1.5, math.nan]})
+    {'rmse': None, 'n': [1.5, None]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 def loads(text: str) -> Any:

@@ -50,12 +50,17 @@ def invalid(name: str, expectation: str, value: Any) -> ValidationError:
 
 
 def check_real(name: str, value: Any, *, low: float | None = None, high: float | None = None,
-               low_open: bool = False, high_open: bool = False) -> float:
-    """Return ``value`` as float if it is a finite real number inside the given bounds."""
+               low_open: bool = False, high_open: bool = False,
+               infinite: bool = False) -> float:
+    """Return ``value`` as float if it is a finite real number inside the given bounds.
+
+    ``infinite``: an infinity inside the bounds passes too (a sum that overflowed), NaN never.
+    """
     lo = "(" if low_open else "["
     hi = ")" if high_open else "]"
     bounds = f" in {lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
-    expectation = "a finite number" + (bounds if low is not None or high is not None else "")
+    kind = "a number (infinite allowed, not NaN)" if infinite else "a finite number"
+    expectation = kind + (bounds if low is not None or high is not None else "")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         try:
             import numpy as np
@@ -65,7 +70,7 @@ def check_real(name: str, value: Any, *, low: float | None = None, high: float |
         except ImportError:  # pragma: no cover - numpy is a hard dependency
             raise invalid(name, expectation, value) from None
     result = float(value)
-    if not math.isfinite(result):
+    if math.isnan(result) or (math.isinf(result) and not infinite):
         raise invalid(name, expectation, value)
     if low is not None and (result < low or (low_open and result == low)):
         raise invalid(name, expectation, value)

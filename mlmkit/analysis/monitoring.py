@@ -24,9 +24,10 @@ SEVERITIES = ("ok", "warning", "critical", "insufficient")
 
 
 def _real_or_nan(name: str, value: float) -> float:
+    """``value`` as a float: NaN (nothing to judge) and infinities (an overflowed metric) too."""
     if isinstance(value, float) and math.isnan(value):
         return math.nan
-    return check_real(name, value)
+    return check_real(name, value, infinite=True)
 
 
 def relative_drop(baseline: float, current: float) -> float:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mlmkit._jsonable import finite
 from mlmkit._validation import check_name, invalid
 from mlmkit.exceptions import NotFoundError
 
@@ -125,18 +126,7 @@ def metrics(ws: Workspace, name: str, version: str | None, window: timedelta
         ver = latest.version
     found = ws.monitor.get_current_metrics(name, ver, window=window)
     return {"model_name": name, "version": str(ver), "window_s": window.total_seconds(),
-            "metrics": _finite(found.to_dict())}
-
-
-def _finite(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become null."""
-    if isinstance(value, float):
-        return value if value - value == 0.0 else None
-    if isinstance(value, Mapping):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+            "metrics": finite(found.to_dict())}
 
 
 def route_source(ws: Workspace, model: str) -> Rollout | Version:

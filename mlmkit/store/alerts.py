@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from mlmkit._jsonable import finite
 from mlmkit.exceptions import NotFoundError
 from mlmkit.store._sql import Where
 from mlmkit.store.database import Database
@@ -45,7 +46,7 @@ def insert_alert(db: Database, *, rule: str, severity: str, model_name: str | No
     transaction. With ``claim_until`` the rows are claimed for an immediate first attempt
     (``attempts = 1``) until then; without sinks the alert is stored unsent (``no sinks``).
     """
-    payload = json.dumps(details, default=str, allow_nan=False) if details else None
+    payload = json.dumps(finite(details), default=str, allow_nan=False) if details else None
     with db.transaction() as conn:
         recent = conn.execute(
             f"SELECT alert_id FROM alerts WHERE dedup_key = ? AND status <> 'resolved' "

@@ -237,6 +237,23 @@ def test_multiple_testing_equals_statsmodels(p_values, method, alpha):
     assert df["p_value"].to_list() == list(map(float, p_values))
 
 
+@FAST
+@given(p_lists, hs.lists(hs.booleans(), min_size=40, max_size=40),
+       hs.sampled_from(["holm", "bonferroni", "fdr_bh"]))
+def test_multiple_testing_leaves_untested_nan_out_of_the_family(p_values, untested, method):
+    p = np.array(p_values, dtype=float)
+    p[np.array(untested[:p.size])] = np.nan  # a test that could not be computed
+    df = stats.multiple_testing(p, method=method)
+    tested = ~np.isnan(p)
+    assert df["p_adjusted"].is_nan().to_list() == (~tested).tolist()
+    assert not df["reject"].to_numpy()[~tested].any()
+    if tested.any():
+        reject, adjusted, _, _ = multipletests(p[tested], method=method)
+        np.testing.assert_allclose(df["p_adjusted"].to_numpy()[tested], adjusted, atol=TOL,
+                                   rtol=0)
+        assert df["reject"].to_numpy()[tested].tolist() == reject.tolist()
+
+
 def test_multiple_testing_accepts_polars_series():
     df = stats.multiple_testing(pl.Series([0.001, 0.02, 0.5]), method="fdr_bh")
     assert df["reject"].to_list() == [True, True, False]
@@ -334,7 +351,7 @@ def test_alpha_outside_unit_interval_raises(alpha):
         (lambda: stats.sample_ratio_mismatch(0, 0), "n_b"),
         (lambda: stats.sample_ratio_mismatch(-1, 10), "n_a"),
         (lambda: stats.multiple_testing([0.1, 1.2]), "p_values"),
-        (lambda: stats.multiple_testing([0.1, float("nan")]), "p_values"),
+        (lambda: stats.multiple_testing([0.1, float("inf")]), "p_values"),
         (lambda: stats.multiple_testing([]), "p_values"),
         (lambda: stats.multiple_testing([0.1], method="hochberg"), "method"),
     ],

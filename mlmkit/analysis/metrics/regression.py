@@ -100,14 +100,17 @@ class RegressionSums:
     def __post_init__(self) -> None:
         n = check_int("n", self.n, low=0)
         check_int("zero_actuals", self.zero_actuals, low=0, high=n)
-        check_real("sum_error", self.sum_error)
+        # a sum may overflow to infinity (one residual of 1e155 squares past 1.8e308): the
+        # metrics are then infinite (RMSE inf, R² -inf), which degradation and alerts read as
+        # the worst value; NaN is refused
+        check_real("sum_error", self.sum_error, infinite=True)
         for name in ("sum_abs_error", "sum_squared_error", "sum_squared_actual",
                      "sum_abs_percentage_error"):
-            check_real(name, getattr(self, name), low=0.0)
-        check_real("sum_actual", self.sum_actual)
+            check_real(name, getattr(self, name), low=0.0, infinite=True)
+        check_real("sum_actual", self.sum_actual, infinite=True)
         for name in ("sum_squared_abs_percentage_error", "sum_fourth_error"):
             if getattr(self, name) is not None:
-                check_real(name, getattr(self, name), low=0.0)
+                check_real(name, getattr(self, name), low=0.0, infinite=True)
 
     @classmethod
     def from_rows(cls, actual: Any, predicted: Any) -> RegressionSums:

@@ -24,7 +24,11 @@ import polars as pl
 from mlmkit._validation import check_choice, check_int, check_probability, check_real, invalid
 from mlmkit.analysis.metrics._inputs import as_counts
 from mlmkit.analysis.metrics.intervals import Interval, html_table, wilson_interval
-from mlmkit.analysis.metrics.summaries import DEFAULT_QUANTILES, histogram_quantiles
+from mlmkit.analysis.metrics.summaries import (
+    DEFAULT_QUANTILES,
+    histogram_quantiles,
+    variance_from_sums,
+)
 
 if TYPE_CHECKING:
     from mlmkit.analysis.drift.methods import DriftStat
@@ -102,13 +106,14 @@ def score_summary(edges: Any, counts: Any, *, sum_score: float | None = None,
                       sum_squared_score)
     exact = sum_score is not None and sum_squared_score is not None
     if exact:
-        total = check_real("sum_score", sum_score)
-        squares = check_real("sum_squared_score", sum_squared_score, low=0.0)
+        total = check_real("sum_score", sum_score, infinite=True)  # one score of 1e200:
+        squares = check_real("sum_squared_score", sum_squared_score, low=0.0,  # std inf
+                             infinite=True)
     else:
         mids = (e[:-1] + e[1:]) / 2.0
         total, squares = float(c @ mids), float(c @ mids**2)
     mean = total / n if n else math.nan
-    std = math.sqrt(max(0.0, (squares - total * total / n) / (n - 1))) if n > 1 else math.nan
+    std = math.sqrt(variance_from_sums(n, total, squares))
     return ScoreSummary(n, mean, std, exact, table)
 
 

@@ -37,18 +37,23 @@ def variance_from_sums(n: int, total: float, sum_squares: float) -> float:
     ``(Σx² - (Σx)²/n) / (n - 1)``, clipped at 0 against rounding. The subtraction loses about
     ``eps * mean² / variance`` of relative precision; when the mean is large compared with the
     spread, pass sums of ``x - c`` for any constant ``c`` near the mean (the variance is the
-    same). NaN for ``n < 2``.
+    same). NaN for ``n < 2``; infinite when a sum overflowed to infinity (one value beyond
+    ~1e154 squares past the largest float): the spread is then unbounded, not an error.
 
     Examples
     --------
     >>> variance_from_sums(4, 10.0, 30.0)  # 1, 2, 3, 4
     1.6666666666666667
+    >>> variance_from_sums(3, 1e200, math.inf)
+    inf
     """
     n = check_int("n", n, low=0)
-    total = check_real("total", total)
-    sum_squares = check_real("sum_squares", sum_squares, low=0.0)
+    total = check_real("total", total, infinite=True)
+    sum_squares = check_real("sum_squares", sum_squares, low=0.0, infinite=True)
     if n < 2:
         return math.nan
+    if math.isinf(sum_squares) or math.isinf(total):
+        return math.inf
     return max(0.0, (sum_squares - total * total / n) / (n - 1))
 
 

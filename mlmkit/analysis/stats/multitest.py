@@ -25,7 +25,9 @@ def multiple_testing(p_values: Any, *, method: str = "holm", alpha: float = 0.05
     Parameters
     ----------
     p_values : array-like of float
-        P-values in [0, 1] (1-D, at least one).
+        P-values in [0, 1] (1-D, at least one). NaN is a test that could not be computed (no
+        rows, an infinite variance): it is left out of the family (``p_adjusted`` NaN,
+        ``reject`` False) and the others are corrected among themselves.
     method : {"holm", "bonferroni", "fdr_bh"}
         Correction.
     alpha : float
@@ -48,9 +50,20 @@ def multiple_testing(p_values: Any, *, method: str = "holm", alpha: float = 0.05
         p = np.asarray(p_values, dtype=float)
     except (TypeError, ValueError) as err:
         raise invalid("p_values", "a 1-D array of numbers in [0, 1]", p_values) from err
-    if p.ndim != 1 or p.size == 0 or not bool(np.all((p >= 0) & (p <= 1))):
-        raise invalid("p_values", "a non-empty 1-D array of numbers in [0, 1]", p_values)
+    tested = ~np.isnan(p)
+    if p.ndim != 1 or p.size == 0 or not bool(np.all((p[tested] >= 0) & (p[tested] <= 1))):
+        raise invalid("p_values", "a non-empty 1-D array of numbers in [0, 1] (NaN: untested)",
+                      p_values)
+    adjusted, reject = np.full(p.size, np.nan), np.zeros(p.size, dtype=bool)
+    adjusted[tested], reject[tested] = _adjusted(p[tested], method, alpha)
+    return pl.DataFrame({"p_value": p, "p_adjusted": adjusted, "reject": reject})
+
+
+def _adjusted(p: np.ndarray, method: str, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Adjusted p-values and rejections of computed p-values (any number, none included)."""
     m = p.size
+    if m == 0:
+        return p, np.zeros(0, dtype=bool)
     order = np.argsort(p)
     sorted_p = p[order]
     rank = np.arange(1, m + 1)
@@ -72,4 +85,4 @@ def multiple_testing(p_values: Any, *, method: str = "holm", alpha: float = 0.05
     adjusted[order] = adjusted_sorted
     reject = np.empty(m, dtype=bool)
     reject[order] = reject_sorted
-    return pl.DataFrame({"p_value": p, "p_adjusted": adjusted, "reject": reject})
+    return adjusted, reject

@@ -26,12 +26,11 @@ episode raises one alert, not one a day; a resolved alert lets the next episode 
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from mlmkit._jsonable import JSONObject, JSONValue
+from mlmkit._jsonable import JSONObject, finite
 from mlmkit.store.predictions.aggregates import confusion_counts
 from mlmkit.values import ModelMetadata, TimeRange
 
@@ -43,10 +42,6 @@ __all__ = ["MIN_EFFECT", "alert_features", "data_drift_step"]
 
 #: Smallest effect size of a value drift that raises an alert.
 MIN_EFFECT = 0.1
-
-
-def _finite(value: JSONValue) -> JSONValue:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def alert_features(report: pl.DataFrame, *, min_effect: float = MIN_EFFECT) -> pl.DataFrame:
@@ -70,7 +65,7 @@ def _details(flagged: pl.DataFrame, n_features: int, ref: TimeRange, span: TimeR
     keep = ["kind", "method", "statistic", "adjusted_p_value", "threshold", "effect_size",
             "n_reference", "n_current", "missing_reference", "missing_current",
             "missing_effect", "missing_p_value", "missing_drift"]
-    stats: JSONObject = {r["feature"]: {k: _finite(r[k]) for k in keep}
+    stats: JSONObject = {r["feature"]: {k: finite(r[k]) for k in keep}
                          for r in flagged.iter_rows(named=True)}
     return {"features": flagged["feature"].to_list(), "statistics": stats,
             "share": flagged.height / n_features, "min_effect": min_effect,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from mlmkit._jsonable import JSONObject
+from mlmkit._jsonable import JSONObject, finite
 from mlmkit.catalogue import Task
 from mlmkit.store.predictions.aggregates import confusion_counts
 from mlmkit.values import ABTestConfig, ModelMetadata, TimeRange
@@ -83,7 +83,7 @@ def tune_model(ctx: JobContext, tuning: AutoTuningEngine, meta: ModelMetadata,
         name, version, metric, threshold_range, step, start=span.start, end=split,
         min_labels=math.ceil(min_samples * (1.0 - holdout)),
         min_improvement_percent=minimum_improvement)
-    item: JSONObject = {"improvement_percent": _finite(tuned.improvement_percent),
+    item: JSONObject = {"improvement_percent": finite(float(tuned.improvement_percent)),
                             "optimal_threshold": tuned.optimal_threshold,
                             "current_threshold": tuned.current_threshold,
                             "split": split.isoformat(), "action": action}
@@ -95,7 +95,7 @@ def tune_model(ctx: JobContext, tuning: AutoTuningEngine, meta: ModelMetadata,
         name, version, metric, (threshold, threshold), step, start=split, end=span.end,
         min_labels=math.ceil(min_samples * holdout),
         min_improvement_percent=minimum_improvement)
-    item.update(holdout_improvement_percent=_finite(check.improvement_percent),
+    item.update(holdout_improvement_percent=finite(float(check.improvement_percent)),
                 holdout_interval=list(check.improvement_interval),
                 holdout_labelled=check.labelled_count)
     if not check.recommended or check.optimal_threshold != threshold:
@@ -124,8 +124,3 @@ def tune_model(ctx: JobContext, tuning: AutoTuningEngine, meta: ModelMetadata,
         log.warning("auto-tuning %s: %s; proposed as %s (not deployed)", name, summary,
                     new.version)
     return {**item, "status": "changed"}
-
-
-def _finite(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None

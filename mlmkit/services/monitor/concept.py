@@ -38,6 +38,9 @@ from mlmkit.values import TimeRange
 
 __all__ = ["REAL_VALUED", "concept_drift", "default_detectors", "task_concept_drift"]
 
+#: A regression loss fed to the detectors and the halves' test is capped at this many times the
+#: first half's mean loss: far beyond any drift to detect, far below float overflow when squared.
+_CAP = 1e6
 #: Detectors that take a real-valued stream (a regression model's absolute residuals).
 REAL_VALUED = ("adwin", "page_hinkley", "cusum")
 
@@ -108,10 +111,12 @@ def _judge(model_name: str, version: str, ts: _Floats, errors: _Floats, detector
         return ConceptDriftResult(model_name, version, False, None, None, fired,
                                   _rate(errors), math.nan, math.nan, False, n, True)
     half = n // 2
-    test = _halves(errors, half, scale)
+    # real losses as multiples of the typical one, capped: one residual of 1e200 overflowed
+    # the detectors' squares (OverflowError) and the halves' sums of squares
+    stream = errors if scale is None else np.minimum(errors / scale, _CAP)
+    test = _halves(stream, half, scale)
     best: tuple[int, str] | None = None
     detector: str | None
-    stream = errors if scale is None else errors / scale
     for name, det in built:
         res = run_detector(det, stream)
         if not res.drift_indices:

@@ -18,6 +18,7 @@ from mlmkit.analysis.metrics import (
     flag_rate,
     multiclass_metrics,
     regression_metrics,
+    variance_from_sums,
 )
 from mlmkit.catalogue import Kind, Task, select
 from mlmkit.services.monitor.tasks import class_labels
@@ -91,10 +92,9 @@ def score_row(rec: Mapping[str, float], confidence: float) -> _Row:
     row: _Row = {"n": get["total"], "labelled": get["labelled"], "scored": n,
                  "flagged": get["flagged"], "flag_count": get["flag_n"]}
     if n:
-        mean = float(rec["sum_score"]) / n
-        var = max(float(rec["sum_squared_score"]) / n - mean * mean, 0.0) * n / (n - 1) \
-            if n > 1 else _NAN
-        row.update({"mean_score": mean, "std_score": math.sqrt(var)})
+        total = float(rec["sum_score"])
+        var = variance_from_sums(n, total, float(rec["sum_squared_score"]))
+        row.update({"mean_score": total / n, "std_score": math.sqrt(var)})
     if get["flag_n"]:
         ci = flag_rate(get["flagged"], get["flag_n"], confidence=confidence)
         row.update({"flag_rate": ci.estimate, "flag_rate_low": ci.low,
