@@ -451,7 +451,7 @@ STATS: list[Entry] = [
            "confidence": (NAN,)}),
     Entry("stats.multiple_testing", lambda c, k: stats.multiple_testing(**k),
           {"p_values": [0.01, 0.2]},
-          {"p_values": (Bad([0.1, 1.5], shown="1.5"), Bad([NAN], shown="nan")),
+          {"p_values": (Bad([0.1, 1.5], shown="1.5"), Bad([INF], shown="inf")),
            "method": ("nope",), "alpha": _ALPHA_BAD}),
     Entry("stats.power", lambda c, k: stats.power(**k),
           {"baseline_rate": 0.1, "minimum_detectable_effect": 0.02, "n_per_group": 1000},
