@@ -109,8 +109,8 @@ class SegmentDriftAggregates:
         as the dataset engines combine them; categorical counts), whatever the segments.
         """
         span, keys = _span(ref, cur), segment.key_names()
-        parts = self._rows(ssql.numeric_stats(model_name, numeric, ref, cur, role, segment,
-                                              self.dialect), model_name, span)
+        parts = segment.limited(self._rows(ssql.numeric_stats(
+            model_name, numeric, ref, cur, role, segment, self.dialect), model_name, span))
         cats = self._merged(ssql.category_counts(model_name, categorical, ref, cur, role,
                                                  segment, self.dialect), model_name, span) \
             if categorical else None

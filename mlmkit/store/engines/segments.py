@@ -36,6 +36,7 @@ from mlmkit.store.engines import _finish as fin
 from mlmkit.store.engines import portable_segments as ssql
 from mlmkit.store.engines.portable import DUCKDB, Dialect, Statement
 from mlmkit.store.engines.segment_drift import SegmentDriftAggregates
+from mlmkit.store.engines.segment_limit import check_segments
 from mlmkit.store.engines.segment_values import SegmentValueAggregates
 from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
@@ -84,6 +85,10 @@ class ResolvedSegment:
     def key_names(self) -> list[str]:
         """The key names of the statements: ``segment_0, segment_1, ...``."""
         return [f"segment_{i}" for i in range(len(self.columns))]
+
+    def limited(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` (keyed ``segment_i``) if it holds at most the allowed segments."""
+        return check_segments(frame, self.key_names(), self.features)
 
     def select(self, d: Dialect = DUCKDB) -> list[str]:
         """``<column> AS segment_i`` per feature."""
@@ -319,7 +324,7 @@ class SegmentAggregates(SegmentDriftAggregates, SegmentValueAggregates):
         step = None if interval is None else int(interval / timedelta(microseconds=1))
         st = ssql.confusion(model_name, versions, time_range, role, segment, bucket_us=step,
                        origin_us=fin.epoch_us(origin), d=self.dialect)
-        frame = self._merged(st, model_name, time_range)
+        frame = segment.limited(self._merged(st, model_name, time_range))
         if interval is not None:
             start = pl.lit(origin).dt.cast_time_unit("us").dt.convert_time_zone("UTC")
             frame = frame.with_columns((start + pl.duration(
@@ -333,11 +338,11 @@ class SegmentAggregates(SegmentDriftAggregates, SegmentValueAggregates):
                        scores: bool = True) -> pl.DataFrame:
         """See `SegmentStatisticsEngine.segment_totals`."""
         if not scores:
-            return _cells(self._merged(ssql.cells(
+            return _cells(segment.limited(self._merged(ssql.cells(
                 model_name, versions, time_range, role, segment, self.dialect), model_name,
-                time_range), ["version", *segment.key_names()])
+                time_range)), ["version", *segment.key_names()])
         st = ssql.totals(model_name, versions, time_range, role, segment, self.dialect)
-        frame = self._merged(st, model_name, time_range).with_columns(
+        frame = segment.limited(self._merged(st, model_name, time_range)).with_columns(
             *[pl.col(c).fill_null(0.0) for c in fin._COALESCED],
             (pl.col("score_sum_all") / pl.col("scored_all")).alias("mean_score"))
         return frame
@@ -370,11 +375,11 @@ class SegmentAggregates(SegmentDriftAggregates, SegmentValueAggregates):
         if ranges:
             st = ssql.feature_histograms(model_name, ranges, ref, cur, bins, role, segment,
                                     self.dialect)
-            num = self._merged(st, model_name, span)
+            num = segment.limited(self._merged(st, model_name, span))
         if categorical:
             st = ssql.category_counts(model_name, categorical, ref, cur, role, segment,
                                  self.dialect)
-            cat = self._merged(st, model_name, span)
+            cat = segment.limited(self._merged(st, model_name, span))
         return num, cat
 
     def segment_error_stream(self, model_name: str, segment: ResolvedSegment, version: str, *,
@@ -384,4 +389,5 @@ class SegmentAggregates(SegmentDriftAggregates, SegmentValueAggregates):
         st = ssql.error_stream(model_name, version, time_range, role, segment, task,
                                self.dialect)
         keys = [*segment.key_names(), "t_us", "e"]
-        return self._merged(st, model_name, time_range).sort(keys, nulls_last=True)
+        return segment.limited(self._merged(st, model_name, time_range)).sort(keys,
+                                                                              nulls_last=True)

@@ -68,7 +68,8 @@ class TaskAggregates:
         origin, step, origin_us = _bucketing(time_range, interval)
         st = tsql.class_confusion(model_name, versions, time_range, role, bucket_us=step,
                                   origin_us=origin_us, d=self.dialect, seg=segment)
-        return fin.buckets(self._merged(st, model_name, time_range), origin, interval)
+        return fin.buckets(_limited(self._merged(st, model_name, time_range), segment), origin,
+                           interval)
 
     def _class_log_loss_by_actual(self, model_name: str, versions: Sequence[str] | None,
                                   time_range: TimeRange | None, interval: timedelta | None,
@@ -138,7 +139,8 @@ class TaskAggregates:
         origin, step, origin_us = _bucketing(time_range, interval)
         st = tsql.regression_sums(model_name, versions, time_range, role, bucket_us=step,
                                   origin_us=origin_us, d=self.dialect, seg=segment)
-        frame = fin.buckets(self._merged(st, model_name, time_range), origin, interval)
+        frame = fin.buckets(_limited(self._merged(st, model_name, time_range), segment), origin,
+                            interval)
         sums = [c for c in frame.columns if c.startswith("sum_")]
         return frame.with_columns(*[pl.col(c).cast(pl.Float64).fill_null(0.0) for c in sums],
                                   *[pl.col(c).cast(pl.Int64) for c in
@@ -212,7 +214,8 @@ class TaskAggregates:
         origin, step, origin_us = _bucketing(time_range, interval)
         st = tsql.score_totals(model_name, versions, time_range, role, bucket_us=step,
                                origin_us=origin_us, d=self.dialect, seg=segment)
-        frame = fin.buckets(self._merged(st, model_name, time_range), origin, interval)
+        frame = fin.buckets(_limited(self._merged(st, model_name, time_range), segment), origin,
+                            interval)
         return frame.with_columns(
             *[pl.col(c).cast(pl.Float64).fill_null(0.0) for c in ("sum_score",
                                                                    "sum_squared_score")],
@@ -272,3 +275,8 @@ def _fill_missing(hist: pl.DataFrame, by_actual: pl.DataFrame, keys: Sequence[st
                     how="vertical_relaxed")
     return out.group_by(*kc, "bin").agg(
         pl.col("positives").sum(), pl.col("negatives").sum()).sort(*kc, "bin", nulls_last=True)
+
+
+def _limited(frame: pl.DataFrame, segment: ResolvedSegment | None) -> pl.DataFrame:
+    """``frame``, refused when a ``segment=`` call has more segments than allowed."""
+    return frame if segment is None else segment.limited(frame)
