@@ -15,6 +15,7 @@ import mlmkit
 from mlmkit.store.database import Database
 from mlmkit.store.engines import ParquetEngine, WorkspaceEngine
 from mlmkit.store.engines.dataset import export_dataset
+from mlmkit.store.engines.segment_limit import ENV
 
 END = datetime(2026, 3, 9, tzinfo=UTC)
 START = END - timedelta(days=8)
@@ -76,3 +77,10 @@ def spark_session() -> Iterator[Any]:
     session = local_session(master="local[2]", shuffle_partitions=2)
     yield session
     session.stop()
+
+
+@pytest.fixture(autouse=True)
+def _every_segment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Engine parity cases group by a continuous feature too (thousands of segments): parity
+    is the question here, not the per-call segment limit (tests/services/test_segment_limit)."""
+    monkeypatch.setenv(ENV, "1000000")
