@@ -41,7 +41,7 @@ from mlmkit.services.monitor.data_drift import (
 )
 from mlmkit.services.monitor.segments import drift_inputs
 from mlmkit.store.engines import Side, StatisticsEngine
-from mlmkit.store.engines.segment_drift import SegmentDriftEngine, key_match
+from mlmkit.store.engines.segment_drift import SegmentDriftEngine
 from mlmkit.store.engines.segments import ResolvedSegment
 from mlmkit.values import VersionLike
 
@@ -137,8 +137,11 @@ def _exact_parts(engine: SegmentDriftEngine, model: str, seg: ResolvedSegment,
     sides = [engine.segment_side_rows(model, seg, columns, side, finite=finite,
                                       only=None if len(wanted) == len(exact) else wanted)
              for side in (ref, cur)]
-    return {key: cast(tuple[pl.DataFrame, pl.DataFrame], tuple(
-        s.filter(key_match(keys, key)).drop(keys) for s in sides)) for key in wanted}
+    # one pass per side (a filter per segment read each side once per segment: O(S x rows))
+    parts = [{tuple(k): part.drop(keys) for k, part in
+              s.partition_by(keys, as_dict=True, maintain_order=True).items()} for s in sides]
+    empty = [s.clear().drop(keys) for s in sides]
+    return {key: (parts[0].get(key, empty[0]), parts[1].get(key, empty[1])) for key in wanted}
 
 
 def _stacked(seg: ResolvedSegment, frames: list[pl.DataFrame], alpha: float) -> pl.DataFrame:
