@@ -72,7 +72,6 @@ def _multiclass(engine: StatisticsEngine, model: str, version: str, ref: Side, c
             raise invalid("current", "a window with logged probabilities", cur.time_range)
         names = class_labels(sorted(set(sums["predicted"].to_list())
                                     | set(sums["actual"].to_list())))
-        check_classes(len(names), "current")
         sums = sums.with_columns(pl.col(c).replace_strict(names, return_dtype=None)
                                  for c in ("predicted", "actual"))
         return estimate_multiclass_from_sums(sums, n_simulations=n_simulations)

@@ -19,7 +19,8 @@ import polars as pl
 
 from mlmkit._validation import invalid
 
-__all__ = ["DENSE_CELLS", "ClassCells", "as_cells", "check_labels"]
+__all__ = ["DENSE_CELLS", "ClassCells", "as_cells", "check_labels", "label_indexes",
+           "named_classes"]
 
 #: A dense matrix is built on request up to this many cells (int64: 200 MB, 5,000 classes);
 #: beyond, read the non-zero cells (`ClassCells.frame`).
@@ -40,6 +41,23 @@ def check_labels(values: Sequence[Any], name: str) -> tuple[Any, ...]:
     if len(set(out)) != len(out):
         raise invalid(name, "distinct class labels", list(out)[:10])
     return out
+
+
+#: Classes a warning names (a 50,000-class model's full list would be the whole log line).
+_NAMED = 10
+
+
+def named_classes(names: Sequence[Any], indexes: Any) -> str:
+    """The classes at ``indexes`` for a message: the first 10, then how many more.
+
+    Examples
+    --------
+    >>> named_classes(list("abcdefghijklm"), range(13))
+    "['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'] and 3 more classes"
+    """
+    at = list(indexes)
+    more = f" and {len(at) - _NAMED:,} more classes" if len(at) > _NAMED else ""
+    return f"{[names[i] for i in at[:_NAMED]]}{more}"
 
 
 def _sort_key(v: Any) -> tuple[str, Any]:
@@ -203,11 +221,11 @@ def _from_frame(frame: pl.DataFrame, labels: Sequence[Any] | None) -> ClassCells
                           f"({sorted(missing, key=_sort_key)[:10]})", list(names)[:10])
     if not names:
         raise invalid("labels", "at least one class", list(names))
-    actual, predicted = (_indexes(frame[c], names) for c in ("actual", "predicted"))
+    actual, predicted = (label_indexes(frame[c], names) for c in ("actual", "predicted"))
     return _cells(names, actual, predicted, counts.astype(np.int64))
 
 
-def _indexes(column: pl.Series, labels: tuple[Any, ...]) -> _Ints:
+def label_indexes(column: pl.Series, labels: Sequence[Any]) -> _Ints:
     """Each value's index in ``labels`` (every value is one of them)."""
     return column.replace_strict(list(labels), list(range(len(labels))),
                                  return_dtype=pl.Int64).to_numpy()

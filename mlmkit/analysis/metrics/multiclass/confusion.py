@@ -23,7 +23,12 @@ from mlmkit.analysis.metrics.intervals import (
     percentile_interval,
     wilson_bounds,
 )
-from mlmkit.analysis.metrics.multiclass.cells import ClassCells, as_cells, check_labels
+from mlmkit.analysis.metrics.multiclass.cells import (
+    ClassCells,
+    as_cells,
+    check_labels,
+    named_classes,
+)
 from mlmkit.catalogue import Kind, select
 
 __all__ = ["MulticlassMetrics", "as_matrix", "cell_metrics", "check_labels",
@@ -42,8 +47,6 @@ _PER_CLASS = {
 _DENOMINATORS = {"precision": lambda s, c: c, "recall": lambda s, c: s,
                  "f1": lambda s, c: s + c}
 _STATS = tuple(_PER_CLASS)
-#: Classes a zero-division warning names (a 50,000-class model's list would be the log).
-_NAMED = 10
 
 
 def confusion_counts(actual: Any, predicted: Any) -> pl.DataFrame:
@@ -275,9 +278,7 @@ def _warn_zero_division(names: tuple[Any, ...], support: np.ndarray, called: np.
     for stat, denominator in _DENOMINATORS.items():
         empty = np.flatnonzero(denominator(support, called) == 0)
         if empty.size:
-            shown = [names[i] for i in empty[:_NAMED]]
-            more = f" and {empty.size - _NAMED:,} more classes" if empty.size > _NAMED else ""
-            parts.append(f"{stat} of {shown}{more}")
+            parts.append(f"{stat} of {named_classes(names, empty)}")
     if parts:
         warnings.warn(f"{'; '.join(parts)} ill-defined (0/0); set to 0.0 as scikit-learn's "
                       "zero_division default", UndefinedMetricWarning, stacklevel=3)

@@ -17,7 +17,11 @@ import polars as pl
 from mlmkit._validation import check_int, check_real, invalid
 from mlmkit.analysis.metrics import _kernels
 from mlmkit.analysis.metrics._inputs import warn_undefined
-from mlmkit.analysis.metrics.multiclass.confusion import check_labels
+from mlmkit.analysis.metrics.multiclass.cells import (
+    check_labels,
+    label_indexes,
+    named_classes,
+)
 
 __all__ = ["OneVsRestAUC", "multiclass_log_loss_from_sums", "ovr_auc_from_bins",
            "ovr_auc_from_histograms"]
@@ -121,13 +125,7 @@ def ovr_auc_from_bins(frame: pl.DataFrame, *, labels: Sequence[Any]) -> OneVsRes
     counts = [frame[c].cast(pl.Int64).to_numpy() for c in ("bin", "positives", "negatives")]
     if any((c < 0).any() for c in counts):
         raise invalid("frame", "non-negative bins and counts", frame.head(5).rows())
-    index = frame["class"].replace_strict(list(names), list(range(len(names))),
-                                          return_dtype=pl.Int64).to_numpy()
-    return _ovr_auc(names, index, *counts)
-
-
-#: Classes an undefined-AUC warning names.
-_NAMED = 10
+    return _ovr_auc(names, label_indexes(frame["class"], names), *counts)
 
 
 def _ovr_auc(names: tuple[Any, ...], k: np.ndarray, b: np.ndarray, pos: np.ndarray,
@@ -160,9 +158,7 @@ def _ovr_auc(names: tuple[Any, ...], k: np.ndarray, b: np.ndarray, pos: np.ndarr
     auc[undefined] = math.nan
     bounds[pairs == 0] = math.nan
     if undefined.any():
-        bad = np.flatnonzero(undefined)
-        more = f" and {bad.size - _NAMED:,} more classes" if bad.size > _NAMED else ""
-        warn_undefined([f"roc_auc of {[names[i] for i in bad[:_NAMED]]}{more}"],
+        warn_undefined([f"roc_auc of {named_classes(names, np.flatnonzero(undefined))}"],
                        "needs rows of the class and of the others")
     ok = ~undefined
     macro = float(auc[ok].mean()) if ok.any() else math.nan
