@@ -39,11 +39,11 @@ class _Recording(ParquetEngine):
     def scope(self, model_name: str, time_range: TimeRange | None = None):  # type: ignore[override]
         return self._block(model_name, time_range)
 
-    def _partials(self, stmt, params, model, span=(None, None), *, split=True):  # type: ignore[no-untyped-def]
+    def _partials(self, stmt, params, model, span=(None, None), *, split=True, groups=0):  # type: ignore[no-untyped-def]
         if self._open is not None:
             assert model == self._open
             self.inside.append(model)
-        return super()._partials(stmt, params, model, span, split=split)
+        return super()._partials(stmt, params, model, span, split=split, groups=groups)
 
 
 def test_performance_monitoring_reads_each_model_inside_one_scope(tmp_path: Path) -> None:

@@ -55,16 +55,18 @@ class DatasetEngine(TaskAggregates, SegmentAggregates):
 
     # ------------------------------------------------------------------ primitives
     def _partials(self, stmt: str, params: list[Any], model: str, span: Days = (None, None),
-                  *, split: bool = True) -> list[pl.DataFrame]:
+                  *, split: bool = True, groups: int = 0) -> list[pl.DataFrame]:
         """Results of ``stmt`` over disjoint groups of the model's files in ``span``.
 
         ``split=False``: one group (statements that need every row of a group at once).
+        ``groups``: `sql.Statement.groups` of the statement (a DuckDB engine's hint).
         """
         raise NotImplementedError  # provided by the engine
 
     def _aggregate(self, st: sql.Statement, model: str, span: Days) -> pl.DataFrame:
         """The partial aggregates of ``st`` merged by its group keys."""
-        return fin.merge(self._partials(st.sql, st.params, model, span), st.keys)
+        return fin.merge(self._partials(st.sql, st.params, model, span, groups=st.groups),
+                         st.keys)
 
     def _select(self, stmt: str, params: list[Any], model: str, span: Days) -> pl.DataFrame:
         """The rows ``stmt`` selects, every group's in one frame."""
@@ -74,7 +76,7 @@ class DatasetEngine(TaskAggregates, SegmentAggregates):
         return self._aggregate(st, model, days(span))
 
     def _rows(self, st: sql.Statement, model: str, span: TimeRange | None) -> pl.DataFrame:
-        return self._select(st.sql, st.params, model, days(span))
+        return pl.concat(self._partials(st.sql, st.params, model, days(span), groups=st.groups))
 
     def _feature_map(self, model: str) -> dict[str, tuple[str, str]]:
         feats = self.manifest["models"].get(model, {}).get("features", {})

@@ -54,13 +54,19 @@ def _relation(files: Sequence[str], features: dict[str, tuple[str, str]]) -> str
 
 
 def run_part(statement: str, params: list[Any], files: list[str],
-             features: dict[str, tuple[str, str]], threads: int | None) -> pa.Table:
-    """Run one statement over ``files`` in a fresh in-memory DuckDB (a worker's job)."""
+             features: dict[str, tuple[str, str]], threads: int | None,
+             perfect_hash: int | None = None) -> pa.Table:
+    """Run one statement over ``files`` in a fresh in-memory DuckDB (a worker's job).
+
+    ``perfect_hash``: the statement's ``perfect_ht_threshold`` (`sql.perfect_hash_bits`).
+    """
     with duckdb.connect(":memory:") as conn:
         conn.execute("SET TimeZone = 'UTC'")
         conn.execute("SET enable_progress_bar = false")
         if threads:
             conn.execute(f"SET threads = {int(threads)}")
+        if perfect_hash:
+            conn.execute(f"SET perfect_ht_threshold = {int(perfect_hash)}")
         text = statement.replace("{src}", _relation(files, features))
         return conn.sql(text, params=params).to_arrow_table()
 
@@ -147,15 +153,16 @@ class ParquetEngine(DatasetEngine):
 
     def _partials(self, stmt: str, params: list[Any], model: str,
                   span: tuple[date | None, date | None] = (None, None), *,
-                  split: bool = True) -> list[pl.DataFrame]:
+                  split: bool = True, groups: int = 0) -> list[pl.DataFrame]:
         files = partition_files(self.path, self.manifest, model, *span)
         feats = self._features(model)
+        bits = sql.perfect_hash_bits(groups)
         if not split or not self._splits(files):
             return [_polars(run_part(stmt, params, [str(f) for f in files], feats,
-                                     self.threads))]
+                                     self.threads, bits))]
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
-        jobs = [self._pool.submit(run_part, stmt, params, group, feats, self.threads)
+        jobs = [self._pool.submit(run_part, stmt, params, group, feats, self.threads, bits)
                 for group in _split(files, self.workers)]
         return [_polars(j.result()) for j in jobs]
 

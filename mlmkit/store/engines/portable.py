@@ -19,7 +19,8 @@ from mlmkit.store._sql import Where, where_clause
 from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
 
-__all__ = ["DUCKDB", "MERGE", "Dialect", "Statement", "version_head"]
+__all__ = ["DUCKDB", "MERGE", "PERFECT_HASH_MAX_BITS", "Dialect", "Statement", "perfect_hash_bits",
+           "version_head"]
 
 EPS = 2.220446049250313e-16
 
@@ -47,11 +48,34 @@ MERGE = {"min_score": "min", "first_ts": "min", "last_ts": "max", "lo": "min", "
 
 @dataclass(frozen=True)
 class Statement:
-    """A partial-aggregate statement: SQL with ``{src}``, ``?`` parameters, its group keys."""
+    """A partial-aggregate statement: SQL with ``{src}``, ``?`` parameters, its group keys.
+
+    ``groups``: when the statement groups by one integer key the SQL clamps to
+    ``[0, groups)`` (the histograms' bin keys), that bound; ``0`` otherwise. A DuckDB engine
+    then lets the aggregate use its perfect hash table (`perfect_hash_bits`).
+    """
 
     sql: str
     params: list[Any]
     keys: tuple[str, ...]
+    groups: int = 0
+
+
+#: The largest perfect hash table a statement may ask DuckDB for: 2^20 slots (8 MB of
+#: counts per thread). DuckDB's own threshold is 2^12: a 10,000-bin histogram is counted in
+#: a general hash table, and the 21 segments x 10,000 bins of a segmented one took 38-41 ms
+#: of a 1e6-row window instead of 26-30 ms (DuckDB 2.0, 2 threads).
+PERFECT_HASH_MAX_BITS = 20
+
+
+def perfect_hash_bits(groups: int) -> int | None:
+    """The ``perfect_ht_threshold`` a statement of ``groups`` dense keys needs, if it helps.
+
+    ``None`` when DuckDB's default (12 bits) covers it already, or when the table would be
+    larger than `PERFECT_HASH_MAX_BITS` (a general hash table then, as by default).
+    """
+    bits = max(int(groups) - 1, 1).bit_length()
+    return bits if 12 < bits <= PERFECT_HASH_MAX_BITS else None
 
 
 _CELLS = """count(*) AS n,

@@ -311,7 +311,7 @@ def value_histograms(model: str, ranges: Mapping[tuple[Any, ...], tuple[float, f
     rows = (f"FROM (SELECT {head} FROM {{src}} WHERE {where} AND {present} IS NOT NULL) t "
             f"JOIN {table} g ON {on}")
     return Statement(f"SELECT {k} AS k, count(*) AS n {rows} GROUP BY 1",
-                     [*params, *table_params], ())
+                     [*params, *table_params], (), groups=len(ranges) * bins)
 
 
 def side_values(model: str, columns: Sequence[str], side: Side, role: str | None,

@@ -213,10 +213,10 @@ def _histogram(expr: str, column: str, model: str, ranges: Mapping[str, tuple[fl
         b, bin_params = f"CAST({_bin(expr, lo, hi, bins)} AS BIGINT)", [version]
         sql = (f"SELECT ? AS version, {b} AS bin, count(*) AS n FROM {{src}} WHERE {where} "
                f"AND {column} IS NOT NULL GROUP BY 2")
-    else:
-        b, bin_params = _binned(expr, ranges, bins)
-        sql = (f"SELECT version, {b} AS bin, count(*) AS n FROM {{src}} WHERE {where} "
-               f"AND {column} IS NOT NULL GROUP BY 1, 2")
+        return Statement(sql, [*bin_params, *params], ("version", "bin"), groups=bins)
+    b, bin_params = _binned(expr, ranges, bins)
+    sql = (f"SELECT version, {b} AS bin, count(*) AS n FROM {{src}} WHERE {where} "
+           f"AND {column} IS NOT NULL GROUP BY 1, 2")
     return Statement(sql, [*bin_params, *params], ("version", "bin"))
 
 

@@ -245,8 +245,8 @@ class SparkEngine(DatasetEngine):
 
     def _partials(self, stmt: str, params: list[Any], model: str,
                   span: tuple[date | None, date | None] = (None, None), *,
-                  split: bool = True) -> list[pl.DataFrame]:
-        """Spark computes over every row at once: the one partial is final."""
+                  split: bool = True, groups: int = 0) -> list[pl.DataFrame]:
+        """Spark computes over every row at once: the one partial is final (no hints)."""
         return [self._run(stmt, params, model, span)]
 
     def scope(self, model_name: str, time_range: TimeRange | None = None

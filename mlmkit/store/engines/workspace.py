@@ -11,7 +11,7 @@ import polars as pl
 from mlmkit.store import experiments as _experiments
 from mlmkit.store import tuning_runs as _tuning
 from mlmkit.store.database import Database
-from mlmkit.store.engines.portable import Statement
+from mlmkit.store.engines.portable import Statement, perfect_hash_bits
 from mlmkit.store.engines.segments import ResolvedSegment, SegmentAggregates
 from mlmkit.store.engines.tasks import TaskAggregates
 from mlmkit.store.predictions import aggregates as _agg
@@ -39,7 +39,8 @@ class WorkspaceEngine(TaskAggregates, SegmentAggregates):
 
     def _merged(self, st: Statement, model: str, span: TimeRange | None) -> pl.DataFrame:
         """One portable statement over the ``predictions`` table (already one row per group)."""
-        frame = _agg.query(self.db, st.sql.replace("{src}", "predictions"), st.params)
+        frame = _agg.query(self.db, st.sql.replace("{src}", "predictions"), st.params,
+                           perfect_hash_bits=perfect_hash_bits(st.groups))
         return frame.sort(list(st.keys)) if st.keys and frame.height else frame
 
     def regression_sums(self, model_name: str, *, versions: Sequence[str] | None = None,

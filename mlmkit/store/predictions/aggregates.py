@@ -7,10 +7,12 @@ layer turns into metrics (confusion counts, score histograms).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from mlmkit.store._sql import where_clause
@@ -40,10 +42,23 @@ COUNT_COLUMNS = CONFUSION_CELLS + """,
     count(*) FILTER (WHERE prediction) AS predicted_positive"""
 
 
-def query(db: Database, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
-    """Run a read-only query and return polars (via Arrow)."""
+def query(db: Database, sql: str, params: Sequence[Any] | None = None, *,
+          perfect_hash_bits: int | None = None) -> pl.DataFrame:
+    """Run a read-only query and return polars (via Arrow).
+
+    ``perfect_hash_bits``: DuckDB's ``perfect_ht_threshold`` for this query only (see
+    `mlmkit.store.engines.portable.perfect_hash_bits`), reset after it on the same lease.
+    """
     with db.connection() as conn:
-        arrow = conn.sql(sql, params=list(params or [])).to_arrow_table()
+        if perfect_hash_bits is None:
+            arrow = conn.sql(sql, params=list(params or [])).to_arrow_table()
+        else:
+            conn.execute(f"SET perfect_ht_threshold = {int(perfect_hash_bits)}")
+            try:
+                arrow = conn.sql(sql, params=list(params or [])).to_arrow_table()
+            finally:
+                with contextlib.suppress(duckdb.Error):  # (a broken connection is reopened)
+                    conn.execute("RESET perfect_ht_threshold")
     return pl.DataFrame(pl.from_arrow(arrow))
 
 
