@@ -6,8 +6,10 @@ counts of every (version, segment) on its own ``[lo, hi]``, in one statement wha
 number of segments (`mlmkit.store.engines.portable_segments.value_histograms`). Each group's
 counts equal the unsegmented call's on that group's rows alone (same edges, same arithmetic).
 
-The engine counts (a hash aggregate over up to ``segments * bins`` groups, most of the
-statement's cost: 31-38 ms per 1e6 rows at 21 segments and 10 000 bins). Reading each row's
+The engine counts (an aggregate over up to ``segments * bins`` groups, most of the statement's
+cost). Its one integer key is clamped to ``[0, segments * bins)``, which the statement says
+(`Statement.groups`): DuckDB then counts in its perfect hash table instead of a general one,
+26-30 ms instead of 38-41 ms per 1e6 rows at 21 segments and 10 000 bins. Reading each row's
 key and counting it in numpy measured 21-23 ms, but brings every row to Python: not done.
 """
 
