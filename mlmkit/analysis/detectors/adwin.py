@@ -105,7 +105,8 @@ class ADWIN(DriftDetector):
     def _update(self, x: float) -> None:
         if self._width:
             mean = self._total / self._width
-            self._m2 += self._width * (x - mean) ** 2 / (self._width + 1)
+            gap = x - mean  # (squared by a product: inf, not OverflowError, past 1.8e308)
+            self._m2 += self._width * gap * gap / (self._width + 1)
         self._width += 1
         self._total += x
         self._totals[0].append(x)
@@ -127,7 +128,8 @@ class ADWIN(DriftDetector):
             totals, m2s = self._totals[row], self._m2s[row]
             t1, t2 = totals.pop(0), totals.pop(0)
             v1, v2 = m2s.pop(0), m2s.pop(0)
-            merged_m2 = v1 + v2 + size * size * (t1 / size - t2 / size) ** 2 / (2.0 * size)
+            gap = t1 / size - t2 / size
+            merged_m2 = v1 + v2 + size * size * gap * gap / (2.0 * size)
             self._totals[row + 1].append(t1 + t2)
             self._m2s[row + 1].append(merged_m2)
             row += 1
@@ -168,8 +170,8 @@ class ADWIN(DriftDetector):
         self._total -= total
         if self._width:
             mean_rest = self._total / self._width
-            self._m2 -= m2 + size * self._width * (total / size - mean_rest) ** 2 / (
-                size + self._width)
+            gap = total / size - mean_rest
+            self._m2 -= m2 + size * self._width * gap * gap / (size + self._width)
             self._m2 = max(self._m2, 0.0)
         else:
             self._m2 = 0.0

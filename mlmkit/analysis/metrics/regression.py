@@ -268,7 +268,12 @@ def _mape(sums: RegressionSums, confidence: float) -> tuple[float, Interval]:
 
 
 def _r2(sums: RegressionSums) -> float:
-    total = sums.sum_squared_actual - sums.sum_actual**2 / sums.n
+    # (a product, not ``**``: a float power raises OverflowError where a product is inf)
+    total = sums.sum_squared_actual - sums.sum_actual * sums.sum_actual / sums.n
+    if math.isnan(total) or math.isinf(sums.sum_squared_actual):
+        warn_undefined(["r2"], "the actuals' sum of squares overflows a float (values beyond "
+                       "~1e154)", stacklevel=4)
+        return math.nan
     if not total > 0:
         warn_undefined(["r2"], "constant actuals", stacklevel=4)
         return math.nan

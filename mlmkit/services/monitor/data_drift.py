@@ -44,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from mlmkit._bins import bin_edges
 from mlmkit._validation import check_name, invalid
 from mlmkit.analysis.drift.detect import (
     detect_drift,
@@ -215,7 +216,7 @@ def sql_value_rows(cols: dict[str, tuple[str, str]], stats: pl.DataFrame, cats: 
             exact.append(feature)
             continue
         lo, hi = ranges[column]
-        edges = np.linspace(lo, hi if hi > lo else lo + _BINS, _BINS + 1)
+        edges = bin_edges(lo, hi, _BINS)
         stat = wasserstein_from_histogram(edges, counts[0], counts[1],
                                           reference_std=float(by_col[column]["ref_std"] or 0))
         rows.append(_row(feature, cols[feature][1], cast("_Stat", stat.to_dict()), "sql"))

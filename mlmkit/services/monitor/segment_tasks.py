@@ -45,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from mlmkit._bins import bin_edges
 from mlmkit._validation import invalid
 from mlmkit.analysis.metrics import UndefinedMetricWarning
 from mlmkit.analysis.metrics.summaries import (
@@ -66,7 +67,7 @@ from mlmkit.services.monitor.task_rows import (
     regression_row,
     score_row,
 )
-from mlmkit.services.monitor.tasks import bin_edges, task_window_metrics
+from mlmkit.services.monitor.tasks import task_window_metrics
 from mlmkit.services.monitor.trend import grid
 from mlmkit.store.engines import StatisticsEngine
 from mlmkit.store.engines.segment_values import SegmentValueEngine

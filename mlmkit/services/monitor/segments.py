@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from mlmkit._bins import bin_edges
 from mlmkit._validation import check_choice, check_int, check_probability, invalid
 from mlmkit.analysis.drift.counts import (
     chi_square_from_counts,
@@ -210,7 +211,7 @@ def _drift_rows(seg: ResolvedSegment, cols: Mapping[str, tuple[str, str]],
             stat: dict[str, object] = {"method": None, "statistic": None, "p_value": None,
                                     "effect_size": None}
             if counts[0].sum() and counts[1].sum():
-                edges = np.linspace(lo, hi if hi > lo else lo + _DRIFT_BINS, _DRIFT_BINS + 1)
+                edges = bin_edges(lo, hi, _DRIFT_BINS)
                 stat = _numeric_stat(counts, edges)
             feature = by_column[column]
             rows.append({**head, "feature": feature, "kind": cols[feature][1], **stat,

@@ -19,6 +19,7 @@ from typing import TypeAlias
 import numpy as np
 import polars as pl
 
+from mlmkit._bins import bin_edges
 from mlmkit._validation import invalid
 from mlmkit.analysis.metrics import (
     OneVsRestAUC,
@@ -69,14 +70,6 @@ def class_labels(labels: Sequence[str]) -> dict[str, object]:
 
 _Floats: TypeAlias = "np.ndarray[tuple[int], np.dtype[np.float64]]"
 _Ints: TypeAlias = "np.ndarray[tuple[int], np.dtype[np.int64]]"
-
-
-def bin_edges(lo: float, hi: float, bins: int) -> _Floats:
-    """The edges the portable statements bin on: ``lo + i * width`` (width 1 when ``hi == lo``)."""
-    width = (hi - lo) / bins if hi > lo else 1.0
-    edges = lo + width * np.arange(bins + 1, dtype=np.float64)
-    edges[-1] = max(edges[-1], hi)
-    return edges
 
 
 def _dense(frame: pl.DataFrame, version: str, bins: int) -> tuple[_Floats, _Ints]:

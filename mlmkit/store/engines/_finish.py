@@ -119,7 +119,8 @@ def _chan(parts: Sequence[dict[str, Any]], i: int) -> float | None:
     if n == 0:
         return None
     mean = sum(s for _, s, _ in live) / n
-    m2 = sum(v * k + k * (s / k - mean) ** 2 for k, s, v in live)
+    m2 = sum(v * k + k * (s / k - mean) * (s / k - mean) for k, s, v in live)  # (inf, not
+    # OverflowError, past the largest float: a product, not a float power)
     return math.sqrt(m2 / n)
 
 

@@ -22,6 +22,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from mlmkit._bins import bin_spec
 from mlmkit._validation import check_int
 from mlmkit.store.engines import portable as sql
 from mlmkit.store.engines.dataset import load_manifest, partition_files
@@ -82,8 +83,8 @@ def feature_histograms(model: str, ranges: dict[str, tuple[float, float]], ref: 
     src, params = sql.sides(model, ref, cur, role, list(ranges), list(ranges))
     binned, keys = [], [f"b{i}" for i in range(len(ranges))]
     for key, (col, (lo, hi)) in zip(keys, ranges.items(), strict=True):
-        width = (hi - lo) / bins if hi > lo else 1.0
-        b = f"floor(({DUCKDB.ident(col)} - CAST({lo!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
+        start, width = bin_spec(lo, hi, bins)
+        b = f"floor(({DUCKDB.ident(col)} - CAST({start!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
         binned.append(f"CAST(CASE WHEN {b} < 0 THEN 0 WHEN {b} > {bins - 1} THEN {bins - 1} "
                       f"ELSE {b} END AS BIGINT) AS {key}")
     which = " ".join(f"WHEN grouping({k}) = 0 THEN ?" for k in keys)

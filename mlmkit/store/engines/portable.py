@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mlmkit._bins import bin_spec
 from mlmkit.store._sql import Where, where_clause
 from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
@@ -247,8 +248,8 @@ def feature_histograms(model: str, ranges: dict[str, tuple[float, float]], ref: 
     src, params = sides(model, ref, cur, role, cols, cols, d)
     binned = []
     for lo, hi in ranges.values():
-        width = (hi - lo) / bins if hi > lo else 1.0
-        b = f"floor((v - CAST({lo!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
+        start, width = bin_spec(lo, hi, bins)
+        b = f"floor((v - CAST({start!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
         # the name as a parameter: string literals escape differently (Spark: backslashes)
         binned.append(f"WHEN ? THEN CASE WHEN {b} < 0 THEN 0 WHEN {b} > "
                       f"{bins - 1} THEN {bins - 1} ELSE {b} END")

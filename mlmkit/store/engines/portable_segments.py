@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlmkit._bins import bin_spec
 from mlmkit.store._sql import Where, where_clause
 from mlmkit.store.engines import portable as sql
 from mlmkit.store.engines.portable import DUCKDB, Dialect, Statement
@@ -116,8 +117,8 @@ def feature_histograms(model: str, ranges: Mapping[str, tuple[float, float]], re
     src, params = _sides(model, ref, cur, role, seg, cols, cols, d)
     whens = []
     for lo, hi in ranges.values():
-        width = (hi - lo) / bins if hi > lo else 1.0
-        b = f"floor((v - CAST({float(lo)!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
+        start, width = bin_spec(lo, hi, bins)
+        b = f"floor((v - CAST({start!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
         # the name as a parameter: string literals escape differently (Spark: backslashes)
         whens.append(f"WHEN ? THEN greatest(least({b}, {bins - 1}), 0)")
     keys = [*seg.key_names(), "side", "col", "bin"]
@@ -223,7 +224,7 @@ def _dictionary(names: Sequence[str], ranges: Mapping[tuple[Any, ...],
             if col in by_col:
                 lo, hi = by_col[col]
                 heads.append(f"CAST(? AS DOUBLE) AS lo_{j}, CAST(? AS DOUBLE) AS w_{j}")
-                params += [float(lo), (hi - lo) / bins if hi > lo else 1.0]
+                params += [*bin_spec(lo, hi, bins)]
             else:
                 heads.append(f"CAST(NULL AS DOUBLE) AS lo_{j}, CAST(NULL AS DOUBLE) AS w_{j}")
         rows.append(f"SELECT {', '.join(heads)}")

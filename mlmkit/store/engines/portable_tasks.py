@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlmkit._bins import bin_spec
 from mlmkit.store._sql import where_clause
 from mlmkit.store.engines.portable import DUCKDB, EPS, Dialect, Statement, version_head
 from mlmkit.values import TimeRange
@@ -193,8 +194,8 @@ def regression_pairs(model: str, versions: Sequence[str] | None, span: TimeRange
 
 def _bin(expr: str, lo: float, hi: float, bins: int) -> str:
     """The bin of ``expr`` among ``bins`` equal bins of ``[lo, hi]`` (clamped to the ends)."""
-    width = (hi - lo) / bins if hi > lo else 1.0
-    b = f"floor(({expr} - CAST({float(lo)!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
+    start, width = bin_spec(lo, hi, bins)
+    b = f"floor(({expr} - CAST({start!r} AS DOUBLE)) / CAST({width!r} AS DOUBLE))"
     return f"greatest(least({b}, {bins - 1}), 0)"
 
 

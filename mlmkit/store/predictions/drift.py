@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from mlmkit._bins import bin_spec
 from mlmkit.store._sql import Where
 from mlmkit.store.database import Database
 from mlmkit.store.predictions.aggregates import query
@@ -135,8 +136,8 @@ def numeric_histograms(db: Database, model_name: str, ranges: dict[str, tuple[fl
     hists = []
     key = "SMALLINT" if bins <= 32767 else "INTEGER"
     for i, (col, (lo, hi)) in enumerate(ranges.items()):
-        width = (hi - lo) / bins if hi > lo else 1.0
-        b = f"floor(({_ident(col)} - {lo!r}::DOUBLE) / {width!r}::DOUBLE)"
+        start, width = bin_spec(lo, hi, bins)
+        b = f"floor(({_ident(col)} - {start!r}::DOUBLE) / {width!r}::DOUBLE)"
         # CASE, not least/greatest: those skip NULLs and would put missing values in bin 0
         hists.append(f"histogram(CASE WHEN {b} < 0 THEN 0 WHEN {b} > {bins - 1} THEN "
                      f"{bins - 1} ELSE {b} END::{key}) AS h_{i}")

@@ -160,10 +160,23 @@ def _terms(models: list[Any], versions: list[Any], roles: list[Any], stamps: lis
                 terms[k].append(term)
     done: dict[tuple[Any, ...], list[Any]] = {}
     for key, (total, n, zeros, lo, hi, first, last) in out.items():
-        sums = [math.fsum(t) for t in parts[key]]
+        sums = [_fsum(t) for t in parts[key]]
         done[key] = [total, n, *sums[:6], zeros, *sums[6:], lo if n else None,
                      hi if n else None, first, last]
     return done
+
+
+def _fsum(terms: list[float]) -> float:
+    """``math.fsum``, or ``±inf`` where it overflows (as DuckDB's ``sum`` of the big batches).
+
+    ``fsum`` raises OverflowError when a partial sum passes the largest float (two errors of
+    1e308): the batch was refused with that raw error, while a bigger batch (summed by
+    DuckDB) or ``track()`` stored its rows with an infinite sum.
+    """
+    try:
+        return math.fsum(terms)
+    except (OverflowError, ValueError):  # (ValueError: an inf and a -inf term)
+        return sum(terms)
 
 
 def _apply(conn: duckdb.DuckDBPyConnection, deltas: dict[tuple[Any, ...], list[Any]]) -> None:
