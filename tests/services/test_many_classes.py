@@ -169,7 +169,9 @@ def test_probabilities_of_3000_classes_auc_in_bounded_memory_and_cbpe_refused(tm
         assert peak < 200 * 2**20, peak
         hist = ws.engine.class_score_histogram("mc", versions=["1.0.0"],
                                                time_range=TimeRange(**WINDOW), bins=10_000)
-        at = {label: i for i, label in enumerate(m.labels)}
+        assert m.roc_auc is not None  # (its classes: those of the probabilities too)
+        auc_labels = m.roc_auc.per_class["label"].to_list()
+        at = {label: i for i, label in enumerate(auc_labels)}
         pos = np.zeros((len(at), 10_000), np.int64)
         neg = np.zeros_like(pos)
         cls = [at[c] for c in hist["class"].to_list()]
@@ -177,7 +179,7 @@ def test_probabilities_of_3000_classes_auc_in_bounded_memory_and_cbpe_refused(tm
         np.add.at(neg, (cls, hist["bin"].to_numpy()), hist["negatives"].to_numpy())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
-            dense = ovr_auc_from_histograms(pos, neg, labels=list(m.labels))
+            dense = ovr_auc_from_histograms(pos, neg, labels=auc_labels)
         assert m.roc_auc is not None and m.roc_auc.macro == dense.macro
         assert m.roc_auc.micro == dense.micro
         with pytest.raises(MlmkitError, match=r"reference.*2,000 classes"):

@@ -202,9 +202,9 @@ def test_engine_histograms_of_two_versions_equal_each_segment_alone(logged: Any,
 def test_many_histogram_quantiles_are_each_histogram_quantiles_bit_for_bit() -> None:
     """The one-pass quantiles of the segments equal `histogram_quantiles` per histogram:
     empty bins, empty histograms, one row, zero-width ranges (`bin_edges`), q = 0 and 1."""
+    from mlmkit._bins import bin_edges
     from mlmkit.analysis.metrics import histogram_quantiles
     from mlmkit.analysis.metrics.summaries import histogram_quantiles_many
-    from mlmkit._bins import bin_edges
 
     rng = np.random.default_rng(11)
     qs = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0, 1 / 3)

@@ -60,8 +60,8 @@ from mlmkit.values import TimeRange, Version, VersionLike, resolve_range
 if TYPE_CHECKING:
     from mlmkit.store.predictions.writes import PredictionStore
 
-__all__ = ["data_drift", "drift_frame", "exact_rows", "resolve_sides", "split_columns",
-           "sql_plan", "sql_value_rows"]
+__all__ = ["data_drift", "drift_frame", "exact_rows", "reference_versions", "resolve_sides",
+           "split_columns", "sql_plan", "sql_value_rows"]
 
 _SMALL = 1000
 _BINS = 2000
@@ -119,6 +119,19 @@ def _range(value: object, name: str, *, end: datetime | None = None) -> TimeRang
     if not isinstance(value, (str, timedelta, tuple, list)):
         raise invalid(name, "a duration or a (start, end) pair", value)
     return resolve_range(value, now=end, name=name)
+
+
+def reference_versions(reference: object) -> list[str]:
+    """The version a ``reference=`` names (a version, or a mapping with ``version``), if any.
+
+    The service checks it is registered: a typo'd reference version read no rows and reported
+    every feature as not drifting.
+    """
+    if isinstance(reference, Version) or (isinstance(reference, Mapping)
+                                           and "version" in reference):
+        spec = reference if isinstance(reference, Version) else reference["version"]
+        return [str(Version.parse(spec, "reference"))]
+    return []
 
 
 def resolve_sides(model_version: str | None, reference: object, current: object

@@ -22,6 +22,7 @@ from mlmkit.services.monitor import degradation as _deg
 from mlmkit.services.monitor.base import Versions, canonical_version
 from mlmkit.services.monitor.compare import version_comparison
 from mlmkit.services.monitor.concept_methods import ConceptMethods
+from mlmkit.services.monitor.data_drift import reference_versions
 from mlmkit.services.monitor.results import DegradationInfo
 from mlmkit.services.monitor.segment_verdicts import segment_comparison_frame, segment_degradation
 from mlmkit.services.monitor.segments import trend_counts
@@ -315,7 +316,7 @@ class PerformanceMonitor(ConceptMethods):
         from mlmkit.services.monitor.estimate_window import estimate_performance_window
 
         ver = _version(version)
-        self._registered(model_name, [ver])
+        self._registered(model_name, [ver, *reference_versions(reference)])
         task = self.registry.task(model_name)
         if task is not Task.BINARY:
             return task_estimate(self.engine, task, model_name, ver, reference=reference,
@@ -339,7 +340,8 @@ class PerformanceMonitor(ConceptMethods):
         """
         from mlmkit.services.monitor.data_drift import data_drift
 
-        self._registered(model_name, None if version is None else [_version(version)])
+        self._registered(model_name, [*([] if version is None else [_version(version)]),
+                                      *reference_versions(reference)])
         if segment is not None:
             from mlmkit.services.monitor.segment_data_drift import segment_data_drift
 

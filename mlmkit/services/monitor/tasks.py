@@ -143,17 +143,20 @@ def _multiclass(eng: TaskStatisticsEngine, head: _Head, span: TimeRange, min_lab
     if n:
         seen = sorted(set(labelled["actual"].to_list()) | set(labelled["predicted"].to_list()))
         names = class_labels(seen)
-        if scores:
+        if scores:  # (the classes of the probabilities too: one way to report a label)
             hist = eng.class_score_histogram(model, versions=[version], time_range=span,
                                              bins=bins, role=role)
-            seen = sorted(set(seen) | set(hist["class"].to_list()))
-            names = class_labels(seen)
+            names = class_labels(sorted(set(seen) | set(hist["class"].to_list())))
         frame = pl.DataFrame({
             "actual": [names[a] for a in labelled["actual"].to_list()],
             "predicted": [names[p] for p in labelled["predicted"].to_list()],
             "count": labelled["count"].cast(pl.Int64)}, strict=False)
         order = _ordered(names)
-        metrics = multiclass_metrics(frame, labels=order, confidence=confidence)
+        # the averages over the classes actual or predicted (scikit-learn's labels=None, the
+        # trend's, compare_versions', a segment's): a class only in the probabilities (top-k
+        # lists name many) counted as a class with F1 0 and lowered F1-macro (1.0 -> 0.67)
+        metrics = multiclass_metrics(frame, labels=_ordered({k: names[k] for k in seen}),
+                                     confidence=confidence)
         if scores:
             sums = eng.class_log_loss(model, versions=[version], time_range=span, role=role)
             proba_n = int(sums["n"].sum() or 0)

@@ -1,0 +1,70 @@
+"""Two answers a hostile sweep found wrong without an error (issue 15's territory).
+
+- A multiclass window with probabilities counted the classes that appear only in the
+  probabilities (top-k lists name many) as classes with F1 0: F1-macro 0.67 where
+  scikit-learn, the trend, compare_versions and a segment said 1.0.
+- ``data_drift(reference={"version": <a typo>})`` read no reference rows and reported every
+  feature as not drifting; every other call refuses an unregistered version.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.metrics import f1_score, precision_score
+
+import mlmkit
+from mlmkit import ModelMetadata, NotFoundError
+
+
+def test_probability_only_classes_stay_out_of_the_averages(tmp_path) -> None:
+    rng = np.random.default_rng(7)
+    n = 400
+    actual = rng.choice(["a", "b", "c"], n)
+    predicted = np.where(rng.random(n) < 0.8, actual, rng.choice(["a", "b", "c"], n))
+    probs = [{p: 0.7, "zz": 0.1, "yy": 0.1, ("a" if p != "a" else "b"): 0.1} for p in predicted]
+    with mlmkit.open(tmp_path / "w.duckdb") as ws:
+        ws.registry.register(ModelMetadata("mc", "supervised", "1.0.0", task="multiclass"))
+        ws.log.track_batch(pl.DataFrame({"model_name": "mc", "version": "1.0.0",
+                                         "prediction": predicted, "actual": actual,
+                                         "store": "n", "probabilities": pl.Series(
+                                             probs, strict=False)}))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            full = ws.monitor.get_current_metrics("mc", "1.0.0", window="24h", min_labels=1)
+            plain = ws.monitor.get_current_metrics("mc", "1.0.0", window="24h", min_labels=1,
+                                                   scores=False)
+            seg = ws.monitor.get_current_metrics("mc", "1.0.0", window="24h", min_labels=1,
+                                                 segment="store")
+    for average in ("macro", "weighted"):
+        want = f1_score(actual, predicted, average=average)
+        assert full[f"f1_{average}"] == pytest.approx(want, abs=1e-12)
+        assert plain[f"f1_{average}"] == pytest.approx(want, abs=1e-12)
+    assert full["precision_macro"] == pytest.approx(
+        precision_score(actual, predicted, average="macro"), abs=1e-12)
+    assert seg["f1_macro"].item() == pytest.approx(full["f1_macro"], abs=1e-12)
+    assert full.probability_count == n and full.log_loss is not None
+
+
+def test_a_reference_version_that_is_not_registered_is_refused(tmp_path) -> None:
+    with mlmkit.open(tmp_path / "w.duckdb") as ws:
+        for v in ("1.0.0", "1.1.0"):
+            ws.registry.register(ModelMetadata("rg", "supervised", v, task="regression"))
+            ws.log.track_batch(pl.DataFrame({
+                "model_name": "rg", "version": v,
+                "prediction": np.arange(200.0) + (50 if v == "1.1.0" else 0),
+                "x": np.arange(200.0) * (3 if v == "1.1.0" else 1)}))
+        found = ws.monitor.data_drift("rg", "1.1.0", reference={"version": "1.0.0"},
+                                      current="24h")
+        assert found["drift"].all()
+        for reference in ({"version": "9.9.9"}, {"version": "9.9.9", "window": "24h"}):
+            with pytest.raises(NotFoundError, match=r"9\.9\.9"):  # before: no drift, no error
+                ws.monitor.data_drift("rg", "1.1.0", reference=reference, current="24h")
+            with pytest.raises(NotFoundError, match=r"9\.9\.9"):
+                ws.monitor.data_drift("rg", "1.1.0", reference=reference, current="24h",
+                                      segment={"filter": "x >= 0"})
+        with pytest.raises(NotFoundError, match=r"9\.9\.9"):
+            ws.monitor.estimate_performance("rg", "1.1.0", reference={"version": "9.9.9"})
