@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -68,8 +69,9 @@ class RegressionSums:
     sum_error, sum_abs_error, sum_squared_error : float
         ``Σe``, ``Σ|e|``, ``Σe²``.
     sum_actual, sum_squared_actual : float
-        ``Σy``, ``Σy²`` (for R²; sums of ``y - c`` for a constant ``c`` give the same R² and
-        avoid cancellation when ``|mean(y)|`` dwarfs its spread).
+        ``Σ(y - c)``, ``Σ(y - c)²`` for the constant ``c = shift_actual`` (for R², which is the
+        same for any ``c``; a ``c`` near the mean keeps ``Σ(y - c)² - (Σ(y - c))²/n`` exact when
+        ``|mean(y)|`` dwarfs the spread: the engines read the sums again centred then).
     sum_abs_percentage_error : float
         ``Σ |e| / |y|`` over rows with ``y != 0``.
     zero_actuals : int
@@ -78,6 +80,8 @@ class RegressionSums:
         ``Σ (|e| / |y|)²`` over ``y != 0`` (MAPE interval and Welch test); optional.
     sum_fourth_error : float or None
         ``Σe⁴`` (RMSE interval); optional.
+    shift_actual : float
+        The ``c`` of ``sum_actual`` / ``sum_squared_actual`` (default 0: plain ``Σy``, ``Σy²``).
 
     Examples
     --------
@@ -96,6 +100,7 @@ class RegressionSums:
     zero_actuals: int
     sum_squared_abs_percentage_error: float | None = None
     sum_fourth_error: float | None = None
+    shift_actual: float = 0.0
 
     def __post_init__(self) -> None:
         n = check_int("n", self.n, low=0)
@@ -108,9 +113,22 @@ class RegressionSums:
                      "sum_abs_percentage_error"):
             check_real(name, getattr(self, name), low=0.0, infinite=True)
         check_real("sum_actual", self.sum_actual, infinite=True)
+        check_real("shift_actual", self.shift_actual)
         for name in ("sum_squared_abs_percentage_error", "sum_fourth_error"):
             if getattr(self, name) is not None:
                 check_real(name, getattr(self, name), low=0.0, infinite=True)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> RegressionSums:
+        """The sums of one aggregate row (a ``regression_sums`` frame's), by name.
+
+        Extra columns (``total``, ``lo``, ``hi``, group keys) are ignored.
+        """
+        names = [f.name for f in fields(cls) if f.name in row]
+        values = {k: row[k] for k in names}
+        for k in ("n", "zero_actuals"):
+            values[k] = int(values[k])
+        return cls(**values)
 
     @classmethod
     def from_rows(cls, actual: Any, predicted: Any) -> RegressionSums:
@@ -133,9 +151,14 @@ class RegressionSums:
         if not isinstance(other, RegressionSums):
             return NotImplemented
         mine, theirs = asdict(self), asdict(other)
+        gap = other.shift_actual - self.shift_actual  # other's actuals around my shift:
+        if gap:  # Σ(y - a) = Σ(y - b) + n·gap, Σ(y - a)² = Σ(y - b)² + 2·gap·Σ(y - b) + n·gap²
+            theirs["sum_squared_actual"] += gap * (2.0 * other.sum_actual + other.n * gap)
+            theirs["sum_actual"] += other.n * gap
         merged: dict[str, Any] = {
             k: None if mine[k] is None or theirs[k] is None else mine[k] + theirs[k]
             for k in mine}
+        merged["shift_actual"] = self.shift_actual
         return RegressionSums(**merged)
 
 

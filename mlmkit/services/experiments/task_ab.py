@@ -70,9 +70,6 @@ _Floats: TypeAlias = "np.ndarray[tuple[int], np.dtype[np.float64]]"
 Adjust: TypeAlias = Callable[[dict[str, TestResult], list[str], float], dict[str, TestResult]]
 #: Rows per arm the regression bootstrap reads at most (RMSE, R²).
 DEFAULT_MAX_ROWS = 200_000
-_SUMS = ("n", "sum_error", "sum_abs_error", "sum_squared_error", "sum_actual",
-         "sum_squared_actual", "sum_abs_percentage_error", "zero_actuals",
-         "sum_squared_abs_percentage_error", "sum_fourth_error")
 
 
 class TaskComparison(TypedDict):
@@ -221,7 +218,7 @@ def _sums(frame: pl.DataFrame, version: str) -> tuple[int, RegressionSums | None
     row = part.row(0, named=True)
     if not row["n"]:
         return int(row["total"]), None
-    return int(row["total"]), RegressionSums(**{k: row[k] for k in _SUMS})
+    return int(row["total"]), RegressionSums.from_row(row)
 
 
 def _rows(eng: TaskStatisticsEngine, config: ABTestConfig, span: TimeRange | None,

@@ -25,9 +25,6 @@ from mlmkit.services.monitor.tasks import class_labels
 
 __all__ = ["COLUMNS", "COUNTS", "multiclass_row", "regression_row", "score_row"]
 
-_REGRESSION_SUMS = ("n", "sum_error", "sum_abs_error", "sum_squared_error", "sum_actual",
-                    "sum_squared_actual", "sum_abs_percentage_error", "zero_actuals",
-                    "sum_squared_abs_percentage_error", "sum_fourth_error")
 _Row: TypeAlias = dict[str, object]
 _NAN = math.nan
 
@@ -75,9 +72,7 @@ def regression_row(rec: Mapping[str, float], confidence: float) -> _Row:
     """``n, labelled`` and the regression columns of one group's ``regression_sums`` row."""
     row: _Row = {"n": int(rec["total"]), "labelled": int(rec["n"])}
     if rec["n"]:
-        sums = RegressionSums(**{k: float(rec[k]) for k in _REGRESSION_SUMS
-                                 if k not in ("n", "zero_actuals")},
-                              n=int(rec["n"]), zero_actuals=int(rec["zero_actuals"]))
+        sums = RegressionSums.from_row(rec)
         m = regression_metrics(sums, confidence=confidence)
         row.update({"mae": m.mae, "mae_low": m.mae_interval.low,
                     "mae_high": m.mae_interval.high, "rmse": m.rmse, "mape": m.mape,

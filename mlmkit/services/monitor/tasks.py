@@ -47,9 +47,6 @@ from mlmkit.values import TimeRange
 __all__ = ["AnyWindowMetrics", "bin_edges", "class_labels", "task_engine", "task_window_metrics"]
 
 _INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
-_REGRESSION_SUMS = ("n", "sum_error", "sum_abs_error", "sum_squared_error", "sum_actual",
-                    "sum_squared_actual", "sum_abs_percentage_error", "zero_actuals",
-                    "sum_squared_abs_percentage_error", "sum_fourth_error")
 TaskResult: TypeAlias = MulticlassWindowMetrics | RegressionWindowMetrics | ScoreWindowMetrics
 
 
@@ -187,7 +184,7 @@ def _regression(eng: TaskStatisticsEngine, head: _Head, span: TimeRange, min_lab
     sums = metrics = None
     quantiles = residual_quantiles([0.0, 1.0], [0])
     if row is not None and n:
-        sums = RegressionSums(**{k: row[k] for k in _REGRESSION_SUMS})
+        sums = RegressionSums.from_row(row)
         metrics = regression_metrics(sums, confidence=confidence)
         if scores:
             def residuals(ranges: dict[str, tuple[float, float]]) -> dict[str, _Ints]:

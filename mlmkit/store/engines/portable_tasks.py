@@ -147,11 +147,14 @@ def class_histogram(model: str, versions: Sequence[str] | None, span: TimeRange 
 def regression_sums(model: str, versions: Sequence[str] | None, span: TimeRange | None,
                     role: str | None, *, bucket_us: int | None = None,
                     origin_us: int | None = None, d: Dialect = DUCKDB,
-                    seg: ResolvedSegment | None = None) -> Statement:
+                    seg: ResolvedSegment | None = None, shift: float | None = None
+                    ) -> Statement:
     """``RegressionSums`` columns per version (``error = value - actual_value``), plus volumes.
 
     ``total`` counts every regression row, ``n`` the labelled ones; ``lo`` / ``hi`` are the
-    smallest and largest error (the residual histogram's edges).
+    smallest and largest error (the residual histogram's edges). ``shift``: ``sum_actual`` and
+    ``sum_squared_actual`` are sums of ``actual - shift`` (R²'s spread of actuals whose mean
+    dwarfs it; see `mlmkit.store.engines.tasks.centred`).
 
     One scan of ``value`` and ``actual_value`` (and the keys) with plain aggregates: the
     per-row terms are computed once in a subquery and no aggregate carries a ``FILTER``. The
@@ -164,15 +167,16 @@ def regression_sums(model: str, versions: Sequence[str] | None, span: TimeRange 
     select, keys = _head(d, bucket_us, origin_us, seg)
     outer, group, first = version_head(keys, len(keys), versions)
     one = len(first)  # the version a parameter: not a column of the rows
+    centred = "y" if shift is None else f"(y - CAST({float(shift)!r} AS DOUBLE))"
     rows = ", ".join([*select[one:], "actual_value AS y", f"{_ERROR} AS e"])
-    terms = ", ".join([*keys[one:], "y", "e", "e * e AS e2",
+    terms = ", ".join([*keys[one:], "y", f"{centred} AS yc", "e", "e * e AS e2",
                        "abs(e) / nullif(abs(y), 0) AS ape"])  # Spark (ANSI): nullif
     terms = (f"SELECT {terms} FROM (SELECT {rows} FROM {{src}} WHERE {where} "
              "AND value IS NOT NULL) r")
     sql = (f"SELECT {', '.join(outer)}, count(*) AS total, "
            "count(y) AS n, sum(e) AS sum_error, sum(abs(e)) AS sum_abs_error, "
-           "sum(e2) AS sum_squared_error, sum(y) AS sum_actual, "
-           "sum(y * y) AS sum_squared_actual, sum(ape) AS sum_abs_percentage_error, "
+           "sum(e2) AS sum_squared_error, sum(yc) AS sum_actual, "
+           "sum(yc * yc) AS sum_squared_actual, sum(ape) AS sum_abs_percentage_error, "
            "count(y) - count(ape) AS zero_actuals, "
            "sum(ape * ape) AS sum_squared_abs_percentage_error, "
            "sum(e2 * e2) AS sum_fourth_error, min(e) AS lo, max(e) AS hi "

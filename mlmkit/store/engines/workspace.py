@@ -13,7 +13,7 @@ from mlmkit.store import tuning_runs as _tuning
 from mlmkit.store.database import Database
 from mlmkit.store.engines.portable import Statement, perfect_hash_bits
 from mlmkit.store.engines.segments import ResolvedSegment, SegmentAggregates
-from mlmkit.store.engines.tasks import TaskAggregates
+from mlmkit.store.engines.tasks import TaskAggregates, centred
 from mlmkit.store.predictions import aggregates as _agg
 from mlmkit.store.predictions import drift as _drift
 from mlmkit.store.predictions import monitoring as _mon
@@ -54,13 +54,15 @@ class WorkspaceEngine(TaskAggregates, SegmentAggregates):
         (`mlmkit.store.predictions.regression_daily.window_sums`): ~one row per day read
         instead of every row.
         """
-        raw = super().regression_sums
         if interval is not None or segment is not None or time_range is None:
-            return raw(model_name, versions=versions, time_range=time_range, interval=interval,
-                       role=role, segment=segment)
-        return _daily.window_sums(self.db, model_name, versions, time_range, role,
-                                  lambda part: raw(model_name, versions=versions,
-                                                   time_range=part, role=role))
+            return super().regression_sums(model_name, versions=versions,
+                                           time_range=time_range, interval=interval, role=role,
+                                           segment=segment)
+        days = _daily.window_sums(self.db, model_name, versions, time_range, role,
+                                  lambda part: self._regression_sums(model_name, versions, part,
+                                                                     None, role, None))
+        return centred(days, lambda shift: self._regression_sums(  # (read again: the rows)
+            model_name, versions, time_range, None, role, None, shift))
 
     def _feature_map(self, model: str) -> dict[str, tuple[str, str]]:
         rows = self.db.execute("SELECT feature, column_name, kind FROM feature_columns "
