@@ -68,3 +68,27 @@ def test_a_reference_version_that_is_not_registered_is_refused(tmp_path) -> None
                                       segment={"filter": "x >= 0"})
         with pytest.raises(NotFoundError, match=r"9\.9\.9"):
             ws.monitor.estimate_performance("rg", "1.1.0", reference={"version": "9.9.9"})
+
+
+@pytest.mark.parametrize("task", ["regression", "score-only"])
+def test_a_zero_baseline_judges_the_window(tmp_path, task: str) -> None:
+    """A registered MAE of 0 or a flag rate of 0 (a detector that never flagged): any move is
+    unbounded. Before: the relative worsening was NaN and 300 labelled rows 'insufficient'."""
+    rng = np.random.default_rng(8)
+    n = 300
+    with mlmkit.open(tmp_path / "w.duckdb") as ws:
+        if task == "regression":
+            ws.registry.register(ModelMetadata("m", "supervised", "1.0.0", task=task))
+            y = rng.normal(10, 2, n)
+            cols = {"prediction": y + rng.normal(0, 1, n), "actual": y}
+        else:
+            ws.registry.register(ModelMetadata("m", "unsupervised", "1.0.0", task=task))
+            s = rng.random(n)
+            cols = {"score": s, "prediction": s > 0.9}
+        ws.log.track_batch(pl.DataFrame({"model_name": "m", "version": "1.0.0", **cols}))
+        info = ws.monitor.get_performance_degradation_info("m", "1.0.0", window="24h",
+                                                           baseline=0.0)
+        stored = ws.alerts.list("m")
+    assert not info.insufficient and info.severity == "critical" and info.has_degraded
+    assert info.relative_drop == float("inf") and info.alert_id is not None
+    assert len(stored) == 1

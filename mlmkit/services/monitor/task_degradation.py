@@ -98,11 +98,17 @@ def worsening(metric: str, baseline: float, current: float) -> float:
     --------
     >>> worsening("mae", 2.0, 2.6), worsening("accuracy", 0.9, 0.72)
     (0.3, 0.2)
+    >>> worsening("mae", 0.0, 0.5), worsening("flag_rate", 0.0, 0.0)
+    (inf, 0.0)
     """
-    if math.isnan(baseline) or math.isnan(current) or baseline == 0:
+    if math.isnan(baseline) or math.isnan(current):
         return math.nan
     higher = spec(metric).higher_is_better
-    change = (current - baseline) / abs(baseline)
+    if baseline == 0:  # (a perfect MAE, a detector that never flagged: any move is unbounded;
+        # NaN made a window of 300 labels "insufficient")
+        change = 0.0 if current == 0 else math.copysign(math.inf, current)
+    else:
+        change = (current - baseline) / abs(baseline)
     return round(-change if higher else abs(change) if higher is None else change, 12)
 
 
