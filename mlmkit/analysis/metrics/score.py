@@ -74,7 +74,7 @@ class ScoreSummary:
 
 
 def score_summary(edges: Any, counts: Any, *, sum_score: float | None = None,
-                  sum_squared_score: float | None = None,
+                  sum_squared_score: float | None = None, shift: float = 0.0,
                   quantiles: Sequence[float] = DEFAULT_QUANTILES) -> ScoreSummary:
     """Count, mean, standard deviation and quantiles of scores from their histogram.
 
@@ -86,7 +86,10 @@ def score_summary(edges: Any, counts: Any, *, sum_score: float | None = None,
     counts : array-like of int
         Scores per bin ``[edges[i], edges[i+1])`` (the last bin closed).
     sum_score, sum_squared_score : float, optional
-        ``Σs`` and ``Σs²`` (both or neither) for exact moments.
+        ``Σ(s - shift)`` and ``Σ(s - shift)²`` (both or neither) for exact moments.
+    shift : float, default 0
+        The constant the sums are centred on (a ``shift`` near the mean keeps the standard
+        deviation exact when the scores' mean dwarfs their spread).
     quantiles : sequence of float
         Probabilities of the quantiles to report.
 
@@ -112,7 +115,7 @@ def score_summary(edges: Any, counts: Any, *, sum_score: float | None = None,
     else:
         mids = (e[:-1] + e[1:]) / 2.0
         total, squares = float(c @ mids), float(c @ mids**2)
-    mean = total / n if n else math.nan
+    mean = check_real("shift", shift) + total / n if n else math.nan
     std = math.sqrt(variance_from_sums(n, total, squares))
     return ScoreSummary(n, mean, std, exact, table)
 

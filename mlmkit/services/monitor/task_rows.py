@@ -87,9 +87,10 @@ def score_row(rec: Mapping[str, float], confidence: float) -> _Row:
     row: _Row = {"n": get["total"], "labelled": get["labelled"], "scored": n,
                  "flagged": get["flagged"], "flag_count": get["flag_n"]}
     if n:
-        total = float(rec["sum_score"])
+        total = float(rec["sum_score"])  # (of score - shift_score: `centred`)
         var = variance_from_sums(n, total, float(rec["sum_squared_score"]))
-        row.update({"mean_score": total / n, "std_score": math.sqrt(var)})
+        row.update({"mean_score": float(rec["shift_score"]) + total / n,
+                    "std_score": math.sqrt(var)})
     if get["flag_n"]:
         ci = flag_rate(get["flagged"], get["flag_n"], confidence=confidence)
         row.update({"flag_rate": ci.estimate, "flag_rate_low": ci.low,

@@ -217,7 +217,8 @@ def _score(eng: TaskStatisticsEngine, head: _Head, span: TimeRange, min_labels: 
                                  version, (row["lo"], row["hi"]), bins,
                                  _dense(hist, version, bins)[1])
         summary = score_summary(edges, counts, sum_score=float(row["sum_score"]),
-                                sum_squared_score=float(row["sum_squared_score"]))
+                                sum_squared_score=float(row["sum_squared_score"]),
+                                shift=float(row["shift_score"]))
         hist = hist.drop("version")
     flags = flag_rate(get("flagged"), get("flag_n"), confidence=confidence) \
         if get("flag_n") else None

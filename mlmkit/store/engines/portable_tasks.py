@@ -234,16 +234,18 @@ def residual_histogram(model: str, ranges: Mapping[str, tuple[float, float]],
 def score_totals(model: str, versions: Sequence[str] | None, span: TimeRange | None,
                  role: str | None, *, bucket_us: int | None = None,
                  origin_us: int | None = None, d: Dialect = DUCKDB,
-                 seg: ResolvedSegment | None = None) -> Statement:
+                 seg: ResolvedSegment | None = None, shift: float | None = None) -> Statement:
     """Score-only volumes and sums per version.
 
-    ``total, n, sum_score, sum_squared_score, lo, hi, flagged, flag_n, labelled, confirmed``.
+    ``total, n, sum_score, sum_squared_score, lo, hi, flagged, flag_n, labelled, confirmed``;
+    ``shift``: the score sums are of ``score - shift`` (as in `regression_sums`).
     """
     where, params = _scope(model, versions, span, role, seg, d)
     select, keys = _head(d, bucket_us, origin_us, seg)
     head, group, first = version_head(select, len(keys), versions)
+    s = "score" if shift is None else f"(score - CAST({float(shift)!r} AS DOUBLE))"
     sql = (f"SELECT {', '.join(head)}, count(*) AS total, count(score) AS n, "
-           "sum(score) AS sum_score, sum(score * score) AS sum_squared_score, "
+           f"sum({s}) AS sum_score, sum({s} * {s}) AS sum_squared_score, "
            "min(score) AS lo, max(score) AS hi, count(*) FILTER (WHERE prediction) AS flagged, "
            "count(prediction) AS flag_n, count(actual) AS labelled, "
            "count(*) FILTER (WHERE actual) AS confirmed "

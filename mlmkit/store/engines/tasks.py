@@ -53,20 +53,24 @@ def _edges_frame(hist: pl.DataFrame, ranges: Mapping[str, tuple[float, float]]) 
 CANCELLATION = 1e8
 
 
-def centred(frame: pl.DataFrame, rerun: Callable[[float], pl.DataFrame]) -> pl.DataFrame:
-    """``frame`` (a ``regression_sums`` frame) with ``shift_actual``; read again when it cancels.
+def centred(frame: pl.DataFrame, rerun: Callable[[float], pl.DataFrame],
+            of: str = "actual") -> pl.DataFrame:
+    """``frame`` with ``shift_<of>``; read again centred when its sums of squares cancel.
 
-    When some group's actuals have a mean far beyond their spread (`CANCELLATION`), the sums of
-    ``actual - c`` with ``c`` the frame's mean actual (``rerun(c)``: the same statement over the
-    rows, one more scan) replace them, exact to rounding whatever the offset; a group whose
-    own mean is far from ``c`` as well keeps what precision that gives. Constant actuals
-    (``Σ(y - ȳ)² = 0``) read again too, and then say so exactly.
+    ``of``: ``"actual"`` (a ``regression_sums`` frame: ``sum_actual``, ``sum_squared_actual``)
+    or ``"score"`` (``score_totals``: ``sum_score``, ``sum_squared_score``); ``n`` counts the
+    summed values. When some group's values have a mean far beyond their spread
+    (`CANCELLATION`), the sums of ``value - c`` with ``c`` the frame's mean (``rerun(c)``: the
+    same statement over the rows, one more scan) replace them, exact to rounding whatever the
+    offset; a group whose own mean is far from ``c`` as well keeps what precision that gives.
+    Constant values (``Σ(y - ȳ)² = 0``) read again too, and then say so exactly.
     """
-    shifted = frame.with_columns(pl.lit(0.0).alias("shift_actual"))
-    if not frame.height or "sum_actual" not in frame.columns:
+    column = f"shift_{of}"
+    shifted = frame.with_columns(pl.lit(0.0).alias(column))
+    if not frame.height or f"sum_{of}" not in frame.columns:
         return shifted
     n = frame["n"].cast(pl.Float64)
-    total, squares = frame["sum_actual"], frame["sum_squared_actual"]
+    total, squares = frame[f"sum_{of}"], frame[f"sum_squared_{of}"]
     spread = squares - total * total / n
     risky = (n >= 2) & squares.is_finite() & total.is_finite() & (squares > 0) \
         & (spread * CANCELLATION < squares)
@@ -74,7 +78,7 @@ def centred(frame: pl.DataFrame, rerun: Callable[[float], pl.DataFrame]) -> pl.D
     mean = float(total.sum()) / labelled if labelled else math.nan
     if not risky.any() or not math.isfinite(mean):
         return shifted
-    return rerun(mean).with_columns(pl.lit(mean).alias("shift_actual"))
+    return rerun(mean).with_columns(pl.lit(mean).alias(column))
 
 
 class TaskAggregates:
@@ -251,18 +255,23 @@ class TaskAggregates:
         """Volumes and sums of a score-only model's rows per version (and ``bucket``).
 
         ``total, n, sum_score, sum_squared_score, lo, hi, flagged, flag_n, labelled,
-        confirmed``. ``segment``: as in `class_confusion`.
+        confirmed, shift_score`` (the score sums are of ``score - shift_score``: `centred`).
+        ``segment``: as in `class_confusion`.
         """
-        origin, step, origin_us = _bucketing(time_range, interval)
-        st = tsql.score_totals(model_name, versions, time_range, role, bucket_us=step,
-                               origin_us=origin_us, d=self.dialect, seg=segment)
-        frame = fin.buckets(_limited(self._merged(st, model_name, time_range), segment), origin,
-                            interval)
-        return frame.with_columns(
-            *[pl.col(c).cast(pl.Float64).fill_null(0.0) for c in ("sum_score",
-                                                                   "sum_squared_score")],
-            *[pl.col(c).cast(pl.Int64) for c in ("total", "n", "flagged", "flag_n",
-                                                 "labelled", "confirmed")])
+        def raw(shift: float | None) -> pl.DataFrame:
+            origin, step, origin_us = _bucketing(time_range, interval)
+            st = tsql.score_totals(model_name, versions, time_range, role, bucket_us=step,
+                                   origin_us=origin_us, d=self.dialect, seg=segment,
+                                   shift=shift)
+            frame = fin.buckets(_limited(self._merged(st, model_name, time_range), segment),
+                                origin, interval)
+            return frame.with_columns(
+                *[pl.col(c).cast(pl.Float64).fill_null(0.0) for c in ("sum_score",
+                                                                       "sum_squared_score")],
+                *[pl.col(c).cast(pl.Int64) for c in ("total", "n", "flagged", "flag_n",
+                                                     "labelled", "confirmed")])
+
+        return centred(raw(None), raw, "score")
 
     def score_distribution(self, model_name: str, *, versions: Sequence[str] | None = None,
                            time_range: TimeRange | None = None, bins: int = 1000,

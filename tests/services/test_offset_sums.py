@@ -1,4 +1,4 @@
-"""R² of actuals whose mean dwarfs their spread (an ETA model's targets as epoch seconds).
+"""R² and score spreads of values whose mean dwarfs their spread (ETA targets as epoch seconds).
 
 R² came from the sums ``Σy`` and ``Σy²`` as ``1 - Σe² / (Σy² - (Σy)²/n)``: with actuals of
 1e9 ± 1 the subtraction cancelled every digit (R² 0.998 where scikit-learn says 0.726), with
@@ -7,7 +7,9 @@ again centred on the window's mean when they cancel (`mlmkit.store.engines.tasks
 checked against scikit-learn's ``r2_score`` on the same rows through the window (the
 workspace's per-day sums and its rows), segments, the trend, compare_versions, the Parquet
 engine (one process and two workers, whose partial sums merge) and `RegressionSums.__add__`
-of differently centred sums.
+of differently centred sums. A score-only model's ``score_std`` had the same flaw (scores of
+1e20: std 16392 instead of 0; 1e9 ± 1 lost half its digits) and the same remedy, checked
+against numpy through the window, segments and the trend.
 """
 
 from __future__ import annotations
@@ -120,3 +122,27 @@ def test_sums_centred_differently_add_up() -> None:
         both = regression_metrics(a + b)
     assert both.r2 == pytest.approx(float(r2_score(y, p)), rel=1e-9)
     assert (a + b).shift_actual == 1.7e9 and (a + b).n == 400
+
+
+@pytest.mark.parametrize(("offset", "sd"), [(1e20, 0.0), (1e9, 1.0), (1.7e9, 60.0)])
+def test_score_spreads_of_offset_scores(tmp_path: Path, offset: float, sd: float) -> None:
+    rng = np.random.default_rng(9)
+    n = 1000
+    s = offset + rng.normal(0, sd, n) if sd else np.full(n, offset)
+    seg = np.array(["a", "b"] * (n // 2))
+    with mlmkit.open(tmp_path / "w.duckdb") as ws:
+        ws.registry.register(ModelMetadata("an", "unsupervised", "1.0.0", task="score-only"))
+        ws.log.track_batch(pl.DataFrame({"model_name": "an", "version": "1.0.0", "score": s,
+                                         "seg": seg}))
+        d = ws.monitor.get_current_metrics("an", "1.0.0", window="24h").to_dict()
+        by = ws.monitor.get_current_metrics("an", "1.0.0", window="24h", segment="seg")
+        trend = ws.monitor.get_performance_trend("an", "1.0.0", "24h", "1d")
+
+    def std(x: np.ndarray) -> float:  # (centred first: numpy's own var of 1e20s is not 0)
+        return float(np.std(x - x.mean(), ddof=1))
+
+    assert d["score_std"] == pytest.approx(std(s), rel=1e-9, abs=1e-9)
+    assert d["score_mean"] == pytest.approx(float(s.mean()), rel=1e-12)
+    for name, got in zip(by["seg"].to_list(), by["std_score"].to_list(), strict=True):
+        assert got == pytest.approx(std(s[seg == name]), rel=1e-9, abs=1e-9)
+    assert trend["std_score"].item() == pytest.approx(std(s), rel=1e-9, abs=1e-9)
