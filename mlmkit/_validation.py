@@ -7,6 +7,7 @@ Every check raises [`ValidationError`][mlmkit.exceptions.ValidationError] with t
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Collection
 from typing import Any, TypeVar
@@ -127,4 +128,21 @@ def check_type(name: str, value: Any, types: type | tuple[type, ...], expectatio
     """Return ``value`` if it is an instance of ``types``."""
     if not isinstance(value, types):
         raise invalid(name, expectation, value)
+    return value
+
+
+def env_limit(name: str, default: int, what: str) -> int:
+    """The positive integer of the environment variable ``name`` (``default`` when unset).
+
+    ``what`` says what it counts, for the error a bad value gets.
+    """
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise invalid(name, f"a positive integer ({what})", text)
     return value

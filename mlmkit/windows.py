@@ -53,7 +53,11 @@ def parse_window(window: WindowLike, name: str = "window") -> timedelta:
     if isinstance(window, timedelta):
         delta = window
     elif isinstance(window, str) and (match := _WINDOW_RE.match(window)):
-        delta = timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        try:
+            delta = timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        except OverflowError as err:  # (beyond timedelta.max: 999999999 days)
+            raise invalid(name, f"a duration of at most {timedelta.max.days} days",
+                          window) from err
     else:
         raise invalid(name, "a duration such as '15m', '24h', '7d' or a timedelta", window)
     if delta <= timedelta(0):
@@ -156,13 +160,22 @@ def resolve_range(window: Any = None, *, start: datetime | None = None,
             return None
         window = fallback
     if window is not None:
-        return TimeRange(anchor - parse_window(window, name), anchor)
+        return TimeRange(_back(anchor, window, name), anchor)
     stop = utc(end, end_name) if end is not None else anchor
     if start is not None:
         begin = utc(start, start_name)
     else:
-        begin = EPOCH if fallback is None else stop - parse_window(fallback, "default")
+        begin = EPOCH if fallback is None else _back(stop, fallback, "default")
     if begin >= stop:
         raise invalid(start_name, f"earlier than {end_name} ({stop.isoformat()})",
                       begin.isoformat())
     return TimeRange(begin, stop)
+
+
+def _back(end: datetime, window: WindowLike, name: str) -> datetime:
+    """``end`` minus the ``window`` duration; a window reaching before year 1 is refused."""
+    try:
+        return end - parse_window(window, name)
+    except OverflowError as err:
+        raise invalid(name, f"a duration that starts after year 1 (counted back from "
+                      f"{end.isoformat()})", window) from err

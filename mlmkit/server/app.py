@@ -34,8 +34,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from mlmkit._lazy import require
-from mlmkit._validation import check_name, invalid
-from mlmkit.exceptions import MlmkitError, NotFoundError
+from mlmkit._validation import check_name
+from mlmkit.exceptions import MlmkitError, NotFoundError, ValidationError
 from mlmkit.server import views
 from mlmkit.server.bodies import (
     ARROW,
@@ -78,7 +78,7 @@ _SMALL_BODY = 16 * 1024
 """JSON bodies up to this size are validated on the writer thread with their group."""
 
 
-class _BadParam(MlmkitError):
+class _BadParam(ValidationError):
     """A query parameter that does not parse (HTTP 400)."""
 
 
@@ -114,7 +114,8 @@ def _actor(request: Request) -> str | None:
 def _param(request: Request, name: str, *, required: bool = False) -> str | None:
     value = request.query_params.get(name)
     if required and not value:
-        raise _BadParam(f"{name} must be given as a query parameter; got {value!r}")
+        raise _BadParam(f"{name} must be given as a query parameter; got {value!r}",
+                        field=name, value=value)
     return value
 
 
@@ -380,21 +381,19 @@ class _Api:
 
 
 def _window(text: str) -> timedelta:
-    from mlmkit.windows import parse_window
+    """``?window=`` checked by the one window rule, here at the edge (400, not a 422 later)."""
+    from mlmkit.windows import resolve_range
 
     try:
-        return parse_window(text, "window")
-    except MlmkitError as err:
-        raise _BadParam(str(err)) from err
+        return resolve_range(text).duration
+    except ValidationError as err:
+        raise _BadParam(str(err), field=err.field, value=err.value) from err
 
 
 def _actuals_spec(body: bytes) -> dict[str, Any]:
+    """The ``/v1/actuals`` body; its ids and labels are checked by `Labels.parse`."""
     spec = views.json_object(body, frozenset({"model_name", "version", "prediction_ids",
                                               "actuals", "on_unknown"}),
                              ("model_name", "prediction_ids", "actuals"))
     check_name("model_name", spec["model_name"])
-    if not isinstance(spec["prediction_ids"], list) or not isinstance(spec["actuals"], list):
-        raise invalid("prediction_ids", "a list (and actuals a list)",
-                      type(spec["prediction_ids"]).__name__)
     return spec
-

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,9 +23,11 @@ from mlmkit.exceptions import (
     StateError,
     ValidationError,
 )
+from mlmkit.server.jsontext import loads, plain
 
 if TYPE_CHECKING:
     import polars as pl
+    import pyarrow as pa
 
     from mlmkit.store.predictions.batch import Batch
 
@@ -118,19 +119,28 @@ def parse_predictions(body: bytes, content_type: str | None, *, max_future: Any,
 
     media = media_type(content_type)
     if media == ARROW:
-        import pyarrow as pa
-
-        try:
-            table = pa.ipc.open_stream(io.BytesIO(body)).read_all()
-        except (pa.ArrowException, OSError) as err:
-            raise invalid("body", "an Arrow IPC stream", f"{len(body)} bytes") from err
-        return prediction_batch(table, max_future=max_future, tasks=tasks)
+        return prediction_batch(_arrow(body), max_future=max_future, tasks=tasks)
     frame = _read_json(body, media)
     if frame is not None:  # polars' own reader (no Python row objects): ~2.5x faster
         return prediction_batch(_timestamps(frame), max_future=max_future, tasks=tasks) \
             if frame.height else None
     rows = parse_rows(body, content_type)
     return rows_batch(rows, max_future=max_future, tasks=tasks) if rows else None
+
+
+def _arrow(body: bytes) -> pa.Table:
+    """The table of a body holding exactly one Arrow IPC stream."""
+    import pyarrow as pa
+
+    source = pa.BufferReader(body)
+    try:
+        table = pa.ipc.open_stream(source).read_all()
+    except (pa.ArrowException, OSError) as err:
+        raise invalid("body", "an Arrow IPC stream", f"{len(body)} bytes") from err
+    if rest := len(body) - source.tell():  # a second stream, say: never silently dropped
+        raise invalid("body", "one Arrow IPC stream and nothing after its end",
+                      f"{rest} bytes after it")
+    return table
 
 
 _NOT_STRING = r"^(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?|true|false)$"
@@ -141,11 +151,12 @@ def _read_json(body: bytes, media: str) -> pl.DataFrame | None:
     """A JSON array / NDJSON body read by polars, when that is exactly what `rows_batch` reads.
 
     ``None`` (then the row-object path decides, with its precise errors) for anything else:
-    not an array of objects, a parse error, escapes in the body, a type polars does not infer
-    as `rows_batch` does, more keys than rows times columns (a key twice in an object: polars
-    keeps the first value, ``json`` the last), or a text column with a value that may have
-    been a JSON number or boolean (polars makes ``7`` the text ``"7"`` there, which
-    `rows_batch` refuses; a string ``"7"`` takes the row-object path too).
+    not an array of objects, rows without keys (``[{}]``), a parse error, escapes in the
+    body, a type polars does not infer as `rows_batch` does, a text column with a value that
+    may have been a JSON number or boolean (polars makes ``7`` the text ``"7"`` there, which
+    `rows_batch` refuses; a string ``"7"`` takes the row-object path too), or what polars reads
+    otherwise than ``json`` (`jsontext.plain`: a key twice in an object, a raw control
+    character in a string).
     """
     import polars as pl
 
@@ -157,6 +168,8 @@ def _read_json(body: bytes, media: str) -> pl.DataFrame | None:
         frame = reader(io.BytesIO(body), infer_schema_length=None)
     except (pl.exceptions.PolarsError, ValueError, OSError):
         return None
+    if not frame.width:  # ``[]``, or rows without keys (``[{}]``: polars has no rows either)
+        return frame if b"".join(body.split()) == b"[]" else None
     features = frame.schema.get("features")
     nested = list(features.fields) if isinstance(features, pl.Struct) else []
     fields: list[tuple[pl.Expr, Any]] = [
@@ -166,31 +179,30 @@ def _read_json(body: bytes, media: str) -> pl.DataFrame | None:
     simple = (pl.String, pl.Int64, pl.Float64, pl.Boolean, pl.Null)
     if any(dtype not in simple for _, dtype in fields):
         return None
-    if body.count(b'":') > frame.height * frame.width + frame.height * len(nested):
-        return None  # a key twice in some object: polars keeps the first value, json the last
     text = [column for column, dtype in fields if dtype == pl.String]
     if text:  # a JSON number or boolean in a text column became its text: refused below
         coerced = frame.select(pl.any_horizontal(
             e.str.contains(_NOT_STRING).fill_null(False).any() for e in text)).item()
         if coerced:
             return None
-    return frame
+    return frame if plain(body) else None
 
 
 def parse_rows(body: bytes, content_type: str | None) -> list[dict[str, Any]]:
-    """The row objects of a JSON array or NDJSON body (not yet validated)."""
+    """The row objects of a JSON array or NDJSON body (not yet validated).
+
+    Read by `jsontext.loads`: an error names the row (NDJSON: the row's index among the
+    non-blank lines), as the validator's row errors do.
+    """
     media = media_type(content_type)
-    try:
-        if media == NDJSON:
-            return [_row(json.loads(line), i) for i, line in
-                    enumerate(ln for ln in body.splitlines() if ln.strip())]
-        if media == JSON:
-            rows = json.loads(body)
-            if not isinstance(rows, list):
-                raise invalid("body", "a JSON array of row objects", type(rows).__name__)
-            return [_row(r, i) for i, r in enumerate(rows)]
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise invalid("body", f"valid {media}", str(err)) from err
+    if media == NDJSON:
+        return [_row(loads(line, f"body (row {i})", f"valid {media}"), i) for i, line in
+                enumerate(ln for ln in body.splitlines() if ln.strip())]
+    if media == JSON:
+        rows = loads(body, "body", f"valid {media}", rows=True)
+        if not isinstance(rows, list):
+            raise invalid("body", "a JSON array of row objects", type(rows).__name__)
+        return [_row(r, i) for i, r in enumerate(rows)]
     raise invalid("Content-Type", f"one of {JSON}, {NDJSON}, {ARROW}", media)
 
 

@@ -54,6 +54,9 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--backlog", type=int, default=2048, help="listen backlog")
     serve.add_argument("--timeout-keep-alive", type=float, default=5.0,
                        help="seconds an idle keep-alive connection stays open")
+    serve.add_argument("--timeout-request-head", type=float, default=10.0,
+                       help="seconds a connection has to send a complete request head "
+                            "(request line and headers); closed beyond")
     serve.add_argument("--timeout-graceful-shutdown", type=float, default=30.0,
                        help="seconds in-flight requests get after SIGTERM")
     serve.add_argument("--snapshot-interval", type=float, default=5.0,

@@ -3,11 +3,18 @@
 uvicorn handles SIGTERM/SIGINT: it stops accepting, lets in-flight requests finish (at most
 ``--timeout-graceful-shutdown`` seconds), then the application's lifespan commits every queued
 batch and closes the workspace.
+
+A connection must send a complete request head (request line and headers) within
+``--timeout-request-head`` seconds of opening, or of the first byte of a later request;
+uvicorn itself only times out a connection idle *after* a response
+(``--timeout-keep-alive``), so silent or trickling clients would otherwise hold their
+connections, and the ``--limit-concurrency`` slots, forever.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import logging
 import os
@@ -48,9 +55,57 @@ def _bind(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
+def _head_bounded(base: type[asyncio.Protocol], seconds: float) -> type[asyncio.Protocol]:
+    """Uvicorn's HTTP protocol ``base`` (httptools or h11), closing slow request heads.
+
+    A connection whose request head has not arrived within ``seconds`` is closed.
+    The bound starts when the connection opens, or at the first byte of a request after a
+    response (until then ``--timeout-keep-alive`` bounds the idle connection). When it ends,
+    a connection with a request under way (its head complete: the body has the
+    application's ``--body-timeout``) is left alone; one still waiting for a head is closed.
+    """
+
+    class HeadBounded(base):  # type: ignore[valid-type, misc]
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            self._head_timer = self.loop.call_later(seconds, self._head_late)
+
+        def data_received(self, data: bytes) -> None:
+            if self._head_timer is None and self._awaiting_head():
+                self._head_timer = self.loop.call_later(seconds, self._head_late)
+            super().data_received(data)
+
+        def on_response_complete(self) -> None:
+            self._head_stop()
+            super().on_response_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._head_stop()
+            super().connection_lost(exc)
+
+        def _awaiting_head(self) -> bool:
+            return self.cycle is None or bool(self.cycle.response_complete)
+
+        def _head_stop(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_late(self) -> None:
+            self._head_timer = None
+            if self._awaiting_head() and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeadBounded
+
+
 def run_server(path: str | os.PathLike[str], args: argparse.Namespace) -> None:
     """Serve the workspace at ``path`` with the options of ``mlmkit serve`` until SIGTERM."""
     uvicorn = require("uvicorn", "server")
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
     from mlmkit.server.app import Limits, create_app
     from mlmkit.server.snapshot import Snapshot
     from mlmkit.server.writer import GroupCommitWriter
@@ -75,8 +130,11 @@ def run_server(path: str | os.PathLike[str], args: argparse.Namespace) -> None:
                      writer=writer)
     sock = _bind(host, int(args.port), int(args.backlog))
     bound = sock.getsockname()
-    config = uvicorn.Config(
-        app, limit_concurrency=int(args.limit_concurrency), backlog=int(args.backlog),
+    head = check_real("--timeout-request-head", args.timeout_request_head, low=0.0,
+                      low_open=True)
+    config = uvicorn.Config(  # (ws="none": no WebSocket upgrade hands the connection on)
+        app, http=_head_bounded(AutoHTTPProtocol, head), ws="none",
+        limit_concurrency=int(args.limit_concurrency), backlog=int(args.backlog),
         timeout_keep_alive=float(args.timeout_keep_alive),
         timeout_graceful_shutdown=float(args.timeout_graceful_shutdown),
         log_config=None, access_log=False, lifespan="on", proxy_headers=False,

@@ -10,7 +10,6 @@ without any lease hand-off.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mlmkit._jsonable import finite
 from mlmkit._validation import check_name, invalid
 from mlmkit.exceptions import NotFoundError
+from mlmkit.server.jsontext import loads
 
 if TYPE_CHECKING:
     from mlmkit.services.experiments.rollout import Rollout
@@ -33,11 +33,11 @@ REGISTER_KEYS = frozenset({"model_name", "model_type", "version", "configuration
 
 def json_object(body: bytes, allowed: frozenset[str], required: tuple[str, ...] = ()
                 ) -> dict[str, Any]:
-    """A JSON object body with only ``allowed`` keys and every ``required`` one (else 422)."""
-    try:
-        spec = json.loads(body) if body.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise invalid("body", "a JSON object", str(err)) from err
+    """A JSON object body with only ``allowed`` keys and every ``required`` one (else 422).
+
+    Read by `jsontext.loads`: a key given twice or nesting deeper than its bound is a 422.
+    """
+    spec = loads(body, "body", "a JSON object") if body.strip() else {}
     if not isinstance(spec, Mapping):
         raise invalid("body", "a JSON object", type(spec).__name__)
     if extra := sorted(set(spec) - allowed):
@@ -81,6 +81,7 @@ def deploy(ws: Workspace, name: str, spec: Mapping[str, Any], actor: str | None
 def rollback(ws: Workspace, name: str, spec: Mapping[str, Any], actor: str | None
              ) -> dict[str, Any]:
     """Return an environment to the version deployed before; the version now serving."""
+    _registered(ws, name)  # (else the registry's "nothing to roll back to": a 409)
     environment = spec.get("environment") or "production"
     version = ws.registry.rollback(name, environment, reason=spec.get("reason"),
                                    actor=spec.get("actor") or actor)
@@ -89,11 +90,16 @@ def rollback(ws: Workspace, name: str, spec: Mapping[str, Any], actor: str | Non
 
 def history(ws: Workspace, name: str, environment: str | None) -> list[dict[str, Any]]:
     """The deployment events of ``name`` (oldest first), JSON-ready."""
+    _registered(ws, name)
+    return [{k: _plain(v) for k, v in row.items()}
+            for row in ws.registry.history(name, environment=environment).to_dicts()]
+
+
+def _registered(ws: Workspace, name: str) -> None:
+    """Raise `NotFoundError` (404) for a model with no version and no deployment history."""
     check_name("model_name", name)
     if not ws.registry.get_all(name) and ws.registry.history(name).is_empty():
         raise NotFoundError(f"model_name {name!r} is not registered")
-    return [{k: _plain(v) for k, v in row.items()}
-            for row in ws.registry.history(name, environment=environment).to_dicts()]
 
 
 def _plain(value: Any) -> Any:

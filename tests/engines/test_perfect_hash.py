@@ -23,8 +23,7 @@ from mlmkit import MlmkitError, ModelMetadata
 from mlmkit.store.engines import portable_segments as ssql
 from mlmkit.store.engines import portable_tasks as tsql
 from mlmkit.store.engines.parquet import run_part
-from mlmkit.store.engines.portable import (PERFECT_HASH_MAX_BITS, Statement,
-                                           perfect_hash_bits)
+from mlmkit.store.engines.portable import PERFECT_HASH_MAX_BITS, Statement, perfect_hash_bits
 from mlmkit.store.engines.segments import parse_segment, resolve
 from mlmkit.store.predictions.aggregates import query
 from mlmkit.values import TimeRange

@@ -26,6 +26,10 @@ BAD = [  # (prediction_ids, actuals, extra, field named, value named)
     ("p1", [1], {}, "prediction_ids", "str"),  # list("p1") would be two ids
     (["p1"], "1", {}, "actuals", "str"),
     ({"p1": 1}, [1], {}, "prediction_ids", "dict"),
+    ([True], [1], {}, "prediction_ids", "True"),  # never cast to the id "True"
+    ([1.5], [1], {}, "prediction_ids", "1.5"),
+    ([["p1"]], [1], {}, "prediction_ids", "['p1']"),
+    (["p1", 2], [1, 0], {}, "prediction_ids", "2"),  # one type, as a column of track_batch
 ]
 
 

@@ -109,8 +109,9 @@ def _feature_exprs(frame: pl.DataFrame, columns: list[str]
                    ) -> tuple[list[pl.Expr], dict[str, tuple[str, str]]]:
     exprs: list[pl.Expr] = []
     features: dict[str, tuple[str, str]] = {}
+    schema = frame.schema  # (built on each access: once per column made N features O(N²))
     for name in columns:
-        dtype = frame.schema[name]
+        dtype = schema[name]
         if dtype == pl.Null:
             continue  # only missing values: the kind stays undecided, nothing to store
         if dtype == pl.Boolean or dtype.is_numeric():

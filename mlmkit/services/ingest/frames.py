@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NoReturn, cast
 
@@ -23,7 +24,7 @@ def to_polars(frame: object, name: str = "frame") -> pl.DataFrame:
     if isinstance(frame, pl.LazyFrame):
         return frame.collect()
     if isinstance(frame, (pa.Table, pa.RecordBatch)):
-        return pl.DataFrame(pl.from_arrow(frame))
+        return _from_arrow(frame, name)
     if isinstance(frame, Mapping):
         try:
             return pl.DataFrame(dict(frame))
@@ -35,11 +36,33 @@ def to_polars(frame: object, name: str = "frame") -> pl.DataFrame:
     raise invalid(name, "a polars, pandas or pyarrow frame", type(frame).__name__)
 
 
-def _from_pandas(frame: pd.DataFrame, name: str) -> pl.DataFrame:
-    columns = [str(c) for c in frame.columns]
+def _unique_columns(columns: list[str], name: str) -> None:
     if len(set(columns)) != len(columns):
-        dupe = next(c for c in columns if columns.count(c) > 1)
+        dupe = next(c for c, n in Counter(columns).items() if n > 1)
         raise invalid(f"{name} column {dupe!r}", "a column name used once", columns)
+
+
+def _from_arrow(frame: pa.Table | pa.RecordBatch, name: str) -> pl.DataFrame:
+    """An Arrow frame in polars; its column names once each, any polars error a 422.
+
+    A time zone that is a fixed offset (``"+05:30"``, which polars cannot name) is read as
+    UTC: the same instants, which the validator makes UTC anyway.
+    """
+    _unique_columns(frame.schema.names, name)
+    table = pa.Table.from_batches([frame]) if isinstance(frame, pa.RecordBatch) else frame
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and str(field.type.tz or " ")[0] in "+-":
+            table = table.set_column(i, field.name, table.column(i).cast(
+                pa.timestamp(field.type.unit, "UTC")))
+    try:
+        return pl.DataFrame(pl.from_arrow(table))
+    except (pa.ArrowException, pl.exceptions.PolarsError, TypeError, ValueError) as err:
+        raise invalid(name, "a frame polars can read (columns of the documented types)",
+                      str(err).splitlines()[0]) from err
+
+
+def _from_pandas(frame: pd.DataFrame, name: str) -> pl.DataFrame:
+    _unique_columns([str(c) for c in frame.columns], name)
     try:
         return pl.from_pandas(frame)
     except (pa.ArrowException, pl.exceptions.PolarsError, TypeError, ValueError) as err:

@@ -43,7 +43,9 @@ PROBABILITIES = pl.List(pl.Struct({"label": pl.String, "p": pl.Float64}))
 LABEL_COLUMNS = {Task.BINARY: "actual", Task.MULTICLASS: "actual_label",
                  Task.REGRESSION: "actual_value", Task.SCORE_ONLY: "actual"}
 """The column holding the ground truth of each task."""
-_LABEL = "a class label (a string or an integer, not a boolean)"
+_LABEL = "a class label: a non-empty string or an integer (not a boolean, not a float)"
+_ACTUAL = {Task.BINARY: "a boolean or 0/1", Task.REGRESSION: "a finite number",
+           Task.SCORE_ONLY: "a boolean or 0/1"}
 _UNUSED = {Task.BINARY: ("probabilities",), Task.MULTICLASS: ("score",),
            Task.REGRESSION: ("score", "confidence", "probabilities"),
            Task.SCORE_ONLY: ("confidence", "probabilities")}
@@ -307,7 +309,12 @@ def label_values(actuals: Iterable[object], task: Task) -> tuple[pa.Array, str]:
     if task is Task.MULTICLASS and not isinstance(actuals, (pl.Series, np.ndarray, pa.Array)):
         return pa.array([class_label(f"actuals (row {i})", v) for i, v in enumerate(actuals)],
                         pa.string()), column
-    values = pl.Series("actuals", actuals, strict=False)
+    given = actuals if isinstance(actuals, (pl.Series, np.ndarray, pa.Array)) else list(actuals)
+    values = pl.Series("actuals", given, strict=False)
+    if isinstance(given, list) and values.null_count():  # show a value polars made null
+        for i, (value, held) in enumerate(zip(given, values, strict=True)):  # (an integer
+            if held is None and value is not None:  # beyond 128 bits, mixed types)
+                raise invalid(f"actuals (row {i})", _ACTUAL[task], value)
     if task is Task.MULTICLASS:
         frame = values.to_frame()
         return frame.select(_labels(frame, "actuals", nullable=False)).to_series().to_arrow(

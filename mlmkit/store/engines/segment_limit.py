@@ -10,12 +10,11 @@ The limit is ``MLMKIT_MAX_SEGMENTS`` from the environment (default `DEFAULT_MAX_
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import polars as pl
 
-from mlmkit._validation import invalid
+from mlmkit._validation import env_limit, invalid
 
 __all__ = ["DEFAULT_MAX_SEGMENTS", "ENV", "check_segments", "max_segments"]
 
@@ -26,16 +25,7 @@ ENV = "MLMKIT_MAX_SEGMENTS"
 
 def max_segments() -> int:
     """The limit: ``MLMKIT_MAX_SEGMENTS`` (a positive integer) or `DEFAULT_MAX_SEGMENTS`."""
-    text = os.environ.get(ENV, "").strip()
-    if not text:
-        return DEFAULT_MAX_SEGMENTS
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise invalid(ENV, "a positive integer (segments one call may answer)", text)
-    return value
+    return env_limit(ENV, DEFAULT_MAX_SEGMENTS, "segments one call may answer")
 
 
 def check_segments(frame: pl.DataFrame, keys: Sequence[str], features: Sequence[str]

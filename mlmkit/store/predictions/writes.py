@@ -17,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 
 from mlmkit._faults import fault_point
-from mlmkit._validation import invalid
+from mlmkit._validation import env_limit, invalid
 from mlmkit.exceptions import DuplicateError
 from mlmkit.store._sql import where_clause
 from mlmkit.store.database import Database
@@ -28,7 +28,8 @@ from mlmkit.store.predictions.lookup import id_rows as _id_rows
 from mlmkit.store.predictions.lookup import unknown_ids
 from mlmkit.values import Task, TimeRange
 
-__all__ = ["BASE_COLUMNS", "PredictionStore", "TASK_COLUMNS", "unknown_ids"]
+__all__ = ["BASE_COLUMNS", "MAX_NEW_FEATURES", "NEW_FEATURES_ENV", "PredictionStore",
+           "TASK_COLUMNS", "unknown_ids"]
 
 BASE_COLUMNS = ("prediction_id", "model_name", "version", "ts", "prediction", "score",
                 "confidence", "unit_id", "role", "actual", "labelled_at")
@@ -48,6 +49,17 @@ def _valued(conn: duckdb.DuckDBPyConnection, labels: pa.Table, join: str) -> Non
             f"{join} AND l.actual_value IS NOT NULL", "l.actual_value"), labels=labels.num_rows)
     finally:
         conn.unregister("_mlmkit_labels")
+
+
+MAX_NEW_FEATURES = 500
+"""Feature columns one batch may add unless ``MLMKIT_MAX_NEW_FEATURES`` says otherwise.
+
+Every new feature is an ``ALTER TABLE ... ADD COLUMN`` in the batch's transaction, and DuckDB's
+memory grows with the columns added in one transaction times the table's rows: one HTTP
+request whose row had 10,000 new feature names took 24 GB and the machine down (2,000 new
+columns on a 100,000-row table: 4.1 s and 2.8 GB). Beyond the limit the batch is refused whole,
+before any column is added."""
+NEW_FEATURES_ENV = "MLMKIT_MAX_NEW_FEATURES"
 
 
 class PredictionStore:
@@ -76,6 +88,13 @@ class PredictionStore:
         existing = {r[0] for r in conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = "
             "'predictions'").fetchall()}
+        new = sorted({column for column, _ in features.values()} - existing)
+        if len(new) > (limit := env_limit(NEW_FEATURES_ENV, MAX_NEW_FEATURES,
+                                          "feature columns one batch may add")):
+            raise invalid("features", f"at most {limit:,} features new to the log in one batch "
+                          f"(each is a column of the predictions table; log a wide model's "
+                          f"features over several batches, or raise {NEW_FEATURES_ENV})",
+                          f"{len(new):,} new features")
         for model in models:
             known = {f: (c, k) for f, c, k in conn.execute(
                 "SELECT feature, column_name, kind FROM feature_columns WHERE model_name = ?",
