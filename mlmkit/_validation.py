@@ -70,7 +70,10 @@ def check_real(name: str, value: Any, *, low: float | None = None, high: float |
                 raise invalid(name, expectation, value)
         except ImportError:  # pragma: no cover - numpy is a hard dependency
             raise invalid(name, expectation, value) from None
-    result = float(value)
+    try:
+        result = float(value)
+    except OverflowError:  # an integer beyond the largest float (2**1100)
+        raise invalid(name, expectation, value) from None
     if math.isnan(result) or (math.isinf(result) and not infinite):
         raise invalid(name, expectation, value)
     if low is not None and (result < low or (low_open and result == low)):

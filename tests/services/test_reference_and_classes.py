@@ -92,3 +92,20 @@ def test_a_zero_baseline_judges_the_window(tmp_path, task: str) -> None:
     assert not info.insufficient and info.severity == "critical" and info.has_degraded
     assert info.relative_drop == float("inf") and info.alert_id is not None
     assert len(stored) == 1
+
+
+def test_track_takes_ids_as_track_batch_does_and_huge_integers_are_named(tmp_path) -> None:
+    """``track(prediction_id=True)`` stored the id "True" (track_batch and the HTTP API refuse
+    booleans and floats); an actual of 2**1100 raised OverflowError from ``check_real``."""
+    from mlmkit import ValidationError
+
+    with mlmkit.open(tmp_path / "w.duckdb") as ws:
+        ws.registry.register(ModelMetadata("m", "supervised", "1.0.0"))
+        ws.registry.register(ModelMetadata("rg", "supervised", "1.0.0", task="regression"))
+        for bad in (True, 1.5, [1]):
+            with pytest.raises(ValidationError, match="prediction_id"):
+                ws.log.track("m", "1.0.0", True, prediction_id=bad)
+        assert ws.log.track("m", "1.0.0", True, prediction_id=np.int64(7)) == "7"
+        with pytest.raises(ValidationError, match="actual"):
+            ws.log.track("rg", "1.0.0", 1.0, actual=2**1100)
+        assert ws.db.execute("SELECT count(*) FROM predictions")[0][0] == 1

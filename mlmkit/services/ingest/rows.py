@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from numbers import Integral
 from typing import Required, TypedDict
 
 import numpy as np
@@ -120,7 +121,9 @@ def prediction_row(model_name: str, version: VersionLike, prediction: object = N
     row.update(outcome)  # type: ignore[typeddict-item]
     if actual is not None:
         row["labelled_at"] = now
-    if prediction_id is not None:
+    if prediction_id is not None:  # a string or an integer, as track_batch and the HTTP API
+        if isinstance(prediction_id, bool) or not isinstance(prediction_id, (str, Integral)):
+            raise invalid("prediction_id", "a string or an integer id", prediction_id)
         row["prediction_id"] = check_name("prediction_id", str(prediction_id))
     if unit_id is not None:
         row["unit_id"] = str(unit_id)
