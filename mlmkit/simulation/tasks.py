@@ -127,12 +127,10 @@ def direct_metrics(task: str, rows: pl.DataFrame) -> dict[str, float]:
         out["labelled_count"] = float(y.size)
         if y.size:
             out["accuracy"] = float(np.mean(y == p))
-            # the monitor's class set: the labelled rows' classes and those their
-            # probabilities name (a class with no support and no prediction has F1 0)
-            named = {d["label"] for ps in done["probabilities"].drop_nulls().to_list()
-                     for d in ps}
+            # over the classes actual or predicted (scikit-learn's labels=None): a class the
+            # probabilities name but no labelled row has nor predicts is not averaged
             f1s = []
-            for c in sorted(set(y) | set(p) | named):
+            for c in sorted(set(y) | set(p)):
                 tp = float(np.sum((p == c) & (y == c)))
                 fp, fn = float(np.sum((p == c) & (y != c))), float(np.sum((p != c) & (y == c)))
                 f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
