@@ -14,6 +14,8 @@ against numpy through the window, segments and the trend.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -146,3 +148,43 @@ def test_score_spreads_of_offset_scores(tmp_path: Path, offset: float, sd: float
     for name, got in zip(by["seg"].to_list(), by["std_score"].to_list(), strict=True):
         assert got == pytest.approx(std(s[seg == name]), rel=1e-9, abs=1e-9)
     assert trend["std_score"].item() == pytest.approx(std(s), rel=1e-9, abs=1e-9)
+
+
+def test_labels_arriving_late_relabelled_or_never_keep_r2_exact(tmp_path: Path) -> None:
+    """Epoch-second actuals labelled after the predictions, in two late batches (one of them
+    changing labels already given: the per-day sums go stale), a fifth never labelled: the
+    window's R² (per-day sums, then read again centred) equals scikit-learn on the rows
+    labelled at each point, in this process and in a second one opening the file."""
+    rng = np.random.default_rng(12)
+    n = 3000
+    y = 1.7e9 + rng.normal(0, 60, n)
+    p = y + rng.normal(0, 30, n)
+    ids = [f"r{i}" for i in range(n)]
+    span = {"start": DAY, "end": DAY + timedelta(days=1)}
+    path = tmp_path / "w.duckdb"
+    with mlmkit.open(path) as ws:
+        ws.registry.register(ModelMetadata("eta", "supervised", "1.0.0", task="regression"))
+        ws.log.track_batch(pl.DataFrame({
+            "model_name": "eta", "version": "1.0.0", "prediction": p, "prediction_id": ids,
+            "timestamp": [DAY + timedelta(seconds=int(s)) for s in rng.integers(0, 86_400, n)]}))
+        first = np.arange(n) % 5 < 2
+        ws.log.record_actuals([ids[i] for i in np.flatnonzero(first)], y[first],
+                              model_name="eta")
+        m = ws.monitor.get_current_metrics("eta", "1.0.0", **span)
+        assert m.r2 == pytest.approx(float(r2_score(y[first], p[first])), rel=1e-9)
+        late = np.arange(n) % 5 < 4  # two more fifths, and the first fifth relabelled
+        y2 = y.copy()
+        y2[np.arange(n) % 5 == 0] += rng.normal(0, 10, int((np.arange(n) % 5 == 0).sum()))
+        ws.log.record_actuals([ids[i] for i in np.flatnonzero(late)], y2[late],
+                              model_name="eta")
+        m = ws.monitor.get_current_metrics("eta", "1.0.0", **span)
+        assert m.labelled_count == int(late.sum())
+        assert m.r2 == pytest.approx(float(r2_score(y2[late], p[late])), rel=1e-9)
+    code = ("import mlmkit, sys; from datetime import datetime, timedelta, UTC\n"
+            "d = datetime(2026, 4, 2, tzinfo=UTC)\n"
+            "with mlmkit.open(sys.argv[1]) as ws:\n"
+            "    print(repr(ws.monitor.get_current_metrics('eta', '1.0.0', start=d, "
+            "end=d + timedelta(days=1)).r2))\n")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, check=True).stdout
+    assert float(out) == pytest.approx(float(r2_score(y2[late], p[late])), rel=1e-9)

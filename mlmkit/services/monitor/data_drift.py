@@ -139,11 +139,9 @@ def resolve_sides(model_version: str | None, reference: object, current: object
     """``(reference side or None, current side, reference frame or None)``."""
     versions = None if model_version is None else (model_version,)
     cur = Side(versions, _range(current, "current"))
-    if isinstance(reference, Version) or (isinstance(reference, Mapping)
-                                           and "version" in reference):
-        spec = {"version": reference} if isinstance(reference, Version) else dict(reference)
-        ver = str(Version.parse(spec["version"], "reference"))
-        window = spec.get("window")
+    if named := reference_versions(reference):
+        ver = named[0]
+        window = reference.get("window") if isinstance(reference, Mapping) else None
         span = cur.time_range if window is None else _range(window, "reference window",
                                                             end=cur.time_range.start)
         return Side((ver,), span), cur, None

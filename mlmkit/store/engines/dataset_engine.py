@@ -68,15 +68,16 @@ class DatasetEngine(TaskAggregates, SegmentAggregates):
         return fin.merge(self._partials(st.sql, st.params, model, span, groups=st.groups),
                          st.keys)
 
-    def _select(self, stmt: str, params: list[Any], model: str, span: Days) -> pl.DataFrame:
+    def _select(self, stmt: str, params: list[Any], model: str, span: Days, *,
+                groups: int = 0) -> pl.DataFrame:
         """The rows ``stmt`` selects, every group's in one frame."""
-        return pl.concat(self._partials(stmt, params, model, span))
+        return pl.concat(self._partials(stmt, params, model, span, groups=groups))
 
     def _merged(self, st: sql.Statement, model: str, span: TimeRange | None) -> pl.DataFrame:
         return self._aggregate(st, model, days(span))
 
     def _rows(self, st: sql.Statement, model: str, span: TimeRange | None) -> pl.DataFrame:
-        return pl.concat(self._partials(st.sql, st.params, model, days(span), groups=st.groups))
+        return self._select(st.sql, st.params, model, days(span), groups=st.groups)
 
     def _feature_map(self, model: str) -> dict[str, tuple[str, str]]:
         feats = self.manifest["models"].get(model, {}).get("features", {})

@@ -8,7 +8,7 @@ layer turns into metrics (confusion counts, score histograms).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -42,6 +42,20 @@ COUNT_COLUMNS = CONFUSION_CELLS + """,
     count(*) FILTER (WHERE prediction) AS predicted_positive"""
 
 
+@contextlib.contextmanager
+def _perfect_hash(conn: duckdb.DuckDBPyConnection, bits: int | None) -> Iterator[None]:
+    """``perfect_ht_threshold = bits`` for the block (nothing when ``None``), then reset."""
+    if bits is None:
+        yield
+        return
+    conn.execute(f"SET perfect_ht_threshold = {int(bits)}")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(duckdb.Error):  # (a broken connection is reopened)
+            conn.execute("RESET perfect_ht_threshold")
+
+
 def query(db: Database, sql: str, params: Sequence[Any] | None = None, *,
           perfect_hash_bits: int | None = None) -> pl.DataFrame:
     """Run a read-only query and return polars (via Arrow).
@@ -49,16 +63,8 @@ def query(db: Database, sql: str, params: Sequence[Any] | None = None, *,
     ``perfect_hash_bits``: DuckDB's ``perfect_ht_threshold`` for this query only (see
     `mlmkit.store.engines.portable.perfect_hash_bits`), reset after it on the same lease.
     """
-    with db.connection() as conn:
-        if perfect_hash_bits is None:
-            arrow = conn.sql(sql, params=list(params or [])).to_arrow_table()
-        else:
-            conn.execute(f"SET perfect_ht_threshold = {int(perfect_hash_bits)}")
-            try:
-                arrow = conn.sql(sql, params=list(params or [])).to_arrow_table()
-            finally:
-                with contextlib.suppress(duckdb.Error):  # (a broken connection is reopened)
-                    conn.execute("RESET perfect_ht_threshold")
+    with db.connection() as conn, _perfect_hash(conn, perfect_hash_bits):
+        arrow = conn.sql(sql, params=list(params or [])).to_arrow_table()
     return pl.DataFrame(pl.from_arrow(arrow))
 
 
