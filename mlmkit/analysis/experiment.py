@@ -38,6 +38,7 @@ import numpy as np
 from mlmkit._validation import check_choice, check_int, invalid
 from mlmkit.analysis.metrics import _kernels
 from mlmkit.analysis.metrics.intervals import bootstrap_counts, bootstrap_histogram
+from mlmkit.analysis.metrics.summaries import variance_from_sums
 from mlmkit.analysis.stats.paired import mcnemar_table
 from mlmkit.analysis.stats.proportions import two_proportion_ztest
 from mlmkit.analysis.stats.result import TestResult, check_alpha
@@ -305,8 +306,11 @@ def sequential_mean_test(moments_a: Sequence[float], moments_b: Sequence[float],
     evaluated = min(n_a, n_b) >= MIN_MEAN_ROWS
     log_lr, var = 0.0, math.nan
     if evaluated:
-        var_a = max(ss_a - n_a * mean_a * mean_a, 0.0) / (n_a - 1)
-        var_b = max(ss_b - n_b * mean_b * mean_b, 0.0) / (n_b - 1)
+        var_a = variance_from_sums(int(n_a), sum_a, ss_a)
+        var_b = variance_from_sums(int(n_b), sum_b, ss_b)
+        # a spread rounding took (variance_from_sums warned: NaN) is no evidence either way
+        evaluated = not (math.isnan(var_a) or math.isnan(var_b))
+    if evaluated:
         var = var_a / n_a + var_b / n_b
         pooled = ((n_a - 1) * var_a + (n_b - 1) * var_b) / (n_a + n_b - 2)
         tau2 = (tau * tau) * pooled

@@ -75,7 +75,8 @@ class ScoreSummary:
 
 def score_summary(edges: Any, counts: Any, *, sum_score: float | None = None,
                   sum_squared_score: float | None = None, shift: float = 0.0,
-                  quantiles: Sequence[float] = DEFAULT_QUANTILES) -> ScoreSummary:
+                  quantiles: Sequence[float] = DEFAULT_QUANTILES,
+                  span: float | None = None) -> ScoreSummary:
     """Count, mean, standard deviation and quantiles of scores from their histogram.
 
     Parameters
@@ -92,6 +93,9 @@ def score_summary(edges: Any, counts: Any, *, sum_score: float | None = None,
         deviation exact when the scores' mean dwarfs their spread).
     quantiles : sequence of float
         Probabilities of the quantiles to report.
+    span : float, optional
+        The scores' ``max - min`` when known: 0 says they are constant (std 0), which sums
+        whose spread is rounding cannot say (`variance_from_sums`).
 
     Examples
     --------
@@ -116,7 +120,7 @@ def score_summary(edges: Any, counts: Any, *, sum_score: float | None = None,
         mids = (e[:-1] + e[1:]) / 2.0
         total, squares = float(c @ mids), float(c @ mids**2)
     mean = check_real("shift", shift) + total / n if n else math.nan
-    std = math.sqrt(variance_from_sums(n, total, squares))
+    std = math.sqrt(variance_from_sums(n, total, squares, span=span))
     return ScoreSummary(n, mean, std, exact, table)
 
 

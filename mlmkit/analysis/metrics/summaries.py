@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 import polars as pl
 
+from mlmkit._spread import LOST, cancels
 from mlmkit._validation import check_int, check_probability, check_real, invalid
 from mlmkit.analysis.metrics._inputs import as_counts, warn_undefined
 from mlmkit.analysis.metrics.intervals import Interval, normal_interval
@@ -31,14 +32,20 @@ Key = TypeVar("Key", bound=Hashable)
 DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
-def variance_from_sums(n: int, total: float, sum_squares: float) -> float:
+def variance_from_sums(n: int, total: float, sum_squares: float, *,
+                       span: float | None = None) -> float:
     """Sample variance (``ddof=1``) of ``n`` values from their sum and sum of squares.
 
     ``(Σx² - (Σx)²/n) / (n - 1)``, clipped at 0 against rounding. The subtraction loses about
     ``eps * mean² / variance`` of relative precision; when the mean is large compared with the
     spread, pass sums of ``x - c`` for any constant ``c`` near the mean (the variance is the
-    same). NaN for ``n < 2``; infinite when a sum overflowed to infinity (one value beyond
-    ~1e154 squares past the largest float): the spread is then unbounded, not an error.
+    same). Sums that keep fewer than 3 digits (``Σx² > 1e13 * spread``, `mlmkit._spread.LOST`:
+    errors of 1e9 ± 1 gave an MAE interval 11 times too wide, errors of 1.7e12 ± 1 a spread of
+    exactly 0, and the intervals and Welch tests said what rounding said) give NaN with an
+    ``UndefinedMetricWarning``; so do constant non-zero values, which sums cannot tell from
+    those, unless ``span`` (the values' ``max - min``, when known) says they are constant:
+    ``span == 0`` gives 0. NaN for ``n < 2``; infinite when a sum overflowed to infinity (one value
+    beyond ~1e154 squares past the largest float): the spread is then unbounded, not an error.
 
     Examples
     --------
@@ -54,6 +61,13 @@ def variance_from_sums(n: int, total: float, sum_squares: float) -> float:
         return math.nan
     if math.isinf(sum_squares) or math.isinf(total):
         return math.inf
+    if span is not None and check_real("span", span, low=0.0, infinite=True) == 0:
+        return 0.0
+    if cancels(n, total, sum_squares, LOST):
+        warn_undefined(["variance"], f"the {n} values' mean {total / n:.6g} dwarfs their spread: "
+                       "Σx² - (Σx)²/n keeps under 3 digits; sums of x - c with c near the "
+                       "mean keep them", stacklevel=4)
+        return math.nan
     return max(0.0, (sum_squares - total * total / n) / (n - 1))
 
 

@@ -52,7 +52,9 @@ def welch_from_sums(n_a: int, sum_a: float, sum_squares_a: float, n_b: int, sum_
     """Welch's t-test of ``mean(b) - mean(a)`` from each group's ``(n, Σx, Σx²)``.
 
     Equals `welch_ttest` on the rows (and ``scipy.stats.ttest_ind_from_stats(...,
-    equal_var=False)``) up to the rounding of the sums (see `variance_from_sums`).
+    equal_var=False)``) up to the rounding of the sums (see `variance_from_sums`); sums whose
+    spread rounding took give a NaN statistic, p-value and interval (offset errors of 1.7e12 ±
+    1 had a spread of exactly 0, and every A/A comparison of them came out p = 0).
 
     Examples
     --------
@@ -69,7 +71,9 @@ def welch_from_sums(n_a: int, sum_a: float, sum_squares_a: float, n_b: int, sum_
     vn_a = variance_from_sums(n_a, sum_a, sum_squares_a) / n_a
     vn_b = variance_from_sums(n_b, sum_b, sum_squares_b) / n_b
     diff, se = mean_b - mean_a, math.sqrt(vn_a + vn_b)
-    if se > 0:
+    if math.isnan(se):  # a spread lost to rounding (variance_from_sums warned): no test
+        df = half = stat = p = math.nan
+    elif se > 0:
         wa, wb = vn_a / (vn_a + vn_b), vn_b / (vn_a + vn_b)
         df = 1.0 / (wb**2 / (n_b - 1) + wa**2 / (n_a - 1))
         stat = diff / se

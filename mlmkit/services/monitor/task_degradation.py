@@ -33,6 +33,7 @@ from datetime import timedelta
 from scipy.stats import t as t_dist
 
 from mlmkit._validation import check_probability, check_real, invalid
+from mlmkit.analysis.metrics import variance_from_sums
 from mlmkit.analysis.monitoring import SEVERITIES, drop_severity, one_proportion_test
 from mlmkit.analysis.stats import two_proportion_ztest
 from mlmkit.analysis.stats.tasks import bootstrap_class_metric, regression_welch
@@ -223,8 +224,8 @@ def _one_sample(current: RegressionWindowMetrics, metric: str, value: float) -> 
         squares = s.sum_squared_abs_percentage_error
     if n < 2:
         return math.nan
-    var = max(squares - total * total / n, 0.0) / (n - 1)
-    if var == 0:
+    var = variance_from_sums(n, total, squares)  # (NaN when rounding took the spread)
+    if not var > 0:
         return math.nan
     stat = (total / n - value) / math.sqrt(var / n)
     return float(t_dist.sf(stat, n - 1))

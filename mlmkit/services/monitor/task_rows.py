@@ -88,7 +88,8 @@ def score_row(rec: Mapping[str, float], confidence: float) -> _Row:
                  "flagged": get["flagged"], "flag_count": get["flag_n"]}
     if n:
         total = float(rec["sum_score"])  # (of score - shift_score: `centred`)
-        var = variance_from_sums(n, total, float(rec["sum_squared_score"]))
+        var = variance_from_sums(n, total, float(rec["sum_squared_score"]),
+                                 span=float(rec["hi"]) - float(rec["lo"]))
         row.update({"mean_score": float(rec["shift_score"]) + total / n,
                     "std_score": math.sqrt(var)})
     if get["flag_n"]:

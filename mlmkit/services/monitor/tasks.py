@@ -218,7 +218,8 @@ def _score(eng: TaskStatisticsEngine, head: _Head, span: TimeRange, min_labels: 
                                  _dense(hist, version, bins)[1])
         summary = score_summary(edges, counts, sum_score=float(row["sum_score"]),
                                 sum_squared_score=float(row["sum_squared_score"]),
-                                shift=float(row["shift_score"]))
+                                shift=float(row["shift_score"]),
+                                span=float(row["hi"]) - float(row["lo"]))
         hist = hist.drop("version")
     flags = flag_rate(get("flagged"), get("flag_n"), confidence=confidence) \
         if get("flag_n") else None

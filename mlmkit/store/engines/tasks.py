@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from mlmkit._spread import CANCELLATION
 from mlmkit.store.engines import _finish as fin
 from mlmkit.store.engines import portable_tasks as tsql
 from mlmkit.store.engines.portable import DUCKDB, Dialect, Statement
@@ -25,7 +26,7 @@ from mlmkit.values import TimeRange
 if TYPE_CHECKING:
     from mlmkit.store.engines.segments import ResolvedSegment
 
-__all__ = ["CANCELLATION", "LOG_EPS_LOSS", "TaskAggregates", "centred"]
+__all__ = ["LOG_EPS_LOSS", "TaskAggregates", "centred"]
 
 #: ``-ln(eps)``: the clipped loss of a row whose probabilities leave out its actual class.
 LOG_EPS_LOSS = -math.log(tsql.EPS)
@@ -47,12 +48,6 @@ def _edges_frame(hist: pl.DataFrame, ranges: Mapping[str, tuple[float, float]]) 
     return hist.with_columns(lo.alias("lo"), hi.alias("hi"))
 
 
-#: How many times its spread Σ(y - ȳ)² a group's Σy² may be before ``Σy² - (Σy)²/n`` (R²'s
-#: total sum of squares) has lost half a float's 16 digits: ETA targets as epoch seconds
-#: (1.7e9 ± 60) gave R² 0.7158 where scikit-learn says 0.7428, actuals of 1e9 ± 1 0.998 for 0.726.
-CANCELLATION = 1e8
-
-
 def centred(frame: pl.DataFrame, rerun: Callable[[float], pl.DataFrame],
             of: str = "actual") -> pl.DataFrame:
     """``frame`` with ``shift_<of>``; read again centred when its sums of squares cancel.
@@ -60,10 +55,12 @@ def centred(frame: pl.DataFrame, rerun: Callable[[float], pl.DataFrame],
     ``of``: ``"actual"`` (a ``regression_sums`` frame: ``sum_actual``, ``sum_squared_actual``)
     or ``"score"`` (``score_totals``: ``sum_score``, ``sum_squared_score``); ``n`` counts the
     summed values. When some group's values have a mean far beyond their spread
-    (`CANCELLATION`), the sums of ``value - c`` with ``c`` the frame's mean (``rerun(c)``: the
-    same statement over the rows, one more scan) replace them, exact to rounding whatever the
-    offset; a group whose own mean is far from ``c`` as well keeps what precision that gives.
-    Constant values (``Σ(y - ȳ)² = 0``) read again too, and then say so exactly.
+    (`mlmkit._spread.cancels`: R²'s ``Σy² - (Σy)²/n`` of ETA targets as epoch seconds, 1.7e9
+    ± 60, gave 0.7158 where scikit-learn says 0.7428), the sums of ``value - c`` with ``c``
+    the frame's mean (``rerun(c)``: the same statement over the rows, one more scan) replace
+    them, exact to rounding whatever the offset; a group whose own mean is far from ``c`` as
+    well keeps what precision that gives. Constant values (``Σ(y - ȳ)² = 0``) read again too,
+    and then say so exactly.
     """
     column = f"shift_{of}"
     shifted = frame.with_columns(pl.lit(0.0).alias(column))

@@ -1,0 +1,151 @@
+"""Spreads computed from plain sums whose digits rounding took: no number instead of a wrong one.
+
+A variance from ``(n, Σx, Σx²)`` is ``Σx² - (Σx)²/n`` over ``n - 1``. Errors of a model off by
+a constant (1e9 ± 1: an output in the wrong unit) made that subtraction rounding noise: the MAE
+and bias intervals came out 11 times too wide at 1e9 and exactly ±0 at 1.7e12, and every test
+built on them said what rounding said (an A/A comparison of two such arms: p = 0, "significant";
+the always-valid sequential test: p = 0, a rollout's guardrail breached). Now a variance whose
+sums keep fewer than 3 digits is NaN with an ``UndefinedMetricWarning`` (`mlmkit._spread`), the
+tests built on it report no evidence (NaN p-value, the sequential look not evaluated), and the
+concept-drift window test, which holds the rows, runs Welch on them (scipy's ``ttest_ind`` is
+the oracle). Sums that still keep their digits (1e6 ± 1) give what numpy and scipy give.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+import mlmkit
+from mlmkit import ModelMetadata
+from mlmkit.analysis.experiment import sequential_mean_test
+from mlmkit.analysis.metrics import (
+    RegressionSums,
+    UndefinedMetricWarning,
+    mean_interval_from_sums,
+    regression_metrics,
+    variance_from_sums,
+)
+from mlmkit.analysis.stats import welch_from_sums
+from mlmkit.analysis.stats.tasks import regression_welch
+
+N = 3000
+
+
+def _errors(offset: float, seed: int, n: int = N) -> np.ndarray:
+    return offset + np.random.default_rng(seed).normal(0.0, 1.0, n)
+
+
+def _sums(x: np.ndarray) -> tuple[int, float, float]:
+    return int(x.size), float(x.sum()), float(x @ x)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e3, 1e6])
+def test_variance_of_sums_that_keep_their_digits_is_numpys(offset: float) -> None:
+    x = _errors(offset, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UndefinedMetricWarning)
+        got = variance_from_sums(*_sums(x))
+    assert got == pytest.approx(np.var(x, ddof=1), rel=1e-3)
+
+
+@pytest.mark.parametrize("offset", [1e9, 1.7e12, -1e9])
+def test_variance_whose_digits_rounding_took_is_nan_and_says_why(offset: float) -> None:
+    x = _errors(offset, 2)
+    with pytest.warns(UndefinedMetricWarning, match="dwarfs their spread"):
+        assert math.isnan(variance_from_sums(*_sums(x)))
+    with pytest.warns(UndefinedMetricWarning):
+        ci = mean_interval_from_sums(*_sums(x))
+    assert ci.estimate == pytest.approx(float(x.mean()), rel=1e-12)
+    assert math.isnan(ci.low) and math.isnan(ci.high)
+
+
+def test_zero_spread_of_zeros_is_exact_and_constant_values_are_not_guessed() -> None:
+    assert variance_from_sums(10, 0.0, 0.0) == 0.0  # all zero: nothing to lose
+    with pytest.warns(UndefinedMetricWarning):  # 1.0 ten times: sums cannot tell it from 1 ± ε
+        assert math.isnan(variance_from_sums(10, 10.0, 10.0))
+
+
+@pytest.mark.parametrize("offset", [1e9, 1.7e12])
+def test_aa_welch_from_sums_of_offset_errors_is_no_evidence(offset: float) -> None:
+    """Before: a spread of 0 and p = 0 for two arms drawn alike (every A/A "significant")."""
+    a, b = _errors(offset, 3), _errors(offset, 4)
+    with pytest.warns(UndefinedMetricWarning):
+        r = welch_from_sums(*_sums(a), *_sums(b))
+    assert math.isnan(r.p_value) and not r.significant(0.05)
+    ra, rb = (RegressionSums.from_rows(np.zeros(N), x) for x in (a, b))
+    with pytest.warns(UndefinedMetricWarning):
+        assert not regression_welch(ra, rb, metric="mae").significant(0.05)
+    with pytest.warns(UndefinedMetricWarning):
+        seq = sequential_mean_test(_sums(a), _sums(b))
+    assert seq.p_value == 1.0 and seq.details["evaluated"] is False
+
+
+def test_welch_from_sums_that_keep_their_digits_is_scipys() -> None:
+    a, b = _errors(1e6, 5), _errors(1e6, 6) + 0.1
+    r = welch_from_sums(*_sums(a), *_sums(b))
+    ref = stats.ttest_ind(b, a, equal_var=False)
+    assert r.p_value == pytest.approx(ref.pvalue, rel=1e-3)
+    seq = sequential_mean_test(_sums(a), _sums(b))
+    assert seq.details["evaluated"] is True and seq.p_value < 1.0
+
+
+def test_regression_metrics_intervals_of_offset_errors() -> None:
+    y = np.random.default_rng(7).normal(10.0, 2.0, N)
+    kept = regression_metrics(RegressionSums.from_rows(y, y + _errors(1e6, 8)))
+    e = _errors(1e6, 8)
+    half = 1.959963984540054 * np.std(np.abs(e), ddof=1) / math.sqrt(N)
+    assert (kept.mae_interval.high - kept.mae_interval.low) / 2 == pytest.approx(half, rel=1e-3)
+    with pytest.warns(UndefinedMetricWarning):
+        lost = regression_metrics(RegressionSums.from_rows(y, y + _errors(1.7e12, 8)))
+    assert lost.mae == pytest.approx(1.7e12, rel=1e-9)  # the point metrics keep their digits
+    assert math.isnan(lost.mae_interval.low) and math.isnan(lost.bias_interval.high)
+    assert math.isnan(lost.rmse_interval.low)
+
+
+def _workspace(tmp_path: Path, offset: float, drift: float = 0.0) -> tuple[mlmkit.Workspace,
+                                                                             np.ndarray]:
+    ws = mlmkit.open(tmp_path / "w.duckdb")
+    ws.registry.register(ModelMetadata("eta", "supervised", "1.0.0", task="regression"))
+    rng = np.random.default_rng(11)
+    y = rng.normal(100.0, 5.0, N)
+    e = _errors(offset, 12)
+    e[N // 2:] += drift
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    ws.log.track_batch(pl.DataFrame({
+        "model_name": "eta", "version": "1.0.0", "prediction": y + e, "actual": y,
+        "timestamp": [start + timedelta(seconds=i) for i in range(N)]}))
+    return ws, y + e - y
+
+
+def test_window_of_a_model_off_by_a_constant(tmp_path: Path) -> None:
+    ws, e = _workspace(tmp_path, 1.7e12)
+    span = {"start": datetime(2026, 5, 1, tzinfo=UTC), "end": datetime(2026, 5, 2, tzinfo=UTC)}
+    with pytest.warns(UndefinedMetricWarning, match="dwarfs their spread"):
+        m = ws.monitor.get_current_metrics("eta", "1.0.0", **span)
+    d = m.to_dict()
+    assert d["mae"] == pytest.approx(float(np.abs(e).mean()), rel=1e-12)
+    assert math.isnan(d["mae_low"]) and math.isnan(d["bias_high"])  # were mae ± 0.0
+    ws.close()
+
+
+@pytest.mark.parametrize("drift", [0.0, 0.5])
+def test_concept_drift_window_test_of_offset_errors_is_scipys(tmp_path: Path,
+                                                               drift: float) -> None:
+    """The halves' Welch test on the rows: scipy's one-sided ``ttest_ind`` of |e| / scale."""
+    ws, e = _workspace(tmp_path, 1e9, drift)
+    span = {"start": datetime(2026, 5, 1, tzinfo=UTC), "end": datetime(2026, 5, 2, tzinfo=UTC)}
+    res = ws.monitor.detect_concept_drift("eta", "1.0.0", **span, alert=False)
+    stream = np.abs(e) / np.abs(e[:N // 2]).mean()
+    ref = stats.ttest_ind(stream[N // 2:], stream[:N // 2], equal_var=False,
+                          alternative="greater")
+    assert res.p_value == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-300)
+    assert res.window_test_significant is (drift > 0)
+    ws.close()
