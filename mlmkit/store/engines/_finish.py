@@ -149,9 +149,8 @@ def side_stats(parts: Sequence[pl.DataFrame], cats: pl.DataFrame | None,
         stats.append({"column": col, **{
             k: int(mine.filter(pl.col("side") == s)["n"].sum()) for k, s in
             (("n_ref", 0), ("n_cur", 1))}, **base, "lo": None, "hi": None, "ref_std": None})
-    names = pl.Series(list(categorical), dtype=pl.String)
-    long = counted.sort("col", "side", "value").select(
-        pl.col("col").map_elements(lambda i: names[int(i)], return_dtype=pl.String)
+    long = counted.sort("col", "side", "value").select(  # (map_elements: 0.2 ms a call)
+        pl.col("col").replace_strict(dict(enumerate(categorical)), return_dtype=pl.String)
         .alias("column"), pl.col("side").cast(pl.Int32), "value", pl.col("n").cast(pl.Int64))
     return (pl.DataFrame(stats, schema={"column": pl.String, "n_ref": pl.Int64,
                                         "n_cur": pl.Int64, "rows_ref": pl.Int64,
