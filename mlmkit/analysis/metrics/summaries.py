@@ -64,9 +64,9 @@ def variance_from_sums(n: int, total: float, sum_squares: float, *,
     if span is not None and check_real("span", span, low=0.0, infinite=True) == 0:
         return 0.0
     if cancels(n, total, sum_squares, LOST):
-        warn_undefined(["variance"], f"the {n} values' mean {total / n:.6g} dwarfs their spread: "
-                       "Σx² - (Σx)²/n keeps under 3 digits; sums of x - c with c near the "
-                       "mean keep them", stacklevel=4)
+        warn_undefined(["variance"], f"the {n} values' mean {total / n:.6g} dwarfs their spread "
+                       "or they are all equal: Σx² - (Σx)²/n keeps under 3 digits; sums of "
+                       "x - c with c near the mean keep them", stacklevel=4)
         return math.nan
     return max(0.0, (sum_squares - total * total / n) / (n - 1))
 
