@@ -124,6 +124,11 @@ def _chan(parts: Sequence[dict[str, Any]], i: int) -> float | None:
     return math.sqrt(m2 / n)
 
 
+_STATS = {"column": pl.String, "n_ref": pl.Int64, "n_cur": pl.Int64, "rows_ref": pl.Int64,
+          "rows_cur": pl.Int64, "lo": pl.Float64, "hi": pl.Float64, "ref_std": pl.Float64}
+_LONG = {"column": pl.String, "side": pl.Int32, "value": pl.String, "n": pl.Int64}
+
+
 def side_stats(parts: Sequence[pl.DataFrame], cats: pl.DataFrame | None,
                numeric: Sequence[str], categorical: Sequence[str]
                ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -142,6 +147,8 @@ def side_stats(parts: Sequence[pl.DataFrame], cats: pl.DataFrame | None,
         stats.append({"column": col, "n_ref": total(0, f"n_{i}"), "n_cur": total(1, f"n_{i}"),
                       **base, "lo": min(los) if los else None, "hi": max(his) if his else None,
                       "ref_std": _chan(by[0], i)})
+    if not categorical:  # (no counts to name: the empty frame, not a sort and a select)
+        return pl.DataFrame(stats, schema=_STATS), pl.DataFrame(schema=_LONG)
     counted = pl.DataFrame(schema={"side": pl.Int64, "col": pl.Int64, "value": pl.String,
                                    "n": pl.Int64}) if cats is None else cats
     for i, col in enumerate(categorical):
@@ -152,7 +159,4 @@ def side_stats(parts: Sequence[pl.DataFrame], cats: pl.DataFrame | None,
     long = counted.sort("col", "side", "value").select(  # (map_elements: 0.2 ms a call)
         pl.col("col").replace_strict(dict(enumerate(categorical)), return_dtype=pl.String)
         .alias("column"), pl.col("side").cast(pl.Int32), "value", pl.col("n").cast(pl.Int64))
-    return (pl.DataFrame(stats, schema={"column": pl.String, "n_ref": pl.Int64,
-                                        "n_cur": pl.Int64, "rows_ref": pl.Int64,
-                                        "rows_cur": pl.Int64, "lo": pl.Float64, "hi": pl.Float64,
-                                        "ref_std": pl.Float64}), long)
+    return pl.DataFrame(stats, schema=_STATS), long
