@@ -3,8 +3,9 @@
 A variance from ``(n, Σx, Σx²)`` is ``Σx² - (Σx)²/n`` over ``n - 1``. Errors of a model off by
 a constant (1e9 ± 1: an output in the wrong unit) made that subtraction rounding noise: the MAE
 and bias intervals came out 11 times too wide at 1e9 and exactly ±0 at 1.7e12, and every test
-built on them said what rounding said (an A/A comparison of two such arms: p = 0, "significant";
-the always-valid sequential test: p = 0, a rollout's guardrail breached). Now a variance whose
+built on them said what rounding said: a Welch test had no power or, on a spread of 0, p = 0 for
+any difference of means; the always-valid sequential test called 42-46 % of A/A comparisons of
+such arms significant (alpha 0.05; a rollout's guardrail breached). Now a variance whose
 sums keep fewer than 3 digits is NaN with an ``UndefinedMetricWarning`` (`mlmkit._spread`), the
 tests built on it report no evidence (NaN p-value, the sequential look not evaluated), and the
 concept-drift window test, which holds the rows, runs Welch on them (scipy's ``ttest_ind`` is
@@ -75,7 +76,7 @@ def test_zero_spread_of_zeros_is_exact_and_constant_values_are_not_guessed() -> 
 
 @pytest.mark.parametrize("offset", [1e9, 1.7e12])
 def test_aa_welch_from_sums_of_offset_errors_is_no_evidence(offset: float) -> None:
-    """Before: a spread of 0 and p = 0 for two arms drawn alike (every A/A "significant")."""
+    """Before: the sequential test called 42-46 % of these A/A comparisons significant."""
     a, b = _errors(offset, 3), _errors(offset, 4)
     with pytest.warns(UndefinedMetricWarning):
         r = welch_from_sums(*_sums(a), *_sums(b))
@@ -148,4 +149,27 @@ def test_concept_drift_window_test_of_offset_errors_is_scipys(tmp_path: Path,
                           alternative="greater")
     assert res.p_value == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-300)
     assert res.window_test_significant is (drift > 0)
+    ws.close()
+
+
+def test_ab_test_of_two_versions_off_by_the_same_constant_declares_nothing(tmp_path: Path
+                                                                          ) -> None:
+    """A/A through ``ws.ab.run_test``: before, MAE's p-value was rounding (0.99999 here)."""
+    from mlmkit.values import ABTestConfig
+
+    ws = mlmkit.open(tmp_path / "ab.duckdb")
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    rng = np.random.default_rng(5)
+    for version in ("1.0.0", "1.1.0"):
+        ws.registry.register(ModelMetadata("rg", "supervised", version, task="regression"))
+        y = rng.normal(50.0, 10.0, 1000)
+        ws.log.track_batch(pl.DataFrame({
+            "model_name": "rg", "version": version, "actual": y,
+            "prediction": y + 1.7e12 + rng.normal(0.0, 1.0, 1000),
+            "timestamp": [start + timedelta(seconds=i) for i in range(1000)]}))
+    with pytest.warns(UndefinedMetricWarning, match="dwarfs their spread"):
+        res = ws.ab.run_test(ABTestConfig("rg", "1.0.0", "1.1.0", primary_metric="mae"),
+                             n_resamples=200)
+    assert math.isnan(res.tests["mae"].p_value)
+    assert res.winner == "tie" and not res.should_deploy_version_b()
     ws.close()

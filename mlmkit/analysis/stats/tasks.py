@@ -54,7 +54,8 @@ def welch_from_sums(n_a: int, sum_a: float, sum_squares_a: float, n_b: int, sum_
     Equals `welch_ttest` on the rows (and ``scipy.stats.ttest_ind_from_stats(...,
     equal_var=False)``) up to the rounding of the sums (see `variance_from_sums`); sums whose
     spread rounding took give a NaN statistic, p-value and interval (offset errors of 1.7e12 ±
-    1 had a spread of exactly 0, and every A/A comparison of them came out p = 0).
+    1 had a spread of exactly 0 in one window, p = 0 for any difference of means, and one far
+    too large in another, a test without power).
 
     Examples
     --------
