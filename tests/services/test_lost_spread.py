@@ -9,7 +9,8 @@ such arms significant (alpha 0.05; a rollout's guardrail breached). Now a varian
 sums keep fewer than 3 digits is NaN with an ``UndefinedMetricWarning`` (`mlmkit._spread`), the
 tests built on it report no evidence (NaN p-value, the sequential look not evaluated), and the
 concept-drift window test, which holds the rows, runs Welch on them (scipy's ``ttest_ind`` is
-the oracle). Sums that still keep their digits (1e6 ± 1) give what numpy and scipy give.
+the oracle). Sums that still keep their digits (1e6 ± 1) give what numpy and scipy give, and
+constant errors stay exact points (their smallest and largest error say the spread is 0).
 """
 
 from __future__ import annotations
@@ -172,4 +173,33 @@ def test_ab_test_of_two_versions_off_by_the_same_constant_declares_nothing(tmp_p
                              n_resamples=200)
     assert math.isnan(res.tests["mae"].p_value)
     assert res.winner == "tie" and not res.should_deploy_version_b()
+    ws.close()
+
+
+def test_constant_errors_are_exact_points_not_lost_spreads(tmp_path: Path) -> None:
+    """Errors all exactly 1.0: the sums alone cannot tell their spread of 0 from a lost one;
+    the aggregate rows' smallest and largest error can (window, trend, segments, added sums)."""
+    ws = mlmkit.open(tmp_path / "c.duckdb")
+    ws.registry.register(ModelMetadata("rg", "supervised", "1.0.0", task="regression"))
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    y = np.random.default_rng(13).normal(100.0, 20.0, 600).round().clip(1.0)
+    ws.log.track_batch(pl.DataFrame({
+        "model_name": "rg", "version": "1.0.0", "actual": y, "prediction": y + 1.0,
+        "region": ["a", "b", "c"] * 200,
+        "timestamp": [start + timedelta(seconds=i) for i in range(600)]}))
+    span = {"start": start, "end": start + timedelta(hours=1)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UndefinedMetricWarning)
+        d = ws.monitor.get_current_metrics("rg", "1.0.0", **span).to_dict()
+        trend = ws.monitor.get_performance_trend("rg", "1.0.0", None, "1h", **span)
+        seg = ws.monitor.segment_metrics("rg", "1.0.0", **span, segment="region")
+    assert (d["mae_low"], d["mae"], d["mae_high"]) == (1.0, 1.0, 1.0)
+    assert (d["bias_low"], d["bias_high"], d["rmse_low"], d["rmse_high"]) == (1.0, 1.0, 1.0, 1.0)
+    assert trend["mae_low"].to_list() == trend["mae_high"].to_list() == [1.0]
+    assert seg["mae_low"].to_list() == seg["mae_high"].to_list() == [1.0, 1.0, 1.0]
+    one = RegressionSums.from_rows(y[:300], y[:300] + 1.0)
+    both = one + RegressionSums.from_rows(y[300:], y[300:] + 1.0)
+    assert (both.lo, both.hi) == (1.0, 1.0)
+    mixed = one + RegressionSums.from_rows(y[300:], y[300:] + 2.0)
+    assert (mixed.lo, mixed.hi) == (1.0, 2.0)
     ws.close()

@@ -82,6 +82,10 @@ class RegressionSums:
         ``Σe⁴`` (RMSE interval); optional.
     shift_actual : float
         The ``c`` of ``sum_actual`` / ``sum_squared_actual`` (default 0: plain ``Σy``, ``Σy²``).
+    lo, hi : float or None
+        The smallest and largest error, when known (the aggregate rows have them): ``lo ==
+        hi`` says the errors are constant, so the intervals are exact points where sums alone
+        could not tell a spread of 0 from one rounding took (`variance_from_sums`).
 
     Examples
     --------
@@ -101,6 +105,8 @@ class RegressionSums:
     sum_squared_abs_percentage_error: float | None = None
     sum_fourth_error: float | None = None
     shift_actual: float = 0.0
+    lo: float | None = None
+    hi: float | None = None
 
     def __post_init__(self) -> None:
         n = check_int("n", self.n, low=0)
@@ -117,6 +123,9 @@ class RegressionSums:
         for name in ("sum_squared_abs_percentage_error", "sum_fourth_error"):
             if getattr(self, name) is not None:
                 check_real(name, getattr(self, name), low=0.0, infinite=True)
+        for name in ("lo", "hi"):
+            if getattr(self, name) is not None:
+                check_real(name, getattr(self, name), infinite=True)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> RegressionSums:
@@ -144,7 +153,8 @@ class RegressionSums:
                    sum_squared_actual=float(y @ y), sum_abs_percentage_error=float(ape.sum()),
                    zero_actuals=int(y.size - nonzero.sum()),
                    sum_squared_abs_percentage_error=float(ape @ ape),
-                   sum_fourth_error=float(np.sum(e**4)))
+                   sum_fourth_error=float(np.sum(e**4)),
+                   lo=float(e.min()) if e.size else None, hi=float(e.max()) if e.size else None)
 
     def __add__(self, other: RegressionSums) -> RegressionSums:
         """Sums of the union of two disjoint sets of rows."""
@@ -159,6 +169,10 @@ class RegressionSums:
             k: None if mine[k] is None or theirs[k] is None else mine[k] + theirs[k]
             for k in mine}
         merged["shift_actual"] = self.shift_actual
+        for k, pick in (("lo", min), ("hi", max)):  # (a side without rows adds nothing)
+            a, b = mine[k], theirs[k]
+            merged[k] = b if not self.n else a if not other.n else \
+                None if a is None or b is None else pick(a, b)
         return RegressionSums(**merged)
 
 
@@ -251,10 +265,11 @@ def regression_metrics(sums: RegressionSums, *, confidence: float = 0.95) -> Reg
         warn_undefined([*select(kind=Kind.REGRESSION), "bias"], "no labelled rows")
         empty = Interval(nan, nan, nan, confidence, "normal")
         return RegressionMetrics(0, nan, nan, nan, nan, nan, 0, empty, empty, empty, empty)
+    span = _span(sums)
     mae_ci = mean_interval_from_sums(n, sums.sum_abs_error, sums.sum_squared_error,
-                                     confidence=confidence)
+                                     confidence=confidence, span=span)
     bias_ci = mean_interval_from_sums(n, sums.sum_error, sums.sum_squared_error,
-                                      confidence=confidence)
+                                      confidence=confidence, span=span)
     mse = sums.sum_squared_error / n
     rmse_ci = _rmse_interval(sums, confidence)
     mape, mape_ci = _mape(sums, confidence)
@@ -264,12 +279,17 @@ def regression_metrics(sums: RegressionSums, *, confidence: float = 0.95) -> Reg
         rmse_interval=rmse_ci, mape_interval=mape_ci, bias_interval=bias_ci)
 
 
+def _span(sums: RegressionSums) -> float | None:
+    """0 when the errors are known to be constant (so are ``|e|`` and ``e²``), else None."""
+    return 0.0 if sums.lo is not None and sums.lo == sums.hi else None
+
+
 def _rmse_interval(sums: RegressionSums, confidence: float) -> Interval:
     rmse = math.sqrt(sums.sum_squared_error / sums.n)
     if sums.sum_fourth_error is None:
         return Interval(math.nan, math.nan, rmse, confidence, "normal")
     mse = mean_interval_from_sums(sums.n, sums.sum_squared_error, sums.sum_fourth_error,
-                                  confidence=confidence)
+                                  confidence=confidence, span=_span(sums))
     low = math.sqrt(max(0.0, mse.low)) if not math.isnan(mse.low) else math.nan
     high = math.sqrt(mse.high) if not math.isnan(mse.high) else math.nan
     return Interval(low, high, rmse, confidence, "normal")

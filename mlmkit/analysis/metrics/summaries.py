@@ -72,7 +72,7 @@ def variance_from_sums(n: int, total: float, sum_squares: float, *,
 
 
 def mean_interval_from_sums(n: int, total: float, sum_squares: float, *,
-                            confidence: float = 0.95) -> Interval:
+                            confidence: float = 0.95, span: float | None = None) -> Interval:
     """Mean of a per-row value and its normal-approximation (Wald) interval.
 
     ``estimate = Σx / n``; ``mean ± z * s / sqrt(n)`` with ``s`` the sample standard deviation
@@ -89,6 +89,8 @@ def mean_interval_from_sums(n: int, total: float, sum_squares: float, *,
         ``Σx`` and ``Σx²`` over the rows.
     confidence : float, default 0.95
         Nominal coverage in (0, 1).
+    span : float, optional
+        The values' ``max - min`` when known (`variance_from_sums`: 0 says they are constant).
 
     Returns
     -------
@@ -102,7 +104,7 @@ def mean_interval_from_sums(n: int, total: float, sum_squares: float, *,
     (2.5, 1.2348, 3.7652)
     """
     confidence = check_probability("confidence", confidence, open_interval=True)
-    variance = variance_from_sums(n, total, sum_squares)
+    variance = variance_from_sums(n, total, sum_squares, span=span)
     if n == 0:
         warn_undefined(["mean"], "no rows")
         return Interval(math.nan, math.nan, math.nan, confidence, "normal")
