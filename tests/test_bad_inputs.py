@@ -554,7 +554,7 @@ DETECTORS: list[Entry] = [
           {"name": "ddm"}, {"name": ("nope", "", 3), "warm_start": (-1,)}),
     Entry("detectors.run_detector", lambda c, k: detectors.run_detector(**k),
           {"detector": detectors.DDM(), "stream": [0, 1, 0]},
-          {"detector": ("ddm", 3), "stream": (Bad([0, NAN], shown="nan", names="x"), 3)}),
+          {"detector": ("ddm", 3), "stream": (Bad([0, NAN], shown="nan", names="stream[1]"), 3)}),
     Entry("detectors.DDM.update", lambda c, k: detectors.DDM().update(**k), {"x": 1},
           {"x": (NAN, 2, "x", None)}),
     Entry("detectors.ADWIN.update", lambda c, k: detectors.ADWIN().update(**k), {"x": 0.5},

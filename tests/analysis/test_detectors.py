@@ -240,3 +240,37 @@ def test_run_detector_bad_stream(bad: object) -> None:
         run_detector(DDM(), bad)
     with pytest.raises(ValidationError, match=r"^detector must be "):
         run_detector("ddm", [0, 1])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_run_detector_equals_updating_one_value_at_a_time(name: str) -> None:
+    """run_detector feeds the stream through `_update` without a call of `update` per value
+    (checked whole first): the same drifts, warning starts, state and counts as one update at
+    a time, over drifting streams that fire several times."""
+    rng = np.random.default_rng(31)
+    stream = _bernoulli(rng, [0.05, 0.5, 0.05, 0.6], 3000)
+    if not DETECTORS[name].binary_input:
+        stream = stream + rng.normal(0.0, 0.05, stream.size)
+    fast, slow = make_detector(name), make_detector(name)
+    result = run_detector(fast, stream)
+    drifts, warnings, was = [], [], False
+    for i, x in enumerate(stream.tolist()):
+        slow.update(x)
+        drifts += [i] if slow.drift_detected else []
+        warnings += [i] if slow.warning_detected and not was else []
+        was = slow.warning_detected
+    assert result.drift_indices == tuple(drifts) and len(drifts) >= 2
+    assert result.warning_indices == tuple(warnings)
+    assert (fast.n_seen, fast.drift_detected, fast.warning_detected) == (
+        slow.n_seen, slow.drift_detected, slow.warning_detected)
+    assert run_detector(fast, stream[:500]) == run_detector(slow, stream[:500])  # (continues)
+
+
+def test_run_detector_refuses_a_bad_stream_whole_and_names_the_position() -> None:
+    ddm = DDM()
+    run_detector(ddm, [0, 1, 0])
+    with pytest.raises(ValidationError, match=r"stream\[2\] must be 0 \(correct\) or 1"):
+        run_detector(ddm, [0, 1, 0.5, 1])
+    assert ddm.n_seen == 3  # nothing of the bad stream was fed
+    with pytest.raises(ValidationError, match=r"stream\[1\] must be a finite real"):
+        run_detector(ADWIN(), [0.5, math.inf])

@@ -138,23 +138,12 @@ def run_detector(detector: DriftDetector, stream: Any) -> DetectionResult:
     if not isinstance(detector, DriftDetector):
         raise invalid("detector", "a DriftDetector instance", detector)
     values = _as_stream(stream)
-    drifts: list[int] = []
-    warnings: list[int] = []
-    update = detector.update
-    was_warning = detector.warning_detected
-    for i, x in enumerate(values):
-        update(x)
-        if detector.drift_detected:
-            drifts.append(i)
-        warning = detector.warning_detected
-        if warning and not was_warning:
-            warnings.append(i)
-        was_warning = warning
+    drifts, warnings = detector._feed(values)
     return DetectionResult(detector=repr(detector), n=len(values), drift_indices=tuple(drifts),
                            warning_indices=tuple(warnings))
 
 
-def _as_stream(stream: Any) -> list[float]:
+def _as_stream(stream: Any) -> np.ndarray:
     if isinstance(stream, pl.Series):
         stream = stream.to_numpy()
     try:
@@ -163,5 +152,4 @@ def _as_stream(stream: Any) -> list[float]:
         raise invalid("stream", "a 1-D array-like of numbers", stream) from err
     if array.ndim != 1 or array.dtype.kind not in "biuf":
         raise invalid("stream", "a 1-D array-like of numbers", stream)
-    result: list[float] = array.astype(np.float64).tolist()
-    return result
+    return array.astype(np.float64)
