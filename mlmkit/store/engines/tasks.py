@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from mlmkit._spread import CANCELLATION
+from mlmkit._spread import cancels
 from mlmkit.store.engines import _finish as fin
 from mlmkit.store.engines import portable_tasks as tsql
 from mlmkit.store.engines.portable import DUCKDB, Dialect, Statement
@@ -66,14 +66,11 @@ def centred(frame: pl.DataFrame, rerun: Callable[[float], pl.DataFrame],
     shifted = frame.with_columns(pl.lit(0.0).alias(column))
     if not frame.height or f"sum_{of}" not in frame.columns:
         return shifted
-    n = frame["n"].cast(pl.Float64)
-    total, squares = frame[f"sum_{of}"], frame[f"sum_squared_{of}"]
-    spread = squares - total * total / n
-    risky = (n >= 2) & squares.is_finite() & total.is_finite() & (squares > 0) \
-        & (spread * CANCELLATION < squares)
-    labelled = float(n.sum())
-    mean = float(total.sum()) / labelled if labelled else math.nan
-    if not risky.any() or not math.isfinite(mean):
+    n, total, squares = (frame[c].cast(pl.Float64).fill_null(0.0).to_list()
+                         for c in ("n", f"sum_{of}", f"sum_squared_{of}"))
+    labelled = sum(n)
+    mean = sum(total) / labelled if labelled else math.nan
+    if not any(map(cancels, n, total, squares)) or not math.isfinite(mean):
         return shifted
     return rerun(mean).with_columns(pl.lit(mean).alias(column))
 
