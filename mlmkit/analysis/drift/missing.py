@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import scipy.stats as sps
 
 from mlmkit._validation import check_choice, check_real, invalid
 from mlmkit.analysis.drift import kernels as k
@@ -56,32 +55,6 @@ def _counts(name: str, value: Any) -> np.ndarray:
             not np.isfinite(arr).all() or (arr < 0).any() or (arr != np.round(arr)).any())):
         raise invalid(name, "non-negative whole counts (a number or a 1-D array)", value)
     return arr.astype(np.float64)
-
-
-def _chi_square_2x2(rm: np.ndarray, rt: np.ndarray, cm: np.ndarray, ct: np.ndarray,
-                    testable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`kernels.chi_square_counts` of every feature's ``(missing, present) x (ref, cur)`` table.
-
-    The kernel's arithmetic on all the tables at once (one ``chi2.sf`` call, not one per
-    feature: data_drift per segment ran it for every segment's features): a column (missing
-    or present) empty on both sides leaves one degree of freedom fewer, i.e. none (statistic
-    0, p = 1); else Yates' correction and one degree of freedom. NaN where not ``testable``.
-    """
-    observed = np.stack([np.stack([rm, rt - rm], axis=1), np.stack([cm, ct - cm], axis=1)],
-                        axis=1)  # (F, side, column)
-    columns = observed.sum(axis=1)  # (F, column)
-    full = testable & (columns > 0).all(axis=1)
-    stat = np.where(testable, 0.0, np.nan)
-    pval = np.where(testable, 1.0, np.nan)
-    if full.any():
-        o = observed[full]
-        expected = o.sum(axis=2)[:, :, None] * o.sum(axis=1)[:, None, :] \
-            / o.sum(axis=(1, 2))[:, None, None]
-        diff = expected - o
-        o = o + np.minimum(0.5, np.abs(diff)) * np.sign(diff)
-        stat[full] = np.sum((o - expected) ** 2 / expected, axis=(1, 2))
-        pval[full] = sps.chi2.sf(stat[full], 1)
-    return stat, pval
 
 
 def missing_drift(reference_missing: Any, reference_total: Any, current_missing: Any,
@@ -130,7 +103,11 @@ def missing_drift(reference_missing: Any, reference_total: Any, current_missing:
     with np.errstate(invalid="ignore", divide="ignore"):
         p = np.where(rt > 0, rm / rt, np.nan)
         q = np.where(ct > 0, cm / ct, np.nan)
-    stat, pval = _chi_square_2x2(rm, rt, cm, ct, testable)
+    stat = np.full(rm.size, np.nan)
+    pval = np.full(rm.size, np.nan)
+    for i in np.flatnonzero(testable):
+        stat[i], pval[i] = k.chi_square_counts(np.array([rm[i], rt[i] - rm[i]]),
+                                               np.array([cm[i], ct[i] - cm[i]]))
     adjusted = np.full(rm.size, np.nan)
     adjusted[testable] = k.adjust_pvalues(pval[testable], correction)
     h = cohens_h(p, q)
