@@ -85,14 +85,16 @@ class DriftDetector(abc.ABC):
         ValidationError
             When ``x`` is not 0 / 1 (binary detectors) or not a finite real number.
         """
-        value = self._check(x)
+        self._step(self._check(x))
+        return self
+
+    def _step(self, value: float) -> None:
+        """Consume one checked value (a drift first starts the next concept)."""
         if self._drift:
-            self._drift = False
-            self._warning = False
+            self._drift = self._warning = False
             self._reset_statistics()
         self._n_seen += 1
         self._update(value)
-        return self
 
     def reset(self) -> None:
         """Restore the freshly constructed state (statistics, flags and ``n_seen``)."""
@@ -106,8 +108,7 @@ class DriftDetector(abc.ABC):
 
         ``values``: float64, 1-D (`mlmkit.analysis.detectors.run_detector`). The stream is
         checked whole first (a bad value anywhere changes nothing, and its position is named),
-        then fed through the same `_update` without the per-value check and call of `update`:
-        the same states, faster over a long error stream.
+        then fed through `_step` as `update` feeds each value, without its per-value check.
         """
         bad = ~np.isin(values, (0.0, 1.0)) if self.binary_input else ~np.isfinite(values)
         if bad.any():
@@ -116,12 +117,8 @@ class DriftDetector(abc.ABC):
         drifts: list[int] = []
         warnings: list[int] = []
         was = self._warning
-        step, restart = self._update, self._reset_statistics
+        step = self._step
         for i, x in enumerate(values.tolist()):
-            if self._drift:  # (as update: a drift starts the next concept)
-                self._drift = self._warning = False
-                restart()
-            self._n_seen += 1
             step(x)
             if self._drift:
                 drifts.append(i)
