@@ -203,3 +203,49 @@ def test_constant_errors_are_exact_points_not_lost_spreads(tmp_path: Path) -> No
     mixed = one + RegressionSums.from_rows(y[300:], y[300:] + 2.0)
     assert (mixed.lo, mixed.hi) == (1.0, 2.0)
     ws.close()
+
+
+def test_constant_errors_labelled_late_relabelled_or_never_read_by_a_second_process(
+        tmp_path: Path) -> None:
+    """The errors' smallest and largest come from the per-day sums that labels keep: labels in
+    two late batches (the second relabels rows: that day goes stale and is read from its rows),
+    a fifth never labelled; the window is the whole day, read here and by a second process."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(17)
+    n, day = 3000, datetime(2026, 6, 1, tzinfo=UTC)
+    y = rng.integers(50, 150, n).astype(float)
+    ids = [f"r{i}" for i in range(n)]
+    path = tmp_path / "late.duckdb"
+    with mlmkit.open(path) as ws:
+        ws.registry.register(ModelMetadata("rg", "supervised", "1.0.0", task="regression"))
+        ws.log.track_batch(pl.DataFrame({
+            "model_name": "rg", "version": "1.0.0", "prediction": y + 1.0, "prediction_id": ids,
+            "timestamp": [day + timedelta(seconds=int(s)) for s in rng.integers(0, 86_400, n)]}))
+        first = np.arange(n) % 5 < 2
+        ws.log.record_actuals([ids[i] for i in np.flatnonzero(first)], y[first],
+                              model_name="rg")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UndefinedMetricWarning)
+            d = ws.monitor.get_current_metrics("rg", "1.0.0", start=day,
+                                               end=day + timedelta(days=1)).to_dict()
+        assert (d["labelled_count"], d["mae_low"], d["mae_high"]) == (int(first.sum()), 1.0, 1.0)
+        late = np.arange(n) % 5 < 4  # two more fifths; the first fifth relabelled (error 2)
+        y2 = y.copy()
+        y2[np.arange(n) % 5 == 0] -= 1.0
+        ws.log.record_actuals([ids[i] for i in np.flatnonzero(late)], y2[late],
+                              model_name="rg")
+    e = np.abs((y + 1.0 - y2)[late])
+    half = 1.959963984540054 * e.std(ddof=1) / math.sqrt(e.size)
+    code = ("import mlmkit, sys; from datetime import datetime, timedelta, UTC\n"
+            "d = datetime(2026, 6, 1, tzinfo=UTC)\n"
+            "with mlmkit.open(sys.argv[1]) as ws:\n"
+            "    m = ws.monitor.get_current_metrics('rg', '1.0.0', start=d, "
+            "end=d + timedelta(days=1)).to_dict()\n"
+            "    print(m['labelled_count'], repr(m['mae_low']), repr(m['mae_high']))\n")
+    out = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code, str(path)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[0]) == int(late.sum())
+    assert float(out[1]) == pytest.approx(e.mean() - half, rel=1e-9)
+    assert float(out[2]) == pytest.approx(e.mean() + half, rel=1e-9)
