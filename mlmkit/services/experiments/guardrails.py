@@ -192,7 +192,7 @@ class AccuracyDrop(Guardrail):
         test = self._test(counts)
         details: dict[str, ConfigValue] = {"accuracy_p_value": test.p_value}
         drop = -(test.effect or 0.0)
-        if not test.p_value <= self.alpha or drop <= self.max_drop:  # (NaN: no test)
+        if not test.significant(self.alpha) or drop <= self.max_drop:  # (NaN p: no test)
             return Verdict(None, details)
         return Verdict(f"accuracy of {counts.version_b} ({counts.accuracy_b:.4f}) is "
                        f"significantly below {counts.version_a} ({counts.accuracy_a:.4f}), "
@@ -212,7 +212,7 @@ class AccuracyDrop(Guardrail):
         details: dict[str, ConfigValue] = {f"{metric}_a": mean_a, f"{metric}_b": mean_b,
                                            f"{metric}_p_value": test.p_value}
         rise = (mean_b - mean_a) / abs(mean_a) if mean_a else math.inf
-        if not test.p_value <= self.alpha or mean_b <= mean_a or rise <= self.max_drop:
+        if not test.significant(self.alpha) or mean_b <= mean_a or rise <= self.max_drop:
             return Verdict(None, details)
         return Verdict(f"{metric} of {counts.version_b} ({mean_b:.4g}) is significantly above "
                        f"{counts.version_a} ({mean_a:.4g}), p={test.p_value:.2g}", details)
