@@ -24,13 +24,14 @@ unsegmented call's ``residual_q<pct>`` / ``score_q<pct>`` (5, 25, 50, 75, 95 %),
 its bracket ``<name>_low`` / ``<name>_high`` (the exact sample quantile lies in it): one more
 scan for every segment, each segment's ``bins``-bin histogram on its own ``[lo, hi]`` (from
 the grouped sums), so a segment's quantiles equal ``get_current_metrics`` on its rows alone
-(`mlmkit.store.engines.segment_values`: up to 4e6 rows on DuckDB engines the scan returns each
-row's bin key and numpy counts them, else it groups in SQL); the quantiles of all segments
-come from one numpy pass (`mlmkit.analysis.metrics.summaries.histogram_quantiles_many`, bit
-for bit `histogram_quantiles`). Measured with ``benchmarks/bench_segments.py`` (1e6 rows, 21
-segments, 10 000 bins, 2 shared cores): the breakdown costs 1.4-1.6x the unsegmented call
-(regression and score-only), against 2.0-2.4x with grouped histograms and a quantile call
-per segment.
+(`mlmkit.store.engines.segment_values`: one grouped count in the engine); the quantiles of all
+segments come from one numpy pass (`mlmkit.analysis.metrics.summaries.histogram_quantiles_many`,
+bit for bit `histogram_quantiles`). A regression window's whole days read their grouped sums
+from the days stored by an earlier read (m012, `mlmkit.store.predictions.segment_days`), as
+the unsegmented call reads ``regression_daily``. Measured with ``benchmarks/bench_segments.py``
+(1e6 rows, 21 segments, 10 000 bins, 2 shared cores): the regression breakdown of a whole day
+costs 1.6-2.0x the unsegmented call (2.3-2.6x before m012: the grouped sums scanned), of a
+rolling 24 h 1.3-1.4x; score-only 1.7-1.8x.
 """
 
 from __future__ import annotations

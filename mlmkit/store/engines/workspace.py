@@ -18,6 +18,7 @@ from mlmkit.store.predictions import aggregates as _agg
 from mlmkit.store.predictions import drift as _drift
 from mlmkit.store.predictions import monitoring as _mon
 from mlmkit.store.predictions import regression_daily as _daily
+from mlmkit.store.predictions import segment_days as _segment_days
 from mlmkit.store.predictions.drift import Side
 from mlmkit.values import TimeRange
 
@@ -47,22 +48,31 @@ class WorkspaceEngine(TaskAggregates, SegmentAggregates):
                         time_range: TimeRange | None = None, interval: timedelta | None = None,
                         role: str | None = "served", segment: ResolvedSegment | None = None
                         ) -> pl.DataFrame:
-        """`TaskAggregates.regression_sums`; a window's whole days from ``regression_daily``.
+        """`TaskAggregates.regression_sums`; a window's whole days from per-day sums.
 
-        Without ``interval`` and ``segment``, the days of the window whose rows it holds whole
-        come from their rows of the table (m011), the rest from the rows
-        (`mlmkit.store.predictions.regression_daily.window_sums`): ~one row per day read
-        instead of every row.
+        Without ``interval``, the days of the window whose rows it holds whole come from their
+        per-day sums, the rest from the rows: ~one row per day read instead of every row.
+        Unsegmented: ``regression_daily`` (m011, kept by every write;
+        `mlmkit.store.predictions.regression_daily.window_sums`); with ``segment`` and one
+        ``role``: the segment's stored days (m012, stored by the read that computes them;
+        `mlmkit.store.predictions.segment_days.window_sums`).
         """
-        if interval is not None or segment is not None or time_range is None:
+        if interval is not None or time_range is None or (segment is not None and role is None):
             return super().regression_sums(model_name, versions=versions,
                                            time_range=time_range, interval=interval, role=role,
                                            segment=segment)
-        days = _daily.window_sums(self.db, model_name, versions, time_range, role,
-                                  lambda part: self._regression_sums(model_name, versions, part,
-                                                                     None, role, None))
+        span = time_range
+        if segment is not None and role is not None:
+            days = _segment_days.window_sums(self.db, model_name, versions, span, role, segment,
+                                             lambda part, step: self._regression_sums(
+                                                 model_name, versions, part, step, role,
+                                                 segment))
+        else:
+            days = _daily.window_sums(self.db, model_name, versions, span, role,
+                                      lambda part: self._regression_sums(
+                                          model_name, versions, part, None, role, None))
         return centred(days, lambda shift: self._regression_sums(  # (read again: the rows)
-            model_name, versions, time_range, None, role, None, shift))
+            model_name, versions, span, None, role, segment, shift))
 
     def _feature_map(self, model: str) -> dict[str, tuple[str, str]]:
         rows = self.db.execute("SELECT feature, column_name, kind FROM feature_columns "

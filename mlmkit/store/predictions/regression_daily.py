@@ -267,8 +267,8 @@ def matched_rows(join: str, new_value: str) -> str:
 
 def retire(conn: duckdb.DuckDBPyConnection, before: datetime) -> None:
     """Delete the days before ``before`` (a UTC midnight: retention deleted their rows)."""
-    conn.execute(f"DELETE FROM regression_daily WHERE day < {_day('?::TIMESTAMPTZ')}",
-                 [before])
+    for table in ("regression_daily", "regression_segment_days"):  # (m012: its days too)
+        conn.execute(f"DELETE FROM {table} WHERE day < {_day('?::TIMESTAMPTZ')}", [before])
 
 
 def rebuild(db: Database, *, model_name: str | None = None, stale_only: bool = True) -> int:
@@ -288,6 +288,11 @@ def rebuild(db: Database, *, model_name: str | None = None, stale_only: bool = T
                     "k.model_name AND p.version = k.version AND p.role = k.role AND "
                     f"{_day('p.ts')} = k.day)")
         conn.execute(f"DELETE FROM regression_daily WHERE {where}", where.params)
+        # the segments' stored days of these days (m012) were counted from the rows before
+        conn.execute("DELETE FROM regression_segment_days s WHERE " + (
+            "EXISTS (SELECT 1 FROM _mlmkit_days k WHERE s.model_name = k.model_name AND "
+            "s.version = k.version AND s.role = k.role AND s.day = k.day)" if stale_only
+            else str(scope)), [] if stale_only else scope.params)
         written = conn.execute(f"INSERT INTO regression_daily {aggregate(rows)}",
                                [] if stale_only else scope.params).fetchall()
     return int(written[0][0])
