@@ -98,17 +98,20 @@ def window_sums(db: Database, model_name: str, versions: Sequence[str] | None, s
 def _computed(missing: dict[date, dict[str, tuple[int, int]]], raw: Raw,
               frames: list[pl.DataFrame]
               ) -> dict[tuple[str, date], tuple[tuple[int, int], bytes]]:
-    """The ``missing`` whole days from their rows: one statement by UTC day per run of days.
+    """The ``missing`` whole days from their rows: one statement per run of days.
 
     ``missing`` maps each day to its versions' ``(total, n)`` in ``regression_daily``; each
-    (version, day) frame is appended to ``frames`` and returned to be stored.
+    (version, day) frame is appended to ``frames`` and returned to be stored. A run of
+    several days is grouped by UTC day (its bucket costs ~35 % more than the plain statement
+    over one day, which a lone day runs).
     """
     out: dict[tuple[str, date], tuple[tuple[int, int], bytes]] = {}
     for start, end in _spans(sorted(missing)):
-        by_day = raw(TimeRange(start, end), _DAY)
+        lone = end - start == _DAY
+        by_day = raw(TimeRange(start, end), None if lone else _DAY)
         for day in (d for d in missing if start.date() <= d < end.date()):
             midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            part = by_day.filter(pl.col("bucket") == midnight).drop("bucket")
+            part = by_day if lone else by_day.filter(pl.col("bucket") == midnight).drop("bucket")
             for version, tn in missing[day].items():
                 one = part.filter(pl.col("version") == version)
                 frames.append(one)
