@@ -30,8 +30,8 @@ bit for bit `histogram_quantiles`). A regression window's whole days read their 
 from the days stored by an earlier read (m012, `mlmkit.store.predictions.segment_days`), as
 the unsegmented call reads ``regression_daily``. Measured with ``benchmarks/bench_segments.py``
 (1e6 rows, 21 segments, 10 000 bins, 2 shared cores): the regression breakdown of a whole day
-costs 1.6-2.0x the unsegmented call (2.3-2.6x before m012: the grouped sums scanned), of a
-rolling 24 h 1.3-1.4x; score-only 1.7-1.8x.
+costs 1.6-1.7x the unsegmented call (2.3-2.6x before m012: the grouped sums scanned), of a
+rolling 24 h 1.4-1.5x; score-only 1.6-1.8x.
 """
 
 from __future__ import annotations
