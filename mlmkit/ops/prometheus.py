@@ -80,9 +80,8 @@ logger = logging.getLogger("mlmkit.ops.prometheus")
 _MODEL_LABELS = ["model", "version", "environment"]
 # (gauge key, catalogue metric): the headline metrics; F1's gauge keeps its published name
 _RATIOS = tuple(({"f1_score": "f1"}.get(m, m), m) for m in select(use=Use.HEADLINE))
-# volumes with gauges of their own; result keys of catalogue names spelled otherwise
+# volumes with gauges of their own
 _VOLUMES = frozenset(select(test=Significance.NONE)) | {"label_coverage"}
-_KEYS = {"mean_score": "score_mean"}
 
 
 def _prometheus() -> Any:
@@ -200,7 +199,7 @@ def _task_metrics(db: Database, counts: pl.DataFrame, window: timedelta, now: An
         d = m.to_dict()
         values = {"labelled_count": float(m.labelled_count)}
         for name in select(task=task):
-            v = d.get(_KEYS.get(name, name))
+            v = d.get(name)
             if name not in _VOLUMES and isinstance(v, int | float) and math.isfinite(v):
                 values[name] = float(v)
         out[(model, version)] = values

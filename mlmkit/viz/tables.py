@@ -131,7 +131,7 @@ def task_metrics_rows(metrics: Any) -> dict[str, str]:
         if d.get("mape_note"):
             rows["MAPE note"] = str(d["mape_note"])
     else:
-        rows["mean score"] = value(d.get("score_mean"))
+        rows["mean score"] = value(d.get("mean_score"))
         rows["score median / 95th percentile"] = \
             f"{value(d.get('score_q50'))} / {value(d.get('score_q95'))}"
     return {k: v for k, v in rows.items() if v}

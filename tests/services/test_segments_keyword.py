@@ -106,6 +106,12 @@ def test_current_metrics_keyword_is_segment_metrics_and_equals_the_filtered_call
         assert row["labelled_count"] == one.labelled_count
         assert row["insufficient"] == one.insufficient
         assert _close(row[metric], float(one.to_dict()[metric]))
+        facts = one.to_dict()  # every metric column the row shares with the filtered call
+        shared = [c for c in frame.columns if isinstance(facts.get(c), float)
+                  and c != "median_label_latency_s"]  # (null per segment: MONITORING.md)
+        assert len(shared) == {"bin": 14, "mc": 13, "rg": 13, "an": 11}[model], shared
+        for name in shared:
+            assert _close(row[name], float(facts[name])), (row["country"], name)
 
 
 # ---------------------------------------------------------------------- degradation

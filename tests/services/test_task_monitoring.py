@@ -390,7 +390,7 @@ def test_degradation_rule_per_task_fires_once(scenario):
 def test_multiclass_trend_with_a_one_class_bucket(tmp_path):
     from datetime import timedelta
 
-    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
     import mlmkit
     from mlmkit.values import ModelMetadata, utcnow
@@ -412,6 +412,11 @@ def test_multiclass_trend_with_a_one_class_bucket(tmp_path):
         y, p = true[lo:hi], pred[lo:hi]  # the second bucket holds class "a" only
         assert row["accuracy"] == pytest.approx(accuracy_score(y, p))
         assert row["f1_macro"] == pytest.approx(f1_score(y, p, average="macro"))
+        for stat, fn in (("precision", precision_score), ("recall", recall_score),
+                         ("f1", f1_score)):
+            for avg in ("micro", "weighted"):
+                assert row[f"{stat}_{avg}"] == pytest.approx(
+                    fn(y, p, average=avg, zero_division=0.0)), (stat, avg)
 
 
 def test_a_worsening_within_the_noise_is_not_a_degradation(tmp_path):

@@ -83,8 +83,6 @@ class AlertRule:
 
 # numeric entries of a window result a limit can apply to (every task's, by the catalogue)
 _BELOW_METRICS = select(use=Use.WINDOW)
-# a score-only window reports the mean score as ``score_mean``
-_RESULT_KEYS = {"mean_score": "score_mean"}
 
 
 def _window_value(m: AnyWindowMetrics, metric: str) -> tuple[bool, object]:
@@ -93,8 +91,7 @@ def _window_value(m: AnyWindowMetrics, metric: str) -> tuple[bool, object]:
     if task is Task.BINARY:
         return task in spec(metric).tasks, getattr(m, metric, None)
     values = m.to_dict()
-    key = _RESULT_KEYS.get(metric, metric) if task is Task.SCORE_ONLY else metric
-    return task in spec(metric).tasks and key in values, values.get(key)
+    return task in spec(metric).tasks and metric in values, values.get(metric)
 
 
 class MetricBelow(AlertRule):

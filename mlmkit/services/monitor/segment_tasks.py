@@ -8,8 +8,10 @@ of `mlmkit.services.monitor.task_rows`, so a segment's row equals the task's tre
 rows alone. Columns after the segment features:
 
 - multiclass: ``accuracy`` (Wilson ``accuracy_low`` / ``accuracy_high``), ``f1_macro``,
-  ``precision_macro``, ``recall_macro``, ``f1_weighted`` (averages over the classes present in
-  the segment, actual or predicted, as scikit-learn's on the segment's rows);
+  ``precision_macro``, ``recall_macro``, ``f1_weighted``, then ``precision_micro``,
+  ``precision_weighted``, ``recall_micro``, ``recall_weighted``, ``f1_micro`` (averages over
+  the classes present in the segment, actual or predicted, as scikit-learn's on the segment's
+  rows);
 - regression: ``mae`` (normal ``mae_low`` / ``mae_high``), ``rmse``, ``mape``, ``r2``, ``bias``;
 - score-only: ``scored``, ``mean_score``, ``std_score``, ``flagged``, ``flag_count``,
   ``flag_rate`` (Wilson bounds).

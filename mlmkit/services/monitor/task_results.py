@@ -300,7 +300,12 @@ class ScoreWindowMetrics(_TaskWindow):
         return {} if self.flag_rate_interval is None else {"flag_rate": self.flag_rate_interval}
 
     def to_dict(self) -> dict[str, object]:
-        """Facts, ``score_<stat>`` of the distribution, the flag rate and its bounds."""
+        """Facts, ``score_<stat>`` of the distribution, the flag rate and its bounds.
+
+        The mean and standard deviation are also ``mean_score`` / ``std_score`` (absent
+        without scores, as ``score_mean``), the names of the catalogue, the binary window, the segment rows and the
+        trend; ``score_mean`` / ``score_std`` stay for the callers that read them.
+        """
         out = self._facts()
         out.update({"scored_count": self.scored_count, "flagged": self.flagged,
                     "flag_count": self.flag_count, "confirmed": self.confirmed,
@@ -308,6 +313,8 @@ class ScoreWindowMetrics(_TaskWindow):
         stats = {} if self.summary is None else self.summary.to_dict()
         stats.pop("n", None)
         out.update({f"score_{k}": v for k, v in stats.items()})
+        if stats:
+            out.update({"mean_score": stats["mean"], "std_score": stats["std"]})
         for name, ci in self.confidence_intervals.items():
             out[f"{name}_low"], out[f"{name}_high"] = ci.low, ci.high
         return out

@@ -20,6 +20,7 @@ from mlmkit.analysis.metrics import (
     regression_metrics,
     variance_from_sums,
 )
+from mlmkit.analysis.metrics.multiclass.confusion import AVERAGES
 from mlmkit.catalogue import Kind, Task, select
 from mlmkit.services.monitor.tasks import class_labels
 
@@ -29,6 +30,11 @@ _Row: TypeAlias = dict[str, object]
 _NAN = math.nan
 
 _REGRESSION = select(kind=Kind.REGRESSION)
+_CLASS_COUNT = select(kind=Kind.CLASS_COUNT)
+#: The averages of the unsegmented window that are not catalogue metrics (micro averages,
+#: which equal accuracy for single-label rows, and the weighted precision and recall).
+_AVERAGED = tuple(name for name in (f"{stat}_{avg}" for stat in ("precision", "recall", "f1")
+                                    for avg in AVERAGES) if name not in _CLASS_COUNT)
 
 
 def _bounded(metric: str) -> tuple[str, str, str]:
@@ -37,11 +43,12 @@ def _bounded(metric: str) -> tuple[str, str, str]:
 
 
 #: The metric columns of each task's row (after ``n, labelled``): the task's default metric
-#: with its interval, then its other metrics from the catalogue (regression adds the mean
-#: error ``bias``). The score-only row is a column schema, not a metric selection: scored rows,
-#: score moments, flag counts, then the flag rate with its interval.
+#: with its interval, then its other metrics from the catalogue (multiclass adds the other
+#: averages of the unsegmented window, regression the mean error ``bias``). The score-only
+#: row is a column schema, not a metric selection: scored rows, score moments, flag counts,
+#: then the flag rate with its interval.
 COLUMNS: dict[Task, tuple[str, ...]] = {
-    Task.MULTICLASS: (*_bounded("accuracy"), *select(kind=Kind.CLASS_COUNT)),
+    Task.MULTICLASS: (*_bounded("accuracy"), *_CLASS_COUNT, *_AVERAGED),
     Task.REGRESSION: (*_bounded("mae"), *(m for m in _REGRESSION if m != "mae"), "bias"),
     Task.SCORE_ONLY: ("scored", "mean_score", "std_score", "flagged", "flag_count",
                       *_bounded("flag_rate")),
@@ -64,7 +71,8 @@ def multiclass_row(part: pl.DataFrame, confidence: float) -> _Row:
         m = multiclass_metrics(frame, confidence=confidence)
         ci = m.accuracy_interval
         row.update({"accuracy": m.accuracy, "accuracy_low": ci.low, "accuracy_high": ci.high})
-        row.update({k: m[k] for k in select(kind=Kind.CLASS_COUNT)})
+        averages = m.to_dict()
+        row.update({k: averages[k] for k in (*_CLASS_COUNT, *_AVERAGED)})
     return row
 
 

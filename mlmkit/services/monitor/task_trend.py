@@ -7,9 +7,11 @@ bucket. Every (version, bucket) of the window is present, empty buckets with ``n
 metrics. Columns after ``version, bucket, bucket_end, n, labelled, label_coverage``:
 
 - multiclass: ``accuracy`` (Wilson ``accuracy_low`` / ``accuracy_high``), ``f1_macro``,
-  ``precision_macro``, ``recall_macro``, ``f1_weighted``. Each bucket's averages run over the
-  classes present in that bucket (actual or predicted), as scikit-learn's ``f1_score(...,
-  average="macro")`` on the bucket's rows does;
+  ``precision_macro``, ``recall_macro``, ``f1_weighted``, then the other averages of the
+  window (``precision_micro``, ``precision_weighted``, ``recall_micro``, ``recall_weighted``,
+  ``f1_micro``). Each bucket's averages run over the classes present in that bucket (actual
+  or predicted), as scikit-learn's ``f1_score(..., average="macro")`` on the bucket's rows
+  does;
 - regression: ``mae`` (normal ``mae_low`` / ``mae_high``), ``rmse``, ``mape``, ``r2``, ``bias``;
 - score-only: ``scored``, ``mean_score``, ``std_score``, ``flagged``, ``flag_count``,
   ``flag_rate`` (Wilson ``flag_rate_low`` / ``flag_rate_high``); ``labelled`` counts rows with a

@@ -31,7 +31,7 @@ from mlmkit.analysis.metrics.multiclass.cells import (
 )
 from mlmkit.catalogue import Kind, select
 
-__all__ = ["MulticlassMetrics", "as_matrix", "cell_metrics", "check_labels",
+__all__ = ["AVERAGES", "MulticlassMetrics", "as_matrix", "cell_metrics", "check_labels",
            "class_metric_draws", "resampled_metric",
            "confusion_counts", "multiclass_bootstrap_interval", "multiclass_metrics"]
 
