@@ -303,8 +303,9 @@ class ScoreWindowMetrics(_TaskWindow):
         """Facts, ``score_<stat>`` of the distribution, the flag rate and its bounds.
 
         The mean and standard deviation are also ``mean_score`` / ``std_score`` (absent
-        without scores, as ``score_mean``), the names of the catalogue, the binary window, the segment rows and the
-        trend; ``score_mean`` / ``score_std`` stay for the callers that read them.
+        without scores, as ``score_mean``), the names of the catalogue, the binary window,
+        the segment rows and the trend; ``score_mean`` / ``score_std`` stay for the callers
+        that read them.
         """
         out = self._facts()
         out.update({"scored_count": self.scored_count, "flagged": self.flagged,
