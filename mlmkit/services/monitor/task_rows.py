@@ -20,7 +20,7 @@ from mlmkit.analysis.metrics import (
     regression_metrics,
     variance_from_sums,
 )
-from mlmkit.analysis.metrics.multiclass.confusion import AVERAGES
+from mlmkit.analysis.metrics.multiclass.confusion import AVERAGED
 from mlmkit.catalogue import Kind, Task, select
 from mlmkit.services.monitor.tasks import class_labels
 
@@ -33,8 +33,7 @@ _REGRESSION = select(kind=Kind.REGRESSION)
 _CLASS_COUNT = select(kind=Kind.CLASS_COUNT)
 #: The averages of the unsegmented window that are not catalogue metrics (micro averages,
 #: which equal accuracy for single-label rows, and the weighted precision and recall).
-_AVERAGED = tuple(name for name in (f"{stat}_{avg}" for stat in ("precision", "recall", "f1")
-                                    for avg in AVERAGES) if name not in _CLASS_COUNT)
+_AVERAGED = tuple(name for name in AVERAGED if name not in _CLASS_COUNT)
 
 
 def _bounded(metric: str) -> tuple[str, str, str]:

@@ -31,7 +31,7 @@ from mlmkit.analysis.metrics.multiclass.cells import (
 )
 from mlmkit.catalogue import Kind, select
 
-__all__ = ["AVERAGES", "MulticlassMetrics", "as_matrix", "cell_metrics", "check_labels",
+__all__ = ["AVERAGED", "AVERAGES", "MulticlassMetrics", "as_matrix", "cell_metrics", "check_labels",
            "class_metric_draws", "resampled_metric",
            "confusion_counts", "multiclass_bootstrap_interval", "multiclass_metrics"]
 
@@ -47,6 +47,9 @@ _PER_CLASS = {
 _DENOMINATORS = {"precision": lambda s, c: c, "recall": lambda s, c: s,
                  "f1": lambda s, c: s + c}
 _STATS = tuple(_PER_CLASS)
+#: The ``<stat>_<average>`` names of `MulticlassMetrics.to_dict` (precision, recall, F1 by
+#: each of `AVERAGES`).
+AVERAGED = tuple(f"{stat}_{average}" for stat in _STATS for average in AVERAGES)
 
 
 def confusion_counts(actual: Any, predicted: Any) -> pl.DataFrame:
