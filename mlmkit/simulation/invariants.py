@@ -49,6 +49,8 @@ class Ledger:
         self.predicted: dict[tuple[str, str], object] = {}
         self.expected: dict[str, list[str]] = {}
         self.task_metric_checks = 0
+        self.segment_day_checks = 0
+        self.segment_days_until: datetime | None = None  # (the last midnight checked)
 
     def fail(self, invariant: str, message: str) -> None:
         """Book a failed ``invariant``: expected when it is `PENDING`, else a violation."""
@@ -154,6 +156,7 @@ class SimulationReport:
     expected_failures: tuple[str, ...] = ()
     now_hold: tuple[str, ...] = ()
     task_metric_checks: int = 0
+    segment_day_checks: int = 0
     task_detection_delay_h: dict[str, float | None] = dataclasses.field(default_factory=dict)
 
     @property
@@ -185,6 +188,7 @@ class SimulationReport:
                                                     sorted(self.rollouts.items())),
                  f"/metrics scrapes    {self.scrapes}",
                  f"task metric checks  {self.task_metric_checks}",
+                 f"segment day checks  {self.segment_day_checks}",
                  f"invariants          {'all held' if self.ok else 'VIOLATED'}"]
         lines += [f"  - {v}" for v in self.violations[:50]]
         lines += [f"expected to fail    {e}" for e in self.expected_failures]
@@ -307,7 +311,8 @@ def check_end(ws: Workspace, ledger: Ledger, received: list[dict[str, Any]],
             f"{key}: {len(found)} failures, first: {found[0]} [{PENDING[key]}]"
             for key, found in sorted(ledger.expected.items())),
         now_hold=tuple(k for k in sorted(PENDING) if k not in ledger.expected),
-        task_metric_checks=ledger.task_metric_checks, task_detection_delay_h=task_delays)
+        task_metric_checks=ledger.task_metric_checks,
+        segment_day_checks=ledger.segment_day_checks, task_detection_delay_h=task_delays)
 
 
 def _alert_id(payload: dict[str, Any]) -> Any:

@@ -30,7 +30,7 @@ from mlmkit.ops.scheduler import JobSchedule, load_schedule
 from mlmkit.services.jobs.runner import run_job
 from mlmkit.simulation.invariants import Ledger, SimulationReport, check_end, check_step
 from mlmkit.simulation.receiver import WebhookReceiver
-from mlmkit.simulation.task_checks import check_task_metrics
+from mlmkit.simulation.task_checks import check_segment_days, check_task_metrics
 from mlmkit.simulation.tasks import baseline_metrics, draw_task_traffic, track_kwargs
 from mlmkit.simulation.world import LabelQueue, ModelSpec, SimulationConfig, draw_traffic
 from mlmkit.values import ABTestConfig, ModelMetadata, ModelType, Version
@@ -241,6 +241,7 @@ def simulate(path: str | os.PathLike[str], config: SimulationConfig | None = Non
                     ledger.job(run_job(ws, item.job, now=fire, **dict(item.options)))
                     if item.job == "performance-monitoring":
                         check_task_metrics(ws, ledger, fire, _window(item))
+                        check_segment_days(ws, ledger, fire)
                 if now == rollouts_at:
                     _start_rollouts(ws, cfg, clock())
                 clock.set(now + cfg.step)

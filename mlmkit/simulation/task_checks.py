@@ -5,6 +5,11 @@
 - after each ``performance-monitoring`` run, ``get_current_metrics`` of the job's window equals
   the metrics computed straight from the window's rows (`direct_metrics`), and so does the
   snapshot the job wrote;
+- at the first run of each UTC day, a regression model's breakdown by its ``segment``
+  feature over the two whole days before it (read from the per-day segment sums the first
+  read stores, m012, while labels keep arriving for those days) equals the metrics of each
+  segment's rows, and a second read (from the stored days) equals the first
+  (`check_segment_days`);
 - each injected degradation raises a ``degradation`` alert, once: a later one with the same
   de-duplication key only after the alert service's cooldown (its repeat interval) or as an
   escalation of severity, never at every run of the check (`repeated_alerts`).
@@ -28,7 +33,7 @@ if TYPE_CHECKING:
     from mlmkit.simulation.invariants import Ledger
     from mlmkit.workspace import Workspace
 
-__all__ = ["check_task_labels", "check_task_metrics", "repeated_alerts"]
+__all__ = ["check_segment_days", "check_task_labels", "check_task_metrics", "repeated_alerts"]
 
 _PREDICTED = {"multiclass": "label", "regression": "value", "score-only": "score"}
 
@@ -119,6 +124,40 @@ def check_task_metrics(ws: Workspace, ledger: Ledger, fire: datetime,
                 ledger.fail("task-snapshots", f"{fire:%Y-%m-%d %H:%M} {spec.name} "
                             f"({spec.task}) snapshot {metric}={stored.get(metric)} != "
                             f"{want[metric]} from the rows")
+
+
+def check_segment_days(ws: Workspace, ledger: Ledger, fire: datetime) -> None:
+    """At the first run of a UTC day: regression segments of the two days before it vs rows."""
+    end = fire.replace(hour=0, minute=0, second=0, microsecond=0)
+    if ledger.segment_days_until is not None and ledger.segment_days_until >= end:
+        return
+    ledger.segment_days_until = end
+    start = end - timedelta(days=2)
+    for spec in ledger.cfg.models:
+        if spec.task != "regression":
+            continue
+        version = str(ws.registry.deployed_version(spec.name, "production"))
+        rows = ws.log.predictions(spec.name, version, start=start, end=end)
+        if not rows.height:  # (the first day: nothing logged before it)
+            continue
+        reads = [ws.monitor.get_current_metrics(spec.name, version, start=start, end=end,
+                                                segment="segment", ci=False, min_labels=0)
+                 for _ in range(2)]  # the second from the days the first stored
+        if not reads[0].equals(reads[1]):
+            ledger.fail("segment-days", f"{fire:%Y-%m-%d} {spec.name}: a second segmented "
+                        "read of the same days differs from the first")
+        for row in reads[0].iter_rows(named=True):
+            key = row["segment"]
+            part = rows.filter(pl.col("segment").is_null() if key is None
+                               else pl.col("segment") == key)
+            ledger.segment_day_checks += 1
+            for metric, want in direct_metrics(spec.task, part).items():
+                if not close(row.get(metric), want):
+                    ledger.fail("segment-days", f"{fire:%Y-%m-%d} {spec.name} segment {key} "
+                                f"{metric}={row.get(metric)} != {want} from the rows")
+        if reads[0].height != rows["segment"].n_unique():
+            ledger.fail("segment-days", f"{fire:%Y-%m-%d} {spec.name}: {reads[0].height} "
+                        f"segment rows for {rows['segment'].n_unique()} segments")
 
 
 _SEVERITY = {"info": 0, "warning": 1, "critical": 2}

@@ -33,6 +33,9 @@ def test_short_run_holds_every_invariant(tmp_path: Path) -> None:
     assert {s.task for s in SimulationConfig().models} == {"binary", "multiclass",
                                                            "regression", "score-only"}
     assert report.task_metric_checks == 3 * 3 * 96  # every performance-monitoring run, per model
+    # the regression model's 3 segments over the two whole days before each UTC day's first
+    # run (the first day has none before it): stored segment days (m012) under late labels
+    assert report.segment_day_checks == 2 * 3
     assert set(report.task_detection_delay_h) == {"degradation:intent", "degradation:eta",
                                                   "degradation:anomaly"}
     failing = {line.split(":")[0] for line in report.expected_failures}
