@@ -23,7 +23,7 @@ one pass over the rows: equal to ``regression_sums`` of the raw rows within ~1e-
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -35,8 +35,9 @@ from mlmkit.store._sql import Where
 from mlmkit.store.database import Database
 from mlmkit.values import TimeRange
 
-__all__ = ["COLUMNS", "add_inserted", "add_labels", "add_row", "matched_rows", "read_days",
-           "rebuild", "retire", "window_sums"]
+__all__ = ["COLUMNS", "SUMMED", "add_inserted", "add_labels", "add_row", "day_spans",
+           "matched_rows", "merged", "raw_parts", "read_days", "rebuild", "retire", "utc_day",
+           "whole_days", "window_sums"]
 
 COLUMNS = ("total", "n", "sum_error", "sum_abs_error", "sum_squared_error", "sum_actual",
            "sum_squared_actual", "sum_abs_percentage_error", "zero_actuals",
@@ -44,12 +45,12 @@ COLUMNS = ("total", "n", "sum_error", "sum_abs_error", "sum_squared_error", "sum
 """The statistics of a day, named and defined as ``portable_tasks.regression_sums``."""
 
 
-def _day(ts: str) -> str:
+def utc_day(ts: str) -> str:
     """The UTC day of ``ts`` by epoch arithmetic (half the time of ``AT TIME ZONE 'UTC'``)."""
     return f"DATE '1970-01-01' + CAST(floor(epoch_us({ts}) / 86400000000) AS INTEGER)"
 
 
-_KEY = f"model_name, version, role, {_day('ts')} AS day"
+_KEY = f"model_name, version, role, {utc_day('ts')} AS day"
 
 
 def _sum(term: str) -> str:
@@ -78,9 +79,10 @@ def aggregate(rows: str) -> str:
         GROUP BY ALL"""
 
 
-_SUMMED = [c for c in COLUMNS if c not in ("lo", "hi")]
+SUMMED = [c for c in COLUMNS if c not in ("lo", "hi")]
+"""The columns that add up (all but ``lo`` / ``hi``)."""
 _UPSERT = "ON CONFLICT (model_name, version, role, day) DO UPDATE SET " + ", ".join(
-    [f"{c} = regression_daily.{c} + excluded.{c}" for c in _SUMMED]
+    [f"{c} = regression_daily.{c} + excluded.{c}" for c in SUMMED]
     + ["lo = coalesce(least(regression_daily.lo, excluded.lo), regression_daily.lo, "
        "excluded.lo)",
        "hi = coalesce(greatest(regression_daily.hi, excluded.hi), regression_daily.hi, "
@@ -183,7 +185,7 @@ def _apply(conn: duckdb.DuckDBPyConnection, deltas: dict[tuple[Any, ...], list[A
     """Add per-key deltas (`_terms`): a keyed UPDATE, or an INSERT for a new day."""
     for key, d in deltas.items():
         found = conn.execute(
-            "UPDATE regression_daily SET " + ", ".join(f"{c} = {c} + ?" for c in _SUMMED)
+            "UPDATE regression_daily SET " + ", ".join(f"{c} = {c} + ?" for c in SUMMED)
             + ", lo = least(lo, ?), hi = greatest(hi, ?), first_ts = least(first_ts, ?), "
             "last_ts = greatest(last_ts, ?) WHERE model_name = ? AND version = ? AND role = ? "
             "AND day = ?", [*d, *key]).fetchall()
@@ -268,7 +270,7 @@ def matched_rows(join: str, new_value: str) -> str:
 def retire(conn: duckdb.DuckDBPyConnection, before: datetime) -> None:
     """Delete the days before ``before`` (a UTC midnight: retention deleted their rows)."""
     for table in ("regression_daily", "regression_segment_days"):  # (m012: its days too)
-        conn.execute(f"DELETE FROM {table} WHERE day < {_day('?::TIMESTAMPTZ')}", [before])
+        conn.execute(f"DELETE FROM {table} WHERE day < {utc_day('?::TIMESTAMPTZ')}", [before])
 
 
 def rebuild(db: Database, *, model_name: str | None = None, stale_only: bool = True) -> int:
@@ -286,7 +288,7 @@ def rebuild(db: Database, *, model_name: str | None = None, stale_only: bool = T
                                      enumerate(("model_name", "version", "role", "day"))})
             rows = ("(SELECT p.* FROM predictions p SEMI JOIN _mlmkit_days k ON p.model_name = "
                     "k.model_name AND p.version = k.version AND p.role = k.role AND "
-                    f"{_day('p.ts')} = k.day)")
+                    f"{utc_day('p.ts')} = k.day)")
         conn.execute(f"DELETE FROM regression_daily WHERE {where}", where.params)
         # the segments' stored days of these days (m012) were counted from the rows before
         conn.execute("DELETE FROM regression_segment_days s WHERE " + (
@@ -305,8 +307,8 @@ def read_days(db: Database, model_name: str, versions: Sequence[str] | None,
     Tuples ``(version, day, first_ts, last_ts, stale, *COLUMNS)``, by version and day.
     """
     sql = ("SELECT version, day, first_ts, last_ts, stale, " + ", ".join(COLUMNS) +
-           f" FROM regression_daily WHERE model_name = ? AND day >= {_day('?::TIMESTAMPTZ')}"
-           f" AND day <= {_day('?::TIMESTAMPTZ')}")
+           f" FROM regression_daily WHERE model_name = ? AND day >= {utc_day('?::TIMESTAMPTZ')}"
+           f" AND day <= {utc_day('?::TIMESTAMPTZ')}")
     params: list[object] = [model_name, start, last]
     if versions is not None:
         sql += " AND list_contains(?, version)"
@@ -335,23 +337,45 @@ def window_sums(db: Database, model_name: str, versions: Sequence[str] | None, s
     with db.connection():  # one lease: the days and the raw parts of one state of the file
         rows = read_days(db, model_name, versions, span.start,
                          span.end - timedelta(microseconds=1), role)  # (end is excluded)
-        usable: dict[date, bool] = {}
-        for _, day, first, last, stale, *_ in rows:
-            inside = not stale and first >= span.start and last < span.end
-            usable[day] = usable.get(day, True) and inside
+        usable = whole_days(((r[1], r[2], r[3], r[4]) for r in rows), span)
         frames = [pl.DataFrame([(r[0], *r[5:]) for r in rows if usable[r[1]]],
                                schema=_SCHEMA, orient="row")]
-        for lo, hi in _spans(sorted(d for d, ok in usable.items() if not ok)):
-            part = TimeRange(max(lo, span.start), min(hi, span.end))
-            if part.start < part.end:
-                frames.append(raw(part).select(list(_SCHEMA))
-                              .cast(_SCHEMA))  # type: ignore[arg-type]
-    return pl.concat(frames).group_by("version", maintain_order=True).agg(
-        *[pl.col(c).sum() for c in _SUMMED], pl.col("lo").min(), pl.col("hi").max()
-    ).filter(pl.col("total") > 0).select(list(_SCHEMA)).sort("version")
+        frames += [raw(part).select(list(_SCHEMA)).cast(_SCHEMA)  # type: ignore[arg-type]
+                   for part in raw_parts(usable, span)]
+    return merged(frames, ["version"]).filter(pl.col("total") > 0).select(
+        list(_SCHEMA)).sort("version")
 
 
-def _spans(days: list[date]) -> list[tuple[datetime, datetime]]:
+def whole_days(days: Iterable[tuple[date, datetime, datetime, bool]], span: TimeRange
+               ) -> dict[date, bool]:
+    """Whether each day's sums answer for it in ``span``: no row stale, every ``ts`` inside.
+
+    ``days``: ``(day, first_ts, last_ts, stale)`` rows, one per version and role of a day.
+    """
+    out: dict[date, bool] = {}
+    for day, first, last, stale in days:
+        out[day] = out.get(day, True) and not stale and first >= span.start and last < span.end
+    return out
+
+
+def raw_parts(whole: Mapping[date, bool], span: TimeRange) -> list[TimeRange]:
+    """The parts of ``span`` read from the rows: each run of days not whole, clipped to it."""
+    parts = [TimeRange(max(lo, span.start), min(hi, span.end))
+             for lo, hi in day_spans(sorted(d for d, ok in whole.items() if not ok))]
+    return [p for p in parts if p.start < p.end]
+
+
+def merged(frames: Sequence[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+    """Per-key sums of ``regression_sums`` frames of disjoint rows (``lo`` / ``hi``: min / max).
+
+    The columns are the first frame's, in its order.
+    """
+    return pl.concat(frames, how="vertical_relaxed").group_by(keys, maintain_order=True).agg(
+        *[pl.col(c).sum() for c in SUMMED], pl.col("lo").min(), pl.col("hi").max()
+    ).select(frames[0].columns)
+
+
+def day_spans(days: list[date]) -> list[tuple[datetime, datetime]]:
     """``[start, end)`` of each run of consecutive days."""
     out: list[tuple[datetime, datetime]] = []
     for day in days:

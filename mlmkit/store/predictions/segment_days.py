@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from mlmkit.store.database import Database
-from mlmkit.store.predictions.regression_daily import _SUMMED, COLUMNS, _day, _spans
+from mlmkit.store.predictions.regression_daily import (
+    COLUMNS,
+    day_spans,
+    merged,
+    raw_parts,
+    utc_day,
+    whole_days,
+)
 from mlmkit.values import TimeRange
 
 if TYPE_CHECKING:
@@ -61,13 +68,11 @@ def window_sums(db: Database, model_name: str, versions: Sequence[str] | None, s
     """
     sig = signature(segment)
     with db.connection():  # one lease: the days, the stored days and the rows of one state
-        whole: dict[date, bool] = {}
+        days = _days(db, model_name, versions, span, role, sig)
+        whole = whole_days((r[1:5] for r in days), span)
         counts: dict[date, dict[str, tuple[int, int]]] = {}
         stored: dict[date, list[bytes | None]] = {}
-        for version, day, first, last, stale, total, n, sums in _days(
-                db, model_name, versions, span, role, sig):
-            whole[day] = whole.get(day, True) and not stale and first >= span.start \
-                and last < span.end
+        for version, day, _, _, _, total, n, sums in days:
             counts.setdefault(day, {})[version] = (total, n)
             stored.setdefault(day, []).append(None if sums is None else bytes(sums))
         frames = [pl.read_ipc_stream(io.BytesIO(h)) for day, hits in stored.items()
@@ -75,10 +80,7 @@ def window_sums(db: Database, model_name: str, versions: Sequence[str] | None, s
         missing = {day: counts[day] for day, hits in stored.items()
                    if whole[day] and None in hits}
         fresh = _computed(missing, raw, frames)
-        for start, end in _spans(sorted(d for d, ok in whole.items() if not ok)):
-            part = TimeRange(max(start, span.start), min(end, span.end))  # edge and stale days
-            if part.start < part.end:
-                frames.append(raw(part, None))
+        frames += [raw(part, None) for part in raw_parts(whole, span)]  # edge and stale days
         if fresh and not db.read_only:
             with db.transaction() as conn:
                 conn.executemany("INSERT OR REPLACE INTO regression_segment_days "
@@ -90,9 +92,7 @@ def window_sums(db: Database, model_name: str, versions: Sequence[str] | None, s
     if len(frames) == 1:  # (one day: already the statement's frame)
         return segment.limited(frames[0])
     keys = ["version", *segment.key_names()]
-    merged = pl.concat(frames, how="vertical_relaxed").group_by(keys).agg(
-        *[pl.col(c).sum() for c in _SUMMED], pl.col("lo").min(), pl.col("hi").max())
-    return segment.limited(merged.select(frames[0].columns).sort(keys))
+    return segment.limited(merged(frames, keys).sort(keys))
 
 
 def _computed(missing: dict[date, dict[str, tuple[int, int]]], raw: Raw,
@@ -106,7 +106,7 @@ def _computed(missing: dict[date, dict[str, tuple[int, int]]], raw: Raw,
     over one day, which a lone day runs).
     """
     out: dict[tuple[str, date], tuple[tuple[int, int], bytes]] = {}
-    for start, end in _spans(sorted(missing)):
+    for start, end in day_spans(sorted(missing)):
         lone = end - start == _DAY
         by_day = raw(TimeRange(start, end), None if lone else _DAY)
         for day in (d for d in missing if start.date() <= d < end.date()):
@@ -131,7 +131,7 @@ def _days(db: Database, model_name: str, versions: Sequence[str] | None, span: T
            f"LEFT JOIN regression_segment_days s ON s.model_name = d.model_name AND "
            f"s.version = d.version AND s.role = d.role AND s.day = d.day AND s.segment = ? AND "
            f"s.total = d.total AND s.n = d.n WHERE d.model_name = ? AND d.role = ? AND "
-           f"d.day >= {_day('?::TIMESTAMPTZ')} AND d.day <= {_day('?::TIMESTAMPTZ')}")
+           f"d.day >= {utc_day('?::TIMESTAMPTZ')} AND d.day <= {utc_day('?::TIMESTAMPTZ')}")
     params: list[object] = [sig, model_name, role, span.start,
                             span.end - timedelta(microseconds=1)]  # (end is excluded)
     if versions is not None:
