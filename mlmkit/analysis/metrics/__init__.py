@@ -51,6 +51,7 @@ from mlmkit.analysis.metrics.score import (
     flag_drift,
     flag_rate,
     score_drift,
+    score_moments,
     score_summary,
 )
 from mlmkit.analysis.metrics.summaries import (
@@ -101,6 +102,7 @@ __all__ = [
     'residual_quantiles',
     'roc_auc',
     'score_drift',
+    'score_moments',
     'score_summary',
     'variance_from_sums',
     'wilson_interval',

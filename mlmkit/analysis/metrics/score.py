@@ -33,7 +33,8 @@ from mlmkit.analysis.metrics.summaries import (
 if TYPE_CHECKING:
     from mlmkit.analysis.drift.methods import DriftStat
 
-__all__ = ["ScoreSummary", "flag_drift", "flag_rate", "score_drift", "score_summary"]
+__all__ = ["ScoreSummary", "flag_drift", "flag_rate", "score_drift", "score_moments",
+           "score_summary"]
 
 #: Drift statistics available on two score histograms over the same bins.
 SCORE_DRIFT_METHODS = ("psi", "ks", "jensen_shannon", "hellinger", "chi_square")
@@ -119,9 +120,25 @@ def score_summary(edges: Any, counts: Any, *, sum_score: float | None = None,
     else:
         mids = (e[:-1] + e[1:]) / 2.0
         total, squares = float(c @ mids), float(c @ mids**2)
-    mean = check_real("shift", shift) + total / n if n else math.nan
-    std = math.sqrt(variance_from_sums(n, total, squares, span=span))
+    mean, std = score_moments(n, total, squares, shift=shift, span=span)
     return ScoreSummary(n, mean, std, exact, table)
+
+
+def score_moments(n: int, sum_score: float, sum_squared_score: float, *, shift: float = 0.0,
+                  span: float | None = None) -> tuple[float, float]:
+    """Mean and standard deviation (``ddof=1``) of ``n`` scores from sums of ``score - shift``.
+
+    ``span``: the scores' ``max - min`` when known (0: constant scores, std 0; see
+    `variance_from_sums`, which gives NaN with a warning for sums whose spread rounding took).
+
+    >>> mean, std = score_moments(4, 2.0, 1.5)  # scores 0, 0.5, 0.5, 1
+    >>> mean, round(std, 4)
+    (0.5, 0.4082)
+    >>> score_moments(3, 0.0, 0.0, shift=1e9, span=0.0)
+    (1000000000.0, 0.0)
+    """
+    mean = check_real("shift", shift) + sum_score / n if n else math.nan
+    return mean, math.sqrt(variance_from_sums(n, sum_score, sum_squared_score, span=span))
 
 
 def flag_rate(flagged: int, n: int, *, confidence: float = 0.95) -> Interval:

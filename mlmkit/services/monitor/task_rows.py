@@ -18,7 +18,7 @@ from mlmkit.analysis.metrics import (
     flag_rate,
     multiclass_metrics,
     regression_metrics,
-    variance_from_sums,
+    score_moments,
 )
 from mlmkit.analysis.metrics.multiclass.confusion import AVERAGED
 from mlmkit.catalogue import Kind, Task, select
@@ -94,11 +94,10 @@ def score_row(rec: Mapping[str, float], confidence: float) -> _Row:
     row: _Row = {"n": get["total"], "labelled": get["labelled"], "scored": n,
                  "flagged": get["flagged"], "flag_count": get["flag_n"]}
     if n:
-        total = float(rec["sum_score"])  # (of score - shift_score: `centred`)
-        var = variance_from_sums(n, total, float(rec["sum_squared_score"]),
-                                 span=float(rec["hi"]) - float(rec["lo"]))
-        row.update({"mean_score": float(rec["shift_score"]) + total / n,
-                    "std_score": math.sqrt(var)})
+        mean, std = score_moments(n, float(rec["sum_score"]), float(rec["sum_squared_score"]),
+                                  shift=float(rec["shift_score"]),  # (`centred`)
+                                  span=float(rec["hi"]) - float(rec["lo"]))
+        row.update({"mean_score": mean, "std_score": std})
     if get["flag_n"]:
         ci = flag_rate(get["flagged"], get["flag_n"], confidence=confidence)
         row.update({"flag_rate": ci.estimate, "flag_rate_low": ci.low,
