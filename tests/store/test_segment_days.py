@@ -249,3 +249,42 @@ def test_a_second_process_and_a_read_only_reader_see_the_rows(tmp_path):
                                               segment=seg)
         assert got.select("total", "n").to_dicts() == want.select("total", "n").to_dicts()
         assert reader.db.execute("SELECT * FROM regression_segment_days ORDER BY ALL") == before
+
+
+_KILLED = """
+import contextlib, os, signal, sys
+from datetime import UTC, datetime, timedelta
+import mlmkit
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+with mlmkit.open(sys.argv[1]) as ws:
+    begin = ws.db.transaction
+
+    @contextlib.contextmanager
+    def dying():  # the INSERT of the stored days done, the COMMIT never reached
+        with begin() as conn:
+            yield conn
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    ws.db.transaction = dying
+    ws.monitor.get_current_metrics("rg", "1.0.0", start=T0, end=T0 + timedelta(days=2),
+                                   segment="region", min_labels=0)
+"""
+
+
+@pytest.mark.slow
+def test_a_kill_while_storing_the_days_leaves_none_and_the_next_read_stores_them(tmp_path):
+    """kill -9 of a reader between the INSERT of the days it computed and its COMMIT."""
+    rng = np.random.default_rng(11)
+    path = tmp_path / "ws.duckdb"
+    with mlmkit.open(path) as ws:
+        ws.registry.register(mlmkit.ModelMetadata("rg", "supervised", "1.0.0",
+                                                  task="regression"))
+        ws.log.track_batch(_batch(rng, 800, 0))
+    proc = subprocess.run([sys.executable, "-c", _KILLED, str(path)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr  # (killed, as planned)
+    with mlmkit.open(path) as ws:
+        assert _stored(ws) == 0  # nothing half-stored
+        _assert_equal_to_rows(ws, rng)  # the next reads compute and store them
+        assert _stored(ws) > 0
+        _assert_equal_to_rows(ws, rng)
