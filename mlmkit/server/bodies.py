@@ -154,7 +154,9 @@ def _read_json(body: bytes, media: str) -> pl.DataFrame | None:
     not an array of objects, rows without keys (``[{}]``), a parse error, escapes in the
     body, a type polars does not infer as `rows_batch` does, a text column with a value that
     may have been a JSON number or boolean (polars makes ``7`` the text ``"7"`` there, which
-    `rows_batch` refuses; a string ``"7"`` takes the row-object path too), or what polars reads
+    `rows_batch` refuses; a string ``"7"`` takes the row-object path too), a JSON boolean read
+    as a number (``true`` beside ``0.5``; any ``true`` / ``false`` that is not a value of a
+    boolean column, so also the word inside a string), or what polars reads
     otherwise than ``json`` (`jsontext.plain`: a key twice in an object, a raw control
     character in a string).
     """
@@ -185,6 +187,12 @@ def _read_json(body: bytes, media: str) -> pl.DataFrame | None:
             e.str.contains(_NOT_STRING).fill_null(False).any() for e in text)).item()
         if coerced:
             return None
+    # every ``true`` / ``false`` of the body must be a value of a boolean column: polars reads
+    # ``true`` beside ``0.5`` as 1.0 (or the word is inside a string; the row objects decide)
+    if literals := body.count(b"true") + body.count(b"false"):
+        flags = [e.count() for e, dtype in fields if dtype == pl.Boolean]
+        if (frame.select(pl.sum_horizontal(flags)).item() if flags else 0) != literals:
+            return None
     return frame if plain(body) else None
 
 
@@ -207,20 +215,31 @@ def parse_rows(body: bytes, content_type: str | None) -> list[dict[str, Any]]:
 
 
 def row_shape(rows: list[dict[str, Any]]) -> tuple[str, ...] | None:
-    """The keys (and nested feature keys) shared by every row, or ``None`` if they differ.
+    """The keys (and nested feature keys) shared by every row, with their values' JSON types.
 
-    Requests whose rows have one shape can be validated together as one frame (the writer's
-    group validation) with the same outcome as each alone.
+    ``None`` if the keys differ. Requests of one shape are validated together as one frame
+    (the writer's group validation) with the same outcome as each alone. polars gives a column
+    the common type of its values (``7`` beside ``1.5`` is read ``7.0``, a unit id ``"7.0"``),
+    so the shape names, per key, the types its values take (a ``null`` takes none): requests
+    whose values would be read otherwise together are validated apart.
     """
     shape: tuple[str, ...] | None = None
+    kinds: dict[str, set[str]] = {}
     for row in rows:
         nested = row.get("features")
-        keys = (*sorted(row), *(sorted(nested) if isinstance(nested, dict) else ()))
+        inner = nested if isinstance(nested, dict) else {}
+        keys = (*sorted(row), *sorted(inner))
         if shape is None:
             shape = keys
         elif keys != shape:
             return None
-    return shape
+        for prefix, values in (("", row), ("features.", inner)):
+            for key, value in values.items():
+                if value is not None:
+                    kinds.setdefault(prefix + key, set()).add(type(value).__name__)
+    if shape is None:
+        return None
+    return (*shape, *(f"{key}: {' | '.join(sorted(kind))}" for key, kind in sorted(kinds.items())))
 
 
 def rows_batch(rows: list[dict[str, Any]], *, max_future: Any, tasks: Any = None) -> Batch:
@@ -236,35 +255,52 @@ def rows_batch(rows: list[dict[str, Any]], *, max_future: Any, tasks: Any = None
         frame = pl.from_dicts(rows, infer_schema_length=None)
     except (pl.exceptions.PolarsError, TypeError, ValueError) as err:
         raise _mixed(rows, err) from err
-    _check_strings(rows, frame)
+    _check_types(rows, frame, _boolean_numbers(rows, tasks))
     return prediction_batch(_timestamps(frame), max_future=max_future, tasks=tasks)
 
 
-def _check_strings(rows: list[dict[str, Any]], frame: pl.DataFrame) -> None:
-    """Refuse a column polars made text from mixed values (``1`` and ``"x"`` -> ``"1"``).
+def _boolean_numbers(rows: list[dict[str, Any]], tasks: Any) -> set[str]:
+    """The columns where ``true`` means what ``1`` means: a binary or score-only outcome."""
+    from mlmkit.catalogue import Task
+    from mlmkit.services.ingest.tasks import batch_task
 
-    A feature given as a number in one row and a string in another is a client bug; stored as
-    text it would silently turn a numeric feature categorical.
+    models = sorted({m for row in rows if isinstance(m := row.get("model_name"), str)})
+    try:
+        task = batch_task(models, tasks)
+    except MlmkitError:  # (models of several tasks: the validator names them)
+        return set()
+    return {"prediction", "actual"} if task in (Task.BINARY, Task.SCORE_ONLY) else set()
+
+
+def _check_types(rows: list[dict[str, Any]], frame: pl.DataFrame, booleans: set[str]) -> None:
+    """Refuse a column polars made of values of other JSON types (as each row alone reads).
+
+    ``1`` beside ``"x"`` becomes the text ``"1"``, ``true`` beside ``0.5`` the number ``1.0``:
+    a client bug that would silently turn a numeric feature categorical, or make a boolean
+    score (refused alone) a number. Such a value is refused, naming its column and row;
+    booleans among the numbers of a column in ``booleans`` (where they mean 0 / 1) are not.
     """
     import polars as pl
 
-    text = [c for c, dtype in frame.schema.items() if dtype == pl.String]
+    def expected(dtype: Any) -> str | None:
+        return "a string" if dtype == pl.String else "a number" if dtype.is_numeric() else None
+
+    columns = [(c, want) for c, dtype in frame.schema.items() if (want := expected(dtype))]
     features = frame.schema.get("features")
-    inner = [f.name for f in features.fields if f.dtype == pl.String] \
+    inner = [(f.name, want) for f in features.fields if (want := expected(f.dtype))] \
         if isinstance(features, pl.Struct) else []
     for i, row in enumerate(rows):
-        for column in text:
-            value = row.get(column)
-            if value is not None and not isinstance(value, str):
-                raise invalid(f"{column} (row {i})", "a string, as in the other rows", value)
         nested = row.get("features")
-        if not isinstance(nested, dict):
-            continue
-        for name in inner:
-            value = nested.get(name)
-            if value is not None and not isinstance(value, str):
-                raise invalid(f"features[{name!r}] (row {i})", "a string, as in the other rows",
-                              value)
+        for values, checked, name, as_numbers in (
+                (row, columns, "{}", booleans),
+                (nested if isinstance(nested, dict) else {}, inner, "features[{!r}]", set())):
+            for column, want in checked:
+                value = values.get(column)
+                kinds = str if want == "a string" else (int, float)
+                if value is not None and (not isinstance(value, kinds) or (isinstance(
+                        value, bool) and column not in as_numbers)):
+                    raise invalid(f"{name.format(column)} (row {i})",
+                                  f"{want}, as in the other rows", value)
 
 
 def _row(value: object, index: int) -> dict[str, Any]:

@@ -140,6 +140,24 @@ def test_a_key_given_twice_is_refused_alike_whatever_the_body_size(server: Serve
     assert (error["field"], error["row"], error["value"]) == ("body", 1, "'prediction'")
 
 
+def test_a_boolean_among_numbers_is_a_422_whatever_the_body_size(server: Server) -> None:
+    """polars reads ``true`` beside ``0.5`` as 1.0: a boolean score (refused alone) is not
+    stored as a number, on the row path or on the polars path of large bodies."""
+    small = json.dumps([_row("bn-s0"), _row("bn-s1", score=True)])
+    large = json.loads(_large("bn-l"))
+    large[3]["score"] = True
+    for body in (small, json.dumps(large)):
+        error = _error(server.post("/v1/predictions", body), 422)
+        assert (error["field"], error["value"]) == ("score", "True"), error
+    regression = [{"model_name": "reg", "version": "1.0.0", "prediction": p,
+                   "prediction_id": f"bn-r{i}"} for i, p in enumerate([2.5, True])]
+    error = _error(server.post("/v1/predictions", json.dumps(regression)), 422)
+    assert (error["field"], error["row"]) == ("prediction", 1), error
+    for first in (_row("bn-s0"), _row("bn-l0", pad="y" * 100)):  # nothing was written
+        answer = server.post("/v1/predictions", json.dumps([first]))
+        assert (answer.status_code, answer.json()) == (201, {"written": 1, "duplicates": 0})
+
+
 def _reference_repeats(body: bytes, ndjson: bool) -> bool:
     """Whether ``json`` sees a key twice in some object of ``body``."""
     found = False

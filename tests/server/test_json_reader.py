@@ -37,7 +37,11 @@ def _rows_path(body: bytes):  # type: ignore[no-untyped-def]
 CASES = {
     "plain": (_body("", ', "x": 1.5'), True),
     "features": (_body(', "features": {"x": 1}', ', "features": {"x": 2.5, "y": "q"}'), True),
-    "bool and int": (_body(', "x": true', ', "x": 1'), True),
+    "bool and int": (_body(', "x": true', ', "x": 1'), False),
+    "bool beside a number": (_body("", "").replace(b'"score": 0.5', b'"score": true', 1), False),
+    "nested bool and number": (_body(', "features": {"x": 2}', ', "features": {"x": false}'),
+                               False),
+    "the word in a string": (_body(', "note": "true or false"', ', "note": "x"'), False),
     "empty": (b"[]", True),
     "number then text": (_body(', "unit_id": 7', ', "unit_id": "x"'), False),
     "text then number": (_body(', "unit_id": "x"', ', "unit_id": 7'), False),
@@ -67,6 +71,22 @@ def test_ndjson_is_read_by_polars_too() -> None:
     assert bodies._read_json(lines, bodies.NDJSON) is not None
     batch = bodies.parse_predictions(lines, bodies.NDJSON, max_future=FUTURE)
     assert batch is not None and batch.num_rows == 3
+
+
+@pytest.mark.parametrize(("extras", "field"), [
+    (("", ""), "score (row 1)"), ((', "x": 1', ', "x": true'), "x (row 1)"),
+    ((', "features": {"x": 2.5}', ', "features": {"x": false}'), "features['x'] (row 1)")])
+def test_a_boolean_beside_numbers_is_refused_as_alone_not_read_as_one(
+        extras: tuple[str, str], field: str) -> None:
+    """``true`` beside ``0.5`` is not the number 1.0 (a boolean score alone is refused)."""
+    body = _body(*extras)
+    if not extras[0]:
+        body = body.replace(b'"score": 0.5', b'"score": true', 2).replace(
+            b'"score": true', b'"score": 0.5', 1)
+    assert bodies._read_json(body, bodies.JSON) is None  # polars would read it: 1.0 / 0.0
+    with pytest.raises(ValidationError, match="as in the other rows") as info:
+        bodies.parse_predictions(body, bodies.JSON, max_future=FUTURE)
+    assert f"{info.value.field} (row {info.value.row})" == field, info.value
 
 
 def test_a_mixed_text_column_is_still_refused_naming_row_and_value() -> None:

@@ -303,6 +303,14 @@ _FRAMES = {Task.BINARY: _binary_frame, Task.MULTICLASS: _multiclass_frame,
 
 
 # ---------------------------------------------------------------------------------- labels
+def _no_booleans(given: object) -> None:
+    """Refuse a boolean among regression labels: polars reads True beside 2.5 as 1.0."""
+    if isinstance(given, list):
+        for i, value in enumerate(given):
+            if isinstance(value, bool | np.bool_):  # (alone it is refused: not a number)
+                raise invalid(f"actuals (row {i})", _ACTUAL[Task.REGRESSION], value)
+
+
 def label_values(actuals: Iterable[object], task: Task) -> tuple[pa.Array, str]:
     """Delayed labels of a ``task`` model as an Arrow array, and the column they go to."""
     column = LABEL_COLUMNS[task]
@@ -321,6 +329,7 @@ def label_values(actuals: Iterable[object], task: Task) -> tuple[pa.Array, str]:
         ).cast(pa.string()), column
     if task is Task.REGRESSION:
         frame = values.to_frame()
+        _no_booleans(given)
         if values.dtype == pl.Object or values.dtype == pl.String:
             raise invalid("actuals", "finite numbers without nulls", values[0])
         return frame.select(finite(frame, "actuals", nullable=False)).to_series().to_arrow(
