@@ -23,6 +23,7 @@ import json
 import os
 import queue
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,19 @@ JSON = "application/json"
 ARROW = "application/vnd.apache.arrow.stream"
 
 
-class _Server:
+class _Target:
+    """A server process on 127.0.0.1: its address, the headers of a request, its CPU time."""
+
+    def __init__(self, base: str, headers: dict[str, str], proc: subprocess.Popen[Any]) -> None:
+        self.base, self.headers, self.proc = base, headers, proc
+
+    def cpu(self) -> float:
+        """CPU seconds (user + system) the server process has used so far (Linux)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Server(_Target):
     """``mlmkit serve`` on a free port of 127.0.0.1, with an admin token."""
 
     def __init__(self, db: Path) -> None:
@@ -55,15 +68,15 @@ class _Server:
                               capture_output=True, text=True, check=True)
         self.token = made.stdout.strip().splitlines()[-1]
         env = {**os.environ, "MLMKIT_LOG": "quiet", "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "mlmkit.cli", "serve", "--db", str(db), "--port", "0",
              "--snapshot-interval", "5"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True)
-        assert self.proc.stdout is not None
-        found = re.search(r"http://127\.0\.0\.1:(\d+)", self.proc.stdout.readline())
+        assert proc.stdout is not None
+        found = re.search(r"http://127\.0\.0\.1:(\d+)", proc.stdout.readline())
         assert found, "mlmkit serve printed no address"
-        self.base = f"http://127.0.0.1:{found.group(1)}"
-        self.headers = {"Authorization": f"Bearer {self.token}"}
+        super().__init__(f"http://127.0.0.1:{found.group(1)}",
+                         {"Authorization": f"Bearer {self.token}"}, proc)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -73,11 +86,6 @@ class _Server:
                 pass
             time.sleep(0.1)
         raise RuntimeError("mlmkit serve did not become ready")
-
-    def cpu(self) -> float:
-        """CPU seconds (user + system) the server process has used so far (Linux)."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base, headers=self.headers, timeout=30)
@@ -271,13 +279,98 @@ def _commits(server: _Server) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def bench_single(server: _Server, per_conn: int) -> list[dict[str, Any]]:
+def _engine_floor(tmp: Path, groups: int = 150, size: int = 16) -> float:
+    """Median seconds DuckDB alone takes to commit one group of ``size`` single-row requests.
+
+    On a workspace file made by mlmkit (its schema and id index), straight DuckDB statements
+    with no HTTP, no validation and no mlmkit code: BEGIN, the id probe of the group, one
+    INSERT of its rows (Arrow), COMMIT. A closed loop of ``size`` connections whose answers
+    wait for their group's commit cannot answer faster than this: its p50 floor.
+    """
+    import duckdb
+
+    path = tmp / "floor.duckdb"
+    with mlmkit.open(path) as ws:
+        ws.log.track_batch(_batches(1, 10, "floor")[0])  # the model and its columns exist
+    now = datetime.now(UTC)
+    took = []
+    with duckdb.connect(str(path)) as conn:
+        for g in range(groups):
+            ids = [f"floor-{g}-{i}" for i in range(size)]
+            _mlmkit_group = pa.table({  # (read by DuckDB's replacement scan)
+                "model_name": ["floor"] * size, "version": ["1.0.0"] * size,
+                "prediction_id": ids, "prediction": [True] * size, "score": [0.5] * size,
+                "ts": pa.array([now] * size, pa.timestamp("us", "UTC"))})
+            began = time.perf_counter()
+            conn.execute("BEGIN TRANSACTION")
+            conn.execute("SELECT prediction_id, version, model_name FROM predictions WHERE "
+                         f"prediction_id IN ({', '.join('?' * size)})", ids).fetchall()
+            conn.execute("INSERT INTO predictions BY NAME SELECT * FROM _mlmkit_group")
+            conn.execute("COMMIT")
+            took.append(time.perf_counter() - began)
+    return _pct(took, 0.5)
+
+
+async def noop_app(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
+                   send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    """An ASGI app that reads a POST body and answers a constant ``201`` (the HTTP floor)."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    body = b'{"written": 1, "duplicates": 0}'
+    await send({"type": "http.response.start", "status": 201, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _http_floor(request: Callable[[Any, int], bytes], per_conn: int) -> tuple[float, float]:
+    """p50 and server CPU seconds per request of `noop_app` on uvicorn, 16 connections.
+
+    The server ``mlmkit serve`` runs on (uvicorn, uvloop, httptools) with an app doing
+    nothing: what 16 closed-loop connections cost before any work of mlmkit.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "benchmarks.bench_server:noop_app", "--port",
+         str(port), "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
+         "--no-access-log"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        target = _Target(f"http://127.0.0.1:{port}", {"Authorization": "Bearer -"}, proc)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.post(f"{target.base}/", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        cpu = target.cpu()
+        lat, _ = _latencies(target, 16, per_conn, lambda i: request(target, i))
+        return _pct(lat, 0.5), (target.cpu() - cpu) / max(len(lat), 1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def bench_single(server: _Server, per_conn: int, tmp: Path) -> list[dict[str, Any]]:
     now = datetime.now(UTC).isoformat()
 
-    def post(i: int) -> bytes:
+    def request(target: Any, i: int) -> bytes:
         body = json.dumps([{"model_name": "single", "version": "1.0.0", "prediction": i % 2 == 0,
                             "score": 0.5, "prediction_id": f"s{i}", "timestamp": now}])
-        return _raw(server, "POST", "/v1/predictions", body.encode())
+        return _raw(target, "POST", "/v1/predictions", body.encode())
+
+    def post(i: int) -> bytes:
+        return request(server, i)
+
+    floor = _engine_floor(tmp)
+    http_p50, http_cpu = _http_floor(request, per_conn)
 
     cpu, commits = server.cpu(), _commits(server)
     lat, failed = _latencies(server, 16, per_conn, post)
@@ -291,7 +384,8 @@ def bench_single(server: _Server, per_conn: int) -> list[dict[str, Any]]:
     alone = (server.cpu() - alone) / max(len(one_lat), 1)
     return [_limit(f"single-prediction POST p50, 16 conns (n={len(lat)}, {failed} failed, "
                    f"server CPU {cpu * 1000:.2f} ms/request, {len(lat) / max(commits, 1):.1f} "
-                   "requests/commit)", _pct(lat, 0.5), 0.005, "5 ms"),
+                   f"requests/commit; engine floor {floor * 1000:.1f} ms)", _pct(lat, 0.5),
+                   0.005, "5 ms"),
             _limit(f"single-prediction POST p99, 16 conns (max {max(lat) * 1000:.0f} ms)",
                    _pct(lat, 0.99), 0.050, "50 ms"),
             {"benchmark": f"retried single-prediction POST, 16 conns: server CPU per request "
@@ -306,6 +400,22 @@ def bench_single(server: _Server, per_conn: int) -> list[dict[str, Any]]:
                           "writer's fixed cost per commit", "mlmkit_s": _pct(one_lat, 0.5),
              "baseline": None, "baseline_s": None, "ratio": None,
              "target": "context: at 16 connections a request waits for about 1.5 groups",
+             "ok": None},
+            {"benchmark": "engine floor: DuckDB alone commits a group of 16 single-row requests "
+                          "(BEGIN, id probe, INSERT, COMMIT; no HTTP, no validation, no mlmkit "
+                          f"code: {16 / floor:,.0f} rows/s), the least p50 of 16 closed-loop "
+                          "connections answered after their commit", "mlmkit_s": floor,
+             "baseline": "5 ms (the p50 target)", "baseline_s": 0.005, "ratio": 0.005 / floor,
+             "target": "context: < 1 means the p50 target is below what the engine allows "
+                       "on this machine", "ok": None},
+            {"benchmark": "HTTP floor: the same requests to an ASGI app doing nothing (read "
+                          "the body, answer a constant 201) on uvicorn (uvloop, httptools), 16 "
+                          f"conns: p50 {http_p50 * 1000:.2f} ms, server CPU "
+                          f"{http_cpu * 1000:.3f} ms/request; engine floor + 16 x that CPU "
+                          f"= {(floor + 16 * http_cpu) * 1000:.1f} ms", "mlmkit_s": http_p50,
+             "baseline": "5 ms (the p50 target)", "baseline_s": 0.005,
+             "ratio": 0.005 / (floor + 16 * http_cpu),
+             "target": "context: the ratio is 5 ms / (engine floor + 16 requests' HTTP CPU)",
              "ok": None}]
 
 
@@ -401,7 +511,7 @@ def run(scale: float = 1.0, parts: tuple[str, ...] = PARTS) -> list[dict[str, An
             for part in parts:
                 load = os.getloadavg()[0]
                 found = bench_ingest(server, path, n_batches) if part == "ingest" else \
-                    bench_single(server, per_conn) if part == "single" else \
+                    bench_single(server, per_conn, path) if part == "single" else \
                     bench_open(server, max(2.0, 6.0 * min(scale, 1.0))) if part == "open" else \
                     [bench_metrics(server, per_conn)] if part == "metrics" else \
                     [bench_live(server, max(3, int(10 * min(scale, 1.0))))]
