@@ -185,7 +185,7 @@ def degradation_check(ctx: JobContext, *, threshold_percent: float = 0.05,
     ``metric=None`` judges each model on its task's default metric (accuracy for binary and
     multiclass, mae for regression, flag_rate for score-only). The monitor fires the
     ``degradation`` alert through ``ws.alerts`` with a de-duplication key, so a second run
-    right after raises nothing new. ``alpha`` is the level at which a non-binary model's
+    right after raises nothing new. ``alpha`` is the level at which every model's
     worsening must also be significant: the check runs every hour, so 0.01 rather than 0.05.
     """
     check_real("threshold_percent", threshold_percent, low=0.0, low_open=True)

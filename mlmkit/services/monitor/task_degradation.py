@@ -49,8 +49,8 @@ from mlmkit.store.engines import StatisticsEngine
 from mlmkit.values import TimeRange, resolve_range
 
 __all__ = ["DEFAULT_METRIC", "PROBABILITY_METRICS", "PROPORTION_METRICS", "TASK_METRICS",
-           "baseline_span", "metric_value", "task_degradation", "task_metric", "task_verdict",
-           "window_source", "worsening"]
+           "baseline_span", "boundary", "gated", "metric_value", "task_degradation",
+           "task_metric", "task_verdict", "window_source", "worsening"]
 
 #: The metric judged when none is given.
 DEFAULT_METRIC = {Task.BINARY: "accuracy", Task.MULTICLASS: "accuracy",
@@ -171,12 +171,22 @@ def _one_sided(p: float, effect: float, worse_is_positive: bool) -> float:
     return p / 2.0 if worse else 1.0 - p / 2.0
 
 
-def _boundary(metric: str, base: float, current: float, threshold: float) -> float:
+def boundary(metric: str, base: float, current: float, threshold: float) -> float:
     """The baseline worsened by exactly ``threshold`` (on the current value's side)."""
     higher = spec(metric).higher_is_better
     if higher is None:
         higher = current < base
     return base * (1.0 - threshold) if higher else base * (1.0 + threshold)
+
+
+def gated(severity: str, p: float, alpha: float) -> str:
+    """``severity``, or ``"ok"`` when its worsening is not significant (``p > alpha``).
+
+    ``p`` tests the worsening beyond the threshold against a fixed baseline (not merely any
+    worsening: an hourly check would otherwise alarm on small-sample noise), any worsening
+    against a baseline window; without a p-value (NaN) the threshold alone decides.
+    """
+    return "ok" if not math.isnan(p) and p > alpha else severity
 
 
 def _significance(metric: str, current: TaskResult, value: float,
@@ -260,12 +270,8 @@ def task_verdict(task: Task, metric: str, span: TimeRange, current: TaskResult,
     severity = INSUFFICIENT if insufficient else drop_severity(worse, threshold)
     p = _significance(metric, current, base_value, ref) if not insufficient else math.nan
     if severity in ("warning", "critical"):
-        # against a fixed baseline, test the worsening BEYOND the threshold (not merely any
-        # worsening): an hourly check would otherwise alarm on small-sample noise
-        gate = p if ref is not None else _significance(
-            metric, current, _boundary(metric, base_value, cur_value, threshold), None)
-        if not math.isnan(gate) and gate > alpha:
-            severity = "ok"  # a move within the window's noise is not a degradation
+        severity = gated(severity, p if ref is not None else _significance(
+            metric, current, boundary(metric, base_value, cur_value, threshold), None), alpha)
     higher = spec(metric).higher_is_better
     return DegradationInfo(
         model_name=model_name, version=version, metric=metric, baseline_value=base_value,
