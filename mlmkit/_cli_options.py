@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -24,8 +25,9 @@ from mlmkit.exceptions import NotFoundError, ValidationError
 if TYPE_CHECKING:
     from mlmkit.workspace import Workspace
 
-__all__ = ["DB_ENV", "CliParser", "HelpFormatter", "add_db", "add_host", "add_json",
-           "add_port", "add_window", "debug_requested", "open_workspace", "workspace_path"]
+__all__ = ["DB_ENV", "CliParser", "HelpFormatter", "add_db", "add_host", "add_json", "add_now",
+           "add_port", "add_window", "debug_requested", "given_now", "open_workspace",
+           "workspace_path"]
 
 DB_ENV = "MLMKIT_DB"
 
@@ -100,6 +102,21 @@ def add_window(parser: argparse.ArgumentParser, default: str, *,
     """Add ``--window DURATION`` (``30m``, ``24h``, ``7d``)."""
     parser.add_argument("--window", metavar="DURATION", default=default,
                         help=f"{help}, e.g. 30m, 24h or 7d")
+
+
+def add_now(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--now TIME``: the instant ``what`` counts as (read by `given_now`)."""
+    parser.add_argument("--now", default=None, metavar="TIME",
+                        help=f"ISO 8601 time {what} (naive: UTC; default: the current time)")
+
+
+def given_now(args: argparse.Namespace) -> datetime | None:
+    """The ``--now`` of `add_now` as a datetime (``None``: not given)."""
+    try:
+        return None if args.now is None else datetime.fromisoformat(args.now)
+    except ValueError as err:
+        raise ValidationError(f"--now must be an ISO 8601 time such as 2024-05-01T12:00; got "
+                              f"{args.now!r}", field="--now", value=args.now) from err
 
 
 def add_json(parser: argparse.ArgumentParser, *, what: str = "the result") -> None:

@@ -173,24 +173,30 @@ REPORT = [  # the report opens with the verdicts; the evidence follows (tables v
 model_name = "n1-detector"
 window = "7d"
 per_model = 3000  # demo size if db_path does not exist yet
+as_of = ""  # the instant the report describes (ISO 8601); empty: now
 """),
     code("""
 # Run unattended with `mlmkit report --db PATH --model NAME --window 7d --out report.html`:
 # papermill fills the parameters cell; the exported HTML needs no kernel, no JavaScript and
 # no network (charts are PNG images, tables plain HTML).
 import warnings
-from datetime import timedelta
+from contextlib import ExitStack
+from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
 
 from IPython.display import HTML, display
 
+from mlmkit.clock import SimulatedClock, use_clock
 from mlmkit.services.monitor import model_verdict, model_verdicts
 from mlmkit.values import parse_window, utcnow
 from mlmkit.viz import charts, data, show, tables
 from mlmkit.viz.report import demo_workspace
 
 warnings.filterwarnings("ignore", category=UserWarning)
+kernel = ExitStack()  # every cell reads one instant: windows, verdicts and alerts agree
+if as_of:
+    kernel.enter_context(use_clock(SimulatedClock(datetime.fromisoformat(as_of))))
 """ + OPEN_WS + """
 span = parse_window(window)
 interval = "1d" if span >= timedelta(days=3) else "1h"
@@ -243,7 +249,10 @@ elif task == "multiclass":  # counts and share of each actual class, each with i
         metrics, normalize=True)
     display(figure(both.resolve_scale(color="independent")))
     section("Per-class metrics")
-    display(figure(charts.class_metrics(metrics)))
+    if metrics.labelled_count:  # (a window without labels has no class to show)
+        display(figure(charts.class_metrics(metrics)))
+    else:
+        display(HTML("<p>No labelled prediction in this window.</p>"))
 """),
     code("""
 if task == "regression":

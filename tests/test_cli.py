@@ -125,8 +125,9 @@ def test_demo_rebuilds_its_own_file_and_never_writes_its_report_over_it(tmp_path
     assert db.read_bytes() == before
 
 
-def test_bad_now_is_a_clean_error(demo_db, capsys):
-    assert main(["jobs", "run", "retention", "--db", str(demo_db), "--now", "yesterday"]) == 2
+@pytest.mark.parametrize("command", [["jobs", "run", "retention"], ["report"]])
+def test_bad_now_is_a_clean_error(demo_db, capsys, command):
+    assert main([*command, "--db", str(demo_db), "--now", "yesterday"]) == 2
     assert "--now must be an ISO 8601 time" in capsys.readouterr().err
 
 

@@ -16,13 +16,18 @@ import math
 import re
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from mlmkit._cli_core import add_db_argument, check_output, workspace_path
-from mlmkit._cli_options import CliParser, add_json, add_window, open_workspace
+from mlmkit._cli_options import (
+    CliParser,
+    add_json,
+    add_now,
+    add_window,
+    given_now,
+    open_workspace,
+)
 from mlmkit._cli_output import emit, frame_rows
-from mlmkit._validation import invalid
 
 __all__ = ["common_options", "configure_cli_logging", "exposition_samples", "main", "register"]
 
@@ -72,8 +77,7 @@ def register(subparsers: Any) -> None:
     add_db_argument(run, create=True)
     run.add_argument("--option", "-o", action="append", type=_option, default=[],
                      metavar="KEY=VALUE", help="job option (JSON value), repeatable")
-    run.add_argument("--now", default=None,
-                     help="ISO 8601 time the run counts as (default: the current time)")
+    add_now(run, "the run counts as")
     add_json(run, what="the run")
     run.set_defaults(func=_cmd_run)
 
@@ -123,10 +127,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from mlmkit.services.jobs.runner import run_job
 
     configure_cli_logging(args)
-    try:
-        now = None if args.now is None else datetime.fromisoformat(args.now)
-    except ValueError as err:
-        raise invalid("--now", "an ISO 8601 time such as 2024-05-01T12:00", args.now) from err
+    now = given_now(args)
     with open_workspace(args) as ws:
         run = run_job(ws, args.name, now=now, **dict(args.option))
     if args.json:

@@ -246,7 +246,7 @@ def _curve_frame(curve: Any) -> pl.DataFrame:
 
 
 def _by_version(frame: pl.DataFrame, max_points: int) -> pl.DataFrame:
-    if "version" not in frame.columns:
+    if "version" not in frame.columns or frame.is_empty():  # (no labelled row: an empty plot)
         return thin(frame, max_rows=max_points)
     parts = [thin(p, max_rows=max_points) for _, p in frame.group_by("version",
                                                                     maintain_order=True)]

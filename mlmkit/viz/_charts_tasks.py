@@ -106,7 +106,9 @@ def class_confusion_matrix(metrics: Any, *, normalize: bool = False, top: int = 
         "predicted": [p for _ in labels for p in labels],
         "count": matrix.reshape(-1).astype(np.int64),
         "row_share": [float(matrix[i, j] / rows[i]) if rows[i] else math.nan
-                      for i in range(k) for j in range(k)]})
+                      for i in range(k) for j in range(k)]},
+        schema={"actual": pl.String, "predicted": pl.String, "count": pl.Int64,
+                "row_share": pl.Float64})  # (typed: a window without labels has no class)
     field, fmt = ("row_share", ".0%") if normalize else ("count", "d")
     frame = frame.with_columns(
         (pl.col("row_share") * 100).round(0).cast(pl.Int64, strict=False)
@@ -272,7 +274,7 @@ def residual_scatter(sample: pl.DataFrame, *, title: str | None = None) -> Any:
     if "sampled_from" in sample.columns and sample.height:
         sub = f"{sample.height:,} of {int(sample['sampled_from'][0]):,} labelled predictions"
     return (points + zero).properties(
-        title=alt.TitleParams(title or "Residual vs prediction", subtitle=sub or None))
+        title=alt.TitleParams(title or "Residual vs prediction", subtitle=sub or ""))
 
 
 def score_distribution(hist: pl.DataFrame, *, threshold: float | None = None,

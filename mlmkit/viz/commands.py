@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmkit._cli_core import add_db_argument, check_output, workspace_path
-from mlmkit._cli_options import add_window
+from mlmkit._cli_options import add_now, add_window, given_now
 
 __all__ = ["register", "run_report"]
 
@@ -24,6 +24,7 @@ def register(sub: Any) -> None:
                         help="HTML file to write")
     report.add_argument("--keep-notebook", default=None, metavar="PATH",
                         help="also save the executed notebook here (default: not saved)")
+    add_now(report, "the report is as of (its windows end there)")
     report.add_argument("--quiet", action="store_true", help="no progress bar")
     report.set_defaults(func=run_report)
 
@@ -37,6 +38,7 @@ def run_report(args: argparse.Namespace) -> int:
     keep = None if args.keep_notebook is None else check_output(
         args.keep_notebook, db, name="--keep-notebook")
     out = render_report(Path(db), check_output(args.out, db), model=args.model,
-                        window=args.window, progress=not args.quiet, keep_notebook=keep)
+                        window=args.window, progress=not args.quiet, keep_notebook=keep,
+                        as_of=given_now(args))
     print(f"report written to {out} in {time.perf_counter() - began:.1f} s")
     return 0

@@ -12,10 +12,12 @@ from __future__ import annotations
 import html
 import os
 import tempfile
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mlmkit import clock
 from mlmkit._lazy import require
 from mlmkit._validation import check_name, invalid
 
@@ -127,10 +129,16 @@ def export_html(notebook: Any, out_path: str | os.PathLike[str], *,
     return out
 
 
+def _instant(as_of: datetime | None) -> datetime:
+    from mlmkit.values import utc
+
+    return clock.now() if as_of is None else utc(as_of, "as_of")  # (naive: UTC)
+
+
 def render_report(db_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *,
                   model: str | None = None, window: str = "7d", progress: bool = True,
                   keep_notebook: str | os.PathLike[str] | None = None,
-                  timeout: int = 600) -> Path:
+                  timeout: int = 600, as_of: datetime | None = None) -> Path:
     """Execute the monitoring notebook with papermill and export it as static HTML.
 
     Parameters
@@ -148,6 +156,14 @@ def render_report(db_path: str | os.PathLike[str], out_path: str | os.PathLike[s
         Show papermill's per-cell progress bar (tqdm).
     keep_notebook
         Also save the executed notebook here.
+    timeout
+        Seconds a cell may run.
+    as_of
+        The instant the report describes (naive: UTC); default: now, from
+        [`mlmkit.clock`][mlmkit.clock] (a simulated clock installed with ``use_clock`` reaches
+        the notebook's kernel). Every cell reads this one instant, so the windows, verdicts
+        and alerts of the report agree with each other and with the same calls made in
+        process as of that instant.
 
     Returns
     -------
@@ -156,6 +172,8 @@ def render_report(db_path: str | os.PathLike[str], out_path: str | os.PathLike[s
     """
     papermill = require("papermill", "report")
     from mlmkit.values import parse_window
+
+    instant = _instant(as_of)
 
     db = Path(db_path).resolve()
     if not db.is_file():
@@ -168,7 +186,8 @@ def render_report(db_path: str | os.PathLike[str], out_path: str | os.PathLike[s
         executed = Path(keep_notebook) if keep_notebook else Path(tmp) / REPORT_NOTEBOOK
         papermill.execute_notebook(
             str(report_notebook()), str(executed),
-            parameters={"db_path": str(db), "model_name": model_name, "window": window},
+            parameters={"db_path": str(db), "model_name": model_name, "window": window,
+                        "as_of": instant.isoformat()},
             kernel_name="python3", progress_bar=progress, cwd=tmp,
             execution_timeout=timeout)
         return export_html(executed, out_path,

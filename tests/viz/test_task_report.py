@@ -73,3 +73,18 @@ def test_report_per_task(db, tmp_path, model, own, rows):
     # one figure per chart section at least (inline SVG or PNG)
     charts = html.count("<svg") + html.count("<img")
     assert charts >= 3 + len(own), charts
+
+
+@pytest.mark.parametrize("model", [tw.MULTICLASS, tw.REGRESSION, tw.SCORE])
+def test_a_report_over_a_window_without_traffic_renders(db, tmp_path, model):
+    """As of 60 days after the traffic (a paused model, a quiet week): every section renders
+    empty instead of the notebook failing (an empty confusion matrix, residual chart or
+    per-class table raised before)."""
+    from datetime import UTC, datetime, timedelta
+
+    from mlmkit.viz.report import render_report
+
+    later = datetime.now(UTC) + timedelta(days=60)
+    out = render_report(db, tmp_path / f"{model}-quiet.html", model=model, window="7d",
+                        progress=False, as_of=later)
+    assert "summary" in _sections(out.read_text())
