@@ -261,15 +261,14 @@ def rows_batch(rows: list[dict[str, Any]], *, max_future: Any, tasks: Any = None
 
 def _boolean_numbers(rows: list[dict[str, Any]], tasks: Any) -> set[str]:
     """The columns where ``true`` means what ``1`` means: a binary or score-only outcome."""
-    from mlmkit.catalogue import Task
-    from mlmkit.services.ingest.tasks import batch_task
+    from mlmkit.services.ingest.tasks import BOOLEAN_OUTCOMES, batch_task
 
     models = sorted({m for row in rows if isinstance(m := row.get("model_name"), str)})
     try:
         task = batch_task(models, tasks)
     except MlmkitError:  # (models of several tasks: the validator names them)
         return set()
-    return {"prediction", "actual"} if task in (Task.BINARY, Task.SCORE_ONLY) else set()
+    return {"prediction", "actual"} if task in BOOLEAN_OUTCOMES else set()
 
 
 def _check_types(rows: list[dict[str, Any]], frame: pl.DataFrame, booleans: set[str]) -> None:
@@ -282,25 +281,25 @@ def _check_types(rows: list[dict[str, Any]], frame: pl.DataFrame, booleans: set[
     """
     import polars as pl
 
-    def expected(dtype: Any) -> str | None:
-        return "a string" if dtype == pl.String else "a number" if dtype.is_numeric() else None
+    def expected(dtype: Any) -> type | tuple[type, ...] | None:
+        return str if dtype == pl.String else (int, float) if dtype.is_numeric() else None
 
-    columns = [(c, want) for c, dtype in frame.schema.items() if (want := expected(dtype))]
+    # (in features?, key, the name an error gives it, the JSON type, booleans taken as 0/1?)
+    checks = [(False, c, c, kinds, c in booleans) for c, dtype in frame.schema.items()
+              if (kinds := expected(dtype))]
     features = frame.schema.get("features")
-    inner = [(f.name, want) for f in features.fields if (want := expected(f.dtype))] \
-        if isinstance(features, pl.Struct) else []
+    if isinstance(features, pl.Struct):
+        checks += [(True, f.name, f"features[{f.name!r}]", kinds, False)
+                   for f in features.fields if (kinds := expected(f.dtype))]
     for i, row in enumerate(rows):
         nested = row.get("features")
-        for values, checked, name, as_numbers in (
-                (row, columns, "{}", booleans),
-                (nested if isinstance(nested, dict) else {}, inner, "features[{!r}]", set())):
-            for column, want in checked:
-                value = values.get(column)
-                kinds = str if want == "a string" else (int, float)
-                if value is not None and (not isinstance(value, kinds) or (isinstance(
-                        value, bool) and column not in as_numbers)):
-                    raise invalid(f"{name.format(column)} (row {i})",
-                                  f"{want}, as in the other rows", value)
+        for in_features, key, name, kinds, as_number in checks:
+            source = nested if in_features else row
+            value = source.get(key) if isinstance(source, dict) else None
+            if value is not None and (not isinstance(value, kinds)
+                                      or (isinstance(value, bool) and not as_number)):
+                raise invalid(f"{name} (row {i})", f"{'a string' if kinds is str else 'a number'}"
+                              ", as in the other rows", value)
 
 
 def _row(value: object, index: int) -> dict[str, Any]:

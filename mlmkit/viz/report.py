@@ -20,6 +20,7 @@ from typing import Any
 from mlmkit import clock
 from mlmkit._lazy import require
 from mlmkit._validation import check_name, invalid
+from mlmkit.values import utc
 
 __all__ = ["REPORT_NOTEBOOK", "demo_workspace", "export_html", "render_report",
            "report_notebook"]
@@ -130,8 +131,6 @@ def export_html(notebook: Any, out_path: str | os.PathLike[str], *,
 
 
 def _instant(as_of: datetime | None) -> datetime:
-    from mlmkit.values import utc
-
     return clock.now() if as_of is None else utc(as_of, "as_of")  # (naive: UTC)
 
 

@@ -30,8 +30,8 @@ from mlmkit._validation import check_probability, check_real, invalid
 from mlmkit.catalogue import Task
 from mlmkit.services.ingest.frames import boolean, fail, finite, first_bad, unit_interval
 
-__all__ = ["LABEL_COLUMNS", "PROBABILITIES", "TOLERANCE", "TaskLookup", "as_bool", "batch_task",
-           "class_label", "frame_outcome", "label_values", "row_outcome"]
+__all__ = ["BOOLEAN_OUTCOMES", "LABEL_COLUMNS", "PROBABILITIES", "TOLERANCE", "TaskLookup",
+           "as_bool", "batch_task", "class_label", "frame_outcome", "label_values", "row_outcome"]
 
 TaskLookup = Callable[[Sequence[str]], Mapping[str, Task]]
 """``tasks(model_names) -> {model_name: task}`` of the registered models (others: binary)."""
@@ -44,8 +44,10 @@ LABEL_COLUMNS = {Task.BINARY: "actual", Task.MULTICLASS: "actual_label",
                  Task.REGRESSION: "actual_value", Task.SCORE_ONLY: "actual"}
 """The column holding the ground truth of each task."""
 _LABEL = "a class label: a non-empty string or an integer (not a boolean, not a float)"
-_ACTUAL = {Task.BINARY: "a boolean or 0/1", Task.REGRESSION: "a finite number",
-           Task.SCORE_ONLY: "a boolean or 0/1"}
+BOOLEAN_OUTCOMES = frozenset({Task.BINARY, Task.SCORE_ONLY})
+"""Tasks whose prediction and label are booleans, given as 0/1 too (``true`` means ``1``)."""
+_ACTUAL = {**dict.fromkeys(BOOLEAN_OUTCOMES, "a boolean or 0/1"),
+           Task.REGRESSION: "a finite number"}
 _UNUSED = {Task.BINARY: ("probabilities",), Task.MULTICLASS: ("score",),
            Task.REGRESSION: ("score", "confidence", "probabilities"),
            Task.SCORE_ONLY: ("confidence", "probabilities")}
